@@ -1,0 +1,124 @@
+# spoolq - message queues as directories.  GNU make.
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+DESTDIR	?=
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual \
+	   -Wstrict-prototypes -Wmissing-prototypes
+ifdef CI
+WARN	+= -Werror
+endif
+ifdef WERROR
+WARN	+= -Werror
+endif
+PKGS	 = libbsd-overlay inih
+DEPS_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEPS_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(DEPS_CFLAGS) -Ilib $(CFLAGS) \
+	     $(EXTRA_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
+
+# Build directory: "." for the normal build, build-asan for the sanitized one.
+O	?= .
+
+TOOLS	 = qsend qrecv qack qadmin
+LIB_SRC	 = $(wildcard lib/*.c)
+CMD_COMMON = cmd/tool.c
+UNIT_SRC = $(wildcard tests/unit/*_test.c)
+MANS	 = $(wildcard man/*.[157])
+
+LIB_OBJ	 = $(LIB_SRC:%.c=$(O)/%.o)
+LIBA	 = $(O)/lib/libspoolq.a
+BINS	 = $(TOOLS:%=$(O)/bin/%)
+UNITS	 = $(UNIT_SRC:%.c=$(O)/%)
+
+# Entry points first make sure the libraries are there, then build in a
+# sub-make, whose pkg-config calls see what was just installed.
+all: deps-check
+	@$(MAKE) --no-print-directory build
+
+build: $(BINS) $(O)/bench/floor
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+$(O)/tests/unit/%_test: $(O)/tests/unit/%_test.o $(LIBA)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+$(O)/bench/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
+
+units: $(UNITS)
+
+# Missing libraries: install them when we may, else say what to run.
+deps-check:
+	@sh .ci/deps --build
+
+asan: deps-check
+	@$(MAKE) --no-print-directory O=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	    EXTRA_LDFLAGS="-fsanitize=address,undefined" \
+	    build-asan/bin/qsend build-asan/bin/qrecv build-asan/bin/qack \
+	    build-asan/bin/qadmin units
+
+check: all
+	@$(MAKE) --no-print-directory units asan
+	@sh .ci/deps --test
+	@tests/run --asan
+
+check-asan: asan
+	@sh .ci/deps --test
+	@SPOOLQ_BIN=$(CURDIR)/build-asan/bin SPOOLQ_UNIT=$(CURDIR)/build-asan/tests/unit \
+	    tests/run --no-stress
+
+check-valgrind: all
+	@$(MAKE) --no-print-directory units
+	@SPOOLQ_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
+	    tests/run --no-stress
+
+demo: all
+	@examples/demo.sh
+
+bench: all
+	@bench/run
+
+lint:
+	@for m in $(MANS); do mandoc -Tlint -Wstyle $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	for m in $(MANS); do \
+		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
+	done
+
+uninstall:
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t; done
+	for m in $(MANS); do \
+		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
+	done
+
+clean:
+	rm -rf bin build-asan lib/*.o lib/*.d lib/*.a cmd/*.o cmd/*.d \
+	    tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor
+
+.PHONY: all build units deps-check asan check check-asan check-valgrind demo bench \
+	lint install uninstall clean
+.SECONDARY:
+
+-include $(LIB_OBJ:.o=.d) $(O)/cmd/*.d $(O)/tests/unit/*.d

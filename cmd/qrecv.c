@@ -1,0 +1,165 @@
+/*
+ * qrecv - consumer: claim messages and print their receipts.
+ *
+ * Claims up to -n messages in ID order and prints each receipt path.
+ * With -w it waits for a message (inotify, and a timer for the next
+ * retry due time or lease end).  With -A (at-most-once) each claimed
+ * message is unlinked before its body is printed: a crash after that
+ * loses the message rather than delivering it twice.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define CLAIM_CHUNK	256	/* claims per index lock hold */
+
+static void
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	    "usage: qrecv [-0Aqv] [--raw] [-d root] [-n count] [-w seconds] "
+	    "[--lease duration] queue\n");
+	exit(status ? EX_USAGE : 0);
+}
+
+/* Copy the body of cur/name to stdout, unlinking it first. */
+static void
+print_body(struct sq_queue *q, const char *name, int sep, int raw)
+{
+	char buf[64 * 1024];
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(q->curfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		err(EX_IOERR, "%s/cur/%s", q->path, name);
+	if (unlinkat(q->curfd, name, 0) == -1)
+		err(EX_IOERR, "%s/cur/%s", q->path, name);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			err(EX_IOERR, "%s/cur/%s", q->path, name);
+		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+			err(EX_IOERR, "stdout");
+	}
+	close(fd);
+	if (!raw)
+		putchar(sep);
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_LEASE = 256, OPT_RAW, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "auto-ack", no_argument, NULL, 'A' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "lease", required_argument, NULL, OPT_LEASE },
+		{ "raw", no_argument, NULL, OPT_RAW },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sq_claim *claims;
+	struct sq_watch *w = NULL;
+	struct sq_queue q;
+	const char *root = NULL;
+	int64_t lease_ms = 0, wait_ms = -1, until_ms, next_ms;
+	long long want = 1;
+	size_t total = 0, got, i, chunk;
+	int ch, sep = '\n', autoack = 0, raw = 0;
+
+	while ((ch = getopt_long(argc, argv, "0Ad:hn:qvw:", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case '0':
+			sep = '\0';
+			break;
+		case 'A':
+			autoack = 1;
+			break;
+		case 'd':
+			root = optarg;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		case 'n':
+			want = tool_number("-n", optarg, 1, 1000000000);
+			break;
+		case 'q':
+		case 'v':
+			break;
+		case 'w':
+			wait_ms = tool_duration("-w", optarg);
+			break;
+		case OPT_LEASE:
+			lease_ms = tool_duration("--lease", optarg);
+			if (lease_ms < 1000)
+				errx(EX_USAGE, "--lease %s: must be at least "
+				    "1s", optarg);
+			break;
+		case OPT_RAW:
+			raw = 1;
+			break;
+		case OPT_VERSION:
+			tool_version();
+			break;
+		default:
+			usage(1);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1 || (raw && !autoack))
+		usage(1);
+	tool_open(&q, root, argv[0], 0);
+	chunk = want < CLAIM_CHUNK ? (size_t)want : CLAIM_CHUNK;
+	if ((claims = reallocarray(NULL, chunk, sizeof(*claims))) == NULL)
+		err(EX_OSERR, NULL);
+	until_ms = wait_ms < 0 ? 0 : wait_ms == 0 ? INT64_MAX :
+	    sq_now_ms() + wait_ms;
+	/* The watch goes up before the first look, so nothing slips by. */
+	if (wait_ms >= 0 && (w = sq_watch_open(&q)) == NULL)
+		err(EX_OSERR, "%s: watch", q.path);
+	for (;;) {
+		chunk = (size_t)want - total < CLAIM_CHUNK ?
+		    (size_t)want - total : CLAIM_CHUNK;
+		if (sq_claim(&q, lease_ms, NULL, claims, chunk, &got,
+		    &next_ms) == -1)
+			err(tool_exit_code(errno), "%s: claim", q.path);
+		for (i = 0; i < got; i++) {
+			if (autoack)
+				print_body(&q, claims[i].name, sep, raw);
+			else
+				printf("%s/%s/%s%c", q.path, SQ_DIR_CUR,
+				    claims[i].name, sep);
+		}
+		total += got;
+		if (total == (size_t)want || (got < chunk && total > 0))
+			break;
+		if (got == chunk)
+			continue;
+		if (w == NULL || sq_now_ms() >= until_ms)
+			break;
+		if (sq_watch_wait(w, next_ms < until_ms ? next_ms : until_ms)
+		    == -1 && errno != EINTR)
+			err(EX_OSERR, "%s: wait", q.path);
+	}
+	if (fflush(stdout) == EOF)
+		err(EX_IOERR, "stdout");
+	sq_watch_close(w);
+	free(claims);
+	sq_queue_close(&q);
+	return total > 0 ? 0 : EXIT_NONE;
+}

@@ -1,0 +1,102 @@
+/*
+ * tool.c - helpers shared by qsend, qrecv, qack and qadmin.
+ */
+#include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "tool.h"
+
+int
+tool_exit_code(int e)
+{
+	switch (e) {
+	case 0:
+		return 0;
+	case EINVAL:
+	case ENAMETOOLONG:
+		return EX_DATAERR;
+	case ENOENT:
+	case ENOTDIR:
+		return EX_NOINPUT;
+	case EEXIST:
+		return EX_CANTCREAT;
+	case ENOSPC:
+	case EDQUOT:
+	case EAGAIN:
+	case EINTR:
+		return EX_TEMPFAIL;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return EX_NOPERM;
+	default:
+		return EX_IOERR;
+	}
+}
+
+void
+tool_queue_path(char *buf, const char *root, const char *arg)
+{
+	char rootbuf[PATH_MAX];
+
+	if (sq_spool_root(rootbuf, sizeof(rootbuf), root) == -1)
+		err(EX_CONFIG, "spool root");
+	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
+		if (errno == EINVAL)
+			errx(EX_USAGE, "%s: bad queue name (want "
+			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)", arg);
+		err(EX_USAGE, "%s", arg);
+	}
+}
+
+void
+tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
+{
+	char path[PATH_MAX], msg[PATH_MAX + 256], why[200];
+
+	tool_queue_path(path, root, arg);
+	if (create && sq_queue_create(path, NULL, NULL, 0, why,
+	    sizeof(why)) == -1 && errno != EEXIST)
+		err(tool_exit_code(errno) == EX_NOINPUT ? EX_CANTCREAT :
+		    tool_exit_code(errno), "%s", path);
+	if (sq_queue_open(q, path, msg, sizeof(msg)) == 0)
+		return;
+	if (errno == EINVAL)
+		errx(EX_CONFIG, "%s", msg);
+	errx(tool_exit_code(errno), "%s", msg);
+}
+
+int64_t
+tool_duration(const char *opt, const char *s)
+{
+	int64_t ms;
+
+	if (sq_duration_parse(s, &ms) == -1)
+		errx(EX_USAGE, "%s %s: not a duration (like 500ms, 30s, 5m, "
+		    "2h, 4d)", opt, s);
+	return ms;
+}
+
+long long
+tool_number(const char *opt, const char *s, long long min, long long max)
+{
+	const char *errstr;
+	long long n = strtonum(s, min, max, &errstr);
+
+	if (errstr != NULL)
+		errx(EX_USAGE, "%s %s: %s (from %lld to %lld)", opt, s, errstr,
+		    min, max);
+	return n;
+}
+
+void
+tool_version(void)
+{
+	printf("%s (spoolq) %s\n", getprogname(), SQ_VERSION);
+	exit(0);
+}

@@ -1,0 +1,511 @@
+/*
+ * claim.c - consumers: claim ready messages, keep the queue moving.
+ *
+ * The claim is one rename new/NAME -> cur/ID,a=k+1,l=DEADLINE: whoever
+ * renames first owns the message; a loser sees ENOENT and moves on.
+ *
+ * Which names to try comes from run/index, a sorted snapshot of new/
+ * with a cursor, shared by every consumer of the queue under flock(2)
+ * on the file itself.  A claim reads a few names at the cursor and
+ * advances it; only when the snapshot is used up is new/ listed again.
+ * So the cost of a claim does not grow with the backlog, even for one
+ * process per message (SPEC 6; Directory::Queue solves the same problem
+ * with time buckets, which would break shell globs over new/).  The snapshot holds
+ * at most INDEX_MAX names, the oldest, so its memory is bounded too.
+ * The index is a cache: when it is damaged or missing it is rebuilt, and
+ * a name in it is only a hint - the rename decides.
+ *
+ * The header also records when the next retry falls due or lease ends;
+ * the claim that finds that time passed runs sq_queue_maintain first.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define INDEX_MAX	65536		/* names in one snapshot */
+#define INDEX_HDR	80		/* bytes of the text header */
+#define INDEX_MAGIC	"spoolq-index-1"
+#define INDEX_CHUNK	(16 * 1024)	/* bytes read at the cursor */
+#define MAINT_EVERY_MS	(60 * 1000)	/* look for hand-made changes */
+
+struct index {
+	int	fd;
+	int64_t	cursor, end;		/* byte offsets into the file */
+	int64_t	maint_ms;		/* run maintenance at this time */
+};
+
+/* ------------------------------------------------------------- moves */
+
+void
+ready_name(struct sq_name *n)
+{
+	n->lease = n->due = -1;
+	n->token[0] = n->reason[0] = '\0';
+}
+
+void
+dead_name(struct sq_name *n, const char *reason)
+{
+	ready_name(n);
+	strlcpy(n->reason, reason, sizeof(n->reason));
+}
+
+int
+move_message(int fromfd, const char *name, int tofd, const struct sq_name *n,
+    char *newname)
+{
+	char to[SQ_NAME_MAX + 1];
+
+	if (sq_name_format(to, sizeof(to), n) == -1)
+		return -1;
+	if (sq_rename(fromfd, name, tofd, to) == -1)
+		return -1;
+	if (newname != NULL)
+		memcpy(newname, to, strlen(to) + 1);
+	return 0;
+}
+
+/* ------------------------------------------------------------- index */
+
+static int
+index_write_header(struct index *ix)
+{
+	char hdr[INDEX_HDR + 1];
+
+	snprintf(hdr, sizeof(hdr), "%-15s %020lld %020lld %020lld",
+	    INDEX_MAGIC, (long long)ix->cursor, (long long)ix->end,
+	    (long long)ix->maint_ms);
+	memset(hdr + strlen(hdr), ' ', INDEX_HDR - strlen(hdr));
+	hdr[INDEX_HDR - 1] = '\n';
+	return pwrite(ix->fd, hdr, INDEX_HDR, 0) == INDEX_HDR ? 0 : -1;
+}
+
+/* Read the header; a damaged or foreign one reads as "used up, maintain". */
+static void
+index_read_header(struct index *ix)
+{
+	char hdr[INDEX_HDR + 1], magic[32];
+	long long cursor, end, maint;
+	struct stat st;
+
+	ix->cursor = ix->end = INDEX_HDR;
+	ix->maint_ms = 0;
+	if (pread(ix->fd, hdr, INDEX_HDR, 0) != INDEX_HDR)
+		return;
+	hdr[INDEX_HDR] = '\0';
+	if (sscanf(hdr, "%31s %lld %lld %lld", magic, &cursor, &end,
+	    &maint) != 4 || strcmp(magic, INDEX_MAGIC) != 0)
+		return;
+	if (fstat(ix->fd, &st) == -1 || st.st_size != end ||
+	    cursor < INDEX_HDR || cursor > end)
+		return;
+	ix->cursor = cursor;
+	ix->end = end;
+	ix->maint_ms = maint;
+}
+
+static int
+index_lock(struct sq_queue *q, struct index *ix)
+{
+	if (q->index_fd == -1) {
+		q->index_fd = openat(q->fd, SQ_INDEX_FILE, O_RDWR | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (q->index_fd == -1)
+			return -1;
+	}
+	ix->fd = q->index_fd;
+	while (flock(ix->fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return -1;
+	index_read_header(ix);
+	return 0;
+}
+
+static void
+index_unlock(struct index *ix)
+{
+	flock(ix->fd, LOCK_UN);
+}
+
+int
+index_lower_maint(struct sq_queue *q, int64_t at_ms)
+{
+	struct index ix;
+	int rc = 0;
+
+	if (index_lock(q, &ix) == -1)
+		return -1;
+	if (at_ms < ix.maint_ms) {
+		ix.maint_ms = at_ms;
+		rc = index_write_header(&ix);
+	}
+	index_unlock(&ix);
+	return rc;
+}
+
+/* Names collected from new/: one arena of NUL-terminated strings. */
+struct snapshot {
+	char	*arena;
+	size_t	 used, size;
+	size_t	*off;
+	size_t	 n, alloc;
+};
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sort and keep the oldest max names, compacting the arena. */
+static int
+snapshot_trim(struct snapshot *s, size_t max)
+{
+	char **v, *arena;
+	size_t i, used = 0, keep;
+
+	if ((v = reallocarray(NULL, s->n ? s->n : 1, sizeof(*v))) == NULL)
+		return -1;
+	for (i = 0; i < s->n; i++)
+		v[i] = s->arena + s->off[i];
+	qsort(v, s->n, sizeof(*v), cmp_names);
+	keep = s->n < max ? s->n : max;
+	if ((arena = malloc(s->size)) == NULL) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < keep; i++) {
+		size_t len = strlen(v[i]) + 1;
+
+		memcpy(arena + used, v[i], len);
+		s->off[i] = used;
+		used += len;
+	}
+	free(v);
+	free(s->arena);
+	s->arena = arena;
+	s->used = used;
+	s->n = keep;
+	return 0;
+}
+
+static int
+snapshot_add(struct snapshot *s, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	void *p;
+
+	if (s->used + len > s->size) {
+		size_t size = s->size ? s->size * 2 : 64 * 1024;
+
+		while (size < s->used + len)
+			size *= 2;
+		if ((p = realloc(s->arena, size)) == NULL)
+			return -1;
+		s->arena = p;
+		s->size = size;
+	}
+	if (s->n == s->alloc) {
+		size_t n = s->alloc ? s->alloc * 2 : 1024;
+
+		if ((p = reallocarray(s->off, n, sizeof(*s->off))) == NULL)
+			return -1;
+		s->off = p;
+		s->alloc = n;
+	}
+	memcpy(s->arena + s->used, name, len);
+	s->off[s->n++] = s->used;
+	s->used += len;
+	if (s->n >= 2 * INDEX_MAX)
+		return snapshot_trim(s, INDEX_MAX);
+	return 0;
+}
+
+/* List new/ (dot names and names with newlines skipped) into a snapshot. */
+static int
+snapshot_take(struct sq_queue *q, struct snapshot *s)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	if ((fd = openat(q->newfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+	    == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strchr(e->d_name, '\n') != NULL)
+			continue;
+		rc = snapshot_add(s, e->d_name);
+	}
+	closedir(d);
+	if (rc == 0)
+		rc = snapshot_trim(s, INDEX_MAX);
+	return rc;
+}
+
+static void
+snapshot_free(struct snapshot *s)
+{
+	free(s->arena);
+	free(s->off);
+}
+
+/*
+ * Rewrite the index from a fresh listing.  The header is written last:
+ * until then its end does not match the file size, so a crash mid-way
+ * leaves an index that reads as used up.
+ */
+static int
+index_rebuild(struct sq_queue *q, struct index *ix)
+{
+	struct snapshot s;
+	int rc = -1;
+
+	if (snapshot_take(q, &s) == -1)
+		goto out;
+	if (ftruncate(ix->fd, INDEX_HDR) == -1)
+		goto out;
+	if (s.used > 0 && pwrite(ix->fd, s.arena, s.used, INDEX_HDR) !=
+	    (ssize_t)s.used) {
+		if (errno == 0)
+			errno = ENOSPC;
+		goto out;
+	}
+	ix->cursor = INDEX_HDR;
+	ix->end = INDEX_HDR + (int64_t)s.used;
+	rc = index_write_header(ix);
+out:
+	snapshot_free(&s);
+	return rc;
+}
+
+/* ------------------------------------------------------------- claims */
+
+/* Expired by the queue's ttl (since send) or the message's own e=. */
+static int
+expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
+{
+	int64_t sent;
+
+	if (n->expires >= 0 && now_ms >= n->expires * 1000)
+		return 1;
+	if (q->conf.ttl_ms > 0 && (sent = sq_id_time(n->id)) >= 0 &&
+	    now_ms - sent * 1000 > q->conf.ttl_ms)
+		return 1;
+	return 0;
+}
+
+/*
+ * Try to claim the ready message name.  Returns 1 when claimed (out
+ * filled), 0 when it is gone, dead-lettered or not a message, -1 on error.
+ */
+static int
+claim_one(struct sq_queue *q, const char *name, int64_t now_ms,
+    int64_t deadline, const char *token, struct sq_claim *out)
+{
+	struct sq_name n;
+
+	if (sq_name_parse(&n, name) == -1)
+		return 0;		/* left for qadmin check */
+	if (expired(q, &n, now_ms) || n.attempts >= q->conf.max_attempts) {
+		dead_name(&n, expired(q, &n, now_ms) ? SQ_REASON_EXPIRED :
+		    SQ_REASON_ATTEMPTS);
+		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == -1 &&
+		    errno != ENOENT && errno != EEXIST)
+			return -1;
+		return 0;
+	}
+	ready_name(&n);
+	n.attempts++;
+	n.lease = deadline;
+	if (token != NULL)
+		strlcpy(n.token, token, sizeof(n.token));
+	if (move_message(q->newfd, name, q->curfd, &n, out->name) == -1)
+		return errno == ENOENT || errno == EEXIST ? 0 : -1;
+	out->n = n;
+	return 1;
+}
+
+/* Claim from the index at its cursor until max are claimed or it ends. */
+static int
+claim_from_index(struct sq_queue *q, struct index *ix, int64_t now_ms,
+    int64_t deadline, const char *token, struct sq_claim *out, size_t max,
+    size_t *got)
+{
+	char buf[INDEX_CHUNK];
+	ssize_t r;
+	size_t pos;
+	int rc;
+
+	while (*got < max && ix->cursor < ix->end) {
+		r = pread(ix->fd, buf, sizeof(buf), ix->cursor);
+		if (r <= 0)
+			return -1;
+		for (pos = 0; *got < max && pos < (size_t)r;) {
+			char *nul = memchr(buf + pos, '\0', (size_t)r - pos);
+
+			if (nul == NULL) {
+				if (pos == 0) {		/* longer than a chunk */
+					ix->cursor = ix->end;
+					return 0;
+				}
+				break;
+			}
+			rc = claim_one(q, buf + pos, now_ms, deadline, token,
+			    &out[*got]);
+			ix->cursor += nul - (buf + pos) + 1;
+			pos = (size_t)(nul - buf) + 1;
+			if (rc == -1)
+				return -1;
+			*got += (size_t)rc;
+		}
+	}
+	return 0;
+}
+
+int
+sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
+    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+{
+	struct sq_maint m;
+	struct index ix;
+	int64_t now_ms = sq_now_ms(), deadline;
+	int rebuilt = 0, rc = 0, saved;
+
+	*got = 0;
+	*next_ms = INT64_MAX;
+	if (lease_ms <= 0)
+		lease_ms = q->conf.lease_ms;
+	deadline = SQ_MS_TO_S_CEIL(now_ms + lease_ms);
+	if (index_lock(q, &ix) == -1)
+		return -1;
+	if (now_ms >= ix.maint_ms) {
+		if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
+			goto out;
+		ix.maint_ms = m.next_ms < now_ms + MAINT_EVERY_MS ? m.next_ms :
+		    now_ms + MAINT_EVERY_MS;
+		if (m.promoted + m.recovered > 0)
+			ix.cursor = ix.end;	/* let them in now */
+	}
+	for (;;) {
+		if ((rc = claim_from_index(q, &ix, now_ms, deadline, token,
+		    out, max, got)) == -1 || *got == max || rebuilt)
+			break;
+		if ((rc = index_rebuild(q, &ix)) == -1)
+			break;
+		rebuilt = 1;
+	}
+	if (*got > 0 && deadline * 1000 < ix.maint_ms)
+		ix.maint_ms = deadline * 1000;
+	*next_ms = ix.maint_ms;
+out:
+	saved = errno;
+	if (index_write_header(&ix) == -1 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	index_unlock(&ix);
+	errno = saved;
+	return rc;
+}
+
+/* ------------------------------------------------------------- upkeep */
+
+typedef int	visit_fn(struct sq_queue *, const char *, struct sq_name *,
+		    int64_t, struct sq_maint *);
+
+/* Call fn for each parsable name in the directory dirfd. */
+static int
+each_message(struct sq_queue *q, int dirfd, int64_t now_ms,
+    struct sq_maint *m, visit_fn *fn)
+{
+	struct dirent *e;
+	struct sq_name n;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1)
+			continue;
+		rc = fn(q, e->d_name, &n, now_ms, m);
+	}
+	closedir(d);
+	return rc;
+}
+
+static void
+note_next(struct sq_maint *m, int64_t at_s)
+{
+	if (at_s >= 0 && at_s * 1000 < m->next_ms)
+		m->next_ms = at_s * 1000;
+}
+
+static int
+promote(struct sq_queue *q, const char *name, struct sq_name *n,
+    int64_t now_ms, struct sq_maint *m)
+{
+	if (n->due > 0 && n->due * 1000 > now_ms) {
+		note_next(m, n->due);
+		return 0;
+	}
+	ready_name(n);
+	if (move_message(q->retryfd, name, q->newfd, n, NULL) == 0)
+		m->promoted++;
+	else if (errno != ENOENT && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+recover(struct sq_queue *q, const char *name, struct sq_name *n,
+    int64_t now_ms, struct sq_maint *m)
+{
+	int dead = n->attempts >= q->conf.max_attempts;
+
+	if (n->lease < 0 || n->lease * 1000 > now_ms) {
+		note_next(m, n->lease);
+		return 0;
+	}
+	if (dead)
+		dead_name(n, SQ_REASON_ATTEMPTS);
+	else
+		ready_name(n);
+	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
+	    NULL) == 0)
+		(*(dead ? &m->dead : &m->recovered))++;
+	else if (errno != ENOENT && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+int
+sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->next_ms = INT64_MAX;
+	if (each_message(q, q->retryfd, now_ms, m, promote) == -1 ||
+	    each_message(q, q->curfd, now_ms, m, recover) == -1)
+		return -1;
+	return 0;
+}

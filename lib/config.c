@@ -1,0 +1,251 @@
+/*
+ * config.c - queue.conf: durations, defaults, validation, loading.
+ *
+ * The file is INI read by inih; every key is checked here and an error
+ * names the file, the line and the key.  inih reports only the first bad
+ * line, so a line-counting reader tells the handler where it is.
+ * Defaults come from SPEC 3 (SQS visibility timeout and receive count,
+ * beanstalkd, RabbitMQ).
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spoolq.h"
+
+#define MS_PER_S	1000LL
+#define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)
+#define MAX_ATTEMPTS	10000
+
+int
+sq_duration_parse(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char	*suffix;
+		long long	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", MS_PER_S }, { "", MS_PER_S },
+		{ "m", 60 * MS_PER_S }, { "h", 3600 * MS_PER_S },
+		{ "d", 86400 * MS_PER_S },
+	};
+	char digits[24];
+	const char *errstr;
+	size_t n = strspn(s, "0123456789"), i;
+	long long v;
+
+	if (n == 0 || n >= sizeof(digits)) {
+		errno = n == 0 ? EINVAL : ERANGE;
+		return -1;
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	v = strtonum(digits, 0, MAX_DURATION_MS, &errstr);
+	if (errstr != NULL) {
+		errno = ERANGE;
+		return -1;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s + n, units[i].suffix) != 0)
+			continue;
+		if (v > MAX_DURATION_MS / units[i].ms) {
+			errno = ERANGE;
+			return -1;
+		}
+		*ms = v * units[i].ms;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+void
+sq_conf_defaults(struct sq_conf *c)
+{
+	c->max_attempts = 5;
+	c->lease_ms = 5 * 60 * MS_PER_S;
+	c->retry_delay_ms = 30 * MS_PER_S;
+	c->retry_max_delay_ms = 3600 * MS_PER_S;
+	c->ttl_ms = 0;
+	c->durability = SQ_DURABILITY_FSYNC;
+}
+
+static int
+duration_key(int64_t *dst, const char *value, int64_t min, char *why,
+    size_t whysize)
+{
+	int64_t ms;
+
+	if (sq_duration_parse(value, &ms) == -1) {
+		snprintf(why, whysize, "%s: not a duration (like 500ms, 30s, "
+		    "5m, 2h, 4d)", value);
+		return -1;
+	}
+	if (ms < min) {
+		snprintf(why, whysize, "%s: must be at least %lldms", value,
+		    (long long)min);
+		return -1;
+	}
+	*dst = ms;
+	return 0;
+}
+
+int
+sq_conf_set(struct sq_conf *c, const char *key, const char *value,
+    char *why, size_t whysize)
+{
+	const char *errstr;
+	int rc = 0;
+
+	if (strcmp(key, "max_attempts") == 0) {
+		c->max_attempts = (unsigned)strtonum(value, 1, MAX_ATTEMPTS,
+		    &errstr);
+		if (errstr != NULL) {
+			snprintf(why, whysize, "%s: must be a number from 1 "
+			    "to %d", value, MAX_ATTEMPTS);
+			rc = -1;
+		}
+	} else if (strcmp(key, "lease") == 0)
+		rc = duration_key(&c->lease_ms, value, MS_PER_S, why, whysize);
+	else if (strcmp(key, "retry_delay") == 0)
+		rc = duration_key(&c->retry_delay_ms, value, 0, why, whysize);
+	else if (strcmp(key, "retry_max_delay") == 0)
+		rc = duration_key(&c->retry_max_delay_ms, value, 0, why,
+		    whysize);
+	else if (strcmp(key, "ttl") == 0)
+		rc = duration_key(&c->ttl_ms, value, 0, why, whysize);
+	else if (strcmp(key, "durability") == 0) {
+		if (strcmp(value, "none") == 0)
+			c->durability = SQ_DURABILITY_NONE;
+		else if (strcmp(value, "fsync") == 0)
+			c->durability = SQ_DURABILITY_FSYNC;
+		else {
+			snprintf(why, whysize, "%s: must be none or fsync",
+			    value);
+			rc = -1;
+		}
+	} else {
+		snprintf(why, whysize, "unknown key");
+		rc = -1;
+	}
+	if (rc == -1)
+		errno = EINVAL;
+	return rc;
+}
+
+struct loader {
+	struct sq_conf	*conf;
+	FILE		*fp;
+	int		 line;		/* line the reader returned last */
+	int		 errline;	/* first line the handler refused */
+	char		 why[256];
+};
+
+/* inih reader: fgets that counts lines, so the handler knows where it is. */
+static char *
+counting_reader(char *buf, int size, void *arg)
+{
+	struct loader *l = arg;
+	char *s = fgets(buf, size, l->fp);
+
+	if (s != NULL && strchr(s, '\n') != NULL)
+		l->line++;
+	else if (s != NULL && feof(l->fp))
+		l->line++;
+	return s;
+}
+
+static int
+handler(void *arg, const char *section, const char *key, const char *value)
+{
+	struct loader *l = arg;
+	char why[200];
+
+	if (l->errline != 0)
+		return 0;
+	if (strcmp(section, "queue") != 0) {
+		snprintf(l->why, sizeof(l->why), "%s: unknown section [%s]",
+		    key, section);
+		l->errline = l->line;
+		return 0;
+	}
+	if (sq_conf_set(l->conf, key, value, why, sizeof(why)) == -1) {
+		snprintf(l->why, sizeof(l->why), "%s: %s", key, why);
+		l->errline = l->line;
+		return 0;
+	}
+	return 1;
+}
+
+int
+sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
+    size_t errsize)
+{
+	struct loader l;
+	struct sq_conf next = *c;
+	struct stat st;
+	int fd, rc, saved;
+
+	memset(&l, 0, sizeof(l));
+	memset(&st, 0, sizeof(st));
+	l.conf = &next;
+	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		saved = errno;
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		errno = saved;
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (l.fp = fdopen(fd, "r")) == NULL) {
+		saved = S_ISREG(st.st_mode) ? errno : EINVAL;
+		close(fd);
+		snprintf(err, errsize, "%s: %s", path, saved == EINVAL ?
+		    "not a regular file" : strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	rc = ini_parse_stream(counting_reader, &l, handler, &l);
+	saved = ferror(l.fp) ? EIO : EINVAL;
+	fclose(l.fp);
+	if (rc == 0) {
+		*c = next;
+		return 0;
+	}
+	if (rc > 0 && rc == l.errline)
+		snprintf(err, errsize, "%s:%d: %s", path, rc, l.why);
+	else if (rc > 0)
+		snprintf(err, errsize, "%s:%d: not a key = value line or "
+		    "[section]", path, rc);
+	else
+		snprintf(err, errsize, "%s: %s", path, strerror(saved));
+	errno = rc > 0 ? EINVAL : saved;
+	return -1;
+}
+
+int64_t
+sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
+{
+	int64_t d = c->retry_delay_ms, span;
+	unsigned i;
+
+	for (i = 1; i < attempt && d < c->retry_max_delay_ms; i++)
+		d *= 2;
+	if (d > c->retry_max_delay_ms)
+		d = c->retry_max_delay_ms;
+	/* +-20% jitter so that retries of one failure do not stampede. */
+	span = d / 5;
+	if (span > 0)
+		d += (int64_t)arc4random_uniform((uint32_t)
+		    (span * 2 + 1 > UINT32_MAX ? UINT32_MAX : span * 2 + 1)) -
+		    span;
+	return d;
+}

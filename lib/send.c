@@ -1,0 +1,236 @@
+/*
+ * send.c - producers: write bodies into tmp/, publish them into new/.
+ *
+ * Write sequence (OpenSMTPD queue_fs, maildir): open(O_CREAT|O_EXCL) in
+ * tmp/, write, close, then - for durability = fsync - make the batch's
+ * data durable, rename each file into new/ (the commit point: a consumer
+ * never sees a partial body), and fsync new/ once.  A batch is made
+ * durable with one fsync per file for small batches and one syncfs(2)
+ * for larger ones, so that a batch pays one flush, not one per message.
+ * On failure the uncommitted files are removed from tmp/; what was
+ * committed stays.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spoolq.h"
+
+/* Up to this many files a batch is synced file by file, above by syncfs. */
+#define FSYNC_EACH_MAX	4
+#define COPY_CHUNK	(64 * 1024)
+
+void
+sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
+    void *arg)
+{
+	memset(b, 0, sizeof(*b));
+	b->q = q;
+	b->sent = sent;
+	b->arg = arg;
+}
+
+/* Create a fresh tmp/ID file; the id is written into b's pending list. */
+static int
+tmp_create(struct sq_batch *b, char *id)
+{
+	void *p;
+	int fd, tries;
+
+	if (b->npending == b->nalloc) {
+		size_t n = b->nalloc ? b->nalloc * 2 : 16;
+
+		if ((p = reallocarray(b->ids, n, sizeof(*b->ids))) == NULL)
+			return -1;
+		b->ids = p;
+		b->nalloc = n;
+	}
+	for (tries = 0; tries < 8; tries++) {
+		if (sq_id_new(id, SQ_ID_MAX) == -1)
+			return -1;
+		fd = openat(b->q->tmpfd, id, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd != -1 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+/* Close fd and record its file as pending, or remove it on error. */
+static int
+tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
+    size_t len)
+{
+	int saved = errno;
+
+	if (close(fd) == -1 && !failed) {
+		failed = 1;
+		saved = errno;
+	}
+	if (failed) {
+		unlinkat(b->q->tmpfd, id, 0);
+		sq_batch_abort(b);
+		errno = saved;
+		return -1;
+	}
+	memcpy(b->ids[b->npending++], id, SQ_ID_MAX);
+	b->bytes += len;
+	if (b->q->conf.durability == SQ_DURABILITY_NONE ||
+	    b->npending >= SQ_BATCH_MESSAGES || b->bytes >= SQ_BATCH_BYTES)
+		return sq_batch_commit(b);
+	return 0;
+}
+
+int
+sq_batch_add(struct sq_batch *b, const void *body, size_t len)
+{
+	char id[SQ_ID_MAX];
+	int fd;
+
+	if ((fd = tmp_create(b, id)) == -1) {
+		sq_batch_abort(b);
+		return -1;
+	}
+	return tmp_finish(b, fd, id, sq_write_all(fd, body, len) == -1, len);
+}
+
+int
+sq_batch_add_fd(struct sq_batch *b, int in)
+{
+	char id[SQ_ID_MAX], *buf;
+	size_t total = 0;
+	ssize_t n;
+	int fd, failed = 0;
+
+	if ((buf = malloc(COPY_CHUNK)) == NULL ||
+	    (fd = tmp_create(b, id)) == -1) {
+		free(buf);
+		sq_batch_abort(b);
+		return -1;
+	}
+	for (;;) {
+		n = read(in, buf, COPY_CHUNK);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			failed = n == -1;
+			break;
+		}
+		if (sq_write_all(fd, buf, (size_t)n) == -1) {
+			failed = 1;
+			break;
+		}
+		total += (size_t)n;
+	}
+	free(buf);
+	return tmp_finish(b, fd, id, failed, total);
+}
+
+/* Make the pending bodies durable before any of them is published. */
+static int
+sync_pending(struct sq_batch *b)
+{
+	size_t i;
+	int fd, rc;
+
+	if (b->q->conf.durability == SQ_DURABILITY_NONE)
+		return 0;
+	if (b->npending > FSYNC_EACH_MAX)
+		return syncfs(b->q->tmpfd);
+	for (i = 0; i < b->npending; i++) {
+		fd = openat(b->q->tmpfd, b->ids[i], O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd == -1)
+			return -1;
+		rc = fsync(fd);
+		close(fd);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Rename tmp/ID to new/ID; on a clash (never by construction) pick anew. */
+static int
+publish(struct sq_batch *b, const char *tmpname)
+{
+	char id[SQ_ID_MAX];
+	int tries;
+
+	if (sq_rename(b->q->tmpfd, tmpname, b->q->newfd, tmpname) == 0) {
+		if (b->sent != NULL)
+			b->sent(tmpname, b->arg);
+		return 0;
+	}
+	for (tries = 0; errno == EEXIST && tries < 8; tries++) {
+		if (sq_id_new(id, sizeof(id)) == -1)
+			return -1;
+		if (sq_rename(b->q->tmpfd, tmpname, b->q->newfd, id) == 0) {
+			if (b->sent != NULL)
+				b->sent(id, b->arg);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+sq_batch_commit(struct sq_batch *b)
+{
+	size_t i;
+	int saved;
+
+	if (b->npending == 0)
+		return 0;
+	if (sync_pending(b) == -1)
+		goto fail;
+	for (i = 0; i < b->npending; i++) {
+		if (publish(b, b->ids[i]) == -1) {
+			/* The published ones stay; drop them from the list. */
+			memmove(b->ids, b->ids + i, (b->npending - i) *
+			    sizeof(*b->ids));
+			b->npending -= i;
+			b->committed += i;
+			goto fail;
+		}
+	}
+	b->committed += b->npending;
+	b->npending = 0;
+	b->bytes = 0;
+	if (b->q->conf.durability == SQ_DURABILITY_FSYNC &&
+	    fsync(b->q->newfd) == -1)
+		return -1;
+	return 0;
+fail:
+	saved = errno;
+	sq_batch_abort(b);
+	errno = saved;
+	return -1;
+}
+
+void
+sq_batch_abort(struct sq_batch *b)
+{
+	size_t i;
+	int saved = errno;
+
+	for (i = 0; i < b->npending; i++)
+		unlinkat(b->q->tmpfd, b->ids[i], 0);
+	b->npending = 0;
+	b->bytes = 0;
+	errno = saved;
+}
+
+int
+sq_batch_end(struct sq_batch *b)
+{
+	int rc = sq_batch_commit(b), saved = errno;
+
+	free(b->ids);
+	b->ids = NULL;
+	b->nalloc = 0;
+	errno = saved;
+	return rc;
+}

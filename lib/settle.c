@@ -1,0 +1,221 @@
+/*
+ * settle.c - receipts and the ways a claim ends: ack, retry, reject,
+ * touch.
+ *
+ * A receipt is the path of a claimed file.  It is never trusted: it must
+ * name a regular file directly inside the cur/ directory of a queue (the
+ * same inode as that queue's cur/), with no ".." component and a name
+ * that parses as a claim.  Every settlement is one rename or unlink of
+ * cur/NAME; if the lease was lost (the message was recovered and claimed
+ * again, so its name changed) the call fails with ENOENT and changes
+ * nothing.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int
+has_dotdot(const char *path)
+{
+	const char *p = path;
+
+	while ((p = strstr(p, "..")) != NULL) {
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return 1;
+		p += 2;
+	}
+	return 0;
+}
+
+int
+sq_receipt_split(const char *path, char *qdir, size_t qdirsize, char *name,
+    size_t namesize)
+{
+	char dir[PATH_MAX], *slash;
+	const char *base;
+	struct sq_name n;
+	size_t len;
+
+	if (has_dotdot(path) || strlcpy(dir, path, sizeof(dir)) >= sizeof(dir))
+		goto bad;
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		base = path;
+		dir[0] = '\0';
+	} else {
+		*slash = '\0';
+		base = path + (slash - dir) + 1;
+	}
+	if (sq_name_parse(&n, base) == -1 || n.lease < 0 ||
+	    strlcpy(name, base, namesize) >= namesize)
+		goto bad;
+	len = strlen(dir);
+	while (len > 0 && dir[len - 1] == '/')
+		dir[--len] = '\0';
+	if (len == 0 && slash == NULL) {
+		/* A bare name: the current directory is the cur/. */
+		return strlcpy(qdir, "..", qdirsize) < qdirsize ? 0 : -1;
+	}
+	if (len == 0 && slash != NULL)
+		goto bad;		/* "/NAME" */
+	if (strcmp(dir, "cur") == 0 || strcmp(dir, "./cur") == 0)
+		return strlcpy(qdir, ".", qdirsize) < qdirsize ? 0 : -1;
+	if (len < 4 || strcmp(dir + len - 4, "/cur") != 0)
+		goto bad;
+	dir[len - 4] = '\0';
+	if (dir[0] == '\0')
+		strlcpy(dir, "/", sizeof(dir));
+	if (strlcpy(qdir, dir, qdirsize) >= qdirsize)
+		goto bad;
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+int
+sq_receipt_check(struct sq_queue *q, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(q->curfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sq_receipt_open(const char *path, struct sq_queue *q, char *name, char *err,
+    size_t errsize)
+{
+	char qdir[PATH_MAX], dir[PATH_MAX], *slash;
+	struct stat a, b;
+	int saved;
+
+	q->fd = -1;
+	if (sq_receipt_split(path, qdir, sizeof(qdir), name, SQ_NAME_MAX + 1)
+	    == -1) {
+		snprintf(err, errsize, "%s: not a receipt", path);
+		return -1;
+	}
+	if (sq_queue_open(q, qdir, err, errsize) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+			snprintf(err, errsize, "%s: not a receipt", path);
+			errno = EINVAL;
+		}
+		return -1;
+	}
+	/* The receipt's directory must be this very queue's cur/. */
+	strlcpy(dir, path, sizeof(dir));
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	else
+		strlcpy(dir, ".", sizeof(dir));
+	if (stat(dir[0] ? dir : "/", &a) == -1 || fstat(q->curfd, &b) == -1 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		sq_queue_close(q);
+		snprintf(err, errsize, "%s: not a receipt", path);
+		errno = EINVAL;
+		return -1;
+	}
+	if (sq_receipt_check(q, name) == -1) {
+		saved = errno;
+		snprintf(err, errsize, "%s: %s", path, saved == ENOENT ?
+		    "lease lost or message already settled" : "not a receipt");
+		/* The queue stays open: the caller may go on with others. */
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse a claim's name; EINVAL when it is not one. */
+static int
+claim_name(const char *name, struct sq_name *n)
+{
+	if (sq_name_parse(n, name) == -1 || n->lease < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sq_ack(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+		return -1;
+	return unlinkat(q->curfd, name, 0);
+}
+
+int
+sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
+    char *newname, int *dead)
+{
+	struct sq_name n;
+	int64_t now_ms = sq_now_ms();
+
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+		return -1;
+	*dead = n.attempts >= q->conf.max_attempts;
+	if (*dead) {
+		dead_name(&n, SQ_REASON_ATTEMPTS);
+		return move_message(q->curfd, name, q->deadfd, &n, newname);
+	}
+	if (delay_ms < 0)
+		delay_ms = sq_conf_backoff_ms(&q->conf, n.attempts);
+	ready_name(&n);
+	/* A due time of now must be due at once: no rounding up then. */
+	n.due = delay_ms > 0 ? SQ_MS_TO_S_CEIL(now_ms + delay_ms) :
+	    now_ms / 1000;
+	if (move_message(q->curfd, name, q->retryfd, &n, newname) == -1)
+		return -1;
+	return index_lower_maint(q, n.due * 1000);
+}
+
+int
+sq_reject(struct sq_queue *q, const char *name, const char *reason,
+    char *newname)
+{
+	struct sq_name n;
+
+	if (reason == NULL)
+		reason = SQ_REASON_REJECTED;
+	if (!sq_reason_valid(reason) || claim_name(name, &n) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (sq_receipt_check(q, name) == -1)
+		return -1;
+	dead_name(&n, reason);
+	return move_message(q->curfd, name, q->deadfd, &n, newname);
+}
+
+int
+sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
+    char *newname)
+{
+	struct sq_name n;
+
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+		return -1;
+	n.lease = SQ_MS_TO_S_CEIL(sq_now_ms() + lease_ms);
+	if (sq_name_format(newname, SQ_NAME_MAX + 1, &n) == -1)
+		return -1;
+	if (strcmp(newname, name) == 0)
+		return 0;		/* same deadline, same receipt */
+	if (sq_rename(q->curfd, name, q->curfd, newname) == -1)
+		return -1;
+	/* A shorter lease must still be recovered on time. */
+	return index_lower_maint(q, n.lease * 1000);
+}

@@ -1,0 +1,424 @@
+/*
+ * spool.c - the spool root, queue names, and whole queues: create, open,
+ * count, destroy.
+ *
+ * A queue is opened once into directory descriptors and every later path
+ * is resolved relative to them (*at calls), so a rename of a parent or a
+ * symlink planted later cannot redirect a tool.  A queue appears whole or
+ * not at all: it is built under a dot name beside its place and renamed.
+ */
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spoolq.h"
+
+#define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+
+static const char *const state_dirs[] = {
+	SQ_DIR_TMP, SQ_DIR_NEW, SQ_DIR_CUR, SQ_DIR_RETRY, SQ_DIR_DEAD,
+	SQ_DIR_ATTR, SQ_DIR_RUN,
+};
+#define NSTATE_DIRS	(sizeof(state_dirs) / sizeof(state_dirs[0]))
+
+int
+sq_spool_root(char *buf, size_t size, const char *dir)
+{
+	const char *env, *home;
+	int n;
+
+	if (dir == NULL && (env = getenv("SPOOLQ_DIR")) != NULL && *env != '\0')
+		dir = env;
+	if (dir == NULL && geteuid() == 0)
+		dir = "/var/spool/spoolq";
+	if (dir != NULL)
+		n = snprintf(buf, size, "%s", dir);
+	else if ((env = getenv("XDG_STATE_HOME")) != NULL && *env == '/')
+		n = snprintf(buf, size, "%s/spoolq", env);
+	else if ((home = getenv("HOME")) != NULL && *home != '\0')
+		n = snprintf(buf, size, "%s/.local/state/spoolq", home);
+	else {
+		errno = ENOENT;
+		return -1;
+	}
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sq_queue_name_valid(const char *name)
+{
+	size_t i;
+
+	if (!isalnum((unsigned char)name[0]))
+		return 0;
+	for (i = 1; name[i] != '\0'; i++)
+		if (i >= SQ_QUEUE_NAME_MAX || !(isalnum((unsigned char)name[i])
+		    || name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return 0;
+	return 1;
+}
+
+int
+sq_queue_path(char *buf, size_t size, const char *root, const char *arg)
+{
+	int n;
+
+	if (strchr(arg, '/') != NULL)
+		n = snprintf(buf, size, "%s", arg);
+	else if (!sq_queue_name_valid(arg)) {
+		errno = EINVAL;
+		return -1;
+	} else
+		n = snprintf(buf, size, "%s/%s", root, arg);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* mkdir -p for the parents of a queue (the spool root). */
+static int
+mkdirs(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Split path into its parent directory and last component. */
+static int
+split_path(const char *path, char *parent, size_t psize, char *base,
+    size_t bsize)
+{
+	char buf[PATH_MAX], *slash;
+	size_t len;
+
+	len = strlcpy(buf, path, sizeof(buf));
+	if (len >= sizeof(buf))
+		goto toolong;
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	if ((slash = strrchr(buf, '/')) == NULL) {
+		strlcpy(parent, ".", psize);
+		slash = buf - 1;
+	} else if (slash == buf)
+		strlcpy(parent, "/", psize);
+	else {
+		*slash = '\0';
+		if (strlcpy(parent, buf, psize) >= psize)
+			goto toolong;
+	}
+	if (strlcpy(base, slash + 1, bsize) >= bsize)
+		goto toolong;
+	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
+}
+
+/* Remove everything below the directory fd (not following links). */
+static int
+remove_tree(int fd)
+{
+	DIR *d;
+	struct dirent *e;
+	int sub, rc = 0, dfd;
+
+	if ((dfd = dup(fd)) == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, e->d_name, 0) == 0)
+			continue;
+		if (errno != EISDIR && errno != EPERM) {
+			rc = -1;
+			continue;
+		}
+		if ((sub = openat(fd, e->d_name, DIR_FLAGS)) == -1) {
+			rc = -1;
+			continue;
+		}
+		if (remove_tree(sub) == -1)
+			rc = -1;
+		close(sub);
+		if (unlinkat(fd, e->d_name, AT_REMOVEDIR) == -1)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int
+write_conf(int qfd, const char *const *keys, const char *const *values,
+    size_t n)
+{
+	FILE *fp;
+	int fd;
+	size_t i;
+
+	fd = openat(qfd, SQ_CONF_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0666);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	fprintf(fp, "[queue]\n");
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s = %s\n", keys[i], values[i]);
+	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
+		fclose(fp);
+		return -1;
+	}
+	return fclose(fp);
+}
+
+int
+sq_queue_create(const char *path, const char *const *keys,
+    const char *const *values, size_t n, char *why, size_t whysize)
+{
+	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[NAME_MAX + 1];
+	struct sq_conf conf;
+	size_t i;
+	int pfd = -1, qfd = -1, saved;
+
+	sq_conf_defaults(&conf);
+	for (i = 0; i < n; i++)
+		if (sq_conf_set(&conf, keys[i], values[i], why, whysize) == -1)
+			return -1;
+	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1)
+		return -1;
+	if (mkdirs(parent) == -1 || (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW))
+	    == -1)
+		return -1;
+	if (faccessat(pfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(pfd);
+		errno = EEXIST;
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), ".create.%ld.%08x", (long)getpid(),
+	    arc4random());
+	if (mkdirat(pfd, tmp, 0777) == -1 ||
+	    (qfd = openat(pfd, tmp, DIR_FLAGS)) == -1)
+		goto fail;
+	for (i = 0; i < NSTATE_DIRS; i++)
+		if (mkdirat(qfd, state_dirs[i], 0777) == -1)
+			goto fail;
+	if (n > 0 && write_conf(qfd, keys, values, n) == -1)
+		goto fail;
+	if (fsync(qfd) == -1 || sq_rename(pfd, tmp, pfd, base) == -1)
+		goto fail;
+	fsync(pfd);
+	close(qfd);
+	close(pfd);
+	return 0;
+fail:
+	saved = errno;
+	if (qfd != -1) {
+		remove_tree(qfd);
+		close(qfd);
+	}
+	unlinkat(pfd, tmp, AT_REMOVEDIR);
+	close(pfd);
+	/* A directory renamed onto a non-empty one answers ENOTEMPTY. */
+	errno = saved == ENOTEMPTY ? EEXIST : saved;
+	return -1;
+}
+
+void
+sq_queue_close(struct sq_queue *q)
+{
+	int *fds[] = { &q->fd, &q->tmpfd, &q->newfd, &q->curfd, &q->retryfd,
+	    &q->deadfd, &q->index_fd };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] != -1)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Open the queue's directories; the settings stay at their defaults. */
+static int
+open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
+{
+	struct {
+		int		*fd;
+		const char	*name;
+	} dirs[] = {
+		{ &q->tmpfd, SQ_DIR_TMP }, { &q->newfd, SQ_DIR_NEW },
+		{ &q->curfd, SQ_DIR_CUR }, { &q->retryfd, SQ_DIR_RETRY },
+		{ &q->deadfd, SQ_DIR_DEAD },
+	};
+	struct stat st;
+	size_t i;
+	int saved;
+
+	memset(q, 0, sizeof(*q));
+	q->fd = q->tmpfd = q->newfd = q->curfd = q->retryfd = q->deadfd =
+	    q->index_fd = -1;
+	sq_conf_defaults(&q->conf);
+	if (strlcpy(q->path, path, sizeof(q->path)) >= sizeof(q->path)) {
+		errno = ENAMETOOLONG;
+		snprintf(err, errsize, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if ((q->fd = open(path, DIR_FLAGS)) == -1) {
+		saved = errno == ELOOP ? ENOTDIR : errno;
+		snprintf(err, errsize, "%s: %s", path, saved == ENOENT ?
+		    "no such queue" : saved == ENOTDIR ? "not a queue" :
+		    strerror(saved));
+		goto fail;
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if ((*dirs[i].fd = openat(q->fd, dirs[i].name, DIR_FLAGS)) ==
+		    -1) {
+			saved = errno == EACCES ? EACCES : ENOTDIR;
+			snprintf(err, errsize, "%s: not a queue: %s/: %s", path,
+			    dirs[i].name, strerror(errno));
+			goto fail;
+		}
+	}
+	if (fstat(q->fd, &st) == -1) {
+		saved = errno;
+		snprintf(err, errsize, "%s: %s", path, strerror(saved));
+		goto fail;
+	}
+	q->dev = st.st_dev;
+	return 0;
+fail:
+	sq_queue_close(q);
+	errno = saved;
+	return -1;
+}
+
+int
+sq_queue_open(struct sq_queue *q, const char *path, char *err, size_t errsize)
+{
+	char conf[PATH_MAX + sizeof(SQ_CONF_FILE) + 1];
+	int saved;
+
+	if (open_dirs(q, path, err, errsize) == -1)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/%s", path, SQ_CONF_FILE);
+	if (sq_conf_load(&q->conf, q->fd, conf, err, errsize) == -1) {
+		saved = errno;
+		sq_queue_close(q);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Count the non-dot entries of dir (in q). */
+static int
+count_dir(int fd, size_t *n)
+{
+	DIR *d;
+	struct dirent *e;
+	int dfd;
+
+	*n = 0;
+	if ((dfd = openat(fd, ".", DIR_FLAGS)) == -1)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			(*n)++;
+	closedir(d);
+	return 0;
+}
+
+int
+sq_queue_count(struct sq_queue *q, struct sq_counts *c)
+{
+	if (count_dir(q->newfd, &c->ready) == -1 ||
+	    count_dir(q->curfd, &c->inflight) == -1 ||
+	    count_dir(q->retryfd, &c->retry) == -1 ||
+	    count_dir(q->deadfd, &c->dead) == -1)
+		return -1;
+	return 0;
+}
+
+int
+sq_queue_destroy(const char *path, int force)
+{
+	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[NAME_MAX + 1], err[64];
+	struct sq_queue q;
+	struct sq_counts c;
+	int pfd, rc, saved;
+
+	/* Without its settings: a queue with a broken queue.conf can go. */
+	if (open_dirs(&q, path, err, sizeof(err)) == -1)
+		return -1;
+	if (!force && (sq_queue_count(&q, &c) == -1 ||
+	    c.ready + c.inflight + c.retry + c.dead > 0)) {
+		sq_queue_close(&q);
+		errno = ENOTEMPTY;
+		return -1;
+	}
+	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
+	    (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW)) == -1) {
+		saved = errno;
+		sq_queue_close(&q);
+		errno = saved;
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
+	    arc4random());
+	if (sq_rename(pfd, base, pfd, tmp) == -1) {
+		saved = errno;
+		close(pfd);
+		sq_queue_close(&q);
+		errno = saved;
+		return -1;
+	}
+	rc = remove_tree(q.fd);
+	if (unlinkat(pfd, tmp, AT_REMOVEDIR) == -1)
+		rc = -1;
+	saved = errno;
+	close(pfd);
+	sq_queue_close(&q);
+	errno = saved;
+	return rc;
+}

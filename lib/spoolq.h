@@ -1,0 +1,445 @@
+/*
+ * spoolq.h - public interface of libspoolq, grouped by module.
+ *
+ * A queue is a directory, a message is a file, and every state change is
+ * one rename(2).  spoolq(5) is the written form of the layout and the
+ * name grammar defined here; the two share this one list of names.
+ *
+ * Conventions: functions return 0 on success and -1 with errno set on
+ * failure, unless a comment says otherwise.  "Empty" and "busy" are
+ * results, not errors.  The library never prints and never exits.
+ * Times are milliseconds since the epoch (int64_t) unless a name says
+ * otherwise; deadlines stored in message names are whole epoch seconds.
+ */
+#ifndef SPOOLQ_H
+#define SPOOLQ_H
+
+#include <sys/types.h>
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SQ_VERSION		"0.1.0"
+
+/* Queue subdirectories (spoolq(5) LAYOUT). */
+#define SQ_DIR_TMP		"tmp"	/* bodies being written */
+#define SQ_DIR_NEW		"new"	/* ready, oldest first */
+#define SQ_DIR_CUR		"cur"	/* claimed; the name is the lease */
+#define SQ_DIR_RETRY		"retry"	/* waiting for a due time */
+#define SQ_DIR_DEAD		"dead"	/* dead letters */
+#define SQ_DIR_ATTR		"attr"	/* attribute sidecars */
+#define SQ_DIR_RUN		"run"	/* locks and the claim index */
+#define SQ_CONF_FILE		"queue.conf"
+#define SQ_INDEX_FILE		"run/index"
+
+/* Name fields, in the order they are written (spoolq(5) NAMES). */
+#define SQ_F_ATTEMPTS		'a'	/* claims so far */
+#define SQ_F_LEASE		'l'	/* lease deadline, epoch seconds */
+#define SQ_F_WORKER		'w'	/* claiming worker's token */
+#define SQ_F_DUE		't'	/* due time in retry/, epoch seconds */
+#define SQ_F_EXPIRES		'e'	/* expiry time, epoch seconds */
+#define SQ_F_REASON		'r'	/* dead-letter reason */
+#define SQ_F_ATTR		'h'	/* bare flag: an attr/ sidecar exists */
+
+#define SQ_ID_MAX		160	/* bytes of an ID, with its NUL */
+#define SQ_NAME_MAX		255	/* NAME_MAX of the file systems we use */
+#define SQ_TOKEN_MAX		33	/* worker token, with its NUL */
+#define SQ_REASON_MAX		33	/* dead-letter reason, with its NUL */
+#define SQ_QUEUE_NAME_MAX	128	/* SPEC 1: [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
+
+/* Dead-letter reasons written by the library. */
+#define SQ_REASON_ATTEMPTS	"attempts"
+#define SQ_REASON_EXPIRED	"expired"
+#define SQ_REASON_REJECTED	"rejected"
+
+/* ---------------------------------------------------------------- time */
+
+/*
+ * sq_now_ms - the wall clock (CLOCK_REALTIME) in milliseconds since the
+ * epoch.  Deadlines in names are wall-clock times so that every process
+ * and host sharing a queue reads them alike.
+ */
+int64_t	sq_now_ms(void);
+
+/*
+ * sq_duration_parse - parse a duration such as "500ms", "30s", "5m",
+ * "2h", "4d" or a bare number of seconds into *ms (milliseconds).
+ * Returns 0, or -1 with errno EINVAL (not a duration) or ERANGE (over
+ * 100 years).  Suffixes follow SPEC 3.
+ */
+int	sq_duration_parse(const char *s, int64_t *ms);
+
+/* ---------------------------------------------------------------- names */
+
+/*
+ * A message name split into its ID and fields.  Absent numeric fields are
+ * 0 (attempts) or -1 (times); absent strings are "".
+ */
+struct sq_name {
+	char		id[SQ_ID_MAX];
+	unsigned	attempts;		/* a= */
+	int64_t		lease;			/* l=, epoch seconds, or -1 */
+	char		token[SQ_TOKEN_MAX];	/* w= */
+	int64_t		due;			/* t=, epoch seconds, or -1 */
+	int64_t		expires;		/* e=, epoch seconds, or -1 */
+	char		reason[SQ_REASON_MAX];	/* r= */
+	int		has_attr;		/* h */
+};
+
+/*
+ * sq_name_parse - split a file name into *n.  The ID is everything before
+ * the first comma: non-empty, not starting with '.', free of '/' and
+ * control bytes.  Each field is key=value with a key from SQ_F_* (h takes
+ * no value), at most once.  Returns 0, or -1 with errno EINVAL.
+ */
+int	sq_name_parse(struct sq_name *n, const char *name);
+
+/*
+ * sq_name_format - write n as "ID[,a=..][,l=..][,w=..][,t=..][,e=..]
+ * [,r=..][,h]" into buf (size bytes), leaving out absent fields and a=0.
+ * Returns 0, or -1 with errno ENAMETOOLONG when it does not fit.
+ */
+int	sq_name_format(char *buf, size_t size, const struct sq_name *n);
+
+/*
+ * sq_name_init - an empty name for the given id (attempts 0, no times).
+ * The id is copied with truncation checked: returns -1, errno
+ * ENAMETOOLONG, when it does not fit.
+ */
+int	sq_name_init(struct sq_name *n, const char *id);
+
+/*
+ * sq_id_new - make a new message ID "SSSSSSSSSS.NNNNNNNNN.PID_COUNTER_RAND.HOST"
+ * into buf (size >= SQ_ID_MAX): wall-clock seconds and nanoseconds
+ * zero-padded so that byte order is send order, never going backwards
+ * within a process; pid and a per-process counter; 32 random bits from
+ * arc4random(3) so that containers sharing a host name and pid numbers
+ * still differ; the short host name with bytes outside [A-Za-z0-9-]
+ * replaced by '-'.  Returns 0, or -1 with errno ENAMETOOLONG.
+ */
+int	sq_id_new(char *buf, size_t size);
+
+/*
+ * sq_id_time - the send time encoded in an ID made by sq_id_new, in epoch
+ * seconds; -1 for an ID of another shape (hand-delivered messages).
+ */
+int64_t	sq_id_time(const char *id);
+
+/* ---------------------------------------------------------------- config */
+
+enum sq_durability {
+	SQ_DURABILITY_NONE,		/* no fsync: tmpfs, rebuildable work */
+	SQ_DURABILITY_FSYNC		/* fsync bodies and directories */
+};
+
+/* queue.conf, [queue] section.  Durations in milliseconds. */
+struct sq_conf {
+	unsigned	max_attempts;		/* claims before dead-lettering; 5 */
+	int64_t		lease_ms;		/* visibility timeout; 5 min */
+	int64_t		retry_delay_ms;		/* first backoff step; 30 s */
+	int64_t		retry_max_delay_ms;	/* backoff cap; 1 h */
+	int64_t		ttl_ms;			/* retention since send; 0 = never */
+	enum sq_durability durability;		/* fsync */
+};
+
+/*
+ * sq_conf_defaults - fill c with the defaults of SPEC 3, taken from SQS
+ * (visibility timeout, receive count), beanstalkd and RabbitMQ.
+ */
+void	sq_conf_defaults(struct sq_conf *c);
+
+/*
+ * sq_conf_set - validate and apply one key=value (as in queue.conf).
+ * On error returns -1, errno EINVAL, and writes the reason ("unknown
+ * key", "not a duration", ...) into why (whysize bytes).
+ */
+int	sq_conf_set(struct sq_conf *c, const char *key, const char *value,
+	    char *why, size_t whysize);
+
+/*
+ * sq_conf_load - read queue.conf (in the directory dirfd, shown to users
+ * as path) over c.  A missing file leaves c unchanged and succeeds.  On a
+ * bad line, section, key or value returns -1 with errno EINVAL and writes
+ * "PATH:LINE: KEY: reason" into err; on an unreadable file returns -1 with
+ * the open(2)/read(2) errno and "PATH: strerror" in err.
+ */
+int	sq_conf_load(struct sq_conf *c, int dirfd, const char *path,
+	    char *err, size_t errsize);
+
+/*
+ * sq_conf_backoff_ms - the retry delay after the given attempt (1 = first
+ * claim): retry_delay * 2^(attempt-1), capped at retry_max_delay, with
+ * +-20% jitter from arc4random(3) (AWS "exponential backoff and jitter").
+ */
+int64_t	sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt);
+
+/* ---------------------------------------------------------------- spool */
+
+/*
+ * sq_spool_root - the spool root (SPEC 1): dir if not NULL, else
+ * $SPOOLQ_DIR, else /var/spool/spoolq for uid 0, else
+ * ${XDG_STATE_HOME:-$HOME/.local/state}/spoolq.  Written into buf (size
+ * bytes).  Returns 0, or -1 with errno ENAMETOOLONG, or ENOENT when no
+ * home directory is known.
+ */
+int	sq_spool_root(char *buf, size_t size, const char *dir);
+
+/*
+ * sq_queue_name_valid - 1 when name matches [A-Za-z0-9][A-Za-z0-9._-]{0,127}
+ * (SPEC 1), else 0.
+ */
+int	sq_queue_name_valid(const char *name);
+
+/*
+ * sq_queue_path - the directory of the queue argument arg: arg itself when
+ * it contains '/', else root/arg after checking the name.  Returns 0, or
+ * -1 with errno EINVAL (bad name) or ENAMETOOLONG.
+ */
+int	sq_queue_path(char *buf, size_t size, const char *root, const char *arg);
+
+/* An open queue: directory descriptors, its settings and its shown path. */
+struct sq_queue {
+	char		path[PATH_MAX];		/* as given, for messages */
+	int		fd;			/* the queue directory */
+	int		tmpfd, newfd, curfd, retryfd, deadfd;
+	struct sq_conf	conf;
+	int		index_fd;		/* run/index, opened on demand */
+	dev_t		dev;
+};
+
+/*
+ * sq_queue_create - create the queue directory path with every
+ * subdirectory, and queue.conf with the given settings (keys/values, n
+ * pairs; may be 0).  The queue is built under a dot name beside its final
+ * place and renamed into place, so it appears whole or not at all.
+ * Directory modes come from the umask.  Missing parents (the spool root)
+ * are created.  Returns 0, or -1 with errno EEXIST (already there),
+ * EINVAL (a bad setting, reason in why) or a mkdir(2) errno.
+ */
+int	sq_queue_create(const char *path, const char *const *keys,
+	    const char *const *values, size_t n, char *why, size_t whysize);
+
+/*
+ * sq_queue_open - open the queue at path (never following a symlink in
+ * its last component) and load its queue.conf.  Returns 0; -1 with errno
+ * ENOENT (no such queue), ENOTDIR (not a queue: a subdirectory is
+ * missing), EINVAL (bad queue.conf; err holds "FILE:LINE: KEY: reason"),
+ * or the errno of open(2).  err (errsize bytes) always gets a message.
+ */
+int	sq_queue_open(struct sq_queue *q, const char *path, char *err,
+	    size_t errsize);
+
+/* sq_queue_close - close every descriptor of q.  Safe to call twice. */
+void	sq_queue_close(struct sq_queue *q);
+
+/*
+ * sq_queue_destroy - remove the queue at path.  Unless force is set,
+ * refuses (ENOTEMPTY) a queue holding messages in new, cur, retry or
+ * dead.  The queue is first renamed to a dot name so that it disappears
+ * at once, then removed.  Returns 0 or -1 with errno.
+ */
+int	sq_queue_destroy(const char *path, int force);
+
+/* Message counts per state, from one directory listing each. */
+struct sq_counts {
+	size_t	ready, inflight, retry, dead;
+};
+
+/* sq_queue_count - count the messages of q per state.  Returns 0 or -1. */
+int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
+
+/* ---------------------------------------------------------------- send */
+
+/* Batches commit at this many messages or bytes, whichever comes first. */
+#define SQ_BATCH_MESSAGES	1024
+#define SQ_BATCH_BYTES		(8 * 1024 * 1024)
+
+/* Called once per message as it becomes visible in new/. */
+typedef void	sq_sent_fn(const char *id, void *arg);
+
+/*
+ * A batch of sends: bodies are written into tmp/, then made durable
+ * together (one syncfs(2) for the batch under durability = fsync) and
+ * renamed one by one into new/, and new/ is fsynced once.  The commit
+ * point of each message is its rename into new/.
+ */
+struct sq_batch {
+	struct sq_queue	*q;
+	char		(*ids)[SQ_ID_MAX];	/* pending, written in tmp/ */
+	size_t		npending;
+	size_t		nalloc;
+	size_t		bytes;
+	size_t		committed;		/* messages made visible so far */
+	sq_sent_fn	*sent;
+	void		*arg;
+};
+
+/* sq_batch_begin - start a batch on q; sent(id, arg) may be NULL. */
+void	sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
+	    void *arg);
+
+/*
+ * sq_batch_add - write body (len bytes) as one message.  Commits the batch
+ * when it reaches SQ_BATCH_MESSAGES or SQ_BATCH_BYTES.  On failure the
+ * uncommitted messages are removed from tmp/ and -1 returned with errno
+ * (ENOSPC, EDQUOT, EIO...); b->committed tells how many became visible.
+ */
+int	sq_batch_add(struct sq_batch *b, const void *body, size_t len);
+
+/*
+ * sq_batch_add_fd - like sq_batch_add with the body read from fd until
+ * end of file.  A read error (errno from read(2)) also aborts the batch.
+ */
+int	sq_batch_add_fd(struct sq_batch *b, int fd);
+
+/* sq_batch_commit - make every pending message visible.  0 or -1. */
+int	sq_batch_commit(struct sq_batch *b);
+
+/* sq_batch_abort - remove every pending message from tmp/; free memory. */
+void	sq_batch_abort(struct sq_batch *b);
+
+/* sq_batch_end - commit what is pending and free the batch.  0 or -1. */
+int	sq_batch_end(struct sq_batch *b);
+
+/* ---------------------------------------------------------------- claim */
+
+/* One claimed message: its name in cur/ (the receipt's last component). */
+struct sq_claim {
+	char		name[SQ_NAME_MAX + 1];
+	struct sq_name	n;
+};
+
+/*
+ * sq_claim - claim up to max ready messages of q in ID order, renaming
+ * each from new/ to cur/ID,a=k+1,l=now+lease_ms[,w=token] (token may be
+ * NULL).  lease_ms <= 0 means the queue's lease.  Before claiming, the
+ * queue is maintained (sq_queue_maintain) when a retry falls due or a
+ * lease runs out.  A message whose attempts already reached max_attempts
+ * is dead-lettered (r=attempts), one older than ttl r=expired, instead of
+ * claimed.  A claim lost to another consumer (ENOENT) is skipped.
+ *
+ * Ready names come from run/index, a sorted snapshot of new/ kept under
+ * flock(2) and rebuilt when used up, so a claim costs the same at any
+ * backlog (SPEC 6); arrivals after a snapshot join at the next one.
+ *
+ * Sets *got (0 = nothing ready) and *next_ms, the earliest time a retry
+ * falls due or a lease ends (INT64_MAX if none), for waiters.  Returns 0,
+ * or -1 with errno.
+ */
+int	sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
+	    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms);
+
+/* What a maintenance pass moved. */
+struct sq_maint {
+	size_t		promoted;	/* retry/ -> new/ */
+	size_t		recovered;	/* cur/ -> new/ */
+	size_t		dead;		/* cur/ -> dead/ (attempts used up) */
+	int64_t		next_ms;	/* earliest future due time or deadline */
+};
+
+/*
+ * sq_queue_maintain - promote due retry/ messages to new/ID,a=k and
+ * recover claims whose lease ended (now_ms past l) to new/ID,a=k, or to
+ * dead/ with r=attempts when their attempts reached max_attempts (a
+ * message that crashes its consumer every time still ends in dead/).
+ * Each move is one rename; a lost race (ENOENT) is skipped.  Fills *m.
+ * Returns 0 or -1 with errno.
+ */
+int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);
+
+/*
+ * sq_queue_wait - block until new/ changes (inotify, IN_MOVED_TO and
+ * IN_CREATE) or until until_ms (epoch ms; INT64_MAX = no limit).  On
+ * network and FUSE file systems, and where inotify is unavailable, it also
+ * wakes every poll_ms.  Returns 1 when woken by a change, 0 on time, -1
+ * with errno (EINTR when a signal arrived).
+ */
+struct sq_watch;
+struct sq_watch	*sq_watch_open(struct sq_queue *q);
+int	sq_watch_wait(struct sq_watch *w, int64_t until_ms);
+void	sq_watch_close(struct sq_watch *w);
+
+/* ---------------------------------------------------------------- settle */
+
+/*
+ * sq_receipt_open - check that path names a regular file in some queue's
+ * cur/ directory and open that queue into *q (with its settings), copying
+ * the file name into name (SQ_NAME_MAX + 1 bytes).  Refuses ("not a
+ * receipt", errno EINVAL) paths with ".." components, a directory that is
+ * not the cur/ of a queue, a name that does not parse, a symlink or other
+ * non-regular file.  A missing file gives ENOENT: its lease was lost or it
+ * was already settled.  err gets a message for queue errors.  Returns 0
+ * or -1.
+ */
+int	sq_receipt_open(const char *path, struct sq_queue *q, char *name,
+	    char *err, size_t errsize);
+
+/*
+ * sq_receipt_split - split path into the directory of the queue and the
+ * file name, checking only the form (".../cur/NAME", no ".." component,
+ * name parses).  dir gets "." for a bare name (the current directory is
+ * then the cur/ directory).  Returns 0 or -1 with errno EINVAL.
+ */
+int	sq_receipt_split(const char *path, char *qdir, size_t qdirsize,
+	    char *name, size_t namesize);
+
+/*
+ * sq_receipt_check - fstatat the name in q's cur/ without following
+ * links.  Returns 0 for a regular file; -1 with ENOENT (gone) or EINVAL
+ * (not a regular file).
+ */
+int	sq_receipt_check(struct sq_queue *q, const char *name);
+
+/*
+ * sq_ack - settle the claim cur/name by unlinking it (the commit point).
+ * Returns 0, or -1 with ENOENT when the lease was lost or the message
+ * already settled, EINVAL for a name that is not a claim.
+ */
+int	sq_ack(struct sq_queue *q, const char *name);
+
+/*
+ * sq_retry - move the claim cur/name to retry/ID,a=k,t=due, with due =
+ * now + delay_ms, or now + sq_conf_backoff_ms when delay_ms < 0.  When
+ * the attempts already reached max_attempts it is dead-lettered with
+ * r=attempts instead.  The new name is written to newname (SQ_NAME_MAX +
+ * 1 bytes) and *dead tells which happened.  Errors as sq_ack.
+ */
+int	sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
+	    char *newname, int *dead);
+
+/*
+ * sq_reject - dead-letter the claim cur/name as dead/ID,a=k,r=reason
+ * (reason matches [a-z0-9-]{1,32}; NULL means "rejected").  Errors as
+ * sq_ack, and EINVAL for a bad reason.
+ */
+int	sq_reject(struct sq_queue *q, const char *name, const char *reason,
+	    char *newname);
+
+/*
+ * sq_touch - extend the lease of cur/name to now + lease_ms by renaming
+ * it to its new name (written to newname).  Errors as sq_ack.
+ */
+int	sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
+	    char *newname);
+
+/* sq_reason_valid - 1 when s matches [a-z0-9-]{1,32}, else 0. */
+int	sq_reason_valid(const char *s);
+
+/* ---------------------------------------------------------------- files */
+
+/*
+ * sq_rename - rename without ever replacing an existing file: renameat2
+ * with RENAME_NOREPLACE, falling back to renameat(2) where the file
+ * system answers EINVAL (FUSE, network file systems; names are unique by
+ * construction there).  Returns 0 or -1 with errno (EEXIST on a clash).
+ */
+int	sq_rename(int fromfd, const char *from, int tofd, const char *to);
+
+/*
+ * sq_write_all - write len bytes to fd, retrying short writes and EINTR.
+ * Returns 0 or -1 with errno.
+ */
+int	sq_write_all(int fd, const void *buf, size_t len);
+
+#endif /* SPOOLQ_H */
