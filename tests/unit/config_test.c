@@ -1,0 +1,171 @@
+/*
+ * config_test.c - durations, queue.conf loading and its errors, backoff.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spoolq.h"
+#include "tap.h"
+
+static void
+test_durations(void)
+{
+	static const struct {
+		const char	*s;
+		int64_t		 ms;
+	} good[] = {
+		{ "500ms", 500 }, { "30s", 30000 }, { "5m", 300000 },
+		{ "2h", 7200000 }, { "4d", 345600000 }, { "7", 7000 },
+		{ "0", 0 },
+	};
+	static const char *bad[] = {
+		"", "s", "5x", "-1s", "1.5s", "5 m", "10mss", "99999999999999999999",
+		"40000d",
+	};
+	int64_t ms;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ok(sq_duration_parse(good[i].s, &ms) == 0 && ms == good[i].ms,
+		    "duration %s = %lld ms", good[i].s, (long long)good[i].ms);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(sq_duration_parse(bad[i], &ms) == -1, "refuses \"%s\"",
+		    bad[i]);
+}
+
+/* Write text as dir/queue.conf and load it. */
+static int
+load(const char *dir, const char *text, struct sq_conf *c, char *err,
+    size_t errsize)
+{
+	char path[512];
+	FILE *fp;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/queue.conf", dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		return -2;
+	fputs(text, fp);
+	fclose(fp);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	sq_conf_defaults(c);
+	err[0] = '\0';
+	rc = sq_conf_load(c, fd, "Q/queue.conf", err, errsize);
+	close(fd);
+	return rc;
+}
+
+static void
+test_load(const char *dir)
+{
+	struct sq_conf c;
+	char err[512];
+
+	sq_conf_defaults(&c);
+	ok(c.max_attempts == 5 && c.lease_ms == 300000 &&
+	    c.retry_delay_ms == 30000 && c.retry_max_delay_ms == 3600000 &&
+	    c.ttl_ms == 0 && c.durability == SQ_DURABILITY_FSYNC,
+	    "defaults of SPEC 3");
+	ok(load(dir, "[queue]\nmax_attempts = 3\nlease = 90s\n"
+	    "retry_delay = 500ms\nretry_max_delay = 2m\nttl = 1d\n"
+	    "durability = none\n; comment\n# comment\n", &c, err,
+	    sizeof(err)) == 0, "a full file loads");
+	ok(c.max_attempts == 3 && c.lease_ms == 90000 &&
+	    c.retry_delay_ms == 500 && c.retry_max_delay_ms == 120000 &&
+	    c.ttl_ms == 86400000 && c.durability == SQ_DURABILITY_NONE,
+	    "every key applied");
+
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "[queue]\nfoo = 1\n", "Q/queue.conf:2: foo: unknown key" },
+		{ "[queue]\n\nlease = 5x\n", "Q/queue.conf:3: lease: 5x: not a duration" },
+		{ "[queue]\ndurability = sometimes\n", "Q/queue.conf:2: durability: sometimes: must be none or fsync" },
+		{ "[queue]\nmax_attempts = 0\n", "Q/queue.conf:2: max_attempts: 0: must be a number" },
+		{ "[queue]\nlease = 500ms\n", "Q/queue.conf:2: lease: 500ms: must be at least" },
+		{ "[other]\nlease = 5m\n", "Q/queue.conf:2: lease: unknown section [other]" },
+		{ "[queue]\nthis is not ini\n", "Q/queue.conf:2: not a key = value line" },
+		{ "[queue]\nlease = 5m\nlease = 5x\nttl = bad\n", "Q/queue.conf:3: lease: 5x" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = load(dir, bad[i].text, &c, err, sizeof(err));
+
+		ok(rc == -1 && errno == EINVAL && strncmp(err, bad[i].want,
+		    strlen(bad[i].want)) == 0, "error names file, line, key: %s",
+		    bad[i].want);
+		if (strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
+			printf("#   got: %s\n", err);
+	}
+	ok(load(dir, "[queue]\nlease = 5m\nlease = 5x\n", &c, err,
+	    sizeof(err)) == -1 && c.max_attempts == 5 && c.lease_ms == 300000,
+	    "a bad file leaves the settings untouched");
+}
+
+static void
+test_missing(const char *dir)
+{
+	struct sq_conf c;
+	char path[512], err[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/queue.conf", dir);
+	unlink(path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	sq_conf_defaults(&c);
+	ok(sq_conf_load(&c, fd, "x", err, sizeof(err)) == 0 &&
+	    c.max_attempts == 5, "a missing queue.conf means defaults");
+	mkdir(path, 0700);
+	ok(sq_conf_load(&c, fd, "x", err, sizeof(err)) == -1,
+	    "a directory named queue.conf is an error");
+	rmdir(path);
+	close(fd);
+}
+
+static void
+test_backoff(void)
+{
+	struct sq_conf c;
+	int64_t d, lo = INT64_MAX, hi = 0;
+	int i;
+
+	sq_conf_defaults(&c);
+	for (i = 0; i < 2000; i++) {
+		d = sq_conf_backoff_ms(&c, 1);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	ok(lo >= 24000 && hi <= 36000 && hi - lo > 6000,
+	    "attempt 1: 30s +-20%% jitter (saw %lld..%lld)", (long long)lo,
+	    (long long)hi);
+	d = sq_conf_backoff_ms(&c, 3);
+	ok(d >= 96000 && d <= 144000, "attempt 3: doubled twice, 120s +-20%%");
+	d = sq_conf_backoff_ms(&c, 40);
+	ok(d >= 2880000 && d <= 4320000, "attempt 40: capped at 1h +-20%%");
+	c.retry_delay_ms = 0;
+	ok(sq_conf_backoff_ms(&c, 5) == 0, "retry_delay 0 means at once");
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/spoolq-unit.XXXXXX";
+
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	test_durations();
+	test_load(dir);
+	test_missing(dir);
+	test_backoff();
+	{
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/queue.conf", dir);
+		unlink(path);
+		rmdir(dir);
+	}
+	return tap_done();
+}

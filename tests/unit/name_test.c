@@ -1,0 +1,151 @@
+/*
+ * name_test.c - message names and IDs: parse, format, order, uniqueness.
+ */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <vis.h>
+
+#include "spoolq.h"
+#include "tap.h"
+
+static void
+test_parse(void)
+{
+	struct sq_name n;
+
+	ok(sq_name_parse(&n, "1764425000.000000001.42_0_0a0b0c0d.host") == 0,
+	    "plain ID parses");
+	ok(n.attempts == 0 && n.lease == -1 && n.due == -1 &&
+	    n.expires == -1 && n.token[0] == '\0' && !n.has_attr,
+	    "plain ID has no fields");
+	ok(sq_name_parse(&n, "ID,a=3,l=1700000000,w=tok9,t=17,e=99,r=attempts,h")
+	    == 0, "every field parses");
+	is_str(n.id, "ID", "ID before the first comma");
+	ok(n.attempts == 3 && n.lease == 1700000000 && n.due == 17 &&
+	    n.expires == 99 && n.has_attr, "numeric fields and flag");
+	is_str(n.token, "tok9", "worker token");
+	is_str(n.reason, "attempts", "reason");
+	ok(sq_name_parse(&n, "hand-made") == 0, "a hand-delivered name is an ID");
+
+	static const char *bad[] = {
+		"", ".hidden", ",a=1", "ID,", "ID,a=", "ID,a=x", "ID,a=1,a=2",
+		"ID,z=1", "ID,a", "ID,h=1", "ID,w=bad!", "ID,r=UPPER",
+		"ID,l=-1", "ID,h,h", "I\nD", "ID,t=1234567890123456789",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char shown[4 * 64 + 1];
+
+		strvis(shown, bad[i], VIS_CSTYLE | VIS_NL);
+		ok(sq_name_parse(&n, bad[i]) == -1 && errno == EINVAL,
+		    "refuses \"%s\"", shown);
+	}
+}
+
+static void
+test_format(void)
+{
+	struct sq_name n, m;
+	char buf[SQ_NAME_MAX + 1];
+
+	sq_name_init(&n, "X");
+	ok(sq_name_format(buf, sizeof(buf), &n) == 0, "format bare");
+	is_str(buf, "X", "bare name has no fields (a=0 left out)");
+	n.attempts = 2;
+	n.lease = 1700000300;
+	strlcpy(n.token, "w1", sizeof(n.token));
+	n.has_attr = 1;
+	ok(sq_name_format(buf, sizeof(buf), &n) == 0, "format claim");
+	is_str(buf, "X,a=2,l=1700000300,w=w1,h", "fields in grammar order");
+	ok(sq_name_parse(&m, buf) == 0 && m.attempts == 2 &&
+	    m.lease == 1700000300 && strcmp(m.token, "w1") == 0 && m.has_attr,
+	    "format and parse round-trip");
+	ok(sq_name_format(buf, 4, &n) == -1 && errno == ENAMETOOLONG,
+	    "too small a buffer is ENAMETOOLONG");
+	char longid[SQ_ID_MAX + 10];
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	ok(sq_name_init(&n, longid) == -1 && errno == ENAMETOOLONG,
+	    "an over-long ID is refused");
+}
+
+static void
+test_ids(void)
+{
+	char a[SQ_ID_MAX], b[SQ_ID_MAX];
+	struct sq_name n;
+	int i, sorted = 1, parses = 1;
+
+	ok(sq_id_new(a, sizeof(a)) == 0, "new ID");
+	ok(strlen(a) > 21 && a[10] == '.' && a[20] == '.',
+	    "seconds and nanoseconds are zero-padded: %s", a);
+	ok(strchr(a, ',') == NULL && strchr(a, '/') == NULL, "no , or / in ID");
+	ok(sq_id_time(a) > 1700000000, "ID time is the send time");
+	ok(sq_id_time("hand-made") == -1, "hand-made ID has no time");
+	for (i = 0; i < 10000; i++) {
+		if (sq_id_new(b, sizeof(b)) == -1 || strcmp(a, b) >= 0)
+			sorted = 0;
+		if (sq_name_parse(&n, b) == -1 || strcmp(n.id, b) != 0)
+			parses = 0;
+		memcpy(a, b, sizeof(a));
+	}
+	ok(sorted, "10000 IDs in a row sort strictly in creation order");
+	ok(parses, "every ID parses as a name");
+}
+
+/* Children share pid-independent state after fork: IDs must differ. */
+static void
+test_fork_unique(void)
+{
+	int fds[2], i, dup = 0;
+	char ids[8][SQ_ID_MAX];
+
+	if (pipe(fds) == -1)
+		return;
+	sq_id_new(ids[0], sizeof(ids[0]));	/* prime the static state */
+	for (i = 0; i < 8; i++) {
+		if (fork() == 0) {
+			char id[SQ_ID_MAX];
+
+			sq_id_new(id, sizeof(id));
+			write(fds[1], id, sizeof(id));
+			_exit(0);
+		}
+	}
+	close(fds[1]);
+	for (i = 0; i < 8; i++)
+		if (read(fds[0], ids[i], SQ_ID_MAX) != SQ_ID_MAX)
+			ids[i][0] = '\0';
+	while (wait(NULL) > 0)
+		;
+	for (i = 0; i < 8; i++)
+		for (int j = i + 1; j < 8; j++)
+			if (strcmp(ids[i], ids[j]) == 0)
+				dup = 1;
+	ok(!dup, "8 forked children make 8 different IDs");
+}
+
+static void
+test_reason(void)
+{
+	ok(sq_reason_valid("timeout") && sq_reason_valid("bad-input-2"),
+	    "reasons [a-z0-9-]");
+	ok(!sq_reason_valid("") && !sq_reason_valid("Bad") &&
+	    !sq_reason_valid("a,b") && !sq_reason_valid("a/b") &&
+	    !sq_reason_valid("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+	    "bad reasons refused (empty, upper case, comma, slash, 33 bytes)");
+}
+
+int
+main(void)
+{
+	test_parse();
+	test_format();
+	test_ids();
+	test_fork_unique();
+	test_reason();
+	return tap_done();
+}
