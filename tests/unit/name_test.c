@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#define LIBBSD_OPENBSD_VIS
 #include <vis.h>
 
 #include "spoolq.h"
