@@ -45,22 +45,27 @@ build: $(BINS) $(O)/bench/floor
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "CC $@"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(LIBA): $(LIB_OBJ)
-	rm -f $@
-	$(AR) rcs $@ $^
+	@rm -f $@
+	@echo "AR $@"
+	@$(AR) rcs $@ $^
 
 $(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 $(O)/tests/unit/%_test: $(O)/tests/unit/%_test.o $(LIBA)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 $(O)/bench/floor: bench/floor.c
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
+	@echo "CC $@"
+	@$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
 
 units: $(UNITS)
 
@@ -97,7 +102,7 @@ bench: all
 	@bench/run
 
 lint:
-	@for m in $(MANS); do mandoc -Tlint -Wstyle $$m || exit 1; done
+	@for m in $(MANS); do mandoc -Tlint -Wwarning $$m || exit 1; done
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \

@@ -48,7 +48,7 @@ usage(int status)
 static int
 cmd_create(const char *root, int argc, char **argv)
 {
-	char path[PATH_MAX], why[256], *eq;
+	char path[PATH_MAX], why[256] = "", *eq;
 	const char **keys, **values;
 	int i;
 
@@ -68,12 +68,11 @@ cmd_create(const char *root, int argc, char **argv)
 	}
 	if (sq_queue_create(path, keys, values, (size_t)argc - 2, why,
 	    sizeof(why)) == -1) {
-		if (errno == EINVAL && why[0] != '\0')
-			errx(EX_CONFIG, "%s: %s: %s", argv[1], keys[0] ?
-			    why : why, why);
+		if (errno == EINVAL)
+			errx(EX_CONFIG, "%s: %s", argv[1], why);
 		if (errno == EEXIST)
-			errx(EX_CANTCREAT, "%s: queue exists", path);
-		err(EX_CANTCREAT, "%s", path);
+			errx(EX_CANTCREAT, "%s: queue exists", argv[1]);
+		err(EX_CANTCREAT, "%s", argv[1]);
 	}
 	free(keys);
 	free(values);
@@ -96,13 +95,13 @@ cmd_destroy(const char *root, int argc, char **argv)
 	tool_queue_path(path, root, argv[1]);
 	if (sq_queue_destroy(path, force) == -1) {
 		if (errno == ENOTEMPTY)
-			errx(EX_DATAERR, "%s: queue holds messages (use -f)",
-			    path);
+			errx(EX_DATAERR, "%s: queue not empty (use -f)",
+			    argv[1]);
 		if (errno == ENOENT)
-			errx(EX_NOINPUT, "%s: no such queue", path);
+			errx(EX_NOINPUT, "%s: no such queue", argv[1]);
 		if (errno == ENOTDIR)
-			errx(EX_NOINPUT, "%s: not a queue", path);
-		err(tool_exit_code(errno), "%s", path);
+			errx(EX_NOINPUT, "%s: not a queue", argv[1]);
+		err(tool_exit_code(errno), "%s", argv[1]);
 	}
 	return 0;
 }

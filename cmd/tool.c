@@ -57,18 +57,25 @@ tool_queue_path(char *buf, const char *root, const char *arg)
 void
 tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
 {
-	char path[PATH_MAX], msg[PATH_MAX + 256], why[200];
+	char path[PATH_MAX], msg[PATH_MAX + 256], why[256];
 
 	tool_queue_path(path, root, arg);
 	if (create && sq_queue_create(path, NULL, NULL, 0, why,
 	    sizeof(why)) == -1 && errno != EEXIST)
-		err(tool_exit_code(errno) == EX_NOINPUT ? EX_CANTCREAT :
-		    tool_exit_code(errno), "%s", path);
+		err(EX_CANTCREAT, "%s", arg);
 	if (sq_queue_open(q, path, msg, sizeof(msg)) == 0)
 		return;
-	if (errno == EINVAL)
+	/* Name the queue as the user did; queue.conf errors name the file. */
+	switch (errno) {
+	case EINVAL:
 		errx(EX_CONFIG, "%s", msg);
-	errx(tool_exit_code(errno), "%s", msg);
+	case ENOENT:
+		errx(EX_NOINPUT, "%s: no such queue", arg);
+	case ENOTDIR:
+		errx(EX_NOINPUT, "%s: not a queue (%s)", arg, path);
+	default:
+		err(tool_exit_code(errno), "%s", arg);
+	}
 }
 
 int64_t

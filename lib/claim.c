@@ -89,6 +89,15 @@ index_write_header(struct index *ix)
 	return pwrite(ix->fd, hdr, INDEX_HDR, 0) == INDEX_HDR ? 0 : -1;
 }
 
+/* Make the index read as used up: the next claim lists new/ again. */
+static void
+index_invalidate(struct index *ix)
+{
+	ix->cursor = ix->end = INDEX_HDR;
+	if (ftruncate(ix->fd, 0) == -1)
+		return;		/* a header that fails to match reads so too */
+}
+
 /* Read the header; a damaged or foreign one reads as "used up, maintain". */
 static void
 index_read_header(struct index *ix)
@@ -262,35 +271,35 @@ snapshot_free(struct snapshot *s)
 {
 	free(s->arena);
 	free(s->off);
+	memset(s, 0, sizeof(*s));
 }
 
 /*
  * Rewrite the index from a fresh listing.  The header is written last:
  * until then its end does not match the file size, so a crash mid-way
- * leaves an index that reads as used up.
+ * leaves an index that reads as used up.  When the index cannot be
+ * written (a full disk, a read-only run/), the listing is kept in *s for
+ * this claim alone and 1 is returned: consumers must go on working on a
+ * full disk, for they are what frees it.  0 when written, -1 on error.
  */
 static int
-index_rebuild(struct sq_queue *q, struct index *ix)
+index_rebuild(struct sq_queue *q, struct index *ix, struct snapshot *s)
 {
-	struct snapshot s;
-	int rc = -1;
-
-	if (snapshot_take(q, &s) == -1)
-		goto out;
-	if (ftruncate(ix->fd, INDEX_HDR) == -1)
-		goto out;
-	if (s.used > 0 && pwrite(ix->fd, s.arena, s.used, INDEX_HDR) !=
-	    (ssize_t)s.used) {
-		if (errno == 0)
-			errno = ENOSPC;
-		goto out;
-	}
+	if (snapshot_take(q, s) == -1)
+		return -1;
+	if (ftruncate(ix->fd, INDEX_HDR) == -1 ||
+	    (s->used > 0 && pwrite(ix->fd, s->arena, s->used, INDEX_HDR) !=
+	    (ssize_t)s->used))
+		goto unwritten;
 	ix->cursor = INDEX_HDR;
-	ix->end = INDEX_HDR + (int64_t)s.used;
-	rc = index_write_header(ix);
-out:
-	snapshot_free(&s);
-	return rc;
+	ix->end = INDEX_HDR + (int64_t)s->used;
+	if (index_write_header(ix) == -1)
+		goto unwritten;
+	snapshot_free(s);
+	return 0;
+unwritten:
+	index_invalidate(ix);
+	return 1;
 }
 
 /* ------------------------------------------------------------- claims */
@@ -377,11 +386,54 @@ claim_from_index(struct sq_queue *q, struct index *ix, int64_t now_ms,
 	return 0;
 }
 
+/* Claim from a listing held in memory (the index could not be written). */
+static int
+claim_from_snapshot(struct sq_queue *q, struct snapshot *s, int64_t now_ms,
+    int64_t deadline, const char *token, struct sq_claim *out, size_t max,
+    size_t *got)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < s->n && *got < max; i++) {
+		if ((rc = claim_one(q, s->arena + s->off[i], now_ms, deadline,
+		    token, &out[*got])) == -1)
+			return -1;
+		*got += (size_t)rc;
+	}
+	return 0;
+}
+
+/*
+ * Claim without the index, when run/index cannot be created (a full disk,
+ * a read-only run/): maintain, list new/, claim from the listing.
+ */
+static int
+claim_unindexed(struct sq_queue *q, int64_t now_ms, int64_t deadline,
+    const char *token, struct sq_claim *out, size_t max, size_t *got,
+    int64_t *next_ms)
+{
+	struct sq_maint m;
+	struct snapshot snap;
+	int rc;
+
+	if (sq_queue_maintain(q, now_ms, &m) == -1 ||
+	    snapshot_take(q, &snap) == -1)
+		return -1;
+	rc = claim_from_snapshot(q, &snap, now_ms, deadline, token, out, max,
+	    got);
+	snapshot_free(&snap);
+	*next_ms = m.next_ms < now_ms + MAINT_EVERY_MS ? m.next_ms :
+	    now_ms + MAINT_EVERY_MS;
+	return rc;
+}
+
 int
 sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
     struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
 {
 	struct sq_maint m;
+	struct snapshot snap;
 	struct index ix;
 	int64_t now_ms = sq_now_ms(), deadline;
 	int rebuilt = 0, rc = 0, saved;
@@ -391,8 +443,13 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	if (lease_ms <= 0)
 		lease_ms = q->conf.lease_ms;
 	deadline = SQ_MS_TO_S_CEIL(now_ms + lease_ms);
-	if (index_lock(q, &ix) == -1)
-		return -1;
+	if (index_lock(q, &ix) == -1) {
+		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
+		    errno != EROFS && errno != EPERM)
+			return -1;
+		return claim_unindexed(q, now_ms, deadline, token, out, max,
+		    got, next_ms);
+	}
 	if (now_ms >= ix.maint_ms) {
 		if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
 			goto out;
@@ -405,8 +462,14 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 		if ((rc = claim_from_index(q, &ix, now_ms, deadline, token,
 		    out, max, got)) == -1 || *got == max || rebuilt)
 			break;
-		if ((rc = index_rebuild(q, &ix)) == -1)
+		if ((rc = index_rebuild(q, &ix, &snap)) == -1)
 			break;
+		if (rc == 1) {
+			rc = claim_from_snapshot(q, &snap, now_ms, deadline,
+			    token, out, max, got);
+			snapshot_free(&snap);
+			break;
+		}
 		rebuilt = 1;
 	}
 	if (*got > 0 && deadline * 1000 < ix.maint_ms)
@@ -414,10 +477,9 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	*next_ms = ix.maint_ms;
 out:
 	saved = errno;
-	if (index_write_header(&ix) == -1 && rc == 0) {
-		rc = -1;
-		saved = errno;
-	}
+	/* The index is a cache: when it cannot be saved, it is dropped. */
+	if (index_write_header(&ix) == -1)
+		index_invalidate(&ix);
 	index_unlock(&ix);
 	errno = saved;
 	return rc;

@@ -219,9 +219,16 @@ sq_queue_create(const char *path, const char *const *keys,
 	int pfd = -1, qfd = -1, saved;
 
 	sq_conf_defaults(&conf);
-	for (i = 0; i < n; i++)
-		if (sq_conf_set(&conf, keys[i], values[i], why, whysize) == -1)
+	for (i = 0; i < n; i++) {
+		char reason[200];
+
+		if (sq_conf_set(&conf, keys[i], values[i], reason,
+		    sizeof(reason)) == -1) {
+			snprintf(why, whysize, "%s: %s", keys[i], reason);
+			errno = EINVAL;
 			return -1;
+		}
+	}
 	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
 	if (mkdirs(parent) == -1 || (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW))

@@ -215,7 +215,7 @@ struct sq_queue {
  * place and renamed into place, so it appears whole or not at all.
  * Directory modes come from the umask.  Missing parents (the spool root)
  * are created.  Returns 0, or -1 with errno EEXIST (already there),
- * EINVAL (a bad setting, reason in why) or a mkdir(2) errno.
+ * EINVAL (a bad setting; "KEY: reason" in why) or a mkdir(2) errno.
  */
 int	sq_queue_create(const char *path, const char *const *keys,
 	    const char *const *values, size_t n, char *why, size_t whysize);
@@ -349,11 +349,20 @@ struct sq_maint {
 int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);
 
 /*
- * sq_queue_wait - block until new/ changes (inotify, IN_MOVED_TO and
- * IN_CREATE) or until until_ms (epoch ms; INT64_MAX = no limit).  On
- * network and FUSE file systems, and where inotify is unavailable, it also
- * wakes every poll_ms.  Returns 1 when woken by a change, 0 on time, -1
- * with errno (EINTR when a signal arrived).
+ * A watch on new/ for consumers that wait.  Open it before the first
+ * claim attempt so that no arrival in between is missed.
+ *
+ * sq_watch_open - watch q's new/ with inotify (IN_MOVED_TO, IN_CREATE).
+ * On network and FUSE file systems (statfs(2) type), and where inotify is
+ * unavailable, the watch also polls every second (SPEC 2 poll_interval).
+ * Returns the watch, or NULL with errno ENOMEM.
+ *
+ * sq_watch_wait - block until new/ changes, a poll interval passes, or
+ * the epoch time until_ms (INT64_MAX = no limit).  Returns 1 when the
+ * caller should look again, 0 when until_ms came, -1 with errno (EINTR
+ * when a signal arrived).
+ *
+ * sq_watch_close - release the watch; NULL is ignored.
  */
 struct sq_watch;
 struct sq_watch	*sq_watch_open(struct sq_queue *q);

@@ -1,0 +1,292 @@
+#!/usr/bin/env bats
+# qadmin: create, destroy, list; queue.conf parsing as every tool sees it.
+
+load helpers
+
+setup() {
+	spoolq_setup
+}
+
+teardown() {
+	spoolq_teardown
+}
+
+@test "qadmin create: makes the queue and its state directories, root included" {
+	assert_dir_not_exists "$SPOOLQ_DIR"
+	run qadmin create q
+	assert_success
+	local s
+	for s in tmp new cur retry dead attr run; do
+		assert_dir_exists "$SPOOLQ_DIR/q/$s"
+	done
+	qsend q hello
+	assert_count new q 1
+}
+
+@test "qadmin create: a path operand" {
+	run qadmin create "$T/a/pq"
+	assert_success
+	assert_dir_exists "$T/a/pq/new"
+	qsend "$T/a/pq" hello
+	assert_count new "$T/a/pq" 1
+}
+
+@test "qadmin -d ROOT create" {
+	run qadmin -d "$T/root2" create q
+	assert_success
+	assert_dir_exists "$T/root2/q/cur"
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+}
+
+@test "qadmin create: an existing queue exits 73, its messages untouched" {
+	mkq q max_attempts=7
+	qsend q keep
+	local before
+	before=$(snapshot "$SPOOLQ_DIR")
+	expect_fail 73 qadmin create q
+	assert_output --partial 'qadmin: q: queue exists'
+	assert_unchanged "$before"
+	expect_fail 73 qadmin create q max_attempts=2
+	assert_unchanged "$before"
+}
+
+@test "qadmin create: invalid names are refused, nothing created" {
+	local name
+	for name in .hidden "$(printf 'a%.0s' {1..129})" 'a b' 'a,b' ''; do
+		expect_fail '64|65' qadmin create "$name"
+		assert_output --regexp '^qadmin: '
+	done
+	if [[ -d $SPOOLQ_DIR ]]; then
+		[[ -z $(ls -A "$SPOOLQ_DIR") ]] || fail "created: $(ls -A "$SPOOLQ_DIR")"
+	fi
+}
+
+@test "qadmin create KEY=VALUE...: writes a valid queue.conf that the tools obey" {
+	run qadmin create q max_attempts=3 lease=10s retry_delay=5s retry_max_delay=1m ttl=1h durability=none
+	assert_success
+	local c
+	c=$SPOOLQ_DIR/q/queue.conf
+	assert_file_exists "$c"
+	grep -qE '^\[queue\][[:space:]]*$' "$c" || fail "no [queue] section: $(cat "$c")"
+	grep -qE '^[[:space:]]*max_attempts[[:space:]]*=[[:space:]]*3[[:space:]]*$' "$c"
+	grep -qE '^[[:space:]]*lease[[:space:]]*=[[:space:]]*10s[[:space:]]*$' "$c"
+	grep -qE '^[[:space:]]*durability[[:space:]]*=[[:space:]]*none[[:space:]]*$' "$c"
+	grep -qE '^[[:space:]]*ttl[[:space:]]*=[[:space:]]*1h[[:space:]]*$' "$c"
+	# The tools read it: lease 10s, retry delay 5s.
+	qsend q body
+	local t0 r n
+	t0=$(now)
+	r=$(qrecv q)
+	int_between "$(field "$r" l)" $((t0 + 9)) $(( $(now) + 11 ))
+	qack --retry "$r"
+	n=$(only retry q)
+	int_between "$(field "$n" t)" $((t0 + 3)) $(( $(now) + 7 ))
+}
+
+@test "qadmin create: bad keys or values are refused, nothing created" {
+	local kv
+	for kv in bogus=1 max_attempts=0 max_attempts=10001 max_attempts=abc max_attempts=-1 \
+	    lease=10x lease=500ms lease= 'lease=5 minutes' durability=sometimes ttl=forever \
+	    retry_delay=1y noequals =5 'max_attempts=3,lease=1s'; do
+		expect_fail '64|65|78' qadmin create q "$kv"
+		assert_output --regexp '^qadmin: '
+		assert_dir_not_exists "$SPOOLQ_DIR/q"
+	done
+	expect_fail '64|65|78' qadmin create q bogus=1
+	assert_output --partial bogus
+	expect_fail '64|65|78' qadmin create q lease=10x
+	assert_output --partial lease
+	expect_fail '64|65|78' qadmin create q max_attempts=2 durability=maybe
+	assert_output --partial durability
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+}
+
+@test "qadmin destroy: removes an empty queue" {
+	mkq q
+	mkq keep
+	run qadmin destroy q
+	assert_success
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+	assert_dir_exists "$SPOOLQ_DIR/keep/new"
+}
+
+@test "qadmin destroy: a missing queue exits 66" {
+	expect_fail 66 qadmin destroy nope
+	assert_output --partial 'qadmin: nope: no such queue'
+}
+
+@test "qadmin destroy: refuses a queue holding messages without -f (65)" {
+	mkq q
+	qsend q a b c d
+	qrecv q > /dev/null
+	qack --retry --delay 1h "$(qrecv q)"
+	qack --reject "$(qrecv q)"
+	local before
+	before=$(snapshot "$SPOOLQ_DIR")
+	expect_fail 65 qadmin destroy q
+	assert_output --regexp '^qadmin: q: queue (not empty|holds messages)'
+	assert_unchanged "$before"
+	run qadmin destroy -f q
+	assert_success
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+}
+
+@test "qadmin destroy: each non-empty state blocks it" {
+	local s r
+	for s in new cur retry dead; do
+		mkq "q-$s"
+		qsend "q-$s" x
+	done
+	qrecv q-cur > /dev/null
+	qack --retry --delay 1h "$(qrecv q-retry)"
+	qack --reject "$(qrecv q-dead)"
+	for s in new cur retry dead; do
+		expect_fail 65 qadmin destroy "q-$s"
+		assert_count "$s" "q-$s" 1
+	done
+}
+
+@test "qadmin destroy -f: refuses a directory that is not a queue" {
+	mkdir -p "$SPOOLQ_DIR/notaq/sub"
+	echo precious > "$SPOOLQ_DIR/notaq/file"
+	echo precious > "$SPOOLQ_DIR/notaq/sub/file"
+	expect_fail '64|65|66' qadmin destroy -f notaq
+	assert_file_exists "$SPOOLQ_DIR/notaq/file"
+	assert_file_exists "$SPOOLQ_DIR/notaq/sub/file"
+}
+
+@test "qadmin list: header and one tab-separated line per queue with counts" {
+	mkq q1
+	mkq q2
+	seq 1 6 | qsend -l q1
+	local -a r
+	mapfile -t r < <(qrecv -n 3 q1)
+	qack --retry --delay 1h "${r[0]}"
+	qack --reject "${r[1]}"
+	printf 'x' > "$SPOOLQ_DIR/q1/new/.ignored"
+	run --separate-stderr qadmin list
+	assert_success
+	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD'
+	assert_line $'q1\t3\t1\t1\t1'
+	assert_line $'q2\t0\t0\t0\t0'
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "qadmin: usage, --help, --version" {
+	expect_fail 64 qadmin
+	assert_usage qadmin
+	expect_fail 64 qadmin frobnicate
+	assert_usage qadmin
+	expect_fail 64 qadmin --bogus list
+	assert_usage qadmin
+	expect_fail 64 qadmin create
+	run --separate-stderr qadmin --help
+	assert_success
+	assert_usage qadmin
+	run --separate-stderr qadmin --version
+	assert_success
+	assert_output --regexp '^qadmin \(spoolq\) [0-9]'
+}
+
+# --- queue.conf as read by the tools ----------------------------------------
+
+# conf_error LINE KEY: every tool refuses the queue with 78 and names
+# queue.conf, LINE and KEY; nothing is sent or claimed.
+conf_error() {
+	local line=$1 key=$2 before
+	before=$(snapshot "$SPOOLQ_DIR")
+	expect_fail 78 qsend q hello
+	assert_output --partial "queue.conf:$line:"
+	[[ -z $key ]] || assert_output --partial "$key"
+	assert_output --regexp '^qsend: '
+	assert_unchanged "$before"
+	expect_fail 78 qrecv q
+	assert_output --partial "queue.conf:$line:"
+	[[ -z $key ]] || assert_output --partial "$key"
+	assert_unchanged "$before"
+}
+
+@test "config: an unknown key is an error naming file, line and key (78)" {
+	mkq q
+	qsend q keep
+	printf '[queue]\nmax_attempts = 3\nfrobnicate = 1\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 3 frobnicate
+}
+
+@test "config: a bad duration is an error naming file, line and key (78)" {
+	mkq q
+	printf '[queue]\n\nlease = 5 minutes\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 3 lease
+	printf '[queue]\nretry_delay = 10x\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 2 retry_delay
+	printf '[queue]\nttl = -5s\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 2 ttl
+}
+
+@test "config: a bad durability is an error naming file, line and key (78)" {
+	mkq q
+	printf '# comment\n[queue]\ndurability = sometimes\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 3 durability
+}
+
+@test "config: a bad max_attempts is an error (78)" {
+	mkq q
+	printf '[queue]\nmax_attempts = 0\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 2 max_attempts
+	printf '[queue]\nmax_attempts = many\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 2 max_attempts
+}
+
+@test "config: a garbage line is an error naming file and line (78)" {
+	mkq q
+	printf '[queue]\nlease = 1m\nthis is not ini\n' > "$SPOOLQ_DIR/q/queue.conf"
+	conf_error 3 ''
+}
+
+@test "config: an unknown section is an error (78)" {
+	mkq q
+	printf '[queue]\nlease = 1m\n[exchange]\ntype = fanout\n' > "$SPOOLQ_DIR/q/queue.conf"
+	expect_fail 78 qsend q hello
+	assert_output --regexp 'queue\.conf:[34]:'
+	assert_count new q 0
+}
+
+@test "config: comments, blank lines and spacing are fine" {
+	mkq q
+	printf '; spoolq\n# queue settings\n\n[queue]\n  lease=90s\nmax_attempts   =   4\n\ndurability = none\n' > "$SPOOLQ_DIR/q/queue.conf"
+	qsend q body
+	local t0 r
+	t0=$(now)
+	r=$(qrecv q)
+	int_between "$(field "$r" l)" $((t0 + 89)) $(( $(now) + 91 ))
+}
+
+@test "config: an empty queue.conf means all defaults" {
+	mkq q
+	: > "$SPOOLQ_DIR/q/queue.conf"
+	qsend q body
+	local t0 r
+	t0=$(now)
+	r=$(qrecv q)
+	int_between "$(field "$r" l)" $((t0 + 299)) $(( $(now) + 301 ))
+}
+
+@test "config: an unreadable queue.conf is an error" {
+	(( EUID != 0 )) || skip "root reads any file"
+	mkq q
+	printf '[queue]\nlease = 1m\n' > "$SPOOLQ_DIR/q/queue.conf"
+	chmod 000 "$SPOOLQ_DIR/q/queue.conf"
+	expect_fail '66|74|77|78' qsend q hello
+	assert_output --partial queue.conf
+	assert_count new q 0
+}
+
+@test "config: a queue.conf that is a directory is an error" {
+	mkq q
+	rm -f "$SPOOLQ_DIR/q/queue.conf"
+	mkdir "$SPOOLQ_DIR/q/queue.conf"
+	expect_fail '74|78' qsend q hello
+	assert_output --partial queue.conf
+	assert_count new q 0
+	expect_fail '74|78' qrecv q
+}

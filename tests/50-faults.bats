@@ -1,0 +1,278 @@
+#!/usr/bin/env bats
+# Faults: full disk, read-only file system, kill -9 of producers and
+# consumers, a damaged claim index.  Nothing is lost, nothing is half-done.
+
+load helpers
+
+setup() {
+	spoolq_setup
+	MOUNTED=
+}
+
+teardown() {
+	kill_jobs
+	if [[ -n $MOUNTED ]]; then
+		umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED"
+	fi
+	spoolq_teardown
+}
+
+# small_fs SIZE: mount a tmpfs of SIZE as the spool root (root only).
+small_fs() {
+	(( EUID == 0 )) || skip "mounting a tmpfs needs root"
+	mkdir -p "$T/fs"
+	mount -t tmpfs -o "size=$1,mode=0755" spoolq-test "$T/fs" 2>/dev/null ||
+	    skip "cannot mount a tmpfs here"
+	MOUNTED=$T/fs
+	export SPOOLQ_DIR=$T/fs/spool
+}
+
+# send_until_full ARGS...: run `qsend ARGS` until it fails (at most 300
+# times); sets $sent to the number of successful sends.  The failing run's
+# status and output are left in $status and $output.
+send_until_full() {
+	local attempt
+	sent=0
+	for attempt in $(seq 1 300); do
+		run qsend "$@"
+		refute_crash
+		(( status == 0 )) || return 0
+		sent=$((sent + 1))
+	done
+	fail "the file system never filled up"
+}
+
+@test "disk full: qsend exits 75, no partial message, tmp/ empty, older messages intact" {
+	small_fs 1m
+	mkq q
+	qsend q keep1
+	qsend q keep2
+	head -c 65536 /dev/urandom > "$T/chunk"
+	send_until_full -f q "$T/chunk"
+	assert_equal "$status" 75
+	assert_output --regexp '^qsend: '
+	(( sent >= 5 )) || fail "only $sent chunks fit in 1 MB"
+	assert_count tmp q 0
+	assert_count new q $((sent + 2))
+	# Every message is whole.
+	local d f
+	d=$(qdir q)/new
+	for f in $(names new q | tail -n +3); do
+		cmp "$T/chunk" "$d/$f"
+	done
+	# Fill the last pages with small messages: now really full.
+	send_until_full q x
+	assert_equal "$status" 75
+	assert_count tmp q 0
+	# Claiming and settling still work on a full disk.
+	run qrecv -A q
+	assert_success
+	assert_output keep1
+	local r
+	r=$(qrecv q)
+	[[ $(cat "$r") == keep2 ]]
+	qack "$r"
+	# With room again, sending works again.
+	run qrecv -A --raw -n 3 q
+	assert_success
+	run qsend q again
+	assert_success
+}
+
+@test "disk full: a batch keeps what it committed, printed IDs are exactly those in new/" {
+	small_fs 8m
+	mkq q
+	seq -f 'line %g of a batch that will not fit' 1 6000 > "$T/lines"
+	run --separate-stderr qsend -p -l q < "$T/lines"
+	refute_crash
+	assert_failure 75
+	local n
+	n=$(count new q)
+	[[ "$(printf '%s\n' "${lines[@]}" | grep . | sort)" == "$(names new q)" ]] ||
+	    fail "printed IDs (${#lines[@]}) differ from new/ ($n)"
+	assert_count tmp q 0
+	[[ $stderr == *"$n messages sent before the error"* ]] || fail "stderr: $stderr"
+	# The committed messages are the first lines, whole and in order.
+	if (( n > 0 )); then
+		run bodies new q
+		assert_output "$(head -n "$n" "$T/lines")"
+	fi
+}
+
+@test "disk full: a big single message fails cleanly" {
+	small_fs 1m
+	mkq q
+	qsend q keep
+	head -c 2000000 /dev/urandom > "$T/big"
+	expect_fail 75 qsend q < "$T/big"
+	assert_count new q 1
+	assert_count tmp q 0
+	expect_fail 75 qsend -f q "$T/big"
+	assert_count tmp q 0
+	run qrecv -A q
+	assert_output keep
+}
+
+@test "read-only file system: tools fail cleanly, nothing changes" {
+	small_fs 1m
+	mkq q
+	qsend q keep
+	mount -o remount,ro "$T/fs" || skip "cannot remount read-only"
+	expect_fail '73|74|75|77' qsend q more
+	assert_output --regexp '^qsend: '
+	expect_fail '73|74|75|77' qrecv q
+	assert_output --regexp '^qrecv: '
+	assert_count new q 1
+	mount -o remount,rw "$T/fs"
+	run qrecv -A q
+	assert_output keep
+}
+
+@test "kill -9 of qsend mid-write: nothing in new/, the queue still works" {
+	mkq q
+	mkfifo "$T/fifo"
+	qsend q < "$T/fifo" 3>&- &
+	local pid=$!
+	exec 5> "$T/fifo"
+	printf abc >&5
+	# Give it the time to read the first bytes and start the message.
+	wait_until 1 test "$(count tmp q)" -gt 0 || true
+	kill -9 "$pid"
+	wait "$pid" || true
+	exec 5>&-
+	assert_count new q 0
+	assert_count cur q 0
+	expect_fail 1 qrecv q
+	qsend q after
+	run qrecv -A q
+	assert_output after
+}
+
+@test "kill -9 of qsend -l mid-batch: only whole messages in new/" {
+	mkq q
+	mkfifo "$T/fifo"
+	qsend -l q < "$T/fifo" 3>&- &
+	local pid=$!
+	exec 5> "$T/fifo"
+	printf 'one\ntwo\nthr' >&5
+	wait_until 1 test "$(count tmp q)" -gt 0 || true
+	kill -9 "$pid"
+	wait "$pid" || true
+	exec 5>&-
+	local f
+	for f in $(names new q); do
+		case $(cat "$(qdir q)/new/$f") in
+		one | two) ;;
+		*) fail "partial message $f: $(cat "$(qdir q)/new/$f")" ;;
+		esac
+	done
+	qsend q after
+	run qrecv -A -n 5 q
+	assert_success
+	assert_line after
+	refute_line thr
+}
+
+@test "kill -9 of a consumer after its claim: claimable again after the lease" {
+	mkq q
+	local id r
+	id=$(qsend -p q work)
+	setsid bash -c 'qrecv --lease 1s q > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 30' _ "$T/claimed" 3>&- &
+	local pid=$!
+	wait_for test -s "$T/claimed"
+	kill -9 -- "-$pid"
+	wait "$pid" || true
+	r=$(cat "$T/claimed")
+	[[ $(msgid "$r") == "$id" ]]
+	expect_fail 1 qrecv q
+	wait_lease_over "$r"
+	r=$(qrecv q)
+	[[ $(msgid "$r") == "$id" ]]
+	[[ $(field "$r" a) == 2 ]]
+	[[ $(cat "$r") == work ]]
+}
+
+@test "kill -9 of a waiting qrecv: the next message is not lost" {
+	mkq q
+	qrecv -w 0 q > "$T/out" 3>&- &
+	local pid=$!
+	# Wait until it waits (an inotify descriptor), or a moment.
+	wait_until 2 bash -c "ls -l /proc/$pid/fd 2>/dev/null | grep -q inotify" || true
+	kill -9 "$pid"
+	wait "$pid" || true
+	qsend q msg
+	assert_count new q 1
+	assert_count cur q 0
+	run qrecv -A q
+	assert_output msg
+}
+
+@test "kill -9 of consumers at random points: every message is delivered at least once" {
+	mkq q
+	seq 1 200 | qsend -l q
+	local c
+	local -a pids=()
+	for c in 1 2 3; do
+		setsid bash -c '
+			while r=$(qrecv --lease 1s q); do
+				{ cat "$r"; echo; } >> "$1"
+				qack "$r"
+			done' _ "$T/done.$c" 3>&- &
+		pids+=($!)
+	done
+	sleep 0.3
+	for c in "${pids[@]}"; do
+		kill -9 -- "-$c" 2>/dev/null || true
+		wait "$c" || true
+	done
+	# Whatever was claimed and not acked comes back after its lease.
+	local deadline=$(( $(now) + 3 ))
+	wait_for -t 6 past "$deadline"
+	run qrecv -A -n 300 q
+	refute_crash
+	(( status <= 1 )) || fail "drain failed with $status: $output"
+	echo "$output" > "$T/done.drain"
+	assert_count new q 0
+	assert_count cur q 0
+	assert_count retry q 0
+	assert_count dead q 0
+	# awk ends each log with a newline: a consumer may have been killed
+	# between writing a body and its newline.
+	run bash -c "awk 1 '$T'/done.* | grep . | sort -nu"
+	[[ $output == "$(seq 1 200)" ]] ||
+	    fail "lost: $(comm -13 <(echo "$output" | sort) <(seq 1 200 | sort) | tr '\n' ' ')"$'\n'"$(cd "$(qdir q)" && find . -type f | sort)"
+}
+
+@test "damaged claim index: garbage or empty run/index does not lose or break claims" {
+	mkq q
+	seq 1 10 | qsend -l q
+	run qrecv -A q
+	assert_output 1
+	local idx
+	idx=$(qdir q)/run/index
+	head -c 8192 /dev/urandom > "$idx"
+	run --separate-stderr qrecv -A -n 5 q
+	refute_crash
+	assert_success
+	assert_output "$(seq 2 6)"
+	: > "$idx"
+	run --separate-stderr qrecv -A -n 20 q
+	assert_success
+	assert_output "$(seq 7 10)"
+	printf 'no-such-message\nanother-one\n' > "$idx"
+	seq 11 12 | qsend -l q
+	run --separate-stderr qrecv -A -n 20 q
+	assert_success
+	assert_output "$(seq 11 12)"
+	expect_fail 1 qrecv q
+}
+
+@test "a stale file in tmp/ (crashed writer) is never delivered" {
+	mkq q
+	printf 'half a mess' > "$(qdir q)/tmp/1700000000.000000000.99_0_deadbeef.gone"
+	qsend q real
+	run qrecv -A -n 5 q
+	assert_success
+	assert_output real
+	expect_fail 1 qrecv q
+}
