@@ -406,7 +406,8 @@ claim_from_snapshot(struct sq_queue *q, struct snapshot *s, int64_t now_ms,
 
 /*
  * Claim without the index, when run/index cannot be created (a full disk,
- * a read-only run/): maintain, list new/, claim from the listing.
+ * a read-only or missing run/): maintain, list new/, claim from the
+ * listing.
  */
 static int
 claim_unindexed(struct sq_queue *q, int64_t now_ms, int64_t deadline,
@@ -444,8 +445,9 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 		lease_ms = q->conf.lease_ms;
 	deadline = SQ_MS_TO_S_CEIL(now_ms + lease_ms);
 	if (index_lock(q, &ix) == -1) {
+		/* ENOENT: a hand-made queue without run/. */
 		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
-		    errno != EROFS && errno != EPERM)
+		    errno != EROFS && errno != EPERM && errno != ENOENT)
 			return -1;
 		return claim_unindexed(q, now_ms, deadline, token, out, max,
 		    got, next_ms);

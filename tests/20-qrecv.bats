@@ -271,6 +271,20 @@ teardown() {
 	assert_count retry q 0
 }
 
+@test "qrecv: a promoted retry keeps its place in ID order" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q a b c)
+	qack --retry --delay 0 "$(qrecv q)"
+	run --separate-stderr qrecv -n 3 q
+	assert_success
+	[ "${#lines[@]}" -eq 3 ]
+	[[ $(msgid "${lines[0]}") == "${ids[0]}" ]]
+	[[ $(field "${lines[0]}" a) == 2 ]]
+	[[ $(msgid "${lines[1]}") == "${ids[1]}" ]]
+	[[ $(field "${lines[1]}" a) == 1 ]]
+	[[ $(msgid "${lines[2]}") == "${ids[2]}" ]]
+}
+
 @test "qrecv: hand delivery (write in tmp/, mv into new/) is claimed" {
 	local d r
 	d=$(qdir q)
