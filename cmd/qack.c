@@ -95,7 +95,7 @@ settle_one(struct settle *s, const char *path)
 		rc = sq_ack(&s->q, name);
 		break;
 	case RETRY:
-		rc = sq_retry(&s->q, name, s->delay_ms, newname, &dead);
+		rc = sq_retry(&s->q, name, s->delay_ms, NULL, newname, &dead);
 		break;
 	case REJECT:
 		rc = sq_reject(&s->q, name, s->reason, newname);

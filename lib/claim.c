@@ -418,6 +418,7 @@ claim_unindexed(struct sq_queue *q, int64_t now_ms, int64_t deadline,
 	struct snapshot snap;
 	int rc;
 
+	(void)sq_workers_check(q, now_ms);	/* best effort here */
 	if (sq_queue_maintain(q, now_ms, &m) == -1 ||
 	    snapshot_take(q, &snap) == -1)
 		return -1;
@@ -437,7 +438,7 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	struct snapshot snap;
 	struct index ix;
 	int64_t now_ms = sq_now_ms(), deadline;
-	int rebuilt = 0, rc = 0, saved;
+	int rebuilt = 0, checked = 0, rc = 0, saved;
 
 	*got = 0;
 	*next_ms = INT64_MAX;
@@ -462,8 +463,18 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	}
 	for (;;) {
 		if ((rc = claim_from_index(q, &ix, now_ms, deadline, token,
-		    out, max, got)) == -1 || *got == max || rebuilt)
+		    out, max, got)) == -1 || *got == max)
 			break;
+		if (rebuilt) {
+			/* Short: are claims of dead workers waiting? */
+			if (checked || sq_workers_check(q, now_ms) != 1)
+				break;
+			checked = 1;
+			if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
+				break;
+			if (m.recovered == 0)
+				break;
+		}
 		if ((rc = index_rebuild(q, &ix, &snap)) == -1)
 			break;
 		if (rc == 1) {
@@ -489,13 +500,25 @@ out:
 
 /* ------------------------------------------------------------- upkeep */
 
+#define PROBE_CACHE	64	/* workers remembered within one pass */
+
+/* One maintenance pass: its counts and what it learnt of workers. */
+struct pass {
+	struct sq_maint	*m;
+	int64_t		 now_ms;
+	size_t		 nprobed;
+	struct {
+		char			token[SQ_TOKEN_MAX];
+		enum sq_worker_state	state;
+	} probed[PROBE_CACHE];
+};
+
 typedef int	visit_fn(struct sq_queue *, const char *, struct sq_name *,
-		    int64_t, struct sq_maint *);
+		    struct pass *);
 
 /* Call fn for each parsable name in the directory dirfd. */
 static int
-each_message(struct sq_queue *q, int dirfd, int64_t now_ms,
-    struct sq_maint *m, visit_fn *fn)
+each_message(struct sq_queue *q, int dirfd, struct pass *p, visit_fn *fn)
 {
 	struct dirent *e;
 	struct sq_name n;
@@ -512,7 +535,7 @@ each_message(struct sq_queue *q, int dirfd, int64_t now_ms,
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1)
 			continue;
-		rc = fn(q, e->d_name, &n, now_ms, m);
+		rc = fn(q, e->d_name, &n, p);
 	}
 	closedir(d);
 	return rc;
@@ -527,28 +550,50 @@ note_next(struct sq_maint *m, int64_t at_s)
 
 static int
 promote(struct sq_queue *q, const char *name, struct sq_name *n,
-    int64_t now_ms, struct sq_maint *m)
+    struct pass *p)
 {
-	if (n->due > 0 && n->due * 1000 > now_ms) {
-		note_next(m, n->due);
+	if (n->due > 0 && n->due * 1000 > p->now_ms) {
+		note_next(p->m, n->due);
 		return 0;
 	}
 	ready_name(n);
 	if (move_message(q->retryfd, name, q->newfd, n, NULL) == 0)
-		m->promoted++;
+		p->m->promoted++;
 	else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
 }
 
+/* The state of a claim's worker, probed once per pass. */
+static enum sq_worker_state
+worker_state(struct sq_queue *q, const char *token, struct pass *p)
+{
+	enum sq_worker_state state;
+	size_t i;
+
+	for (i = 0; i < p->nprobed; i++)
+		if (strcmp(p->probed[i].token, token) == 0)
+			return p->probed[i].state;
+	state = sq_worker_probe(q, token, p->now_ms);
+	if (p->nprobed < PROBE_CACHE) {
+		strlcpy(p->probed[p->nprobed].token, token, SQ_TOKEN_MAX);
+		p->probed[p->nprobed++].state = state;
+	}
+	return state;
+}
+
 static int
 recover(struct sq_queue *q, const char *name, struct sq_name *n,
-    int64_t now_ms, struct sq_maint *m)
+    struct pass *p)
 {
 	int dead = n->attempts >= q->conf.max_attempts;
 
-	if (n->lease < 0 || n->lease * 1000 > now_ms) {
-		note_next(m, n->lease);
+	if (n->token[0] != '\0') {
+		/* A worker's claim lives as long as its worker. */
+		if (worker_state(q, n->token, p) == SQ_WORKER_ALIVE)
+			return 0;
+	} else if (n->lease < 0 || n->lease * 1000 > p->now_ms) {
+		note_next(p->m, n->lease);
 		return 0;
 	}
 	if (dead)
@@ -557,7 +602,7 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 		ready_name(n);
 	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
 	    NULL) == 0)
-		(*(dead ? &m->dead : &m->recovered))++;
+		(*(dead ? &p->m->dead : &p->m->recovered))++;
 	else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
@@ -566,10 +611,15 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 int
 sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
 {
+	struct pass p;
+
 	memset(m, 0, sizeof(*m));
 	m->next_ms = INT64_MAX;
-	if (each_message(q, q->retryfd, now_ms, m, promote) == -1 ||
-	    each_message(q, q->curfd, now_ms, m, recover) == -1)
+	p.m = m;
+	p.now_ms = now_ms;
+	p.nprobed = 0;
+	if (each_message(q, q->retryfd, &p, promote) == -1 ||
+	    each_message(q, q->curfd, &p, recover) == -1)
 		return -1;
 	return 0;
 }

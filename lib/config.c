@@ -73,6 +73,7 @@ sq_conf_defaults(struct sq_conf *c)
 	c->retry_max_delay_ms = 3600 * MS_PER_S;
 	c->ttl_ms = 0;
 	c->durability = SQ_DURABILITY_FSYNC;
+	c->job_timeout_ms = 0;
 }
 
 static int
@@ -117,6 +118,8 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	else if (strcmp(key, "retry_max_delay") == 0)
 		rc = duration_key(&c->retry_max_delay_ms, value, 0, why,
 		    whysize);
+	else if (strcmp(key, "job_timeout") == 0)
+		rc = duration_key(&c->job_timeout_ms, value, 0, why, whysize);
 	else if (strcmp(key, "ttl") == 0)
 		rc = duration_key(&c->ttl_ms, value, 0, why, whysize);
 	else if (strcmp(key, "durability") == 0) {

@@ -30,4 +30,7 @@ void	dead_name(struct sq_name *n, const char *reason);
 /* ready_name - turn n into its form in new/ (ID, a, e, h kept). */
 void	ready_name(struct sq_name *n);
 
+/* failure_remove - unlink attr/ID.failure if there is one. */
+void	failure_remove(struct sq_queue *q, const char *id);
+
 #endif

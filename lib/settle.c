@@ -153,14 +153,18 @@ sq_ack(struct sq_queue *q, const char *name)
 {
 	struct sq_name n;
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1 ||
+	    unlinkat(q->curfd, name, 0) == -1)
 		return -1;
-	return unlinkat(q->curfd, name, 0);
+	/* Only a message that failed before can have a failure record. */
+	if (n.attempts > 1)
+		failure_remove(q, n.id);
+	return 0;
 }
 
 int
 sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
-    char *newname, int *dead)
+    const char *dead_reason, char *newname, int *dead)
 {
 	struct sq_name n;
 	int64_t now_ms = sq_now_ms();
@@ -169,7 +173,7 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 		return -1;
 	*dead = n.attempts >= q->conf.max_attempts;
 	if (*dead) {
-		dead_name(&n, SQ_REASON_ATTEMPTS);
+		dead_name(&n, dead_reason ? dead_reason : SQ_REASON_ATTEMPTS);
 		return move_message(q->curfd, name, q->deadfd, &n, newname);
 	}
 	if (delay_ms < 0)

@@ -32,6 +32,9 @@
 #define SQ_DIR_RUN		"run"	/* locks and the claim index */
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_FILE		"run/index"
+#define SQ_WORKER_PREFIX	"worker."	/* run/worker.TOKEN: a live worker */
+#define SQ_SLOT_PREFIX		"slot."		/* run/slot.N: a worker slot */
+#define SQ_FAILURE_SUFFIX	".failure"	/* attr/ID.failure: last failure */
 
 /* Name fields, in the order they are written (spoolq(5) NAMES). */
 #define SQ_F_ATTEMPTS		'a'	/* claims so far */
@@ -52,6 +55,7 @@
 #define SQ_REASON_ATTEMPTS	"attempts"
 #define SQ_REASON_EXPIRED	"expired"
 #define SQ_REASON_REJECTED	"rejected"
+#define SQ_REASON_TIMEOUT	"timeout"
 
 /* ---------------------------------------------------------------- time */
 
@@ -141,6 +145,7 @@ struct sq_conf {
 	int64_t		retry_max_delay_ms;	/* backoff cap; 1 h */
 	int64_t		ttl_ms;			/* retention since send; 0 = never */
 	enum sq_durability durability;		/* fsync */
+	int64_t		job_timeout_ms;		/* qworker job limit; 0 = none */
 };
 
 /*
@@ -323,6 +328,10 @@ struct sq_claim {
  * flock(2) and rebuilt when used up, so a claim costs the same at any
  * backlog (SPEC 6); arrivals after a snapshot join at the next one.
  *
+ * When fewer than max were ready, the worker locks are probed
+ * (sq_workers_check) and the claims of dead or hung workers recovered
+ * and offered at once.
+ *
  * Sets *got (0 = nothing ready) and *next_ms, the earliest time a retry
  * falls due or a lease ends (INT64_MAX if none), for waiters.  Returns 0,
  * or -1 with errno.
@@ -340,9 +349,11 @@ struct sq_maint {
 
 /*
  * sq_queue_maintain - promote due retry/ messages to new/ID,a=k and
- * recover claims whose lease ended (now_ms past l) to new/ID,a=k, or to
- * dead/ with r=attempts when their attempts reached max_attempts (a
- * message that crashes its consumer every time still ends in dead/).
+ * recover claims to new/ID,a=k, or to dead/ with r=attempts when their
+ * attempts reached max_attempts (a message that crashes its consumer
+ * every time still ends in dead/).  A claim is recovered when its lease
+ * ended (now_ms past l), or, for a worker's claim (w=TOKEN), only when
+ * that worker is dead or hung (sq_worker_probe), whatever its lease.
  * Each move is one rename; a lost race (ENOENT) is skipped.  Fills *m.
  * Returns 0 or -1 with errno.
  */
@@ -368,6 +379,84 @@ struct sq_watch;
 struct sq_watch	*sq_watch_open(struct sq_queue *q);
 int	sq_watch_wait(struct sq_watch *w, int64_t until_ms);
 void	sq_watch_close(struct sq_watch *w);
+
+/*
+ * For callers with their own poll(2) loop: sq_watch_fd gives the
+ * descriptor to poll for reading (-1 when there is none), sq_watch_poll_ms
+ * how often to look again anyway (-1 = never: inotify sees everything),
+ * and sq_watch_drain consumes the pending events after a wake-up.
+ */
+int	sq_watch_fd(struct sq_watch *w);
+int	sq_watch_poll_ms(struct sq_watch *w);
+void	sq_watch_drain(struct sq_watch *w);
+
+/* ---------------------------------------------------------------- workers */
+
+/* What a probe of a worker's lock file tells (SPEC 2, worker locking). */
+enum sq_worker_state {
+	SQ_WORKER_ALIVE,	/* lock held, heartbeat within the lease */
+	SQ_WORKER_DEAD,		/* lock free or file gone */
+	SQ_WORKER_HUNG		/* lock held, heartbeat older than the lease */
+};
+
+/*
+ * sq_worker_token - a fresh worker token of 12 characters [0-9A-Za-z]
+ * from arc4random(3) into buf (size > 12).  Returns 0 or -1 (ENAMETOOLONG).
+ */
+int	sq_worker_token(char *buf, size_t size);
+
+/*
+ * sq_worker_register - create run/worker.TOKEN in q, holding flock(LOCK_EX)
+ * on it before it appears under that name.  Returns the lock descriptor
+ * (close-on-exec; keep it open for the worker's life) or -1 with errno.
+ */
+int	sq_worker_register(struct sq_queue *q, const char *token);
+
+/*
+ * sq_worker_heartbeat - set the lock file's mtime to now; call at least
+ * every lease/3.  Returns 0 or -1 with errno.
+ */
+int	sq_worker_heartbeat(int fd);
+
+/*
+ * sq_worker_unregister - remove run/worker.TOKEN (while still locked) and
+ * close fd.  Call only once every claim of the worker is settled.
+ */
+void	sq_worker_unregister(struct sq_queue *q, const char *token, int fd);
+
+/* sq_worker_probe - the state of the worker with this token in q. */
+enum sq_worker_state sq_worker_probe(struct sq_queue *q, const char *token,
+	    int64_t now_ms);
+
+/*
+ * sq_workers_check - probe every worker lock file of q, removing those
+ * of dead workers.  Returns 1 when a dead or hung worker was found (its
+ * claims wait for sq_queue_maintain), 0 when all live, -1 with errno.
+ */
+int	sq_workers_check(struct sq_queue *q, int64_t now_ms);
+
+/*
+ * sq_slot_take - take one of nslots worker slots of q (flock(LOCK_EX |
+ * LOCK_NB) on run/slot.0 .. run/slot.N-1).  Returns 0 with the lock
+ * descriptor in *fd (keep it open), 1 when every slot is busy, -1 with
+ * errno.
+ */
+int	sq_slot_take(struct sq_queue *q, unsigned nslots, int *fd);
+
+/*
+ * sq_failure_write - record why the last attempt of message id failed,
+ * as attr/ID.failure (replaced on each failure; removed by sq_ack).
+ * Returns 0 or -1 with errno.
+ */
+int	sq_failure_write(struct sq_queue *q, const char *id, const char *text,
+	    size_t len);
+
+/*
+ * sq_release - give the claim cur/name back to new/ without counting the
+ * attempt (a is decremented), for a worker stopping before the job ran
+ * to its end.  Returns 0 or -1 with errno as sq_ack.
+ */
+int	sq_release(struct sq_queue *q, const char *name);
 
 /* ---------------------------------------------------------------- settle */
 
@@ -401,7 +490,8 @@ int	sq_receipt_split(const char *path, char *qdir, size_t qdirsize,
 int	sq_receipt_check(struct sq_queue *q, const char *name);
 
 /*
- * sq_ack - settle the claim cur/name by unlinking it (the commit point).
+ * sq_ack - settle the claim cur/name by unlinking it (the commit point),
+ * and remove its failure record (attr/ID.failure) if it has one.
  * Returns 0, or -1 with ENOENT when the lease was lost or the message
  * already settled, EINVAL for a name that is not a claim.
  */
@@ -410,12 +500,13 @@ int	sq_ack(struct sq_queue *q, const char *name);
 /*
  * sq_retry - move the claim cur/name to retry/ID,a=k,t=due, with due =
  * now + delay_ms, or now + sq_conf_backoff_ms when delay_ms < 0.  When
- * the attempts already reached max_attempts it is dead-lettered with
- * r=attempts instead.  The new name is written to newname (SQ_NAME_MAX +
- * 1 bytes) and *dead tells which happened.  Errors as sq_ack.
+ * the attempts already reached max_attempts it is dead-lettered instead,
+ * with r=dead_reason (NULL: "attempts").  The new name is written to
+ * newname (SQ_NAME_MAX + 1 bytes) and *dead tells which happened.
+ * Errors as sq_ack.
  */
 int	sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
-	    char *newname, int *dead);
+	    const char *dead_reason, char *newname, int *dead);
 
 /*
  * sq_reject - dead-letter the claim cur/name as dead/ID,a=k,r=reason

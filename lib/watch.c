@@ -71,7 +71,6 @@ sq_watch_open(struct sq_queue *q)
 int
 sq_watch_wait(struct sq_watch *w, int64_t until_ms)
 {
-	char buf[4096];
 	struct pollfd pfd;
 	int64_t wait_ms = until_ms == INT64_MAX ? -1 : until_ms - sq_now_ms();
 	int n;
@@ -88,9 +87,30 @@ sq_watch_wait(struct sq_watch *w, int64_t until_ms)
 	if (n <= 0)
 		return n == 0 && w->poll ? 1 : n;
 	/* Drain: one wake-up is enough for any number of arrivals. */
-	while (read(w->fd, buf, sizeof(buf)) > 0)
-		;
+	sq_watch_drain(w);
 	return 1;
+}
+
+int
+sq_watch_fd(struct sq_watch *w)
+{
+	return w->fd;
+}
+
+int
+sq_watch_poll_ms(struct sq_watch *w)
+{
+	return w->poll ? POLL_MS : -1;
+}
+
+void
+sq_watch_drain(struct sq_watch *w)
+{
+	char buf[4096];
+
+	if (w->fd != -1)
+		while (read(w->fd, buf, sizeof(buf)) > 0)
+			;
 }
 
 void

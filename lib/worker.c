@@ -1,0 +1,261 @@
+/*
+ * worker.c - long-running consumers: worker locks, heartbeats, slots,
+ * failure records, and the release of a claim.
+ *
+ * The lock is the state (nq): a worker holds flock(LOCK_EX) on
+ * run/worker.TOKEN for its whole life, and its claims carry w=TOKEN.
+ * When the process dies the kernel drops the lock, so any consumer that
+ * can take the lock knows the worker is gone and may return its claims
+ * at once.  A live lock with an old mtime is a hung worker (stopped, or
+ * cut off from a shared file system): the worker touches the file every
+ * lease/3, and a heartbeat older than the lease counts as dead for its
+ * claims.  The file is made under a dot name, locked, then renamed into
+ * place, so no one ever sees it unlocked while its worker lives.
+ * Only flock(2) is used on these files, never fcntl locks (SPEC 2).
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RUN_FLAGS	(O_CLOEXEC | O_NOFOLLOW)
+
+int
+sq_worker_token(char *buf, size_t size)
+{
+	static const char alphabet[] =
+	    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	size_t i, len = 12;
+
+	if (size <= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		buf[i] = alphabet[arc4random_uniform(sizeof(alphabet) - 1)];
+	buf[len] = '\0';
+	return 0;
+}
+
+static int
+run_fd(struct sq_queue *q)
+{
+	int fd = openat(q->fd, SQ_DIR_RUN, O_RDONLY | O_DIRECTORY | RUN_FLAGS);
+
+	if (fd == -1 && errno == ENOENT && mkdirat(q->fd, SQ_DIR_RUN, 0777) == 0)
+		fd = openat(q->fd, SQ_DIR_RUN, O_RDONLY | O_DIRECTORY |
+		    RUN_FLAGS);
+	return fd;
+}
+
+int
+sq_worker_register(struct sq_queue *q, const char *token)
+{
+	char tmp[64], name[64];
+	int dfd, fd = -1, saved;
+
+	snprintf(tmp, sizeof(tmp), ".%s%s", SQ_WORKER_PREFIX, token);
+	snprintf(name, sizeof(name), "%s%s", SQ_WORKER_PREFIX, token);
+	if ((dfd = run_fd(q)) == -1)
+		return -1;
+	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
+	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	    sq_rename(dfd, tmp, dfd, name) == -1)
+		goto fail;
+	close(dfd);
+	return fd;
+fail:
+	saved = errno;
+	if (fd != -1) {
+		unlinkat(dfd, tmp, 0);
+		close(fd);
+	}
+	close(dfd);
+	errno = saved;
+	return -1;
+}
+
+int
+sq_worker_heartbeat(int fd)
+{
+	return futimens(fd, NULL);
+}
+
+void
+sq_worker_unregister(struct sq_queue *q, const char *token, int fd)
+{
+	char name[64];
+	int dfd;
+
+	snprintf(name, sizeof(name), "%s%s", SQ_WORKER_PREFIX, token);
+	/* Unlink while still holding the lock: no one sees it free first. */
+	if ((dfd = run_fd(q)) != -1) {
+		unlinkat(dfd, name, 0);
+		close(dfd);
+	}
+	close(fd);
+}
+
+/* Probe a lock file in the run/ directory dfd. */
+static enum sq_worker_state
+probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
+    int reap)
+{
+	struct stat st;
+	int fd;
+	enum sq_worker_state state;
+
+	/* Read-only: probing must not look like a worker's close-write. */
+	if ((fd = openat(dfd, name, O_RDONLY | RUN_FLAGS)) == -1)
+		return errno == ENOENT ? SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		state = SQ_WORKER_DEAD;
+		if (reap)
+			unlinkat(dfd, name, 0);
+	} else if (errno == EWOULDBLOCK && fstat(fd, &st) == 0 &&
+	    now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 +
+	    st.st_mtim.tv_nsec / 1000000) > q->conf.lease_ms)
+		state = SQ_WORKER_HUNG;
+	else
+		state = SQ_WORKER_ALIVE;
+	close(fd);
+	return state;
+}
+
+enum sq_worker_state
+sq_worker_probe(struct sq_queue *q, const char *token, int64_t now_ms)
+{
+	char name[64];
+	enum sq_worker_state state;
+	int dfd;
+
+	snprintf(name, sizeof(name), "%s%s", SQ_WORKER_PREFIX, token);
+	if ((dfd = run_fd(q)) == -1)
+		return SQ_WORKER_ALIVE;		/* cannot tell: leave it */
+	state = probe(q, dfd, name, now_ms, 0);
+	close(dfd);
+	return state;
+}
+
+int
+sq_workers_check(struct sq_queue *q, int64_t now_ms)
+{
+	struct dirent *e;
+	DIR *d;
+	int dfd, found = 0;
+
+	if ((dfd = run_fd(q)) == -1)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, SQ_WORKER_PREFIX,
+		    sizeof(SQ_WORKER_PREFIX) - 1) != 0)
+			continue;
+		/* A dead worker's file goes now: its claims read as dead. */
+		if (probe(q, dirfd(d), e->d_name, now_ms, 1) != SQ_WORKER_ALIVE)
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+int
+sq_slot_take(struct sq_queue *q, unsigned nslots, int *fdp)
+{
+	char name[32];
+	unsigned i;
+	int dfd, fd;
+
+	if ((dfd = run_fd(q)) == -1)
+		return -1;
+	for (i = 0; i < nslots; i++) {
+		snprintf(name, sizeof(name), "%s%u", SQ_SLOT_PREFIX, i);
+		fd = openat(dfd, name, O_RDWR | O_CREAT | RUN_FLAGS, 0666);
+		if (fd == -1) {
+			close(dfd);
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			close(dfd);
+			*fdp = fd;
+			return 0;
+		}
+		close(fd);
+		if (errno != EWOULDBLOCK) {
+			close(dfd);
+			return -1;
+		}
+	}
+	close(dfd);
+	return 1;
+}
+
+int
+sq_failure_write(struct sq_queue *q, const char *id, const char *text,
+    size_t len)
+{
+	char name[SQ_ID_MAX + 16], tmp[SQ_ID_MAX + 48];
+	int afd, fd, rc = -1, saved;
+
+	afd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY | RUN_FLAGS);
+	if (afd == -1 && errno == ENOENT && mkdirat(q->fd, SQ_DIR_ATTR,
+	    0777) == 0)
+		afd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
+		    RUN_FLAGS);
+	if (afd == -1)
+		return -1;
+	snprintf(name, sizeof(name), "%s%s", id, SQ_FAILURE_SUFFIX);
+	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)getpid());
+	fd = openat(afd, tmp, O_WRONLY | O_CREAT | O_TRUNC | RUN_FLAGS, 0666);
+	if (fd == -1)
+		goto out;
+	if (sq_write_all(fd, text, len) == -1 || close(fd) == -1 ||
+	    renameat(afd, tmp, afd, name) == -1) {
+		saved = errno;
+		unlinkat(afd, tmp, 0);
+		errno = saved;
+		goto out;
+	}
+	rc = 0;
+out:
+	saved = errno;
+	close(afd);
+	errno = saved;
+	return rc;
+}
+
+void
+failure_remove(struct sq_queue *q, const char *id)
+{
+	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
+
+	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
+	    SQ_FAILURE_SUFFIX);
+	unlinkat(q->fd, name, 0);
+}
+
+int
+sq_release(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+
+	if (sq_name_parse(&n, name) == -1 || n.lease < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n.attempts > 0)
+		n.attempts--;
+	ready_name(&n);
+	return move_message(q->curfd, name, q->newfd, &n, NULL);
+}
