@@ -25,7 +25,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 # Build directory: "." for the normal build, build-asan for the sanitized one.
 O	?= .
 
-TOOLS	 = qsend qrecv qack qadmin
+TOOLS	 = qsend qrecv qack qadmin qworker
 LIB_SRC	 = $(wildcard lib/*.c)
 CMD_COMMON = cmd/tool.c
 UNIT_SRC = $(wildcard tests/unit/*_test.c)
@@ -77,8 +77,7 @@ asan: deps-check
 	@$(MAKE) --no-print-directory O=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" \
-	    build-asan/bin/qsend build-asan/bin/qrecv build-asan/bin/qack \
-	    build-asan/bin/qadmin units
+	    $(TOOLS:%=build-asan/bin/%) units
 
 check: all
 	@$(MAKE) --no-print-directory units asan

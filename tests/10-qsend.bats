@@ -9,6 +9,7 @@ setup() {
 }
 
 teardown() {
+	[[ -z ${USER_HOME:-} ]] || rm -rf "$USER_HOME"
 	spoolq_teardown
 }
 
@@ -109,6 +110,14 @@ teardown() {
 	assert_count tmp q 0
 }
 
+@test "qsend -f: a directory operand fails cleanly, tmp/ empty" {
+	mkdir "$T/adir"
+	expect_fail '65|66|74' qsend -f q "$T/adir"
+	assert_output --partial "$T/adir"
+	assert_count tmp q 0
+	assert_count new q 0
+}
+
 @test "qsend -p: prints one ID per message, the names now in new/" {
 	run --separate-stderr qsend -p q one two three
 	assert_success
@@ -189,6 +198,24 @@ teardown() {
 	assert_count new q 0
 }
 
+@test "qsend: a user's default root is \$XDG_STATE_HOME/spoolq, else ~/.local/state/spoolq" {
+	local -a as_user=()
+	if (( EUID == 0 )); then
+		command -v setpriv > /dev/null || skip "no setpriv to drop root"
+		as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	fi
+	USER_HOME=$(mktemp -d /tmp/spoolq-home.XXXXXX)
+	chmod 777 "$USER_HOME"
+	run env -u SPOOLQ_DIR HOME="$USER_HOME" XDG_STATE_HOME="$USER_HOME/xdg" \
+	    ASAN_OPTIONS=detect_leaks=0 "${as_user[@]}" "$SPOOLQ_BIN/qsend" -c q one
+	assert_success
+	assert_count new "$USER_HOME/xdg/spoolq/q" 1
+	run env -u SPOOLQ_DIR -u XDG_STATE_HOME HOME="$USER_HOME" \
+	    ASAN_OPTIONS=detect_leaks=0 "${as_user[@]}" "$SPOOLQ_BIN/qsend" -c q two
+	assert_success
+	assert_count new "$USER_HOME/.local/state/spoolq/q" 1
+}
+
 @test "qsend: invalid queue names are refused (64 or 65), nothing created" {
 	local long128 long129 name
 	long128=$(printf 'a%.0s' {1..128})
@@ -256,8 +283,7 @@ teardown() {
 
 @test "qsend: IDs sort in send order within a batch" {
 	seq 1 2000 | qsend -l q
-	run bodies new q
-	assert_output "$(seq 1 2000)"
+	assert_lines_eq "$(seq 1 2000)" "$(bodies new q)"
 }
 
 @test "qsend: concurrent senders (8 x 200 invocations) get distinct IDs, nothing lost" {
@@ -279,12 +305,12 @@ teardown() {
 	[[ $(cat "$T"/ids.* | sort -u | wc -l) -eq 1600 ]]
 	[[ $(cat "$T"/ids.* | sort) == "$(names new q)" ]]
 	# Every body is present once.
-	run bash -c "cd '$(qdir q)/new' && cat * | tr 'p' '\n' | grep . | sort"
-	assert_output "$(for p in 1 2 3 4 5 6 7 8; do seq -f "$p-%g" 1 200; done | sort)"
+	run bash -c "cd '$(qdir q)/new' && cat * | tr 'p' '\n' | grep ."
+	assert_same "$(for p in 1 2 3 4 5 6 7 8; do seq -f "$p-%g" 1 200; done)" "$output"
 	# Each sender's messages sort in its send order.
 	for p in 1 3 8; do
 		run bash -c "cd '$(qdir q)/new' && for f in \$(cat '$T/ids.$p' | sort); do cat \$f; echo; done"
-		assert_output "$(seq -f "p$p-%g" 1 200)"
+		assert_lines_eq "$(seq -f "p$p-%g" 1 200)" "$output"
 	done
 }
 
@@ -301,8 +327,8 @@ teardown() {
 	[ "$failed" -eq 0 ]
 	assert_count new q 4000
 	[[ $(cat "$T"/ids.* | sort -u | wc -l) -eq 4000 ]]
-	run bash -c "cd '$(qdir q)/new' && cat * | tr 'b' '\n' | grep . | sort"
-	assert_output "$(for p in 1 2 3 4 5 6 7 8; do seq -f "$p-%g" 1 500; done | sort)"
+	run bash -c "cd '$(qdir q)/new' && cat * | tr 'b' '\n' | grep ."
+	assert_same "$(for p in 1 2 3 4 5 6 7 8; do seq -f "$p-%g" 1 500; done)" "$output"
 }
 
 @test "qsend: IDs are never reused after their first owner was acked" {

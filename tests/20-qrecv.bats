@@ -128,6 +128,12 @@ teardown() {
 	run --separate-stderr qrecv -w 500ms q
 	assert_failure 1
 	float_between "$(elapsed_since "$start")" 0.4 1.5
+	# Waiting is event-driven: a 2 s wait burns almost no CPU.
+	local TIMEFORMAT='%U %S' cpu
+	cpu=$( { time qrecv -w 2 q > /dev/null 2>&1; } 2>&1 ) || true
+	[[ $cpu =~ ^[0-9.]+\ [0-9.]+$ ]] || fail "cannot measure CPU time: '$cpu'"
+	cpu=$(awk '{ print $1 + $2 }' <<<"$cpu")
+	float_between "$cpu" 0 0.3
 }
 
 @test "qrecv -w: wakes for a retry that becomes due" {
@@ -391,8 +397,7 @@ teardown() {
 		wait "$pid" || failed=$((failed + 1))
 	done
 	[ "$failed" -eq 0 ]
-	run bash -c "cat '$T'/got.* | sort -n"
-	assert_output "$(seq 1 300)"
+	assert_same "$(seq 1 300)" "$(cat "$T"/got.*)"
 	assert_count new q 0
 	assert_count cur q 0
 }
@@ -412,9 +417,64 @@ teardown() {
 	done
 	[[ $(cat "$T"/r.* | wc -l) -eq 400 ]]
 	[[ $(cat "$T"/r.* | sort -u | wc -l) -eq 400 ]]
-	run bash -c "cat '$T'/r.* | while read -r r; do cat \"\$r\"; echo; done | sort -n"
-	assert_output "$(seq 1 400)"
+	run bash -c "cat '$T'/r.* | while read -r r; do cat \"\$r\"; echo; done"
+	assert_same "$(seq 1 400)" "$output"
 	assert_count cur q 400
+}
+
+@test "qrecv: producers and consumers at once: every message exactly once" {
+	local p c pid
+	local -a prod=() cons=()
+	for c in 1 2 3; do
+		(
+			while :; do
+				qrecv -A -n 4 -w 1 q >> "$T/got.$c" && continue
+				[[ -e $T/produced ]] && break
+			done
+		) 3>&- &
+		cons+=($!)
+	done
+	for p in 1 2; do
+		(
+			for b in $(seq 0 29); do
+				seq -f "$p-%g" $((b * 10 + 1)) $((b * 10 + 10)) | qsend -l q || exit 1
+			done
+		) 3>&- &
+		prod+=($!)
+	done
+	for pid in "${prod[@]}"; do
+		wait "$pid"
+	done
+	touch "$T/produced"
+	for pid in "${cons[@]}"; do
+		wait "$pid"
+	done
+	run bash -c "cat '$T'/got.*"
+	assert_same "$(seq -f '1-%g' 1 300; seq -f '2-%g' 1 300)" "$output"
+	assert_count new q 0
+	assert_count cur q 0
+}
+
+@test "qrecv: odd hand-made names do not crash or wedge the queue" {
+	local d long
+	d=$(qdir q)
+	long=$(printf 'x%.0s' {1..250})
+	for n in "$long" 'odd,zz=1' 'odd,a=x' 'odd,,' 'odd,a=1,a=2' 'odd,l=99999999999999999999999'; do
+		printf 'odd' > "$d/tmp/t"
+		mv "$d/tmp/t" "$d/new/$n"
+	done
+	qsend q good
+	run --separate-stderr qrecv -n 20 q
+	refute_crash
+	assert_success
+	local r found=
+	for r in "${lines[@]}"; do
+		[[ -f $r ]] || fail "receipt $r is not a file"
+		[[ $(cat "$r") == good ]] && found=1
+	done
+	[[ -n $found ]] || fail "the good message was not claimed: $output"
+	# Nothing was lost: every body is somewhere in the queue.
+	[[ $(cd "$d" && find new cur retry dead -type f | wc -l) -eq 7 ]]
 }
 
 # --- binary bodies ----------------------------------------------------------

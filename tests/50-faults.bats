@@ -94,8 +94,7 @@ send_until_full() {
 	[[ $stderr == *"$n messages sent before the error"* ]] || fail "stderr: $stderr"
 	# The committed messages are the first lines, whole and in order.
 	if (( n > 0 )); then
-		run bodies new q
-		assert_output "$(head -n "$n" "$T/lines")"
+		assert_lines_eq "$(head -n "$n" "$T/lines")" "$(bodies new q)"
 	fi
 }
 

@@ -257,6 +257,22 @@ assert_unchanged() {
 	[[ $after == "$1" ]] || fail "spool changed:"$'\n'"$(diff <(echo "$1") <(echo "$after"))"
 }
 
+# assert_same WANT GOT: the same multiset of lines (order ignored); on
+# failure shows only the difference.
+assert_same() {
+	local d
+	d=$(diff <(sort <<<"$1") <(sort <<<"$2")) ||
+	    fail "lines differ (< missing, > unexpected):"$'\n'"$(head -n 40 <<<"$d")"
+}
+
+# assert_lines_eq WANT GOT: the same lines in the same order; on failure
+# shows only the difference.
+assert_lines_eq() {
+	local d
+	d=$(diff <(printf '%s\n' "$1") <(printf '%s\n' "$2")) ||
+	    fail "lines differ (< wanted, > got):"$'\n'"$(head -n 40 <<<"$d")"
+}
+
 # assert_usage: output looks like a usage synopsis for TOOL.
 assert_usage() {
 	[[ $output =~ [Uu]sage:.*$1 ]] || fail "no usage synopsis for $1 in: $output"

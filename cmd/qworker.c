@@ -1,0 +1,691 @@
+/*
+ * qworker - run a command per message, with concurrency, timeouts,
+ * retries, dead letters and crash recovery.
+ *
+ * One process, one poll(2) loop over a signalfd (SIGCHLD, SIGTERM,
+ * SIGINT, SIGHUP), the inotify watches of the queues, and the stderr
+ * pipes of the running jobs.  A job gets the message file itself as
+ * stdin, so no body size and no child behaviour can block the loop;
+ * its stderr is drained continuously and its tail kept for the failure
+ * record.  Each job runs in its own process group, so a timeout can
+ * stop the job and everything it started.
+ *
+ * The worker holds a lock in every queue's run/ for its whole life
+ * (sq_worker_register) and marks its claims with its token: if it dies,
+ * the next consumer returns its claims at once.
+ */
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+#define JOBS_MAX	1024
+#define KILL_GRACE_MS	5000		/* TERM, then KILL after this */
+#define TAIL_MAX	4096		/* bytes of stderr kept per job */
+#define EXIT_NOSLOT	EX_TEMPFAIL	/* --slots: every slot busy */
+
+/* The exit codes of the outcome protocol (qmail, sysexits). */
+#define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
+#define IS_PERMFAIL(s)	((s) == 100 || (s) == EX_DATAERR)
+
+struct wqueue {
+	const char	*arg;		/* as given: SPOOLQ_QUEUE, logs */
+	struct sq_queue	 q;
+	struct sq_watch	*watch;
+	int		 lockfd;	/* run/worker.TOKEN */
+	int		 slotfd;	/* run/slot.N, or -1 */
+	int64_t		 next_ms;	/* next retry due / lease end */
+};
+
+struct job {
+	pid_t		 pid;		/* 0: free slot */
+	int		 errfd;		/* read end of the stderr pipe */
+	struct wqueue	*wq;
+	struct sq_claim	 c;
+	int64_t		 start_ms;
+	int64_t		 term_ms;	/* send TERM then (0: no timeout) */
+	int64_t		 kill_ms;	/* send KILL then (0: not yet) */
+	int		 timed_out;
+	int		 release;	/* stopped by us: give it back */
+	int		 reaped;
+	int		 status;
+	char		 tail[TAIL_MAX];	/* ring of the last stderr */
+	size_t		 tailpos, taillen;
+};
+
+struct worker {
+	struct wqueue	*queues;
+	size_t		 nqueues;
+	struct job	*jobs;
+	size_t		 maxjobs, running;
+	char		 token[SQ_TOKEN_MAX];
+	char		**cmd;
+	int64_t		 timeout_ms;	/* -t; -1: from queue.conf */
+	int64_t		 grace_ms;
+	long long	 limit, taken;	/* -n */
+	int		 drain, verbose, quiet;
+	int		 stopping;	/* 1: no more claims; 2: killed */
+	int64_t		 grace_end_ms;
+	int		 sigfd;
+	sigset_t	 oldmask;
+	int		 failures;	/* any outcome but ack */
+	pid_t		 pid;		/* our own, for the jobs to check */
+};
+
+static void
+usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+	    "usage: qworker [-qv] [-d root] [-j jobs] [-n count] "
+	    "[-t duration] [--drain]\n"
+	    "               [--grace duration] [--slots count] "
+	    "queue ... -- command [arg ...]\n");
+	exit(status ? EX_USAGE : 0);
+}
+
+/* ------------------------------------------------------------- jobs */
+
+static void
+set_env(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) == -1)
+		_exit(EX_OSERR);
+}
+
+/* In the child: become a process group, wire stdio, exec (no shell). */
+static void __attribute__((noreturn))
+job_exec(struct worker *w, struct job *j, int bodyfd, int errfd)
+{
+	char path[PATH_MAX + SQ_NAME_MAX + 8], attempt[16];
+
+	setpgid(0, 0);
+	/* If the worker is killed outright, its job must not run on. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != w->pid)
+		_exit(EX_OSERR);
+	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
+	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
+	    dup2(errfd, STDERR_FILENO) == -1)
+		_exit(EX_OSERR);
+	closefrom(STDERR_FILENO + 1);
+	snprintf(path, sizeof(path), "%s/%s/%s", j->wq->q.path, SQ_DIR_CUR,
+	    j->c.name);
+	snprintf(attempt, sizeof(attempt), "%u", j->c.n.attempts);
+	set_env("SPOOLQ_ID", j->c.n.id);
+	set_env("SPOOLQ_QUEUE", j->wq->arg);
+	set_env("SPOOLQ_ATTEMPT", attempt);
+	set_env("SPOOLQ_PATH", path);
+	set_env("SPOOLQ_RECEIPT", path);
+	execvp(w->cmd[0], w->cmd);
+	fprintf(stderr, "qworker: %s: %s\n", w->cmd[0], strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+static int
+job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
+{
+	struct job *j = NULL;
+	int64_t timeout;
+	size_t i;
+	int bodyfd, pfd[2];
+
+	for (i = 0; i < w->maxjobs && j == NULL; i++)
+		if (w->jobs[i].pid == 0)
+			j = &w->jobs[i];
+	memset(j, 0, sizeof(*j));
+	j->wq = wq;
+	j->c = *c;
+	j->errfd = -1;
+	bodyfd = openat(wq->q.curfd, c->name, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW);
+	if (bodyfd == -1)
+		return -1;
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		close(bodyfd);
+		return -1;
+	}
+	j->start_ms = sq_now_ms();
+	if ((j->pid = fork()) == -1) {
+		j->pid = 0;
+		close(bodyfd);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (j->pid == 0)
+		job_exec(w, j, bodyfd, pfd[1]);
+	setpgid(j->pid, j->pid);	/* either side may win the race */
+	close(bodyfd);
+	close(pfd[1]);
+	j->errfd = pfd[0];
+	fcntl(j->errfd, F_SETFL, O_NONBLOCK);
+	timeout = w->timeout_ms >= 0 ? w->timeout_ms :
+	    wq->q.conf.job_timeout_ms;
+	j->term_ms = timeout > 0 ? j->start_ms + timeout : 0;
+	w->running++;
+	if (w->verbose)
+		fprintf(stderr, "qworker: %s %s %u claimed\n", c->n.id, wq->arg,
+		    c->n.attempts);
+	return 0;
+}
+
+/* Copy what the job wrote to stderr to ours, keeping its tail. */
+static void
+job_read_stderr(struct job *j)
+{
+	char buf[8192];
+	ssize_t n;
+	size_t i;
+
+	while ((n = read(j->errfd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break;
+		}
+		/* If our stderr is gone, keep draining all the same. */
+		(void)sq_write_all(STDERR_FILENO, buf, (size_t)n);
+		for (i = 0; i < (size_t)n; i++) {
+			j->tail[j->tailpos] = buf[i];
+			j->tailpos = (j->tailpos + 1) % TAIL_MAX;
+		}
+		j->taillen = j->taillen + (size_t)n > TAIL_MAX ? TAIL_MAX :
+		    j->taillen + (size_t)n;
+	}
+	close(j->errfd);	/* end of file or error: no more to read */
+	j->errfd = -1;
+}
+
+/* The failure record: status, then the last lines of stderr. */
+static void
+job_record_failure(struct job *j, const char *status)
+{
+	char text[TAIL_MAX + 256], shown[32], *eq;
+	size_t len, start, i;
+
+	/* "exit=3" of the log line reads "status=exit 3" here. */
+	strlcpy(shown, status, sizeof(shown));
+	if ((eq = strchr(shown, '=')) != NULL)
+		*eq = ' ';
+	len = (size_t)snprintf(text, sizeof(text),
+	    "attempt=%u\nstatus=%s\ntime=%lld\nstderr:\n", j->c.n.attempts,
+	    shown, (long long)(sq_now_ms() / 1000));
+	start = (j->tailpos + TAIL_MAX - j->taillen) % TAIL_MAX;
+	for (i = 0; i < j->taillen; i++)
+		text[len++] = j->tail[(start + i) % TAIL_MAX];
+	if (sq_failure_write(&j->wq->q, j->c.n.id, text, len) == -1)
+		warn("%s: %s: failure record", j->wq->arg, j->c.n.id);
+}
+
+/* Settle a finished job by the outcome table; log one line. */
+static void
+job_settle(struct worker *w, struct job *j)
+{
+	struct sq_queue *q = &j->wq->q;
+	char newname[SQ_NAME_MAX + 1], status[32], outcome[48];
+	int rc, dead = 0, st = j->status;
+	int64_t took = sq_now_ms() - j->start_ms;
+
+	if (j->errfd != -1)
+		job_read_stderr(j);
+	if (j->errfd != -1) {
+		/* A grandchild still holds the pipe: stop listening. */
+		close(j->errfd);
+		j->errfd = -1;
+	}
+	if (WIFSIGNALED(st))
+		snprintf(status, sizeof(status), "signal=%d", WTERMSIG(st));
+	else
+		snprintf(status, sizeof(status), "exit=%d", WEXITSTATUS(st));
+	if (j->release) {
+		rc = sq_release(q, j->c.name);
+		strlcpy(outcome, "released", sizeof(outcome));
+	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->timed_out) {
+		rc = sq_ack(q, j->c.name);
+		strlcpy(outcome, "ack", sizeof(outcome));
+	} else if (WIFEXITED(st) && IS_PERMFAIL(WEXITSTATUS(st)) &&
+	    !j->timed_out) {
+		job_record_failure(j, status);
+		rc = sq_reject(q, j->c.name, SQ_REASON_REJECTED, newname);
+		strlcpy(outcome, "dead:rejected", sizeof(outcome));
+	} else {
+		if (j->timed_out)
+			strlcpy(status, "timeout", sizeof(status));
+		job_record_failure(j, status);
+		rc = sq_retry(q, j->c.name, -1, j->timed_out ?
+		    SQ_REASON_TIMEOUT : SQ_REASON_ATTEMPTS, newname, &dead);
+		snprintf(outcome, sizeof(outcome), "%s:%s", dead ? "dead" :
+		    "retry", dead ? (j->timed_out ? SQ_REASON_TIMEOUT :
+		    SQ_REASON_ATTEMPTS) : status);
+	}
+	if (strcmp(outcome, "ack") != 0)
+		w->failures = 1;
+	if (rc == -1) {
+		warn("%s: %s: %s", j->wq->arg, j->c.n.id, errno == ENOENT ?
+		    "claim lost (settled by someone else)" : "settle");
+		w->failures = 1;
+	}
+	else if (!w->quiet)
+		fprintf(stderr, "qworker: %s %s %u %s %lld.%03llds\n",
+		    j->c.n.id, j->wq->arg, j->c.n.attempts, outcome,
+		    (long long)(took / 1000), (long long)(took % 1000));
+	j->pid = 0;
+	w->running--;
+}
+
+/* Signal a job's whole process group. */
+static void
+job_signal(struct job *j, int sig)
+{
+	if (kill(-j->pid, sig) == -1)
+		kill(j->pid, sig);
+}
+
+static void
+reap(struct worker *w)
+{
+	pid_t pid;
+	size_t i;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		for (i = 0; i < w->maxjobs; i++)
+			if (w->jobs[i].pid == pid && !w->jobs[i].reaped) {
+				w->jobs[i].reaped = 1;
+				w->jobs[i].status = st;
+			}
+}
+
+/* Timeouts and the stop grace: TERM, then KILL. */
+static void
+enforce_deadlines(struct worker *w, int64_t now)
+{
+	struct job *j;
+	size_t i;
+
+	for (i = 0; i < w->maxjobs; i++) {
+		j = &w->jobs[i];
+		if (j->pid == 0 || j->reaped)
+			continue;
+		if (w->stopping && (w->stopping == 2 || now >= w->grace_end_ms) &&
+		    !j->release) {
+			j->release = 1;
+			j->kill_ms = now;
+		}
+		if (j->term_ms > 0 && now >= j->term_ms && !j->timed_out) {
+			j->timed_out = 1;
+			job_signal(j, SIGTERM);
+			j->kill_ms = now + KILL_GRACE_MS;
+		}
+		if (j->kill_ms > 0 && now >= j->kill_ms) {
+			job_signal(j, SIGKILL);
+			j->kill_ms = INT64_MAX;		/* once */
+		}
+	}
+}
+
+/* ------------------------------------------------------------- loop */
+
+/* Claim for free job slots, queues in priority order.  Returns claims. */
+static size_t
+claim_round(struct worker *w)
+{
+	struct sq_claim c[16];
+	size_t qi, i, got, total = 0, want;
+
+	for (qi = 0; qi < w->nqueues; qi++) {
+		struct wqueue *wq = &w->queues[qi];
+
+		for (;;) {
+			want = w->maxjobs - w->running;
+			if (w->limit > 0 && (long long)want > w->limit - w->taken)
+				want = (size_t)(w->limit - w->taken);
+			if (want > sizeof(c) / sizeof(c[0]))
+				want = sizeof(c) / sizeof(c[0]);
+			if (want == 0)
+				return total;
+			if (sq_claim(&wq->q, 0, w->token, c, want, &got,
+			    &wq->next_ms) == -1) {
+				warn("%s: claim", wq->arg);
+				break;
+			}
+			for (i = 0; i < got; i++) {
+				if (job_start(w, wq, &c[i]) == -1) {
+					warn("%s: %s: start", wq->arg,
+					    c[i].n.id);
+					sq_release(&wq->q, c[i].name);
+					continue;
+				}
+				w->taken++;
+				total++;
+			}
+			if (got < want)
+				break;
+		}
+	}
+	return total;
+}
+
+/* Whether a claim could start a job now. */
+static int
+can_claim(const struct worker *w)
+{
+	return !w->stopping && w->running < w->maxjobs &&
+	    (w->limit == 0 || w->taken < w->limit);
+}
+
+/* When the loop must wake up next (ms from now; -1 = no limit). */
+static int
+next_timeout(struct worker *w, int64_t now, int64_t heartbeat_at)
+{
+	int64_t at = heartbeat_at;
+	size_t i;
+
+	for (i = 0; i < w->nqueues && can_claim(w); i++) {
+		int poll_ms = sq_watch_poll_ms(w->queues[i].watch);
+
+		if (w->queues[i].next_ms < at)
+			at = w->queues[i].next_ms;
+		if (poll_ms > 0 && now + poll_ms < at)
+			at = now + poll_ms;
+	}
+	for (i = 0; i < w->maxjobs; i++) {
+		struct job *j = &w->jobs[i];
+
+		if (j->pid == 0 || j->reaped)
+			continue;
+		if (j->term_ms > 0 && !j->timed_out && j->term_ms < at)
+			at = j->term_ms;
+		if (j->kill_ms > 0 && j->kill_ms < at)
+			at = j->kill_ms;
+	}
+	if (w->stopping == 1 && w->grace_end_ms < at)
+		at = w->grace_end_ms;
+	if (at <= now)
+		return 0;
+	return at - now > 60000 ? 60000 : (int)(at - now);
+}
+
+static void
+handle_signals(struct worker *w, int *want_claim)
+{
+	struct signalfd_siginfo si;
+	char msg[PATH_MAX + 256];
+	size_t i;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(w);
+			break;
+		case SIGHUP:
+			for (i = 0; i < w->nqueues; i++) {
+				struct sq_conf conf = w->queues[i].q.conf;
+				char path[PATH_MAX + 16];
+
+				snprintf(path, sizeof(path), "%s/%s",
+				    w->queues[i].q.path, SQ_CONF_FILE);
+				sq_conf_defaults(&conf);
+				if (sq_conf_load(&conf, w->queues[i].q.fd, path,
+				    msg, sizeof(msg)) == -1)
+					warnx("%s (keeping the old settings)",
+					    msg);
+				else
+					w->queues[i].q.conf = conf;
+			}
+			*want_claim = 1;
+			break;
+		case SIGINT:
+		case SIGTERM:
+			if (w->stopping == 0) {
+				w->stopping = 1;
+				w->grace_end_ms = sq_now_ms() + w->grace_ms;
+			} else
+				w->stopping = 2;
+			break;
+		}
+	}
+}
+
+static void
+run(struct worker *w)
+{
+	struct pollfd *pfds;
+	size_t npfds = 1 + w->nqueues + w->maxjobs, n, i;
+	int64_t now, lease = INT64_MAX, heartbeat_at;
+	int want_claim = 1, idle;
+
+	if ((pfds = reallocarray(NULL, npfds, sizeof(*pfds))) == NULL)
+		err(EX_OSERR, NULL);
+	for (i = 0; i < w->nqueues; i++)
+		if (w->queues[i].q.conf.lease_ms < lease)
+			lease = w->queues[i].q.conf.lease_ms;
+	heartbeat_at = sq_now_ms() + lease / 3;
+	for (;;) {
+		idle = 0;
+		if (want_claim && can_claim(w))
+			idle = claim_round(w) == 0;
+		want_claim = 0;
+		if (w->running == 0 && (w->stopping ||
+		    (w->limit > 0 && w->taken >= w->limit) ||
+		    (w->drain && idle)))
+			break;
+		now = sq_now_ms();
+		n = 0;
+		pfds[n++] = (struct pollfd){ .fd = w->sigfd, .events = POLLIN };
+		for (i = 0; i < w->nqueues; i++)
+			pfds[n++] = (struct pollfd){ .events = POLLIN,
+			    .fd = can_claim(w) ?
+			    sq_watch_fd(w->queues[i].watch) : -1 };
+		for (i = 0; i < w->maxjobs; i++)
+			pfds[n++] = (struct pollfd){ .events = POLLIN,
+			    .fd = w->jobs[i].pid ? w->jobs[i].errfd : -1 };
+		if (poll(pfds, n, next_timeout(w, now, heartbeat_at)) == -1 &&
+		    errno != EINTR)
+			err(EX_OSERR, "poll");
+		if (pfds[0].revents)
+			handle_signals(w, &want_claim);
+		for (i = 0; i < w->nqueues; i++)
+			if (pfds[1 + i].revents) {
+				sq_watch_drain(w->queues[i].watch);
+				want_claim = 1;
+			}
+		for (i = 0; i < w->maxjobs; i++)
+			if (w->jobs[i].pid && pfds[1 + w->nqueues + i].revents)
+				job_read_stderr(&w->jobs[i]);
+		now = sq_now_ms();
+		enforce_deadlines(w, now);
+		for (i = 0; i < w->maxjobs; i++)
+			if (w->jobs[i].pid && w->jobs[i].reaped) {
+				job_settle(w, &w->jobs[i]);
+				want_claim = 1;
+			}
+		for (i = 0; i < w->nqueues; i++)
+			if (now >= w->queues[i].next_ms)
+				want_claim = 1;
+		if (now >= heartbeat_at) {
+			for (i = 0; i < w->nqueues; i++)
+				if (sq_worker_heartbeat(w->queues[i].lockfd) ==
+				    -1)
+					warn("%s: heartbeat", w->queues[i].arg);
+			heartbeat_at = now + lease / 3;
+			want_claim = 1;		/* a periodic look, too */
+		}
+	}
+	free(pfds);
+}
+
+/* ------------------------------------------------------------- setup */
+
+static void
+setup(struct worker *w, const char *root, char **queues, size_t nqueues,
+    unsigned slots)
+{
+	sigset_t mask;
+	size_t i;
+	int rc;
+
+	if (sq_worker_token(w->token, sizeof(w->token)) == -1)
+		err(EX_SOFTWARE, "token");
+	w->queues = calloc(nqueues, sizeof(*w->queues));
+	w->jobs = calloc(w->maxjobs, sizeof(*w->jobs));
+	if (w->queues == NULL || w->jobs == NULL)
+		err(EX_OSERR, NULL);
+	w->nqueues = nqueues;
+	for (i = 0; i < nqueues; i++) {
+		struct wqueue *wq = &w->queues[i];
+
+		wq->arg = queues[i];
+		wq->slotfd = -1;
+		tool_open(&wq->q, root, queues[i], 0);
+		if (slots > 0) {
+			if ((rc = sq_slot_take(&wq->q, slots, &wq->slotfd)) ==
+			    -1)
+				err(EX_IOERR, "%s: slot", wq->arg);
+			if (rc == 1) {
+				if (!w->quiet)
+					warnx("%s: all %u slots busy", wq->arg,
+					    slots);
+				exit(EXIT_NOSLOT);
+			}
+		}
+		if ((wq->lockfd = sq_worker_register(&wq->q, w->token)) == -1)
+			err(tool_exit_code(errno), "%s: worker lock", wq->arg);
+		/* The watch goes up before the first claim. */
+		if ((wq->watch = sq_watch_open(&wq->q)) == NULL)
+			err(EX_OSERR, "%s: watch", wq->arg);
+		wq->next_ms = INT64_MAX;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &mask, &w->oldmask) == -1 ||
+	    (w->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		err(EX_OSERR, "signalfd");
+}
+
+static void
+teardown(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nqueues; i++) {
+		struct wqueue *wq = &w->queues[i];
+
+		sq_watch_close(wq->watch);
+		sq_worker_unregister(&wq->q, w->token, wq->lockfd);
+		if (wq->slotfd != -1)
+			close(wq->slotfd);
+		sq_queue_close(&wq->q);
+	}
+	close(w->sigfd);
+	free(w->queues);
+	free(w->jobs);
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_DRAIN = 256, OPT_GRACE, OPT_SLOTS, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "slots", required_argument, NULL, OPT_SLOTS },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct worker w;
+	const char *root = NULL;
+	unsigned slots = 0;
+	int ch, i, dashes = -1;
+
+	memset(&w, 0, sizeof(w));
+	w.maxjobs = 1;
+	w.timeout_ms = -1;
+	w.grace_ms = 30000;
+	w.pid = getpid();
+	/* Options stop at "--": what follows is the command. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dashes = i;
+			break;
+		}
+	if (dashes == -1) {
+		for (i = 1; i < argc; i++)
+			if (strcmp(argv[i], "-h") == 0 ||
+			    strcmp(argv[i], "--help") == 0)
+				usage(0);
+			else if (strcmp(argv[i], "--version") == 0)
+				tool_version();
+		warnx("missing -- before the command");
+		usage(1);
+	}
+	argv[dashes] = NULL;
+	while ((ch = getopt_long(dashes, argv, "d:hj:n:qt:v", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			root = optarg;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		case 'j':
+			w.maxjobs = (size_t)tool_number("-j", optarg, 1,
+			    JOBS_MAX);
+			break;
+		case 'n':
+			w.limit = tool_number("-n", optarg, 1, 1000000000);
+			break;
+		case 'q':
+			w.quiet = 1;
+			break;
+		case 't':
+			w.timeout_ms = tool_duration("-t", optarg);
+			break;
+		case 'v':
+			w.verbose = 1;
+			break;
+		case OPT_DRAIN:
+			w.drain = 1;
+			break;
+		case OPT_GRACE:
+			w.grace_ms = tool_duration("--grace", optarg);
+			break;
+		case OPT_SLOTS:
+			slots = (unsigned)tool_number("--slots", optarg, 1,
+			    10000);
+			break;
+		case OPT_VERSION:
+			tool_version();
+			break;
+		default:
+			usage(1);
+		}
+	}
+	if (optind >= dashes || dashes + 1 >= argc)
+		usage(1);
+	w.cmd = argv + dashes + 1;
+	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
+	run(&w);
+	teardown(&w);
+	return w.failures ? EXIT_NONE : 0;
+}

@@ -1,0 +1,818 @@
+#!/usr/bin/env bats
+# qworker: one command per message; the outcome table (ack, retry, dead
+# letter), failure records, the job's environment and stdin, timeouts and
+# process groups, concurrency, draining, slots, priorities, signals, crash
+# recovery through the worker lock, and usage errors.
+#
+# Jobs are `sh -c SCRIPT ARG0 ARGS...`: qworker runs no shell itself, so the
+# script is one argument.  Jobs that may outlive a test write their pid (the
+# leader of their process group) to $T/pgids; teardown kills those groups.
+
+load helpers
+
+setup() {
+	spoolq_setup
+	[[ -x $SPOOLQ_BIN/qworker ]] ||
+	    fail "$SPOOLQ_BIN/qworker: not built (run make first)"
+	mkq q
+	WPID=
+}
+
+teardown() {
+	local p
+	if [[ -n $WPID ]]; then
+		kill -CONT "$WPID" 2>/dev/null || true
+	fi
+	if [[ -s $T/pgids ]]; then
+		for p in $(cat "$T/pgids"); do
+			kill -9 -- "-$p" 2>/dev/null || true
+		done
+	fi
+	spoolq_teardown
+}
+
+# work ARGS...: `run` qworker ARGS under a 30 s timeout.  Its stdout (the
+# jobs' stdout) is in $output, its stderr in $stderr and in $T/log.
+work() {
+	run --separate-stderr timeout 30 qworker "$@"
+	printf '%s\n' "$stderr" >"$T/log"
+	(( status != 124 )) || fail "qworker hung (killed after 30 s): qworker $*"
+	refute_crash
+}
+
+# start_worker ARGS...: qworker ARGS in the background; stdout in
+# $T/wout, stderr in $T/wlog, pid in $WPID.
+start_worker() {
+	qworker "$@" >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+}
+
+# exited PID: the process is gone or a zombie (a child not yet reaped).
+exited() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ $st == Z* ]]
+}
+
+# wait_worker [SECONDS]: wait (default 10 s) for $WPID to end; its exit
+# status in $wstatus.
+wait_worker() {
+	wait_for -t "${1:-10}" exited "$WPID"
+	wstatus=0
+	wait "$WPID" || wstatus=$?
+	(( wstatus < 128 )) || fail "qworker crashed: status $wstatus: $(cat "$T/wlog")"
+}
+
+# re_escape STRING: STRING as a literal in an extended regular expression.
+re_escape() {
+	sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$1"
+}
+
+# log_re ID ATTEMPT OUTCOME [QUEUE]: the regex of one outcome line,
+# "qworker: ID QUEUE ATTEMPT OUTCOME DURATION".
+log_re() {
+	printf '^qworker: %s %s %s %s [0-9]+\\.[0-9]+s$' "$(re_escape "$1")" \
+	    "$(re_escape "${4:-q}")" "$2" "$(re_escape "$3")"
+}
+
+# assert_logged FILE ID ATTEMPT OUTCOME [QUEUE]: FILE has exactly one such
+# outcome line.
+assert_logged() {
+	local file=$1 n
+	shift
+	n=$(grep -cE "$(log_re "$@")" "$file") || true
+	[[ $n == 1 ]] || fail "expected one log line 'qworker: $1 ${4:-q} $2 $3 D.DDDs'," \
+	    "found $n in:"$'\n'"$(cat "$file")"
+}
+
+# outcome_lines FILE: the number of outcome lines in a qworker log.
+outcome_lines() {
+	local n
+	n=$(grep -cE '^qworker: [^ ]+ [^ ]+ [0-9]+ (ack|retry:[a-z]+(=[0-9]+)?|dead:[a-z]+|released) [0-9]+\.[0-9]+s$' "$1") || true
+	echo "${n:-0}"
+}
+
+# logged_duration FILE ID ATTEMPT: seconds of that outcome line.
+logged_duration() {
+	grep -E "^qworker: $(re_escape "$2") [^ ]+ $3 " "$1" | awk '{ sub(/s$/, "", $6); print $6 }'
+}
+
+# failure ID [QUEUE]: the path of the failure record of a message.
+failure() {
+	printf '%s/attr/%s.failure\n' "$(qdir "${2:-q}")" "$1"
+}
+
+# assert_empty_queue QUEUE: nothing in new/, cur/, retry/ or dead/.
+assert_empty_queue() {
+	local s
+	for s in new cur retry dead; do
+		assert_count "$s" "$1" 0
+	done
+}
+
+# assert_field NAME KEY VALUE
+assert_field() {
+	local v
+	v=$(field "$1" "$2") || fail "no $2= field in $1"
+	[[ $v == "$3" ]] || fail "expected $2=$3 in $1"
+}
+
+# ------------------------------------------------------------ outcome table
+
+@test "qworker: exit 0 acks: file unlinked, no failure record, log 'ID q 1 ack D.DDDs', exit 0" {
+	local id
+	id=$(qsend -p q hello)
+	work --drain q -- sh -c 'cat > "$0"' "$T/got"
+	assert_success
+	assert_equal "$(cat "$T/got")" hello
+	assert_empty_queue q
+	assert_file_not_exists "$(failure "$id")"
+	assert_logged "$T/log" "$id" 1 ack
+	assert_equal "$(outcome_lines "$T/log")" 1
+}
+
+@test "qworker: exit 75 and 111 retry: retry/ID,a=1,t=now+30s (+-20%), failure record, exit 1" {
+	local code id name t before after
+	for code in 75 111; do
+		mkq "q$code"
+		id=$(qsend -p "q$code" "body $code")
+		before=$(now)
+		work --drain "q$code" -- sh -c 'exit "$0"' "$code"
+		after=$(now)
+		assert_failure 1
+		name=$(only retry "q$code")
+		assert_equal "$(msgid "$name")" "$id"
+		assert_field "$name" a 1
+		t=$(field "$name" t) || fail "no t= in $name"
+		int_between "$t" $((before + 23)) $((after + 37))
+		! field "$name" w >/dev/null || fail "w= left in $name"
+		assert_equal "$(cat "$(qdir "q$code")/retry/$name")" "body $code"
+		for s in new cur dead; do assert_count $s "q$code" 0; done
+		assert_logged "$T/log" "$id" 1 "retry:exit=$code" "q$code"
+		assert_file_exists "$(failure "$id" "q$code")"
+		grep -qx "status=exit $code" "$(failure "$id" "q$code")" ||
+		    fail "no 'status=exit $code' in: $(cat "$(failure "$id" "q$code")")"
+	done
+}
+
+@test "qworker: exit 100 and 65 dead-letter at once: dead/ID,a=1,r=rejected, exit 1" {
+	local code id name
+	for code in 100 65; do
+		mkq "q$code"
+		id=$(qsend -p "q$code" "body $code")
+		work --drain "q$code" -- sh -c 'exit "$0"' "$code"
+		assert_failure 1
+		name=$(only dead "q$code")
+		assert_equal "$(msgid "$name")" "$id"
+		assert_field "$name" a 1
+		assert_field "$name" r rejected
+		assert_equal "$(cat "$(qdir "q$code")/dead/$name")" "body $code"
+		for s in new cur retry; do assert_count $s "q$code" 0; done
+		assert_logged "$T/log" "$id" 1 dead:rejected "q$code"
+		grep -qx "status=exit $code" "$(failure "$id" "q$code")" ||
+		    fail "no 'status=exit $code' in the failure record"
+	done
+}
+
+@test "qworker: another exit status (3) and death by a signal (kill -9) retry" {
+	local id name
+	id=$(qsend -p q three)
+	work --drain q -- sh -c 'exit 3'
+	assert_failure 1
+	name=$(only retry q)
+	assert_equal "$(msgid "$name")" "$id"
+	assert_field "$name" a 1
+	assert_logged "$T/log" "$id" 1 retry:exit=3
+	grep -qx 'status=exit 3' "$(failure "$id")"
+
+	mkq s
+	id=$(qsend -p s killed)
+	work --drain s -- sh -c 'kill -9 $$'
+	assert_failure 1
+	name=$(only retry s)
+	assert_equal "$(msgid "$name")" "$id"
+	assert_field "$name" a 1
+	assert_logged "$T/log" "$id" 1 retry:signal=9 s
+	grep -qx 'status=signal 9' "$(failure "$id" s)" ||
+	    fail "no 'status=signal 9' in: $(cat "$(failure "$id" s)")"
+}
+
+@test "qworker: a command that cannot be executed exits 127 in the child and is retried" {
+	local id
+	id=$(qsend -p q x)
+	work --drain q -- "$T/no-such-command" arg
+	assert_failure 1
+	assert_equal "$(msgid "$(only retry q)")" "$id"
+	assert_logged "$T/log" "$id" 1 retry:exit=127
+}
+
+@test "qworker: max_attempts reached: dead/ID,a=2,r=attempts; same SPOOLQ_ID, SPOOLQ_ATTEMPT 1 then 2" {
+	local id runs=0 name
+	mkq m max_attempts=2 retry_delay=0
+	id=$(qsend -p m body)
+	: >"$T/all.log"
+	while [[ $(count dead m) == 0 ]]; do
+		runs=$((runs + 1))
+		(( runs <= 3 )) || fail "not dead-lettered after 3 --drain runs"
+		work --drain m -- sh -c 'echo "$SPOOLQ_ID $SPOOLQ_ATTEMPT" >> "$0"; exit 3' "$T/seen"
+		assert_failure 1
+		cat "$T/log" >>"$T/all.log"
+		if [[ $(count retry m) != 0 ]]; then
+			wait_due_over "$(only retry m)"
+		fi
+	done
+	assert_lines_eq "$id 1"$'\n'"$id 2" "$(cat "$T/seen")"
+	name=$(only dead m)
+	assert_equal "$(msgid "$name")" "$id"
+	assert_field "$name" a 2
+	assert_field "$name" r attempts
+	for s in new cur retry; do assert_count $s m 0; done
+	assert_logged "$T/all.log" "$id" 1 retry:exit=3 m
+	assert_logged "$T/all.log" "$id" 2 dead:attempts m
+	grep -qx 'attempt=2' "$(failure "$id" m)"
+}
+
+@test "qworker: -t 1s timeout: TERM after about 1 s, retry:timeout; with max_attempts=1 dead/ r=timeout" {
+	local id name start d
+	id=$(qsend -p q slow)
+	start=$(now_f)
+	work --drain -t 1s q -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	float_between "$(elapsed_since "$start")" 0.9 4.5
+	assert_failure 1
+	name=$(only retry q)
+	assert_equal "$(msgid "$name")" "$id"
+	assert_field "$name" a 1
+	assert_logged "$T/log" "$id" 1 retry:timeout
+	d=$(logged_duration "$T/log" "$id" 1)
+	float_between "$d" 0.9 4.5
+	grep -qx 'status=timeout' "$(failure "$id")" ||
+	    fail "no 'status=timeout' in: $(cat "$(failure "$id")")"
+
+	mkq one max_attempts=1
+	id=$(qsend -p one slow)
+	work --drain -t 1s one -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	assert_failure 1
+	name=$(only dead one)
+	assert_equal "$(msgid "$name")" "$id"
+	assert_field "$name" a 1
+	assert_field "$name" r timeout
+	for s in new cur retry; do assert_count $s one 0; done
+	assert_logged "$T/log" "$id" 1 dead:timeout one
+}
+
+@test "qworker: job_timeout in queue.conf applies without -t" {
+	local id
+	mkq jt job_timeout=1s max_attempts=1
+	id=$(qsend -p jt slow)
+	local start
+	start=$(now_f)
+	work --drain jt -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	float_between "$(elapsed_since "$start")" 0.9 4.5
+	assert_failure 1
+	assert_field "$(only dead jt)" r timeout
+	assert_logged "$T/log" "$id" 1 dead:timeout jt
+}
+
+@test "qworker: a job ignoring TERM is killed with KILL about 5 s after the timeout" {
+	local id start
+	id=$(qsend -p q stubborn)
+	start=$(now_f)
+	work --drain -t 1s q -- sh -c 'echo $$ >> "$0"; trap "" TERM; sleep 30' "$T/pgids"
+	float_between "$(elapsed_since "$start")" 5.5 10
+	assert_failure 1
+	assert_equal "$(msgid "$(only retry q)")" "$id"
+	assert_logged "$T/log" "$id" 1 retry:timeout
+	# The whole group is gone, the ignoring sleep included.
+	wait_for -t 2 bash -c '! kill -0 -- "-$(head -n 1 "$0")" 2>/dev/null' "$T/pgids"
+}
+
+@test "qworker: timeout kills the job's whole process group (no 'sleep MARK' survives)" {
+	local mark=$((3000000 + RANDOM)) id
+	id=$(qsend -p q x)
+	start_worker --drain -t 1s q -- sh -c 'echo $$ >> "$0"; sleep "$1" & sleep "$1"' "$T/pgids" "$mark"
+	wait_for -t 5 bash -c '[ "$(pgrep -cfx "sleep $0")" = 2 ]' "$mark"
+	wait_worker 10
+	assert_equal "$wstatus" 1
+	wait_until 2 bash -c '! pgrep -fx "sleep $0" >/dev/null' "$mark" ||
+	    fail "left running after the timeout: $(pgrep -afx "sleep $mark")"
+	assert_logged "$T/wlog" "$id" 1 retry:timeout
+}
+
+@test "qworker: failure record attr/ID.failure: attempt, status, time, last stderr line; removed on ack" {
+	local id before after rec t
+	mkq r retry_delay=2s
+	id=$(qsend -p r body)
+	before=$(now)
+	work --drain r -- sh -c 'echo "early line" >&2; echo "the last words" >&2; exit 3'
+	after=$(now)
+	assert_failure 1
+	assert_equal "$(msgid "$(only retry r)")" "$id"
+	rec=$(failure "$id" r)
+	assert_file_exists "$rec"
+	grep -qx 'attempt=1' "$rec" || fail "no attempt=1 in: $(cat "$rec")"
+	grep -qx 'status=exit 3' "$rec" || fail "no status=exit 3 in: $(cat "$rec")"
+	t=$(sed -n 's/^time=//p' "$rec")
+	int_between "$t" "$before" "$after"
+	grep -qx 'stderr:' "$rec" || fail "no 'stderr:' line in: $(cat "$rec")"
+	grep -qx 'early line' "$rec"
+	assert_equal "$(tail -n 1 "$rec")" "the last words"
+	# The job's stderr is copied to qworker's.
+	grep -qx 'early line' "$T/log"
+	grep -qx 'the last words' "$T/log"
+	wait_due_over "$(only retry r)"
+	work --drain r -- true
+	assert_success
+	assert_empty_queue r
+	assert_file_not_exists "$rec"
+	assert_logged "$T/log" "$id" 2 ack r
+}
+
+@test "qworker: the failure record keeps at most 4 KB of a large stderr, ending with its last line" {
+	local id rec
+	id=$(qsend -p q x)
+	work --drain q -- sh -c 'seq -f "noise line %06g" 1 20000 >&2; echo "FINAL LINE" >&2; exit 100'
+	assert_failure 1
+	assert_field "$(only dead q)" r rejected
+	rec=$(failure "$id")
+	assert_file_exists "$rec"
+	int_between "$(stat -c %s "$rec")" 20 $((4096 + 512))
+	assert_equal "$(tail -n 1 "$rec")" "FINAL LINE"
+	grep -qx 'status=exit 100' "$rec"
+	grep -qx 'noise line 020000' "$rec"
+	# All of it went through to qworker's stderr.
+	assert_equal "$(grep -c '^noise line ' "$T/log")" 20000
+}
+
+@test "qworker: -q logs no outcome lines (the job's stderr still passes); -v adds a line per claim" {
+	qsend q a
+	work -q --drain q -- sh -c 'echo from-job >&2'
+	assert_success
+	assert_equal "$stderr" from-job
+	local id
+	id=$(qsend -p q b)
+	work -v --drain q -- true
+	assert_success
+	assert_logged "$T/log" "$id" 1 ack
+	[[ $(grep -cF "$id" "$T/log") -ge 2 ]] || fail "no claim line with -v: $stderr"
+}
+
+# ------------------------------------------------------- environment, stdin
+
+@test "qworker: environment SPOOLQ_ID, SPOOLQ_QUEUE, SPOOLQ_ATTEMPT, SPOOLQ_PATH, SPOOLQ_RECEIPT" {
+	local id path
+	id=$(qsend -p q 'the body')
+	export SPOOLQ_TEST_MARK='kept as is'
+	work --drain q -- sh -c 'env > "$0.env"; cat "$SPOOLQ_PATH" > "$0.path"' "$T/job"
+	assert_success
+	grep -qxF "SPOOLQ_ID=$id" "$T/job.env" || fail "SPOOLQ_ID: $(grep ^SPOOLQ_ "$T/job.env")"
+	grep -qx "SPOOLQ_QUEUE=q" "$T/job.env" || fail "SPOOLQ_QUEUE: $(grep ^SPOOLQ_ "$T/job.env")"
+	grep -qx "SPOOLQ_ATTEMPT=1" "$T/job.env" || fail "SPOOLQ_ATTEMPT: $(grep ^SPOOLQ_ "$T/job.env")"
+	grep -qx "SPOOLQ_TEST_MARK=kept as is" "$T/job.env"
+	grep -qxF "SPOOLQ_DIR=$SPOOLQ_DIR" "$T/job.env"
+	path=$(sed -n 's/^SPOOLQ_PATH=//p' "$T/job.env")
+	[[ $path == "$SPOOLQ_DIR/q/cur/$id,"* ]] || fail "SPOOLQ_PATH=$path"
+	assert_field "$path" a 1
+	[[ -n $(field "$path" w) ]] || fail "no w= in SPOOLQ_PATH=$path"
+	field "$path" l >/dev/null || fail "no l= in SPOOLQ_PATH=$path"
+	grep -qxF "SPOOLQ_RECEIPT=$path" "$T/job.env" || fail "SPOOLQ_RECEIPT is not SPOOLQ_PATH"
+	assert_equal "$(cat "$T/job.path")" 'the body'
+	assert_file_not_exists "$path"
+}
+
+@test "qworker: a queue given as a path (and -d ROOT) is SPOOLQ_QUEUE and the log's QUEUE as given" {
+	local id
+	id=$(qsend -p q x)
+	work --drain "$SPOOLQ_DIR/q" -- sh -c 'echo "$SPOOLQ_QUEUE" > "$0"' "$T/queue"
+	assert_success
+	assert_equal "$(cat "$T/queue")" "$SPOOLQ_DIR/q"
+	assert_logged "$T/log" "$id" 1 ack "$SPOOLQ_DIR/q"
+	id=$(qsend -p q y)
+	# -d wins over $SPOOLQ_DIR.
+	export SPOOLQ_DIR=$T/elsewhere
+	work -d "$T/spool" --drain q -- sh -c 'echo "$SPOOLQ_QUEUE" > "$0"' "$T/queue"
+	export SPOOLQ_DIR=$T/spool
+	assert_success
+	assert_equal "$(cat "$T/queue")" q
+	assert_logged "$T/log" "$id" 1 ack
+}
+
+@test "qworker: the body arrives on stdin byte for byte (binary, NULs, 300 KB)" {
+	{ printf 'a\0b\nc\r\n\0'; head -c 300000 /dev/urandom; printf '\0'; } >"$T/body"
+	qsend -f q "$T/body"
+	work --drain q -- sh -c 'cat > "$0"' "$T/got"
+	assert_success
+	cmp "$T/body" "$T/got"
+	assert_empty_queue q
+}
+
+@test "qworker: no shell: arguments reach the command literally" {
+	qsend q x
+	work --drain q -- printf '%s|\n' '$(touch x)' '*' 'a  b' '`touch y`' '' ';exit 3'
+	assert_success
+	assert_output $'$(touch x)|\n*|\na  b|\n`touch y`|\n|\n;exit 3|'
+	assert_file_not_exists "$T/x"
+	assert_file_not_exists "$T/y"
+}
+
+@test "qworker: the job gets no lock/queue/inotify fds, an empty signal mask, the caller's ignored signals" {
+	local id base leaked
+	# The commands are run directly (not under sh, which blocks signals
+	# while it waits for its children).
+	run timeout 30 grep -E '^Sig(Blk|Ign)' /proc/self/status
+	base=$output
+	qsend q x
+	work --drain q -- grep -E '^Sig(Blk|Ign)' /proc/self/status
+	assert_success
+	[[ $output =~ SigBlk:[[:space:]]*0+($'\n'|$) ]] || fail "signals blocked in the job: $output"
+	assert_lines_eq "$base" "$output"
+	id=$(qsend -p q y)
+	work --drain q -- find /proc/self/fd -mindepth 1 -maxdepth 1 -printf '%f %l\n'
+	assert_success
+	# fd 0 is the message in cur/; nothing else of the spool or qworker's.
+	[[ $output =~ (^|$'\n')"0 $SPOOLQ_DIR/q/cur/$id,a=1," ]] ||
+	    fail "stdin is not the claimed file: $output"
+	leaked=$(grep -vE '^[0-2] ' <<<"$output" | grep -E "$(re_escape "$SPOOLQ_DIR")|anon_inode|^[0-9]+ socket:" || true)
+	[[ -z $leaked ]] || fail "qworker's fds leaked into the job:"$'\n'"$leaked"
+}
+
+@test "qworker: a 20 MB body with 'head -c 1' as the command is acked, no hang" {
+	mkq big durability=none
+	{ printf Z; head -c 20000000 /dev/zero; } >"$T/body"
+	local id
+	id=$(qsend -p -f big "$T/body")
+	run --separate-stderr timeout 30 qworker --drain big -- head -c 1
+	refute_crash
+	(( status != 124 )) || fail "qworker hung on a 20 MB body"
+	assert_success
+	assert_output Z
+	assert_empty_queue big
+	[[ $stderr =~ $(log_re "$id" 1 ack big) ]] || fail "no ack line: $stderr"
+}
+
+@test "qworker: a job writing 5 MB to stderr and 5 MB to stdout completes" {
+	local id st=0
+	id=$(qsend -p q x)
+	timeout 60 qworker --drain q -- sh -c 'head -c 5000000 /dev/zero | tr "\0" "#" >&2; head -c 5000000 /dev/zero | tr "\0" "@"; echo end-of-job >&2' \
+	    >"$T/out" 2>"$T/log" || st=$?
+	(( st != 124 )) || fail "qworker hung on 5 MB of stderr"
+	assert_equal "$st" 0
+	assert_equal "$(stat -c %s "$T/out")" 5000000
+	assert_equal "$(tr -cd '#' <"$T/log" | wc -c)" 5000000
+	grep -q 'end-of-job$' "$T/log"
+	assert_logged "$T/log" "$id" 1 ack
+	assert_empty_queue q
+}
+
+# ------------------------------------------------------ concurrency, limits
+
+@test "qworker -j 4: never more than 4 jobs at once, and 4 do run together" {
+	seq 1 12 | qsend -l q
+	mkdir "$T/running"
+	local start
+	start=$(now_f)
+	work --drain -j 4 q -- sh -c 'd=$0; mkdir "$d/$SPOOLQ_ID"; ls "$d" | wc -l >> "$d.n"; sleep 0.5; ls "$d" | wc -l >> "$d.n"; rmdir "$d/$SPOOLQ_ID"' "$T/running"
+	assert_success
+	float_between "$(elapsed_since "$start")" 1.4 5
+	assert_equal "$(wc -l <"$T/running.n")" 24
+	assert_equal "$(sort -n "$T/running.n" | tail -n 1)" 4
+	assert_empty_queue q
+	assert_equal "$(outcome_lines "$T/log")" 12
+}
+
+@test "qworker -n 2: stops after 2 messages (FIFO), exit 0, the rest stay in new/" {
+	local -a ids
+	mapfile -t ids < <(seq 1 5 | qsend -p -l q)
+	work -n 2 q -- true
+	assert_success
+	assert_equal "$(outcome_lines "$T/log")" 2
+	assert_logged "$T/log" "${ids[0]}" 1 ack
+	assert_logged "$T/log" "${ids[1]}" 1 ack
+	assert_count new q 3
+	assert_count cur q 0
+	assert_equal "$(bodies new q)" $'3\n4\n5'
+}
+
+@test "qworker --drain: exits 0 at once on an empty queue" {
+	local start
+	start=$(now_f)
+	work --drain q -- touch "$T/ran"
+	assert_success
+	float_between "$(elapsed_since "$start")" 0 1.5
+	assert_output ''
+	assert_equal "$(outcome_lines "$T/log")" 0
+	assert_file_not_exists "$T/ran"
+}
+
+@test "qworker --drain: handles what is ready, leaves retry/ messages alone" {
+	local r later ready start
+	later=$(qsend -p q later)
+	r=$(qrecv q)
+	qack --retry --delay 1h "$r"
+	local before
+	before=$(only retry q)
+	ready=$(qsend -p q ready)
+	start=$(now_f)
+	work --drain q -- sh -c 'cat >> "$0"; echo >> "$0"' "$T/ran"
+	assert_success
+	float_between "$(elapsed_since "$start")" 0 3
+	assert_equal "$(cat "$T/ran")" ready
+	assert_equal "$(only retry q)" "$before"
+	assert_count new q 0
+	assert_count cur q 0
+	assert_logged "$T/log" "$ready" 1 ack
+	assert_equal "$(outcome_lines "$T/log")" 1
+}
+
+@test "qworker: exit status 1 when some went to retry or dead letters, with one line per outcome" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q 0 75 100 0)
+	work --drain q -- sh -c 'exit "$(cat)"'
+	assert_failure 1
+	assert_count new q 0
+	assert_count cur q 0
+	assert_equal "$(msgid "$(only retry q)")" "${ids[1]}"
+	assert_equal "$(msgid "$(only dead q)")" "${ids[2]}"
+	assert_logged "$T/log" "${ids[0]}" 1 ack
+	assert_logged "$T/log" "${ids[1]}" 1 retry:exit=75
+	assert_logged "$T/log" "${ids[2]}" 1 dead:rejected
+	assert_logged "$T/log" "${ids[3]}" 1 ack
+	assert_equal "$(outcome_lines "$T/log")" 4
+}
+
+@test "qworker --slots 1: a second worker exits 75 at once while the first runs; free again after" {
+	start_worker --slots 1 q -- true
+	qsend q warm-up
+	wait_for bash -c '[ -s "$0" ]' "$T/wlog"
+	assert_empty_queue q
+	local start
+	start=$(now_f)
+	work --slots 1 --drain q -- true
+	assert_failure 75
+	float_between "$(elapsed_since "$start")" 0 2
+	[[ $stderr =~ ^qworker: ]] || fail "no message on stderr: $stderr"
+	# --slots 2: there is a second slot.
+	work --slots 2 --drain q -- true
+	assert_success
+	kill -TERM "$WPID"
+	wait_worker 10
+	assert_equal "$wstatus" 0
+	work --slots 1 --drain q -- true
+	assert_success
+}
+
+@test "qworker: several queues in strict priority, each claim tries them in the order given" {
+	mkq a
+	mkq b
+	qsend b b1 b2 b3
+	qsend a a1 a2
+	work --drain -j 1 a b -- sh -c 'read -r m; echo "$SPOOLQ_QUEUE $m" >> "$0"; if [ "$m" = b1 ]; then qsend a urgent; fi' "$T/order"
+	assert_success
+	assert_lines_eq $'a a1\na a2\nb b1\na urgent\nb b2\nb b3' "$(cat "$T/order")"
+	assert_empty_queue a
+	assert_empty_queue b
+}
+
+@test "qworker -j 8: no zombie children after a burst of 50 fast jobs" {
+	start_worker -j 8 q -- sh -c 'exit 0'
+	seq 1 50 | qsend -l q
+	wait_for -t 20 bash -c '[ "$(grep -c " ack " "$0")" = 50 ]' "$T/wlog"
+	assert_empty_queue q
+	local k z
+	for k in 1 2 3; do
+		z=$(ps --ppid "$WPID" -o pid=,stat=,args= | awk '$2 ~ /^Z/' || true)
+		[[ -z $z ]] || fail "zombie children of qworker:"$'\n'"$z"
+		sleep 0.1
+	done
+	assert_equal "$(ps --ppid "$WPID" -o pid= | wc -l)" 0
+	kill -TERM "$WPID"
+	wait_worker 10
+	assert_equal "$wstatus" 0
+}
+
+@test "qworker: an idle worker starts a job at once when a message arrives" {
+	start_worker -n 1 q -- true
+	wait_for bash -c 'ls "$0"/run/worker.* >/dev/null 2>&1' "$SPOOLQ_DIR/q"
+	sleep 0.3
+	local start id
+	start=$(now_f)
+	id=$(qsend -p q late)
+	wait_worker 5
+	float_between "$(elapsed_since "$start")" 0 1.5
+	assert_equal "$wstatus" 0
+	assert_logged "$T/wlog" "$id" 1 ack
+}
+
+@test "qworker: a waiting worker runs a retry again when it falls due" {
+	mkq rd retry_delay=1s
+	start_worker rd -- sh -c 'if [ -e "$0" ]; then exit 0; fi; touch "$0"; exit 75' "$T/flag"
+	local id
+	id=$(qsend -p rd x)
+	wait_for -t 8 bash -c 'grep -q " rd 2 ack " "$0"' "$T/wlog"
+	assert_logged "$T/wlog" "$id" 1 retry:exit=75 rd
+	assert_logged "$T/wlog" "$id" 2 ack rd
+	assert_empty_queue rd
+	kill -TERM "$WPID"
+	wait_worker 10
+	assert_equal "$wstatus" 1
+}
+
+# ------------------------------------------------- signals, crash, locking
+
+@test "qworker killed -9 mid-job: claim in cur/ with w=; qrecv claims it again at once; a new qworker too" {
+	mkq k lease=1h
+	local -a ids
+	mapfile -t ids < <(qsend -p k one two)
+	start_worker -j 2 k -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	wait_for bash -c '[ "$(wc -l < "$0" 2>/dev/null)" = 2 ]' "$T/pgids"
+	assert_count cur k 2
+	local name w l
+	for name in $(names cur k); do
+		assert_field "$name" a 1
+		w=$(field "$name" w) || fail "no w= in $name"
+		[[ -n $w ]] || fail "empty w= in $name"
+		assert_file_exists "$SPOOLQ_DIR/k/run/worker.$w"
+		l=$(field "$name" l)
+		int_between "$l" $(( $(now) + 3500 )) $(( $(now) + 3601 ))
+	done
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	local start r
+	start=$(now_f)
+	run --separate-stderr qrecv k
+	assert_success
+	float_between "$(elapsed_since "$start")" 0 2
+	r=$output
+	assert_equal "$(msgid "$r")" "${ids[0]}"
+	assert_field "$r" a 2
+	assert_equal "$(cat "$r")" one
+	# The other claim is recovered by another qworker as well.
+	work --drain k -- true
+	assert_success
+	assert_logged "$T/log" "${ids[1]}" 2 ack k
+	assert_count cur k 1
+	assert_count new k 0
+}
+
+@test "qworker SIGTERM: --grace 1s, a 30 s job is killed, its message back in new/ uncounted, exit 1" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q first second)
+	start_worker --grace 1s q -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	wait_for bash -c '[ -s "$0" ]' "$T/pgids"
+	assert_count cur q 1
+	local start pg name a
+	pg=$(head -n 1 "$T/pgids")
+	start=$(now_f)
+	kill -TERM "$WPID"
+	wait_worker 8
+	float_between "$(elapsed_since "$start")" 0.8 4
+	assert_equal "$wstatus" 1
+	assert_count cur q 0
+	assert_count new q 2
+	name=$(names new q | head -n 1)
+	assert_equal "$(msgid "$name")" "${ids[0]}"
+	a=$(field "$name" a || echo 0)
+	[[ $a == 0 ]] || fail "attempt counted for a released message: $name"
+	assert_logged "$T/wlog" "${ids[0]}" 1 released
+	wait_until 2 bash -c '! kill -0 -- "-$0" 2>/dev/null' "$pg" ||
+	    fail "the job's process group survived qworker"
+	assert_equal "$(bodies new q)" $'first\nsecond'
+}
+
+@test "qworker SIGTERM: a job ending within the grace is acked; nothing more is claimed; exit 0" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q first second)
+	start_worker --grace 10s q -- sh -c 'echo $$ >> "$0"; sleep 1' "$T/pgids"
+	wait_for bash -c '[ -s "$0" ]' "$T/pgids"
+	kill -TERM "$WPID"
+	wait_worker 8
+	assert_equal "$wstatus" 0
+	assert_logged "$T/wlog" "${ids[0]}" 1 ack
+	assert_equal "$(outcome_lines "$T/wlog")" 1
+	assert_count cur q 0
+	assert_equal "$(msgid "$(only new q)")" "${ids[1]}"
+	assert_equal "$(wc -l <"$T/pgids")" 1
+}
+
+@test "qworker: a second SIGTERM ends the grace at once and releases the message" {
+	local id
+	id=$(qsend -p q x)
+	start_worker --grace 30s q -- sh -c 'echo $$ >> "$0"; exec sleep 30' "$T/pgids"
+	wait_for bash -c '[ -s "$0" ]' "$T/pgids"
+	kill -TERM "$WPID"
+	sleep 0.3
+	local start
+	start=$(now_f)
+	kill -TERM "$WPID"
+	wait_worker 5
+	float_between "$(elapsed_since "$start")" 0 2.5
+	assert_equal "$wstatus" 1
+	assert_count cur q 0
+	assert_equal "$(msgid "$(only new q)")" "$id"
+	assert_logged "$T/wlog" "$id" 1 released
+}
+
+@test "qworker: SIGHUP reloads queue.conf (max_attempts 5 -> 1) and the worker lives on" {
+	mkq h max_attempts=5 retry_delay=1h
+	start_worker h -- sh -c 'exit 3'
+	local id1 id2
+	id1=$(qsend -p h one)
+	wait_for bash -c 'grep -q " h 1 retry:exit=3 " "$0"' "$T/wlog"
+	sed -i 's/^max_attempts *=.*/max_attempts = 1/' "$SPOOLQ_DIR/h/queue.conf"
+	kill -HUP "$WPID"
+	sleep 0.5
+	! exited "$WPID" || fail "qworker died of SIGHUP"
+	id2=$(qsend -p h two)
+	wait_for bash -c 'grep -q " h 1 dead:attempts " "$0"' "$T/wlog"
+	assert_logged "$T/wlog" "$id2" 1 dead:attempts h
+	assert_equal "$(msgid "$(only dead h)")" "$id2"
+	assert_equal "$(msgid "$(only retry h)")" "$id1"
+	kill -TERM "$WPID"
+	wait_worker 10
+	assert_equal "$wstatus" 1
+}
+
+@test "qworker: a live worker's claim is not recovered when its lease (1s) passes" {
+	mkq hb lease=1s
+	local id
+	id=$(qsend -p hb x)
+	start_worker hb -- sh -c 'echo $$ >> "$0"; sleep 6' "$T/pgids"
+	wait_for bash -c '[ -s "$0" ]' "$T/pgids"
+	local name
+	name=$(only cur hb)
+	wait_lease_over "$name"
+	sleep 0.5
+	expect_fail 1 qrecv hb
+	assert_count cur hb 1
+	assert_equal "$(msgid "$(only cur hb)")" "$id"
+	wait_for -t 8 bash -c 'grep -q " hb 1 ack " "$0"' "$T/wlog"
+	assert_logged "$T/wlog" "$id" 1 ack hb
+	assert_empty_queue hb
+	kill -TERM "$WPID"
+	wait_worker 10
+	assert_equal "$wstatus" 0
+}
+
+@test "qworker: a stopped worker's claim is recovered once its heartbeat is older than the lease; its late ack changes nothing" {
+	mkq st lease=1s
+	local id
+	id=$(qsend -p st body)
+	start_worker st -- sh -c 'echo $$ >> "$0"; sleep 3' "$T/pgids"
+	wait_for bash -c '[ -s "$0" ]' "$T/pgids"
+	kill -STOP "$WPID"
+	wait_for -t 8 bash -c 'qrecv --lease 1h st > "$0"' "$T/receipt"
+	local r
+	r=$(cat "$T/receipt")
+	assert_equal "$(msgid "$r")" "$id"
+	assert_field "$r" a 2
+	kill -CONT "$WPID"
+	# The job ends (sleep 3); the worker must not settle the lost claim.
+	wait_for -t 8 bash -c '! [ -d "/proc/$(head -n 1 "$0")" ]' "$T/pgids"
+	sleep 1
+	assert_file_exists "$r"
+	assert_equal "$(cat "$r")" body
+	assert_count cur st 1
+	assert_count new st 0
+	assert_count dead st 0
+	assert_count retry st 0
+	kill -TERM "$WPID"
+	wait_worker 10
+}
+
+# ------------------------------------------------------------------- usage
+
+@test "qworker: usage errors exit 64 with the synopsis; a missing queue 66; a bad queue.conf 78" {
+	qsend q keep
+	expect_fail 64 qworker q true
+	assert_usage qworker
+	assert_output --partial 'usage: qworker [-qv] [-d root] [-j jobs] [-n count] [-t duration] [--drain]'
+	assert_output --partial '[--grace duration] [--slots count] queue ... -- command [arg ...]'
+	expect_fail 64 qworker q --
+	assert_usage qworker
+	expect_fail 64 qworker --bogus q -- true
+	assert_usage qworker
+	expect_fail 64 qworker -- true
+	assert_usage qworker
+	expect_fail 64 qworker
+	assert_usage qworker
+	local bad
+	for bad in '-j 0' '-j x' '-j 1025' '-n x' '-t soon' '--grace 5parsecs' '--slots 0'; do
+		# shellcheck disable=SC2086
+		expect_fail '64|65' qworker $bad --drain q -- true
+	done
+	expect_fail 66 qworker --drain nope -- true
+	assert_output --partial 'qworker: nope: no such queue'
+	expect_fail 66 qworker --drain q nope -- true
+	assert_dir_not_exists "$SPOOLQ_DIR/nope"
+	assert_equal "$(bodies new q)" keep
+	echo 'bogus_key = 1' >>"$SPOOLQ_DIR/q/queue.conf"
+	expect_fail 78 qworker --drain q -- true
+	assert_output --partial 'queue.conf'
+	assert_count new q 1
+	run --separate-stderr qworker --help
+	assert_success
+	assert_usage qworker
+	run --separate-stderr qworker --version
+	assert_success
+	assert_output --regexp '^qworker \(spoolq\) [0-9]'
+}
