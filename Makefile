@@ -53,6 +53,8 @@ $(LIBA): $(LIB_OBJ)
 	@echo "AR $@"
 	@$(AR) rcs $@ $^
 
+QADMIN_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard cmd/qadmin_*.c))
+$(O)/bin/qadmin: $(QADMIN_OBJ)
 $(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
@@ -125,4 +127,4 @@ clean:
 	lint install uninstall clean
 .SECONDARY:
 
--include $(LIB_OBJ:.o=.d) $(O)/cmd/*.d $(O)/tests/unit/*.d
+-include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d)

@@ -1,8 +1,9 @@
 /*
- * qadmin - create, destroy and list queues.
+ * qadmin - create, inspect, monitor, repair and redrive queues.
  *
- * Subcommands live in one table of {name, function, usage}; each one
- * parses its own options and calls the library.
+ * Subcommands live in one table of {name, function, usage}; this file
+ * holds the table, the shared helpers of qadmin.h and the commands on
+ * whole queues (create, destroy, list).
  */
 #include <dirent.h>
 #include <err.h>
@@ -14,47 +15,107 @@
 #include <string.h>
 #include <sysexits.h>
 
-#include "tool.h"
+#include "qadmin.h"
 
 struct cmd {
 	const char	*name;
-	int		(*fn)(const char *, int, char **);
+	admin_fn	*fn;
 	const char	*usage;
 };
 
-static int	cmd_create(const char *, int, char **);
-static int	cmd_destroy(const char *, int, char **);
-static int	cmd_list(const char *, int, char **);
-
 static const struct cmd cmds[] = {
+	{ "cat", cmd_cat, "cat [--meta] queue id" },
+	{ "check", cmd_check, "check [--repair] queue" },
+	{ "config", cmd_config,
+	    "config queue [get key | set key=value ... | show]" },
 	{ "create", cmd_create, "create queue [key=value ...]" },
+	{ "delete", cmd_delete, "delete queue id ..." },
 	{ "destroy", cmd_destroy, "destroy [-f] queue" },
+	{ "gc", cmd_gc, "gc [--tmp-age duration] queue" },
+	{ "hold", cmd_hold, "hold queue [id ...]" },
 	{ "list", cmd_list, "list" },
+	{ "ls", cmd_ls, "ls [--json] [-n count] queue [state ...]" },
+	{ "move", cmd_move, "move queue other [id ... | -]" },
+	{ "peek", cmd_ls, "peek [--json] [-n count] queue [state ...]" },
+	{ "purge", cmd_purge, "purge queue [state ...]" },
+	{ "recover", cmd_recover, "recover queue" },
+	{ "redrive", cmd_redrive, "redrive [--reason reason] "
+	    "[--older-than duration] [--limit count]\n"
+	    "                [--to other] queue [id ... | -]" },
+	{ "release", cmd_release, "release queue [id ...]" },
+	{ "retry-now", cmd_retry_now, "retry-now queue" },
+	{ "stats", cmd_stats, "stats [--age] [--json | --prometheus "
+	    "[-o file]] [queue ...]" },
 };
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 
 static void
-usage(int status)
+print_usage(FILE *fp)
 {
-	FILE *fp = status ? stderr : stdout;
 	size_t i;
 
 	for (i = 0; i < NCMDS; i++)
-		fprintf(fp, "%s qadmin [-qv] [-d root] %s\n",
+		fprintf(fp, "%s qadmin [-nqv] [-d root] %s\n",
 		    i == 0 ? "usage:" : "      ", cmds[i].usage);
-	exit(status ? EX_USAGE : 0);
 }
 
-static int
-cmd_create(const char *root, int argc, char **argv)
+void
+admin_usage(void)
+{
+	print_usage(stderr);
+	exit(EX_USAGE);
+}
+
+void
+admin_open(struct admin *a, struct sq_queue *q, const char *arg)
+{
+	tool_open(q, a->root, arg, 0);
+}
+
+void
+admin_say(struct admin *a, const char *action, const char *id,
+    const char *from, const char *to)
+{
+	if (a->quiet)
+		return;
+	printf("%s%s %s %s -> %s\n", a->dry_run ? "would " : "", action, id,
+	    from, to);
+}
+
+int
+admin_ids(int argc, char **argv, int (*fn)(const char *, void *), void *arg)
+{
+	char *line = NULL;
+	size_t size = 0;
+	ssize_t len;
+	int i, rc = 0, r;
+
+	if (argc == 1 && strcmp(argv[0], "-") == 0) {
+		while ((len = getline(&line, &size, stdin)) != -1) {
+			if (len > 0 && line[len - 1] == '\n')
+				line[--len] = '\0';
+			if (len > 0 && (r = fn(line, arg)) != 0 && rc == 0)
+				rc = r;
+		}
+		free(line);
+		return rc;
+	}
+	for (i = 0; i < argc; i++)
+		if ((r = fn(argv[i], arg)) != 0 && rc == 0)
+			rc = r;
+	return rc;
+}
+
+int
+cmd_create(struct admin *a, int argc, char **argv)
 {
 	char path[PATH_MAX], why[256] = "", *eq;
 	const char **keys, **values;
 	int i;
 
 	if (argc < 2)
-		usage(1);
-	tool_queue_path(path, root, argv[1]);
+		admin_usage();
+	tool_queue_path(path, a->root, argv[1]);
 	keys = reallocarray(NULL, (size_t)argc, sizeof(*keys));
 	values = reallocarray(NULL, (size_t)argc, sizeof(*values));
 	if (keys == NULL || values == NULL)
@@ -65,6 +126,10 @@ cmd_create(const char *root, int argc, char **argv)
 		*eq = '\0';
 		keys[i - 2] = argv[i];
 		values[i - 2] = eq + 1;
+	}
+	if (a->dry_run) {
+		admin_say(a, "create", argv[1], "-", path);
+		return 0;
 	}
 	if (sq_queue_create(path, keys, values, (size_t)argc - 2, why,
 	    sizeof(why)) == -1) {
@@ -79,8 +144,8 @@ cmd_create(const char *root, int argc, char **argv)
 	return 0;
 }
 
-static int
-cmd_destroy(const char *root, int argc, char **argv)
+int
+cmd_destroy(struct admin *a, int argc, char **argv)
 {
 	char path[PATH_MAX];
 	int force = 0;
@@ -91,8 +156,12 @@ cmd_destroy(const char *root, int argc, char **argv)
 		argc--;
 	}
 	if (argc != 2)
-		usage(1);
-	tool_queue_path(path, root, argv[1]);
+		admin_usage();
+	tool_queue_path(path, a->root, argv[1]);
+	if (a->dry_run) {
+		admin_say(a, "destroy", argv[1], path, "-");
+		return 0;
+	}
 	if (sq_queue_destroy(path, force) == -1) {
 		if (errno == ENOTEMPTY)
 			errx(EX_DATAERR, "%s: queue not empty (use -f)",
@@ -106,8 +175,8 @@ cmd_destroy(const char *root, int argc, char **argv)
 	return 0;
 }
 
-static int
-cmd_list(const char *rootopt, int argc, char **argv)
+int
+cmd_list(struct admin *a, int argc, char **argv)
 {
 	char root[PATH_MAX], path[PATH_MAX * 2], msg[PATH_MAX + 256];
 	struct sq_queue q;
@@ -117,8 +186,8 @@ cmd_list(const char *rootopt, int argc, char **argv)
 
 	(void)argv;
 	if (argc != 1)
-		usage(1);
-	if (sq_spool_root(root, sizeof(root), rootopt) == -1)
+		admin_usage();
+	if (sq_spool_root(root, sizeof(root), a->root) == -1)
 		err(EX_CONFIG, "spool root");
 	if ((n = scandir(root, &names, NULL, alphasort)) == -1) {
 		if (errno == ENOENT)
@@ -149,40 +218,51 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *root = NULL;
+	struct admin a;
 	size_t i;
 	int ch;
 
-	/* "+": options after the subcommand belong to it. */
-	while ((ch = getopt_long(argc, argv, "+d:hqv", longopts, NULL)) != -1) {
+	memset(&a, 0, sizeof(a));
+	/* "+": options after the command belong to it. */
+	while ((ch = getopt_long(argc, argv, "+d:hnqv", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'd':
-			root = optarg;
+			a.root = optarg;
 			break;
 		case 'h':
-			usage(0);
+			print_usage(stdout);
+			return 0;
+		case 'n':
+			a.dry_run = 1;
 			break;
 		case 'q':
+			a.quiet = 1;
+			break;
 		case 'v':
+			a.verbose = 1;
 			break;
 		case 'V':
 			tool_version();
 			break;
 		default:
-			usage(1);
+			admin_usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		usage(1);
+		admin_usage();
 	for (i = 0; i < NCMDS; i++)
-		if (strcmp(argv[0], cmds[i].name) == 0)
-			return cmds[i].fn(root, argc, argv);
+		if (strcmp(argv[0], cmds[i].name) == 0) {
+			optind = 1;	/* the command parses its own options */
+			return cmds[i].fn(&a, argc, argv);
+		}
 	warnx("%s: unknown command", argv[0]);
-	usage(1);
+	admin_usage();
 }

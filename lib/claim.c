@@ -442,6 +442,9 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 
 	*got = 0;
 	*next_ms = INT64_MAX;
+	/* A held queue hands out nothing (qadmin hold). */
+	if (faccessat(q->fd, SQ_HELD_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
 	if (lease_ms <= 0)
 		lease_ms = q->conf.lease_ms;
 	deadline = SQ_MS_TO_S_CEIL(now_ms + lease_ms);

@@ -14,6 +14,7 @@
 #ifndef SPOOLQ_H
 #define SPOOLQ_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <limits.h>
@@ -30,6 +31,8 @@
 #define SQ_DIR_DEAD		"dead"	/* dead letters */
 #define SQ_DIR_ATTR		"attr"	/* attribute sidecars */
 #define SQ_DIR_RUN		"run"	/* locks and the claim index */
+#define SQ_DIR_HOLD		"hold"	/* parked by an operator */
+#define SQ_HELD_FILE		"held"	/* flag: the queue hands out nothing */
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_FILE		"run/index"
 #define SQ_WORKER_PREFIX	"worker."	/* run/worker.TOKEN: a live worker */
@@ -328,6 +331,7 @@ struct sq_claim {
  * flock(2) and rebuilt when used up, so a claim costs the same at any
  * backlog (SPEC 6); arrivals after a snapshot join at the next one.
  *
+ * A held queue (QUEUE/held exists) hands out nothing.
  * When fewer than max were ready, the worker locks are probed
  * (sq_workers_check) and the claims of dead or hung workers recovered
  * and offered at once.
@@ -525,6 +529,71 @@ int	sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 
 /* sq_reason_valid - 1 when s matches [a-z0-9-]{1,32}, else 0. */
 int	sq_reason_valid(const char *s);
+
+/* ---------------------------------------------------------------- states */
+
+/* The states a message can be in, each a directory (spoolq(5) STATES). */
+enum sq_state {
+	SQ_STATE_READY,		/* new/ */
+	SQ_STATE_INFLIGHT,	/* cur/ */
+	SQ_STATE_RETRY,		/* retry/ */
+	SQ_STATE_DEAD,		/* dead/ */
+	SQ_STATE_HELD,		/* hold/, made on demand */
+	SQ_NSTATES
+};
+
+/* sq_state_name - "ready", "inflight", "retry", "dead" or "held". */
+const char	*sq_state_name(enum sq_state st);
+
+/* sq_state_dir - the state's directory: "new", "cur", "retry", ... */
+const char	*sq_state_dir(enum sq_state st);
+
+/*
+ * sq_state_parse - a state from its name or its directory name.  Returns
+ * 0, or -1 with errno EINVAL.
+ */
+int	sq_state_parse(const char *s, enum sq_state *st);
+
+/*
+ * sq_state_open - open the state's directory of q (not following links),
+ * creating it first when create is set (hold/ is made on demand).
+ * Returns a descriptor or -1 with errno (ENOENT when missing).
+ */
+int	sq_state_open(struct sq_queue *q, enum sq_state st, int create);
+
+/* One entry of a state directory, as sq_msg_each sees it. */
+struct sq_msg {
+	enum sq_state	 state;
+	int		 dirfd;		/* the state directory, while walking */
+	const char	*name;		/* file name */
+	int		 parsed;	/* name parsed into n */
+	struct sq_name	 n;
+	struct stat	 st;		/* lstat: symlinks are not followed */
+};
+
+/*
+ * Called for each entry: return 0 to go on, 1 to stop (not an error),
+ * -1 to stop with an error (errno set).
+ */
+typedef int	sq_msg_fn(const struct sq_msg *m, void *arg);
+
+/*
+ * sq_msg_each - stream the non-dot entries of state st of q to fn,
+ * unordered, in constant memory.  Entries that vanish meanwhile are
+ * skipped; a missing hold/ is an empty state.  Returns 0 or -1 with
+ * errno (from fn or the directory).
+ */
+int	sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn,
+	    void *arg);
+
+/*
+ * sq_msg_find - find the regular file whose ID is id, in any state (ready
+ * first).  Fills *out, with its name copied into name (SQ_NAME_MAX + 1
+ * bytes).  Returns 0, or -1 with errno ENOENT (no such message).  Cost:
+ * one listing of each state directory.
+ */
+int	sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
+	    char *name);
 
 /* ---------------------------------------------------------------- files */
 

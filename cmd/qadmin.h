@@ -1,0 +1,59 @@
+/*
+ * qadmin.h - the subcommands of qadmin, one file per group:
+ * qadmin.c (create, destroy, list), qadmin_inspect.c (stats, ls, cat),
+ * qadmin_msgs.c (purge, redrive, move, retry-now, hold, release,
+ * delete), qadmin_repair.c (recover, gc, check), qadmin_config.c
+ * (config).  Each parses its own options with getopt (optind reset)
+ * and calls the library; none holds queue logic of its own.
+ */
+#ifndef SPOOLQ_QADMIN_H
+#define SPOOLQ_QADMIN_H
+
+#include "tool.h"
+
+/* Global options, given before the subcommand. */
+struct admin {
+	const char	*root;		/* -d */
+	int		 dry_run;	/* -n: say, do not do */
+	int		 quiet;		/* -q */
+	int		 verbose;	/* -v */
+};
+
+/*
+ * A subcommand gets argv from its own name on (argv[0] is the command
+ * name) and returns the exit status.  Usage errors call admin_usage.
+ */
+typedef int	admin_fn(struct admin *, int, char **);
+
+admin_fn	cmd_create, cmd_destroy, cmd_list;
+admin_fn	cmd_stats, cmd_ls, cmd_cat;
+admin_fn	cmd_purge, cmd_redrive, cmd_move, cmd_retry_now, cmd_hold,
+		cmd_release, cmd_delete;
+admin_fn	cmd_recover, cmd_gc, cmd_check;
+admin_fn	cmd_config;
+
+/* admin_usage - print the synopsis (of all commands) and exit 64. */
+void	admin_usage(void) __attribute__((noreturn));
+
+/*
+ * admin_open - open the queue argument like tool_open (exits with a
+ * message on failure).
+ */
+void	admin_open(struct admin *a, struct sq_queue *q, const char *arg);
+
+/*
+ * admin_say - print one "ACTION ID FROM -> TO" line for a change (with
+ * "would " in front under -n), unless -q.
+ */
+void	admin_say(struct admin *a, const char *action, const char *id,
+	    const char *from, const char *to);
+
+/*
+ * admin_ids - call fn(id, arg) for each ID operand, or for each line of
+ * stdin when the only operand is "-".  Returns the first non-zero
+ * result of fn, or 0.
+ */
+int	admin_ids(int argc, char **argv, int (*fn)(const char *, void *),
+	    void *arg);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * state.c - the message states by name, and walking the messages of one
+ * state as a stream.
+ *
+ * A state is a directory; its messages are the names in it that do not
+ * start with '.'.  Walking never follows a symlink and never opens a
+ * file: each entry is fstatat'ed with AT_SYMLINK_NOFOLLOW, and what is
+ * not a regular file is reported as such for the caller to judge.
+ * Memory stays constant whatever the size of the directory.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const struct {
+	const char	*name, *dir;
+} states[SQ_NSTATES] = {
+	[SQ_STATE_READY] = { "ready", SQ_DIR_NEW },
+	[SQ_STATE_INFLIGHT] = { "inflight", SQ_DIR_CUR },
+	[SQ_STATE_RETRY] = { "retry", SQ_DIR_RETRY },
+	[SQ_STATE_DEAD] = { "dead", SQ_DIR_DEAD },
+	[SQ_STATE_HELD] = { "held", SQ_DIR_HOLD },
+};
+
+const char *
+sq_state_name(enum sq_state st)
+{
+	return states[st].name;
+}
+
+const char *
+sq_state_dir(enum sq_state st)
+{
+	return states[st].dir;
+}
+
+int
+sq_state_parse(const char *s, enum sq_state *st)
+{
+	int i;
+
+	for (i = 0; i < SQ_NSTATES; i++)
+		if (strcmp(s, states[i].name) == 0 ||
+		    strcmp(s, states[i].dir) == 0) {
+			*st = (enum sq_state)i;
+			return 0;
+		}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+sq_state_open(struct sq_queue *q, enum sq_state st, int create)
+{
+	int fd;
+
+	fd = openat(q->fd, states[st].dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 && errno == ENOENT && create &&
+	    mkdirat(q->fd, states[st].dir, 0777) == 0)
+		fd = openat(q->fd, states[st].dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW);
+	return fd;
+}
+
+int
+sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn, void *arg)
+{
+	struct sq_msg m;
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = sq_state_open(q, st, 0)) == -1)
+		return errno == ENOENT && st == SQ_STATE_HELD ? 0 : -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.state = st;
+		m.dirfd = dirfd(d);
+		m.name = e->d_name;
+		m.parsed = sq_name_parse(&m.n, e->d_name) == 0;
+		if (fstatat(m.dirfd, e->d_name, &m.st, AT_SYMLINK_NOFOLLOW) ==
+		    -1) {
+			if (errno == ENOENT)
+				continue;	/* moved on meanwhile */
+			rc = -1;
+			break;
+		}
+		rc = fn(&m, arg);
+	}
+	closedir(d);
+	return rc == 1 ? 0 : rc;
+}
+
+struct finder {
+	const char	*id;
+	struct sq_msg	*out;
+	char		*name;
+};
+
+static int
+match_id(const struct sq_msg *m, void *arg)
+{
+	struct finder *f = arg;
+
+	if (!m->parsed || strcmp(m->n.id, f->id) != 0 ||
+	    !S_ISREG(m->st.st_mode))
+		return 0;
+	*f->out = *m;
+	strlcpy(f->name, m->name, SQ_NAME_MAX + 1);
+	f->out->name = f->name;
+	f->out->dirfd = -1;
+	return 1;
+}
+
+int
+sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
+    char *name)
+{
+	struct finder f = { id, out, name };
+	int st;
+
+	name[0] = '\0';
+	for (st = 0; st < SQ_NSTATES; st++) {
+		if (sq_msg_each(q, (enum sq_state)st, match_id, &f) == -1)
+			return -1;
+		if (name[0] != '\0')
+			return 0;
+	}
+	errno = ENOENT;
+	return -1;
+}
