@@ -54,7 +54,11 @@ $(LIBA): $(LIB_OBJ)
 	@$(AR) rcs $@ $^
 
 QADMIN_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard cmd/qadmin_*.c))
-$(O)/bin/qadmin: $(QADMIN_OBJ)
+$(O)/bin/qadmin: $(O)/cmd/qadmin.o $(QADMIN_OBJ) $(O)/cmd/tool.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
 $(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"

@@ -1,61 +1,367 @@
-/* qadmin_msgs.c - placeholder until written. */
+/*
+ * qadmin_msgs.c - commands that change messages: purge, redrive, move,
+ * retry-now, hold, release, delete.
+ *
+ * They share one walk: for each state concerned, stream its entries
+ * (sq_msg_each), keep those that pass the filters (IDs, reason, age,
+ * limit), and apply one library call per message, printing one line
+ * per change.  IDs named on the command line are sorted once and
+ * looked up with bsearch, so a long list costs one pass, not one per ID.
+ */
+#include <sys/stat.h>
+
 #include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sysexits.h>
 
 #include "qadmin.h"
 
+enum op { OP_MOVE, OP_DELETE };
+
+struct walk {
+	struct admin	*a;
+	struct sq_queue	*q, *to;	/* to: target queue of a move */
+	const char	*action;	/* printed verb */
+	const char	*to_label;	/* "QUEUE/" of a move to another queue */
+	enum op		 op;
+	enum sq_state	 target;
+	int		 reset;		/* redrive: attempts back to 0 */
+	char		**ids;		/* sorted, or NULL for all */
+	size_t		 nids;
+	char		*found;		/* per ID: met */
+	const char	*reason;	/* redrive --reason */
+	int64_t		 older_ms;	/* redrive --older-than, or -1 */
+	long long	 limit, done;
+	int64_t		 now_ms;
+	int		 status;
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+collect_id(const char *id, void *arg)
+{
+	struct walk *w = arg;
+	void *p;
+
+	if ((p = reallocarray(w->ids, w->nids + 1, sizeof(*w->ids))) == NULL)
+		err(EX_OSERR, NULL);
+	w->ids = p;
+	if ((w->ids[w->nids++] = strdup(id)) == NULL)
+		err(EX_OSERR, NULL);
+	return 0;
+}
+
+/* Take ID operands (or "-"); none means every message of the states. */
+static void
+walk_ids(struct walk *w, int argc, char **argv)
+{
+	if (argc == 0)
+		return;
+	admin_ids(argc, argv, collect_id, w);
+	if (w->nids == 0)
+		return;
+	qsort(w->ids, w->nids, sizeof(*w->ids), cmp_str);
+	if ((w->found = calloc(w->nids, 1)) == NULL)
+		err(EX_OSERR, NULL);
+}
+
+static int
+visit(const struct sq_msg *m, void *arg)
+{
+	struct walk *w = arg;
+	char **hit;
+	int rc;
+
+	if (w->limit > 0 && w->done >= w->limit)
+		return 1;
+	if (!m->parsed || !S_ISREG(m->st.st_mode))
+		return 0;		/* qadmin check reports those */
+	if (w->ids != NULL) {
+		const char *id = m->n.id;
+
+		if ((hit = bsearch(&id, w->ids, w->nids, sizeof(*w->ids),
+		    cmp_str)) == NULL)
+			return 0;
+		w->found[hit - w->ids] = 1;
+	}
+	if (w->reason != NULL && strcmp(m->n.reason, w->reason) != 0)
+		return 0;
+	if (w->older_ms >= 0 && w->now_ms - (int64_t)m->st.st_ctim.tv_sec *
+	    1000 < w->older_ms)
+		return 0;
+	w->done++;
+	if (!w->a->dry_run) {
+		rc = w->op == OP_DELETE ?
+		    sq_admin_delete(w->q, m->state, m->name) :
+		    sq_admin_move(w->q, m->state, m->name, w->to, w->target,
+		    w->reset, NULL);
+		if (rc == -1) {
+			w->done--;
+			if (errno == ENOENT)
+				return 0;	/* a consumer was quicker */
+			warn("%s: %s", w->q->path, m->name);
+			w->status = tool_exit_code(errno);
+			return 0;
+		}
+	}
+	{
+		char to[SQ_QUEUE_NAME_MAX + 32];
+
+		snprintf(to, sizeof(to), "%s%s", w->to_label ? w->to_label : "",
+		    w->op == OP_DELETE ? "-" : sq_state_name(w->target));
+		admin_say(w->a, w->action, m->n.id, sq_state_name(m->state), to);
+	}
+	return 0;
+}
+
+/* Walk the given states, then report IDs that were not found. */
+static int
+walk_run(struct walk *w, const enum sq_state *states, size_t n)
+{
+	size_t i;
+
+	w->now_ms = sq_now_ms();
+	for (i = 0; i < n; i++)
+		if (sq_msg_each(w->q, states[i], visit, w) == -1)
+			err(tool_exit_code(errno), "%s: %s", w->q->path,
+			    sq_state_dir(states[i]));
+	for (i = 0; i < w->nids; i++) {
+		if (!w->found[i]) {
+			warnx("%s: no such message here", w->ids[i]);
+			if (w->status == 0)
+				w->status = EX_NOINPUT;
+		}
+		free(w->ids[i]);
+	}
+	free(w->ids);
+	free(w->found);
+	if (!w->a->dry_run && w->done > 0 && w->op == OP_MOVE &&
+	    w->target == SQ_STATE_READY && sq_queue_refresh(w->to) == -1)
+		warn("%s: refresh", w->to->path);
+	if (w->a->verbose)
+		fprintf(stderr, "qadmin: %s: %lld message%s\n", w->action,
+		    w->done, w->done == 1 ? "" : "s");
+	return w->status;
+}
+
+static void
+walk_init(struct walk *w, struct admin *a, struct sq_queue *q,
+    const char *action, enum op op, enum sq_state target)
+{
+	memset(w, 0, sizeof(*w));
+	w->a = a;
+	w->q = w->to = q;
+	w->action = action;
+	w->op = op;
+	w->target = target;
+	w->older_ms = -1;
+}
+
+/* "QUEUE/" for the printed target of a move to another queue. */
+static const char *
+label(const char *queue)
+{
+	static char buf[PATH_MAX + 2];
+
+	snprintf(buf, sizeof(buf), "%s/", queue);
+	return buf;
+}
+
+/* Parse "queue" and no options (commands without options of their own). */
+static void
+plain_args(int argc, char **argv, int min)
+{
+	if (getopt(argc, argv, "") != -1 || argc - optind < min)
+		admin_usage();
+}
+
 int
 cmd_purge(struct admin *a, int argc, char **argv)
 {
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
-}
+	enum sq_state states[SQ_NSTATES] = { SQ_STATE_READY, SQ_STATE_RETRY };
+	struct sq_queue q;
+	struct walk w;
+	size_t n = 2;
+	int i;
 
-int
-cmd_redrive(struct admin *a, int argc, char **argv)
-{
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
-}
-
-int
-cmd_move(struct admin *a, int argc, char **argv)
-{
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
-}
-
-int
-cmd_retry_now(struct admin *a, int argc, char **argv)
-{
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
-}
-
-int
-cmd_hold(struct admin *a, int argc, char **argv)
-{
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
-}
-
-int
-cmd_release(struct admin *a, int argc, char **argv)
-{
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
+	plain_args(argc, argv, 1);
+	admin_open(a, &q, argv[optind]);
+	if (argc - optind > 1)
+		for (n = 0, i = optind + 1; i < argc; i++, n++) {
+			if (n == SQ_NSTATES)
+				admin_usage();
+			if (sq_state_parse(argv[i], &states[n]) == -1)
+				errx(EX_USAGE, "%s: not a state (ready, retry, "
+				    "dead, held)", argv[i]);
+			if (states[n] == SQ_STATE_INFLIGHT)
+				errx(EX_USAGE, "%s: in-flight messages belong "
+				    "to their consumers; delete one by ID",
+				    argv[i]);
+		}
+	walk_init(&w, a, &q, "purge", OP_DELETE, SQ_STATE_READY);
+	return walk_run(&w, states, n);
 }
 
 int
 cmd_delete(struct admin *a, int argc, char **argv)
 {
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
+	static const enum sq_state all[] = { SQ_STATE_READY,
+	    SQ_STATE_INFLIGHT, SQ_STATE_RETRY, SQ_STATE_DEAD, SQ_STATE_HELD };
+	struct sq_queue q;
+	struct walk w;
+
+	plain_args(argc, argv, 2);
+	admin_open(a, &q, argv[optind]);
+	walk_init(&w, a, &q, "delete", OP_DELETE, SQ_STATE_READY);
+	walk_ids(&w, argc - optind - 1, argv + optind + 1);
+	return walk_run(&w, all, sizeof(all) / sizeof(all[0]));
+}
+
+int
+cmd_redrive(struct admin *a, int argc, char **argv)
+{
+	enum { OPT_REASON = 256, OPT_OLDER, OPT_LIMIT, OPT_TO };
+	static const struct option longopts[] = {
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "older-than", required_argument, NULL, OPT_OLDER },
+		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const enum sq_state dead[] = { SQ_STATE_DEAD };
+	struct sq_queue q, to;
+	struct walk w;
+	const char *reason = NULL, *toarg = NULL;
+	int64_t older = -1;
+	long long limit = 0;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_LIMIT:
+			limit = tool_number("--limit", optarg, 1, LLONG_MAX);
+			break;
+		case OPT_OLDER:
+			older = tool_duration("--older-than", optarg);
+			break;
+		case OPT_REASON:
+			if (!sq_reason_valid(optarg))
+				errx(EX_USAGE, "--reason %s: not a reason "
+				    "([a-z0-9-]{1,32})", optarg);
+			reason = optarg;
+			break;
+		case OPT_TO:
+			toarg = optarg;
+			break;
+		default:
+			admin_usage();
+		}
+	}
+	if (argc - optind < 1)
+		admin_usage();
+	admin_open(a, &q, argv[optind]);
+	walk_init(&w, a, &q, "redrive", OP_MOVE, SQ_STATE_READY);
+	if (toarg != NULL) {
+		admin_open(a, &to, toarg);
+		w.to = &to;
+		w.to_label = label(toarg);
+	}
+	w.reset = 1;
+	w.reason = reason;
+	w.older_ms = older;
+	w.limit = limit;
+	walk_ids(&w, argc - optind - 1, argv + optind + 1);
+	return walk_run(&w, dead, 1);
+}
+
+int
+cmd_move(struct admin *a, int argc, char **argv)
+{
+	static const enum sq_state ready[] = { SQ_STATE_READY };
+	static const enum sq_state named[] = { SQ_STATE_READY,
+	    SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
+	struct sq_queue q, to;
+	struct walk w;
+
+	plain_args(argc, argv, 2);
+	admin_open(a, &q, argv[optind]);
+	admin_open(a, &to, argv[optind + 1]);
+	walk_init(&w, a, &q, "move", OP_MOVE, SQ_STATE_READY);
+	w.to = &to;
+	w.to_label = label(argv[optind + 1]);
+	walk_ids(&w, argc - optind - 2, argv + optind + 2);
+	if (w.ids == NULL)
+		return walk_run(&w, ready, 1);
+	return walk_run(&w, named, sizeof(named) / sizeof(named[0]));
+}
+
+int
+cmd_retry_now(struct admin *a, int argc, char **argv)
+{
+	static const enum sq_state retry[] = { SQ_STATE_RETRY };
+	struct sq_queue q;
+	struct walk w;
+
+	plain_args(argc, argv, 1);
+	if (argc - optind != 1)
+		admin_usage();
+	admin_open(a, &q, argv[optind]);
+	walk_init(&w, a, &q, "retry-now", OP_MOVE, SQ_STATE_READY);
+	return walk_run(&w, retry, 1);
+}
+
+/* hold/release of a whole queue: the flag file. */
+static int
+hold_queue(struct admin *a, struct sq_queue *q, const char *arg, int on)
+{
+	if (!a->dry_run && sq_queue_hold(q, on) == -1)
+		err(tool_exit_code(errno), "%s: %s", arg, on ? "hold" :
+		    "release");
+	if (!a->quiet)
+		printf("%s%s %s\n", a->dry_run ? "would " : "",
+		    on ? "hold" : "release", arg);
+	return 0;
+}
+
+int
+cmd_hold(struct admin *a, int argc, char **argv)
+{
+	static const enum sq_state from[] = { SQ_STATE_READY, SQ_STATE_RETRY };
+	struct sq_queue q;
+	struct walk w;
+
+	plain_args(argc, argv, 1);
+	admin_open(a, &q, argv[optind]);
+	if (argc - optind == 1)
+		return hold_queue(a, &q, argv[optind], 1);
+	walk_init(&w, a, &q, "hold", OP_MOVE, SQ_STATE_HELD);
+	walk_ids(&w, argc - optind - 1, argv + optind + 1);
+	return walk_run(&w, from, 2);
+}
+
+int
+cmd_release(struct admin *a, int argc, char **argv)
+{
+	static const enum sq_state held[] = { SQ_STATE_HELD };
+	struct sq_queue q;
+	struct walk w;
+	int rc = 0;
+
+	plain_args(argc, argv, 1);
+	admin_open(a, &q, argv[optind]);
+	if (argc - optind == 1)
+		rc = hold_queue(a, &q, argv[optind], 0);
+	walk_init(&w, a, &q, "release", OP_MOVE, SQ_STATE_READY);
+	walk_ids(&w, argc - optind - 1, argv + optind + 1);
+	return walk_run(&w, held, 1) != 0 ? w.status : rc;
 }

@@ -161,6 +161,21 @@ index_lower_maint(struct sq_queue *q, int64_t at_ms)
 	return rc;
 }
 
+int
+sq_queue_refresh(struct sq_queue *q)
+{
+	struct index ix;
+	int rc;
+
+	if (index_lock(q, &ix) == -1)
+		return errno == ENOENT ? 0 : -1;
+	ix.cursor = ix.end;
+	ix.maint_ms = 0;
+	rc = index_write_header(&ix);
+	index_unlock(&ix);
+	return rc;
+}
+
 /* Names collected from new/: one arena of NUL-terminated strings. */
 struct snapshot {
 	char	*arena;
@@ -443,7 +458,7 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	*got = 0;
 	*next_ms = INT64_MAX;
 	/* A held queue hands out nothing (qadmin hold). */
-	if (faccessat(q->fd, SQ_HELD_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	if (sq_queue_held(q))
 		return 0;
 	if (lease_ms <= 0)
 		lease_ms = q->conf.lease_ms;

@@ -235,16 +235,6 @@ out:
 	return rc;
 }
 
-void
-failure_remove(struct sq_queue *q, const char *id)
-{
-	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
-
-	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
-	    SQ_FAILURE_SUFFIX);
-	unlinkat(q->fd, name, 0);
-}
-
 int
 sq_release(struct sq_queue *q, const char *name)
 {

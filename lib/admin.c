@@ -1,0 +1,227 @@
+/*
+ * admin.c - operator moves: between states and between queues, deletion,
+ * holding a queue, and telling consumers to look at new/ again.
+ *
+ * Each move is one rename, like every other transition, so these are
+ * safe while producers, consumers and workers run: if a consumer claims
+ * the message first, the rename fails with ENOENT and nothing changes.
+ * Between queues on different file systems a rename cannot work
+ * (EXDEV); the body is then copied into the target's tmp/, made
+ * durable, published, and only then removed from the source, so a crash
+ * leaves at worst two copies, never none.  Sidecars in attr/ follow
+ * their message.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const char *const sidecar_suffixes[] = { "", SQ_FAILURE_SUFFIX };
+#define NSIDECARS	(sizeof(sidecar_suffixes) / sizeof(sidecar_suffixes[0]))
+
+void
+failure_remove(struct sq_queue *q, const char *id)
+{
+	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
+
+	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
+	    SQ_FAILURE_SUFFIX);
+	unlinkat(q->fd, name, 0);
+}
+
+/* Remove every sidecar of id from q's attr/ (missing ones are fine). */
+static void
+sidecars_remove(struct sq_queue *q, const char *id)
+{
+	char name[SQ_ID_MAX + 32];
+	size_t i;
+
+	for (i = 0; i < NSIDECARS; i++) {
+		snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
+		    sidecar_suffixes[i]);
+		unlinkat(q->fd, name, 0);
+	}
+}
+
+/* Copy the regular file name in fromfd to a new file tmpname in tofd. */
+static int
+copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
+{
+	char buf[64 * 1024];
+	ssize_t n;
+	int in, out, rc = -1, saved;
+
+	if ((in = openat(fromfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		return -1;
+	out = openat(tofd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (out == -1)
+		goto out;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (sq_write_all(out, buf, (size_t)n) == -1)
+			break;
+	if (n == 0 && fsync(out) == 0)
+		rc = 0;
+	saved = errno;
+	if (close(out) == -1 && rc == 0)
+		rc = -1;
+	if (rc == -1)
+		unlinkat(tofd, tmpname, 0);
+	errno = saved;
+out:
+	saved = errno;
+	close(in);
+	errno = saved;
+	return rc;
+}
+
+/* Move the sidecars of id from q's attr/ to to's attr/ (best effort). */
+static void
+sidecars_move(struct sq_queue *q, struct sq_queue *to, const char *id)
+{
+	char name[SQ_ID_MAX + 32];
+	size_t i;
+	int from, dest;
+
+	if (q == to)
+		return;
+	if ((from = sq_state_attr(q, 0)) == -1)
+		return;
+	if ((dest = sq_state_attr(to, 1)) == -1) {
+		close(from);
+		return;
+	}
+	for (i = 0; i < NSIDECARS; i++) {
+		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
+		if (renameat(from, name, dest, name) == -1 && errno == EXDEV &&
+		    copy_file(from, name, dest, name) == 0)
+			unlinkat(from, name, 0);
+	}
+	close(from);
+	close(dest);
+}
+
+int
+sq_state_attr(struct sq_queue *q, int create)
+{
+	int fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd == -1 && errno == ENOENT && create &&
+	    mkdirat(q->fd, SQ_DIR_ATTR, 0777) == 0)
+		fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW);
+	return fd;
+}
+
+/* The name a message gets in state st (ready and held: ID,a,e,h). */
+static void
+name_for_state(struct sq_name *n, enum sq_state st, int reset)
+{
+	ready_name(n);
+	if (reset)
+		n->attempts = 0;
+	(void)st;
+}
+
+int
+sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
+    struct sq_queue *to, enum sq_state target, int reset, char *newname)
+{
+	struct sq_name n;
+	char tmp[SQ_NAME_MAX + 1], dest[SQ_NAME_MAX + 1];
+	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved;
+
+	if (from == SQ_STATE_INFLIGHT || target == SQ_STATE_INFLIGHT ||
+	    target == SQ_STATE_RETRY || target == SQ_STATE_DEAD ||
+	    sq_name_parse(&n, name) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	name_for_state(&n, target, reset);
+	if (sq_name_format(dest, sizeof(dest), &n) == -1 ||
+	    (fromfd = sq_state_open(q, from, 0)) == -1 ||
+	    (tofd = sq_state_open(to, target, 1)) == -1)
+		goto out;
+	if (sq_rename(fromfd, name, tofd, dest) == 0) {
+		rc = 0;
+	} else if (errno == EXDEV) {
+		/* Another file system: copy, publish, then remove. */
+		tmpfd = to->tmpfd;
+		if (sq_id_new(tmp, sizeof(tmp)) == -1 ||
+		    copy_file(fromfd, name, tmpfd, tmp) == -1)
+			goto out;
+		if (sq_rename(tmpfd, tmp, tofd, dest) == -1) {
+			saved = errno;
+			unlinkat(tmpfd, tmp, 0);
+			errno = saved;
+			goto out;
+		}
+		fsync(tofd);
+		if (unlinkat(fromfd, name, 0) == -1 && errno != ENOENT)
+			goto out;
+		rc = 0;
+	}
+	if (rc == 0) {
+		sidecars_move(q, to, n.id);
+		if (newname != NULL)
+			strlcpy(newname, dest, SQ_NAME_MAX + 1);
+	}
+out:
+	saved = errno;
+	if (fromfd != -1)
+		close(fromfd);
+	if (tofd != -1)
+		close(tofd);
+	errno = saved;
+	return rc;
+}
+
+int
+sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
+{
+	struct sq_name n;
+	int fd, rc, saved;
+
+	if (sq_name_parse(&n, name) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = sq_state_open(q, st, 0)) == -1)
+		return -1;
+	rc = unlinkat(fd, name, 0);
+	saved = errno;
+	close(fd);
+	if (rc == 0)
+		sidecars_remove(q, n.id);
+	errno = saved;
+	return rc;
+}
+
+int
+sq_queue_hold(struct sq_queue *q, int on)
+{
+	int fd;
+
+	if (!on)
+		return unlinkat(q->fd, SQ_HELD_FILE, 0) == -1 && errno != ENOENT ?
+		    -1 : 0;
+	fd = openat(q->fd, SQ_HELD_FILE, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1)
+		return -1;
+	return close(fd);
+}
+
+int
+sq_queue_held(struct sq_queue *q)
+{
+	return faccessat(q->fd, SQ_HELD_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
