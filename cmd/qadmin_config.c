@@ -1,13 +1,87 @@
-/* qadmin_config.c - placeholder until written. */
+/*
+ * qadmin_config.c - config: read and change a queue's queue.conf.
+ *
+ * get prints one effective value; set validates each key=value like the
+ * loader and rewrites the file atomically (sq_conf_update); show prints
+ * every key with its effective value and where it comes from.
+ */
 #include <err.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "qadmin.h"
+
+static int
+show(struct sq_queue *q)
+{
+	const char *const *k;
+	char value[64];
+	int line;
+
+	for (k = sq_conf_keys(); *k != NULL; k++) {
+		sq_conf_get(&q->conf, *k, value, sizeof(value));
+		if (sq_conf_source(q->fd, *k, &line) == -1)
+			err(tool_exit_code(errno), "%s/%s", q->path,
+			    SQ_CONF_FILE);
+		if (line > 0)
+			printf("%s = %s\t(%s:%d)\n", *k, value, SQ_CONF_FILE,
+			    line);
+		else
+			printf("%s = %s\t(default)\n", *k, value);
+	}
+	return 0;
+}
 
 int
 cmd_config(struct admin *a, int argc, char **argv)
 {
-	(void)a;
-	(void)argc;
-	errx(EX_SOFTWARE, "%s: not built yet", argv[0]);
+	struct sq_queue q;
+	char value[64], why[256], *eq;
+	int i;
+
+	if (getopt(argc, argv, "") != -1 || argc - optind < 1)
+		admin_usage();
+	admin_open(a, &q, argv[optind]);
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (argc == 0 || (argc == 1 && strcmp(argv[0], "show") == 0))
+		return show(&q);
+	if (strcmp(argv[0], "get") == 0) {
+		if (argc != 2)
+			admin_usage();
+		if (sq_conf_get(&q.conf, argv[1], value, sizeof(value)) == -1)
+			errx(EX_USAGE, "%s: unknown key", argv[1]);
+		printf("%s\n", value);
+		return 0;
+	}
+	if (strcmp(argv[0], "set") != 0 || argc < 2)
+		admin_usage();
+	/* Check every setting before writing any. */
+	for (i = 1; i < argc; i++) {
+		struct sq_conf check = q.conf;
+
+		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
+			errx(EX_USAGE, "%s: not a key=value setting", argv[i]);
+		*eq = '\0';
+		if (sq_conf_set(&check, argv[i], eq + 1, why, sizeof(why)) ==
+		    -1)
+			errx(EX_CONFIG, "%s: %s: %s", q.path, argv[i], why);
+		*eq = '=';
+	}
+	for (i = 1; i < argc; i++) {
+		eq = strchr(argv[i], '=');
+		*eq = '\0';
+		if (!a->dry_run && sq_conf_update(&q, argv[i], eq + 1, why,
+		    sizeof(why)) == -1)
+			errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
+			    "%s: %s", q.path, why);
+		if (!a->quiet)
+			printf("%sset %s = %s\n", a->dry_run ? "would " : "",
+			    argv[i], eq + 1);
+	}
+	return 0;
 }

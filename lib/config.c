@@ -252,3 +252,230 @@ sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 		    span;
 	return d;
 }
+
+/* ------------------------------------------------------------- editing */
+
+static const char *const conf_keys[] = {
+	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
+	"durability", "job_timeout", NULL,
+};
+
+const char *const *
+sq_conf_keys(void)
+{
+	return conf_keys;
+}
+
+void
+sq_duration_format(int64_t ms, char *buf, size_t size)
+{
+	static const struct {
+		const char	*suffix;
+		int64_t		 ms;
+	} units[] = {
+		{ "d", 86400 * MS_PER_S }, { "h", 3600 * MS_PER_S },
+		{ "m", 60 * MS_PER_S }, { "s", MS_PER_S },
+	};
+	size_t i;
+
+	if (ms == 0) {
+		strlcpy(buf, "0", size);
+		return;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, size, "%lld%s", (long long)(ms /
+			    units[i].ms), units[i].suffix);
+			return;
+		}
+	snprintf(buf, size, "%lldms", (long long)ms);
+}
+
+int
+sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
+{
+	const int64_t *d = NULL;
+
+	if (strcmp(key, "max_attempts") == 0)
+		snprintf(buf, size, "%u", c->max_attempts);
+	else if (strcmp(key, "durability") == 0)
+		strlcpy(buf, c->durability == SQ_DURABILITY_NONE ? "none" :
+		    "fsync", size);
+	else if (strcmp(key, "lease") == 0)
+		d = &c->lease_ms;
+	else if (strcmp(key, "retry_delay") == 0)
+		d = &c->retry_delay_ms;
+	else if (strcmp(key, "retry_max_delay") == 0)
+		d = &c->retry_max_delay_ms;
+	else if (strcmp(key, "ttl") == 0)
+		d = &c->ttl_ms;
+	else if (strcmp(key, "job_timeout") == 0)
+		d = &c->job_timeout_ms;
+	else {
+		errno = EINVAL;
+		return -1;
+	}
+	if (d != NULL)
+		sq_duration_format(*d, buf, size);
+	return 0;
+}
+
+/* Where each key is set: the line of its last setting, 0 for none. */
+struct finder {
+	FILE	*fp;
+	int	 line;
+	int	 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
+	int	 header;		/* a [queue] header was seen */
+};
+
+static char *
+finder_reader(char *buf, int size, void *arg)
+{
+	struct finder *f = arg;
+	char *s = fgets(buf, size, f->fp);
+
+	if (s != NULL && (strchr(s, '\n') != NULL || feof(f->fp)))
+		f->line++;
+	if (s != NULL && strncmp(s + strspn(s, " \t"), "[queue]", 7) == 0)
+		f->header = 1;
+	return s;
+}
+
+static int
+finder_handler(void *arg, const char *section, const char *key,
+    const char *value)
+{
+	struct finder *f = arg;
+	size_t i;
+
+	(void)section;
+	(void)value;
+	for (i = 0; conf_keys[i] != NULL; i++)
+		if (strcmp(key, conf_keys[i]) == 0)
+			f->lines[i] = f->line;
+	return 1;
+}
+
+/* Scan dirfd/queue.conf for the lines of each key; missing file: none. */
+static int
+find_lines(int dirfd, struct finder *f)
+{
+	int fd;
+
+	memset(f, 0, sizeof(*f));
+	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((f->fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	ini_parse_stream(finder_reader, f, finder_handler, f);
+	fclose(f->fp);
+	f->fp = NULL;
+	return 0;
+}
+
+int
+sq_conf_source(int dirfd, const char *key, int *line)
+{
+	struct finder f;
+	size_t i;
+
+	if (find_lines(dirfd, &f) == -1)
+		return -1;
+	for (i = 0; conf_keys[i] != NULL; i++)
+		if (strcmp(key, conf_keys[i]) == 0) {
+			*line = f.lines[i];
+			return 0;
+		}
+	errno = EINVAL;
+	return -1;
+}
+
+/* Read all of dirfd/queue.conf (at most max bytes) into buf. */
+static ssize_t
+slurp(int dirfd, char *buf, size_t max)
+{
+	ssize_t n, len = 0;
+	int fd;
+
+	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	while ((n = read(fd, buf + len, max - (size_t)len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1 || (size_t)len == max) {
+		errno = n == -1 ? errno : EFBIG;
+		return -1;
+	}
+	buf[len] = '\0';
+	return len;
+}
+
+int
+sq_conf_update(struct sq_queue *q, const char *key, const char *value,
+    char *err, size_t errsize)
+{
+	char old[64 * 1024], tmp[64], why[200], *line, *next;
+	struct sq_conf check = q->conf;
+	struct finder f;
+	ssize_t len;
+	size_t k;
+	int fd, n = 1, done = 0, saved;
+	FILE *fp;
+
+	if (sq_conf_set(&check, key, value, why, sizeof(why)) == -1) {
+		snprintf(err, errsize, "%s: %s", key, why);
+		return -1;
+	}
+	for (k = 0; strcmp(conf_keys[k], key) != 0; k++)
+		;
+	if ((len = slurp(q->fd, old, sizeof(old))) == -1 ||
+	    find_lines(q->fd, &f) == -1)
+		goto fail;
+	snprintf(tmp, sizeof(tmp), ".%s.%ld", SQ_CONF_FILE, (long)getpid());
+	fd = openat(q->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
+		goto fail;
+	/* Keep every line but the key's own, which gets the new value. */
+	for (line = old; len > 0 && *line != '\0'; line = next, n++) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
+		if (n == f.lines[k]) {
+			fprintf(fp, "%s = %s\n", key, value);
+			done = 1;
+			continue;
+		}
+		fwrite(line, 1, (size_t)(next - line), fp);
+		if (next[-1] != '\n')
+			fputc('\n', fp);	/* a last line without one */
+	}
+	if (!done)
+		fprintf(fp, "%s%s = %s\n", f.header ? "" : "[queue]\n", key,
+		    value);
+	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
+		saved = errno;
+		fclose(fp);
+		unlinkat(q->fd, tmp, 0);
+		errno = saved;
+		goto fail;
+	}
+	fclose(fp);
+	if (renameat(q->fd, tmp, q->fd, SQ_CONF_FILE) == -1) {
+		saved = errno;
+		unlinkat(q->fd, tmp, 0);
+		errno = saved;
+		goto fail;
+	}
+	fsync(q->fd);
+	q->conf = check;
+	return 0;
+fail:
+	saved = errno;
+	snprintf(err, errsize, "%s: %s", SQ_CONF_FILE, strerror(saved));
+	errno = saved;
+	return -1;
+}

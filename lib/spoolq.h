@@ -182,6 +182,47 @@ int	sq_conf_load(struct sq_conf *c, int dirfd, const char *path,
  */
 int64_t	sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt);
 
+/*
+ * sq_conf_keys - the queue.conf keys, NULL-terminated, in the order
+ * spoolq(5) lists them.
+ */
+const char *const *sq_conf_keys(void);
+
+/*
+ * sq_conf_get - the value of key in c, formatted as queue.conf takes it
+ * (durations as "30s", "5m", "500ms"), into buf (size bytes).  Returns 0,
+ * or -1 with errno EINVAL for an unknown key.
+ */
+int	sq_conf_get(const struct sq_conf *c, const char *key, char *buf,
+	    size_t size);
+
+/*
+ * sq_duration_format - ms (milliseconds) in the largest unit that divides
+ * it: "4d", "2h", "5m", "30s", "500ms", "0".
+ */
+void	sq_duration_format(int64_t ms, char *buf, size_t size);
+
+/*
+ * sq_conf_source - the line of queue.conf (in dirfd) that sets key, or 0
+ * when the key keeps its default.  Returns 0, or -1 with errno (EINVAL for
+ * an unknown key).
+ */
+int	sq_conf_source(int dirfd, const char *key, int *line);
+
+struct sq_queue;
+
+/*
+ * sq_conf_update - set key = value in q's queue.conf after validating it
+ * like the loader: the line that set the key is replaced, other lines and
+ * comments are kept, a new key is appended (under a [queue] header made
+ * if missing).  Written to a temporary file, fsynced and renamed over
+ * queue.conf, so readers see the old file or the new one.  Updates
+ * q->conf.  On error returns -1 with errno (EINVAL: bad value) and a
+ * message "KEY: reason" in err; the file is unchanged.
+ */
+int	sq_conf_update(struct sq_queue *q, const char *key, const char *value,
+	    char *err, size_t errsize);
+
 /* ---------------------------------------------------------------- spool */
 
 /*
