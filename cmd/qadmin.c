@@ -260,7 +260,8 @@ main(int argc, char *argv[])
 		admin_usage();
 	for (i = 0; i < NCMDS; i++)
 		if (strcmp(argv[0], cmds[i].name) == 0) {
-			optind = 1;	/* the command parses its own options */
+			/* 0: glibc starts afresh, permuting again. */
+			optind = 0;
 			return cmds[i].fn(&a, argc, argv);
 		}
 	warnx("%s: unknown command", argv[0]);

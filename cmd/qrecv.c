@@ -27,8 +27,9 @@ static void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: qrecv [-0Aqv] [--raw] [-d root] [-n count] [-w seconds] "
-	    "[--lease duration] queue\n");
+	    "usage: qrecv [-0Aqv] [--meta] [--raw] [-d root] [-n count] "
+	    "[-w seconds]\n"
+	    "             [--lease duration] queue\n");
 	exit(status ? EX_USAGE : 0);
 }
 
@@ -58,14 +59,37 @@ print_body(struct sq_queue *q, const char *name, int sep, int raw)
 		putchar(sep);
 }
 
+/* --meta: "NAME=VALUE" lines after a receipt; the key as SPOOLQ_KEY. */
+static int
+print_attr(const char *name, const char *value, void *arg)
+{
+	int sep = *(int *)arg;
+
+	printf("%s%s=%s%c", name ? "SPOOLQ_ATTR_" : "SPOOLQ_KEY",
+	    name ? name : "", value, sep);
+	return 0;
+}
+
+static void
+print_meta(struct sq_queue *q, const struct sq_claim *c, int sep)
+{
+	printf("SPOOLQ_ID=%s%cSPOOLQ_ATTEMPT=%u%c", c->n.id, sep,
+	    c->n.attempts, sep);
+	if (c->n.has_attr && sq_attr_each(q, c->n.id, print_attr, &sep) == -1 &&
+	    errno != ENOENT)
+		warn("%s: %s: attributes", q->path, c->n.id);
+	putchar(sep);
+}
+
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_LEASE = 256, OPT_RAW, OPT_VERSION };
+	enum { OPT_LEASE = 256, OPT_META, OPT_RAW, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "auto-ack", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "lease", required_argument, NULL, OPT_LEASE },
+		{ "meta", no_argument, NULL, OPT_META },
 		{ "raw", no_argument, NULL, OPT_RAW },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -77,7 +101,7 @@ main(int argc, char *argv[])
 	int64_t lease_ms = 0, wait_ms = -1, until_ms, next_ms;
 	long long want = 1;
 	size_t total = 0, got, i, chunk;
-	int ch, sep = '\n', autoack = 0, raw = 0;
+	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0;
 
 	while ((ch = getopt_long(argc, argv, "0Ad:hn:qvw:", longopts, NULL)) !=
 	    -1) {
@@ -109,6 +133,9 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "--lease %s: must be at least "
 				    "1s", optarg);
 			break;
+		case OPT_META:
+			meta = 1;
+			break;
 		case OPT_RAW:
 			raw = 1;
 			break;
@@ -121,7 +148,7 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1 || (raw && !autoack))
+	if (argc != 1 || (raw && !autoack) || (meta && autoack))
 		usage(1);
 	tool_open(&q, root, argv[0], 0);
 	chunk = want < CLAIM_CHUNK ? (size_t)want : CLAIM_CHUNK;
@@ -144,6 +171,8 @@ main(int argc, char *argv[])
 			else
 				printf("%s/%s/%s%c", q.path, SQ_DIR_CUR,
 				    claims[i].name, sep);
+			if (meta)
+				print_meta(&q, &claims[i], sep);
 		}
 		total += got;
 		if (total == (size_t)want || (got < chunk && total > 0))

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tool.h"
@@ -26,8 +27,14 @@ static void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: qsend [-0clpqv] [-d root] queue [message ...]\n"
-	    "       qsend [-cpqv] [-d root] -f queue file ...\n");
+	    "usage: qsend [-0clpqv] [-d root] [-H name=value] [-k key] "
+	    "[--at time]\n"
+	    "             [--delay duration] [--dedup-id id] "
+	    "[--ttl duration] queue [message ...]\n"
+	    "       qsend [-cpqv] [-d root] [-H name=value] [-k key] "
+	    "[--at time]\n"
+	    "             [--delay duration] [--dedup-id id] "
+	    "[--ttl duration] -f queue file ...\n");
 	exit(status ? EX_USAGE : 0);
 }
 
@@ -100,21 +107,76 @@ fail:
 	return -1;
 }
 
+/* --at: "@EPOCH" or a local "YYYY-MM-DD[T ]HH:MM[:SS]" (strptime). */
+static int64_t
+parse_at(const char *s)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+		"%Y-%m-%d %H:%M",
+	};
+	struct tm tm;
+	const char *end;
+	size_t i;
+	time_t t;
+
+	if (s[0] == '@')
+		return tool_number("--at", s + 1, 0, 4102444800LL) * 1000;
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_isdst = -1;
+		if ((end = strptime(s, formats[i], &tm)) != NULL &&
+		    *end == '\0' && (t = mktime(&tm)) != -1)
+			return (int64_t)t * 1000;
+	}
+	errx(EX_USAGE, "--at %s: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])",
+	    s);
+}
+
+/* -H NAME=VALUE, kept in order. */
+static void
+add_attr(struct sq_attr **attrs, size_t *n, char *arg)
+{
+	char *eq = strchr(arg, '=');
+	void *p;
+
+	if (eq == NULL || eq == arg)
+		errx(EX_USAGE, "-H %s: not name=value", arg);
+	*eq = '\0';
+	if (!sq_attr_name_valid(arg))
+		errx(EX_USAGE, "-H %s: name must match [A-Za-z0-9_-]{1,64}",
+		    arg);
+	if ((p = reallocarray(*attrs, *n + 1, sizeof(**attrs))) == NULL)
+		err(EX_OSERR, NULL);
+	*attrs = p;
+	(*attrs)[*n].name = arg;
+	(*attrs)[(*n)++].value = eq + 1;
+}
+
 int
 main(int argc, char *argv[])
 {
+	enum { OPT_AT = 256, OPT_DEDUP, OPT_DELAY, OPT_TTL, OPT_VERSION };
 	static const struct option longopts[] = {
+		{ "at", required_argument, NULL, OPT_AT },
+		{ "dedup-id", required_argument, NULL, OPT_DEDUP },
+		{ "delay", required_argument, NULL, OPT_DELAY },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
+		{ "ttl", required_argument, NULL, OPT_TTL },
+		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sq_queue q;
 	struct sq_batch b;
+	struct sq_msgopts o;
+	struct sq_attr *attrs = NULL;
 	const char *root = NULL;
-	int ch, create = 0, files = 0, sep = -1, fd, i;
+	int64_t delay = -1, at = -1, ttl = -1;
+	int ch, create = 0, files = 0, sep = -1, fd, i, verbose = 0;
 
-	while ((ch = getopt_long(argc, argv, "0cd:fhlpqv", longopts, NULL)) !=
-	    -1) {
+	memset(&o, 0, sizeof(o));
+	while ((ch = getopt_long(argc, argv, "0cd:fH:hk:lpqv", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
 			sep = '\0';
@@ -128,8 +190,18 @@ main(int argc, char *argv[])
 		case 'f':
 			files = 1;
 			break;
+		case 'H':
+			add_attr(&attrs, &o.nattrs, optarg);
+			break;
 		case 'h':
 			usage(0);
+			break;
+		case 'k':
+			if (strlen(optarg) > SQ_KEY_MAX ||
+			    strchr(optarg, '\n') != NULL)
+				errx(EX_USAGE, "-k: a routing key is at most "
+				    "%d bytes, without newlines", SQ_KEY_MAX);
+			o.key = optarg;
 			break;
 		case 'l':
 			sep = '\n';
@@ -138,9 +210,26 @@ main(int argc, char *argv[])
 			print_ids = 1;
 			break;
 		case 'q':
-		case 'v':
 			break;
-		case 'V':
+		case 'v':
+			verbose = 1;
+			break;
+		case OPT_AT:
+			at = parse_at(optarg);
+			break;
+		case OPT_DEDUP:
+			o.dedup_id = optarg;
+			break;
+		case OPT_DELAY:
+			delay = tool_duration("--delay", optarg);
+			break;
+		case OPT_TTL:
+			ttl = tool_duration("--ttl", optarg);
+			if (ttl == 0)
+				errx(EX_USAGE, "--ttl 0: a message must live "
+				    "a while");
+			break;
+		case OPT_VERSION:
 			tool_version();
 			break;
 		default:
@@ -152,8 +241,19 @@ main(int argc, char *argv[])
 	if (argc < 1 || (files && (argc < 2 || sep != -1)) ||
 	    (sep != -1 && argc > 1))
 		usage(1);
+	if (delay >= 0 && at >= 0)
+		errx(EX_USAGE, "--delay and --at: choose one");
+	if (o.dedup_id != NULL && (sep != -1 || argc > 2))
+		errx(EX_USAGE, "--dedup-id: one message per send");
+	o.attrs = attrs;
+	o.due_ms = delay > 0 ? sq_now_ms() + delay : at > 0 ? at : 0;
+	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
 	tool_open(&q, root, argv[0], create);
 	sq_batch_begin(&b, &q, sent, NULL);
+	if (sq_batch_options(&b, &o) == -1)
+		errx(EX_USAGE, "--dedup-id %s: must match "
+		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
+		    o.dedup_id);
 	if (files) {
 		for (i = 1; i < argc; i++) {
 			if ((fd = open(argv[i], O_RDONLY | O_CLOEXEC)) == -1)
@@ -173,6 +273,10 @@ main(int argc, char *argv[])
 		fail(&b, q.path);
 	if (sq_batch_end(&b) == -1)
 		fail(&b, q.path);
+	if (verbose && b.dropped > 0)
+		warnx("%s: dropped %zu duplicate%s (--dedup-id %s)", argv[0],
+		    b.dropped, b.dropped == 1 ? "" : "s", o.dedup_id);
+	free(attrs);
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
 	sq_queue_close(&q);

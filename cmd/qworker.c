@@ -106,6 +106,25 @@ set_env(const char *name, const char *value)
 		_exit(EX_OSERR);
 }
 
+/* The message's routing key and attributes into the environment. */
+static int
+attr_env(const char *name, const char *value, void *arg)
+{
+	char var[sizeof("SPOOLQ_ATTR_") + SQ_ATTR_NAME_MAX], *p;
+
+	(void)arg;
+	if (name == NULL) {
+		set_env("SPOOLQ_KEY", value);
+		return 0;
+	}
+	snprintf(var, sizeof(var), "SPOOLQ_ATTR_%s", name);
+	for (p = var; *p != '\0'; p++)
+		if (*p == '-')
+			*p = '_';	/* a shell variable name */
+	set_env(var, value);
+	return 0;
+}
+
 /* In the child: become a process group, wire stdio, exec (no shell). */
 static void __attribute__((noreturn))
 job_exec(struct worker *w, struct job *j, int bodyfd, int errfd)
@@ -117,10 +136,6 @@ job_exec(struct worker *w, struct job *j, int bodyfd, int errfd)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != w->pid)
 		_exit(EX_OSERR);
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
-	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
-	    dup2(errfd, STDERR_FILENO) == -1)
-		_exit(EX_OSERR);
-	closefrom(STDERR_FILENO + 1);
 	snprintf(path, sizeof(path), "%s/%s/%s", j->wq->q.path, SQ_DIR_CUR,
 	    j->c.name);
 	snprintf(attempt, sizeof(attempt), "%u", j->c.n.attempts);
@@ -129,6 +144,14 @@ job_exec(struct worker *w, struct job *j, int bodyfd, int errfd)
 	set_env("SPOOLQ_ATTEMPT", attempt);
 	set_env("SPOOLQ_PATH", path);
 	set_env("SPOOLQ_RECEIPT", path);
+	/* Read while the queue's descriptors are still open. */
+	if (j->c.n.has_attr && sq_attr_each(&j->wq->q, j->c.n.id, attr_env,
+	    NULL) == -1 && errno != ENOENT)
+		_exit(EX_OSERR);
+	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
+	    dup2(errfd, STDERR_FILENO) == -1)
+		_exit(EX_OSERR);
+	closefrom(STDERR_FILENO + 1);
 	execvp(w->cmd[0], w->cmd);
 	fprintf(stderr, "qworker: %s: %s\n", w->cmd[0], strerror(errno));
 	_exit(errno == ENOENT ? 127 : 126);

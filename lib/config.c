@@ -74,6 +74,7 @@ sq_conf_defaults(struct sq_conf *c)
 	c->ttl_ms = 0;
 	c->durability = SQ_DURABILITY_FSYNC;
 	c->job_timeout_ms = 0;
+	c->dedup_window_ms = 5 * 60 * MS_PER_S;	/* SQS FIFO: 5 min */
 }
 
 static int
@@ -120,6 +121,8 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 		    whysize);
 	else if (strcmp(key, "job_timeout") == 0)
 		rc = duration_key(&c->job_timeout_ms, value, 0, why, whysize);
+	else if (strcmp(key, "dedup_window") == 0)
+		rc = duration_key(&c->dedup_window_ms, value, 0, why, whysize);
 	else if (strcmp(key, "ttl") == 0)
 		rc = duration_key(&c->ttl_ms, value, 0, why, whysize);
 	else if (strcmp(key, "durability") == 0) {
@@ -257,7 +260,7 @@ sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 
 static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
-	"durability", "job_timeout", NULL,
+	"durability", "job_timeout", "dedup_window", NULL,
 };
 
 const char *const *
@@ -311,6 +314,8 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		d = &c->ttl_ms;
 	else if (strcmp(key, "job_timeout") == 0)
 		d = &c->job_timeout_ms;
+	else if (strcmp(key, "dedup_window") == 0)
+		d = &c->dedup_window_ms;
 	else {
 		errno = EINVAL;
 		return -1;

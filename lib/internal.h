@@ -33,4 +33,25 @@ void	ready_name(struct sq_name *n);
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
 
+/* attr_write - write attr/ID for the options o (key, attributes). */
+int	attr_write(struct sq_queue *q, const char *id,
+	    const struct sq_msgopts *o);
+
+/* attr_remove - unlink attr/ID if there is one. */
+void	attr_remove(struct sq_queue *q, const char *id);
+
+/*
+ * batch_push - add the finished tmp/ID (len bytes) to b's pending list,
+ * committing the batch when full, under durability none, or when now is
+ * set.  Returns 0 or -1 with errno (the batch aborted).
+ */
+int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
+
+/*
+ * dedup_send - publish the finished tmp/ID (len bytes) unless a message
+ * with the batch's dedup_id was sent within dedup_window (then tmp/ID is
+ * removed and b->dropped counted).  Returns 0 or -1 with errno.
+ */
+int	dedup_send(struct sq_batch *b, const char *id, size_t len);
+
 #endif

@@ -16,11 +16,37 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 /* Up to this many files a batch is synced file by file, above by syncfs. */
 #define FSYNC_EACH_MAX	4
 #define COPY_CHUNK	(64 * 1024)
+
+int
+sq_batch_options(struct sq_batch *b, const struct sq_msgopts *o)
+{
+	size_t n;
+
+	if (o != NULL) {
+		if (sq_attr_check(o) == -1)
+			return -1;
+		if (o->dedup_id != NULL && ((n = strlen(o->dedup_id)) == 0 ||
+		    n > SQ_DEDUP_MAX || o->dedup_id[0] == '.' ||
+		    strspn(o->dedup_id, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@+=-") != n)) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	b->opts = o;
+	return 0;
+}
+
+static int
+has_sidecar(const struct sq_msgopts *o)
+{
+	return o != NULL && (o->key != NULL || o->nattrs > 0);
+}
 
 void
 sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
@@ -69,15 +95,28 @@ tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
 		failed = 1;
 		saved = errno;
 	}
+	if (!failed && has_sidecar(b->opts) &&
+	    attr_write(b->q, id, b->opts) == -1) {
+		failed = 1;
+		saved = errno;
+	}
 	if (failed) {
 		unlinkat(b->q->tmpfd, id, 0);
 		sq_batch_abort(b);
 		errno = saved;
 		return -1;
 	}
+	if (b->opts != NULL && b->opts->dedup_id != NULL)
+		return dedup_send(b, id, len);
+	return batch_push(b, id, len, 0);
+}
+
+int
+batch_push(struct sq_batch *b, const char *id, size_t len, int now)
+{
 	memcpy(b->ids[b->npending++], id, SQ_ID_MAX);
 	b->bytes += len;
-	if (b->q->conf.durability == SQ_DURABILITY_NONE ||
+	if (now || b->q->conf.durability == SQ_DURABILITY_NONE ||
 	    b->npending >= SQ_BATCH_MESSAGES || b->bytes >= SQ_BATCH_BYTES)
 		return sq_batch_commit(b);
 	return 0;
@@ -152,25 +191,61 @@ sync_pending(struct sq_batch *b)
 	return 0;
 }
 
-/* Rename tmp/ID to new/ID; on a clash (never by construction) pick anew. */
+/*
+ * The name and directory a message is published under: new/ID, or
+ * retry/ID,t=DUE for a delayed send, with e= and h from the options.
+ */
+static int
+target_name(struct sq_batch *b, const char *id, char *name, int *dirfd)
+{
+	const struct sq_msgopts *o = b->opts;
+	struct sq_name n;
+
+	*dirfd = b->q->newfd;
+	if (sq_name_init(&n, id) == -1)
+		return -1;
+	if (o != NULL) {
+		if (o->expires_ms > 0)
+			n.expires = SQ_MS_TO_S_CEIL(o->expires_ms);
+		n.has_attr = has_sidecar(o);
+		if (o->due_ms > sq_now_ms()) {
+			n.due = SQ_MS_TO_S_CEIL(o->due_ms);
+			*dirfd = b->q->retryfd;
+		}
+	}
+	return sq_name_format(name, SQ_NAME_MAX + 1, &n);
+}
+
+/*
+ * Rename tmp/ID into place.  A clash cannot happen by construction; if
+ * it does all the same, the message gets a new ID (and its sidecar with
+ * it) rather than replacing anything.
+ */
 static int
 publish(struct sq_batch *b, const char *tmpname)
 {
-	char id[SQ_ID_MAX];
-	int tries;
+	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
+	int tries, dirfd;
 
-	if (sq_rename(b->q->tmpfd, tmpname, b->q->newfd, tmpname) == 0) {
-		if (b->sent != NULL)
-			b->sent(tmpname, b->arg);
-		return 0;
-	}
-	for (tries = 0; errno == EEXIST && tries < 8; tries++) {
-		if (sq_id_new(id, sizeof(id)) == -1)
+	strlcpy(id, tmpname, sizeof(id));
+	for (tries = 0; tries < 8; tries++) {
+		if (target_name(b, id, name, &dirfd) == -1)
 			return -1;
-		if (sq_rename(b->q->tmpfd, tmpname, b->q->newfd, id) == 0) {
+		if (sq_rename(b->q->tmpfd, tmpname, dirfd, name) == 0) {
+			if (dirfd == b->q->retryfd)
+				(void)index_lower_maint(b->q, b->opts->due_ms);
 			if (b->sent != NULL)
 				b->sent(id, b->arg);
 			return 0;
+		}
+		if (errno != EEXIST || sq_id_new(id, sizeof(id)) == -1)
+			return -1;
+		if (has_sidecar(b->opts)) {
+			snprintf(from, sizeof(from), "%s/%s", SQ_DIR_ATTR,
+			    tmpname);
+			snprintf(name, sizeof(name), "%s/%s", SQ_DIR_ATTR, id);
+			if (renameat(b->q->fd, from, b->q->fd, name) == -1)
+				return -1;
 		}
 	}
 	return -1;
@@ -216,8 +291,11 @@ sq_batch_abort(struct sq_batch *b)
 	size_t i;
 	int saved = errno;
 
-	for (i = 0; i < b->npending; i++)
+	for (i = 0; i < b->npending; i++) {
 		unlinkat(b->q->tmpfd, b->ids[i], 0);
+		if (has_sidecar(b->opts))
+			attr_remove(b->q, b->ids[i]);
+	}
 	b->npending = 0;
 	b->bytes = 0;
 	errno = saved;

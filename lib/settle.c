@@ -159,6 +159,8 @@ sq_ack(struct sq_queue *q, const char *name)
 	/* Only a message that failed before can have a failure record. */
 	if (n.attempts > 1)
 		failure_remove(q, n.id);
+	if (n.has_attr)
+		attr_remove(q, n.id);
 	return 0;
 }
 

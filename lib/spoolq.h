@@ -149,6 +149,7 @@ struct sq_conf {
 	int64_t		ttl_ms;			/* retention since send; 0 = never */
 	enum sq_durability durability;		/* fsync */
 	int64_t		job_timeout_ms;		/* qworker job limit; 0 = none */
+	int64_t		dedup_window_ms;	/* dedup_id memory; 5 min */
 };
 
 /*
@@ -304,6 +305,30 @@ int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
 #define SQ_BATCH_MESSAGES	1024
 #define SQ_BATCH_BYTES		(8 * 1024 * 1024)
 
+/* Limits of what a producer may say about a message (spoolq(5) ATTRIBUTES). */
+#define SQ_KEY_MAX		255	/* routing key bytes (AMQP: 255) */
+#define SQ_ATTR_NAME_MAX	64	/* [A-Za-z0-9_-] */
+#define SQ_ATTR_VALUE_MAX	4096	/* bytes, no NUL or newline */
+#define SQ_ATTRS_MAX		64	/* attributes per message */
+#define SQ_DEDUP_MAX		128	/* bytes of a deduplication ID */
+
+struct sq_attr {
+	const char	*name, *value;
+};
+
+/*
+ * Per-message options of a send, applied to every message of a batch.
+ * Times are epoch milliseconds, 0 when unused.
+ */
+struct sq_msgopts {
+	int64_t		 due_ms;	/* > now: wait in retry/ (--delay, --at) */
+	int64_t		 expires_ms;	/* never delivered after (--ttl) */
+	const char	*key;		/* routing key, or NULL */
+	const struct sq_attr *attrs;	/* NAME=VALUE attributes */
+	size_t		 nattrs;
+	const char	*dedup_id;	/* drop repeats within dedup_window */
+};
+
 /* Called once per message as it becomes visible in new/. */
 typedef void	sq_sent_fn(const char *id, void *arg);
 
@@ -322,7 +347,17 @@ struct sq_batch {
 	size_t		committed;		/* messages made visible so far */
 	sq_sent_fn	*sent;
 	void		*arg;
+	const struct sq_msgopts *opts;		/* NULL: plain messages */
+	size_t		dropped;		/* duplicates (dedup_id) */
 };
+
+/*
+ * sq_batch_options - apply o (kept by reference; NULL for none) to the
+ * messages added from now on.  Checks the key and attributes (EINVAL:
+ * bad name, a newline in a value, over the limits above) and the dedup
+ * ID ([A-Za-z0-9._:@+=-]{1,128}).  Returns 0 or -1 with errno.
+ */
+int	sq_batch_options(struct sq_batch *b, const struct sq_msgopts *o);
 
 /* sq_batch_begin - start a batch on q; sent(id, arg) may be NULL. */
 void	sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
@@ -350,6 +385,32 @@ void	sq_batch_abort(struct sq_batch *b);
 
 /* sq_batch_end - commit what is pending and free the batch.  0 or -1. */
 int	sq_batch_end(struct sq_batch *b);
+
+/* ---------------------------------------------------------------- attributes */
+
+/* sq_attr_name_valid - 1 when s matches [A-Za-z0-9_-]{1,64}, else 0. */
+int	sq_attr_name_valid(const char *s);
+
+/*
+ * sq_attr_check - check the key and attributes of o against the limits
+ * above.  Returns 0 or -1 with errno EINVAL.
+ */
+int	sq_attr_check(const struct sq_msgopts *o);
+
+/*
+ * Called for each record of a sidecar: name NULL for the routing key.
+ * Return 0 to go on, anything else to stop with that result.
+ */
+typedef int	sq_attr_fn(const char *name, const char *value, void *arg);
+
+/*
+ * sq_attr_each - read the sidecar attr/ID of q (present when the name
+ * has h) and call fn for the routing key and each attribute, in the
+ * order sent.  Returns 0, fn's non-zero result, or -1 with errno
+ * (ENOENT: no sidecar).
+ */
+int	sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn,
+	    void *arg);
 
 /* ---------------------------------------------------------------- claim */
 
@@ -536,7 +597,8 @@ int	sq_receipt_check(struct sq_queue *q, const char *name);
 
 /*
  * sq_ack - settle the claim cur/name by unlinking it (the commit point),
- * and remove its failure record (attr/ID.failure) if it has one.
+ * and remove its sidecars: attributes (attr/ID, when the name has h) and
+ * failure record (attr/ID.failure).
  * Returns 0, or -1 with ENOENT when the lease was lost or the message
  * already settled, EINVAL for a name that is not a claim.
  */

@@ -114,7 +114,7 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
 	enum sq_worker_state state;
 
 	/* Read-only: probing must not look like a worker's close-write. */
-	if ((fd = openat(dfd, name, O_RDONLY | RUN_FLAGS)) == -1)
+	if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | RUN_FLAGS)) == -1)
 		return errno == ENOENT ? SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		state = SQ_WORKER_DEAD;

@@ -1,0 +1,139 @@
+/*
+ * attr.c - message attributes and routing keys: the attr/ID sidecar.
+ *
+ * The body file stays the pure body; what a producer says about a
+ * message (its routing key, NAME=VALUE attributes) lives beside it in
+ * attr/ID, and the message name carries the flag h.  The sidecar is
+ * keyed by the ID, which never changes, so it follows the message into
+ * every state without being moved; it is removed with the message.
+ * It is written (and made durable with the body) before the message is
+ * published, so a consumer that sees h always finds it.
+ *
+ * Format, one record per line, "key ROUTING.KEY" and "attr NAME VALUE":
+ * names are [A-Za-z0-9_-]{1,64}; values any bytes but NUL and newline,
+ * at most SQ_ATTR_VALUE_MAX bytes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int
+sq_attr_name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= SQ_ATTR_NAME_MAX || !(isalnum((unsigned char)s[i]) ||
+		    s[i] == '_' || s[i] == '-'))
+			return 0;
+	return i > 0;
+}
+
+static int
+value_valid(const char *s, size_t max)
+{
+	return strchr(s, '\n') == NULL && strlen(s) <= max;
+}
+
+int
+sq_attr_check(const struct sq_msgopts *o)
+{
+	size_t i;
+
+	if (o->key != NULL && !value_valid(o->key, SQ_KEY_MAX))
+		goto bad;
+	if (o->nattrs > SQ_ATTRS_MAX)
+		goto bad;
+	for (i = 0; i < o->nattrs; i++)
+		if (!sq_attr_name_valid(o->attrs[i].name) ||
+		    !value_valid(o->attrs[i].value, SQ_ATTR_VALUE_MAX))
+			goto bad;
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+int
+attr_write(struct sq_queue *q, const char *id, const struct sq_msgopts *o)
+{
+	FILE *fp;
+	size_t i;
+	int afd, fd, saved;
+
+	if ((afd = sq_state_attr(q, 1)) == -1)
+		return -1;
+	fd = openat(afd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	saved = errno;
+	close(afd);
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		if (fd != -1)
+			close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (o->key != NULL)
+		fprintf(fp, "key %s\n", o->key);
+	for (i = 0; i < o->nattrs; i++)
+		fprintf(fp, "attr %s %s\n", o->attrs[i].name,
+		    o->attrs[i].value);
+	if (fflush(fp) == EOF || (q->conf.durability == SQ_DURABILITY_FSYNC &&
+	    fsync(fileno(fp)) == -1)) {
+		saved = errno;
+		fclose(fp);
+		attr_remove(q, id);
+		errno = saved;
+		return -1;
+	}
+	return fclose(fp);
+}
+
+void
+attr_remove(struct sq_queue *q, const char *id)
+{
+	char name[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1];
+
+	snprintf(name, sizeof(name), "%s/%s", SQ_DIR_ATTR, id);
+	unlinkat(q->fd, name, 0);
+}
+
+int
+sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn, void *arg)
+{
+	char path[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1], *line = NULL, *sp;
+	size_t size = 0;
+	ssize_t len;
+	FILE *fp;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_ATTR, id);
+	if ((fd = openat(q->fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		return -1;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (len = getline(&line, &size, fp)) != -1) {
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (strncmp(line, "key ", 4) == 0)
+			rc = fn(NULL, line + 4, arg);
+		else if (strncmp(line, "attr ", 5) == 0 &&
+		    (sp = strchr(line + 5, ' ')) != NULL) {
+			*sp = '\0';
+			if (sq_attr_name_valid(line + 5))
+				rc = fn(line + 5, sp + 1, arg);
+		}
+	}
+	free(line);
+	fclose(fp);
+	return rc;
+}
