@@ -49,8 +49,7 @@ sidecars_remove(struct sq_queue *q, const char *id)
 	}
 }
 
-/* Copy the regular file name in fromfd to a new file tmpname in tofd. */
-static int
+int
 copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
 {
 	char buf[64 * 1024];

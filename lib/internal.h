@@ -54,4 +54,21 @@ int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
  */
 int	dedup_send(struct sq_batch *b, const char *id, size_t len);
 
+/* batch_room - make room in b for one more pending message.  0 or -1. */
+int	batch_room(struct sq_batch *b);
+
+/*
+ * tmp_ready - the body tmp/ID (len bytes) of b's queue is complete (or
+ * failed, with errno saved): write its sidecar, then deduplicate or push
+ * it.  On failure tmp/ID is removed and the batch aborted.  0 or -1.
+ */
+int	tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
+	    int saved);
+
+/*
+ * copy_file - copy the regular file name in fromfd to the new file
+ * tmpname in tofd, fsynced.  Returns 0 or -1 with errno (nothing left).
+ */
+int	copy_file(int fromfd, const char *name, int tofd, const char *tmpname);
+
 #endif

@@ -58,12 +58,11 @@ sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
 	b->arg = arg;
 }
 
-/* Create a fresh tmp/ID file; the id is written into b's pending list. */
-static int
-tmp_create(struct sq_batch *b, char *id)
+/* Make room for one more pending message. */
+int
+batch_room(struct sq_batch *b)
 {
 	void *p;
-	int fd, tries;
 
 	if (b->npending == b->nalloc) {
 		size_t n = b->nalloc ? b->nalloc * 2 : 16;
@@ -73,6 +72,17 @@ tmp_create(struct sq_batch *b, char *id)
 		b->ids = p;
 		b->nalloc = n;
 	}
+	return 0;
+}
+
+/* Create a fresh tmp/ID file; the id is written into b's pending list. */
+static int
+tmp_create(struct sq_batch *b, char *id)
+{
+	int fd, tries;
+
+	if (batch_room(b) == -1)
+		return -1;
 	for (tries = 0; tries < 8; tries++) {
 		if (sq_id_new(id, SQ_ID_MAX) == -1)
 			return -1;
@@ -95,6 +105,13 @@ tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
 		failed = 1;
 		saved = errno;
 	}
+	return tmp_ready(b, id, len, failed, saved);
+}
+
+int
+tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
+    int saved)
+{
 	if (!failed && has_sidecar(b->opts) &&
 	    attr_write(b->q, id, b->opts) == -1) {
 		failed = 1;

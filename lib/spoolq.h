@@ -386,6 +386,21 @@ void	sq_batch_abort(struct sq_batch *b);
 /* sq_batch_end - commit what is pending and free the batch.  0 or -1. */
 int	sq_batch_end(struct sq_batch *b);
 
+/*
+ * sq_fanout_add - add one message to each of the n batches b[0..n-1] (one
+ * per target queue, begun on different queues): the body (len bytes) is
+ * written once and hard-linked into every queue under one ID (copied
+ * across file systems), then each batch commits it by its own rules.
+ * *delivered counts the queues that took it.  On error returns -1 with
+ * errno; the batch that failed is aborted, the others keep theirs.
+ */
+int	sq_fanout_add(struct sq_batch *b, size_t n, const void *body,
+	    size_t len, size_t *delivered);
+
+/* sq_fanout_add_fd - like sq_fanout_add with the body read from fd. */
+int	sq_fanout_add_fd(struct sq_batch *b, size_t n, int fd,
+	    size_t *delivered);
+
 /* ---------------------------------------------------------------- attributes */
 
 /* sq_attr_name_valid - 1 when s matches [A-Za-z0-9_-]{1,64}, else 0. */

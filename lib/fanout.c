@@ -1,0 +1,127 @@
+/*
+ * fanout.c - one message into several queues (an exchange's routes).
+ *
+ * The body is written once, as a hidden source file in the first
+ * queue's tmp/, and hard-linked into each queue's tmp/ under the same ID
+ * (copied where a queue is on another file system), so no body is
+ * written twice.  Each queue's copy then goes through that queue's
+ * batch: sidecar, deduplication, sync, and its own rename into new/ -
+ * the commit point per queue.  A crash between two queues leaves the
+ * message in some queues and not the others; a retried send with a
+ * dedup ID completes the set without duplicates.  The source is unlinked
+ * at the end; a crashed sender's source is a dot file in tmp/ that
+ * qadmin gc removes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SOURCE_PREFIX	".fanout."
+#define COPY_CHUNK	(64 * 1024)
+
+/* Write the body from mem (len bytes) or fd into tmp/.fanout.ID of q. */
+static int
+source_write(struct sq_queue *q, const char *id, const void *mem,
+    size_t len, int in, size_t *total)
+{
+	char name[SQ_ID_MAX + sizeof(SOURCE_PREFIX)], *buf = NULL;
+	ssize_t n;
+	int fd, rc = -1, saved;
+
+	snprintf(name, sizeof(name), "%s%s", SOURCE_PREFIX, id);
+	fd = openat(q->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1)
+		return -1;
+	*total = 0;
+	if (in == -1) {
+		if (sq_write_all(fd, mem, len) == -1)
+			goto out;
+		*total = len;
+	} else {
+		if ((buf = malloc(COPY_CHUNK)) == NULL)
+			goto out;
+		while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 || sq_write_all(fd, buf, (size_t)n) == -1)
+				goto out;
+			*total += (size_t)n;
+		}
+	}
+	rc = 0;
+out:
+	saved = errno;
+	free(buf);
+	if (close(fd) == -1 && rc == 0) {
+		rc = -1;
+		saved = errno;
+	}
+	if (rc == -1)
+		unlinkat(q->tmpfd, name, 0);
+	errno = saved;
+	return rc;
+}
+
+/* Link (or copy) the source into b's tmp/ID and hand it to the batch. */
+static int
+fan_one(struct sq_batch *b, int srcfd, const char *src, const char *id,
+    size_t len)
+{
+	int rc;
+
+	if (batch_room(b) == -1)
+		return -1;
+	rc = linkat(srcfd, src, b->q->tmpfd, id, 0);
+	if (rc == -1 && errno == EXDEV)
+		rc = copy_file(srcfd, src, b->q->tmpfd, id);
+	if (rc == -1)
+		return -1;
+	return tmp_ready(b, id, len, 0, 0);
+}
+
+static int
+fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
+    size_t *delivered)
+{
+	char id[SQ_ID_MAX], src[SQ_ID_MAX + sizeof(SOURCE_PREFIX)];
+	size_t i, total;
+	int rc = 0, saved = 0;
+
+	*delivered = 0;
+	if (n == 0)
+		return 0;
+	if (sq_id_new(id, sizeof(id)) == -1 ||
+	    source_write(b[0].q, id, mem, len, in, &total) == -1)
+		return -1;
+	snprintf(src, sizeof(src), "%s%s", SOURCE_PREFIX, id);
+	for (i = 0; i < n; i++) {
+		if (fan_one(&b[i], b[0].q->tmpfd, src, id, total) == -1) {
+			saved = errno;
+			rc = -1;
+			break;
+		}
+		(*delivered)++;
+	}
+	unlinkat(b[0].q->tmpfd, src, 0);
+	errno = saved;
+	return rc;
+}
+
+int
+sq_fanout_add(struct sq_batch *b, size_t n, const void *body, size_t len,
+    size_t *delivered)
+{
+	return fanout(b, n, body, len, -1, delivered);
+}
+
+int
+sq_fanout_add_fd(struct sq_batch *b, size_t n, int fd, size_t *delivered)
+{
+	return fanout(b, n, NULL, 0, fd, delivered);
+}
