@@ -892,6 +892,18 @@ copy_out(int fd, const char *what)
 	}
 }
 
+/* cat --meta: the routing key and each attribute of the sidecar. */
+static int
+meta_attr(const char *name, const char *value, void *arg)
+{
+	(void)arg;
+	if (name == NULL)
+		printf("key: %s\n", value);
+	else
+		printf("attr: %s=%s\n", name, value);
+	return 0;
+}
+
 /* cat --meta: "key: value" lines, then the failure record if any. */
 static void
 cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name)
@@ -915,8 +927,9 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name)
 		printf("expires: %" PRId64 "\n", n->expires);
 	if (n->reason[0] != '\0')
 		printf("reason: %s\n", n->reason);
-	if (n->has_attr)
-		printf("attr: yes\n");
+	if (n->has_attr && sq_attr_each(q, n->id, meta_attr, NULL) == -1 &&
+	    errno != ENOENT)
+		warn("%s: attributes", n->id);
 	if ((fd = sq_failure_open(q, n->id)) == -1) {
 		if (errno != ENOENT)
 			warn("%s: failure record", n->id);
