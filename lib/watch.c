@@ -2,7 +2,8 @@
  * watch.c - waiting for messages without busy polling.
  *
  * inotify on new/ is the fast path: a rename into new/ (IN_MOVED_TO) or
- * a file created there by hand (IN_CREATE) wakes the waiter.  inotify
+ * a file created there by hand (IN_CREATE) wakes the waiter, and so does
+ * the removal of the queue's held flag.  inotify
  * only sees changes made through this kernel, so on network and FUSE
  * file systems (told by statfs(2)), and where inotify is unavailable,
  * the waiter also wakes every POLL_MS to look (SPEC 2, "Waiting").
@@ -46,7 +47,7 @@ sq_watch_open(struct sq_queue *q)
 {
 	struct sq_watch *w;
 	struct statfs sf;
-	char path[64];
+	char path[64], qpath[64];
 	size_t i;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -57,8 +58,15 @@ sq_watch_open(struct sq_queue *q)
 			if ((long)sf.f_type == remote_fs[i])
 				w->poll = 1;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", q->newfd);
+	snprintf(qpath, sizeof(qpath), "/proc/self/fd/%d", q->fd);
+	/*
+	 * new/ for arrivals; the queue directory for the release of a held
+	 * queue (the flag file goes) and a replaced queue.conf.
+	 */
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(w->fd, path, IN_MOVED_TO | IN_CREATE |
+	    IN_ONLYDIR) == -1 ||
+	    inotify_add_watch(w->fd, qpath, IN_DELETE | IN_MOVED_FROM |
 	    IN_ONLYDIR) == -1) {
 		if (w->fd != -1)
 			close(w->fd);
