@@ -1,0 +1,1362 @@
+/*
+ * repair.c - upkeep on an operator's request: what maintenance would do
+ * now (for dry runs), garbage collection, and the check and repair of a
+ * queue's tree.
+ *
+ * Invariants: nothing here removes a message.  gc removes only files
+ * outside the state directories (tmp/, attr/, run/); check --repair
+ * changes state directories only by single renames (a name to its
+ * proper form, or out of the way into quarantine/), mkdir(2), chmod and
+ * chown.  Every entry is lstat'ed (fstatat AT_SYMLINK_NOFOLLOW): a
+ * symlink is never followed, a FIFO or device never opened.  The one
+ * message file ever opened is a regular, hard-linked one that check
+ * copies, and it is opened O_NOFOLLOW | O_NONBLOCK and checked to be the
+ * file that was lstat'ed.
+ *
+ * Consumers may run meanwhile.  A rename that finds its source gone
+ * (ENOENT) lost a race to a consumer, whose move is as good; the finding
+ * is then dropped.  The commit point of each repair is its one rename.
+ *
+ * Memory is constant per directory walked, except: gc keeps the names of
+ * the sidecars in attr/ (sorted, to look IDs up), and check keeps one
+ * 64-bit hash per message to find duplicated IDs, plus the names of the
+ * few messages whose hash was seen twice.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "repair.h"
+
+#define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+#define PATH_SIZE	(SQ_NAME_MAX + 64)	/* "quarantine/retry/NAME.q9" */
+
+/* Called for each entry of a directory, lstat'ed; 0 goes on, -1 stops. */
+typedef int	entry_fn(int dfd, const char *name, const struct stat *st,
+		    void *arg);
+
+/*
+ * Walk the entries of the directory dfd (dot names too, not "." and
+ * ".."), in constant memory.  Entries that vanish meanwhile are skipped.
+ */
+static int
+each_entry(int dfd, entry_fn *fn, void *arg)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = openat(dfd, ".", DIR_FLAGS)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1) {
+			if (errno == ENOENT)
+				continue;
+			rc = -1;
+			break;
+		}
+		rc = fn(dirfd(d), e->d_name, &st, arg);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int64_t
+mtime_ms(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec /
+	    1000000;
+}
+
+/* A duration for people: "36h", "90s", "1500ms". */
+static void
+format_age(char *buf, size_t size, int64_t ms)
+{
+	static const struct {
+		int64_t		 ms;
+		const char	*unit;
+	} units[] = {
+		{ 24LL * 3600 * 1000, "d" }, { 3600 * 1000, "h" },
+		{ 60 * 1000, "m" }, { 1000, "s" }, { 1, "ms" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(units) / sizeof(units[0]) - 1; i++)
+		if (ms >= units[i].ms && ms % units[i].ms == 0)
+			break;
+	snprintf(buf, size, "%lld%s", (long long)(ms / units[i].ms),
+	    units[i].unit);
+}
+
+/* ------------------------------------------------------------- recover */
+
+struct plan {
+	struct sq_queue	*q;
+	int64_t		 now_ms;
+	int		 have_run;	/* run/ exists: workers can be probed */
+	struct sq_maint	*m;
+	sq_move_fn	*fn;
+	void		*arg;
+};
+
+static void
+plan_say(struct plan *p, const struct sq_msg *msg, enum sq_state to)
+{
+	struct sq_move mv;
+
+	mv.name = msg->name;
+	mv.id = msg->n.id;
+	mv.from = msg->state;
+	mv.to = to;
+	if (p->fn != NULL)
+		p->fn(&mv, p->arg);
+}
+
+static void
+plan_next(struct sq_maint *m, int64_t at_s)
+{
+	if (at_s >= 0 && at_s * 1000 < m->next_ms)
+		m->next_ms = at_s * 1000;
+}
+
+/* claim.c promote(): due when t is absent or has come. */
+static int
+plan_retry(const struct sq_msg *msg, void *arg)
+{
+	struct plan *p = arg;
+
+	if (!msg->parsed)
+		return 0;
+	if (msg->n.due > 0 && msg->n.due * 1000 > p->now_ms) {
+		plan_next(p->m, msg->n.due);
+		return 0;
+	}
+	p->m->promoted++;
+	plan_say(p, msg, SQ_STATE_READY);
+	return 0;
+}
+
+/* claim.c recover(): a worker's claim by its worker, others by l. */
+static int
+plan_claim(const struct sq_msg *msg, void *arg)
+{
+	struct plan *p = arg;
+	int dead;
+
+	if (!msg->parsed)
+		return 0;
+	if (msg->n.token[0] != '\0') {
+		/* Without run/ every lock file is gone: the worker is dead. */
+		if (p->have_run && sq_worker_probe(p->q, msg->n.token,
+		    p->now_ms) == SQ_WORKER_ALIVE)
+			return 0;
+	} else if (msg->n.lease < 0 || msg->n.lease * 1000 > p->now_ms) {
+		plan_next(p->m, msg->n.lease);
+		return 0;
+	}
+	dead = msg->n.attempts >= p->q->conf.max_attempts;
+	(*(dead ? &p->m->dead : &p->m->recovered))++;
+	plan_say(p, msg, dead ? SQ_STATE_DEAD : SQ_STATE_READY);
+	return 0;
+}
+
+int
+sq_queue_maintain_plan(struct sq_queue *q, int64_t now_ms, struct sq_maint *m,
+    sq_move_fn *fn, void *arg)
+{
+	struct plan p;
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	m->next_ms = INT64_MAX;
+	p.q = q;
+	p.now_ms = now_ms;
+	p.m = m;
+	p.fn = fn;
+	p.arg = arg;
+	/* sq_worker_probe would make a missing run/: a dry run must not. */
+	p.have_run = fstatat(q->fd, SQ_DIR_RUN, &st, AT_SYMLINK_NOFOLLOW) ==
+	    0 && S_ISDIR(st.st_mode);
+	if (sq_msg_each(q, SQ_STATE_RETRY, plan_retry, &p) == -1 ||
+	    sq_msg_each(q, SQ_STATE_INFLIGHT, plan_claim, &p) == -1)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------- gc */
+
+struct gc {
+	struct sq_queue	*q;
+	int64_t		 now_ms;
+	int64_t		 tmp_age_ms;
+	int		 dry_run;
+	sq_gc_fn	*fn;
+	void		*arg;
+	int		 err;		/* errno of the first failure */
+	/* attr/ sidecars, sorted, and which of them belong to a message */
+	char		**side;
+	unsigned char	*live;
+	size_t		 nside, sidealloc;
+};
+
+/* Remove dir/name (the entry name of dfd), or say that it would be. */
+static void
+gc_remove(struct gc *g, int dfd, const char *dir, const char *name,
+    const char *reason)
+{
+	char path[PATH_SIZE];
+	struct sq_gc_item it;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	it.path = path;
+	it.reason = reason;
+	it.error = 0;
+	if (!g->dry_run && unlinkat(dfd, name, 0) == -1) {
+		if (errno == ENOENT)
+			return;		/* gone meanwhile */
+		it.error = errno;
+		if (g->err == 0)
+			g->err = errno;
+	}
+	if (g->fn != NULL)
+		g->fn(&it, g->arg);
+}
+
+/* maildir(5): a file in tmp/ untouched for 36 h is a dead delivery. */
+static int
+gc_tmp(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct gc *g = arg;
+	char age[32], reason[64];
+
+	if (!S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
+		return 0;
+	if (g->now_ms - mtime_ms(st) <= g->tmp_age_ms)
+		return 0;
+	format_age(age, sizeof(age), g->tmp_age_ms);
+	snprintf(reason, sizeof(reason), "older than %s", age);
+	gc_remove(g, dfd, SQ_DIR_TMP, name, reason);
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Collect the sidecars of attr/ old enough to go if orphaned. */
+static int
+gc_attr_collect(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct gc *g = arg;
+	char **side;
+	size_t n;
+
+	if (!S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
+		return 0;
+	if (g->now_ms - mtime_ms(st) <= SQ_GC_LEFTOVER_AGE_MS)
+		return 0;
+	if (name[0] == '.') {
+		/* sq_failure_write's temporary, left by a crash */
+		gc_remove(g, dfd, SQ_DIR_ATTR, name, "interrupted write, "
+		    "older than 1h");
+		return 0;
+	}
+	if (g->nside == g->sidealloc) {
+		n = g->sidealloc ? g->sidealloc * 2 : 64;
+		if ((side = reallocarray(g->side, n, sizeof(*side))) == NULL)
+			return -1;
+		g->side = side;
+		g->sidealloc = n;
+	}
+	if ((g->side[g->nside] = strdup(name)) == NULL)
+		return -1;
+	g->nside++;
+	return 0;
+}
+
+/* Mark the sidecar called name, if there is one, as belonging. */
+static void
+gc_mark(struct gc *g, const char *name)
+{
+	char **hit;
+	const char *key = name;
+
+	hit = bsearch(&key, g->side, g->nside, sizeof(*g->side), cmp_str);
+	if (hit != NULL)
+		g->live[hit - g->side] = 1;
+}
+
+/*
+ * A message (or a file that may be one: any name, parsable or not) is
+ * here: its sidecars attr/ID and attr/ID.failure belong.
+ */
+static int
+gc_attr_mark(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct gc *g = arg;
+	char id[PATH_SIZE];
+	size_t len;
+
+	(void)dfd;
+	(void)st;
+	if (name[0] == '.')
+		return 0;
+	len = strcspn(name, ",");
+	if (len >= SQ_ID_MAX)
+		return 0;
+	memcpy(id, name, len);
+	id[len] = '\0';
+	gc_mark(g, id);
+	strlcat(id, SQ_FAILURE_SUFFIX, sizeof(id));
+	gc_mark(g, id);
+	return 0;
+}
+
+/*
+ * Mark the sidecars of every message found in a state, in tmp/ (being
+ * sent) or in quarantine/ (kept for a person).
+ */
+static int
+gc_attr_walk(struct gc *g)
+{
+	static const char *const places[] = {
+		SQ_DIR_NEW, SQ_DIR_CUR, SQ_DIR_RETRY, SQ_DIR_DEAD, SQ_DIR_HOLD,
+		SQ_DIR_TMP,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_NEW,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_CUR,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_RETRY,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_DEAD,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_HOLD,
+	};
+	size_t i;
+	int fd, rc;
+
+	for (i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+		if ((fd = openat(g->q->fd, places[i], DIR_FLAGS)) == -1) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		rc = each_entry(fd, gc_attr_mark, g);
+		close(fd);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Sidecars whose ID is in no state.  A message that moves between
+ * states while they are walked can be missed once; only a sidecar missed
+ * by two walks in a row goes.
+ */
+static int
+gc_attr(struct gc *g)
+{
+	size_t i, left;
+	int afd, rc = -1;
+
+	if ((afd = sq_state_attr(g->q, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (each_entry(afd, gc_attr_collect, g) == -1)
+		goto out;
+	if (g->nside == 0) {
+		rc = 0;
+		goto out;
+	}
+	qsort(g->side, g->nside, sizeof(*g->side), cmp_str);
+	if ((g->live = calloc(g->nside, 1)) == NULL || gc_attr_walk(g) == -1)
+		goto out;
+	for (i = left = 0; i < g->nside; i++)
+		left += !g->live[i];
+	if (left > 0 && gc_attr_walk(g) == -1)
+		goto out;
+	for (i = 0; i < g->nside; i++) {
+		if (g->live[i])
+			continue;
+		gc_remove(g, afd, SQ_DIR_ATTR, g->side[i],
+		    strlen(g->side[i]) > sizeof(SQ_FAILURE_SUFFIX) - 1 &&
+		    strcmp(g->side[i] + strlen(g->side[i]) -
+		    (sizeof(SQ_FAILURE_SUFFIX) - 1), SQ_FAILURE_SUFFIX) == 0 ?
+		    "failure record of no message" : "sidecar of no message");
+	}
+	rc = 0;
+out:
+	close(afd);
+	return rc;
+}
+
+/* run/worker.* of dead workers; run/.worker.* left by a killed start. */
+static int
+gc_run(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	static const char prefix[] = SQ_WORKER_PREFIX;
+	struct gc *g = arg;
+
+	/* Probing opens the file: only ever a regular one. */
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
+		if (sq_worker_probe(g->q, name + sizeof(prefix) - 1,
+		    g->now_ms) == SQ_WORKER_DEAD)
+			gc_remove(g, dfd, SQ_DIR_RUN, name, "dead worker");
+	} else if (name[0] == '.' && strncmp(name + 1, prefix,
+	    sizeof(prefix) - 1) == 0 &&
+	    g->now_ms - mtime_ms(st) > SQ_GC_LEFTOVER_AGE_MS)
+		gc_remove(g, dfd, SQ_DIR_RUN, name, "worker start left over, "
+		    "older than 1h");
+	return 0;
+}
+
+static void
+gc_free(struct gc *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nside; i++)
+		free(g->side[i]);
+	free(g->side);
+	free(g->live);
+}
+
+int
+sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
+    int dry_run, sq_gc_fn *fn, void *arg)
+{
+	struct gc g;
+	int fd, rc = -1;
+
+	if (tmp_age_ms < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&g, 0, sizeof(g));
+	g.q = q;
+	g.now_ms = now_ms;
+	g.tmp_age_ms = tmp_age_ms;
+	g.dry_run = dry_run;
+	g.fn = fn;
+	g.arg = arg;
+	if (each_entry(q->tmpfd, gc_tmp, &g) == -1 || gc_attr(&g) == -1)
+		goto out;
+	if ((fd = openat(q->fd, SQ_DIR_RUN, DIR_FLAGS)) != -1) {
+		rc = each_entry(fd, gc_run, &g);
+		close(fd);
+		if (rc == -1)
+			goto out;
+	} else if (errno != ENOENT)
+		goto out;
+	rc = 0;
+	if (g.err != 0) {
+		errno = g.err;
+		rc = -1;
+	}
+out:
+	gc_free(&g);
+	return rc;
+}
+
+/* ------------------------------------------------------------- check */
+
+/* A message whose ID hashed like another's: compared by name. */
+struct cand {
+	char		*id, *name;
+	enum sq_state	 state;
+	unsigned	 attempts;
+	int		 fit;
+};
+
+struct checker {
+	struct sq_queue	 q;		/* opened leniently */
+	struct stat	 qst;		/* the queue directory */
+	int		 fds[SQ_NSTATES];	/* -1: missing */
+	int		 act;		/* repair for real */
+	int		 plan;		/* say what a repair would do */
+	int		 moved;		/* a repair renamed a message */
+	int64_t		 now_ms;
+	sq_problem_fn	*fn;
+	void		*arg;
+	struct sq_check_result *res;
+	uint64_t	*hash;		/* one per message seen */
+	size_t		 nhash, hashalloc;
+	uint64_t	*dup;		/* hashes seen twice, sorted */
+	size_t		 ndup;
+	struct cand	*cand;
+	size_t		 ncand, candalloc;
+};
+
+/* Hand a finding to the caller and count it. */
+static void
+found(struct checker *c, struct sq_problem *p)
+{
+	c->res->found++;
+	if (p->repaired)
+		c->res->repaired++;
+	c->fn(p, c->arg);
+}
+
+/* Set p up for a repair by action to `to`; 1 when it is to be made. */
+static int
+plan_repair(struct checker *c, struct sq_problem *p, const char *action,
+    const char *to)
+{
+	p->action = action;
+	p->to = to;
+	return c->act;
+}
+
+/* The repair's result: rc 0 made, -1 failed with errno. */
+static void
+repair_done(struct sq_problem *p, int rc)
+{
+	if (rc == 0)
+		p->repaired = 1;
+	else
+		p->error = errno;
+}
+
+static const char *
+type_name(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "symlink";
+	if (S_ISFIFO(mode))
+		return "FIFO";
+	if (S_ISDIR(mode))
+		return "directory";
+	if (S_ISSOCK(mode))
+		return "socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "device";
+	return "regular file";
+}
+
+/*
+ * mkdir name in the directory dfd, unless it is there, with the queue
+ * directory's mode (a group-shared queue stays shared whatever our
+ * umask) and, for root, its owner.
+ */
+static int
+make_dir(struct checker *c, int dfd, const char *name)
+{
+	struct stat st;
+	int fd, rc = 0, saved;
+
+	if (mkdirat(dfd, name, 0700) == -1) {
+		if (errno != EEXIST)
+			return -1;
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			return -1;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR;
+			return -1;
+		}
+		return 0;
+	}
+	if ((fd = openat(dfd, name, DIR_FLAGS)) == -1)
+		return -1;
+	if (fchmod(fd, c->qst.st_mode & 07777) == -1 || (geteuid() == 0 &&
+	    fchown(fd, c->qst.st_uid, c->qst.st_gid) == -1))
+		rc = -1;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* quarantine/DIR/NAME (quarantine/NAME for dir NULL) into to. */
+static void
+quarantine_path(char *to, const char *dir, const char *name)
+{
+	if (dir != NULL)
+		snprintf(to, PATH_SIZE, "%s/%s/%s", SQ_DIR_QUARANTINE, dir,
+		    name);
+	else
+		snprintf(to, PATH_SIZE, "%s/%s", SQ_DIR_QUARANTINE, name);
+}
+
+/* Make quarantine/ and quarantine/DIR on demand; open the latter. */
+static int
+quarantine_open(struct checker *c, const char *dir)
+{
+	char sub[PATH_SIZE];
+
+	if (make_dir(c, c->q.fd, SQ_DIR_QUARANTINE) == -1)
+		return -1;
+	if (dir == NULL)
+		return openat(c->q.fd, SQ_DIR_QUARANTINE, DIR_FLAGS);
+	snprintf(sub, sizeof(sub), "%s/%s", SQ_DIR_QUARANTINE, dir);
+	if (make_dir(c, c->q.fd, sub) == -1)
+		return -1;
+	return openat(c->q.fd, sub, DIR_FLAGS);
+}
+
+/*
+ * The problem p is mended by moving the entry name of dfd (in the
+ * queue's directory dir, NULL for the queue itself) out of the way, into
+ * quarantine/DIR/NAME (to, PATH_SIZE bytes), with ".qN" added on a clash.
+ * Moved only when repairing for real.
+ */
+static void
+quarantine(struct checker *c, struct sq_problem *p, int dfd, const char *dir,
+    const char *name, char *to)
+{
+	char alt[NAME_MAX + 1];
+	int qfd, n, rc, saved;
+
+	quarantine_path(to, dir, name);
+	if (!plan_repair(c, p, "quarantine", to))
+		return;
+	if ((qfd = quarantine_open(c, dir)) == -1) {
+		repair_done(p, -1);
+		return;
+	}
+	rc = sq_rename(dfd, name, qfd, name);
+	for (n = 1; rc == -1 && errno == EEXIST && n < 10; n++) {
+		snprintf(alt, sizeof(alt), "%s.q%d", name, n);
+		if ((rc = sq_rename(dfd, name, qfd, alt)) == 0)
+			quarantine_path(to, dir, alt);
+	}
+	saved = errno;
+	close(qfd);
+	errno = saved;
+	repair_done(p, rc);
+}
+
+/* ----------------------------------------------------- the tree */
+
+static const struct {
+	const char	*name;
+	int		 required;	/* sq_queue_open needs it */
+} subdirs[] = {
+	{ SQ_DIR_TMP, 1 }, { SQ_DIR_NEW, 1 }, { SQ_DIR_CUR, 1 },
+	{ SQ_DIR_RETRY, 1 }, { SQ_DIR_DEAD, 1 }, { SQ_DIR_ATTR, 0 },
+	{ SQ_DIR_RUN, 0 }, { SQ_DIR_HOLD, 0 }, { SQ_DIR_QUARANTINE, 0 },
+};
+#define NSUBDIRS	(sizeof(subdirs) / sizeof(subdirs[0]))
+
+/*
+ * Owner and write bits of the entry name in dfd (path for the report).
+ * Owner: the queue's, or, in a group-writable queue, its group's
+ * (spoolq(5): a group shares a queue through the group and umask 007).
+ */
+static void
+check_perms(struct checker *c, int dfd, const char *name, const char *path,
+    const char *id, struct stat *st)
+{
+	char what[128], to[32];
+	struct sq_problem p;
+	mode_t extra;
+
+	if (st->st_uid != c->qst.st_uid && !((c->qst.st_mode & S_IWGRP) &&
+	    st->st_gid == c->qst.st_gid)) {
+		memset(&p, 0, sizeof(p));
+		p.path = path;
+		p.id = id;
+		snprintf(what, sizeof(what), "owned by uid %u, not by the "
+		    "queue's owner %u", (unsigned)st->st_uid,
+		    (unsigned)c->qst.st_uid);
+		p.what = what;
+		snprintf(to, sizeof(to), "%u:%u", (unsigned)c->qst.st_uid,
+		    (unsigned)c->qst.st_gid);
+		if (plan_repair(c, &p, "chown", to))
+			repair_done(&p, fchownat(dfd, name, c->qst.st_uid,
+			    c->qst.st_gid, AT_SYMLINK_NOFOLLOW));
+		if (p.error == ENOENT)
+			return;
+		found(c, &p);
+	}
+	extra = st->st_mode & (S_IWGRP | S_IWOTH) & ~c->qst.st_mode;
+	if (extra != 0) {
+		memset(&p, 0, sizeof(p));
+		p.path = path;
+		p.id = id;
+		snprintf(what, sizeof(what), "writable by %s (mode %04o, "
+		    "queue %04o)", extra == S_IWOTH ? "others" : extra ==
+		    S_IWGRP ? "group" : "group and others",
+		    (unsigned)(st->st_mode & 07777),
+		    (unsigned)(c->qst.st_mode & 07777));
+		p.what = what;
+		snprintf(to, sizeof(to), "%04o",
+		    (unsigned)(st->st_mode & 07777 & ~extra));
+		/* glibc does NOFOLLOW through O_PATH: nothing is opened. */
+		if (plan_repair(c, &p, "chmod", to))
+			repair_done(&p, fchmodat(dfd, name, st->st_mode &
+			    07777 & ~extra, AT_SYMLINK_NOFOLLOW));
+		if (p.error == ENOENT)
+			return;
+		found(c, &p);
+	}
+}
+
+/*
+ * A subdirectory that is not a directory: report, and move it out of the
+ * way.  Returns 1 when it is gone (or, on a dry run, would be), so that
+ * a required one is made anew.
+ */
+static int
+check_notdir(struct checker *c, const char *name, const struct stat *st)
+{
+	char what[64], to[PATH_SIZE];
+	struct sq_problem p;
+
+	memset(&p, 0, sizeof(p));
+	p.path = name;
+	snprintf(what, sizeof(what), "not a directory (%s)",
+	    type_name(st->st_mode));
+	p.what = what;
+	/* quarantine/ itself cannot go into quarantine/. */
+	if (strcmp(name, SQ_DIR_QUARANTINE) != 0)
+		quarantine(c, &p, c->q.fd, NULL, name, to);
+	if (p.error == ENOENT)
+		return 1;
+	found(c, &p);
+	return p.repaired || (p.action != NULL && c->plan);
+}
+
+/* One subdirectory: there, a directory, owned and moded as the queue. */
+static int
+check_subdir(struct checker *c, size_t i)
+{
+	const char *name = subdirs[i].name;
+	struct sq_problem p;
+	struct stat st;
+
+	if (fstatat(c->q.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			check_perms(c, c->q.fd, name, name, NULL, &st);
+			return 0;
+		}
+		if (!check_notdir(c, name, &st))
+			return 0;
+	} else if (errno != ENOENT)
+		return -1;
+	if (!subdirs[i].required)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.path = name;
+	p.what = "missing directory";
+	if (plan_repair(c, &p, "mkdir", name))
+		repair_done(&p, make_dir(c, c->q.fd, name));
+	found(c, &p);
+	return 0;
+}
+
+/* queue.conf: a regular file whose every line loads. */
+static void
+check_conf(struct checker *c)
+{
+	char err[512], what[640];
+	struct sq_problem p;
+	struct stat st;
+	const char *why;
+
+	memset(&p, 0, sizeof(p));
+	p.path = SQ_CONF_FILE;
+	if (fstatat(c->q.fd, SQ_CONF_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return;			/* optional: every key has a default */
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(what, sizeof(what), "not a regular file (%s)",
+		    type_name(st.st_mode));
+		p.what = what;
+		found(c, &p);
+		return;
+	}
+	check_perms(c, c->q.fd, SQ_CONF_FILE, SQ_CONF_FILE, NULL, &st);
+	if (sq_conf_load(&c->q.conf, c->q.fd, SQ_CONF_FILE, err,
+	    sizeof(err)) == 0)
+		return;
+	/* err is "queue.conf:LINE: KEY: reason" or "queue.conf: reason". */
+	why = err + (strncmp(err, SQ_CONF_FILE, sizeof(SQ_CONF_FILE) - 1) ==
+	    0 ? sizeof(SQ_CONF_FILE) - 1 : 0);
+	if (*why == ':' && why[1] >= '0' && why[1] <= '9')
+		snprintf(what, sizeof(what), "bad setting (line %s)", why + 1);
+	else
+		snprintf(what, sizeof(what), "unreadable (%s)",
+		    why + strspn(why, ": "));
+	p.what = what;
+	found(c, &p);
+}
+
+/*
+ * Open path leniently into c->q: every subdirectory that is there, the
+ * settings when they load.  Reports (and repairs) the tree on the way.
+ */
+static int
+check_tree(struct checker *c, const char *path)
+{
+	struct stat st;
+	size_t i, there = 0;
+
+	if ((c->q.fd = open(path, DIR_FLAGS)) == -1) {
+		if (errno == ELOOP)
+			errno = ENOTDIR;
+		return -1;
+	}
+	if (fstat(c->q.fd, &c->qst) == -1)
+		return -1;
+	c->q.dev = c->qst.st_dev;
+	for (i = 0; i < NSUBDIRS; i++)
+		if (subdirs[i].required && fstatat(c->q.fd, subdirs[i].name,
+		    &st, AT_SYMLINK_NOFOLLOW) == 0)
+			there++;
+	if (there == 0 && faccessat(c->q.fd, SQ_CONF_FILE, F_OK,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		errno = ENOTDIR;	/* nothing of a queue: leave it be */
+		return -1;
+	}
+	for (i = 0; i < NSUBDIRS; i++)
+		if (check_subdir(c, i) == -1)
+			return -1;
+	check_conf(c);
+	c->q.tmpfd = openat(c->q.fd, SQ_DIR_TMP, DIR_FLAGS);
+	c->q.newfd = openat(c->q.fd, SQ_DIR_NEW, DIR_FLAGS);
+	c->q.curfd = openat(c->q.fd, SQ_DIR_CUR, DIR_FLAGS);
+	c->q.retryfd = openat(c->q.fd, SQ_DIR_RETRY, DIR_FLAGS);
+	c->q.deadfd = openat(c->q.fd, SQ_DIR_DEAD, DIR_FLAGS);
+	for (i = 0; i < SQ_NSTATES; i++)
+		c->fds[i] = sq_state_open(&c->q, (enum sq_state)i, 0);
+	return 0;
+}
+
+/* ----------------------------------------------------- the messages */
+
+static const char *const field_names[] = {
+	[0] = "lease", [1] = "worker token", [2] = "due time", [3] = "reason",
+};
+
+static const char *
+state_noun(enum sq_state st)
+{
+	switch (st) {
+	case SQ_STATE_READY:
+		return "a ready message";
+	case SQ_STATE_INFLIGHT:
+		return "an inflight message";
+	case SQ_STATE_RETRY:
+		return "a retry message";
+	case SQ_STATE_DEAD:
+		return "a dead letter";
+	default:
+		return "a held message";
+	}
+}
+
+/*
+ * Whether n fits state st (spoolq(5): l and w only in cur/, t only in
+ * retry/, r only in dead/; cur/ needs l, retry/ t, dead/ r).  When it
+ * does not, why gets e.g. "lease in a ready message" and *proper the
+ * name it should have, in state *to.
+ */
+static int
+name_fits(enum sq_state st, const struct sq_name *n, int64_t now_ms,
+    char *why, size_t size, struct sq_name *proper, enum sq_state *to)
+{
+	int has[4], allowed[4] = { 0, 0, 0, 0 }, i, bad = 0;
+	const char *missing = NULL;
+	char list[64] = "";
+
+	has[0] = n->lease >= 0;
+	has[1] = n->token[0] != '\0';
+	has[2] = n->due >= 0;
+	has[3] = n->reason[0] != '\0';
+	*proper = *n;
+	*to = st;
+	switch (st) {
+	case SQ_STATE_INFLIGHT:
+		allowed[0] = allowed[1] = 1;
+		if (!has[0]) {
+			/* No lease: no claim.  Give it back to new/. */
+			missing = "lease";
+			ready_name(proper);
+			*to = SQ_STATE_READY;
+		} else {
+			proper->due = -1;
+			proper->reason[0] = '\0';
+		}
+		break;
+	case SQ_STATE_RETRY:
+		allowed[2] = 1;
+		missing = has[2] ? NULL : "due time";
+		ready_name(proper);
+		proper->due = has[2] ? n->due : SQ_MS_TO_S_CEIL(now_ms);
+		break;
+	case SQ_STATE_DEAD:
+		allowed[3] = 1;
+		missing = has[3] ? NULL : "reason";
+		dead_name(proper, has[3] ? n->reason : "unknown");
+		break;
+	default:
+		ready_name(proper);
+		break;
+	}
+	for (i = 0; i < 4; i++)
+		if (has[i] && !allowed[i]) {
+			if (bad++)
+				strlcat(list, ", ", sizeof(list));
+			strlcat(list, field_names[i], sizeof(list));
+		}
+	if (missing == NULL && bad == 0)
+		return 1;
+	snprintf(why, size, "%s%s%s%s in %s", missing ? "no " : "",
+	    missing ? missing : "", missing && bad ? ", but " : "", list,
+	    state_noun(st));
+	return 0;
+}
+
+/* Rename an unfit name to its proper form (or give a lease-less claim back). */
+static void
+check_fields(struct checker *c, const struct sq_msg *m, const char *path)
+{
+	char why[160], to[PATH_SIZE], newname[SQ_NAME_MAX + 1];
+	struct sq_name proper;
+	struct sq_problem p;
+	enum sq_state tost;
+
+	if (name_fits(m->state, &m->n, c->now_ms, why, sizeof(why), &proper,
+	    &tost))
+		return;
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.id = m->n.id;
+	p.what = why;
+	if (sq_name_format(newname, sizeof(newname), &proper) == -1) {
+		found(c, &p);		/* no proper form fits in a name */
+		return;
+	}
+	snprintf(to, sizeof(to), "%s/%s", sq_state_dir(tost), newname);
+	if (plan_repair(c, &p, tost == m->state ? "rename" : "recover", to)) {
+		if (c->fds[tost] == -1)
+			p.error = ENOTDIR;	/* its state has no directory */
+		else {
+			repair_done(&p, sq_rename(m->dirfd, m->name,
+			    c->fds[tost], newname));
+			if (p.error == ENOENT)
+				return;		/* a consumer moved it */
+			c->moved |= p.repaired;
+		}
+	}
+	found(c, &p);
+}
+
+/* Copy the open file from into the open file to. */
+static int
+copy_body(int from, int to)
+{
+	char buf[64 * 1024];
+	ssize_t n;
+
+	while ((n = read(from, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (sq_write_all(to, buf, (size_t)n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Write a private copy of m (lstat'ed as *st) into tmp/tmpname. */
+static int
+copy_message(struct checker *c, const struct sq_msg *m, const struct stat *st,
+    const char *tmpname)
+{
+	struct stat now;
+	int from, to = -1, rc = -1, saved;
+
+	if (c->q.tmpfd == -1) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	from = openat(m->dirfd, m->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (from == -1)
+		return -1;
+	if (fstat(from, &now) == -1)
+		goto out;
+	if (!S_ISREG(now.st_mode) || now.st_ino != st->st_ino ||
+	    now.st_dev != st->st_dev) {
+		errno = ENOENT;		/* another file by now: moved on */
+		goto out;
+	}
+	to = openat(c->q.tmpfd, tmpname, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (to == -1 || copy_body(from, to) == -1 ||
+	    fchmod(to, st->st_mode & 07777) == -1 ||
+	    (geteuid() == 0 && fchown(to, st->st_uid, st->st_gid) == -1) ||
+	    fsync(to) == -1)
+		goto out;
+	rc = 0;
+out:
+	saved = errno;
+	close(from);
+	if (to != -1 && close(to) == -1 && rc == 0) {
+		saved = errno;
+		rc = -1;
+	}
+	if (rc == -1 && to != -1)
+		unlinkat(c->q.tmpfd, tmpname, 0);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * Give the hard-linked message m a file of its own.  The copy is written
+ * and fsynced in tmp/; the shared link is renamed into quarantine/ (the
+ * commit point: a consumer that claims the message first wins, and the
+ * copy is dropped); the copy is renamed into the old name; the shared
+ * link in quarantine/ goes, its other links keep the inode.
+ */
+static int
+unshare(struct checker *c, const struct sq_msg *m, const struct stat *st,
+    const char *qpath)
+{
+	char tmpname[64];
+	int saved;
+
+	snprintf(tmpname, sizeof(tmpname), ".check.%ld.%08x", (long)getpid(),
+	    arc4random());
+	if (copy_message(c, m, st, tmpname) == -1)
+		return -1;
+	if (sq_rename(m->dirfd, m->name, c->q.fd, qpath) == -1)
+		goto undo;
+	if (sq_rename(c->q.tmpfd, tmpname, m->dirfd, m->name) == -1) {
+		saved = errno;
+		/* Put the original back; it is in quarantine/ otherwise. */
+		sq_rename(c->q.fd, qpath, m->dirfd, m->name);
+		errno = saved;
+		goto undo;
+	}
+	unlinkat(c->q.fd, qpath, 0);
+	return 0;
+undo:
+	saved = errno;
+	unlinkat(c->q.tmpfd, tmpname, 0);
+	errno = saved;
+	return -1;
+}
+
+/* More than one link: give it a copy of its own (not in cur/). */
+static void
+check_links(struct checker *c, const struct sq_msg *m, const char *path,
+    struct stat *st)
+{
+	char what[96], qpath[PATH_SIZE];
+	struct sq_problem p;
+	const char *dir = sq_state_dir(m->state);
+	int qfd;
+
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.id = m->n.id;
+	snprintf(what, sizeof(what), "hard-linked (%lu links)",
+	    (unsigned long)st->st_nlink);
+	p.what = what;
+	/* The name in cur/ is a claimer's receipt: leave it whole. */
+	if (m->state != SQ_STATE_INFLIGHT &&
+	    plan_repair(c, &p, "copy", path)) {
+		quarantine_path(qpath, dir, m->name);
+		if ((qfd = quarantine_open(c, dir)) == -1)
+			repair_done(&p, -1);
+		else {
+			close(qfd);
+			repair_done(&p, unshare(c, m, st, qpath));
+		}
+		if (p.error == ENOENT)
+			return;
+		if (p.repaired && fstatat(m->dirfd, m->name, st,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			return;
+	}
+	found(c, &p);
+}
+
+static uint64_t
+hash_id(const char *id)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a, 64 bits */
+
+	while (*id != '\0') {
+		h ^= (unsigned char)*id++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static int
+push_hash(struct checker *c, uint64_t h)
+{
+	uint64_t *p;
+	size_t n;
+
+	if (c->nhash == c->hashalloc) {
+		n = c->hashalloc ? c->hashalloc * 2 : 1024;
+		if ((p = reallocarray(c->hash, n, sizeof(*p))) == NULL)
+			return -1;
+		c->hash = p;
+		c->hashalloc = n;
+	}
+	c->hash[c->nhash++] = h;
+	return 0;
+}
+
+/* Pass 1: each entry of each state, on its own. */
+static int
+check_entry(const struct sq_msg *m, void *arg)
+{
+	struct checker *c = arg;
+	char path[PATH_SIZE], what[64], to[PATH_SIZE];
+	struct sq_problem p;
+	struct stat st = m->st;
+
+	snprintf(path, sizeof(path), "%s/%s", sq_state_dir(m->state), m->name);
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	if (!S_ISREG(st.st_mode) || !m->parsed) {
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(what, sizeof(what), "not a regular file (%s)",
+			    type_name(st.st_mode));
+			p.what = what;
+		} else
+			p.what = "unparsable name";
+		if (m->parsed)
+			p.id = m->n.id;
+		quarantine(c, &p, m->dirfd, sq_state_dir(m->state), m->name,
+		    to);
+		if (p.error != ENOENT)
+			found(c, &p);
+		return 0;
+	}
+	if (push_hash(c, hash_id(m->n.id)) == -1)
+		return -1;
+	/* First the copy, so that chmod and chown touch only our inode. */
+	if (st.st_nlink > 1)
+		check_links(c, m, path, &st);
+	check_perms(c, m->dirfd, m->name, path, m->n.id, &st);
+	check_fields(c, m, path);
+	return 0;
+}
+
+static int
+cmp_hash(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Pass 2: the messages whose ID hash was seen twice, by name. */
+static int
+collect_cand(const struct sq_msg *m, void *arg)
+{
+	struct checker *c = arg;
+	struct sq_name proper;
+	struct cand *p;
+	enum sq_state to;
+	uint64_t h;
+	char why[160];
+	size_t n;
+
+	if (!m->parsed || !S_ISREG(m->st.st_mode))
+		return 0;
+	h = hash_id(m->n.id);
+	if (bsearch(&h, c->dup, c->ndup, sizeof(*c->dup), cmp_hash) == NULL)
+		return 0;
+	if (c->ncand == c->candalloc) {
+		n = c->candalloc ? c->candalloc * 2 : 16;
+		if ((p = reallocarray(c->cand, n, sizeof(*p))) == NULL)
+			return -1;
+		c->cand = p;
+		c->candalloc = n;
+	}
+	p = &c->cand[c->ncand];
+	p->state = m->state;
+	p->attempts = m->n.attempts;
+	p->fit = name_fits(m->state, &m->n, c->now_ms, why, sizeof(why),
+	    &proper, &to);
+	p->id = strdup(m->n.id);
+	p->name = strdup(m->name);
+	if (p->id == NULL || p->name == NULL) {
+		free(p->id);
+		free(p->name);
+		return -1;
+	}
+	c->ncand++;
+	return 0;
+}
+
+/* Which copy of an ID to keep: the most advanced state comes first. */
+static int
+state_rank(enum sq_state st)
+{
+	static const int rank[SQ_NSTATES] = {
+		[SQ_STATE_INFLIGHT] = 0, [SQ_STATE_READY] = 1,
+		[SQ_STATE_RETRY] = 2, [SQ_STATE_HELD] = 3, [SQ_STATE_DEAD] = 4,
+	};
+
+	return rank[st];
+}
+
+/* By ID; within one, the copy to keep first. */
+static int
+cmp_cand(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	int d;
+
+	if ((d = strcmp(x->id, y->id)) != 0)
+		return d;
+	if (x->fit != y->fit)
+		return y->fit - x->fit;
+	if (state_rank(x->state) != state_rank(y->state))
+		return state_rank(x->state) - state_rank(y->state);
+	if (x->attempts != y->attempts)
+		return x->attempts > y->attempts ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int
+cand_there(struct checker *c, const struct cand *k)
+{
+	struct stat st;
+
+	return fstatat(c->fds[k->state], k->name, &st, AT_SYMLINK_NOFOLLOW) ==
+	    0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * v is a second copy of keep's ID.  Both names must be there, keep's
+ * before and after v's: a single message moving from one name to the
+ * other during the walks is not found under both at once.
+ */
+static void
+check_dup(struct checker *c, const struct cand *keep, const struct cand *v)
+{
+	char path[PATH_SIZE], what[PATH_SIZE + 32], to[PATH_SIZE];
+	struct sq_problem p;
+	const char *dir = sq_state_dir(v->state);
+
+	if (!cand_there(c, keep) || !cand_there(c, v) || !cand_there(c, keep))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, v->name);
+	snprintf(what, sizeof(what), "duplicate ID (kept %s/%s)",
+	    sq_state_dir(keep->state), keep->name);
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.id = v->id;
+	p.what = what;
+	quarantine(c, &p, c->fds[v->state], dir, v->name, to);
+	if (p.error != ENOENT)
+		found(c, &p);
+}
+
+static int
+check_dups(struct checker *c)
+{
+	size_t i, j;
+	int st;
+
+	if (c->nhash < 2)
+		return 0;
+	qsort(c->hash, c->nhash, sizeof(*c->hash), cmp_hash);
+	/* The repeated hashes, once each, over the start of the array. */
+	for (i = 1; i < c->nhash; i++)
+		if (c->hash[i] == c->hash[i - 1] && (c->ndup == 0 ||
+		    c->hash[c->ndup - 1] != c->hash[i]))
+			c->hash[c->ndup++] = c->hash[i];
+	if (c->ndup == 0)
+		return 0;
+	c->dup = c->hash;
+	for (st = 0; st < SQ_NSTATES; st++)
+		if (c->fds[st] != -1 && sq_msg_each(&c->q, (enum sq_state)st,
+		    collect_cand, c) == -1)
+			return -1;
+	if (c->ncand < 2)
+		return 0;		/* the others moved on meanwhile */
+	qsort(c->cand, c->ncand, sizeof(*c->cand), cmp_cand);
+	for (i = 0; i < c->ncand; i = j)
+		for (j = i + 1; j < c->ncand &&
+		    strcmp(c->cand[j].id, c->cand[i].id) == 0; j++)
+			check_dup(c, &c->cand[i], &c->cand[j]);
+	return 0;
+}
+
+static void
+check_free(struct checker *c)
+{
+	size_t i;
+	int saved = errno;
+
+	for (i = 0; i < SQ_NSTATES; i++)
+		if (c->fds[i] != -1)
+			close(c->fds[i]);
+	sq_queue_close(&c->q);
+	for (i = 0; i < c->ncand; i++) {
+		free(c->cand[i].id);
+		free(c->cand[i].name);
+	}
+	free(c->cand);
+	free(c->hash);
+	errno = saved;
+}
+
+int
+sq_queue_check(const char *path, int flags, sq_problem_fn *fn, void *arg,
+    struct sq_check_result *res)
+{
+	struct checker c;
+	size_t i;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	memset(res, 0, sizeof(*res));
+	c.q.fd = c.q.tmpfd = c.q.newfd = c.q.curfd = c.q.retryfd =
+	    c.q.deadfd = c.q.index_fd = -1;
+	for (i = 0; i < SQ_NSTATES; i++)
+		c.fds[i] = -1;
+	sq_conf_defaults(&c.q.conf);
+	if (strlcpy(c.q.path, path, sizeof(c.q.path)) >= sizeof(c.q.path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	c.act = (flags & SQ_CHECK_REPAIR) && !(flags & SQ_CHECK_DRY_RUN);
+	c.plan = (flags & SQ_CHECK_REPAIR) && (flags & SQ_CHECK_DRY_RUN);
+	c.now_ms = sq_now_ms();
+	c.fn = fn;
+	c.arg = arg;
+	c.res = res;
+	if (check_tree(&c, path) == -1)
+		goto out;
+	for (i = 0; i < SQ_NSTATES; i++)
+		if (c.fds[i] != -1 && sq_msg_each(&c.q, (enum sq_state)i,
+		    check_entry, &c) == -1)
+			goto out;
+	if (check_dups(&c) == -1)
+		goto out;
+	/* Renamed names are not in the claim index: list new/ again. */
+	if (c.moved)
+		(void)sq_queue_refresh(&c.q);
+	rc = 0;
+out:
+	check_free(&c);
+	return rc;
+}
