@@ -8,10 +8,9 @@
  * changes state directories only by single renames (a name to its
  * proper form, or out of the way into quarantine/), mkdir(2), chmod and
  * chown.  Every entry is lstat'ed (fstatat AT_SYMLINK_NOFOLLOW): a
- * symlink is never followed, a FIFO or device never opened.  The one
- * message file ever opened is a regular, hard-linked one that check
- * copies, and it is opened O_NOFOLLOW | O_NONBLOCK and checked to be the
- * file that was lstat'ed.
+ * symlink is never followed, a FIFO or device never opened, and no
+ * message file is opened at all.  Several links to one message are not a
+ * fault: fan-out shares one body between queues that way.
  *
  * Consumers may run meanwhile.  A rename that finds its source gone
  * (ENOENT) lost a race to a consumer, whose move is as good; the finding
@@ -956,140 +955,6 @@ check_fields(struct checker *c, const struct sq_msg *m, const char *path)
 	found(c, &p);
 }
 
-/* Copy the open file from into the open file to. */
-static int
-copy_body(int from, int to)
-{
-	char buf[64 * 1024];
-	ssize_t n;
-
-	while ((n = read(from, buf, sizeof(buf))) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (sq_write_all(to, buf, (size_t)n) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* Write a private copy of m (lstat'ed as *st) into tmp/tmpname. */
-static int
-copy_message(struct checker *c, const struct sq_msg *m, const struct stat *st,
-    const char *tmpname)
-{
-	struct stat now;
-	int from, to = -1, rc = -1, saved;
-
-	if (c->q.tmpfd == -1) {
-		errno = ENOTDIR;
-		return -1;
-	}
-	from = openat(m->dirfd, m->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (from == -1)
-		return -1;
-	if (fstat(from, &now) == -1)
-		goto out;
-	if (!S_ISREG(now.st_mode) || now.st_ino != st->st_ino ||
-	    now.st_dev != st->st_dev) {
-		errno = ENOENT;		/* another file by now: moved on */
-		goto out;
-	}
-	to = openat(c->q.tmpfd, tmpname, O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (to == -1 || copy_body(from, to) == -1 ||
-	    fchmod(to, st->st_mode & 07777) == -1 ||
-	    (geteuid() == 0 && fchown(to, st->st_uid, st->st_gid) == -1) ||
-	    fsync(to) == -1)
-		goto out;
-	rc = 0;
-out:
-	saved = errno;
-	close(from);
-	if (to != -1 && close(to) == -1 && rc == 0) {
-		saved = errno;
-		rc = -1;
-	}
-	if (rc == -1 && to != -1)
-		unlinkat(c->q.tmpfd, tmpname, 0);
-	errno = saved;
-	return rc;
-}
-
-/*
- * Give the hard-linked message m a file of its own.  The copy is written
- * and fsynced in tmp/; the shared link is renamed into quarantine/ (the
- * commit point: a consumer that claims the message first wins, and the
- * copy is dropped); the copy is renamed into the old name; the shared
- * link in quarantine/ goes, its other links keep the inode.
- */
-static int
-unshare(struct checker *c, const struct sq_msg *m, const struct stat *st,
-    const char *qpath)
-{
-	char tmpname[64];
-	int saved;
-
-	snprintf(tmpname, sizeof(tmpname), ".check.%ld.%08x", (long)getpid(),
-	    arc4random());
-	if (copy_message(c, m, st, tmpname) == -1)
-		return -1;
-	if (sq_rename(m->dirfd, m->name, c->q.fd, qpath) == -1)
-		goto undo;
-	if (sq_rename(c->q.tmpfd, tmpname, m->dirfd, m->name) == -1) {
-		saved = errno;
-		/* Put the original back; it is in quarantine/ otherwise. */
-		sq_rename(c->q.fd, qpath, m->dirfd, m->name);
-		errno = saved;
-		goto undo;
-	}
-	unlinkat(c->q.fd, qpath, 0);
-	return 0;
-undo:
-	saved = errno;
-	unlinkat(c->q.tmpfd, tmpname, 0);
-	errno = saved;
-	return -1;
-}
-
-/* More than one link: give it a copy of its own (not in cur/). */
-static void
-check_links(struct checker *c, const struct sq_msg *m, const char *path,
-    struct stat *st)
-{
-	char what[96], qpath[PATH_SIZE];
-	struct sq_problem p;
-	const char *dir = sq_state_dir(m->state);
-	int qfd;
-
-	memset(&p, 0, sizeof(p));
-	p.path = path;
-	p.id = m->n.id;
-	snprintf(what, sizeof(what), "hard-linked (%lu links)",
-	    (unsigned long)st->st_nlink);
-	p.what = what;
-	/* The name in cur/ is a claimer's receipt: leave it whole. */
-	if (m->state != SQ_STATE_INFLIGHT &&
-	    plan_repair(c, &p, "copy", path)) {
-		quarantine_path(qpath, dir, m->name);
-		if ((qfd = quarantine_open(c, dir)) == -1)
-			repair_done(&p, -1);
-		else {
-			close(qfd);
-			repair_done(&p, unshare(c, m, st, qpath));
-		}
-		if (p.error == ENOENT)
-			return;
-		if (p.repaired && fstatat(m->dirfd, m->name, st,
-		    AT_SYMLINK_NOFOLLOW) == -1)
-			return;
-	}
-	found(c, &p);
-}
-
 static uint64_t
 hash_id(const char *id)
 {
@@ -1148,9 +1013,10 @@ check_entry(const struct sq_msg *m, void *arg)
 	}
 	if (push_hash(c, hash_id(m->n.id)) == -1)
 		return -1;
-	/* First the copy, so that chmod and chown touch only our inode. */
-	if (st.st_nlink > 1)
-		check_links(c, m, path, &st);
+	/*
+	 * More than one link is how fan-out shares one body between queues
+	 * (lib/fanout.c), so a link count is not a fault in itself.
+	 */
 	check_perms(c, m->dirfd, m->name, path, m->n.id, &st);
 	check_fields(c, m, path);
 	return 0;

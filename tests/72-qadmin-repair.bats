@@ -445,16 +445,16 @@ damaged_queue() {
 	done
 }
 
-@test "qadmin check: a message with two links, and one writable by others, are reported" {
+@test "qadmin check: a message with two links (fan-out) is fine, one writable by others is reported" {
 	local a b
 	a=$(qsend -p q linked)
 	ln "$SPOOLQ_DIR/q/new/$a" "$T/second-link"
 	checked q
-	assert_failure 1
-	assert_line --regexp "$(check_line q "$a")"
-	rm "$T/second-link"
-	checked q
 	assert_success
+	checked --repair q
+	assert_success
+	[ "$(stat -c %h "$SPOOLQ_DIR/q/new/$a")" = 2 ]
+	rm "$T/second-link"
 	b=$(qsend -p q writable)
 	chmod 0666 "$SPOOLQ_DIR/q/new/$b"
 	chmod go-w "$SPOOLQ_DIR/q"
@@ -695,7 +695,7 @@ damaged_queue() {
 		sleep 0.2
 	done
 	: > "$T/stop"
-	wait "$apid"
+	wait "$apid" || true
 	kill -TERM "$wpid"
 	wait "$wpid" || true
 	local dups
