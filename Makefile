@@ -41,7 +41,7 @@ UNITS	 = $(UNIT_SRC:%.c=$(O)/%)
 all: deps-check
 	@$(MAKE) --no-print-directory build
 
-build: $(BINS) $(O)/bench/floor
+build: $(BINS) $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,7 +68,7 @@ $(O)/tests/unit/%_test: $(O)/tests/unit/%_test.o $(LIBA)
 	@echo "LD $@"
 	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
-$(O)/bench/floor: bench/floor.c
+$(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency: $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
 	@$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
@@ -105,6 +105,7 @@ demo: all
 
 bench: all
 	@bench/run
+	@bench/worker
 
 lint:
 	@for m in $(MANS); do mandoc -Tlint -Wwarning $$m || exit 1; done
@@ -125,7 +126,8 @@ uninstall:
 
 clean:
 	rm -rf bin build-asan lib/*.o lib/*.d lib/*.a cmd/*.o cmd/*.d \
-	    tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor
+	    tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor bench/spawn \
+	    bench/latency
 
 .PHONY: all build units deps-check asan check check-asan check-valgrind demo bench \
 	lint install uninstall clean

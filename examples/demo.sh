@@ -91,14 +91,15 @@ sed 's/^/        /' "$work/log"
 # The summary.
 elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 processed=$(wc -l <"$work/results")
-read -r tlines twords < <(awk '{ l += $2; w += $3 } END { print l + 0, w + 0 }' \
-    "$work/results")
+read -r tlines twords < <(awk '{ l += $2; w += $3 }
+    END { print l + 0, w + 0 }' "$work/results")
 q=$SPOOLQ_DIR/licenses
 ndead=$(ls "$q/dead" | wc -l)
 left=$(find "$q/new" "$q/cur" "$q/retry" -type f | wc -l)
 echo "done:   $processed processed by 4 consumers:" \
     "$tlines lines, $twords words"
-awk '{ n[$1]++ } END { for (c in n) printf "        consumer %s: %d\n", c, n[c] }' \
+awk '{ n[$1]++ }
+    END { for (c in n) printf "        consumer %s: %d\n", c, n[c] }' \
     "$work/results" | sort
 echo "dead:   $ndead dead letter(s)"
 for d in "$q"/dead/*; do

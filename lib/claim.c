@@ -333,18 +333,36 @@ expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
 	return 0;
 }
 
+/* What one claim call is doing, for every name it tries. */
+struct claimer {
+	int64_t		 now_ms;
+	int64_t		 deadline;	/* lease end, epoch seconds */
+	const char	*token;		/* worker token, or NULL */
+	const char	*drop;		/* dead-letter instead, this reason */
+};
+
 /*
  * Try to claim the ready message name.  Returns 1 when claimed (out
  * filled), 0 when it is gone, dead-lettered or not a message, -1 on error.
+ * When dropping (overflow = drop-oldest), "claimed" means moved to dead/.
  */
 static int
-claim_one(struct sq_queue *q, const char *name, int64_t now_ms,
-    int64_t deadline, const char *token, struct sq_claim *out)
+claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
+    struct sq_claim *out)
 {
 	struct sq_name n;
+	int64_t now_ms = c->now_ms;
 
 	if (sq_name_parse(&n, name) == -1)
 		return 0;		/* left for qadmin check */
+	if (c->drop != NULL) {
+		dead_name(&n, c->drop);
+		if (move_message(q->newfd, name, q->deadfd, &n, out->name) ==
+		    -1)
+			return errno == ENOENT || errno == EEXIST ? 0 : -1;
+		out->n = n;
+		return 1;
+	}
 	if (expired(q, &n, now_ms) || n.attempts >= q->conf.max_attempts) {
 		dead_name(&n, expired(q, &n, now_ms) ? SQ_REASON_EXPIRED :
 		    SQ_REASON_ATTEMPTS);
@@ -355,9 +373,9 @@ claim_one(struct sq_queue *q, const char *name, int64_t now_ms,
 	}
 	ready_name(&n);
 	n.attempts++;
-	n.lease = deadline;
-	if (token != NULL)
-		strlcpy(n.token, token, sizeof(n.token));
+	n.lease = c->deadline;
+	if (c->token != NULL)
+		strlcpy(n.token, c->token, sizeof(n.token));
 	if (move_message(q->newfd, name, q->curfd, &n, out->name) == -1)
 		return errno == ENOENT || errno == EEXIST ? 0 : -1;
 	out->n = n;
@@ -366,9 +384,8 @@ claim_one(struct sq_queue *q, const char *name, int64_t now_ms,
 
 /* Claim from the index at its cursor until max are claimed or it ends. */
 static int
-claim_from_index(struct sq_queue *q, struct index *ix, int64_t now_ms,
-    int64_t deadline, const char *token, struct sq_claim *out, size_t max,
-    size_t *got)
+claim_from_index(struct sq_queue *q, struct index *ix, const struct claimer *c,
+    struct sq_claim *out, size_t max, size_t *got)
 {
 	char buf[INDEX_CHUNK];
 	ssize_t r;
@@ -389,8 +406,7 @@ claim_from_index(struct sq_queue *q, struct index *ix, int64_t now_ms,
 				}
 				break;
 			}
-			rc = claim_one(q, buf + pos, now_ms, deadline, token,
-			    &out[*got]);
+			rc = claim_one(q, buf + pos, c, &out[*got]);
 			ix->cursor += nul - (buf + pos) + 1;
 			pos = (size_t)(nul - buf) + 1;
 			if (rc == -1)
@@ -403,16 +419,15 @@ claim_from_index(struct sq_queue *q, struct index *ix, int64_t now_ms,
 
 /* Claim from a listing held in memory (the index could not be written). */
 static int
-claim_from_snapshot(struct sq_queue *q, struct snapshot *s, int64_t now_ms,
-    int64_t deadline, const char *token, struct sq_claim *out, size_t max,
-    size_t *got)
+claim_from_snapshot(struct sq_queue *q, struct snapshot *s,
+    const struct claimer *c, struct sq_claim *out, size_t max, size_t *got)
 {
 	size_t i;
 	int rc;
 
 	for (i = 0; i < s->n && *got < max; i++) {
-		if ((rc = claim_one(q, s->arena + s->off[i], now_ms, deadline,
-		    token, &out[*got])) == -1)
+		if ((rc = claim_one(q, s->arena + s->off[i], c,
+		    &out[*got])) == -1)
 			return -1;
 		*got += (size_t)rc;
 	}
@@ -425,51 +440,42 @@ claim_from_snapshot(struct sq_queue *q, struct snapshot *s, int64_t now_ms,
  * listing.
  */
 static int
-claim_unindexed(struct sq_queue *q, int64_t now_ms, int64_t deadline,
-    const char *token, struct sq_claim *out, size_t max, size_t *got,
-    int64_t *next_ms)
+claim_unindexed(struct sq_queue *q, const struct claimer *c,
+    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
 {
 	struct sq_maint m;
 	struct snapshot snap;
 	int rc;
 
-	(void)sq_workers_check(q, now_ms);	/* best effort here */
-	if (sq_queue_maintain(q, now_ms, &m) == -1 ||
+	(void)sq_workers_check(q, c->now_ms);	/* best effort here */
+	if (sq_queue_maintain(q, c->now_ms, &m) == -1 ||
 	    snapshot_take(q, &snap) == -1)
 		return -1;
-	rc = claim_from_snapshot(q, &snap, now_ms, deadline, token, out, max,
-	    got);
+	rc = claim_from_snapshot(q, &snap, c, out, max, got);
 	snapshot_free(&snap);
-	*next_ms = m.next_ms < now_ms + MAINT_EVERY_MS ? m.next_ms :
-	    now_ms + MAINT_EVERY_MS;
+	*next_ms = m.next_ms < c->now_ms + MAINT_EVERY_MS ? m.next_ms :
+	    c->now_ms + MAINT_EVERY_MS;
 	return rc;
 }
 
-int
-sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
-    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+static int
+claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
+    size_t max, size_t *got, int64_t *next_ms)
 {
 	struct sq_maint m;
 	struct snapshot snap;
 	struct index ix;
-	int64_t now_ms = sq_now_ms(), deadline;
+	int64_t now_ms = c->now_ms, deadline = c->deadline;
 	int rebuilt = 0, checked = 0, rc = 0, saved;
 
 	*got = 0;
 	*next_ms = INT64_MAX;
-	/* A held queue hands out nothing (qadmin hold). */
-	if (sq_queue_held(q))
-		return 0;
-	if (lease_ms <= 0)
-		lease_ms = q->conf.lease_ms;
-	deadline = SQ_MS_TO_S_CEIL(now_ms + lease_ms);
 	if (index_lock(q, &ix) == -1) {
 		/* ENOENT: a hand-made queue without run/. */
 		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
 		    errno != EROFS && errno != EPERM && errno != ENOENT)
 			return -1;
-		return claim_unindexed(q, now_ms, deadline, token, out, max,
-		    got, next_ms);
+		return claim_unindexed(q, c, out, max, got, next_ms);
 	}
 	if (now_ms >= ix.maint_ms) {
 		if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
@@ -480,8 +486,8 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 			ix.cursor = ix.end;	/* let them in now */
 	}
 	for (;;) {
-		if ((rc = claim_from_index(q, &ix, now_ms, deadline, token,
-		    out, max, got)) == -1 || *got == max)
+		if ((rc = claim_from_index(q, &ix, c, out, max, got)) == -1 ||
+		    *got == max)
 			break;
 		if (rebuilt) {
 			/* Short: are claims of dead workers waiting? */
@@ -496,14 +502,13 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 		if ((rc = index_rebuild(q, &ix, &snap)) == -1)
 			break;
 		if (rc == 1) {
-			rc = claim_from_snapshot(q, &snap, now_ms, deadline,
-			    token, out, max, got);
+			rc = claim_from_snapshot(q, &snap, c, out, max, got);
 			snapshot_free(&snap);
 			break;
 		}
 		rebuilt = 1;
 	}
-	if (*got > 0 && deadline * 1000 < ix.maint_ms)
+	if (*got > 0 && c->drop == NULL && deadline * 1000 < ix.maint_ms)
 		ix.maint_ms = deadline * 1000;
 	*next_ms = ix.maint_ms;
 out:
@@ -514,6 +519,48 @@ out:
 	index_unlock(&ix);
 	errno = saved;
 	return rc;
+}
+
+int
+sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
+    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+{
+	struct claimer c;
+
+	*got = 0;
+	*next_ms = INT64_MAX;
+	/* A held queue hands out nothing (qadmin hold). */
+	if (sq_queue_held(q))
+		return 0;
+	if (lease_ms <= 0)
+		lease_ms = q->conf.lease_ms;
+	c.now_ms = sq_now_ms();
+	c.deadline = SQ_MS_TO_S_CEIL(c.now_ms + lease_ms);
+	c.token = token;
+	c.drop = NULL;
+	return claim(q, &c, out, max, got, next_ms);
+}
+
+int
+drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
+{
+	struct sq_claim out[16];
+	struct claimer c;
+	size_t n;
+	int64_t next;
+
+	c.now_ms = sq_now_ms();
+	c.deadline = 0;
+	c.token = NULL;
+	c.drop = reason;
+	for (*got = 0; *got < max; *got += n) {
+		if (claim(q, &c, out, max - *got < 16 ? max - *got : 16, &n,
+		    &next) == -1)
+			return -1;
+		if (n == 0)
+			break;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------- upkeep */

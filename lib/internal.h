@@ -71,4 +71,12 @@ int	tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
  */
 int	copy_file(int fromfd, const char *name, int tofd, const char *tmpname);
 
+/*
+ * drop_oldest - dead-letter up to max of the oldest ready messages of q
+ * with r=reason, in claim order (overflow = drop-oldest).  *got tells how
+ * many went.  Returns 0 or -1 with errno.
+ */
+int	drop_oldest(struct sq_queue *q, size_t max, const char *reason,
+	    size_t *got);
+
 #endif
