@@ -24,6 +24,7 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
+	{ "bind", cmd_bind, "bind exchange queue [pattern]" },
 	{ "cat", cmd_cat, "cat [--meta] queue id" },
 	{ "check", cmd_check, "check [--repair] queue" },
 	{ "config", cmd_config,
@@ -31,6 +32,7 @@ static const struct cmd cmds[] = {
 	{ "create", cmd_create, "create queue [key=value ...]" },
 	{ "delete", cmd_delete, "delete queue id ..." },
 	{ "destroy", cmd_destroy, "destroy [-f] queue" },
+	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic [alternate=queue] | list | show name" },
 	{ "gc", cmd_gc, "gc [--tmp-age duration] queue" },
 	{ "hold", cmd_hold, "hold queue [id ...]" },
 	{ "list", cmd_list, "list" },
@@ -46,6 +48,7 @@ static const struct cmd cmds[] = {
 	{ "retry-now", cmd_retry_now, "retry-now queue" },
 	{ "stats", cmd_stats, "stats [--age] [--json | --prometheus "
 	    "[-o file]] [queue ...]" },
+	{ "unbind", cmd_unbind, "unbind exchange queue [pattern]" },
 };
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 

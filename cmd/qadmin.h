@@ -31,6 +31,7 @@ admin_fn	cmd_purge, cmd_redrive, cmd_move, cmd_retry_now, cmd_hold,
 		cmd_release, cmd_delete;
 admin_fn	cmd_recover, cmd_gc, cmd_check;
 admin_fn	cmd_config;
+admin_fn	cmd_exchange, cmd_bind, cmd_unbind;
 
 /* admin_usage - print the synopsis (of all commands) and exit 64. */
 void	admin_usage(void) __attribute__((noreturn));

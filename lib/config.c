@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <libutil.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,22 @@ sq_conf_defaults(struct sq_conf *c)
 	c->durability = SQ_DURABILITY_FSYNC;
 	c->job_timeout_ms = 0;
 	c->dedup_window_ms = 5 * 60 * MS_PER_S;	/* SQS FIFO: 5 min */
+	c->max_messages = 0;
+	c->max_bytes = 0;
+	c->overflow = SQ_OVERFLOW_REJECT;
+	c->min_free_disk = 0;
+}
+
+/* A size: bytes, or with a k/M/G/T suffix (libbsd expand_number(3)). */
+static int
+size_key(uint64_t *dst, const char *value, char *why, size_t whysize)
+{
+	if (expand_number(value, dst) == -1) {
+		snprintf(why, whysize, "%s: not a size (like 500, 64k, 10M, "
+		    "2G)", value);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -123,6 +141,31 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 		rc = duration_key(&c->job_timeout_ms, value, 0, why, whysize);
 	else if (strcmp(key, "dedup_window") == 0)
 		rc = duration_key(&c->dedup_window_ms, value, 0, why, whysize);
+	else if (strcmp(key, "max_messages") == 0) {
+		c->max_messages = (uint64_t)strtonum(value, 0, LLONG_MAX,
+		    &errstr);
+		if (errstr != NULL) {
+			snprintf(why, whysize, "%s: must be a count (0 = no "
+			    "bound)", value);
+			rc = -1;
+		}
+	} else if (strcmp(key, "max_bytes") == 0)
+		rc = size_key(&c->max_bytes, value, why, whysize);
+	else if (strcmp(key, "min_free_disk") == 0)
+		rc = size_key(&c->min_free_disk, value, why, whysize);
+	else if (strcmp(key, "overflow") == 0) {
+		if (strcmp(value, "reject") == 0)
+			c->overflow = SQ_OVERFLOW_REJECT;
+		else if (strcmp(value, "block") == 0)
+			c->overflow = SQ_OVERFLOW_BLOCK;
+		else if (strcmp(value, "drop-oldest") == 0)
+			c->overflow = SQ_OVERFLOW_DROP_OLDEST;
+		else {
+			snprintf(why, whysize, "%s: must be reject, block or "
+			    "drop-oldest", value);
+			rc = -1;
+		}
+	}
 	else if (strcmp(key, "ttl") == 0)
 		rc = duration_key(&c->ttl_ms, value, 0, why, whysize);
 	else if (strcmp(key, "durability") == 0) {
@@ -260,7 +303,8 @@ sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 
 static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
-	"durability", "job_timeout", "dedup_window", NULL,
+	"durability", "job_timeout", "dedup_window", "max_messages",
+	"max_bytes", "overflow", "min_free_disk", NULL,
 };
 
 const char *const *
@@ -316,6 +360,17 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		d = &c->job_timeout_ms;
 	else if (strcmp(key, "dedup_window") == 0)
 		d = &c->dedup_window_ms;
+	else if (strcmp(key, "max_messages") == 0)
+		snprintf(buf, size, "%llu", (unsigned long long)c->max_messages);
+	else if (strcmp(key, "max_bytes") == 0)
+		snprintf(buf, size, "%llu", (unsigned long long)c->max_bytes);
+	else if (strcmp(key, "min_free_disk") == 0)
+		snprintf(buf, size, "%llu",
+		    (unsigned long long)c->min_free_disk);
+	else if (strcmp(key, "overflow") == 0)
+		strlcpy(buf, c->overflow == SQ_OVERFLOW_BLOCK ? "block" :
+		    c->overflow == SQ_OVERFLOW_DROP_OLDEST ? "drop-oldest" :
+		    "reject", size);
 	else {
 		errno = EINVAL;
 		return -1;

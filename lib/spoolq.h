@@ -59,6 +59,7 @@
 #define SQ_REASON_EXPIRED	"expired"
 #define SQ_REASON_REJECTED	"rejected"
 #define SQ_REASON_TIMEOUT	"timeout"
+#define SQ_REASON_OVERFLOW	"overflow"
 
 /* ---------------------------------------------------------------- time */
 
@@ -140,6 +141,13 @@ enum sq_durability {
 	SQ_DURABILITY_FSYNC		/* fsync bodies and directories */
 };
 
+/* What a send does when max_messages or max_bytes is reached. */
+enum sq_overflow {
+	SQ_OVERFLOW_REJECT,		/* fail at once: EX_TEMPFAIL */
+	SQ_OVERFLOW_BLOCK,		/* wait for room */
+	SQ_OVERFLOW_DROP_OLDEST		/* dead-letter the oldest (r=overflow) */
+};
+
 /* queue.conf, [queue] section.  Durations in milliseconds. */
 struct sq_conf {
 	unsigned	max_attempts;		/* claims before dead-lettering; 5 */
@@ -150,6 +158,10 @@ struct sq_conf {
 	enum sq_durability durability;		/* fsync */
 	int64_t		job_timeout_ms;		/* qworker job limit; 0 = none */
 	int64_t		dedup_window_ms;	/* dedup_id memory; 5 min */
+	uint64_t	max_messages;		/* ready+retry+inflight; 0 = any */
+	uint64_t	max_bytes;		/* their bytes; 0 = any */
+	enum sq_overflow overflow;		/* when a bound is reached */
+	uint64_t	min_free_disk;		/* bytes; refuse sends below */
 };
 
 /*
