@@ -29,12 +29,14 @@ usage(int status)
 	fprintf(status ? stderr : stdout,
 	    "usage: qsend [-0clpqv] [-d root] [-H name=value] [-k key] "
 	    "[--at time]\n"
-	    "             [--delay duration] [--dedup-id id] "
-	    "[--ttl duration] queue [message ...]\n"
+	    "             [--dedup-id id] [--delay duration] "
+	    "[--timeout duration]\n"
+	    "             [--ttl duration] queue [message ...]\n"
 	    "       qsend [-cpqv] [-d root] [-H name=value] [-k key] "
 	    "[--at time]\n"
-	    "             [--delay duration] [--dedup-id id] "
-	    "[--ttl duration] -f queue file ...\n");
+	    "             [--dedup-id id] [--delay duration] "
+	    "[--timeout duration]\n"
+	    "             [--ttl duration] -f queue file ...\n");
 	exit(status ? EX_USAGE : 0);
 }
 
@@ -56,6 +58,9 @@ fail(struct sq_batch *b, const char *what)
 	fflush(stdout);
 	warnx("%s: %zu message%s sent before the error", b->q->path,
 	    b->committed, b->committed == 1 ? "" : "s");
+	if (e == EAGAIN)
+		errx(EX_TEMPFAIL, "%s: queue full (max_messages or max_bytes "
+		    "in queue.conf)", what);
 	errno = e;
 	err(tool_exit_code(e), "%s", what);
 }
@@ -156,12 +161,14 @@ add_attr(struct sq_attr **attrs, size_t *n, char *arg)
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_AT = 256, OPT_DEDUP, OPT_DELAY, OPT_TTL, OPT_VERSION };
+	enum { OPT_AT = 256, OPT_DEDUP, OPT_DELAY, OPT_TIMEOUT, OPT_TTL,
+	    OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "at", required_argument, NULL, OPT_AT },
 		{ "dedup-id", required_argument, NULL, OPT_DEDUP },
 		{ "delay", required_argument, NULL, OPT_DELAY },
 		{ "help", no_argument, NULL, 'h' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "ttl", required_argument, NULL, OPT_TTL },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -171,7 +178,7 @@ main(int argc, char *argv[])
 	struct sq_msgopts o;
 	struct sq_attr *attrs = NULL;
 	const char *root = NULL;
-	int64_t delay = -1, at = -1, ttl = -1;
+	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
 	int ch, create = 0, files = 0, sep = -1, fd, i, verbose = 0;
 
 	memset(&o, 0, sizeof(o));
@@ -223,6 +230,9 @@ main(int argc, char *argv[])
 		case OPT_DELAY:
 			delay = tool_duration("--delay", optarg);
 			break;
+		case OPT_TIMEOUT:
+			timeout = tool_duration("--timeout", optarg);
+			break;
 		case OPT_TTL:
 			ttl = tool_duration("--ttl", optarg);
 			if (ttl == 0)
@@ -250,6 +260,7 @@ main(int argc, char *argv[])
 	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
 	tool_open(&q, root, argv[0], create);
 	sq_batch_begin(&b, &q, sent, NULL);
+	b.wait_ms = timeout;
 	if (sq_batch_options(&b, &o) == -1)
 		errx(EX_USAGE, "--dedup-id %s: must match "
 		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",

@@ -10,6 +10,8 @@
  * On failure the uncommitted files are removed from tmp/; what was
  * committed stays.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -56,6 +58,7 @@ sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
 	b->q = q;
 	b->sent = sent;
 	b->arg = arg;
+	b->wait_ms = -1;
 }
 
 /* Make room for one more pending message. */
@@ -268,32 +271,72 @@ publish(struct sq_batch *b, const char *tmpname)
 	return -1;
 }
 
+/*
+ * Publish the first n pending messages (made durable before), dropping
+ * them from the list.  Returns 0, or -1 with errno when one failed: those
+ * before it stay published.
+ */
+static int
+publish_first(struct sq_batch *b, size_t n)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (publish(b, b->ids[i]) == -1) {
+			rc = -1;
+			break;
+		}
+	memmove(b->ids, b->ids + i, (b->npending - i) * sizeof(*b->ids));
+	b->npending -= i;
+	b->committed += i;
+	return rc;
+}
+
+/*
+ * The batch does not fit under the queue's bound as a whole: admit and
+ * publish message by message, so that what fits goes (and, with
+ * drop-oldest, each new message pushes out an old one).  Publishing each
+ * before admitting the next keeps the queue's recount right.  Returns 0
+ * when all went, else -1 with errno (EAGAIN: full).
+ */
+static int
+admit_each(struct sq_batch *b)
+{
+	struct stat st;
+
+	while (b->npending > 0) {
+		if (fstatat(b->q->tmpfd, b->ids[0], &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || sq_bound_admit(b->q, 1, (size_t)st.st_size,
+		    b->wait_ms) == -1 || publish_first(b, 1) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 int
 sq_batch_commit(struct sq_batch *b)
 {
-	size_t i;
-	int saved;
+	int saved, rc;
 
 	if (b->npending == 0)
 		return 0;
-	if (sync_pending(b) == -1)
-		goto fail;
-	for (i = 0; i < b->npending; i++) {
-		if (publish(b, b->ids[i]) == -1) {
-			/* The published ones stay; drop them from the list. */
-			memmove(b->ids, b->ids + i, (b->npending - i) *
-			    sizeof(*b->ids));
-			b->npending -= i;
-			b->committed += i;
+	if (sq_bound_admit(b->q, b->npending, b->bytes, b->wait_ms) == 0) {
+		if (sync_pending(b) == -1)
 			goto fail;
-		}
+		rc = publish_first(b, b->npending);
+	} else {
+		if (errno != EAGAIN || b->npending == 1 ||
+		    sync_pending(b) == -1)
+			goto fail;
+		rc = admit_each(b);
 	}
-	b->committed += b->npending;
-	b->npending = 0;
-	b->bytes = 0;
 	if (b->q->conf.durability == SQ_DURABILITY_FSYNC &&
-	    fsync(b->q->newfd) == -1)
-		return -1;
+	    fsync(b->q->newfd) == -1 && rc == 0)
+		rc = -1;
+	if (rc == -1)
+		goto fail;
+	b->bytes = 0;
 	return 0;
 fail:
 	saved = errno;

@@ -361,6 +361,7 @@ struct sq_batch {
 	void		*arg;
 	const struct sq_msgopts *opts;		/* NULL: plain messages */
 	size_t		dropped;		/* duplicates (dedup_id) */
+	int64_t		wait_ms;		/* overflow = block: -1 forever */
 };
 
 /*
@@ -397,6 +398,20 @@ void	sq_batch_abort(struct sq_batch *b);
 
 /* sq_batch_end - commit what is pending and free the batch.  0 or -1. */
 int	sq_batch_end(struct sq_batch *b);
+
+/*
+ * sq_bound_admit - ask room for n more messages of bytes in total in q
+ * (max_messages, max_bytes over ready + retry + in-flight; min_free_disk).
+ * With overflow = drop-oldest the oldest ready messages are dead-lettered
+ * (r=overflow) to make room; with block it waits up to wait_ms
+ * (negative: forever) for consumers to make room.  Costs nothing when no
+ * bound is set, and never lists the queue more than once a second.
+ * Returns 0 when admitted, or -1 with errno EAGAIN (full: reject, or the
+ * wait ran out), ENOSPC (below min_free_disk) or an I/O errno.
+ * sq_batch_commit calls it for every batch.
+ */
+int	sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes,
+	    int64_t wait_ms);
 
 /*
  * sq_fanout_add - add one message to each of the n batches b[0..n-1] (one

@@ -1,0 +1,186 @@
+/*
+ * bound.c - backpressure: max_messages, max_bytes and min_free_disk.
+ *
+ * A send must not list the queue to learn its size (SPEC 6), so the size
+ * of ready + retry + in-flight is kept in run/usage ("COUNT BYTES MS"),
+ * under flock(2) on that file.  Senders add what they admit; the file is
+ * recounted from the directories when it is older than RECOUNT_MS, which
+ * is how consumption shows up.  Between recounts the figure can only be
+ * too high (consumers do not write it), so senders never overshoot the
+ * bound by themselves; what an operator or a hand delivery adds within
+ * one RECOUNT_MS is the documented overshoot.  Without a bound set none
+ * of this runs.  min_free_disk is Postfix's queue_minfree: refuse new
+ * work when the file system is nearly full.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define USAGE_FILE	"run/usage"
+#define RECOUNT_MS	1000		/* consumption shows up this late */
+#define BLOCK_POLL_MS	200		/* overflow = block looks this often */
+
+struct usage {
+	uint64_t	count, bytes;
+	int64_t		ms;
+};
+
+struct tally {
+	struct usage	*u;
+	int		 bytes;		/* lstat for sizes too */
+};
+
+static int
+tally_one(const struct sq_msg *m, void *arg)
+{
+	struct tally *t = arg;
+
+	if (!S_ISREG(m->st.st_mode))
+		return 0;
+	t->u->count++;
+	if (t->bytes)
+		t->u->bytes += (uint64_t)m->st.st_size;
+	return 0;
+}
+
+/* Count ready, retry and in-flight messages (and bytes when bounded). */
+static int
+recount(struct sq_queue *q, struct usage *u)
+{
+	static const enum sq_state live[] = { SQ_STATE_READY, SQ_STATE_RETRY,
+	    SQ_STATE_INFLIGHT };
+	struct tally t = { u, q->conf.max_bytes > 0 };
+	size_t i;
+
+	u->count = u->bytes = 0;
+	for (i = 0; i < sizeof(live) / sizeof(live[0]); i++)
+		if (sq_msg_each(q, live[i], tally_one, &t) == -1)
+			return -1;
+	u->ms = sq_now_ms();
+	return 0;
+}
+
+static int
+usage_read(int fd, struct usage *u)
+{
+	char buf[96];
+	unsigned long long c, b;
+	long long ms;
+	ssize_t n;
+
+	memset(u, 0, sizeof(*u));
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu %lld", &c, &b, &ms) == 3) {
+		u->count = c;
+		u->bytes = b;
+		u->ms = ms;
+	}
+	return 0;
+}
+
+static int
+usage_write(int fd, const struct usage *u)
+{
+	char buf[96];
+	int len;
+
+	len = snprintf(buf, sizeof(buf), "%llu %llu %lld\n",
+	    (unsigned long long)u->count, (unsigned long long)u->bytes,
+	    (long long)u->ms);
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
+		return -1;
+	return 0;
+}
+
+static int
+over(const struct sq_conf *c, const struct usage *u, size_t n, size_t bytes)
+{
+	return (c->max_messages > 0 && u->count + n > c->max_messages) ||
+	    (c->max_bytes > 0 && u->bytes + bytes > c->max_bytes);
+}
+
+/* One attempt: 0 admitted, 1 full, -1 error. */
+static int
+admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
+{
+	struct usage u;
+	size_t dropped;
+
+	while (flock(fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			return -1;
+	usage_read(fd, &u);
+	if ((force || sq_now_ms() - u.ms >= RECOUNT_MS ||
+	    over(&q->conf, &u, n, bytes)) && recount(q, &u) == -1)
+		goto fail;
+	if (over(&q->conf, &u, n, bytes) &&
+	    q->conf.overflow == SQ_OVERFLOW_DROP_OLDEST) {
+		/* Make room: the oldest ready messages go to dead/. */
+		size_t need = q->conf.max_messages > 0 && u.count + n >
+		    q->conf.max_messages ? u.count + n - q->conf.max_messages :
+		    1;
+
+		if (drop_oldest(q, need, SQ_REASON_OVERFLOW, &dropped) == -1 ||
+		    recount(q, &u) == -1)
+			goto fail;
+	}
+	if (over(&q->conf, &u, n, bytes)) {
+		flock(fd, LOCK_UN);
+		return 1;
+	}
+	u.count += n;
+	u.bytes += bytes;
+	if (usage_write(fd, &u) == -1)
+		goto fail;
+	flock(fd, LOCK_UN);
+	return 0;
+fail:
+	flock(fd, LOCK_UN);
+	return -1;
+}
+
+int
+sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms)
+{
+	struct statvfs sv;
+	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
+	int fd, rc, saved;
+
+	if (q->conf.min_free_disk > 0 && fstatvfs(q->fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < q->conf.min_free_disk) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (q->conf.max_messages == 0 && q->conf.max_bytes == 0)
+		return 0;
+	fd = openat(q->fd, USAGE_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1)
+		return -1;
+	for (int first = 1;; first = 0) {
+		rc = admit_once(q, fd, n, bytes, !first);
+		if (rc != 1 || q->conf.overflow != SQ_OVERFLOW_BLOCK ||
+		    sq_now_ms() >= until)
+			break;
+		poll(NULL, 0, BLOCK_POLL_MS);
+	}
+	saved = errno;
+	close(fd);
+	if (rc == 1) {
+		errno = EAGAIN;
+		return -1;
+	}
+	errno = saved;
+	return rc;
+}
