@@ -1,5 +1,6 @@
 /*
- * qsend - producer: put messages into a queue.
+ * qsend - producer: put messages into a queue, or into every queue an
+ * exchange routes the key to.
  *
  * Operands are messages; without any, standard input is one message, or
  * one per line (-l) or NUL-terminated record (-0); with -f the operands
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exchange.h"
 #include "tool.h"
 
 static int	print_ids;
@@ -48,16 +51,72 @@ sent(const char *id, void *arg)
 		puts(id);
 }
 
+/*
+ * Where messages go: one queue, or the queues an exchange routed the key
+ * to (one batch each; the first one prints the IDs).
+ */
+struct sender {
+	struct sq_queue	*queues;
+	struct sq_batch	*b;
+	size_t		 n;
+	const char	*name;		/* the queue or exchange, as given */
+};
+
+static int
+sender_add(struct sender *s, const void *body, size_t len)
+{
+	size_t done;
+
+	if (s->n == 1)
+		return sq_batch_add(&s->b[0], body, len);
+	return sq_fanout_add(s->b, s->n, body, len, &done);
+}
+
+static int
+sender_add_fd(struct sender *s, int fd)
+{
+	size_t done;
+
+	if (s->n == 1)
+		return sq_batch_add_fd(&s->b[0], fd);
+	return sq_fanout_add_fd(s->b, s->n, fd, &done);
+}
+
+static int
+sender_commit(struct sender *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (sq_batch_commit(&s->b[i]) == -1)
+			return -1;
+	return 0;
+}
+
+static size_t
+sender_pending(const struct sender *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->n; i++)
+		n += s->b[i].npending;
+	return n;
+}
+
 /* Report a failed send: what was committed stays, the rest is gone. */
 static void __attribute__((noreturn))
-fail(struct sq_batch *b, const char *what)
+fail(struct sender *s, const char *what)
 {
+	size_t i;
 	int e = errno;
 
-	sq_batch_abort(b);
 	fflush(stdout);
-	warnx("%s: %zu message%s sent before the error", b->q->path,
-	    b->committed, b->committed == 1 ? "" : "s");
+	for (i = 0; i < s->n; i++) {
+		sq_batch_abort(&s->b[i]);
+		warnx("%s: %zu message%s sent before the error",
+		    s->b[i].q->path, s->b[i].committed,
+		    s->b[i].committed == 1 ? "" : "s");
+	}
 	if (e == EAGAIN)
 		errx(EX_TEMPFAIL, "%s: queue full (max_messages or max_bytes "
 		    "in queue.conf)", what);
@@ -65,9 +124,51 @@ fail(struct sq_batch *b, const char *what)
 	err(tool_exit_code(e), "%s", what);
 }
 
+struct route {
+	struct sender	*s;
+	const char	*root;
+};
+
+/* Open every queue the exchange routes the key to. */
+static int
+add_route(const char *queue, void *arg)
+{
+	struct route *r = arg;
+	struct sender *s = r->s;
+	void *p;
+
+	if ((p = reallocarray(s->queues, s->n + 1, sizeof(*s->queues))) ==
+	    NULL)
+		err(EX_OSERR, NULL);
+	s->queues = p;
+	tool_open(&s->queues[s->n++], r->root, queue, 0);
+	return 0;
+}
+
+static void
+open_exchange(struct sender *s, const char *path, const char *key)
+{
+	struct sq_exchange x;
+	struct route r = { s, NULL };
+	char msg[PATH_MAX + 256];
+	int n;
+
+	if (sq_exchange_open(&x, path, msg, sizeof(msg)) == -1)
+		errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
+		    "%s", msg);
+	r.root = x.root;
+	if ((n = sq_exchange_route(&x, key, add_route, &r)) == -1)
+		err(EX_DATAERR, "%s: route", s->name);
+	if (n == 0)
+		errx(EX_UNAVAILABLE, "%s: unroutable: no binding matches "
+		    "key \"%s\" and there is no alternate queue", s->name,
+		    key ? key : "");
+	sq_exchange_close(&x);
+}
+
 /* Records of stdin split at sep, read with our own buffer. */
 static int
-send_records(struct sq_batch *b, int sep)
+send_records(struct sender *s, int sep)
 {
 	char *buf = NULL, *p;
 	size_t size = 64 * 1024, len = 0, start;
@@ -78,8 +179,8 @@ send_records(struct sq_batch *b, int sep)
 		return -1;
 	for (;;) {
 		/* A read that would block: commit what is pending first. */
-		if (b->npending > 0 && poll(&pfd, 1, 0) == 0 &&
-		    sq_batch_commit(b) == -1)
+		if (sender_pending(s) > 0 && poll(&pfd, 1, 0) == 0 &&
+		    sender_commit(s) == -1)
 			goto fail;
 		if (len == size) {
 			if ((p = realloc(buf, size * 2)) == NULL)
@@ -97,13 +198,13 @@ send_records(struct sq_batch *b, int sep)
 		len += (size_t)n;
 		for (start = 0; (p = memchr(buf + start, sep, len - start)) !=
 		    NULL; start = (size_t)(p - buf) + 1)
-			if (sq_batch_add(b, buf + start, (size_t)(p - buf) -
+			if (sender_add(s, buf + start, (size_t)(p - buf) -
 			    start) == -1)
 				goto fail;
 		memmove(buf, buf + start, len - start);
 		len -= start;
 	}
-	if (len > 0 && sq_batch_add(b, buf, len) == -1)
+	if (len > 0 && sender_add(s, buf, len) == -1)
 		goto fail;
 	free(buf);
 	return 0;
@@ -173,9 +274,10 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sq_queue q;
-	struct sq_batch b;
+	struct sender s;
 	struct sq_msgopts o;
+	char path[PATH_MAX];
+	size_t j, dropped = 0;
 	struct sq_attr *attrs = NULL;
 	const char *root = NULL;
 	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
@@ -258,38 +360,59 @@ main(int argc, char *argv[])
 	o.attrs = attrs;
 	o.due_ms = delay > 0 ? sq_now_ms() + delay : at > 0 ? at : 0;
 	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
-	tool_open(&q, root, argv[0], create);
-	sq_batch_begin(&b, &q, sent, NULL);
-	b.wait_ms = timeout;
-	if (sq_batch_options(&b, &o) == -1)
-		errx(EX_USAGE, "--dedup-id %s: must match "
-		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
-		    o.dedup_id);
+	memset(&s, 0, sizeof(s));
+	s.name = argv[0];
+	tool_queue_path(path, root, argv[0]);
+	if (sq_exchange_is(path))
+		open_exchange(&s, path, o.key);
+	else {
+		if ((s.queues = calloc(1, sizeof(*s.queues))) == NULL)
+			err(EX_OSERR, NULL);
+		tool_open(&s.queues[0], root, argv[0], create);
+		s.n = 1;
+	}
+	if ((s.b = calloc(s.n, sizeof(*s.b))) == NULL)
+		err(EX_OSERR, NULL);
+	for (j = 0; j < s.n; j++) {
+		sq_batch_begin(&s.b[j], &s.queues[j], j == 0 ? sent : NULL,
+		    NULL);
+		s.b[j].wait_ms = timeout;
+		if (sq_batch_options(&s.b[j], &o) == -1)
+			errx(EX_USAGE, "--dedup-id %s: must match "
+			    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
+			    o.dedup_id);
+	}
 	if (files) {
 		for (i = 1; i < argc; i++) {
 			if ((fd = open(argv[i], O_RDONLY | O_CLOEXEC)) == -1)
-				fail(&b, argv[i]);
-			if (sq_batch_add_fd(&b, fd) == -1)
-				fail(&b, argv[i]);
+				fail(&s, argv[i]);
+			if (sender_add_fd(&s, fd) == -1)
+				fail(&s, argv[i]);
 			close(fd);
 		}
 	} else if (argc > 1) {
 		for (i = 1; i < argc; i++)
-			if (sq_batch_add(&b, argv[i], strlen(argv[i])) == -1)
-				fail(&b, q.path);
+			if (sender_add(&s, argv[i], strlen(argv[i])) == -1)
+				fail(&s, s.name);
 	} else if (sep != -1) {
-		if (send_records(&b, sep) == -1)
-			fail(&b, q.path);
-	} else if (sq_batch_add_fd(&b, STDIN_FILENO) == -1)
-		fail(&b, q.path);
-	if (sq_batch_end(&b) == -1)
-		fail(&b, q.path);
-	if (verbose && b.dropped > 0)
+		if (send_records(&s, sep) == -1)
+			fail(&s, s.name);
+	} else if (sender_add_fd(&s, STDIN_FILENO) == -1)
+		fail(&s, s.name);
+	for (j = 0; j < s.n; j++) {
+		if (sq_batch_end(&s.b[j]) == -1)
+			fail(&s, s.name);
+		dropped += s.b[j].dropped;
+	}
+	if (verbose && dropped > 0)
 		warnx("%s: dropped %zu duplicate%s (--dedup-id %s)", argv[0],
-		    b.dropped, b.dropped == 1 ? "" : "s", o.dedup_id);
+		    dropped, dropped == 1 ? "" : "s", o.dedup_id);
 	free(attrs);
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
-	sq_queue_close(&q);
+	for (j = 0; j < s.n; j++)
+		sq_queue_close(&s.queues[j]);
+	free(s.queues);
+	free(s.b);
 	return 0;
 }
