@@ -45,6 +45,7 @@ static const struct cmd cmds[] = {
 	    "[--older-than duration] [--limit count]\n"
 	    "                [--to other] queue [id ... | -]" },
 	{ "release", cmd_release, "release queue [id ...]" },
+	{ "replay", cmd_replay, "replay [--since time] [--to other] queue" },
 	{ "retry-now", cmd_retry_now, "retry-now queue" },
 	{ "stats", cmd_stats, "stats [--age] [--json | --prometheus "
 	    "[-o file]] [queue ...]" },

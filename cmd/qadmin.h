@@ -28,7 +28,7 @@ typedef int	admin_fn(struct admin *, int, char **);
 admin_fn	cmd_create, cmd_destroy, cmd_list;
 admin_fn	cmd_stats, cmd_ls, cmd_cat;
 admin_fn	cmd_purge, cmd_redrive, cmd_move, cmd_retry_now, cmd_hold,
-		cmd_release, cmd_delete;
+		cmd_release, cmd_delete, cmd_replay;
 admin_fn	cmd_recover, cmd_gc, cmd_check;
 admin_fn	cmd_config;
 admin_fn	cmd_exchange, cmd_bind, cmd_unbind;

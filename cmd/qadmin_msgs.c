@@ -1,6 +1,6 @@
 /*
  * qadmin_msgs.c - commands that change messages: purge, redrive, move,
- * retry-now, hold, release, delete.
+ * retry-now, hold, release, delete, and replay of an archive.
  *
  * They share one walk: for each state concerned, stream its entries
  * (sq_msg_each), keep those that pass the filters (IDs, reason, age,
@@ -364,4 +364,55 @@ cmd_release(struct admin *a, int argc, char **argv)
 	walk_init(&w, a, &q, "release", OP_MOVE, SQ_STATE_READY);
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
 	return walk_run(&w, held, 1) != 0 ? w.status : rc;
+}
+
+static void
+replayed(const char *id, const char *new_id, void *arg)
+{
+	struct admin *a = arg;
+
+	if (!a->quiet)
+		printf("%sreplay %s archive -> ready\n", new_id == NULL ?
+		    "would " : "", id);
+}
+
+int
+cmd_replay(struct admin *a, int argc, char **argv)
+{
+	enum { OPT_SINCE = 256, OPT_TO };
+	static const struct option longopts[] = {
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sq_queue q, to;
+	const char *toarg = NULL;
+	int64_t since = 0;
+	size_t n;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_SINCE:
+			since = tool_time("--since", optarg);
+			break;
+		case OPT_TO:
+			toarg = optarg;
+			break;
+		default:
+			admin_usage();
+		}
+	}
+	if (argc - optind != 1)
+		admin_usage();
+	admin_open(a, &q, argv[optind]);
+	if (toarg != NULL)
+		admin_open(a, &to, toarg);
+	if (sq_archive_replay(&q, toarg ? &to : &q, since, a->dry_run,
+	    replayed, a, &n) == -1)
+		err(tool_exit_code(errno), "%s: replay", argv[optind]);
+	if (a->verbose)
+		fprintf(stderr, "qadmin: replay: %zu message%s\n", n,
+		    n == 1 ? "" : "s");
+	return 0;
 }

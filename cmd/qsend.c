@@ -213,32 +213,6 @@ fail:
 	return -1;
 }
 
-/* --at: "@EPOCH" or a local "YYYY-MM-DD[T ]HH:MM[:SS]" (strptime). */
-static int64_t
-parse_at(const char *s)
-{
-	static const char *const formats[] = {
-		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
-		"%Y-%m-%d %H:%M",
-	};
-	struct tm tm;
-	const char *end;
-	size_t i;
-	time_t t;
-
-	if (s[0] == '@')
-		return tool_number("--at", s + 1, 0, 4102444800LL) * 1000;
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		memset(&tm, 0, sizeof(tm));
-		tm.tm_isdst = -1;
-		if ((end = strptime(s, formats[i], &tm)) != NULL &&
-		    *end == '\0' && (t = mktime(&tm)) != -1)
-			return (int64_t)t * 1000;
-	}
-	errx(EX_USAGE, "--at %s: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])",
-	    s);
-}
-
 /* -H NAME=VALUE, kept in order. */
 static void
 add_attr(struct sq_attr **attrs, size_t *n, char *arg)
@@ -324,7 +298,7 @@ main(int argc, char *argv[])
 			verbose = 1;
 			break;
 		case OPT_AT:
-			at = parse_at(optarg);
+			at = tool_time("--at", optarg);
 			break;
 		case OPT_DEDUP:
 			o.dedup_id = optarg;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #include "tool.h"
 
@@ -99,6 +100,31 @@ tool_number(const char *opt, const char *s, long long min, long long max)
 		errx(EX_USAGE, "%s %s: %s (from %lld to %lld)", opt, s, errstr,
 		    min, max);
 	return n;
+}
+
+int64_t
+tool_time(const char *opt, const char *s)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+		"%Y-%m-%d %H:%M",
+	};
+	struct tm tm;
+	const char *end;
+	size_t i;
+	time_t t;
+
+	if (s[0] == '@')
+		return tool_number(opt, s + 1, 0, 4102444800LL) * 1000;
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_isdst = -1;
+		if ((end = strptime(s, formats[i], &tm)) != NULL &&
+		    *end == '\0' && (t = mktime(&tm)) != -1)
+			return (int64_t)t * 1000;
+	}
+	errx(EX_USAGE, "%s %s: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])",
+	    opt, s);
 }
 
 void

@@ -40,6 +40,13 @@ int64_t	tool_duration(const char *opt, const char *s);
 long long tool_number(const char *opt, const char *s, long long min,
 	    long long max);
 
+/*
+ * tool_time - parse option opt's time s, "@EPOCH" (seconds) or a local
+ * "YYYY-MM-DD[T ]HH:MM[:SS]" (strptime(3)), into epoch milliseconds, or
+ * exit 64 with a message.
+ */
+int64_t	tool_time(const char *opt, const char *s);
+
 /* tool_version - print "NAME (spoolq) VERSION" and exit 0. */
 void	tool_version(void);
 

@@ -81,6 +81,9 @@ sq_conf_defaults(struct sq_conf *c)
 	c->max_bytes = 0;
 	c->overflow = SQ_OVERFLOW_REJECT;
 	c->min_free_disk = 0;
+	c->archive = 0;
+	c->retention_ms = 0;
+	c->retention_bytes = 0;
 }
 
 /* A size: bytes, or with a k/M/G/T suffix (libbsd expand_number(3)). */
@@ -153,6 +156,19 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 		rc = size_key(&c->max_bytes, value, why, whysize);
 	else if (strcmp(key, "min_free_disk") == 0)
 		rc = size_key(&c->min_free_disk, value, why, whysize);
+	else if (strcmp(key, "archive") == 0) {
+		if (strcmp(value, "yes") == 0)
+			c->archive = 1;
+		else if (strcmp(value, "no") == 0)
+			c->archive = 0;
+		else {
+			snprintf(why, whysize, "%s: must be yes or no", value);
+			rc = -1;
+		}
+	} else if (strcmp(key, "retention") == 0)
+		rc = duration_key(&c->retention_ms, value, 0, why, whysize);
+	else if (strcmp(key, "retention_bytes") == 0)
+		rc = size_key(&c->retention_bytes, value, why, whysize);
 	else if (strcmp(key, "overflow") == 0) {
 		if (strcmp(value, "reject") == 0)
 			c->overflow = SQ_OVERFLOW_REJECT;
@@ -304,7 +320,8 @@ sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
 	"durability", "job_timeout", "dedup_window", "max_messages",
-	"max_bytes", "overflow", "min_free_disk", NULL,
+	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
+	"retention_bytes", NULL,
 };
 
 const char *const *
@@ -367,6 +384,13 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 	else if (strcmp(key, "min_free_disk") == 0)
 		snprintf(buf, size, "%llu",
 		    (unsigned long long)c->min_free_disk);
+	else if (strcmp(key, "archive") == 0)
+		strlcpy(buf, c->archive ? "yes" : "no", size);
+	else if (strcmp(key, "retention") == 0)
+		d = &c->retention_ms;
+	else if (strcmp(key, "retention_bytes") == 0)
+		snprintf(buf, size, "%llu",
+		    (unsigned long long)c->retention_bytes);
 	else if (strcmp(key, "overflow") == 0)
 		strlcpy(buf, c->overflow == SQ_OVERFLOW_BLOCK ? "block" :
 		    c->overflow == SQ_OVERFLOW_DROP_OLDEST ? "drop-oldest" :

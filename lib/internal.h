@@ -79,4 +79,11 @@ int	copy_file(int fromfd, const char *name, int tofd, const char *tmpname);
 int	drop_oldest(struct sq_queue *q, size_t max, const char *reason,
 	    size_t *got);
 
+/*
+ * archive_message - the ack of an archiving queue: rename cur/name to
+ * archive/ID,a=k (n is the parsed name; changed).  0 or -1 with errno.
+ */
+int	archive_message(struct sq_queue *q, const char *name,
+	    struct sq_name *n);
+
 #endif

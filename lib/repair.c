@@ -21,6 +21,7 @@
  * 64-bit hash per message to find duplicated IDs, plus the names of the
  * few messages whose hash was seen twice.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -337,7 +338,7 @@ gc_attr_walk(struct gc *g)
 {
 	static const char *const places[] = {
 		SQ_DIR_NEW, SQ_DIR_CUR, SQ_DIR_RETRY, SQ_DIR_DEAD, SQ_DIR_HOLD,
-		SQ_DIR_TMP,
+		SQ_DIR_TMP, SQ_DIR_ARCHIVE,
 		SQ_DIR_QUARANTINE "/" SQ_DIR_NEW,
 		SQ_DIR_QUARANTINE "/" SQ_DIR_CUR,
 		SQ_DIR_QUARANTINE "/" SQ_DIR_RETRY,
@@ -424,6 +425,41 @@ gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 	return 0;
 }
 
+/* dedup/ markers older than dedup_window, unless a sender holds one. */
+static int
+gc_dedup(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct gc *g = arg;
+	int fd;
+
+	if (!S_ISREG(st->st_mode) ||
+	    g->now_ms - mtime_ms(st) <= g->q->conf.dedup_window_ms)
+		return 0;
+	fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+		gc_remove(g, dfd, "dedup", name, "older than dedup_window");
+	close(fd);
+	return 0;
+}
+
+/* Report an archived file trimmed by sq_archive_trim. */
+static void
+gc_trimmed(const char *name, const char *why, void *arg)
+{
+	struct gc *g = arg;
+	char path[PATH_SIZE];
+	struct sq_gc_item it;
+
+	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_ARCHIVE, name);
+	it.path = path;
+	it.reason = why;
+	it.error = 0;
+	if (g->fn != NULL)
+		g->fn(&it, g->arg);
+}
+
 static void
 gc_free(struct gc *g)
 {
@@ -461,6 +497,15 @@ sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
 		if (rc == -1)
 			goto out;
 	} else if (errno != ENOENT)
+		goto out;
+	if ((fd = openat(q->fd, "dedup", DIR_FLAGS)) != -1) {
+		rc = each_entry(fd, gc_dedup, &g);
+		close(fd);
+		if (rc == -1)
+			goto out;
+	} else if (errno != ENOENT)
+		goto out;
+	if (sq_archive_trim(q, now_ms, dry_run, gc_trimmed, &g) == -1)
 		goto out;
 	rc = 0;
 	if (g.err != 0) {

@@ -70,8 +70,8 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *               tmp_age_ms (SQ_GC_TMP_AGE_MS: the maildir(5) 36 h rule);
  *   attr/ID, attr/ID.failure
  *               sidecars older than SQ_GC_LEFTOVER_AGE_MS whose ID is in
- *               no state (new, cur, retry, dead, hold), nor in tmp/ nor
- *               in quarantine/: the sidecar names are kept sorted in
+ *               no state (new, cur, retry, dead, hold), nor in tmp/,
+ *               archive/ or quarantine/: the sidecar names are kept sorted in
  *               memory (proportional to the number of sidecars, none
  *               when attr/ is empty), each state streamed once, and the
  *               candidates confirmed by a second pass, so that a message
@@ -83,10 +83,14 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *               hung workers' files stay, their lock is held;
  *   run/.worker.*
  *               leftovers of a worker killed while starting, older than
- *               SQ_GC_LEFTOVER_AGE_MS.
+ *               SQ_GC_LEFTOVER_AGE_MS;
+ *   dedup/ID    producer deduplication markers older than dedup_window
+ *               that no sender holds locked;
+ *   archive/... what retention and retention_bytes no longer keep
+ *               (sq_archive_trim).
  *
  * Nothing in the state directories is touched: gc never removes a
- * message.  Entries are lstat'ed, never followed or opened.  With
+ * message that is still to be delivered.  Entries are lstat'ed, never followed or opened.  With
  * dry_run nothing is removed and fn hears what would be.  fn (may be
  * NULL) gets each file; a failed unlink is reported with error set and
  * the collection goes on.  tmp_age_ms < 0 is EINVAL.  Returns 0, or -1

@@ -153,8 +153,11 @@ sq_ack(struct sq_queue *q, const char *name)
 {
 	struct sq_name n;
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1 ||
-	    unlinkat(q->curfd, name, 0) == -1)
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+		return -1;
+	if (q->conf.archive)
+		return archive_message(q, name, &n);
+	if (unlinkat(q->curfd, name, 0) == -1)
 		return -1;
 	/* Only a message that failed before can have a failure record. */
 	if (n.attempts > 1)

@@ -32,6 +32,7 @@
 #define SQ_DIR_ATTR		"attr"	/* attribute sidecars */
 #define SQ_DIR_RUN		"run"	/* locks and the claim index */
 #define SQ_DIR_HOLD		"hold"	/* parked by an operator */
+#define SQ_DIR_ARCHIVE		"archive"	/* acked, kept for replay */
 #define SQ_HELD_FILE		"held"	/* flag: the queue hands out nothing */
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_FILE		"run/index"
@@ -162,6 +163,9 @@ struct sq_conf {
 	uint64_t	max_bytes;		/* their bytes; 0 = any */
 	enum sq_overflow overflow;		/* when a bound is reached */
 	uint64_t	min_free_disk;		/* bytes; refuse sends below */
+	int		archive;		/* acked messages kept in archive/ */
+	int64_t		retention_ms;		/* archive age bound; 0 = none */
+	uint64_t	retention_bytes;	/* archive size bound; 0 = none */
 };
 
 /*
@@ -640,7 +644,8 @@ int	sq_receipt_check(struct sq_queue *q, const char *name);
 /*
  * sq_ack - settle the claim cur/name by unlinking it (the commit point),
  * and remove its sidecars: attributes (attr/ID, when the name has h) and
- * failure record (attr/ID.failure).
+ * failure record (attr/ID.failure).  With archive = yes the claim is
+ * renamed to archive/ID,a=k instead and its attributes kept.
  * Returns 0, or -1 with ENOENT when the lease was lost or the message
  * already settled, EINVAL for a name that is not a claim.
  */
@@ -784,6 +789,35 @@ int	sq_queue_refresh(struct sq_queue *q);
  * set.  Returns a descriptor or -1 with errno.
  */
 int	sq_state_attr(struct sq_queue *q, int create);
+
+/* ---------------------------------------------------------------- archive */
+
+/* Called per replayed message: new_id "" once sent, NULL on a dry run. */
+typedef void	sq_replay_fn(const char *id, const char *new_id, void *arg);
+
+/*
+ * sq_archive_replay - send every message of q's archive/ sent at or
+ * after since_ms (epoch ms, from the ID; 0 = all) again into queue to
+ * (which may be q): a new message with a new ID, the original's routing
+ * key and attributes, and the attribute original-id.  Archived files
+ * stay.  *n counts what was (or, on a dry run, would be) sent.  Returns
+ * 0 or -1 with errno.
+ */
+int	sq_archive_replay(struct sq_queue *q, struct sq_queue *to,
+	    int64_t since_ms, int dry_run, sq_replay_fn *fn, void *arg,
+	    size_t *n);
+
+/* Called per archived file trimmed: its name and why. */
+typedef void	sq_trim_fn(const char *name, const char *why, void *arg);
+
+/*
+ * sq_archive_trim - enforce retention (age since archiving, the file's
+ * ctime) and retention_bytes (oldest first) on q's archive/, as of
+ * now_ms.  Returns 0 or -1 with errno.  Memory grows with the archive's
+ * length (it is sorted by age).
+ */
+int	sq_archive_trim(struct sq_queue *q, int64_t now_ms, int dry_run,
+	    sq_trim_fn *fn, void *arg);
 
 /* ---------------------------------------------------------------- files */
 
