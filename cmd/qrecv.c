@@ -33,7 +33,7 @@ usage(int status)
 	exit(status ? EX_USAGE : 0);
 }
 
-/* Copy the body of cur/name to stdout, unlinking it first. */
+/* Copy the body of cur/name to stdout, acking it first. */
 static void
 print_body(struct sq_queue *q, const char *name, int sep, int raw)
 {
@@ -44,7 +44,8 @@ print_body(struct sq_queue *q, const char *name, int sep, int raw)
 	if ((fd = openat(q->curfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
 	    -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
-	if (unlinkat(q->curfd, name, 0) == -1)
+	/* The ack: unlinked (or archived) with its sidecars, then shown. */
+	if (sq_ack(q, name) == -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n == -1 && errno == EINTR)
