@@ -75,7 +75,7 @@ struct worker {
 	size_t		 maxjobs, running;
 	char		 token[SQ_TOKEN_MAX];
 	char		**cmd;
-	const char	*path;		/* cmd[0] found in $PATH */
+	char		*path;		/* cmd[0] found in $PATH */
 	int64_t		 timeout_ms;	/* -t; -1: from queue.conf */
 	int64_t		 grace_ms;
 	long long	 limit, taken;	/* -n */
@@ -826,5 +826,7 @@ main(int argc, char *argv[])
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
 	run(&w);
 	teardown(&w);
+	if (w.path != w.cmd[0])
+		free(w.path);
 	return w.failures ? EXIT_NONE : 0;
 }

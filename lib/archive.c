@@ -12,7 +12,6 @@
  */
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -50,29 +49,34 @@ archive_message(struct sq_queue *q, const char *name, struct sq_name *n)
 	return rc;
 }
 
+struct archived {
+	dir_entry_fn	*fn;
+	void		*arg;
+};
+
+static int
+only_messages(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct archived *a = arg;
+
+	if (name[0] == '.' || !S_ISREG(st->st_mode))
+		return 0;
+	return a->fn(dfd, name, st, a->arg);
+}
+
 /* Walk archive/ calling fn(dirfd, name, stat) for each regular file. */
 static int
-archive_each(struct sq_queue *q, int (*fn)(int, const char *,
-    const struct stat *, void *), void *arg)
+archive_each(struct sq_queue *q, dir_entry_fn *fn, void *arg)
 {
-	struct dirent *e;
-	struct stat st;
-	DIR *d;
-	int fd, rc = 0;
+	struct archived a = { fn, arg };
+	int fd, rc, saved;
 
 	if ((fd = archive_fd(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
-			continue;
-		rc = fn(dirfd(d), e->d_name, &st, arg);
-	}
-	closedir(d);
+	rc = dir_each(fd, only_messages, &a);
+	saved = errno;
+	close(fd);
+	errno = saved;
 	return rc;
 }
 

@@ -86,4 +86,20 @@ int	drop_oldest(struct sq_queue *q, size_t max, const char *reason,
 int	archive_message(struct sq_queue *q, const char *name,
 	    struct sq_name *n);
 
+/* Called for each entry of a directory, lstat'ed; 0 goes on, else stops. */
+typedef int	dir_entry_fn(int dfd, const char *name, const struct stat *st,
+		    void *arg);
+
+/*
+ * dir_each - call fn for every entry of the directory dfd but "." and
+ * "..", dot names included, lstat'ed (never followed or opened), in
+ * constant memory; entries that vanish meanwhile are skipped.  Returns 0,
+ * fn's non-zero result, or -1 with errno.
+ */
+int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
+
+/* The mtime of st in epoch milliseconds. */
+#define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
+			    (st)->st_mtim.tv_nsec / 1000000)
+
 #endif

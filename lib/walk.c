@@ -1,0 +1,43 @@
+/*
+ * walk.c - walking a directory in constant memory, for upkeep code that
+ * must see every entry (dot names too) without following or opening any.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int
+dir_each(int dfd, dir_entry_fn *fn, void *arg)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1) {
+			if (errno == ENOENT)
+				continue;	/* gone meanwhile */
+			rc = -1;
+			break;
+		}
+		rc = fn(dirfd(d), e->d_name, &st, arg);
+	}
+	closedir(d);
+	return rc;
+}
