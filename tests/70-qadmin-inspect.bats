@@ -365,6 +365,21 @@ meta_val() {
 	! grep -q 'queue="q"' "$T/p" || fail "queue q reported though not named"
 }
 
+@test "qadmin stats --prometheus and --json: a queue path with a quote, a backslash and a newline is escaped" {
+	local p=$T/we\"ird\\dir$'\n'line/q
+	mkdir -p "${p%/q}"
+	qadmin create "$p" >/dev/null
+	qsend "$p" x
+	run --separate-stderr qadmin stats --prometheus "$p"
+	assert_success
+	printf '%s\n' "$output" > "$T/p"
+	prom_lint "$T/p"
+	assert_prom "$T/p" spoolq_messages "queue=\"$(sed 's/[\\"]/\\&/g' <<<"${p%%$'\n'*}")\\n${p#*$'\n'}\",state=\"ready\"" 1
+	run --separate-stderr qadmin stats --json "$p"
+	assert_success
+	assert_equal "$(jq -r '.queues[0].name' <<<"$output")" "$p"
+}
+
 @test "qadmin stats --prometheus: oldest ready age, next retry, earliest lease, 5+ attempts" {
 	local a b c d ra rb t0
 	t0=$(now)
@@ -393,7 +408,7 @@ meta_val() {
 
 @test "qadmin stats: a live qworker is counted as a worker" {
 	mkq w
-	qworker w -- true >/dev/null 2>"$T/wlog" &
+	qworker w -- true >/dev/null 2>"$T/wlog" 3>&- &
 	local pid=$!
 	wait_for compgen -G "$SPOOLQ_DIR/w/run/worker.*"
 	run --separate-stderr qadmin stats --prometheus w q
@@ -440,7 +455,7 @@ meta_val() {
 	qadmin stats --prometheus -o "$f"
 	want=$(wc -l < "$f")
 	(( want > 10 )) || fail "only $want lines: $(cat "$f")"
-	(for i in $(seq 1 60); do qadmin stats --prometheus -o "$f" || exit 1; done) &
+	(for i in $(seq 1 60); do qadmin stats --prometheus -o "$f" || exit 1; done) 3>&- &
 	local pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
 		n=$(wc -l < "$f")
@@ -502,6 +517,25 @@ meta_val() {
 	(( status != 124 )) || fail "qadmin ls --json hung on a FIFO"
 	refute_crash
 	assert_file_exists "$T/big"
+}
+
+@test "qadmin stats: a queue with a bad queue.conf is reported on stderr, the others still" {
+	mkq good
+	qsend good x
+	mkq bad
+	printf '[queue]\nlease = 5 minutes\n' > "$SPOOLQ_DIR/bad/queue.conf"
+	run --separate-stderr qadmin stats --json
+	refute_crash
+	(( status != 0 )) || fail "exit 0 although queue bad could not be read"
+	[[ $stderr == *bad/queue.conf:2:*lease* ]] || fail "stderr does not name the error: $stderr"
+	printf '%s\n' "$output" > "$T/stats.json"
+	assert_equal "$(jqq good '.ready.count')" 1
+	# The textfile is still written, with the readable queues.
+	run --separate-stderr qadmin stats --prometheus -o "$T/spoolq.prom"
+	refute_crash
+	prom_lint "$T/spoolq.prom"
+	assert_prom "$T/spoolq.prom" spoolq_messages 'queue="good",state="ready"' 1
+	[[ ! -e $T/spoolq.prom.tmp ]] || fail "spoolq.prom.tmp left behind"
 }
 
 @test "qadmin stats: no queues at all" {

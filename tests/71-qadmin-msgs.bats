@@ -18,6 +18,7 @@ teardown() {
 	for p in ${BG_PIDS:-}; do
 		kill -9 "$p" 2>/dev/null || true
 	done
+	[[ -z ${SHM_Q:-} ]] || rm -rf "$SHM_Q"
 	spoolq_teardown
 }
 
@@ -351,6 +352,31 @@ lines_in() {
 	assert_count cur r 4
 }
 
+@test "qadmin redrive, move, delete: attributes (h and attr/ID) go with the message" {
+	local id
+	id=$(qsend -p -H color=red -k route.a q body)
+	assert_file_exists "$SPOOLQ_DIR/q/attr/$id"
+	qack --reject "$(qrecv q)"
+	field "$(only dead q)" h >/dev/null || fail "no h in $(only dead q)"
+	run --separate-stderr qadmin redrive q
+	assert_success
+	assert_equal "$(names new q)" "$id,h"
+	assert_file_exists "$SPOOLQ_DIR/q/attr/$id"
+	run --separate-stderr qadmin move q other
+	assert_success
+	assert_equal "$(names new other)" "$id,h"
+	assert_file_exists "$SPOOLQ_DIR/other/attr/$id"
+	assert_file_not_exists "$SPOOLQ_DIR/q/attr/$id"
+	run --separate-stderr qadmin cat --meta other "$id"
+	assert_success
+	assert_output --partial color=red
+	assert_output --partial route.a
+	run --separate-stderr qadmin delete other "$id"
+	assert_success
+	assert_file_not_exists "$SPOOLQ_DIR/other/attr/$id"
+	assert_count new other 0
+}
+
 @test "qadmin redrive --reason: only that reason" {
 	local a b c
 	a=$(qsend -p q a) b=$(qsend -p q b) c=$(qsend -p q c)
@@ -536,6 +562,41 @@ lines_in() {
 	assert_equal "$(said move)" 2
 	assert_same "$(printf '%s\n' "${ids[1]}" "${ids[2]}")" "$(names new other)"
 	assert_equal "$(names new q)" "${ids[0]}"
+}
+
+@test "qadmin move and redrive --to: a queue on another file system gets a copy, the source loses it" {
+	local other=/dev/shm/spoolq-test.$$.$BATS_TEST_NUMBER
+	[[ -d /dev/shm && -w /dev/shm ]] || skip "no writable /dev/shm"
+	SHM_Q=$other
+	[[ $(stat -c %d /dev/shm) != $(stat -c %d "$SPOOLQ_DIR") ]] || skip "/dev/shm is on the spool's file system"
+	rm -rf "$other"
+	qadmin create "$other" >/dev/null
+	head -c 300000 /dev/urandom > "$T/body"
+	local a d
+	a=$(qsend -p -f q "$T/body")
+	mv "$SPOOLQ_DIR/q/new/$a" "$SPOOLQ_DIR/q/new/$a,a=2"
+	d=$(qsend -p q dead-one)
+	run timeout 30 qworker --drain q -- sh -c 'cat >/dev/null; case $SPOOLQ_ID in "$0") echo bad >&2; exit 100 ;; *) exit 75 ;; esac' "$d"
+	in_state dead q "$d" >/dev/null
+	# The retry of a (a=3 now) is brought back.
+	qadmin -q retry-now q
+	run --separate-stderr qadmin move q "$other"
+	assert_success
+	assert_equal "$(said move)" 1
+	assert_equal "$(names new "$other")" "$a,a=3"
+	cmp "$T/body" "$other/new/$a,a=3"
+	assert_count new q 0
+	assert_equal "$(ls -A "$other/tmp")" ""
+	run --separate-stderr qadmin redrive --to "$other" q
+	assert_success
+	assert_said redrive "$d" dead '.*'
+	in_state new "$other" "$d" >/dev/null
+	assert_equal "$(cat "$other/new/$d")" dead-one
+	assert_count dead q 0
+	# The failure record followed it.
+	assert_file_exists "$other/attr/$d.failure"
+	assert_file_not_exists "$SPOOLQ_DIR/q/attr/$d.failure"
+	rm -rf "$other"
 }
 
 @test "qadmin -n move: 'would move' lines, nothing changed" {
@@ -809,7 +870,7 @@ lines_in() {
 		sleep 0.01
 	done
 	: > "$T/stop"
-	wait "$apid"
+	wait "$apid" || true
 	qadmin -q release r
 	# Until all are done: retries back at once.  (A dot-file in new/ wakes a
 	# waiting worker without being a message; release waking workers is

@@ -171,6 +171,24 @@ flock_held() {
 	assert_equal "$(names cur q)" "${r##*/},w=Livew0rker00"
 }
 
+@test "qadmin recover: a hung worker's claim comes back (lock held, heartbeat older than the lease)" {
+	local id r lock=$SPOOLQ_DIR/q/run/worker.Hungw0rker00
+	id=$(qsend -p q x)
+	r=$(qrecv q)
+	: > "$lock"
+	hold_lock "$lock"
+	wait_for flock_held "$lock"
+	touch -d '10 minutes ago' "$lock"
+	mv "$r" "$r,w=Hungw0rker00"
+	run --separate-stderr qadmin stats --json q
+	assert_success
+	assert_equal "$(jq '.queues[0].workers.hung' <<<"$output")" 1
+	run --separate-stderr qadmin recover q
+	assert_success
+	assert_count cur q 0
+	assert_equal "$(names new q)" "$id,a=1"
+}
+
 @test "qadmin recover: a lapsed lease at max_attempts goes to dead/ (r=attempts); due retries are promoted" {
 	mkq m max_attempts=1
 	local id r
@@ -268,10 +286,11 @@ flock_held() {
 	run timeout 30 qworker --drain q -- sh -c 'echo reject >&2; exit 100'
 	assert_file_exists "$SPOOLQ_DIR/q/attr/$r.failure"
 	assert_file_exists "$SPOOLQ_DIR/q/attr/$d.failure"
-	h=$(qsend -p q parked)
+	h=$(qsend -p -H color=blue q parked)
+	assert_file_exists "$SPOOLQ_DIR/q/attr/$h"
 	printf 'attempt=1\n' > "$SPOOLQ_DIR/q/attr/$h.failure"
 	mkdir "$SPOOLQ_DIR/q/hold"
-	mv "$SPOOLQ_DIR/q/new/$h" "$SPOOLQ_DIR/q/hold/$h"
+	mv "$SPOOLQ_DIR/q/new/$h,h" "$SPOOLQ_DIR/q/hold/$h,h"
 	orphan=$(hand_id 100)
 	printf 'attempt=3\nstatus=exit 1\n' > "$SPOOLQ_DIR/q/attr/$orphan.failure"
 	printf 'x' > "$SPOOLQ_DIR/q/attr/$orphan"
@@ -289,6 +308,7 @@ flock_held() {
 	assert_file_exists "$SPOOLQ_DIR/q/attr/$r.failure"
 	assert_file_exists "$SPOOLQ_DIR/q/attr/$d.failure"
 	assert_file_exists "$SPOOLQ_DIR/q/attr/$h.failure"
+	assert_file_exists "$SPOOLQ_DIR/q/attr/$h"
 	assert_count retry q 1
 	assert_count dead q 1
 	assert_count hold q 1
@@ -428,6 +448,24 @@ damaged_queue() {
 	done
 	checked q
 	assert_success
+	# All at once, then --repair: each renamed to a fitting name (or
+	# recovered), none lost.
+	for n in "new/$(hand_id 10),a=1,l=1764425300" "new/$(hand_id 11),a=1,t=1764425300" \
+	    "new/$(hand_id 12),a=1,r=rejected" "cur/$(hand_id 13),a=1" \
+	    "retry/$(hand_id 14),a=1" "dead/$(hand_id 15),a=1" \
+	    "dead/$(hand_id 16),a=1,r=rejected,l=1764425300,w=Tok3n"; do
+		plant q "${n%%/*}" "${n#*/}"
+	done
+	local before
+	before=$(bodies_sums q new cur retry dead)
+	checked --repair q
+	assert_success
+	checked q
+	assert_success
+	assert_output ''
+	assert_equal "$(bodies_sums q new cur retry dead)" "$before"
+	[[ ! -d $SPOOLQ_DIR/q/quarantine ]] || [[ -z $(ls -A "$SPOOLQ_DIR/q/quarantine") ]] ||
+	    fail "quarantined what a rename could mend: $(ls -R "$SPOOLQ_DIR/q/quarantine")"
 }
 
 @test "qadmin check: a missing subdirectory is reported (exit 1); --repair makes it" {
@@ -445,22 +483,30 @@ damaged_queue() {
 	done
 }
 
-@test "qadmin check: a message with two links (fan-out) is fine, one writable by others is reported" {
+@test "qadmin check: a body hard-linked into another queue (fan-out) is fine; one writable by others is reported" {
 	local a b
+	mkq q2
 	a=$(qsend -p q linked)
-	ln "$SPOOLQ_DIR/q/new/$a" "$T/second-link"
+	ln "$SPOOLQ_DIR/q/new/$a" "$SPOOLQ_DIR/q2/new/$a"
 	checked q
+	assert_success
+	assert_output ''
+	checked q2
 	assert_success
 	checked --repair q
 	assert_success
-	[ "$(stat -c %h "$SPOOLQ_DIR/q/new/$a")" = 2 ]
-	rm "$T/second-link"
+	assert_equal "$(stat -c %h "$SPOOLQ_DIR/q/new/$a")" 2
 	b=$(qsend -p q writable)
 	chmod 0666 "$SPOOLQ_DIR/q/new/$b"
 	chmod go-w "$SPOOLQ_DIR/q"
 	checked q
 	assert_failure 1
 	assert_line --regexp "$(check_line q "$b")"
+	checked --repair q
+	assert_success
+	checked q
+	assert_success
+	assert_equal "$(cat "$SPOOLQ_DIR/q/new/$b")" writable
 }
 
 @test "qadmin check: a file of another owner is reported" {
@@ -471,6 +517,11 @@ damaged_queue() {
 	checked q
 	assert_failure 1
 	assert_line --regexp "$(check_line q "$a")"
+	checked --repair q
+	assert_success
+	assert_equal "$(stat -c %u "$SPOOLQ_DIR/q/new/$a")" "$(stat -c %u "$SPOOLQ_DIR/q")"
+	checked q
+	assert_success
 }
 
 @test "qadmin check: an error in queue.conf is reported with the other problems (exit 1)" {
