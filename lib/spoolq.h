@@ -835,4 +835,9 @@ int	sq_rename(int fromfd, const char *from, int tofd, const char *to);
  */
 int	sq_write_all(int fd, const void *buf, size_t len);
 
+/* Modules with headers of their own, part of the same public API. */
+#include "exchange.h"
+#include "inspect.h"
+#include "repair.h"
+
 #endif /* SPOOLQ_H */
