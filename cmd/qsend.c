@@ -334,6 +334,15 @@ main(int argc, char *argv[])
 	o.attrs = attrs;
 	o.due_ms = delay > 0 ? sq_now_ms() + delay : at > 0 ? at : 0;
 	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
+	/* Check everything before anything is made (-c) or written. */
+	if (sq_attr_check(&o) == -1)
+		errx(EX_USAGE, "-k/-H: a key is at most %d bytes, at most %d "
+		    "attributes of at most %d bytes, none with a newline",
+		    SQ_KEY_MAX, SQ_ATTRS_MAX, SQ_ATTR_VALUE_MAX);
+	if (o.dedup_id != NULL && !sq_dedup_id_valid(o.dedup_id))
+		errx(EX_USAGE, "--dedup-id %s: must match "
+		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
+		    o.dedup_id);
 	memset(&s, 0, sizeof(s));
 	s.name = argv[0];
 	tool_queue_path(path, root, argv[0]);
@@ -352,9 +361,7 @@ main(int argc, char *argv[])
 		    NULL);
 		s.b[j].wait_ms = timeout;
 		if (sq_batch_options(&s.b[j], &o) == -1)
-			errx(EX_USAGE, "--dedup-id %s: must match "
-			    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
-			    o.dedup_id);
+			err(EX_SOFTWARE, "options");	/* checked above */
 	}
 	if (files) {
 		for (i = 1; i < argc; i++) {

@@ -110,14 +110,7 @@ sidecars_move(struct sq_queue *q, struct sq_queue *to, const char *id)
 int
 sq_state_attr(struct sq_queue *q, int create)
 {
-	int fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd == -1 && errno == ENOENT && create &&
-	    mkdirat(q->fd, SQ_DIR_ATTR, 0777) == 0)
-		fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC | O_NOFOLLOW);
-	return fd;
+	return subdir_open(q->fd, SQ_DIR_ATTR, create);
 }
 
 /* The name a message gets in state st (ready and held: ID,a,e,h). */
@@ -125,8 +118,11 @@ static void
 name_for_state(struct sq_name *n, enum sq_state st, int reset)
 {
 	ready_name(n);
-	if (reset)
+	if (reset) {
+		/* A redrive is a fresh start: attempts and expiry both. */
 		n->attempts = 0;
+		n->expires = -1;
+	}
 	(void)st;
 }
 

@@ -26,12 +26,7 @@
 static int
 archive_fd(struct sq_queue *q, int create)
 {
-	int fd = openat(q->fd, SQ_DIR_ARCHIVE, DIR_FLAGS);
-
-	if (fd == -1 && errno == ENOENT && create &&
-	    mkdirat(q->fd, SQ_DIR_ARCHIVE, 0777) == 0)
-		fd = openat(q->fd, SQ_DIR_ARCHIVE, DIR_FLAGS);
-	return fd;
+	return subdir_open(q->fd, SQ_DIR_ARCHIVE, create);
 }
 
 int

@@ -32,35 +32,43 @@ struct marker {
 	char	id[SQ_ID_MAX];
 	char	state[16];
 	int64_t	ms;
+	char	dir[16];		/* pending: where it was going */
+	char	name[SQ_NAME_MAX + 1];	/* and under which name */
 };
 
 static int
 marker_read(int fd, struct marker *m)
 {
-	char buf[SQ_ID_MAX + 64];
+	char buf[SQ_ID_MAX + SQ_NAME_MAX + 64];
 	long long ms;
 	ssize_t n;
+	int k;
 
 	memset(m, 0, sizeof(*m));
 	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
 		return n == 0 ? 0 : -1;
 	buf[n] = '\0';
-	if (sscanf(buf, "%159s %15s %lld", m->id, m->state, &ms) != 3 ||
-	    strchr(m->id, '/') != NULL || m->id[0] == '.')
+	k = sscanf(buf, "%159s %15s %lld %15s %255s", m->id, m->state, &ms,
+	    m->dir, m->name);
+	if (k < 3 || strchr(m->id, '/') != NULL || m->id[0] == '.')
 		memset(m, 0, sizeof(*m));	/* damaged: as if absent */
 	else
 		m->ms = ms;
+	if (k < 5)
+		m->dir[0] = m->name[0] = '\0';	/* no target: new/ID */
 	return 0;
 }
 
 static int
-marker_write(struct sq_queue *q, int fd, const char *id, const char *state)
+marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
+    const char *dir, const char *name)
 {
-	char buf[SQ_ID_MAX + 64];
+	char buf[SQ_ID_MAX + SQ_NAME_MAX + 64];
 	int len;
 
-	len = snprintf(buf, sizeof(buf), "%s %s %lld\n", id, state,
-	    (long long)sq_now_ms());
+	len = snprintf(buf, sizeof(buf), "%s %s %lld%s%s%s%s\n", id, state,
+	    (long long)sq_now_ms(), dir ? " " : "", dir ? dir : "",
+	    name ? " " : "", name ? name : "");
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
 		return -1;
 	if (q->conf.durability == SQ_DURABILITY_FSYNC && fsync(fd) == -1)
@@ -77,21 +85,64 @@ drop(struct sq_batch *b, const char *id)
 	b->dropped++;
 }
 
-/* Publish a crashed sender's complete body from tmp/ as new/ID[,h]. */
+/*
+ * Publish a crashed sender's complete body from tmp/ under the name and
+ * in the state it was going to, as its pending marker recorded, so that
+ * its delay and expiry are kept.  A marker without them (written by an
+ * older sender) takes those of this send, the retry of the same one.
+ */
 static int
-publish_orphan(struct sq_queue *q, const char *id)
+publish_orphan(struct sq_batch *b, const struct marker *m)
 {
+	struct sq_queue *q = b->q;
 	char attr[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1];
-	struct sq_name n;
 	char name[SQ_NAME_MAX + 1];
+	struct sq_name n;
+	int tofd;
 
-	if (sq_name_init(&n, id) == -1)
+	if (m->name[0] != '\0' && sq_name_parse(&n, m->name) == 0 &&
+	    strcmp(n.id, m->id) == 0)
+		return sq_rename(q->tmpfd, m->id, strcmp(m->dir,
+		    SQ_DIR_RETRY) == 0 ? q->retryfd : q->newfd, m->name);
+	if (batch_target(b, m->id, name, &tofd) == -1 ||
+	    sq_name_parse(&n, name) == -1)
 		return -1;
-	snprintf(attr, sizeof(attr), "%s/%s", SQ_DIR_ATTR, id);
+	/* The flag h says what is on disk, not what this send has. */
+	snprintf(attr, sizeof(attr), "%s/%s", SQ_DIR_ATTR, m->id);
 	n.has_attr = faccessat(q->fd, attr, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	if (sq_name_format(name, sizeof(name), &n) == -1)
 		return -1;
-	return sq_rename(q->tmpfd, id, q->newfd, name);
+	return sq_rename(q->tmpfd, m->id, tofd, name);
+}
+
+/*
+ * Open and lock the marker of key.  After the lock is ours, the name must
+ * still lead to the file we locked: qadmin gc may have removed an expired
+ * marker meanwhile, and a sender on a removed file would not exclude the
+ * next one.  Returns the descriptor or -1.
+ */
+static int
+marker_lock(int dfd, const char *key)
+{
+	struct stat a, b;
+	int fd;
+
+	for (;;) {
+		fd = openat(dfd, key, O_RDWR | O_CREAT | O_CLOEXEC |
+		    O_NOFOLLOW, 0666);
+		if (fd == -1)
+			return -1;
+		while (flock(fd, LOCK_EX) == -1)
+			if (errno != EINTR) {
+				close(fd);
+				return -1;
+			}
+		if (fstat(fd, &a) == 0 && fstatat(dfd, key, &b,
+		    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
+			return fd;
+		close(fd);		/* removed under us: again */
+	}
 }
 
 int
@@ -100,47 +151,45 @@ dedup_send(struct sq_batch *b, const char *id, size_t len)
 	struct sq_queue *q = b->q;
 	struct marker m;
 	struct stat st;
-	int dfd, fd = -1, rc = -1, saved;
+	char name[SQ_NAME_MAX + 1];
+	size_t before = b->committed;
+	int dfd, fd = -1, rc = -1, saved, pending = 0, tofd;
 
-	dfd = openat(q->fd, DEDUP_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (dfd == -1 && errno == ENOENT && mkdirat(q->fd, DEDUP_DIR, 0777) ==
-	    0)
-		dfd = openat(q->fd, DEDUP_DIR, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC | O_NOFOLLOW);
-	if (dfd == -1)
-		goto out;
-	fd = openat(dfd, b->opts->dedup_id, O_RDWR | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
-	if (fd == -1)
-		goto out;
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			goto out;
-	if (marker_read(fd, &m) == -1)
+	if ((dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1 ||
+	    (fd = marker_lock(dfd, b->opts->dedup_id)) == -1 ||
+	    marker_read(fd, &m) == -1)
 		goto out;
 	if (m.id[0] != '\0' && sq_now_ms() - m.ms < q->conf.dedup_window_ms) {
 		if (strcmp(m.state, "pending") == 0 &&
 		    fstatat(q->tmpfd, m.id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    publish_orphan(q, m.id) == -1)
+		    publish_orphan(b, &m) == -1)
 			goto out;
 		if (strcmp(m.state, "sent") != 0 &&
-		    marker_write(q, fd, m.id, "sent") == -1)
+		    marker_write(q, fd, m.id, "sent", NULL, NULL) == -1)
 			goto out;
 		drop(b, id);
 		rc = 0;
 		goto out;
 	}
-	if (marker_write(q, fd, id, "pending") == -1)
+	if (batch_target(b, id, name, &tofd) == -1 ||
+	    marker_write(q, fd, id, "pending", tofd == q->retryfd ?
+	    SQ_DIR_RETRY : SQ_DIR_NEW, name) == -1)
 		goto out;
+	pending = 1;
 	if (batch_push(b, id, len, 1) == -1)
 		goto out;
-	rc = marker_write(q, fd, id, "sent");
+	rc = marker_write(q, fd, id, "sent", NULL, NULL);
 out:
 	saved = errno;
-	if (rc == -1 && fd != -1 && b->npending == 0 &&
-	    faccessat(q->tmpfd, id, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		unlinkat(q->tmpfd, id, 0);	/* not published: no orphan */
+	if (rc == -1 && b->committed == before) {
+		/*
+		 * Ours was not published: no marker may claim it was, or the
+		 * producer's retry would be dropped and the message lost.
+		 */
+		if (pending && fd != -1 && ftruncate(fd, 0) == 0 &&
+		    q->conf.durability == SQ_DURABILITY_FSYNC)
+			fsync(fd);
+		unlinkat(q->tmpfd, id, 0);
 		attr_remove(q, id);
 	}
 	if (fd != -1)

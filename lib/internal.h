@@ -54,6 +54,13 @@ int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
  */
 int	dedup_send(struct sq_batch *b, const char *id, size_t len);
 
+/*
+ * batch_target - the name (SQ_NAME_MAX + 1 bytes) and directory (q's
+ * newfd or retryfd) that tmp/id of batch b is published under.  0 or -1.
+ */
+int	batch_target(struct sq_batch *b, const char *id, char *name,
+	    int *dirfd);
+
 /* batch_room - make room in b for one more pending message.  0 or -1. */
 int	batch_room(struct sq_batch *b);
 
@@ -97,6 +104,14 @@ typedef int	dir_entry_fn(int dfd, const char *name, const struct stat *st,
  * fn's non-zero result, or -1 with errno.
  */
 int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
+
+/*
+ * subdir_open - open the directory name in dfd (never following a
+ * symlink), making it first when create is set and it is missing; a
+ * concurrent mkdir by another process is no error.  Returns a
+ * descriptor or -1 with errno.
+ */
+int	subdir_open(int dfd, const char *name, int create);
 
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \

@@ -27,21 +27,23 @@
 int
 sq_batch_options(struct sq_batch *b, const struct sq_msgopts *o)
 {
-	size_t n;
-
-	if (o != NULL) {
-		if (sq_attr_check(o) == -1)
-			return -1;
-		if (o->dedup_id != NULL && ((n = strlen(o->dedup_id)) == 0 ||
-		    n > SQ_DEDUP_MAX || o->dedup_id[0] == '.' ||
-		    strspn(o->dedup_id, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@+=-") != n)) {
-			errno = EINVAL;
-			return -1;
-		}
+	if (o != NULL && (sq_attr_check(o) == -1 ||
+	    (o->dedup_id != NULL && !sq_dedup_id_valid(o->dedup_id)))) {
+		errno = EINVAL;
+		return -1;
 	}
 	b->opts = o;
 	return 0;
+}
+
+int
+sq_dedup_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= SQ_DEDUP_MAX && s[0] != '.' &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@+=-") == n;
 }
 
 static int
@@ -215,8 +217,8 @@ sync_pending(struct sq_batch *b)
  * The name and directory a message is published under: new/ID, or
  * retry/ID,t=DUE for a delayed send, with e= and h from the options.
  */
-static int
-target_name(struct sq_batch *b, const char *id, char *name, int *dirfd)
+int
+batch_target(struct sq_batch *b, const char *id, char *name, int *dirfd)
 {
 	const struct sq_msgopts *o = b->opts;
 	struct sq_name n;
@@ -249,7 +251,7 @@ publish(struct sq_batch *b, const char *tmpname)
 
 	strlcpy(id, tmpname, sizeof(id));
 	for (tries = 0; tries < 8; tries++) {
-		if (target_name(b, id, name, &dirfd) == -1)
+		if (batch_target(b, id, name, &dirfd) == -1)
 			return -1;
 		if (sq_rename(b->q->tmpfd, tmpname, dirfd, name) == 0) {
 			if (dirfd == b->q->retryfd)

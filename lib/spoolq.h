@@ -376,6 +376,12 @@ struct sq_batch {
  */
 int	sq_batch_options(struct sq_batch *b, const struct sq_msgopts *o);
 
+/*
+ * sq_dedup_id_valid - 1 when s can be a deduplication ID: 1 to 128 bytes
+ * of [A-Za-z0-9._:@+=-], not starting with '.' (it names a file).
+ */
+int	sq_dedup_id_valid(const char *s);
+
 /* sq_batch_begin - start a batch on q; sent(id, arg) may be NULL. */
 void	sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
 	    void *arg);

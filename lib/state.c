@@ -58,15 +58,7 @@ sq_state_parse(const char *s, enum sq_state *st)
 int
 sq_state_open(struct sq_queue *q, enum sq_state st, int create)
 {
-	int fd;
-
-	fd = openat(q->fd, states[st].dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC | O_NOFOLLOW);
-	if (fd == -1 && errno == ENOENT && create &&
-	    mkdirat(q->fd, states[st].dir, 0777) == 0)
-		fd = openat(q->fd, states[st].dir, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC | O_NOFOLLOW);
-	return fd;
+	return subdir_open(q->fd, states[st].dir, create);
 }
 
 int

@@ -41,3 +41,18 @@ dir_each(int dfd, dir_entry_fn *fn, void *arg)
 	closedir(d);
 	return rc;
 }
+
+int
+subdir_open(int dfd, const char *name, int create)
+{
+	int fd;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd != -1 || errno != ENOENT || !create)
+		return fd;
+	/* Another process may make it first: that is as good. */
+	if (mkdirat(dfd, name, 0777) == -1 && errno != EEXIST)
+		return -1;
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW);
+}

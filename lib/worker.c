@@ -48,12 +48,7 @@ sq_worker_token(char *buf, size_t size)
 static int
 run_fd(struct sq_queue *q)
 {
-	int fd = openat(q->fd, SQ_DIR_RUN, O_RDONLY | O_DIRECTORY | RUN_FLAGS);
-
-	if (fd == -1 && errno == ENOENT && mkdirat(q->fd, SQ_DIR_RUN, 0777) == 0)
-		fd = openat(q->fd, SQ_DIR_RUN, O_RDONLY | O_DIRECTORY |
-		    RUN_FLAGS);
-	return fd;
+	return subdir_open(q->fd, SQ_DIR_RUN, 1);
 }
 
 int
@@ -208,12 +203,7 @@ sq_failure_write(struct sq_queue *q, const char *id, const char *text,
 	char name[SQ_ID_MAX + 16], tmp[SQ_ID_MAX + 48];
 	int afd, fd, rc = -1, saved;
 
-	afd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY | RUN_FLAGS);
-	if (afd == -1 && errno == ENOENT && mkdirat(q->fd, SQ_DIR_ATTR,
-	    0777) == 0)
-		afd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
-		    RUN_FLAGS);
-	if (afd == -1)
+	if ((afd = sq_state_attr(q, 1)) == -1)
 		return -1;
 	snprintf(name, sizeof(name), "%s%s", id, SQ_FAILURE_SUFFIX);
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)getpid());
