@@ -43,10 +43,26 @@ usage(int status)
 	exit(status ? EX_USAGE : 0);
 }
 
+/*
+ * -p: each message once, though a fan-out publishes it in several
+ * queues.  Every queue's batch publishes the same messages in the same
+ * order, so the batch that is first to reach a position prints it; a
+ * queue that dropped a duplicate (one message per --dedup-id send) leaves
+ * the printing to another.
+ */
+struct counter {
+	size_t	 n;		/* messages this batch published */
+	size_t	*printed;	/* positions printed, of all batches */
+};
+
 static void
 sent(const char *id, void *arg)
 {
-	(void)arg;
+	struct counter *c = arg;
+
+	if (++c->n <= *c->printed)
+		return;
+	*c->printed = c->n;
 	if (print_ids)
 		puts(id);
 }
@@ -251,7 +267,8 @@ main(int argc, char *argv[])
 	struct sender s;
 	struct sq_msgopts o;
 	char path[PATH_MAX];
-	size_t j, dropped = 0;
+	struct counter *counters;
+	size_t j, dropped = 0, printed = 0;
 	struct sq_attr *attrs = NULL;
 	const char *root = NULL;
 	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
@@ -354,11 +371,12 @@ main(int argc, char *argv[])
 		tool_open(&s.queues[0], root, argv[0], create);
 		s.n = 1;
 	}
-	if ((s.b = calloc(s.n, sizeof(*s.b))) == NULL)
+	if ((s.b = calloc(s.n, sizeof(*s.b))) == NULL ||
+	    (counters = calloc(s.n, sizeof(*counters))) == NULL)
 		err(EX_OSERR, NULL);
 	for (j = 0; j < s.n; j++) {
-		sq_batch_begin(&s.b[j], &s.queues[j], j == 0 ? sent : NULL,
-		    NULL);
+		counters[j].printed = &printed;
+		sq_batch_begin(&s.b[j], &s.queues[j], sent, &counters[j]);
 		s.b[j].wait_ms = timeout;
 		if (sq_batch_options(&s.b[j], &o) == -1)
 			err(EX_SOFTWARE, "options");	/* checked above */
@@ -395,5 +413,6 @@ main(int argc, char *argv[])
 		sq_queue_close(&s.queues[j]);
 	free(s.queues);
 	free(s.b);
+	free(counters);
 	return 0;
 }

@@ -8,7 +8,9 @@
  * is how consumption shows up.  Between recounts the figure can only be
  * too high (consumers do not write it), so senders never overshoot the
  * bound by themselves; what an operator or a hand delivery adds within
- * one RECOUNT_MS is the documented overshoot.  Without a bound set none
+ * one RECOUNT_MS is the documented overshoot.  A sender keeps the lock
+ * from its admission until its messages are published, so a recount by
+ * another sender cannot miss them.  Without a bound set none
  * of this runs.  min_free_disk is Postfix's queue_minfree: refuse new
  * work when the file system is nearly full.
  */
@@ -110,12 +112,34 @@ over(const struct sq_conf *c, const struct usage *u, size_t n, size_t bytes)
 	    (c->max_bytes > 0 && u->bytes + bytes > c->max_bytes);
 }
 
-/* One attempt: 0 admitted, 1 full, -1 error. */
+/* Dead-letter the oldest ready messages until n, bytes fit, or none is left. */
+static int
+make_room(struct sq_queue *q, struct usage *u, size_t n, size_t bytes)
+{
+	size_t dropped, need;
+
+	while (over(&q->conf, u, n, bytes)) {
+		need = q->conf.max_messages > 0 && u->count + n >
+		    q->conf.max_messages ? u->count + n - q->conf.max_messages :
+		    1;
+		if (drop_oldest(q, need, SQ_REASON_OVERFLOW, &dropped) == -1 ||
+		    recount(q, u) == -1)
+			return -1;
+		if (dropped == 0)
+			break;		/* nothing ready is left to drop */
+	}
+	return 0;
+}
+
+/*
+ * One attempt, with the usage lock taken: 0 admitted (the lock is kept
+ * until sq_bound_release, so that no recount by another sender misses
+ * what this one is about to publish), 1 full, -1 error.
+ */
 static int
 admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
 {
 	struct usage u;
-	size_t dropped;
 
 	while (flock(fd, LOCK_EX) == -1)
 		if (errno != EINTR)
@@ -124,17 +148,9 @@ admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
 	if ((force || sq_now_ms() - u.ms >= RECOUNT_MS ||
 	    over(&q->conf, &u, n, bytes)) && recount(q, &u) == -1)
 		goto fail;
-	if (over(&q->conf, &u, n, bytes) &&
-	    q->conf.overflow == SQ_OVERFLOW_DROP_OLDEST) {
-		/* Make room: the oldest ready messages go to dead/. */
-		size_t need = q->conf.max_messages > 0 && u.count + n >
-		    q->conf.max_messages ? u.count + n - q->conf.max_messages :
-		    1;
-
-		if (drop_oldest(q, need, SQ_REASON_OVERFLOW, &dropped) == -1 ||
-		    recount(q, &u) == -1)
-			goto fail;
-	}
+	if (q->conf.overflow == SQ_OVERFLOW_DROP_OLDEST &&
+	    make_room(q, &u, n, bytes) == -1)
+		goto fail;
 	if (over(&q->conf, &u, n, bytes)) {
 		flock(fd, LOCK_UN);
 		return 1;
@@ -143,7 +159,6 @@ admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
 	u.bytes += bytes;
 	if (usage_write(fd, &u) == -1)
 		goto fail;
-	flock(fd, LOCK_UN);
 	return 0;
 fail:
 	flock(fd, LOCK_UN);
@@ -151,12 +166,14 @@ fail:
 }
 
 int
-sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms)
+sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
+    int *lockfd)
 {
 	struct statvfs sv;
 	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
-	int fd, rc, saved;
+	int fd, rc, saved, first;
 
+	*lockfd = -1;
 	if (q->conf.min_free_disk > 0 && fstatvfs(q->fd, &sv) == 0 &&
 	    (uint64_t)sv.f_bavail * sv.f_frsize < q->conf.min_free_disk) {
 		errno = ENOSPC;
@@ -168,19 +185,27 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms)
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)
 		return -1;
-	for (int first = 1;; first = 0) {
+	for (first = 1;; first = 0) {
 		rc = admit_once(q, fd, n, bytes, !first);
+		/* A batch waits message by message: it may never fit whole. */
 		if (rc != 1 || q->conf.overflow != SQ_OVERFLOW_BLOCK ||
-		    sq_now_ms() >= until)
+		    n > 1 || sq_now_ms() >= until)
 			break;
 		poll(NULL, 0, BLOCK_POLL_MS);
 	}
+	if (rc == 0) {
+		*lockfd = fd;
+		return 0;
+	}
 	saved = errno;
 	close(fd);
-	if (rc == 1) {
-		errno = EAGAIN;
-		return -1;
-	}
-	errno = saved;
-	return rc;
+	errno = rc == 1 ? EAGAIN : saved;
+	return -1;
+}
+
+void
+sq_bound_release(int lockfd)
+{
+	if (lockfd != -1)
+		close(lockfd);		/* drops the lock */
 }

@@ -2,9 +2,9 @@
  * fanout.c - one message into several queues (an exchange's routes).
  *
  * The body is written once, as a hidden source file in the first
- * queue's tmp/, and hard-linked into each queue's tmp/ under the same ID
- * (copied where a queue is on another file system), so no body is
- * written twice.  Each queue's copy then goes through that queue's
+ * queue's tmp/, and hard-linked into each queue's tmp/ under the same ID;
+ * a file system met for the first time gets one copy of the source, and
+ * its queues link to that, so no body is written twice per file system.  Each queue's copy then goes through that queue's
  * batch: sidecar, deduplication, sync, and its own rename into new/ -
  * the commit point per queue.  A crash between two queues leaves the
  * message in some queues and not the others; a retried send with a
@@ -68,18 +68,50 @@ out:
 	return rc;
 }
 
+/* One source file per file system, so every queue can link to one. */
+struct sources {
+	size_t	 n;
+	struct {
+		dev_t	 dev;
+		int	 tmpfd;		/* the tmp/ holding it */
+	} s[8];
+};
+
+/*
+ * The source for queue q's file system: the first one written, or a
+ * copy of it made in q's tmp/ the first time that file system is met
+ * (up to 8; past that, queues get copies).  Returns the tmp/ descriptor
+ * holding it, or -1 with errno.
+ */
+static int
+source_for(struct sources *src, struct sq_queue *q, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < src->n; i++)
+		if (src->s[i].dev == q->dev)
+			return src->s[i].tmpfd;
+	if (src->n == sizeof(src->s) / sizeof(src->s[0]))
+		return src->s[0].tmpfd;
+	if (copy_file(src->s[0].tmpfd, name, q->tmpfd, name) == -1)
+		return -1;
+	src->s[src->n].dev = q->dev;
+	src->s[src->n++].tmpfd = q->tmpfd;
+	return q->tmpfd;
+}
+
 /* Link (or copy) the source into b's tmp/ID and hand it to the batch. */
 static int
-fan_one(struct sq_batch *b, int srcfd, const char *src, const char *id,
-    size_t len)
+fan_one(struct sq_batch *b, struct sources *src, const char *name,
+    const char *id, size_t len)
 {
-	int rc;
+	int rc, srcfd;
 
-	if (batch_room(b) == -1)
+	if (batch_room(b) == -1 || (srcfd = source_for(src, b->q, name)) == -1)
 		return -1;
-	rc = linkat(srcfd, src, b->q->tmpfd, id, 0);
+	rc = linkat(srcfd, name, b->q->tmpfd, id, 0);
 	if (rc == -1 && errno == EXDEV)
-		rc = copy_file(srcfd, src, b->q->tmpfd, id);
+		rc = copy_file(srcfd, name, b->q->tmpfd, id);
 	if (rc == -1)
 		return -1;
 	return tmp_ready(b, id, len, 0, 0);
@@ -90,6 +122,7 @@ fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
     size_t *delivered)
 {
 	char id[SQ_ID_MAX], src[SQ_ID_MAX + sizeof(SOURCE_PREFIX)];
+	struct sources sources;
 	size_t i, total;
 	int rc = 0, saved = 0;
 
@@ -100,15 +133,19 @@ fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
 	    source_write(b[0].q, id, mem, len, in, &total) == -1)
 		return -1;
 	snprintf(src, sizeof(src), "%s%s", SOURCE_PREFIX, id);
+	sources.n = 1;
+	sources.s[0].dev = b[0].q->dev;
+	sources.s[0].tmpfd = b[0].q->tmpfd;
 	for (i = 0; i < n; i++) {
-		if (fan_one(&b[i], b[0].q->tmpfd, src, id, total) == -1) {
+		if (fan_one(&b[i], &sources, src, id, total) == -1) {
 			saved = errno;
 			rc = -1;
 			break;
 		}
 		(*delivered)++;
 	}
-	unlinkat(b[0].q->tmpfd, src, 0);
+	for (i = 0; i < sources.n; i++)
+		unlinkat(sources.s[i].tmpfd, src, 0);
 	errno = saved;
 	return rc;
 }

@@ -307,10 +307,16 @@ admit_each(struct sq_batch *b)
 {
 	struct stat st;
 
+	int lock, rc;
+
 	while (b->npending > 0) {
 		if (fstatat(b->q->tmpfd, b->ids[0], &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1 || sq_bound_admit(b->q, 1, (size_t)st.st_size,
-		    b->wait_ms) == -1 || publish_first(b, 1) == -1)
+		    b->wait_ms, &lock) == -1)
+			return -1;
+		rc = publish_first(b, 1);
+		sq_bound_release(lock);
+		if (rc == -1)
 			return -1;
 	}
 	return 0;
@@ -319,14 +325,16 @@ admit_each(struct sq_batch *b)
 int
 sq_batch_commit(struct sq_batch *b)
 {
-	int saved, rc;
+	int saved, rc, lock;
 
 	if (b->npending == 0)
 		return 0;
-	if (sq_bound_admit(b->q, b->npending, b->bytes, b->wait_ms) == 0) {
-		if (sync_pending(b) == -1)
-			goto fail;
-		rc = publish_first(b, b->npending);
+	if (sq_bound_admit(b->q, b->npending, b->bytes, b->wait_ms,
+	    &lock) == 0) {
+		rc = sync_pending(b);
+		if (rc == 0)
+			rc = publish_first(b, b->npending);
+		sq_bound_release(lock);
 	} else {
 		if (errno != EAGAIN || b->npending == 1 ||
 		    sync_pending(b) == -1)

@@ -414,14 +414,24 @@ int	sq_batch_end(struct sq_batch *b);
  * (max_messages, max_bytes over ready + retry + in-flight; min_free_disk).
  * With overflow = drop-oldest the oldest ready messages are dead-lettered
  * (r=overflow) to make room; with block it waits up to wait_ms
- * (negative: forever) for consumers to make room.  Costs nothing when no
- * bound is set, and never lists the queue more than once a second.
- * Returns 0 when admitted, or -1 with errno EAGAIN (full: reject, or the
- * wait ran out), ENOSPC (below min_free_disk) or an I/O errno.
+ * (negative: forever) for consumers to make room; only a single message
+ * waits (n = 1): a batch that does not fit whole gets EAGAIN at once and
+ * is then admitted message by message.  Costs nothing when no bound is
+ * set, and lists the queue at most once a second, or when full.  Returns
+ * 0 when admitted, with the usage lock in *lockfd (-1 when unbounded) to
+ * be given to sq_bound_release once the messages are published; or -1
+ * with errno EAGAIN (full: reject, or the wait ran out), ENOSPC (below
+ * min_free_disk) or an I/O errno.
  * sq_batch_commit calls it for every batch.
  */
 int	sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes,
-	    int64_t wait_ms);
+	    int64_t wait_ms, int *lockfd);
+
+/*
+ * sq_bound_release - after publishing what sq_bound_admit admitted, let
+ * the next sender in (lockfd from sq_bound_admit; -1 is ignored).
+ */
+void	sq_bound_release(int lockfd);
 
 /*
  * sq_fanout_add - add one message to each of the n batches b[0..n-1] (one
