@@ -273,7 +273,7 @@ synopsis_of_usage() {
 	for i in $(seq 65); do
 		many+=(-H "n$i=v")
 	done
-	# BUG: qsend says "--dedup-id (null): must match ..." for these.
+	# The error names -H, not another option.
 	expect_fail 64 qsend -H "ok=$(printf 'v%.0s' {1..4097})" q body
 	refute_output --partial '(null)'
 	refute_output --partial -- '--dedup-id'
@@ -287,7 +287,7 @@ synopsis_of_usage() {
 }
 
 @test "qsend -c: a refused -H value or --dedup-id creates no queue" {
-	# BUG: the options are checked only after the queue was created.
+	# Options are checked before -c creates anything.
 	expect_fail 64 qsend -c -H $'ok=two\nlines' newq body
 	assert_dir_not_exists "$SPOOLQ_DIR/newq"
 	expect_fail 64 qsend -c --dedup-id .bad newq2 body
@@ -523,8 +523,8 @@ concurrent_senders() {
 }
 
 @test "qsend --dedup-id: the first concurrent senders on a queue without dedup/ all succeed" {
-	# BUG: two first senders race to mkdir dedup/; the loser exits 73,
-	# "File exists".  50 fresh queues make the race all but certain.
+	# The first senders on a queue race to make dedup/; losing that race
+	# is no error.  50 fresh queues make the race all but certain.
 	local k
 	for k in $(seq 50); do
 		mkq "f$k"
@@ -577,8 +577,8 @@ concurrent_senders() {
 }
 
 @test "qsend --dedup-id: the retry of a crashed delayed send keeps it delayed" {
-	# BUG: the crashed sender's body is published into new/ at once; the
-	# delay (and a --ttl) of the send it completes are lost.
+	# The crashed sender's body keeps the delay (and a --ttl) of the send
+	# it completes.
 	local id=1764425000.000000004.999_3_deadbeef.crashed
 	plant_orphan "$Q" K4 "$id" later
 	qsend --dedup-id K4 --delay 1h q later

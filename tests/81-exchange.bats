@@ -786,9 +786,8 @@ a.b.c|hash hh sh'
 }
 
 @test "--dedup-id through an exchange: -p prints the ID of the copy a retry committed" {
-	# BUG: only the first routed queue's batch prints IDs, so when the
-	# first queue drops the retry as a duplicate nothing is printed,
-	# although the message was committed (under a new ID) into b.
+	# When the first queue drops the retry as a duplicate, the message
+	# committed into b is still printed.
 	local id q
 	mkqs a b c
 	mkx logs fanout
@@ -825,9 +824,8 @@ a.b.c|hash hh sh'
 }
 
 @test "a bound queue on another file system first in the bindings: the others still share one inode" {
-	# BUG: the body is written once into the first routed queue's tmp/;
-	# when that queue is on another file system, every other queue gets a
-	# copy of its own, so queues that share a file system get no links.
+	# The first routed queue is on another file system: the queues that
+	# share one file system still share one inode.
 	local id
 	mkqs a c
 	mount_elsewhere far

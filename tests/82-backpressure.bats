@@ -162,9 +162,8 @@ elapsed_ok() {
 }
 
 @test "drop-oldest with max_bytes: as many of the oldest are dropped as the new message needs" {
-	# BUG: only one message is dropped per admission when max_bytes is
-	# what is exceeded; the send then exits 75 all the same, and the
-	# dropped message is lost to dead/ for nothing.
+	# When max_bytes is what is exceeded, as many of the oldest go as the
+	# new message needs, and the send succeeds.
 	mkq q max_bytes=10 overflow=drop-oldest
 	qsend q aa bb cc dd
 	run --separate-stderr qsend q 12345678
@@ -211,9 +210,8 @@ elapsed_ok() {
 }
 
 @test "block: more lines than max_messages all go through while a consumer drains the queue" {
-	# BUG: a batch is admitted as a whole; with overflow = block it waits
-	# for room for all of its messages at once, which a bound smaller
-	# than the batch never gives: qsend waits forever, sends nothing.
+	# A batch larger than the bound is admitted message by message: it
+	# never waits for room for all of it at once.
 	mkq q max_messages=2 overflow=block
 	(
 		for _ in $(seq 100); do
@@ -286,9 +284,8 @@ producers() {
 }
 
 @test "4 concurrent producers, one message per qsend, against max_messages=50: at most 50" {
-	# BUG: 51 or 52 in most runs.  A sender that finds the queue full
-	# recounts it from the directories, which forgets what other senders
-	# were admitted for and have not renamed into new/ yet.
+	# A sender's recount of a full queue must not forget what another
+	# sender was admitted for and has not renamed into new/ yet.
 	local k
 	for k in 1 2 3 4 5; do
 		mkq "q$k" max_messages=50
@@ -301,8 +298,7 @@ producers() {
 }
 
 @test "4 concurrent producers of 30 lines each (qsend -l) against max_messages=50: at most 50" {
-	# BUG: up to 120: every batch is admitted, because each sender's
-	# recount forgets the batches admitted but not yet published.
+	# Batches admitted but not yet published count for every sender.
 	local k
 	for k in 1 2 3; do
 		mkq "q$k" max_messages=50
