@@ -593,9 +593,8 @@ concurrent_senders() {
 	expect_fail 75 qsend --dedup-id pay-41 full payment
 	assert_count new full 1
 	qack "$(qrecv full)"
-	# BUG: the marker stays "pending" for an ID that was never published,
-	# so the producer's retry is dropped as a duplicate (exit 0) and the
-	# message is never delivered.
+	# No marker may stay "pending" for an ID that was never published:
+	# the producer's retry must be sent, not dropped as a duplicate.
 	run --separate-stderr qsend -v --dedup-id pay-41 full payment
 	assert_success
 	assert_equal "$stderr" ''
@@ -614,7 +613,7 @@ concurrent_senders() {
 	assert_equal "$status" 75
 	assert_count new q 0
 	assert_equal "$(ls -A "$Q/tmp")" ''
-	# BUG: as above, the retry is dropped as a duplicate.
+	# As above: the retry is sent.
 	run --separate-stderr qsend -v --dedup-id pay-42 q payment
 	assert_success
 	assert_count new q 1
