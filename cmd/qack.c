@@ -114,7 +114,7 @@ settle_one(struct settle *s, const char *path)
 		return;
 	}
 	if (s->action == TOUCH)
-		printf("%s/%s/%s\n", s->q.path, SQ_DIR_CUR, newname);
+		printf("%s/%s/%s\n", sq_queue_real(&s->q), SQ_DIR_CUR, newname);
 	else if (s->verbose && s->action != ACK)
 		fprintf(stderr, "qack: %s: %s/%s\n", name,
 		    dead || s->action == REJECT ? SQ_DIR_DEAD : SQ_DIR_RETRY,

@@ -366,14 +366,19 @@ cmd_release(struct admin *a, int argc, char **argv)
 	return walk_run(&w, held, 1) != 0 ? w.status : rc;
 }
 
+struct replaying {
+	struct admin	*a;
+	const char	*to;	/* "OTHER/" for --to, else "" */
+};
+
 static void
 replayed(const char *id, const char *new_id, void *arg)
 {
-	struct admin *a = arg;
+	struct replaying *r = arg;
 
-	if (!a->quiet)
-		printf("%sreplay %s archive -> ready\n", new_id == NULL ?
-		    "would " : "", id);
+	if (!r->a->quiet)
+		printf("%sreplay %s archive -> %sready\n", new_id == NULL ?
+		    "would " : "", id, r->to);
 }
 
 int
@@ -386,6 +391,7 @@ cmd_replay(struct admin *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sq_queue q, to;
+	struct replaying r;
 	const char *toarg = NULL;
 	int64_t since = 0;
 	size_t n;
@@ -408,8 +414,10 @@ cmd_replay(struct admin *a, int argc, char **argv)
 	admin_open(a, &q, argv[optind]);
 	if (toarg != NULL)
 		admin_open(a, &to, toarg);
+	r.a = a;
+	r.to = toarg != NULL ? label(toarg) : "";
 	if (sq_archive_replay(&q, toarg ? &to : &q, since, a->dry_run,
-	    replayed, a, &n) == -1)
+	    replayed, &r, &n) == -1)
 		err(tool_exit_code(errno), "%s: replay", argv[optind]);
 	if (a->verbose)
 		fprintf(stderr, "qadmin: replay: %zu message%s\n", n,

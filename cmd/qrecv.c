@@ -170,10 +170,19 @@ main(int argc, char *argv[])
 			if (autoack)
 				print_body(&q, claims[i].name, sep, raw);
 			else
-				printf("%s/%s/%s%c", q.path, SQ_DIR_CUR,
-				    claims[i].name, sep);
+				printf("%s/%s/%s%c", sq_queue_real(&q),
+				    SQ_DIR_CUR, claims[i].name, sep);
 			if (meta)
 				print_meta(&q, &claims[i], sep);
+		}
+		/*
+		 * Receipts nobody could read are claims nobody will settle:
+		 * give them back rather than let them wait out the lease.
+		 */
+		if (!autoack && got > 0 && fflush(stdout) == EOF) {
+			for (i = 0; i < got; i++)
+				sq_release(&q, claims[i].name);
+			err(EX_IOERR, "stdout");
 		}
 		total += got;
 		if (total == (size_t)want || (got < chunk && total > 0))

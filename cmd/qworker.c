@@ -37,6 +37,7 @@
 #define JOBS_MAX	1024
 #define KILL_GRACE_MS	5000		/* TERM, then KILL after this */
 #define TAIL_MAX	4096		/* bytes of stderr kept per job */
+#define HEARTBEAT_MAX_MS 10000		/* at least this often */
 #define EXIT_NOSLOT	EX_TEMPFAIL	/* --slots: every slot busy */
 
 /* The exit codes of the outcome protocol (qmail, sysexits). */
@@ -177,8 +178,8 @@ env_build(struct env *e, struct job *j)
 		env_add(e, *ep, eq + 1);
 		*eq = '=';
 	}
-	snprintf(path, sizeof(path), "%s/%s/%s", j->wq->q.path, SQ_DIR_CUR,
-	    j->c.name);
+	snprintf(path, sizeof(path), "%s/%s/%s", sq_queue_real(&j->wq->q),
+	    SQ_DIR_CUR, j->c.name);
 	snprintf(attempt, sizeof(attempt), "%u", j->c.n.attempts);
 	env_add(e, "SPOOLQ_ID", j->c.n.id);
 	env_add(e, "SPOOLQ_QUEUE", j->wq->arg);
@@ -214,6 +215,7 @@ job_exec(struct worker *w, char **envp, int bodyfd, int errfd)
 	/* If the worker is killed outright, its job must not run on. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != w->pid)
 		_exit(EX_OSERR);
+	signal(SIGPIPE, SIG_DFL);	/* ignored by the worker, not the job */
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
 	    dup2(errfd, STDERR_FILENO) == -1)
@@ -559,6 +561,15 @@ next_timeout(struct worker *w, int64_t now, int64_t heartbeat_at)
 	return at - now > 60000 ? 60000 : (int)(at - now);
 }
 
+/* The queue directory was removed (qadmin destroy) under us. */
+static int
+queue_gone(struct sq_queue *q)
+{
+	struct stat st;
+
+	return fstat(q->fd, &st) == 0 && st.st_nlink == 0;
+}
+
 static void
 handle_signals(struct worker *w, int *want_claim)
 {
@@ -605,7 +616,7 @@ run(struct worker *w)
 {
 	struct pollfd *pfds;
 	size_t npfds = 1 + w->nqueues + w->maxjobs, n, i;
-	int64_t now, lease = INT64_MAX, heartbeat_at;
+	int64_t now, lease = INT64_MAX, heartbeat_at, beat;
 	int want_claim = 1, idle;
 
 	if ((pfds = reallocarray(NULL, npfds, sizeof(*pfds))) == NULL)
@@ -613,7 +624,9 @@ run(struct worker *w)
 	for (i = 0; i < w->nqueues; i++)
 		if (w->queues[i].q.conf.lease_ms < lease)
 			lease = w->queues[i].q.conf.lease_ms;
-	heartbeat_at = sq_now_ms() + lease / 3;
+	/* lease/3 (SPEC 2), and often enough to notice a removed queue. */
+	beat = lease / 3 < HEARTBEAT_MAX_MS ? lease / 3 : HEARTBEAT_MAX_MS;
+	heartbeat_at = sq_now_ms() + beat;
 	for (;;) {
 		idle = 0;
 		if (want_claim && can_claim(w))
@@ -657,11 +670,19 @@ run(struct worker *w)
 			if (now >= w->queues[i].next_ms)
 				want_claim = 1;
 		if (now >= heartbeat_at) {
-			for (i = 0; i < w->nqueues; i++)
+			for (i = 0; i < w->nqueues; i++) {
 				if (sq_worker_heartbeat(w->queues[i].lockfd) ==
 				    -1)
 					warn("%s: heartbeat", w->queues[i].arg);
-			heartbeat_at = now + lease / 3;
+				if (queue_gone(&w->queues[i].q) && !w->stopping) {
+					warnx("%s: the queue was removed; "
+					    "stopping", w->queues[i].arg);
+					w->stopping = 1;
+					w->grace_end_ms = now + w->grace_ms;
+					w->failures = 1;
+				}
+			}
+			heartbeat_at = now + beat;
 			want_claim = 1;		/* a periodic look, too */
 		}
 	}
@@ -709,6 +730,8 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 			err(EX_OSERR, "%s: watch", wq->arg);
 		wq->next_ms = INT64_MAX;
 	}
+	/* A vanished reader of our log must not kill us mid-settlement. */
+	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);

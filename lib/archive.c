@@ -281,8 +281,11 @@ sq_archive_trim(struct sq_queue *q, int64_t now_ms, int dry_run,
 				rc = -1;
 				break;
 			}
-			if (sq_name_parse(&n, t.e[i].name) == 0 && n.has_attr)
-				attr_remove(q, n.id);
+			if (sq_name_parse(&n, t.e[i].name) == 0) {
+				if (n.has_attr)
+					attr_remove(q, n.id);
+				failure_remove(q, n.id);
+			}
 		}
 		t.bytes -= (uint64_t)t.e[i].size;
 		if (fn != NULL)

@@ -7,6 +7,7 @@
  * Defaults come from SPEC 3 (SQS visibility timeout and receive count,
  * beanstalkd, RabbitMQ).
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -514,6 +515,10 @@ sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 		snprintf(err, errsize, "%s: %s", key, why);
 		return -1;
 	}
+	/* One editor at a time: a lost update would pass unnoticed. */
+	while (flock(q->fd, LOCK_EX) == -1)
+		if (errno != EINTR)
+			goto fail;
 	for (k = 0; strcmp(conf_keys[k], key) != 0; k++)
 		;
 	if ((len = slurp(q->fd, old, sizeof(old))) == -1 ||
@@ -555,10 +560,12 @@ sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 		goto fail;
 	}
 	fsync(q->fd);
+	flock(q->fd, LOCK_UN);
 	q->conf = check;
 	return 0;
 fail:
 	saved = errno;
+	flock(q->fd, LOCK_UN);
 	snprintf(err, errsize, "%s: %s", SQ_CONF_FILE, strerror(saved));
 	errno = saved;
 	return -1;

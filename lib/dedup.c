@@ -69,7 +69,12 @@ marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
 	len = snprintf(buf, sizeof(buf), "%s %s %lld%s%s%s%s\n", id, state,
 	    (long long)sq_now_ms(), dir ? " " : "", dir ? dir : "",
 	    name ? " " : "", name ? name : "");
-	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)len, 0) != len)
+	/*
+	 * Overwrite, then cut: a crash in between leaves the new record
+	 * with old bytes after it, never an empty marker (which would let a
+	 * retry through as a first send).
+	 */
+	if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) == -1)
 		return -1;
 	if (q->conf.durability == SQ_DURABILITY_FSYNC && fsync(fd) == -1)
 		return -1;

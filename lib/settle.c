@@ -159,9 +159,8 @@ sq_ack(struct sq_queue *q, const char *name)
 		return archive_message(q, name, &n);
 	if (unlinkat(q->curfd, name, 0) == -1)
 		return -1;
-	/* Only a message that failed before can have a failure record. */
-	if (n.attempts > 1)
-		failure_remove(q, n.id);
+	/* Redrives reset attempts: any message may have a failure record. */
+	failure_remove(q, n.id);
 	if (n.has_attr)
 		attr_remove(q, n.id);
 	return 0;

@@ -268,6 +268,14 @@ fail:
 	return -1;
 }
 
+const char *
+sq_queue_real(struct sq_queue *q)
+{
+	if (q->real[0] == '\0' && realpath(q->path, q->real) == NULL)
+		strlcpy(q->real, q->path, sizeof(q->real));
+	return q->real;
+}
+
 void
 sq_queue_close(struct sq_queue *q)
 {

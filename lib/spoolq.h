@@ -272,7 +272,16 @@ struct sq_queue {
 	struct sq_conf	conf;
 	int		index_fd;		/* run/index, opened on demand */
 	dev_t		dev;
+	char		real[PATH_MAX];		/* canonical path, on demand */
 };
+
+/*
+ * sq_queue_real - the canonical absolute path of q (realpath(3) of its
+ * path, computed once), for receipts: a receipt made from it is valid
+ * from any directory and has no "." or ".." component for qack to
+ * refuse.  Falls back to the path as given.
+ */
+const char	*sq_queue_real(struct sq_queue *q);
 
 /*
  * sq_queue_create - create the queue directory path with every

@@ -342,7 +342,8 @@ lines_in() {
 	assert_said redrive "$e" dead ready
 	assert_equal "${#lines[@]}" 4
 	assert_count dead r 0
-	assert_same "$(printf '%s\n' "$a" "$b" "$c" "$e,e=9999999999")" "$(names new r)"
+	# A redrive starts afresh: attempts and expiry both go.
+	assert_same "$(printf '%s\n' "$a" "$b" "$c" "$e")" "$(names new r)"
 	assert_equal "$(cat "$SPOOLQ_DIR/r/new/$c")" gamma
 	# Attempts start again: every claim is attempt 1.
 	local rc
