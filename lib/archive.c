@@ -232,7 +232,7 @@ sq_archive_replay(struct sq_queue *q, struct sq_queue *to, int64_t since_ms,
 		rc = -1;
 		goto out;
 	}
-	qsort(t.e, t.n, sizeof(*t.e), cmp_name);
+	sort(t.e, t.n, sizeof(*t.e), cmp_name);
 	if (t.n > 0 && (fd = archive_fd(q, 0)) != -1) {
 		for (i = 0; i < t.n && rc == 0; i++)
 			if (fstatat(fd, t.e[i].name, &st,
@@ -265,7 +265,7 @@ sq_archive_trim(struct sq_queue *q, int64_t now_ms, int dry_run,
 		goto out;
 	}
 	/* Oldest first: age goes by the clock, size from the oldest on. */
-	qsort(t.e, t.n, sizeof(*t.e), cmp_age);
+	sort(t.e, t.n, sizeof(*t.e), cmp_age);
 	if ((fd = archive_fd(q, 0)) == -1)
 		goto out;
 	for (i = 0; i < t.n; i++) {

@@ -707,7 +707,7 @@ check_dups(struct checker *c)
 
 	if (c->nhash < 2)
 		return 0;
-	qsort(c->hash, c->nhash, sizeof(*c->hash), cmp_hash);
+	sort(c->hash, c->nhash, sizeof(*c->hash), cmp_hash);
 	/* The repeated hashes, once each, over the start of the array. */
 	for (i = 1; i < c->nhash; i++)
 		if (c->hash[i] == c->hash[i - 1] && (c->ndup == 0 ||
@@ -722,7 +722,7 @@ check_dups(struct checker *c)
 			return -1;
 	if (c->ncand < 2)
 		return 0;		/* the others moved on meanwhile */
-	qsort(c->cand, c->ncand, sizeof(*c->cand), cmp_cand);
+	sort(c->cand, c->ncand, sizeof(*c->cand), cmp_cand);
 	for (i = 0; i < c->ncand; i = j)
 		for (j = i + 1; j < c->ncand &&
 		    strcmp(c->cand[j].id, c->cand[i].id) == 0; j++)

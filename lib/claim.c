@@ -201,7 +201,7 @@ snapshot_trim(struct snapshot *s, size_t max)
 		return -1;
 	for (i = 0; i < s->n; i++)
 		v[i] = s->arena + s->off[i];
-	qsort(v, s->n, sizeof(*v), cmp_names);
+	sort(v, s->n, sizeof(*v), cmp_names);
 	keep = s->n < max ? s->n : max;
 	if ((arena = malloc(s->size)) == NULL) {
 		free(v);

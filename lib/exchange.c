@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "exchange.h"
+#include "internal.h"
 
 #define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
 #define CONF_MAX	(16 * 1024 * 1024)	/* bytes of exchange.conf */
@@ -563,7 +564,7 @@ index_queues(struct sq_exchange *x)
 		return -1;
 	for (i = 0; i < x->nbindings; i++)
 		v[i] = &x->bindings[i];
-	qsort(v, x->nbindings, sizeof(*v), by_queue);
+	sort(v, x->nbindings, sizeof(*v), by_queue);
 	for (i = 0; i < x->nbindings; i++) {
 		if (i == 0 || strcmp(v[i]->queue, v[i - 1]->queue) != 0)
 			first = (size_t)(v[i] - x->bindings);

@@ -306,7 +306,7 @@ gc_attr(struct gc *g)
 		rc = 0;
 		goto out;
 	}
-	qsort(g->side, g->nside, sizeof(*g->side), cmp_str);
+	sort(g->side, g->nside, sizeof(*g->side), cmp_str);
 	if ((g->live = calloc(g->nside, 1)) == NULL || gc_attr_walk(g) == -1)
 		goto out;
 	for (i = left = 0; i < g->nside; i++)

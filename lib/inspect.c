@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "inspect.h"
+#include "internal.h"
 
 #define OPEN_TRIES	8	/* sq_msg_open: finds of a moving message */
 #define READ_FLAGS	(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
@@ -376,7 +377,7 @@ sq_msg_oldest(struct sq_queue *q, enum sq_state st, size_t max,
 		goto fail;
 	if (o.n == 0)
 		goto out;
-	qsort(o.heap, o.n, sizeof(*o.heap), entry_cmp);
+	sort(o.heap, o.n, sizeof(*o.heap), entry_cmp);
 	if ((dfd = sq_state_open(q, st, 0)) == -1)
 		goto fail;
 	for (i = 0; i < o.n && rc == 0; i++) {

@@ -113,6 +113,15 @@ int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
  */
 int	subdir_open(int dfd, const char *name, int create);
 
+/*
+ * sort - qsort(3) that accepts an empty array: qsort's base must not be
+ * NULL even for no elements (C11 7.22.5), and an empty list is often NULL.
+ */
+#define sort(base, n, size, cmp) do {					\
+	if ((n) > 1)							\
+		qsort((base), (n), (size), (cmp));			\
+} while (0)
+
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
 			    (st)->st_mtim.tv_nsec / 1000000)
