@@ -110,6 +110,7 @@ demo: all
 bench: all
 	@bench/run
 	@bench/worker
+	@bench/delivery
 
 lint:
 	@for m in $(MANS); do mandoc -Tlint -Wwarning $$m || exit 1; done

@@ -100,10 +100,33 @@ source_for(struct sources *src, struct sq_queue *q, const char *name)
 	return q->tmpfd;
 }
 
+/*
+ * Link the first queue's sidecar attr/ID into b's queue, as the body is:
+ * one key and attributes file for all, where the file system allows.
+ */
+static void
+link_sidecar(struct sq_batch *first, struct sq_batch *b, const char *id)
+{
+	int from, to;
+
+	b->sidecar_linked = 0;
+	if (b == first || first->q->dev != b->q->dev ||
+	    first->opts == NULL || (first->opts->key == NULL &&
+	    first->opts->nattrs == 0))
+		return;
+	if ((from = sq_state_attr(first->q, 0)) == -1)
+		return;
+	if ((to = sq_state_attr(b->q, 1)) != -1) {
+		b->sidecar_linked = linkat(from, id, to, id, 0) == 0;
+		close(to);
+	}
+	close(from);
+}
+
 /* Link (or copy) the source into b's tmp/ID and hand it to the batch. */
 static int
-fan_one(struct sq_batch *b, struct sources *src, const char *name,
-    const char *id, size_t len)
+fan_one(struct sq_batch *first, struct sq_batch *b, struct sources *src,
+    const char *name, const char *id, size_t len)
 {
 	int rc, srcfd;
 
@@ -114,7 +137,10 @@ fan_one(struct sq_batch *b, struct sources *src, const char *name,
 		rc = copy_file(srcfd, name, b->q->tmpfd, id);
 	if (rc == -1)
 		return -1;
-	return tmp_ready(b, id, len, 0, 0);
+	link_sidecar(first, b, id);
+	rc = tmp_ready(b, id, len, 0, 0);
+	b->sidecar_linked = 0;
+	return rc;
 }
 
 static int
@@ -137,7 +163,7 @@ fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
 	sources.s[0].dev = b[0].q->dev;
 	sources.s[0].tmpfd = b[0].q->tmpfd;
 	for (i = 0; i < n; i++) {
-		if (fan_one(&b[i], &sources, src, id, total) == -1) {
+		if (fan_one(&b[0], &b[i], &sources, src, id, total) == -1) {
 			saved = errno;
 			rc = -1;
 			break;

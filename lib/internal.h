@@ -42,8 +42,8 @@ void	attr_remove(struct sq_queue *q, const char *id);
 
 /*
  * batch_push - add the finished tmp/ID (len bytes) to b's pending list,
- * committing the batch when full, under durability none, or when now is
- * set.  Returns 0 or -1 with errno (the batch aborted).
+ * committing the batch when full or when now is set.  Returns 0 or -1
+ * with errno (the batch aborted).
  */
 int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
 

@@ -117,7 +117,7 @@ int
 tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
     int saved)
 {
-	if (!failed && has_sidecar(b->opts) &&
+	if (!failed && has_sidecar(b->opts) && !b->sidecar_linked &&
 	    attr_write(b->q, id, b->opts) == -1) {
 		failed = 1;
 		saved = errno;
@@ -138,8 +138,13 @@ batch_push(struct sq_batch *b, const char *id, size_t len, int now)
 {
 	memcpy(b->ids[b->npending++], id, SQ_ID_MAX);
 	b->bytes += len;
-	if (now || b->q->conf.durability == SQ_DURABILITY_NONE ||
-	    b->npending >= SQ_BATCH_MESSAGES || b->bytes >= SQ_BATCH_BYTES)
+	/*
+	 * Under durability = none too: the commit is where a bound admits
+	 * (one usage update per batch, not per message).  Callers commit
+	 * before they block, so nothing waits on a full batch.
+	 */
+	if (now || b->npending >= SQ_BATCH_MESSAGES ||
+	    b->bytes >= SQ_BATCH_BYTES)
 		return sq_batch_commit(b);
 	return 0;
 }

@@ -375,6 +375,7 @@ struct sq_batch {
 	const struct sq_msgopts *opts;		/* NULL: plain messages */
 	size_t		dropped;		/* duplicates (dedup_id) */
 	int64_t		wait_ms;		/* overflow = block: -1 forever */
+	int		sidecar_linked;		/* fan-out linked attr/ID already */
 };
 
 /*

@@ -426,6 +426,18 @@ would replay $b archive -> ready" "$output"
 	assert_output "replay $b archive -> ready"
 }
 
+@test "qadmin gc: retention and retention_bytes set but nothing archived (no archive/, or an empty one): exit 0, nothing said" {
+	mkq r archive=yes retention=1s retention_bytes=1k
+	run --separate-stderr qadmin gc r
+	assert_success
+	assert_output ''
+	mkdir "$SPOOLQ_DIR/r/archive"
+	run --separate-stderr qadmin gc r
+	assert_success
+	assert_output ''
+	assert_dir_exists "$SPOOLQ_DIR/r/archive"
+}
+
 @test "qadmin gc: a trimmed archived message leaves no failure record behind" {
 	local id c0
 	mkq r archive=yes retention=1s
