@@ -32,7 +32,7 @@ static const struct cmd cmds[] = {
 	{ "create", cmd_create, "create queue [key=value ...]" },
 	{ "delete", cmd_delete, "delete queue id ..." },
 	{ "destroy", cmd_destroy, "destroy [-f] queue" },
-	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic [alternate=queue] | list | show name" },
+	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic [alternate=queue] | destroy name | list | show name" },
 	{ "gc", cmd_gc, "gc [--tmp-age duration] queue" },
 	{ "hold", cmd_hold, "hold queue [id ...]" },
 	{ "list", cmd_list, "list" },

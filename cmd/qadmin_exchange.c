@@ -170,6 +170,23 @@ show(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+static int
+destroy(struct admin *a, int argc, char **argv)
+{
+	char path[PATH_MAX];
+
+	if (argc != 2)
+		admin_usage();
+	tool_queue_path(path, a->root, argv[1]);
+	if (!a->dry_run && sq_exchange_destroy(path) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			errx(EX_NOINPUT, "%s: no such exchange", argv[1]);
+		err(tool_exit_code(errno), "%s", argv[1]);
+	}
+	admin_say(a, "destroy", argv[1], path, "-");
+	return 0;
+}
+
 int
 cmd_exchange(struct admin *a, int argc, char **argv)
 {
@@ -183,6 +200,8 @@ cmd_exchange(struct admin *a, int argc, char **argv)
 		return list(a, argc);
 	if (strcmp(argv[0], "show") == 0)
 		return show(a, argc, argv);
+	if (strcmp(argv[0], "destroy") == 0)
+		return destroy(a, argc, argv);
 	warnx("exchange %s: unknown command", argv[0]);
 	admin_usage();
 }

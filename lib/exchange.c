@@ -1210,3 +1210,58 @@ sq_exchange_unbind(const char *path, const char *queue, const char *pattern)
 {
 	return edit_conf(path, queue, pattern, 0);
 }
+
+/* Remove every entry of the directory dfd (an exchange holds files only). */
+static int
+unlink_entry(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	return unlinkat(dfd, name, 0) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+int
+sq_exchange_destroy(const char *path)
+{
+	char parent[PATH_MAX], *slash, tmp[64];
+	const char *base;
+	int pfd, fd, rc = -1, saved;
+
+	if (!sq_exchange_is(path)) {
+		if (errno == 0)
+			errno = ENOTDIR;
+		return -1;
+	}
+	if (strlcpy(parent, path, sizeof(parent)) >= sizeof(parent)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((slash = strrchr(parent, '/')) == NULL) {
+		base = path;
+		strlcpy(parent, ".", sizeof(parent));
+	} else {
+		*slash = '\0';
+		base = path + (slash - parent) + 1;
+		if (parent[0] == '\0')
+			strlcpy(parent, "/", sizeof(parent));
+	}
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	/* Gone at once for senders: renamed to a dot name, then removed. */
+	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
+	    arc4random());
+	if (sq_rename(pfd, base, pfd, tmp) == -1)
+		goto out;
+	if ((fd = openat(pfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		goto out;
+	rc = dir_each(fd, unlink_entry, NULL);
+	close(fd);
+	if (rc == 0)
+		rc = unlinkat(pfd, tmp, AT_REMOVEDIR);
+out:
+	saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc;
+}

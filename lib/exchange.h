@@ -174,4 +174,13 @@ int	sq_exchange_bind(const char *path, const char *queue,
 int	sq_exchange_unbind(const char *path, const char *queue,
 	    const char *pattern);
 
+/*
+ * sq_exchange_destroy - remove the exchange at path: renamed to a dot
+ * name first, so that senders stop finding it at once, then its files
+ * and directory removed.  Bound queues are not touched.  Returns 0, or
+ * -1 with errno ENOTDIR (not an exchange), ENOENT, or a file-system
+ * errno.
+ */
+int	sq_exchange_destroy(const char *path);
+
 #endif /* SPOOLQ_EXCHANGE_H */

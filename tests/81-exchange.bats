@@ -840,3 +840,22 @@ a.b.c|hash hh sh'
 	assert_tmp_empty
 	assert_equal "$(ino a)" "$(ino c)"
 }
+
+@test "qadmin exchange destroy: the exchange goes, its queues and their messages stay" {
+	mkqs a b
+	qadmin exchange create gone fanout
+	qadmin bind gone a
+	qadmin bind gone b
+	qsend gone hello
+	run qadmin exchange destroy gone
+	assert_success
+	assert_output "destroy gone $SPOOLQ_DIR/gone -> -"
+	assert_dir_not_exists "$SPOOLQ_DIR/gone"
+	expect_fail 66 qsend gone again
+	assert_count new a 1
+	assert_count new b 1
+	expect_fail 66 qadmin exchange destroy gone
+	assert_output --partial 'gone: no such exchange'
+	expect_fail 66 qadmin exchange destroy a
+	assert_dir_exists "$SPOOLQ_DIR/a/new"
+}
