@@ -141,6 +141,7 @@ main(int argc, char *argv[])
 	ssize_t len;
 	int ch, i, actions = 0, delay_set = 0;
 
+	tool_init();
 	memset(&s, 0, sizeof(s));
 	s.q.fd = s.q.tmpfd = s.q.newfd = s.q.curfd = s.q.retryfd =
 	    s.q.deadfd = s.q.index_fd = -1;

@@ -152,16 +152,19 @@ int
 cmd_destroy(struct admin *a, int argc, char **argv)
 {
 	char path[PATH_MAX];
-	int force = 0;
+	int force = 0, ch;
 
-	if (argc == 3 && strcmp(argv[1], "-f") == 0) {
+	while ((ch = getopt(argc, argv, "f")) != -1) {
+		if (ch != 'f')
+			admin_usage();
 		force = 1;
-		argv++;
-		argc--;
 	}
-	if (argc != 2)
+	if (argc - optind != 1)
 		admin_usage();
+	argv += optind - 1;
 	tool_queue_path(path, a->root, argv[1]);
+	if (a->dry_run && access(path, F_OK) == -1)
+		errx(EX_NOINPUT, "%s: no such queue", argv[1]);
 	if (a->dry_run) {
 		admin_say(a, "destroy", argv[1], path, "-");
 		return 0;
@@ -229,8 +232,9 @@ main(int argc, char *argv[])
 	};
 	struct admin a;
 	size_t i;
-	int ch;
+	int ch, rc;
 
+	tool_init();
 	memset(&a, 0, sizeof(a));
 	/* "+": options after the command belong to it. */
 	while ((ch = getopt_long(argc, argv, "+d:hnqv", longopts, NULL)) !=
@@ -266,7 +270,11 @@ main(int argc, char *argv[])
 		if (strcmp(argv[0], cmds[i].name) == 0) {
 			/* 0: glibc starts afresh, permuting again. */
 			optind = 0;
-			return cmds[i].fn(&a, argc, argv);
+			rc = cmds[i].fn(&a, argc, argv);
+			/* Every command's output, checked once here. */
+			if (fflush(stdout) == EOF || ferror(stdout))
+				err(EX_IOERR, "stdout");
+			return rc;
 		}
 	warnx("%s: unknown command", argv[0]);
 	admin_usage();

@@ -104,6 +104,7 @@ main(int argc, char *argv[])
 	size_t total = 0, got, i, chunk;
 	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0;
 
+	tool_init();
 	while ((ch = getopt_long(argc, argv, "0Ad:hn:qvw:", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {

@@ -274,6 +274,7 @@ main(int argc, char *argv[])
 	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
 	int ch, create = 0, files = 0, sep = -1, fd, i, verbose = 0;
 
+	tool_init();
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "0cd:fH:hk:lpqv", longopts,
 	    NULL)) != -1) {

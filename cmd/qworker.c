@@ -778,6 +778,7 @@ main(int argc, char *argv[])
 	unsigned slots = 0;
 	int ch, i, dashes = -1;
 
+	tool_init();
 	memset(&w, 0, sizeof(w));
 	w.maxjobs = 1;
 	w.timeout_ms = -1;
@@ -845,6 +846,10 @@ main(int argc, char *argv[])
 	if (optind >= dashes || dashes + 1 >= argc)
 		usage(1);
 	w.cmd = argv + dashes + 1;
+	for (i = optind; i < dashes; i++)
+		for (int k = optind; k < i; k++)
+			if (strcmp(argv[i], argv[k]) == 0)
+				errx(EX_USAGE, "%s: queue named twice", argv[i]);
 	resolve_command(&w);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
 	run(&w);

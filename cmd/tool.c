@@ -2,6 +2,7 @@
  * tool.c - helpers shared by qsend, qrecv, qack and qadmin.
  */
 #include <err.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,8 +10,27 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tool.h"
+
+void
+tool_init(void)
+{
+	int fd;
+
+	/*
+	 * A closed standard descriptor would be reused by the first file we
+	 * open, and then read or written as if it were stdin or stdout.
+	 */
+	while ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0 &&
+	    fd <= STDERR_FILENO) {
+		if (fcntl(fd, F_SETFD, 0) == -1)
+			break;
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
 
 int
 tool_exit_code(int e)
@@ -109,7 +129,7 @@ tool_time(const char *opt, const char *s)
 		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
 		"%Y-%m-%d %H:%M",
 	};
-	struct tm tm;
+	struct tm tm, given;
 	const char *end;
 	size_t i;
 	time_t t;
@@ -119,8 +139,13 @@ tool_time(const char *opt, const char *s)
 	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
 		memset(&tm, 0, sizeof(tm));
 		tm.tm_isdst = -1;
-		if ((end = strptime(s, formats[i], &tm)) != NULL &&
-		    *end == '\0' && (t = mktime(&tm)) != -1)
+		if ((end = strptime(s, formats[i], &tm)) == NULL ||
+		    *end != '\0')
+			continue;
+		given = tm;
+		/* mktime would make Feb 30 into Mar 2: refuse, not guess. */
+		if ((t = mktime(&tm)) != -1 && tm.tm_mday == given.tm_mday &&
+		    tm.tm_mon == given.tm_mon && tm.tm_sec == given.tm_sec)
 			return (int64_t)t * 1000;
 	}
 	errx(EX_USAGE, "%s %s: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])",

@@ -15,6 +15,12 @@
  */
 #define EXIT_NONE	1	/* nothing to claim */
 
+/*
+ * tool_init - make sure descriptors 0, 1 and 2 are open (on /dev/null if
+ * they were closed), so that no file we open is taken for them.
+ */
+void	tool_init(void);
+
 /* tool_exit_code - the sysexits code for an errno. */
 int	tool_exit_code(int err);
 

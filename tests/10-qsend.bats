@@ -388,3 +388,14 @@ teardown() {
 	assert_count new q 0
 	assert_count cur q 0
 }
+
+@test "qsend: a closed stdin is not mistaken for a file; --at refuses dates that do not exist" {
+	run qsend q body <&-
+	assert_success
+	assert_equal "$(cat "$SPOOLQ_DIR"/q/new/*)" body
+	run qsend --at 2027-02-30T10:00 q later
+	assert_failure 64
+	assert_output --partial 'not a time'
+	run qsend --at 2027-02-28T10:00:60 q later
+	assert_failure 64
+}

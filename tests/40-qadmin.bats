@@ -290,3 +290,17 @@ conf_error() {
 	assert_count new q 0
 	expect_fail '74|78' qrecv q
 }
+
+@test "qadmin: options may follow operands (destroy q -f); dry runs check the queue; output errors are reported" {
+	qadmin create q
+	qsend q x
+	run qadmin -n destroy nosuch
+	assert_failure 66
+	assert_output --partial 'nosuch: no such queue'
+	run qadmin destroy q -f
+	assert_success
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+	qadmin create q
+	run bash -c 'qadmin list > /dev/full'
+	assert_failure 74
+}

@@ -816,3 +816,10 @@ assert_field() {
 	assert_success
 	assert_output --regexp '^qworker \(spoolq\) [0-9]'
 }
+
+@test "qworker: a queue named twice is a usage error and leaves no lock behind" {
+	run qworker q q -- true
+	assert_failure 64
+	assert_output --partial 'q: queue named twice'
+	[ -z "$(ls "$SPOOLQ_DIR/q/run" 2>/dev/null | grep worker)" ]
+}
