@@ -136,6 +136,9 @@ fail(struct sender *s, const char *what)
 	if (e == EAGAIN)
 		errx(EX_TEMPFAIL, "%s: queue full (max_messages or max_bytes "
 		    "in queue.conf)", what);
+	if (e == EFBIG)
+		errx(EX_DATAERR, "%s: message larger than the queue's "
+		    "max_bytes", what);
 	errno = e;
 	err(tool_exit_code(e), "%s", what);
 }

@@ -181,6 +181,11 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 	}
 	if (q->conf.max_messages == 0 && q->conf.max_bytes == 0)
 		return 0;
+	/* What can never fit is refused at once: no waiting, no dropping. */
+	if (n == 1 && q->conf.max_bytes > 0 && bytes > q->conf.max_bytes) {
+		errno = EFBIG;
+		return -1;
+	}
 	fd = openat(q->fd, USAGE_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)

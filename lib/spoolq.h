@@ -430,8 +430,9 @@ int	sq_batch_end(struct sq_batch *b);
  * set, and lists the queue at most once a second, or when full.  Returns
  * 0 when admitted, with the usage lock in *lockfd (-1 when unbounded) to
  * be given to sq_bound_release once the messages are published; or -1
- * with errno EAGAIN (full: reject, or the wait ran out), ENOSPC (below
- * min_free_disk) or an I/O errno.
+ * with errno EAGAIN (full: reject, or the wait ran out), EFBIG (one
+ * message larger than max_bytes: it never fits, so it neither waits nor
+ * drops anything), ENOSPC (below min_free_disk) or an I/O errno.
  * sq_batch_commit calls it for every batch.
  */
 int	sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes,

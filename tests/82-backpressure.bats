@@ -73,7 +73,7 @@ elapsed_ok() {
 
 @test "max_bytes: a body larger than the bound is refused even by an empty queue" {
 	mkq q max_bytes=10
-	expect_fail 75 qsend q 'eleven byte'
+	expect_fail 65 qsend q 'eleven byte'	# never fits: permanent
 	assert_count new q 0
 	assert_tmp_empty q
 	qsend q 'ten bytes!'
@@ -364,4 +364,17 @@ producers() {
 	assert_equal "$(bodies dead a)" first
 	assert_lines_eq "$(printf 'first\nsecond')" "$(bodies new b)"
 	assert_equal "$(cat "$SPOOLQ_DIR/b/new/$id")" first
+}
+
+@test "a message larger than max_bytes is refused at once (65): block does not wait, drop-oldest drops nothing" {
+	mkq b max_bytes=10 overflow=block
+	mkq d max_bytes=10 overflow=drop-oldest
+	qsend d aa bb
+	run timeout 5 qsend b 12345678901
+	assert_failure 65
+	assert_output --partial "message larger than the queue's max_bytes"
+	run qsend d 12345678901
+	assert_failure 65
+	assert_count new d 2
+	assert_count dead d 0
 }
