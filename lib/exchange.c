@@ -888,29 +888,6 @@ write_file(int dfd, const char *name, const char *data, size_t len,
 	return 0;
 }
 
-/* mkdir -p, for the spool root above a new exchange. */
-static int
-mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0777) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int
 sq_exchange_create(const char *path, const char *type, const char *alternate)
 {
@@ -936,7 +913,7 @@ sq_exchange_create(const char *path, const char *type, const char *alternate)
 	n = snprintf(text, sizeof(text), "[exchange]\ntype = %s\n%s%s%s",
 	    type_names[t], alternate != NULL ? "alternate = " : "",
 	    alternate != NULL ? alternate : "", alternate != NULL ? "\n" : "");
-	if (mkdirs(parent) == -1 ||
+	if (make_dirs(parent) == -1 ||
 	    (pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	if (faccessat(pfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {

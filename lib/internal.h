@@ -122,6 +122,12 @@ int	subdir_open(int dfd, const char *name, int create);
 		qsort((base), (n), (size), (cmp));			\
 } while (0)
 
+/*
+ * make_dirs - mkdir -p: path and its missing parents, with modes from the
+ * umask (the spool root above a new queue or exchange).  0 or -1.
+ */
+int	make_dirs(const char *path);
+
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
 			    (st)->st_mtim.tv_nsec / 1000000)

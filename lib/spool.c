@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 #define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
 
@@ -86,29 +86,6 @@ sq_queue_path(char *buf, size_t size, const char *root, const char *arg)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return 0;
-}
-
-/* mkdir -p for the parents of a queue (the spool root). */
-static int
-mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0777) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
-		return -1;
 	return 0;
 }
 
@@ -231,7 +208,7 @@ sq_queue_create(const char *path, const char *const *keys,
 	}
 	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
-	if (mkdirs(parent) == -1 || (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW))
+	if (make_dirs(parent) == -1 || (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW))
 	    == -1)
 		return -1;
 	if (faccessat(pfd, base, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {

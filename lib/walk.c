@@ -1,6 +1,7 @@
 /*
- * walk.c - walking a directory in constant memory, for upkeep code that
- * must see every entry (dot names too) without following or opening any.
+ * walk.c - directories: walking one in constant memory, for upkeep code
+ * that must see every entry (dot names too) without following or opening
+ * any; opening a subdirectory made on demand; mkdir -p.
  */
 #include <sys/stat.h>
 
@@ -55,4 +56,26 @@ subdir_open(int dfd, const char *name, int create)
 		return -1;
 	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW);
+}
+
+int
+make_dirs(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0777) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
 }
