@@ -127,6 +127,9 @@ say_gc(const struct sq_gc_item *it, void *arg)
 
 	if (it->error != 0)
 		warnc(it->error, "%s: %s", o->queue, shown(buf, it->path));
+	else if (!o->a->quiet && it->dead)
+		printf("%sgc %s dead-lettered (%s)\n", o->a->dry_run ?
+		    "would " : "", shown(buf, it->path), it->reason);
 	else if (!o->a->quiet)
 		printf("%sgc %s removed (%s)\n", o->a->dry_run ? "would " : "",
 		    shown(buf, it->path), it->reason);

@@ -319,8 +319,7 @@ unwritten:
 
 /* ------------------------------------------------------------- claims */
 
-/* Expired by the queue's ttl (since send) or the message's own e=. */
-static int
+int
 expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
 {
 	int64_t sent;

@@ -151,6 +151,7 @@ gc_remove(struct gc *g, int dfd, const char *dir, const char *name,
 	it.path = path;
 	it.reason = reason;
 	it.error = 0;
+	it.dead = 0;
 	if (!g->dry_run && unlinkat(dfd, name, 0) == -1) {
 		if (errno == ENOENT)
 			return;		/* gone meanwhile */
@@ -369,6 +370,45 @@ gc_dedup(int dfd, const char *name, const struct stat *st, void *arg)
 	return 0;
 }
 
+/*
+ * Ready and waiting messages past their expiry go to dead/ with
+ * r=expired, as a consumer meeting them would do (SPEC 5: "by the next
+ * consumer that meets it or by qadmin gc").  One rename each.
+ */
+static int
+gc_expire(const struct sq_msg *m, void *arg)
+{
+	struct gc *g = arg;
+	struct sq_name n = m->n;
+	struct sq_gc_item it;
+	char path[PATH_SIZE];
+	int fd;
+
+	if (!m->parsed || !S_ISREG(m->st.st_mode) || !expired(g->q, &n,
+	    g->now_ms))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", sq_state_dir(m->state),
+	    m->name);
+	it.path = path;
+	it.reason = SQ_REASON_EXPIRED;
+	it.error = 0;
+	it.dead = 1;
+	if (!g->dry_run) {
+		dead_name(&n, SQ_REASON_EXPIRED);
+		fd = m->state == SQ_STATE_READY ? g->q->newfd : g->q->retryfd;
+		if (move_message(fd, m->name, g->q->deadfd, &n, NULL) == -1) {
+			if (errno == ENOENT)
+				return 0;	/* a consumer was quicker */
+			it.error = errno;
+			if (g->err == 0)
+				g->err = errno;
+		}
+	}
+	if (g->fn != NULL)
+		g->fn(&it, g->arg);
+	return 0;
+}
+
 /* Report an archived file trimmed by sq_archive_trim. */
 static void
 gc_trimmed(const char *name, const char *why, void *arg)
@@ -381,6 +421,7 @@ gc_trimmed(const char *name, const char *why, void *arg)
 	it.path = path;
 	it.reason = why;
 	it.error = 0;
+	it.dead = 0;
 	if (g->fn != NULL)
 		g->fn(&it, g->arg);
 }
@@ -430,7 +471,9 @@ sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
 			goto out;
 	} else if (errno != ENOENT)
 		goto out;
-	if (sq_archive_trim(q, now_ms, dry_run, gc_trimmed, &g) == -1)
+	if (sq_archive_trim(q, now_ms, dry_run, gc_trimmed, &g) == -1 ||
+	    sq_msg_each(q, SQ_STATE_READY, gc_expire, &g) == -1 ||
+	    sq_msg_each(q, SQ_STATE_RETRY, gc_expire, &g) == -1)
 		goto out;
 	rc = 0;
 	if (g.err != 0) {

@@ -128,6 +128,13 @@ int	subdir_open(int dfd, const char *name, int create);
  */
 int	make_dirs(const char *path);
 
+/*
+ * expired - 1 when message n is past its time: its own e= deadline, or
+ * the queue's ttl counted from its send time (the ID); else 0.
+ */
+int	expired(const struct sq_queue *q, const struct sq_name *n,
+	    int64_t now_ms);
+
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
 			    (st)->st_mtim.tv_nsec / 1000000)

@@ -55,6 +55,7 @@ int	sq_queue_maintain_plan(struct sq_queue *q, int64_t now_ms,
 /* One file that gc removed, or would remove. */
 struct sq_gc_item {
 	const char	*path;		/* relative to the queue: "tmp/NAME" */
+	int		 dead;		/* dead-lettered (expired), not removed */
 	const char	*reason;	/* "older than 36h", "orphan sidecar"... */
 	int		 error;		/* errno of a failed unlink, else 0 */
 };
@@ -87,7 +88,11 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *   dedup/ID    producer deduplication markers older than dedup_window
  *               that no sender holds locked;
  *   archive/... what retention and retention_bytes no longer keep
- *               (sq_archive_trim).
+ *               (sq_archive_trim);
+ *   new/, retry/
+ *               messages past their expiry (e=, or the queue's ttl) are
+ *               not removed but dead-lettered with r=expired, one rename
+ *               each, as a consumer meeting them would.
  *
  * Nothing in the state directories is touched: gc never removes a
  * message that is still to be delivered.  Entries are lstat'ed, never followed or opened.  With

@@ -761,3 +761,23 @@ damaged_queue() {
 		assert_count "$s" r 0
 	done
 }
+
+@test "qadmin gc: ready and waiting messages past their expiry are dead-lettered (r=expired), not removed" {
+	local a b c
+	a=$(qsend -p --ttl 1s q soon)
+	b=$(qsend -p --ttl 1s --delay 1h q later)
+	c=$(qsend -p --ttl 1h q keep)
+	sleep 2.2
+	run qadmin -n gc q
+	assert_success
+	assert_line --partial "would gc new/$a"
+	assert_count dead q 0
+	run qadmin gc q
+	assert_success
+	assert_line --regexp "^gc new/$a,e=[0-9]+ dead-lettered \(expired\)$"
+	assert_line --regexp "^gc retry/$b,t=[0-9]+,e=[0-9]+ dead-lettered \(expired\)$"
+	assert_count dead q 2
+	[[ $(ls "$SPOOLQ_DIR/q/dead") == *"$a,e="*",r=expired"* ]]
+	assert_count new q 1
+	assert_equal "$(cat "$SPOOLQ_DIR"/q/new/"$c"*)" keep
+}
