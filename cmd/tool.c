@@ -1,5 +1,5 @@
 /*
- * tool.c - helpers shared by qsend, qrecv, qack and qadmin.
+ * tool.c - helpers shared by qsend, qrecv, qack, qworker and qadmin.
  */
 #include <err.h>
 #include <fcntl.h>
