@@ -713,28 +713,6 @@ load(struct sq_exchange *x, int dfd, struct edit *ed, char **text,
 	return 0;
 }
 
-/* The directory holding path: "." for a bare name. */
-static int
-parent_dir(const char *path, char *buf, size_t size)
-{
-	size_t n = strlcpy(buf, path, size);
-	char *slash;
-
-	if (n >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = '\0';
-	if ((slash = strrchr(buf, '/')) == NULL)
-		strlcpy(buf, ".", size);
-	else if (slash == buf)
-		buf[1] = '\0';
-	else
-		*slash = '\0';
-	return 0;
-}
-
 int
 sq_exchange_is(const char *path)
 {
@@ -753,13 +731,17 @@ sq_exchange_is(const char *path)
 static int
 start(struct sq_exchange *x, const char *path, char *err, size_t errsize)
 {
+	char base[PATH_MAX];
 	int dfd, saved;
 
 	memset(x, 0, sizeof(*x));
 	if (strlcpy(x->path, path, sizeof(x->path)) >= sizeof(x->path) ||
-	    parent_dir(path, x->root, sizeof(x->root)) == -1) {
-		snprintf(err, errsize, "%s: %s", path, strerror(ENAMETOOLONG));
-		errno = ENAMETOOLONG;
+	    path_split(path, x->root, sizeof(x->root), base,
+	    sizeof(base)) == -1) {
+		saved = errno == EINVAL ? ENOTDIR : ENAMETOOLONG;
+		snprintf(err, errsize, "%s: %s", path, saved == ENOTDIR ?
+		    "not an exchange" : strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	if ((dfd = open(path, DIR_FLAGS)) == -1) {
@@ -894,21 +876,13 @@ sq_exchange_create(const char *path, const char *type, const char *alternate)
 	char parent[PATH_MAX], base[PATH_MAX], tmp[NAME_MAX + 1], text[256];
 	enum sq_exchange_type t;
 	int pfd, dfd = -1, made = 0, saved, n;
-	char *slash;
 
 	if (type_parse(type, &t) == -1 ||
 	    (alternate != NULL && !sq_queue_name_valid(alternate)))
 		goto inval;
-	if (parent_dir(path, parent, sizeof(parent)) == -1)
+	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
-	strlcpy(base, path, sizeof(base));
-	for (n = (int)strlen(base); n > 1 && base[n - 1] == '/'; n--)
-		base[n - 1] = '\0';
-	slash = strrchr(base, '/');
-	memmove(base, slash != NULL ? slash + 1 : base,
-	    strlen(slash != NULL ? slash + 1 : base) + 1);
-	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
-	    strcmp(base, "..") == 0 || strlen(base) > NAME_MAX)
+	if (strlen(base) > NAME_MAX)
 		goto inval;
 	n = snprintf(text, sizeof(text), "[exchange]\ntype = %s\n%s%s%s",
 	    type_names[t], alternate != NULL ? "alternate = " : "",
@@ -1200,8 +1174,7 @@ unlink_entry(int dfd, const char *name, const struct stat *st, void *arg)
 int
 sq_exchange_destroy(const char *path)
 {
-	char parent[PATH_MAX], *slash, tmp[64];
-	const char *base;
+	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[64];
 	int pfd, fd, rc = -1, saved;
 
 	if (!sq_exchange_is(path)) {
@@ -1209,19 +1182,8 @@ sq_exchange_destroy(const char *path)
 			errno = ENOTDIR;
 		return -1;
 	}
-	if (strlcpy(parent, path, sizeof(parent)) >= sizeof(parent)) {
-		errno = ENAMETOOLONG;
+	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
-	}
-	if ((slash = strrchr(parent, '/')) == NULL) {
-		base = path;
-		strlcpy(parent, ".", sizeof(parent));
-	} else {
-		*slash = '\0';
-		base = path + (slash - parent) + 1;
-		if (parent[0] == '\0')
-			strlcpy(parent, "/", sizeof(parent));
-	}
 	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	/* Gone at once for senders: renamed to a dot name, then removed. */

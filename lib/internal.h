@@ -135,6 +135,15 @@ int	make_dirs(const char *path);
 int	expired(const struct sq_queue *q, const struct sq_name *n,
 	    int64_t now_ms);
 
+/*
+ * path_split - split path into its parent directory ("." for a bare name,
+ * "/" at the top; psize bytes) and last component (bsize bytes),
+ * trailing slashes ignored.  Returns 0, or -1 with errno EINVAL (the last
+ * component is empty, "." or "..") or ENAMETOOLONG.
+ */
+int	path_split(const char *path, char *parent, size_t psize, char *base,
+	    size_t bsize);
+
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
 			    (st)->st_mtim.tv_nsec / 1000000)

@@ -89,42 +89,6 @@ sq_queue_path(char *buf, size_t size, const char *root, const char *arg)
 	return 0;
 }
 
-/* Split path into its parent directory and last component. */
-static int
-split_path(const char *path, char *parent, size_t psize, char *base,
-    size_t bsize)
-{
-	char buf[PATH_MAX], *slash;
-	size_t len;
-
-	len = strlcpy(buf, path, sizeof(buf));
-	if (len >= sizeof(buf))
-		goto toolong;
-	while (len > 1 && buf[len - 1] == '/')
-		buf[--len] = '\0';
-	if ((slash = strrchr(buf, '/')) == NULL) {
-		strlcpy(parent, ".", psize);
-		slash = buf - 1;
-	} else if (slash == buf)
-		strlcpy(parent, "/", psize);
-	else {
-		*slash = '\0';
-		if (strlcpy(parent, buf, psize) >= psize)
-			goto toolong;
-	}
-	if (strlcpy(base, slash + 1, bsize) >= bsize)
-		goto toolong;
-	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
-	    strcmp(base, "..") == 0) {
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
-toolong:
-	errno = ENAMETOOLONG;
-	return -1;
-}
-
 /* Remove everything below the directory fd (not following links). */
 static int
 remove_tree(int fd)
@@ -206,7 +170,7 @@ sq_queue_create(const char *path, const char *const *keys,
 			return -1;
 		}
 	}
-	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1)
+	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
 	if (make_dirs(parent) == -1 || (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW))
 	    == -1)
@@ -389,7 +353,7 @@ sq_queue_destroy(const char *path, int force)
 		errno = ENOTEMPTY;
 		return -1;
 	}
-	if (split_path(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
+	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
 	    (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW)) == -1) {
 		saved = errno;
 		sq_queue_close(&q);

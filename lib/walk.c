@@ -1,7 +1,7 @@
 /*
  * walk.c - directories: walking one in constant memory, for upkeep code
  * that must see every entry (dot names too) without following or opening
- * any; opening a subdirectory made on demand; mkdir -p.
+ * any; opening a subdirectory made on demand; mkdir -p; splitting a path.
  */
 #include <sys/stat.h>
 
@@ -78,4 +78,40 @@ make_dirs(const char *path)
 	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+/* Split path into its parent directory and last component. */
+int
+path_split(const char *path, char *parent, size_t psize, char *base,
+    size_t bsize)
+{
+	char buf[PATH_MAX], *slash;
+	size_t len;
+
+	len = strlcpy(buf, path, sizeof(buf));
+	if (len >= sizeof(buf))
+		goto toolong;
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	if ((slash = strrchr(buf, '/')) == NULL) {
+		strlcpy(parent, ".", psize);
+		slash = buf - 1;
+	} else if (slash == buf)
+		strlcpy(parent, "/", psize);
+	else {
+		*slash = '\0';
+		if (strlcpy(parent, buf, psize) >= psize)
+			goto toolong;
+	}
+	if (strlcpy(base, slash + 1, bsize) >= bsize)
+		goto toolong;
+	if (base[0] == '\0' || strcmp(base, ".") == 0 ||
+	    strcmp(base, "..") == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+toolong:
+	errno = ENAMETOOLONG;
+	return -1;
 }
