@@ -559,28 +559,59 @@ stats_all(struct admin *a, struct qstats **qs, size_t *n)
 	return rc;
 }
 
-/* Open FILE.tmp.PID beside file, never following a link. */
+/* Where -o writes: FILE's directory, open, and the names in it. */
+struct out {
+	int		 dfd;		/* FILE's directory */
+	char		 dir[PATH_MAX];	/* its name, for messages */
+	const char	*base;		/* FILE's last component */
+	char		 tmp[NAME_MAX + 1];	/* BASE.tmp.PID in DFD */
+};
+
+/*
+ * Open BASE.tmp.PID in FILE's directory, never following a link.  A
+ * directory that is missing or not writable is named with its reason,
+ * the temporary name is an internal detail.
+ */
 static FILE *
-out_open(const char *file, char *tmp, size_t size)
+out_open(const char *file, struct out *o)
 {
+	const char *slash;
 	FILE *fp;
 	int fd;
 
-	if ((size_t)snprintf(tmp, size, "%s.tmp.%ld", file, (long)getpid()) >=
-	    size)
+	if ((slash = strrchr(file, '/')) == NULL) {
+		strlcpy(o->dir, ".", sizeof(o->dir));
+		o->base = file;
+	} else if (slash == file) {
+		strlcpy(o->dir, "/", sizeof(o->dir));
+		o->base = slash + 1;
+	} else {
+		if ((size_t)(slash - file) >= sizeof(o->dir))
+			errx(EX_USAGE, "%s: name too long", file);
+		memcpy(o->dir, file, slash - file);
+		o->dir[slash - file] = '\0';
+		o->base = slash + 1;
+	}
+	if (*o->base == '\0')
+		errx(EX_USAGE, "%s: not a file name", file);
+	if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.%ld", o->base,
+	    (long)getpid()) >= sizeof(o->tmp))
 		errx(EX_USAGE, "%s: name too long", file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0666);
+	if ((o->dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		err(EX_CANTCREAT, "%s", o->dir);
+	fd = openat(o->dfd, o->tmp,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd == -1)
-		err(EX_CANTCREAT, "%s", tmp);
+		err(EX_CANTCREAT, "%s", errno == EEXIST || errno == ELOOP ?
+		    file : o->dir);
 	if ((fp = fdopen(fd, "w")) == NULL)
-		err(EX_OSERR, "%s", tmp);
+		err(EX_OSERR, "%s", file);
 	return fp;
 }
 
 /* Finish the output: flushed, and with -o synced and renamed in place. */
 static void
-out_close(FILE *fp, const char *file, const char *tmp)
+out_close(FILE *fp, const char *file, struct out *o)
 {
 	int saved;
 
@@ -590,12 +621,14 @@ out_close(FILE *fp, const char *file, const char *tmp)
 		return;
 	}
 	if (fflush(fp) == EOF || ferror(fp) || fsync(fileno(fp)) == -1 ||
-	    fclose(fp) == EOF || rename(tmp, file) == -1) {
+	    fclose(fp) == EOF || renameat(o->dfd, o->tmp, o->dfd, o->base) ==
+	    -1) {
 		saved = errno;
-		unlink(tmp);
+		unlinkat(o->dfd, o->tmp, 0);
 		errno = saved;
 		err(EX_IOERR, "%s", file);
 	}
+	close(o->dfd);
 }
 
 int
@@ -607,7 +640,7 @@ cmd_stats(struct admin *a, int argc, char **argv)
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char tmp[PATH_MAX];
+	struct out out;
 	const char *file = NULL;
 	struct qstats *qs = NULL;
 	struct sq_queue q;
@@ -644,7 +677,7 @@ cmd_stats(struct admin *a, int argc, char **argv)
 		sq_queue_close(&q);
 	}
 	if (file != NULL)
-		fp = out_open(file, tmp, sizeof(tmp));
+		fp = out_open(file, &out);
 	if (prom)
 		stats_prometheus(fp, qs, n, ages);
 	else if (json)
@@ -657,7 +690,7 @@ cmd_stats(struct admin *a, int argc, char **argv)
 				putc('\n', fp);
 			stats_table(fp, &qs[i]);
 		}
-	out_close(fp, file, tmp);
+	out_close(fp, file, &out);
 	free(qs);
 	return rc;
 }

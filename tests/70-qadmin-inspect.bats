@@ -468,9 +468,20 @@ meta_val() {
 
 @test "qadmin stats -o: an unwritable place fails cleanly and leaves nothing" {
 	mix
-	expect_fail '66|73|74|77' qadmin stats --prometheus -o "$T/no/such/dir/spoolq.prom"
-	assert_output --regexp '^qadmin: '
+	expect_fail 73 qadmin stats --prometheus -o "$T/no/such/dir/spoolq.prom"
+	# The directory is named with the reason, not the temporary file.
+	assert_output "qadmin: $T/no/such/dir: No such file or directory"
 	assert_dir_not_exists "$T/no"
+	touch "$T/plain"
+	expect_fail 73 qadmin stats --prometheus -o "$T/plain/spoolq.prom"
+	assert_output "qadmin: $T/plain: Not a directory"
+	mkdir "$T/ro"
+	chmod 555 "$T/ro"
+	if [[ $(id -u) != 0 ]]; then
+		expect_fail 73 qadmin stats --prometheus -o "$T/ro/spoolq.prom"
+		assert_output "qadmin: $T/ro: Permission denied"
+	fi
+	assert_equal "$(ls -A "$T/ro")" ""
 }
 
 @test "qadmin stats --age: ready messages per age bucket, qshape style" {
