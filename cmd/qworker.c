@@ -39,6 +39,9 @@
 #define TAIL_MAX	4096		/* bytes of stderr kept per job */
 #define HEARTBEAT_MAX_MS 10000		/* at least this often */
 #define EXIT_NOSLOT	EX_TEMPFAIL	/* --slots: every slot busy */
+#define PAUSE_MIN_MS	100		/* first back-off after a failed start */
+#define PAUSE_MAX_MS	30000		/* longest back-off */
+#define DRAIN_TRIES	6		/* --drain gives up after these */
 
 /* The exit codes of the outcome protocol (qmail, sysexits). */
 #define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
@@ -86,6 +89,9 @@ struct worker {
 	int		 sigfd;
 	sigset_t	 oldmask;
 	int		 failures;	/* any outcome but ack */
+	int		 tempfail;	/* --drain gave up: exit 75 */
+	struct sq_backoff pause;	/* the worker's own failures */
+	int64_t		 pause_until;	/* no claims before (0: none) */
 	pid_t		 pid;		/* our own, for the jobs to check */
 };
 
@@ -481,12 +487,84 @@ enforce_deadlines(struct worker *w, int64_t now)
 
 /* ------------------------------------------------------------- loop */
 
+/*
+ * Whether a failure (errno e) is the worker's own: out of descriptors,
+ * memory or processes.  Any other failure to open a body is the
+ * message's.
+ */
+static int
+worker_fault(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EAGAIN ||
+	    e == ENOBUFS || e == EINTR;
+}
+
+/*
+ * The worker cannot start jobs or claim (descriptors, memory or processes
+ * ran out): no claims for a bounded exponential back-off, one log line
+ * each, while running jobs are still reaped and settled.  --drain gives
+ * up (exit 75) after DRAIN_TRIES with no job running.
+ */
+static void
+pause_claims(struct worker *w, const char *what, int e)
+{
+	int64_t d = sq_backoff_next(&w->pause);
+
+	w->pause_until = sq_now_ms() + d;
+	if (w->drain && w->running == 0 && w->pause.tries >= DRAIN_TRIES) {
+		warnx("%s: %s; giving up", what, strerror(e));
+		w->tempfail = 1;
+		w->stopping = 1;
+		w->grace_end_ms = sq_now_ms();
+		return;
+	}
+	warnx("%s: %s; no claims for %lld.%03llds", what, strerror(e),
+	    (long long)(d / 1000), (long long)(d % 1000));
+}
+
+/*
+ * A body that cannot be opened is the message's failure: it counts as an
+ * attempt (retry with back-off, at max_attempts a dead letter with
+ * r=unreadable), with a failure record saying why.
+ */
+static void
+start_refused(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
+    int e)
+{
+	char text[512], newname[SQ_NAME_MAX + 1];
+	int dead = 0, len;
+
+	w->failures = 1;
+	if (e == ENOENT) {
+		warnx("%s: %s: claim lost (settled by someone else)", wq->arg,
+		    c->n.id);
+		return;
+	}
+	len = snprintf(text, sizeof(text), "attempt=%u\nstatus=%s\n"
+	    "time=%lld\nstderr:\nqworker: the body cannot be opened: %s\n",
+	    c->n.attempts, SQ_REASON_UNREADABLE,
+	    (long long)(sq_now_ms() / 1000), strerror(e));
+	if (sq_failure_write(&wq->q, c->n.id, text, (size_t)len) == -1)
+		warn("%s: %s: failure record", wq->arg, c->n.id);
+	if (sq_retry(&wq->q, c->name, -1, SQ_REASON_UNREADABLE, newname,
+	    &dead) == -1) {
+		warn("%s: %s: settle", wq->arg, c->n.id);
+		return;
+	}
+	if (!w->quiet)
+		fprintf(stderr, "qworker: %s %s %u %s:%s 0.000s\n", c->n.id,
+		    wq->arg, c->n.attempts, dead ? "dead" : "retry",
+		    SQ_REASON_UNREADABLE);
+}
+
 /* Claim for free job slots, queues in priority order.  Returns claims. */
 static size_t
 claim_round(struct worker *w)
 {
 	struct sq_claim c[16];
+	char what[PATH_MAX + SQ_ID_MAX + 16];
 	size_t qi, i, got, total = 0, want;
+	int e;
 
 	for (qi = 0; qi < w->nqueues; qi++) {
 		struct wqueue *wq = &w->queues[qi];
@@ -501,18 +579,32 @@ claim_round(struct worker *w)
 				return total;
 			if (sq_claim(&wq->q, 0, w->token, c, want, &got,
 			    &wq->next_ms) == -1) {
-				warn("%s: claim", wq->arg);
-				break;
+				e = errno;
+				snprintf(what, sizeof(what), "%s: claim",
+				    wq->arg);
+				pause_claims(w, what, e);
+				return total;
 			}
 			for (i = 0; i < got; i++) {
-				if (job_start(w, wq, &c[i]) == -1) {
-					warn("%s: %s: start", wq->arg,
-					    c[i].n.id);
-					sq_release(&wq->q, c[i].name);
+				if (job_start(w, wq, &c[i]) == 0) {
+					sq_backoff_reset(&w->pause);
+					w->taken++;
+					total++;
 					continue;
 				}
-				w->taken++;
-				total++;
+				if (!worker_fault(e = errno)) {
+					start_refused(w, wq, &c[i], e);
+					continue;
+				}
+				/* Ours: give back this claim and the rest. */
+				snprintf(what, sizeof(what), "%s: %s: start",
+				    wq->arg, c[i].n.id);
+				for (; i < got; i++)
+					if (sq_release(&wq->q, c[i].name) == -1)
+						warn("%s: %s: release",
+						    wq->arg, c[i].n.id);
+				pause_claims(w, what, e);
+				return total;
 			}
 			if (got < want)
 				break;
@@ -526,7 +618,7 @@ static int
 can_claim(const struct worker *w)
 {
 	return !w->stopping && w->running < w->maxjobs &&
-	    (w->limit == 0 || w->taken < w->limit);
+	    (w->limit == 0 || w->taken < w->limit) && w->pause_until == 0;
 }
 
 /* When the loop must wake up next (ms from now; -1 = no limit). */
@@ -556,6 +648,8 @@ next_timeout(struct worker *w, int64_t now, int64_t heartbeat_at)
 	}
 	if (w->stopping == 1 && w->grace_end_ms < at)
 		at = w->grace_end_ms;
+	if (w->pause_until > 0 && w->pause_until < at)
+		at = w->pause_until;
 	if (at <= now)
 		return 0;
 	return at - now > 60000 ? 60000 : (int)(at - now);
@@ -630,7 +724,7 @@ run(struct worker *w)
 	for (;;) {
 		idle = 0;
 		if (want_claim && can_claim(w))
-			idle = claim_round(w) == 0;
+			idle = claim_round(w) == 0 && w->pause_until == 0;
 		want_claim = 0;
 		if (w->running == 0 && (w->stopping ||
 		    (w->limit > 0 && w->taken >= w->limit) ||
@@ -660,6 +754,10 @@ run(struct worker *w)
 			if (w->jobs[i].pid && pfds[1 + w->nqueues + i].revents)
 				job_read_stderr(&w->jobs[i]);
 		now = sq_now_ms();
+		if (w->pause_until > 0 && now >= w->pause_until) {
+			w->pause_until = 0;
+			want_claim = 1;
+		}
 		enforce_deadlines(w, now);
 		for (i = 0; i < w->maxjobs; i++)
 			if (w->jobs[i].pid && w->jobs[i].reaped) {
@@ -784,6 +882,7 @@ main(int argc, char *argv[])
 	w.timeout_ms = -1;
 	w.grace_ms = 30000;
 	w.pid = getpid();
+	sq_backoff_init(&w.pause, PAUSE_MIN_MS, PAUSE_MAX_MS);
 	/* Options stop at "--": what follows is the command. */
 	for (i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -856,5 +955,5 @@ main(int argc, char *argv[])
 	teardown(&w);
 	if (w.path != w.cmd[0])
 		free(w.path);
-	return w.failures ? EXIT_NONE : 0;
+	return w.tempfail ? EX_TEMPFAIL : w.failures ? EXIT_NONE : 0;
 }

@@ -61,6 +61,7 @@
 #define SQ_REASON_REJECTED	"rejected"
 #define SQ_REASON_TIMEOUT	"timeout"
 #define SQ_REASON_OVERFLOW	"overflow"
+#define SQ_REASON_UNREADABLE	"unreadable"	/* a body no job could read */
 
 /* ---------------------------------------------------------------- time */
 
@@ -78,6 +79,43 @@ int64_t	sq_now_ms(void);
  * 100 years).  Suffixes follow SPEC 3.
  */
 int	sq_duration_parse(const char *s, int64_t *ms);
+
+/* ---------------------------------------------------------------- backoff */
+
+/*
+ * A bounded exponential back-off, for a step that failed and left the
+ * state unchanged: such a step is never retried at once (SPEC 2).
+ * Durations in milliseconds.
+ */
+struct sq_backoff {
+	int64_t		min_ms, max_ms;		/* first and longest wait */
+	int64_t		step_ms;		/* the last step; 0 = none yet */
+	unsigned	tries;			/* waits since the last reset */
+};
+
+/*
+ * sq_backoff_init - a back-off whose waits double from min_ms (at least
+ * 1) up to max_ms.
+ */
+void	sq_backoff_init(struct sq_backoff *b, int64_t min_ms, int64_t max_ms);
+
+/* sq_backoff_reset - after a success: the next wait is min_ms again. */
+void	sq_backoff_reset(struct sq_backoff *b);
+
+/*
+ * sq_backoff_next - the next wait in milliseconds: min_ms, then twice the
+ * last step up to max_ms, each less up to a fifth at random (arc4random;
+ * AWS "exponential backoff and jitter") so that waiters on one cause do
+ * not retry in step.  Counts b->tries.
+ */
+int64_t	sq_backoff_next(struct sq_backoff *b);
+
+/*
+ * sq_backoff_sleep - sleep for sq_backoff_next(b), but not past until_ms
+ * (epoch ms; INT64_MAX for no limit).  Returns 0; -1 with ETIMEDOUT when
+ * until_ms has already passed, or EINTR when a signal came.
+ */
+int	sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms);
 
 /* ---------------------------------------------------------------- names */
 

@@ -1,0 +1,69 @@
+/*
+ * backoff.c - waiting before a step that failed is tried again.
+ *
+ * A step that fails and leaves the state unchanged (a start that ran out
+ * of descriptors, a lock that is busy, a full queue) is never retried at
+ * once (SPEC 2, "Hostile and broken surroundings"): the wait doubles
+ * from min_ms up to max_ms, less up to a fifth at random so that many
+ * waiters on one cause do not retry in step (AWS, "Exponential backoff
+ * and jitter").  A success resets it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "spoolq.h"
+
+void
+sq_backoff_init(struct sq_backoff *b, int64_t min_ms, int64_t max_ms)
+{
+	b->min_ms = min_ms > 0 ? min_ms : 1;
+	b->max_ms = max_ms > b->min_ms ? max_ms : b->min_ms;
+	b->step_ms = 0;
+	b->tries = 0;
+}
+
+void
+sq_backoff_reset(struct sq_backoff *b)
+{
+	b->step_ms = 0;
+	b->tries = 0;
+}
+
+int64_t
+sq_backoff_next(struct sq_backoff *b)
+{
+	int64_t d, span;
+
+	if (b->step_ms == 0)
+		b->step_ms = b->min_ms;
+	else if (b->step_ms < b->max_ms)
+		b->step_ms = b->step_ms > b->max_ms / 2 ? b->max_ms :
+		    b->step_ms * 2;
+	b->tries++;
+	d = b->step_ms;
+	span = d / 5;
+	if (span > 0)
+		d -= (int64_t)arc4random_uniform((uint32_t)(span > UINT32_MAX ?
+		    UINT32_MAX : span) + 1);
+	return d;
+}
+
+int
+sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms)
+{
+	int64_t d = sq_backoff_next(b), now;
+
+	if (until_ms != INT64_MAX) {
+		now = sq_now_ms();
+		if (now >= until_ms) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (until_ms - now < d)
+			d = until_ms - now;
+	}
+	if (poll(NULL, 0, (int)(d > INT32_MAX ? INT32_MAX : d)) == -1)
+		return -1;
+	return 0;
+}

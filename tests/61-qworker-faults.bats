@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# qworker when things fail around it: a job that cannot start (no
+# descriptors, no processes, an unreadable body) never makes it spin;
+# changing the lease never steals a live worker's claims; without inotify
+# it still notices messages within poll_interval.  Faults come from
+# strace(1) fault injection, so each test says which system call fails.
+
+load helpers
+
+setup() { spoolq_setup; }
+teardown() { spoolq_teardown; }
+
+need_strace() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+}
+
+# start_worker ARGS...: qworker ARGS in the background, log in $T/wlog.
+start_worker() {
+	qworker "$@" >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+}
+
+# start_traced INJECT ARGS...: as start_worker, under strace -f -e INJECT.
+start_traced() {
+	local inject=$1
+	shift
+	strace -f -qq -o /dev/null -e "$inject" qworker "$@" >"$T/wout" \
+	    2>"$T/wlog" 3>&- &
+	WPID=$!
+}
+
+# traced_pid: the pid of the qworker that strace runs as $WPID.
+traced_pid() {
+	local pid
+	wait_for eval 'pid=$(pgrep -o -P "$WPID" -x qworker)'
+	echo "$pid"
+}
+
+exited() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ $st == Z* ]]
+}
+
+# wait_worker [SECONDS]: wait for $WPID to end; its status in $wstatus.
+wait_worker() {
+	wait_for -t "${1:-10}" exited "$WPID"
+	wstatus=0
+	wait "$WPID" || wstatus=$?
+}
+
+# lines RE FILE: the number of lines of FILE matching the regex RE.
+lines() {
+	local n
+	n=$(grep -cE -- "$1" "$2") || true
+	echo "${n:-0}"
+}
+
+# logged RE: some line of the worker's log matches RE.
+logged() {
+	grep -qE -- "$1" "$T/wlog"
+}
+
+# ------------------------------------------------------ failed starts
+
+@test "qworker: fork failing (EAGAIN) backs off with one line per back-off, gives every claim back unchanged, --drain ends 75" {
+	need_strace
+	mkq q
+	qsend q a b c
+	local before
+	before=$(names new q)
+	run timeout 60 strace -f -qq -o /dev/null -e inject=vfork,clone,clone3:error=EAGAIN \
+	    qworker --drain q -- cat
+	assert_equal "$status" 75
+	# Six tries (0.1 s doubling), one line each; the last one gives up.
+	assert_equal "$(lines 'start: Resource temporarily unavailable; no claims for [0-9]+\.[0-9]{3}s$' <(echo "$output"))" 5
+	assert_equal "$(lines 'start: Resource temporarily unavailable; giving up$' <(echo "$output"))" 1
+	assert_equal "$(wc -l <<<"$output")" 6
+	# Released, not counted: the names in new/ are what they were.
+	assert_equal "$(names new q)" "$before"
+	assert_count cur q 0
+	assert_count retry q 0
+	assert_count dead q 0
+}
+
+@test "qworker: out of descriptors (pipe2 EMFILE) backs off while the running job is reaped and acked; SIGTERM stops it" {
+	need_strace
+	mkq q
+	qsend q first
+	local second
+	second=$(qsend -p q second)
+	# The first job starts (pipe2 #1); every later pipe2 of the worker fails.
+	start_traced inject=pipe2:error=EMFILE:when=2+ -j 2 q -- \
+	    sh -c 'cat >/dev/null; while ! [ -e "$0" ]; do sleep 0.05; done' "$T/go"
+	wait_for logged 'start: Too many open files; no claims for'
+	touch "$T/go"
+	wait_for logged ' q 1 ack [0-9.]+s$'
+	# Backing off: a few lines in seconds, not thousands.
+	sleep 2
+	int_between "$(lines 'no claims for' "$T/wlog")" 1 12
+	# The claim it could not start was given back uncounted.
+	assert_equal "$(names new q)" "$second"
+	kill -TERM "$(traced_pid)"
+	wait_worker 15
+	assert_equal "$(names new q)" "$second"
+	assert_count cur q 0
+}
+
+@test "qworker: SIGTERM during a back-off ends the worker at once; nothing is left claimed" {
+	need_strace
+	mkq q
+	qsend q a
+	start_traced inject=vfork,clone,clone3:error=EAGAIN q -- cat
+	wait_for logged 'no claims for'
+	kill -TERM "$(traced_pid)"
+	wait_worker 10
+	assert_equal "$wstatus" 0
+	assert_count new q 1
+	assert_count cur q 0
+}
+
+@test "qworker: a body that cannot be opened is a failed attempt: retry:unreadable, then dead/ r=unreadable with a failure record" {
+	(( EUID == 0 )) || skip "needs root to drop CAP_DAC_OVERRIDE"
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	mkq q max_attempts=2 retry_delay=0
+	local id
+	id=$(qsend -p q locked)
+	chmod 000 "$SPOOLQ_DIR/q/new/$id"
+	qsend q open
+	# Without CAP_DAC_OVERRIDE even root cannot open a mode 000 file.
+	run timeout 30 setpriv --bounding-set=-dac_override,-dac_read_search \
+	    qworker --drain q -- sh -c 'cat >/dev/null'
+	assert_equal "$status" 1
+	assert_line "qworker: $id q 1 retry:unreadable 0.000s"
+	assert_line "qworker: $id q 2 dead:unreadable 0.000s"
+	assert_line --regexp "^qworker: [^ ]+ q 1 ack [0-9.]+s$"
+	assert_equal "$(names dead q)" "$id,a=2,r=unreadable"
+	assert_count new q 0
+	assert_count cur q 0
+	run cat "$SPOOLQ_DIR/q/attr/$id.failure"
+	assert_line "attempt=2"
+	assert_line "status=unreadable"
+	assert_line "qworker: the body cannot be opened: Permission denied"
+}
