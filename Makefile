@@ -33,6 +33,7 @@ TOOLS	 = qsend qrecv qack qadmin qworker
 LIB_SRC	 = $(wildcard lib/*.c)
 CMD_COMMON = cmd/tool.c
 UNIT_SRC = $(wildcard tests/unit/*_test.c)
+FUZZ_SRC = $(wildcard tests/fuzz/*_fuzz.c)
 MANS	 = $(wildcard man/*.[157])
 
 LIB_OBJ	 = $(LIB_SRC:%.c=$(O)/%.o)
@@ -72,6 +73,11 @@ $(O)/tests/unit/%_test: $(O)/tests/unit/%_test.o $(LIBA)
 	@echo "LD $@"
 	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
+$(O)/tests/fuzz/%_fuzz: $(O)/tests/fuzz/%_fuzz.o $(LIBA)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	    $(DEPS_LIBS)
+
 $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency: $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
@@ -89,10 +95,29 @@ asan: deps-check
 	    EXTRA_LDFLAGS="-fsanitize=address,undefined" \
 	    $(TOOLS:%=build-asan/bin/%) units
 
+# libFuzzer harnesses of every parser of outside input (tests/fuzz/), built
+# with clang into build-fuzz/, the library instrumented for coverage and
+# AddressSanitizer and UndefinedBehaviorSanitizer.  `make fuzz` runs each
+# for FUZZ_TIME seconds (default 60), `make check` for 10; tests/fuzz/run
+# prints a TAP line per harness with its executions and coverage.
+FUZZ_TIME ?= 60
+FUZZ_CC	?= clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
+
+fuzzers: deps-check
+	@sh .ci/deps --fuzz
+	@$(MAKE) --no-print-directory O=build-fuzz CC=$(FUZZ_CC) \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	    EXTRA_CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	    EXTRA_LDFLAGS="$(FUZZ_SAN)" $(FUZZ_SRC:%.c=build-fuzz/%)
+
+fuzz: fuzzers
+	@FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run
+
 check: all
-	@$(MAKE) --no-print-directory units asan
+	@$(MAKE) --no-print-directory units asan fuzzers
 	@sh .ci/deps --test
-	@tests/run --asan
+	@FUZZ_TIME=10 tests/run --asan --fuzz
 
 check-asan: asan
 	@sh .ci/deps --test
@@ -130,12 +155,13 @@ uninstall:
 	done
 
 clean:
-	rm -rf bin build-asan lib/*.o lib/*.d lib/*.a cmd/*.o cmd/*.d \
-	    tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor bench/spawn \
-	    bench/latency
+	rm -rf bin build-asan build-fuzz lib/*.o lib/*.d lib/*.a cmd/*.o \
+	    cmd/*.d tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor \
+	    bench/spawn bench/latency
 
-.PHONY: all build units deps-check asan check check-asan check-valgrind demo bench \
-	lint install uninstall clean
+.PHONY: all build units deps-check asan fuzzers fuzz check check-asan \
+	check-valgrind demo bench lint install uninstall clean
 .SECONDARY:
 
--include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d)
+-include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d \
+    $(O)/tests/fuzz/*.d)

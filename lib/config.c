@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -87,11 +88,22 @@ sq_conf_defaults(struct sq_conf *c)
 	c->retention_bytes = 0;
 }
 
-/* A size: bytes, or with a k/M/G/T suffix (libbsd expand_number(3)). */
+/*
+ * A size: decimal bytes, or with a k/M/G/T suffix (libbsd
+ * expand_number(3)).  expand_number reads the number with strtoumax(3)
+ * in base 0, which takes blanks, a sign ("-1" is 2^64 - 1), hexadecimal
+ * and octal ("010" is 8): only digits may start a size, and leading
+ * zeros are skipped so that the number is read as decimal.
+ */
 static int
 size_key(uint64_t *dst, const char *value, char *why, size_t whysize)
 {
-	if (expand_number(value, dst) == -1) {
+	const char *s = value;
+
+	while (s[0] == '0' && isdigit((unsigned char)s[1]))
+		s++;
+	if (!isdigit((unsigned char)s[0]) || (s[0] == '0' &&
+	    (s[1] == 'x' || s[1] == 'X')) || expand_number(s, dst) == -1) {
 		snprintf(why, whysize, "%s: not a size (like 500, 64k, 10M, "
 		    "2G)", value);
 		return -1;
@@ -124,16 +136,18 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
     char *why, size_t whysize)
 {
 	const char *errstr;
+	long long n;
 	int rc = 0;
 
+	/* A refused value leaves c as it was: parse first, then assign. */
 	if (strcmp(key, "max_attempts") == 0) {
-		c->max_attempts = (unsigned)strtonum(value, 1, MAX_ATTEMPTS,
-		    &errstr);
+		n = strtonum(value, 1, MAX_ATTEMPTS, &errstr);
 		if (errstr != NULL) {
 			snprintf(why, whysize, "%s: must be a number from 1 "
 			    "to %d", value, MAX_ATTEMPTS);
 			rc = -1;
-		}
+		} else
+			c->max_attempts = (unsigned)n;
 	} else if (strcmp(key, "lease") == 0)
 		rc = duration_key(&c->lease_ms, value, MS_PER_S, why, whysize);
 	else if (strcmp(key, "retry_delay") == 0)
@@ -146,13 +160,13 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	else if (strcmp(key, "dedup_window") == 0)
 		rc = duration_key(&c->dedup_window_ms, value, 0, why, whysize);
 	else if (strcmp(key, "max_messages") == 0) {
-		c->max_messages = (uint64_t)strtonum(value, 0, LLONG_MAX,
-		    &errstr);
+		n = strtonum(value, 0, LLONG_MAX, &errstr);
 		if (errstr != NULL) {
 			snprintf(why, whysize, "%s: must be a count (0 = no "
 			    "bound)", value);
 			rc = -1;
-		}
+		} else
+			c->max_messages = (uint64_t)n;
 	} else if (strcmp(key, "max_bytes") == 0)
 		rc = size_key(&c->max_bytes, value, why, whysize);
 	else if (strcmp(key, "min_free_disk") == 0)

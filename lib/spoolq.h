@@ -214,8 +214,8 @@ void	sq_conf_defaults(struct sq_conf *c);
 
 /*
  * sq_conf_set - validate and apply one key=value (as in queue.conf).
- * On error returns -1, errno EINVAL, and writes the reason ("unknown
- * key", "not a duration", ...) into why (whysize bytes).
+ * On error returns -1, errno EINVAL, leaves c unchanged, and writes the
+ * reason ("unknown key", "not a duration", ...) into why (whysize bytes).
  */
 int	sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	    char *why, size_t whysize);

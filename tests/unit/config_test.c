@@ -37,6 +37,60 @@ test_durations(void)
 		    bad[i]);
 }
 
+/* Sizes are decimal bytes with an optional k/M/G/T suffix, nothing else. */
+static void
+test_sizes(void)
+{
+	static const struct {
+		const char	*s;
+		uint64_t	 bytes;
+	} good[] = {
+		{ "500", 500 }, { "64k", 65536 }, { "10M", 10485760 },
+		{ "0", 0 }, { "010", 10 }, { "00", 0 }, { "0k", 0 },
+	};
+	static const char *bad[] = {
+		"", "-1", " 5", "\r2G", "+5", "0x10", "0X10", "k", "5q",
+	};
+	struct sq_conf c;
+	char why[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		sq_conf_defaults(&c);
+		ok(sq_conf_set(&c, "max_bytes", good[i].s, why,
+		    sizeof(why)) == 0 && c.max_bytes == good[i].bytes,
+		    "size %s = %llu bytes", good[i].s,
+		    (unsigned long long)good[i].bytes);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sq_conf_defaults(&c);
+		ok(sq_conf_set(&c, "max_bytes", bad[i], why, sizeof(why)) ==
+		    -1 && c.max_bytes == 0, "refuses size \"%s\"", bad[i]);
+	}
+}
+
+/* A refused value changes nothing: the settings stay as they were. */
+static void
+test_refused(void)
+{
+	static const char *const keys[] = {
+		"max_attempts", "max_messages", "lease", "max_bytes",
+		"overflow", "durability", "archive",
+	};
+	struct sq_conf c, def;
+	char why[256];
+	size_t i;
+
+	memset(&def, 0, sizeof(def));
+	sq_conf_defaults(&def);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		c = def;
+		ok(sq_conf_set(&c, keys[i], "bad", why, sizeof(why)) == -1 &&
+		    memcmp(&c, &def, sizeof(c)) == 0,
+		    "%s = bad is refused and changes nothing", keys[i]);
+	}
+}
+
 /* Write text as dir/queue.conf and load it. */
 static int
 load(const char *dir, const char *text, struct sq_conf *c, char *err,
@@ -157,6 +211,8 @@ main(void)
 	if (mkdtemp(dir) == NULL)
 		return 1;
 	test_durations();
+	test_sizes();
+	test_refused();
 	test_load(dir);
 	test_missing(dir);
 	test_backoff();
