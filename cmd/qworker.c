@@ -92,6 +92,8 @@ struct worker {
 	int		 tempfail;	/* --drain gave up: exit 75 */
 	struct sq_backoff pause;	/* the worker's own failures */
 	int64_t		 pause_until;	/* no claims before (0: none) */
+	int64_t		 beat_ms;	/* heartbeat interval, as recorded */
+	int64_t		 beat_at;	/* next heartbeat due */
 	pid_t		 pid;		/* our own, for the jobs to check */
 };
 
@@ -623,9 +625,9 @@ can_claim(const struct worker *w)
 
 /* When the loop must wake up next (ms from now; -1 = no limit). */
 static int
-next_timeout(struct worker *w, int64_t now, int64_t heartbeat_at)
+next_timeout(struct worker *w, int64_t now)
 {
-	int64_t at = heartbeat_at;
+	int64_t at = w->beat_at;
 	size_t i;
 
 	for (i = 0; i < w->nqueues && can_claim(w); i++) {
@@ -664,6 +666,60 @@ queue_gone(struct sq_queue *q)
 	return fstat(q->fd, &st) == 0 && st.st_nlink == 0;
 }
 
+/*
+ * The heartbeat interval: a third of the shortest lease (SPEC 2), and
+ * often enough to notice a removed queue.
+ */
+static int64_t
+heartbeat_ms(const struct worker *w)
+{
+	int64_t lease = INT64_MAX;
+	size_t i;
+
+	for (i = 0; i < w->nqueues; i++)
+		if (w->queues[i].q.conf.lease_ms < lease)
+			lease = w->queues[i].q.conf.lease_ms;
+	return lease / 3 < HEARTBEAT_MAX_MS ? lease / 3 : HEARTBEAT_MAX_MS;
+}
+
+/*
+ * After (re)loading the settings: record the heartbeat interval and each
+ * queue's lease in the lock files, before the new interval is used, so
+ * that others judge this worker by what it now does (sq_worker_record).
+ */
+static void
+record_liveness(struct worker *w)
+{
+	size_t i;
+
+	w->beat_ms = heartbeat_ms(w);
+	for (i = 0; i < w->nqueues; i++)
+		if (sq_worker_record(w->queues[i].lockfd, w->beat_ms,
+		    w->queues[i].q.conf.lease_ms) == -1)
+			warn("%s: worker lock", w->queues[i].arg);
+	w->beat_at = sq_now_ms() + w->beat_ms;
+}
+
+/* The heartbeat, and a look for removed queues. */
+static void
+heartbeat(struct worker *w, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < w->nqueues; i++) {
+		if (sq_worker_heartbeat(w->queues[i].lockfd) == -1)
+			warn("%s: heartbeat", w->queues[i].arg);
+		if (queue_gone(&w->queues[i].q) && !w->stopping) {
+			warnx("%s: the queue was removed; stopping",
+			    w->queues[i].arg);
+			w->stopping = 1;
+			w->grace_end_ms = now + w->grace_ms;
+			w->failures = 1;
+		}
+	}
+	w->beat_at = now + w->beat_ms;
+}
+
 static void
 handle_signals(struct worker *w, int *want_claim)
 {
@@ -691,6 +747,7 @@ handle_signals(struct worker *w, int *want_claim)
 				else
 					w->queues[i].q.conf = conf;
 			}
+			record_liveness(w);
 			*want_claim = 1;
 			break;
 		case SIGINT:
@@ -710,19 +767,21 @@ run(struct worker *w)
 {
 	struct pollfd *pfds;
 	size_t npfds = 1 + w->nqueues + w->maxjobs, n, i;
-	int64_t now, lease = INT64_MAX, heartbeat_at, beat;
+	int64_t now;
 	int want_claim = 1, idle;
 
 	if ((pfds = reallocarray(NULL, npfds, sizeof(*pfds))) == NULL)
 		err(EX_OSERR, NULL);
-	for (i = 0; i < w->nqueues; i++)
-		if (w->queues[i].q.conf.lease_ms < lease)
-			lease = w->queues[i].q.conf.lease_ms;
-	/* lease/3 (SPEC 2), and often enough to notice a removed queue. */
-	beat = lease / 3 < HEARTBEAT_MAX_MS ? lease / 3 : HEARTBEAT_MAX_MS;
-	heartbeat_at = sq_now_ms() + beat;
 	for (;;) {
 		idle = 0;
+		/*
+		 * A heartbeat that is due goes first: a worker resumed after
+		 * SIGSTOP must not make fresh claims that read as hung.
+		 */
+		if ((now = sq_now_ms()) >= w->beat_at) {
+			heartbeat(w, now);
+			want_claim = 1;		/* a periodic look, too */
+		}
 		if (want_claim && can_claim(w))
 			idle = claim_round(w) == 0 && w->pause_until == 0;
 		want_claim = 0;
@@ -740,7 +799,7 @@ run(struct worker *w)
 		for (i = 0; i < w->maxjobs; i++)
 			pfds[n++] = (struct pollfd){ .events = POLLIN,
 			    .fd = w->jobs[i].pid ? w->jobs[i].errfd : -1 };
-		if (poll(pfds, n, next_timeout(w, now, heartbeat_at)) == -1 &&
+		if (poll(pfds, n, next_timeout(w, now)) == -1 &&
 		    errno != EINTR)
 			err(EX_OSERR, "poll");
 		if (pfds[0].revents)
@@ -767,22 +826,6 @@ run(struct worker *w)
 		for (i = 0; i < w->nqueues; i++)
 			if (now >= w->queues[i].next_ms)
 				want_claim = 1;
-		if (now >= heartbeat_at) {
-			for (i = 0; i < w->nqueues; i++) {
-				if (sq_worker_heartbeat(w->queues[i].lockfd) ==
-				    -1)
-					warn("%s: heartbeat", w->queues[i].arg);
-				if (queue_gone(&w->queues[i].q) && !w->stopping) {
-					warnx("%s: the queue was removed; "
-					    "stopping", w->queues[i].arg);
-					w->stopping = 1;
-					w->grace_end_ms = now + w->grace_ms;
-					w->failures = 1;
-				}
-			}
-			heartbeat_at = now + beat;
-			want_claim = 1;		/* a periodic look, too */
-		}
 	}
 	free(pfds);
 }
@@ -821,7 +864,15 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 				exit(EXIT_NOSLOT);
 			}
 		}
-		if ((wq->lockfd = sq_worker_register(&wq->q, w->token)) == -1)
+	}
+	/* Our promise of liveness is in the lock file from the start. */
+	w->beat_ms = heartbeat_ms(w);
+	w->beat_at = sq_now_ms() + w->beat_ms;
+	for (i = 0; i < nqueues; i++) {
+		struct wqueue *wq = &w->queues[i];
+
+		if ((wq->lockfd = sq_worker_register(&wq->q, w->token,
+		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
 			err(tool_exit_code(errno), "%s: worker lock", wq->arg);
 		/* The watch goes up before the first claim. */
 		if ((wq->watch = sq_watch_open(&wq->q)) == NULL)

@@ -624,14 +624,29 @@ int	sq_worker_token(char *buf, size_t size);
 
 /*
  * sq_worker_register - create run/worker.TOKEN in q, holding flock(LOCK_EX)
- * on it before it appears under that name.  Returns the lock descriptor
- * (close-on-exec; keep it open for the worker's life) or -1 with errno.
+ * on it and holding the record of sq_worker_record (heartbeat_ms,
+ * lease_ms) before it appears under that name.  Returns the lock
+ * descriptor (close-on-exec; keep it open for the worker's life) or -1
+ * with errno.
  */
-int	sq_worker_register(struct sq_queue *q, const char *token);
+int	sq_worker_register(struct sq_queue *q, const char *token,
+	    int64_t heartbeat_ms, int64_t lease_ms);
+
+/*
+ * sq_worker_record - write into the lock file fd the worker's promise,
+ * "heartbeat=MS lease=MS pid=N": it refreshes the file at least every
+ * heartbeat_ms, and its claims may be taken from it once the file is
+ * older than lease_ms (at least 3 heartbeats).  Other consumers judge it
+ * by this record alone, never by their own reading of queue.conf (SPEC 2:
+ * a live worker's claims are never recovered, whatever queue.conf says
+ * now), so a worker that changes its lease (SIGHUP) calls this before
+ * acting on it.  Also a heartbeat.  Returns 0 or -1 with errno.
+ */
+int	sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms);
 
 /*
  * sq_worker_heartbeat - set the lock file's mtime to now; call at least
- * every lease/3.  Returns 0 or -1 with errno.
+ * every heartbeat_ms of its record.  Returns 0 or -1 with errno.
  */
 int	sq_worker_heartbeat(int fd);
 
@@ -641,7 +656,13 @@ int	sq_worker_heartbeat(int fd);
  */
 void	sq_worker_unregister(struct sq_queue *q, const char *token, int fd);
 
-/* sq_worker_probe - the state of the worker with this token in q. */
+/*
+ * sq_worker_probe - the state of the worker with this token in q, at
+ * now_ms: dead when its lock is free or its file gone, hung when its
+ * file is older than the lease of its record (or, for an empty file, the
+ * lease of q's settings), else alive.  A record that does not parse (one
+ * being rewritten) reads as alive.
+ */
 enum sq_worker_state sq_worker_probe(struct sq_queue *q, const char *token,
 	    int64_t now_ms);
 

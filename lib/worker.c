@@ -7,10 +7,16 @@
  * When the process dies the kernel drops the lock, so any consumer that
  * can take the lock knows the worker is gone and may return its claims
  * at once.  A live lock with an old mtime is a hung worker (stopped, or
- * cut off from a shared file system): the worker touches the file every
- * lease/3, and a heartbeat older than the lease counts as dead for its
- * claims.  The file is made under a dot name, locked, then renamed into
- * place, so no one ever sees it unlocked while its worker lives.
+ * cut off from a shared file system): the worker touches the file at
+ * least every lease/3, and a heartbeat older than the lease counts as
+ * dead for its claims.  Which lease: the one the worker wrote into the
+ * file itself ("heartbeat=MS lease=MS pid=N"), never the reader's
+ * queue.conf, which may have changed since the worker read it (SPEC 2:
+ * liveness is judged from what the worker recorded).  A rewrite of the
+ * record is also a heartbeat, so a reader that catches one half written
+ * sees a fresh mtime and judges the worker alive whatever it parses.
+ * The file is made under a dot name, locked, recorded, then renamed into
+ * place, so no one ever sees it unlocked or empty while its worker lives.
  * Only flock(2) is used on these files, never fcntl locks (SPEC 2).
  */
 #include <sys/file.h>
@@ -52,7 +58,42 @@ run_fd(struct sq_queue *q)
 }
 
 int
-sq_worker_register(struct sq_queue *q, const char *token)
+sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms)
+{
+	char buf[96];
+	int len;
+
+	len = snprintf(buf, sizeof(buf), "heartbeat=%lld lease=%lld pid=%ld\n",
+	    (long long)heartbeat_ms, (long long)lease_ms, (long)getpid());
+	if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) == -1)
+		return -1;
+	return futimens(fd, NULL);
+}
+
+/*
+ * The lease recorded in an open lock file, in ms: 0 for an empty file
+ * (a worker that records nothing: judge by the queue's lease), -1 for a
+ * record that does not parse (caught half written: alive).
+ */
+static int64_t
+recorded_lease(int fd)
+{
+	char buf[96];
+	long long beat, lease;
+	ssize_t n;
+
+	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return n == 0 ? 0 : -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "heartbeat=%lld lease=%lld", &beat, &lease) != 2 ||
+	    beat <= 0 || lease <= 0)
+		return -1;
+	return lease > 3 * beat ? lease : 3 * beat;
+}
+
+int
+sq_worker_register(struct sq_queue *q, const char *token,
+    int64_t heartbeat_ms, int64_t lease_ms)
 {
 	char tmp[64], name[64];
 	int dfd, fd = -1, saved;
@@ -63,6 +104,7 @@ sq_worker_register(struct sq_queue *q, const char *token)
 		return -1;
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
 	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	    sq_worker_record(fd, heartbeat_ms, lease_ms) == -1 ||
 	    sq_rename(dfd, tmp, dfd, name) == -1)
 		goto fail;
 	close(dfd);
@@ -105,6 +147,7 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
     int reap)
 {
 	struct stat st;
+	int64_t lease;
 	int fd;
 	enum sq_worker_state state;
 
@@ -116,8 +159,9 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
 		if (reap)
 			unlinkat(dfd, name, 0);
 	} else if (errno == EWOULDBLOCK && fstat(fd, &st) == 0 &&
+	    (lease = recorded_lease(fd)) != -1 &&
 	    now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 +
-	    st.st_mtim.tv_nsec / 1000000) > q->conf.lease_ms)
+	    st.st_mtim.tv_nsec / 1000000) > (lease ? lease : q->conf.lease_ms))
 		state = SQ_WORKER_HUNG;
 	else
 		state = SQ_WORKER_ALIVE;

@@ -143,3 +143,104 @@ logged() {
 	assert_line "status=unreadable"
 	assert_line "qworker: the body cannot be opened: Permission denied"
 }
+
+# ----------------------------------------------------------- liveness
+
+# lock_file QUEUE: the worker lock file of the one worker of QUEUE.
+lock_file() {
+	local f
+	for f in "$(qdir "$1")"/run/worker.*; do
+		[[ -e $f ]] && echo "$f" && return 0
+	done
+	return 1
+}
+
+# older_than FILE SECONDS: FILE's mtime is more than SECONDS in the past.
+older_than() {
+	(( $(date +%s) - $(stat -c %Y "$1") > $2 ))
+}
+
+@test "qworker: the lock file records its heartbeat interval and lease in ms, and its pid" {
+	mkq q lease=30s
+	start_worker q -- cat
+	wait_for lock_file q
+	wait_for grep -q pid "$(lock_file q)"
+	assert_equal "$(cat "$(lock_file q)")" "heartbeat=10000 lease=30000 pid=$WPID"
+	kill -TERM "$WPID"
+	wait_worker
+}
+
+@test "qworker: a lease shortened in queue.conf (no SIGHUP) does not make a live worker's claim recoverable" {
+	mkq q lease=30s
+	local id
+	id=$(qsend -p q job)
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	qadmin config q set lease=2s
+	# Its heartbeat (every 10 s) now looks stale by the new lease.
+	wait_for -t 15 older_than "$(lock_file q)" 3
+	expect_fail 1 qrecv q
+	assert_equal "$(msgid "$(only cur q)")" "$id"
+	touch "$T/go"
+	wait_for grep -q " q 1 ack " "$T/wlog"
+	assert_count cur q 0
+	assert_count new q 0
+	kill -TERM "$WPID"
+	wait_worker
+}
+
+@test "qworker: SIGHUP with a shorter lease records it before using it; the claim stays the worker's while it beats" {
+	mkq q lease=30s
+	local id
+	id=$(qsend -p q job)
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	qadmin config q set lease=6s
+	kill -HUP "$WPID"
+	wait_for grep -q "^heartbeat=2000 lease=6000 " "$(lock_file q)"
+	# Claims by others over more than one new lease find it alive.
+	local i
+	for i in 1 2 3 4 5 6 7 8; do
+		expect_fail 1 qrecv q
+		sleep 1
+	done
+	assert_equal "$(msgid "$(only cur q)")" "$id"
+	touch "$T/go"
+	wait_for grep -q " q 1 ack " "$T/wlog"
+	kill -TERM "$WPID"
+	wait_worker
+}
+
+@test "qworker: a stopped worker is judged by the lease it recorded, not by a longer one set since" {
+	mkq q lease=2s
+	local id
+	id=$(qsend -p q job)
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	kill -STOP "$WPID"
+	qadmin config q set lease=1h
+	wait_for -t 15 eval 'qrecv --lease 1h q > "$T/receipt"'
+	assert_equal "$(msgid "$(cat "$T/receipt")")" "$id"
+	kill -CONT "$WPID"
+	touch "$T/go"
+	kill -TERM "$WPID"
+	wait_worker
+}
+
+@test "qworker: resumed after SIGSTOP, it beats before it claims: its fresh claim is not recovered as hung" {
+	mkq q lease=3s
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	wait_for lock_file q
+	kill -STOP "$WPID"
+	wait_for -t 15 older_than "$(lock_file q)" 4
+	local id
+	id=$(qsend -p q fresh)
+	kill -CONT "$WPID"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	expect_fail 1 qrecv q
+	assert_equal "$(msgid "$(only cur q)")" "$id"
+	touch "$T/go"
+	wait_for grep -q " q 1 ack " "$T/wlog"
+	kill -TERM "$WPID"
+	wait_worker
+}
