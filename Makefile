@@ -119,6 +119,13 @@ check: all
 	@sh .ci/deps --test
 	@FUZZ_TIME=10 tests/run --asan --fuzz
 
+# Crash at every step: tests/crash/run kills each transition at every
+# system call under strace and checks what it leaves (make check kills it
+# only at the calls that change files).
+check-crash: all
+	@sh .ci/deps --test
+	@tests/crash/run --all
+
 check-asan: asan
 	@sh .ci/deps --test
 	@SPOOLQ_BIN=$(CURDIR)/build-asan/bin SPOOLQ_UNIT=$(CURDIR)/build-asan/tests/unit \
@@ -159,8 +166,8 @@ clean:
 	    cmd/*.d tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor \
 	    bench/spawn bench/latency
 
-.PHONY: all build units deps-check asan fuzzers fuzz check check-asan \
-	check-valgrind demo bench lint install uninstall clean
+.PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
+	check-asan check-valgrind demo bench lint install uninstall clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d \
