@@ -218,26 +218,91 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	return rc;
 }
 
+/*
+ * Lines of queue.conf, read whole (getline) so that line numbers count
+ * the lines of the file and inih sees each line once.  inih as Debian
+ * builds it (INI_MAX_LINE 200, no realloc) cuts a longer line and parses
+ * its rest as a line of its own, which would let the end of a long
+ * comment set a key.  So a line that does not fit inih's buffer is
+ * handed on as a comment when it is one, cut at its inline comment (';'
+ * after a blank, inih's rule) when that makes it fit, and else refused;
+ * a line with a NUL byte is refused too, as is a line inih would read
+ * otherwise than the rest of the file does.
+ */
+struct lines {
+	FILE		*fp;
+	char		*buf;
+	size_t		 cap;
+	int		 line;		/* lines read so far */
+	int		 badline;	/* first line refused here, or 0 */
+	const char	*bad;		/* why */
+};
+
+/* The start of the inline comment of s (the blank before ';'), or NULL. */
+static char *
+inline_comment(char *s)
+{
+	char *p;
+
+	for (p = s + 1; *p != '\0'; p++)
+		if (*p == ';' && isspace((unsigned char)p[-1]))
+			return p - 1;
+	return NULL;
+}
+
+/* An ini_reader over r: the next whole line, as inih may take it. */
+static char *
+line_read(struct lines *r, char *buf, int size)
+{
+	ssize_t len;
+	char *s, *cut;
+
+	if ((len = getline(&r->buf, &r->cap, r->fp)) == -1)
+		return NULL;
+	r->line++;
+	s = r->buf;
+	if ((size_t)len != strlen(s)) {
+		if (r->badline == 0) {
+			r->badline = r->line;
+			r->bad = "a NUL byte in the line";
+		}
+		s = ";";
+	} else if (len + 1 > size) {
+		s += strspn(s, " \t\r\f\v");
+		if ((cut = inline_comment(s)) == NULL)
+			cut = s + strlen(s);
+		while (cut > s && isspace((unsigned char)cut[-1]))
+			cut--;
+		if (*s == ';' || *s == '#')
+			s = ";";
+		else if (cut - s + 2 <= size) {
+			*cut++ = '\n';
+			*cut = '\0';
+		} else {
+			if (r->badline == 0) {
+				r->badline = r->line;
+				r->bad = "line too long";
+			}
+			s = ";";
+		}
+	}
+	strlcpy(buf, s, (size_t)size);
+	return buf;
+}
+
 struct loader {
 	struct sq_conf	*conf;
-	FILE		*fp;
-	int		 line;		/* line the reader returned last */
+	struct lines	 in;
 	int		 errline;	/* first line the handler refused */
 	char		 why[256];
 };
 
-/* inih reader: fgets that counts lines, so the handler knows where it is. */
 static char *
 counting_reader(char *buf, int size, void *arg)
 {
 	struct loader *l = arg;
-	char *s = fgets(buf, size, l->fp);
 
-	if (s != NULL && strchr(s, '\n') != NULL)
-		l->line++;
-	else if (s != NULL && feof(l->fp))
-		l->line++;
-	return s;
+	return line_read(&l->in, buf, size);
 }
 
 static int
@@ -251,12 +316,12 @@ handler(void *arg, const char *section, const char *key, const char *value)
 	if (strcmp(section, "queue") != 0) {
 		snprintf(l->why, sizeof(l->why), "%s: unknown section [%s]",
 		    key, section);
-		l->errline = l->line;
+		l->errline = l->in.line;
 		return 0;
 	}
 	if (sq_conf_set(l->conf, key, value, why, sizeof(why)) == -1) {
 		snprintf(l->why, sizeof(l->why), "%s: %s", key, why);
-		l->errline = l->line;
+		l->errline = l->in.line;
 		return 0;
 	}
 	return 1;
@@ -285,7 +350,7 @@ sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (l.fp = fdopen(fd, "r")) == NULL) {
+	    (l.in.fp = fdopen(fd, "r")) == NULL) {
 		saved = S_ISREG(st.st_mode) ? errno : EINVAL;
 		close(fd);
 		snprintf(err, errsize, "%s: %s", path, saved == EINVAL ?
@@ -294,13 +359,18 @@ sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
 		return -1;
 	}
 	rc = ini_parse_stream(counting_reader, &l, handler, &l);
-	saved = ferror(l.fp) ? EIO : EINVAL;
-	fclose(l.fp);
-	if (rc == 0) {
+	saved = ferror(l.in.fp) ? EIO : EINVAL;
+	fclose(l.in.fp);
+	free(l.in.buf);
+	if (rc == 0 && l.in.badline == 0) {
 		*c = next;
 		return 0;
 	}
-	if (rc > 0 && rc == l.errline)
+	if (l.in.badline != 0 && (rc <= 0 || rc >= l.in.badline)) {
+		snprintf(err, errsize, "%s:%d: %s", path, l.in.badline,
+		    l.in.bad);
+		rc = 1;
+	} else if (rc > 0 && rc == l.errline)
 		snprintf(err, errsize, "%s:%d: %s", path, rc, l.why);
 	else if (rc > 0)
 		snprintf(err, errsize, "%s:%d: not a key = value line or "
@@ -421,20 +491,17 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 
 /* Where each key is set: the line of its last setting, 0 for none. */
 struct finder {
-	FILE	*fp;
-	int	 line;
-	int	 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
-	int	 header;		/* a [queue] header was seen */
+	struct lines	 in;
+	int		 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
+	int		 header;		/* a [queue] header was seen */
 };
 
 static char *
 finder_reader(char *buf, int size, void *arg)
 {
 	struct finder *f = arg;
-	char *s = fgets(buf, size, f->fp);
+	char *s = line_read(&f->in, buf, size);
 
-	if (s != NULL && (strchr(s, '\n') != NULL || feof(f->fp)))
-		f->line++;
 	if (s != NULL && strncmp(s + strspn(s, " \t"), "[queue]", 7) == 0)
 		f->header = 1;
 	return s;
@@ -451,7 +518,7 @@ finder_handler(void *arg, const char *section, const char *key,
 	(void)value;
 	for (i = 0; conf_keys[i] != NULL; i++)
 		if (strcmp(key, conf_keys[i]) == 0)
-			f->lines[i] = f->line;
+			f->lines[i] = f->in.line;
 	return 1;
 }
 
@@ -465,13 +532,15 @@ find_lines(int dirfd, struct finder *f)
 	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
-	if ((f->fp = fdopen(fd, "r")) == NULL) {
+	if ((f->in.fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
 		return -1;
 	}
 	ini_parse_stream(finder_reader, f, finder_handler, f);
-	fclose(f->fp);
-	f->fp = NULL;
+	fclose(f->in.fp);
+	free(f->in.buf);
+	f->in.fp = NULL;
+	f->in.buf = NULL;
 	return 0;
 }
 
@@ -544,9 +613,9 @@ sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
 		goto fail;
 	/* Keep every line but the key's own, which gets the new value. */
-	for (line = old; len > 0 && *line != '\0'; line = next, n++) {
-		next = strchr(line, '\n');
-		next = next ? next + 1 : line + strlen(line);
+	for (line = old; line < old + len; line = next, n++) {
+		next = memchr(line, '\n', (size_t)(old + len - line));
+		next = next ? next + 1 : old + len;
 		if (n == f.lines[k]) {
 			fprintf(fp, "%s = %s\n", key, value);
 			done = 1;
