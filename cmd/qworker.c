@@ -54,6 +54,7 @@ struct wqueue {
 	int		 lockfd;	/* run/worker.TOKEN */
 	int		 slotfd;	/* run/slot.N, or -1 */
 	int64_t		 next_ms;	/* next retry due / lease end */
+	int64_t		 poll_at;	/* look then, event or not (0: never) */
 };
 
 struct job {
@@ -631,12 +632,10 @@ next_timeout(struct worker *w, int64_t now)
 	size_t i;
 
 	for (i = 0; i < w->nqueues && can_claim(w); i++) {
-		int poll_ms = sq_watch_poll_ms(w->queues[i].watch);
-
 		if (w->queues[i].next_ms < at)
 			at = w->queues[i].next_ms;
-		if (poll_ms > 0 && now + poll_ms < at)
-			at = now + poll_ms;
+		if (w->queues[i].poll_at > 0 && w->queues[i].poll_at < at)
+			at = w->queues[i].poll_at;
 	}
 	for (i = 0; i < w->maxjobs; i++) {
 		struct job *j = &w->jobs[i];
@@ -762,6 +761,21 @@ handle_signals(struct worker *w, int *want_claim)
 	}
 }
 
+/*
+ * Where inotify does not see every arrival (sq_watch_poll_ms), look
+ * again a poll_interval after each look, whether an event came or not.
+ */
+static void
+arm_polls(struct worker *w, int64_t now)
+{
+	size_t i;
+	int ms;
+
+	for (i = 0; i < w->nqueues; i++)
+		if ((ms = sq_watch_poll_ms(w->queues[i].watch)) > 0)
+			w->queues[i].poll_at = now + ms;
+}
+
 static void
 run(struct worker *w)
 {
@@ -782,8 +796,10 @@ run(struct worker *w)
 			heartbeat(w, now);
 			want_claim = 1;		/* a periodic look, too */
 		}
-		if (want_claim && can_claim(w))
+		if (want_claim && can_claim(w)) {
 			idle = claim_round(w) == 0 && w->pause_until == 0;
+			arm_polls(w, sq_now_ms());
+		}
 		want_claim = 0;
 		if (w->running == 0 && (w->stopping ||
 		    (w->limit > 0 && w->taken >= w->limit) ||
@@ -824,7 +840,9 @@ run(struct worker *w)
 				want_claim = 1;
 			}
 		for (i = 0; i < w->nqueues; i++)
-			if (now >= w->queues[i].next_ms)
+			if (now >= w->queues[i].next_ms ||
+			    (w->queues[i].poll_at > 0 &&
+			    now >= w->queues[i].poll_at))
 				want_claim = 1;
 	}
 	free(pfds);

@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,7 +28,7 @@
 
 #define USAGE_FILE	"run/usage"
 #define RECOUNT_MS	1000		/* consumption shows up this late */
-#define BLOCK_POLL_MS	200		/* overflow = block looks this often */
+#define BLOCK_FIRST_MS	10		/* overflow = block: first look again */
 
 struct usage {
 	uint64_t	count, bytes;
@@ -171,6 +170,7 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 {
 	struct statvfs sv;
 	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
+	struct sq_backoff b;
 	int fd, rc, saved, first;
 
 	*lockfd = -1;
@@ -190,13 +190,16 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)
 		return -1;
+	/* Room shows within poll_interval, and a full queue is not spun on. */
+	sq_backoff_init(&b, BLOCK_FIRST_MS, q->conf.poll_interval_ms);
 	for (first = 1;; first = 0) {
 		rc = admit_once(q, fd, n, bytes, !first);
 		/* A batch waits message by message: it may never fit whole. */
 		if (rc != 1 || q->conf.overflow != SQ_OVERFLOW_BLOCK ||
 		    n > 1 || sq_now_ms() >= until)
 			break;
-		poll(NULL, 0, BLOCK_POLL_MS);
+		if (sq_backoff_sleep(&b, until) == -1 && errno != EINTR)
+			break;
 	}
 	if (rc == 0) {
 		*lockfd = fd;

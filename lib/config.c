@@ -26,6 +26,7 @@
 #define MS_PER_S	1000LL
 #define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)
 #define MAX_ATTEMPTS	10000
+#define MIN_POLL_INTERVAL_MS 10		/* shorter would be busy polling */
 
 int
 sq_duration_parse(const char *s, int64_t *ms)
@@ -79,6 +80,7 @@ sq_conf_defaults(struct sq_conf *c)
 	c->durability = SQ_DURABILITY_FSYNC;
 	c->job_timeout_ms = 0;
 	c->dedup_window_ms = 5 * 60 * MS_PER_S;	/* SQS FIFO: 5 min */
+	c->poll_interval_ms = MS_PER_S;		/* SPEC 2, "Waiting" */
 	c->max_messages = 0;
 	c->max_bytes = 0;
 	c->overflow = SQ_OVERFLOW_REJECT;
@@ -159,6 +161,9 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 		rc = duration_key(&c->job_timeout_ms, value, 0, why, whysize);
 	else if (strcmp(key, "dedup_window") == 0)
 		rc = duration_key(&c->dedup_window_ms, value, 0, why, whysize);
+	else if (strcmp(key, "poll_interval") == 0)
+		rc = duration_key(&c->poll_interval_ms, value,
+		    MIN_POLL_INTERVAL_MS, why, whysize);
 	else if (strcmp(key, "max_messages") == 0) {
 		n = strtonum(value, 0, LLONG_MAX, &errstr);
 		if (errstr != NULL) {
@@ -406,7 +411,7 @@ static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
 	"durability", "job_timeout", "dedup_window", "max_messages",
 	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
-	"retention_bytes", NULL,
+	"retention_bytes", "poll_interval", NULL,
 };
 
 const char *const *
@@ -462,6 +467,8 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		d = &c->job_timeout_ms;
 	else if (strcmp(key, "dedup_window") == 0)
 		d = &c->dedup_window_ms;
+	else if (strcmp(key, "poll_interval") == 0)
+		d = &c->poll_interval_ms;
 	else if (strcmp(key, "max_messages") == 0)
 		snprintf(buf, size, "%llu", (unsigned long long)c->max_messages);
 	else if (strcmp(key, "max_bytes") == 0)

@@ -197,6 +197,8 @@ struct sq_conf {
 	enum sq_durability durability;		/* fsync */
 	int64_t		job_timeout_ms;		/* qworker job limit; 0 = none */
 	int64_t		dedup_window_ms;	/* dedup_id memory; 5 min */
+	int64_t		poll_interval_ms;	/* waiters look this often where
+						   inotify misses changes; 1 s */
 	uint64_t	max_messages;		/* ready+retry+inflight; 0 = any */
 	uint64_t	max_bytes;		/* their bytes; 0 = any */
 	enum sq_overflow overflow;		/* when a bound is reached */
@@ -582,7 +584,9 @@ int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);
  *
  * sq_watch_open - watch q's new/ with inotify (IN_MOVED_TO, IN_CREATE).
  * On network and FUSE file systems (statfs(2) type), and where inotify is
- * unavailable, the watch also polls every second (SPEC 2 poll_interval).
+ * unavailable (inotify_init1 fails, the watch limit is reached), the
+ * watch also polls, every poll_interval of q->conf, read at each wait so
+ * that a reload applies (SPEC 2 "Waiting"); q must outlive the watch.
  * Returns the watch, or NULL with errno ENOMEM.
  *
  * sq_watch_wait - block until new/ changes, a poll interval passes, or

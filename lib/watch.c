@@ -3,10 +3,12 @@
  *
  * inotify on new/ is the fast path: a rename into new/ (IN_MOVED_TO) or
  * a file created there by hand (IN_CREATE) wakes the waiter, and so does
- * the removal of the queue's held flag.  inotify
- * only sees changes made through this kernel, so on network and FUSE
- * file systems (told by statfs(2)), and where inotify is unavailable,
- * the waiter also wakes every POLL_MS to look (SPEC 2, "Waiting").
+ * the removal of the queue's held flag.  inotify only sees changes made
+ * through this kernel, so on network and FUSE file systems (told by
+ * statfs(2)), and where inotify is unavailable (inotify_init1 fails, the
+ * watch limit is reached), the waiter also wakes every poll_interval of
+ * queue.conf to look (SPEC 2, "Waiting").  An overflow of the event queue
+ * (IN_Q_OVERFLOW) is itself an event: the waiter wakes and looks.
  * The watch is added before the caller's first claim, so no arrival
  * between a claim and the wait is missed.
  */
@@ -21,8 +23,6 @@
 
 #include "spoolq.h"
 
-#define POLL_MS		1000		/* SPEC 2 poll_interval default */
-
 /* statfs f_type values of file systems that other hosts write to. */
 static const long remote_fs[] = {
 	0x6969,			/* NFS */
@@ -35,11 +35,16 @@ static const long remote_fs[] = {
 	0x47504653,		/* GPFS */
 	0x5346414f,		/* AFS */
 	0x0bd00bd0,		/* Lustre */
+	0x01021997,		/* 9p */
+	0x7461636f,		/* OCFS2 */
+	0x73757245,		/* Coda */
+	0x564c,			/* NCP */
 };
 
 struct sq_watch {
-	int	fd;		/* inotify, or -1 */
-	int	poll;		/* also wake every POLL_MS */
+	int			 fd;	/* inotify, or -1 */
+	int			 poll;	/* also wake every poll_interval */
+	const struct sq_conf	*conf;	/* the queue's, reloads included */
 };
 
 struct sq_watch *
@@ -53,6 +58,7 @@ sq_watch_open(struct sq_queue *q)
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->fd = -1;
+	w->conf = &q->conf;
 	if (fstatfs(q->newfd, &sf) == 0)
 		for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++)
 			if ((long)sf.f_type == remote_fs[i])
@@ -85,8 +91,8 @@ sq_watch_wait(struct sq_watch *w, int64_t until_ms)
 
 	if (until_ms != INT64_MAX && wait_ms <= 0)
 		return 0;
-	if (w->poll && (wait_ms < 0 || wait_ms > POLL_MS))
-		wait_ms = POLL_MS;
+	if (w->poll && (wait_ms < 0 || wait_ms > w->conf->poll_interval_ms))
+		wait_ms = w->conf->poll_interval_ms;
 	if (wait_ms > INT32_MAX)
 		wait_ms = INT32_MAX;
 	pfd.fd = w->fd;
@@ -108,7 +114,10 @@ sq_watch_fd(struct sq_watch *w)
 int
 sq_watch_poll_ms(struct sq_watch *w)
 {
-	return w->poll ? POLL_MS : -1;
+	if (!w->poll)
+		return -1;
+	return w->conf->poll_interval_ms > INT32_MAX ? INT32_MAX :
+	    (int)w->conf->poll_interval_ms;
 }
 
 void

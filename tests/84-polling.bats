@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# Waiting without inotify events: where inotify_init1 fails or the watch
+# limit is reached (both injected with strace(1)), waiting consumers look
+# every poll_interval, claim within it, keep draining, and do not spin.
+# The assertions allow many intervals: what they catch is a wait for the
+# next heartbeat (10 s) or a busy loop, not a late wake-up.
+
+load helpers
+
+setup() { spoolq_setup; }
+teardown() { spoolq_teardown; }
+
+need_strace() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null --seccomp-bpf -e trace=inotify_init1 true \
+	    2>/dev/null || skip "strace cannot trace here"
+}
+
+# traced INJECTION CMD...: CMD under strace, only INJECTION's call traced.
+traced() {
+	local inject=$1 call=${1%%:*}
+	shift
+	strace -f -qq -o /dev/null --seccomp-bpf -e "trace=$call" \
+	    -e "inject=$inject" "$@"
+}
+
+# start_traced INJECTION ARGS...: qworker ARGS in the background under
+# strace ($WPID), its log in $T/wlog.
+start_traced() {
+	(exec strace -f -qq -o /dev/null --seccomp-bpf -e "trace=${1%%:*}" \
+	    -e "inject=$1" qworker "${@:2}" >"$T/wout" 2>"$T/wlog" 3>&-) &
+	WPID=$!
+}
+
+# pid_of NAME: the pid of the process NAME that strace ($WPID) runs.
+pid_of() {
+	local pid pname=$1
+	wait_for eval 'pid=$(pgrep -o -P "$WPID" -x "$pname")'
+	echo "$pid"
+}
+
+# cpu_ticks PID: user + system time of PID, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+acked() {
+	[[ $(grep -c " q 1 ack " "$T/wlog") == "$1" ]]
+}
+
+@test "poll_interval: a duration of at least 10ms, 1s by default, shown by config get" {
+	mkq q
+	assert_equal "$(qadmin config q get poll_interval)" 1s
+	qadmin -q config q set poll_interval=200ms
+	assert_equal "$(qadmin config q get poll_interval)" 200ms
+	expect_fail 78 qadmin create r poll_interval=5ms
+	assert_output --partial 'poll_interval'
+	assert_output --partial 'at least 10ms'
+	expect_fail 78 qadmin create r poll_interval=soon
+	assert_output --partial 'poll_interval'
+}
+
+@test "qworker without inotify (inotify_init1 EMFILE): claims within poll_interval, drains a burst, idles without spinning" {
+	need_strace
+	mkq q poll_interval=200ms
+	start_traced inotify_init1:error=EMFILE q -- cat
+	local pid
+	pid=$(pid_of qworker)
+	wait_for eval '[[ -n $(ls "$SPOOLQ_DIR/q/run" | grep "^worker\.") ]]'
+	# Idle: a look every 200 ms costs next to nothing (a spin would be
+	# 100 ticks a second).
+	local t0
+	t0=$(cpu_ticks "$pid")
+	sleep 3
+	int_between "$(( $(cpu_ticks "$pid") - t0 ))" 0 60
+	# One message: far sooner than the 10 s heartbeat.
+	qsend q one
+	wait_for -t 5 acked 1
+	# A burst: every message, one job after another.
+	seq 1 20 | qsend -l q
+	wait_for -t 10 acked 21
+	assert_count new q 0
+	assert_count cur q 0
+	# By hand into new/, as any program may deliver.
+	printf 'by hand' >"$SPOOLQ_DIR/q/tmp/1700000000.000000001.1_0_00000000.x"
+	mv "$SPOOLQ_DIR/q/tmp/1700000000.000000001.1_0_00000000.x" "$SPOOLQ_DIR/q/new/"
+	wait_for -t 5 acked 22
+	assert_equal "$(tail -c 7 "$T/wout")" "by hand"
+	kill -TERM "$pid"
+	wait_for -t 10 eval '! kill -0 "$WPID" 2>/dev/null'
+}
+
+@test "qworker at the watch limit (inotify_add_watch ENOSPC): claims within poll_interval" {
+	need_strace
+	mkq q poll_interval=200ms
+	start_traced inotify_add_watch:error=ENOSPC q -- cat
+	local pid
+	pid=$(pid_of qworker)
+	wait_for eval '[[ -n $(ls "$SPOOLQ_DIR/q/run" | grep "^worker\.") ]]'
+	sleep 0.5
+	qsend q one
+	wait_for -t 5 acked 1
+	kill -TERM "$pid"
+	wait_for -t 10 eval '! kill -0 "$WPID" 2>/dev/null'
+}
+
+@test "qrecv -w without inotify (inotify_init1 EMFILE): claims within poll_interval, and -n 3 takes a burst" {
+	need_strace
+	mkq q poll_interval=200ms
+	traced inotify_init1:error=EMFILE qrecv -w 30 q >"$T/r1" &
+	local p=$!
+	sleep 0.5
+	qsend q one
+	wait_for -t 5 eval '! kill -0 "$p" 2>/dev/null'
+	wait "$p"
+	assert_equal "$(cat "$SPOOLQ_DIR/q/cur/$(basename "$(cat "$T/r1")")")" one
+	qsend q a b c
+	run traced inotify_init1:error=EMFILE qrecv -w 30 -n 3 q
+	assert_success
+	assert_equal "${#lines[@]}" 3
+}
+
+@test "qrecv -w without inotify: a message promoted from retry/ by its due time is claimed" {
+	need_strace
+	mkq q poll_interval=200ms
+	qsend --delay 2s q later
+	run traced inotify_init1:error=EMFILE qrecv -w 20 q
+	assert_success
+	assert_equal "$(cat "${lines[0]}")" later
+}
