@@ -2,7 +2,7 @@
  * latency: the wake-up latency harness of bench/worker.
  *
  *	latency stamp FIFO
- *	latency measure FIFO count gap_us kind ...
+ *	latency measure FIFO count gap_us[-max_us] kind ...
  *
  * stamp is the job: it reads CLOCK_REALTIME first thing, then writes
  * "NANOSECONDS ID\n" to FIFO (ID is $SPOOLQ_ID, or "-") and exits 0.
@@ -11,7 +11,8 @@
  * that do not count), the kinds taking turns sample by sample so that
  * whatever else the machine does weighs on them alike, with gap_us
  * microseconds of rest before each sample so that each one finds its
- * waiter idle.  A sample is the time from a CLOCK_REALTIME reading here
+ * waiter idle (with -max_us, a rest drawn at random between the two, so
+ * that samples fall at every phase of a waiter that polls).  A sample is the time from a CLOCK_REALTIME reading here
  * to a stamp read from FIFO.  Then it prints one line per kind:
  * "KIND n=N min=NS median=NS p90=NS max=NS" (nanoseconds).  The kinds:
  *
@@ -104,13 +105,13 @@ static int64_t	exec_sample(struct kind *, unsigned long);
 static void	send_setup(struct kind *, const char *);
 static int64_t	send_sample(struct kind *, unsigned long);
 static void	send_end(struct kind *);
-static int	measure(const char *, long, long, int, char **);
+static int	measure(const char *, long, long, long, int, char **);
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: latency stamp fifo\n"
-	    "       latency measure fifo count gap_us kind ...\n"
+	    "       latency measure fifo count gap_us[-max_us] kind ...\n"
 	    "kinds: inotify:dir exec send:queuedir\n");
 	exit(64);
 }
@@ -484,7 +485,8 @@ send_end(struct kind *k)
 }
 
 static int
-measure(const char *fifo, long count, long gap, int nkinds, char **kinds)
+measure(const char *fifo, long count, long gap, long gapmax, int nkinds,
+    char **kinds)
 {
 	struct kind k[KINDS_MAX];
 	long i;
@@ -521,7 +523,8 @@ measure(const char *fifo, long count, long gap, int nkinds, char **kinds)
 
 			if (k[n].sample == send_sample)
 				settled(k[n].dirfd);	/* the worker is idle */
-			rest(gap);
+			rest(gapmax > gap ? gap + random() % (gapmax - gap + 1) :
+			    gap);
 			t = k[n].sample(&k[n], (unsigned long)(i + WARMUP));
 			if (i >= 0)
 				k[n].v[i] = t;
@@ -540,8 +543,18 @@ main(int argc, char *argv[])
 {
 	if (argc == 3 && strcmp(argv[1], "stamp") == 0)
 		return stamp(argv[2]);
-	if (argc >= 6 && strcmp(argv[1], "measure") == 0)
-		return measure(argv[2], parse_count(argv[3], 1, 1000000),
-		    parse_count(argv[4], 0, 10000000), argc - 5, argv + 5);
+	if (argc >= 6 && strcmp(argv[1], "measure") == 0) {
+		char *dash = strchr(argv[4], '-');
+		long gap, gapmax = 0;
+
+		if (dash != NULL) {
+			*dash = '\0';
+			gapmax = parse_count(dash + 1, 0, 10000000);
+		}
+		gap = parse_count(argv[4], 0, 10000000);
+		srandom((unsigned)now_ns());
+		return measure(argv[2], parse_count(argv[3], 1, 1000000), gap,
+		    gapmax, argc - 5, argv + 5);
+	}
 	usage();
 }
