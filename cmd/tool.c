@@ -125,31 +125,12 @@ tool_number(const char *opt, const char *s, long long min, long long max)
 int64_t
 tool_time(const char *opt, const char *s)
 {
-	static const char *const formats[] = {
-		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
-		"%Y-%m-%d %H:%M",
-	};
-	struct tm tm, given;
-	const char *end;
-	size_t i;
-	time_t t;
+	int64_t ms;
 
-	if (s[0] == '@')
-		return tool_number(opt, s + 1, 0, 4102444800LL) * 1000;
-	for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-		memset(&tm, 0, sizeof(tm));
-		tm.tm_isdst = -1;
-		if ((end = strptime(s, formats[i], &tm)) == NULL ||
-		    *end != '\0')
-			continue;
-		given = tm;
-		/* mktime would make Feb 30 into Mar 2: refuse, not guess. */
-		if ((t = mktime(&tm)) != -1 && tm.tm_mday == given.tm_mday &&
-		    tm.tm_mon == given.tm_mon && tm.tm_sec == given.tm_sec)
-			return (int64_t)t * 1000;
-	}
-	errx(EX_USAGE, "%s %s: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])",
-	    opt, s);
+	if (sq_time_parse(s, &ms) == -1)
+		errx(EX_USAGE, "%s %s: not a time (@EPOCH or "
+		    "YYYY-MM-DDTHH:MM[:SS])", opt, s);
+	return ms;
 }
 
 void

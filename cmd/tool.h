@@ -48,8 +48,8 @@ long long tool_number(const char *opt, const char *s, long long min,
 
 /*
  * tool_time - parse option opt's time s, "@EPOCH" (seconds) or a local
- * "YYYY-MM-DD[T ]HH:MM[:SS]" (strptime(3)), into epoch milliseconds, or
- * exit 64 with a message.
+ * "YYYY-MM-DD[T ]HH:MM[:SS]" (sq_time_parse), into epoch milliseconds,
+ * or exit 64 with a message.
  */
 int64_t	tool_time(const char *opt, const char *s);
 

@@ -80,6 +80,18 @@ int64_t	sq_now_ms(void);
  */
 int	sq_duration_parse(const char *s, int64_t *ms);
 
+/*
+ * sq_time_parse - parse a point in time, "@EPOCH" (seconds, 0 to
+ * 4102444800, the year 2100) or a local "YYYY-MM-DDTHH:MM[:SS]" or
+ * "YYYY-MM-DD HH:MM[:SS]", every field of exactly that many digits
+ * (strptime(3) in the TZ of the process), into
+ * *ms, epoch milliseconds.  A local time that does not exist (Feb 30,
+ * second 60, an hour skipped by a daylight saving change) is refused
+ * rather than moved (mktime(3) would move it).  Returns 0, or -1 with
+ * errno EINVAL (not a time) or ERANGE (an epoch past the limit).
+ */
+int	sq_time_parse(const char *s, int64_t *ms);
+
 /* ---------------------------------------------------------------- backoff */
 
 /*

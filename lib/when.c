@@ -1,0 +1,79 @@
+/*
+ * when.c - points in time as users give them (qsend --at, qadmin replay
+ * --since): "@EPOCH" seconds, or a local date and time.
+ *
+ * A local time is read with strptime(3) and made a time with mktime(3),
+ * which would quietly turn a day or hour that does not exist (Feb 30,
+ * an hour skipped by a daylight saving change) into another: such times
+ * are refused, not guessed.  strptime itself is lenient (a blank in its
+ * format matches none, a number may have fewer digits), so the shape is
+ * checked first: "2027-02-030:00" is not Feb 3 at midnight.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spoolq.h"
+
+#define EPOCH_MAX	4102444800LL	/* 2100-01-01T00:00:00Z */
+
+/* 1 when s is YYYY-MM-DD, 'T' or a space, HH:MM, and maybe :SS. */
+static int
+shape_ok(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	size_t i, n = strlen(s);
+
+	if (n != 16 && n != 19)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (shape[i] == 'd' ? !isdigit((unsigned char)s[i]) :
+		    shape[i] == 'T' ? s[i] != 'T' && s[i] != ' ' :
+		    s[i] != shape[i])
+			return 0;
+	return 1;
+}
+
+int
+sq_time_parse(const char *s, int64_t *ms)
+{
+	static const char *const formats[] = {
+		"%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
+		"%Y-%m-%d %H:%M",
+	};
+	struct tm tm, given;
+	const char *end, *errstr;
+	long long sec;
+	size_t i;
+	time_t t;
+
+	if (s[0] == '@') {
+		sec = strtonum(s + 1, 0, EPOCH_MAX, &errstr);
+		if (errstr != NULL) {
+			errno = errno == ERANGE ? ERANGE : EINVAL;
+			return -1;
+		}
+		*ms = sec * 1000;
+		return 0;
+	}
+	for (i = 0; i < sizeof(formats) / sizeof(formats[0]) && shape_ok(s);
+	    i++) {
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_isdst = -1;
+		if ((end = strptime(s, formats[i], &tm)) == NULL ||
+		    *end != '\0')
+			continue;
+		given = tm;
+		if ((t = mktime(&tm)) != -1 && tm.tm_year == given.tm_year &&
+		    tm.tm_mon == given.tm_mon && tm.tm_mday == given.tm_mday &&
+		    tm.tm_hour == given.tm_hour && tm.tm_min == given.tm_min &&
+		    tm.tm_sec == given.tm_sec) {
+			*ms = (int64_t)t * 1000;
+			return 0;
+		}
+	}
+	errno = EINVAL;
+	return -1;
+}
