@@ -500,7 +500,7 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 struct finder {
 	struct lines	 in;
 	int		 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
-	int		 header;		/* a [queue] header was seen */
+	int		 in_queue;	/* the last section header is [queue] */
 };
 
 static char *
@@ -509,8 +509,9 @@ finder_reader(char *buf, int size, void *arg)
 	struct finder *f = arg;
 	char *s = line_read(&f->in, buf, size);
 
-	if (s != NULL && strncmp(s + strspn(s, " \t"), "[queue]", 7) == 0)
-		f->header = 1;
+	/* A new key is appended: under [queue] only if that is the last. */
+	if (s != NULL && s[strspn(s, " \t")] == '[')
+		f->in_queue = strncmp(s + strspn(s, " \t"), "[queue]", 7) == 0;
 	return s;
 }
 
@@ -633,7 +634,7 @@ sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 			fputc('\n', fp);	/* a last line without one */
 	}
 	if (!done)
-		fprintf(fp, "%s%s = %s\n", f.header ? "" : "[queue]\n", key,
+		fprintf(fp, "%s%s = %s\n", f.in_queue ? "" : "[queue]\n", key,
 		    value);
 	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
 		saved = errno;

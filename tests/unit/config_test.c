@@ -150,21 +150,57 @@ test_long_lines(const char *dir)
 	ok(load(dir, text, &c, err, sizeof(err)) == -1 && errno == EINVAL &&
 	    strcmp(err, "Q/queue.conf:2: line too long") == 0,
 	    "a long key line is refused, with its line");
-	if (err[0] != '\0')
-		printf("#   got: %s\n", err);
 	n = snprintf(text, sizeof(text), "[queue]\n# a%cb\nlease = 9s\n", 0);
 	ok(load_n(dir, text, (size_t)n, &c, err, sizeof(err)) == -1 &&
 	    errno == EINVAL &&
 	    strcmp(err, "Q/queue.conf:2: a NUL byte in the line") == 0,
 	    "a NUL byte is refused, with its line");
-	if (err[0] != '\0')
-		printf("#   got: %s\n", err);
 	n = snprintf(text, sizeof(text), "[queue]\nttl = 1x\n# %c\n", 0);
 	ok(load_n(dir, text, (size_t)n, &c, err, sizeof(err)) == -1 &&
 	    strncmp(err, "Q/queue.conf:2: ttl: 1x", 23) == 0,
 	    "the first bad line is named");
-	if (err[0] != '\0')
-		printf("#   got: %s\n", err);
+}
+
+/*
+ * config set of a key the file does not have appends it under [queue]:
+ * under a new [queue] header when the file's last section is another
+ * (an empty one loads), else the key would land in that section.
+ */
+static void
+test_update(const char *dir)
+{
+	char path[600], err[512], text[700];
+	struct sq_queue q;
+	FILE *fp;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/uq", dir);
+	if (sq_queue_create(path, NULL, NULL, 0, err, sizeof(err)) == -1 ||
+	    snprintf(text, sizeof(text), "%s/queue.conf", path) < 0 ||
+	    (fp = fopen(text, "w")) == NULL) {
+		ok(0, "make a queue in %s", path);
+		return;
+	}
+	fputs("[queue]\nlease = 90s\n[later]\n", fp);
+	fclose(fp);
+	ok(sq_queue_open(&q, path, err, sizeof(err)) == 0 &&
+	    q.conf.lease_ms == 90000, "an empty unknown section loads");
+	ok(sq_conf_update(&q, "ttl", "2d", err, sizeof(err)) == 0,
+	    "config set ttl = 2d");
+	sq_queue_close(&q);
+	ok(sq_queue_open(&q, path, err, sizeof(err)) == 0 &&
+	    q.conf.ttl_ms == 172800000 && q.conf.lease_ms == 90000,
+	    "the new key is under [queue]: the file still loads");
+	sq_queue_close(&q);
+	snprintf(text, sizeof(text), "%s/queue.conf", path);
+	if ((fp = fopen(text, "r")) != NULL) {
+		n = fread(text, 1, sizeof(text) - 1, fp);
+		text[n] = '\0';
+		fclose(fp);
+		is_str(text, "[queue]\nlease = 90s\n[later]\n[queue]\n"
+		    "ttl = 2d\n", "every line kept, the key appended");
+	}
+	sq_queue_destroy(path, 1);
 }
 
 static void
@@ -206,9 +242,7 @@ test_load(const char *dir)
 		    strlen(bad[i].want)) == 0, "error names file, line, key: %s",
 		    bad[i].want);
 		if (strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
-			if (err[0] != '\0')
-		printf("#   got: %s\n", err);
-	}
+			}
 	ok(load(dir, "[queue]\nlease = 5m\nlease = 5x\n", &c, err,
 	    sizeof(err)) == -1 && c.max_attempts == 5 && c.lease_ms == 300000,
 	    "a bad file leaves the settings untouched");
@@ -270,6 +304,7 @@ main(void)
 	test_refused();
 	test_load(dir);
 	test_long_lines(dir);
+	test_update(dir);
 	test_missing(dir);
 	test_backoff();
 	{
