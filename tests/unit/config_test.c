@@ -242,7 +242,8 @@ test_load(const char *dir)
 		    strlen(bad[i].want)) == 0, "error names file, line, key: %s",
 		    bad[i].want);
 		if (strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
-			}
+			printf("#   got: %s\n", err);
+	}
 	ok(load(dir, "[queue]\nlease = 5m\nlease = 5x\n", &c, err,
 	    sizeof(err)) == -1 && c.max_attempts == 5 && c.lease_ms == 300000,
 	    "a bad file leaves the settings untouched");
