@@ -125,7 +125,10 @@ say_gc(const struct sq_gc_item *it, void *arg)
 	struct gc_out *o = arg;
 	char buf[VIS_SIZE];
 
-	if (it->error != 0)
+	if (it->error != 0 && it->kept)
+		warnc(it->error, "%s: %s (%s): left in place", o->queue,
+		    shown(buf, it->path), it->reason);
+	else if (it->error != 0)
 		warnc(it->error, "%s: %s", o->queue, shown(buf, it->path));
 	else if (!o->a->quiet && it->dead)
 		printf("%sgc %s dead-lettered (%s)\n", o->a->dry_run ?

@@ -42,6 +42,13 @@
 #define PAUSE_MIN_MS	100		/* first back-off after a failed start */
 #define PAUSE_MAX_MS	30000		/* longest back-off */
 #define DRAIN_TRIES	6		/* --drain gives up after these */
+#define EXIT_NOEXEC	EX_UNAVAILABLE	/* the command cannot be executed */
+#define EXEC_FD		3		/* in the job: execve's errno pipe */
+
+/* job_start results */
+#define JOB_STARTED	0
+#define JOB_FAILED	(-1)
+#define JOB_NOEXEC	(-2)
 
 /* The exit codes of the outcome protocol (qmail, sysexits). */
 #define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
@@ -95,6 +102,9 @@ struct worker {
 	int64_t		 pause_until;	/* no claims before (0: none) */
 	int64_t		 beat_ms;	/* heartbeat interval, as recorded */
 	int64_t		 beat_at;	/* next heartbeat due */
+	int		 exec_errno;	/* execve of the command failed */
+	int		 exit_code;	/* why we stopped, if not 0 or 1 */
+	size_t		 registered;	/* queues whose lock file we made */
 	pid_t		 pid;		/* our own, for the jobs to check */
 };
 
@@ -212,12 +222,15 @@ env_free(struct env *e)
 
 /*
  * In the child, between vfork and execve: system calls only.  Become a
- * process group, die with the worker, wire stdio, close the rest.
+ * process group, die with the worker, wire stdio, close the rest.  The
+ * close-on-exec descriptor xfd becomes 3 and stays open until execve:
+ * if execve fails, its errno goes through it to the worker, which then
+ * knows that the command, not the message, failed (an exit status of
+ * 126 or 127 may as well come from a real program).
  */
 static void __attribute__((noreturn))
-job_exec(struct worker *w, char **envp, int bodyfd, int errfd)
+job_exec(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
 {
-	static const char msg[] = "qworker: cannot execute the command\n";
 	int e;
 
 	setpgid(0, 0);
@@ -227,15 +240,16 @@ job_exec(struct worker *w, char **envp, int bodyfd, int errfd)
 	signal(SIGPIPE, SIG_DFL);	/* ignored by the worker, not the job */
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
-	    dup2(errfd, STDERR_FILENO) == -1)
+	    dup2(errfd, STDERR_FILENO) == -1 ||
+	    (xfd != EXEC_FD && dup3(xfd, EXEC_FD, O_CLOEXEC) == -1))
 		_exit(EX_OSERR);
-	if (syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0) == -1)
-		for (e = STDERR_FILENO + 1; e < 1024; e++)
+	if (syscall(SYS_close_range, EXEC_FD + 1, ~0U, 0) == -1)
+		for (e = EXEC_FD + 1; e < 1024; e++)
 			close(e);
 	execve(w->path, w->cmd, envp);
 	e = errno;
-	(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	_exit(e == ENOENT ? 127 : 126);
+	(void)write(EXEC_FD, &e, sizeof(e));
+	_exit(127);
 }
 
 /*
@@ -244,51 +258,88 @@ job_exec(struct worker *w, char **envp, int bodyfd, int errfd)
  * the caller lives across the vfork.
  */
 static pid_t
-spawn(struct worker *w, char **envp, int bodyfd, int errfd)
+spawn(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
 {
 	pid_t pid;
 
 	if ((pid = vfork()) == 0)
-		job_exec(w, envp, bodyfd, errfd);
+		job_exec(w, envp, bodyfd, errfd, xfd);
 	return pid;
 }
 
-/* Find the command in $PATH once, as execvp(3) would. */
-static void
+/*
+ * Whether execve(2) could run path: an existing regular file that we may
+ * execute.  Returns 0, or -1 with errno (ENOENT, EACCES...).
+ */
+static int
+executable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EACCES;		/* as execve(2) says of a directory */
+		return -1;
+	}
+	return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS);
+}
+
+/*
+ * Find the command once, as execvp(3) would: a name with a slash as it
+ * is, else the first executable file of that name in $PATH (an empty
+ * entry is the current directory).  Returns 0 with w->path set, or -1
+ * with errno ENOENT (found nowhere) or EACCES (found, not executable).
+ */
+static int
 resolve_command(struct worker *w)
 {
 	const char *path = getenv("PATH");
-	char *dirs, *dir, *save = NULL, buf[PATH_MAX];
+	char *dirs, *dir, *rest, buf[PATH_MAX];
+	int e = ENOENT;
 
-	if (strchr(w->cmd[0], '/') != NULL) {
-		w->path = w->cmd[0];
-		return;
+	w->path = w->cmd[0];
+	if (strchr(w->cmd[0], '/') != NULL)
+		return executable(w->path);
+	if (w->cmd[0][0] == '\0') {
+		errno = ENOENT;
+		return -1;
 	}
 	if ((dirs = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin")) ==
 	    NULL)
 		err(EX_OSERR, NULL);
-	w->path = w->cmd[0];	/* not found: execve fails, the job exits 127 */
-	for (dir = strtok_r(dirs, ":", &save); dir != NULL;
-	    dir = strtok_r(NULL, ":", &save)) {
-		snprintf(buf, sizeof(buf), "%s/%s", *dir ? dir : ".",
-		    w->cmd[0]);
-		if (access(buf, X_OK) == 0) {
+	for (rest = dirs; (dir = strsep(&rest, ":")) != NULL;) {
+		if ((size_t)snprintf(buf, sizeof(buf), "%s/%s", *dir ? dir :
+		    ".", w->cmd[0]) >= sizeof(buf))
+			continue;
+		if (executable(buf) == 0) {
 			if ((w->path = strdup(buf)) == NULL)
 				err(EX_OSERR, NULL);
-			break;
+			free(dirs);
+			return 0;
 		}
+		if (errno == EACCES)
+			e = EACCES;	/* execvp(3): unless found later */
 	}
 	free(dirs);
+	errno = e;
+	return -1;
 }
 
+/*
+ * Start a job for the claim c.  Returns JOB_STARTED, JOB_FAILED (errno:
+ * no job, the claim is the caller's) or JOB_NOEXEC (the command could not
+ * be executed: w->exec_errno says why).
+ */
 static int
 job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 {
 	struct job *j = NULL;
 	struct env env;
 	int64_t timeout;
+	ssize_t n;
 	size_t i;
-	int bodyfd, pfd[2];
+	int bodyfd, pfd[2], xfd[2], e;
 
 	for (i = 0; i < w->maxjobs && j == NULL; i++)
 		if (w->jobs[i].pid == 0)
@@ -300,25 +351,47 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	bodyfd = openat(wq->q.curfd, c->name, O_RDONLY | O_CLOEXEC |
 	    O_NOFOLLOW);
 	if (bodyfd == -1)
-		return -1;
+		return JOB_FAILED;
 	if (pipe2(pfd, O_CLOEXEC) == -1) {
 		close(bodyfd);
-		return -1;
+		return JOB_FAILED;
 	}
-	j->start_ms = sq_now_ms();
-	env_build(&env, j);
-	j->pid = spawn(w, env.v, bodyfd, pfd[1]);
-	env_free(&env);
-	if (j->pid == -1) {
-		j->pid = 0;
+	if (pipe2(xfd, O_CLOEXEC) == -1) {
+		e = errno;
 		close(bodyfd);
 		close(pfd[0]);
 		close(pfd[1]);
-		return -1;
+		errno = e;
+		return JOB_FAILED;
 	}
-	setpgid(j->pid, j->pid);	/* either side may win the race */
+	j->start_ms = sq_now_ms();
+	env_build(&env, j);
+	j->pid = spawn(w, env.v, bodyfd, pfd[1], xfd[1]);
+	e = errno;
+	env_free(&env);
 	close(bodyfd);
 	close(pfd[1]);
+	close(xfd[1]);
+	if (j->pid == -1) {
+		j->pid = 0;
+		close(pfd[0]);
+		close(xfd[0]);
+		errno = e;
+		return JOB_FAILED;
+	}
+	/* End of file: the command runs.  An errno: execve failed. */
+	while ((n = read(xfd[0], &e, sizeof(e))) == -1 && errno == EINTR)
+		;
+	close(xfd[0]);
+	if (n == sizeof(e)) {
+		while (waitpid(j->pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		j->pid = 0;
+		close(pfd[0]);
+		w->exec_errno = e;
+		return JOB_NOEXEC;
+	}
+	setpgid(j->pid, j->pid);	/* either side may win the race */
 	j->errfd = pfd[0];
 	fcntl(j->errfd, F_SETFL, O_NONBLOCK);
 	timeout = w->timeout_ms >= 0 ? w->timeout_ms :
@@ -328,7 +401,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	if (w->verbose)
 		fprintf(stderr, "qworker: %s %s %u claimed\n", c->n.id, wq->arg,
 		    c->n.attempts);
-	return 0;
+	return JOB_STARTED;
 }
 
 /* Copy what the job wrote to stderr to ours, keeping its tail. */
@@ -560,6 +633,30 @@ start_refused(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		    SQ_REASON_UNREADABLE);
 }
 
+/* Stop claiming; exit with code (if not 0) once the jobs have ended. */
+static void
+stop(struct worker *w, int code)
+{
+	if (w->stopping == 0) {
+		w->stopping = 1;
+		w->grace_end_ms = sq_now_ms() + w->grace_ms;
+	}
+	if (code != 0)
+		w->exit_code = code;
+	w->failures = 1;
+}
+
+/* Give back a claim no job ran for, uncounted, with an outcome line. */
+static void
+job_release(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
+{
+	if (sq_release(&wq->q, c->name) == -1)
+		warn("%s: %s: release", wq->arg, c->n.id);
+	else if (!w->quiet)
+		fprintf(stderr, "qworker: %s %s %u released 0.000s\n",
+		    c->n.id, wq->arg, c->n.attempts);
+}
+
 /* Claim for free job slots, queues in priority order.  Returns claims. */
 static size_t
 claim_round(struct worker *w)
@@ -572,7 +669,7 @@ claim_round(struct worker *w)
 	for (qi = 0; qi < w->nqueues; qi++) {
 		struct wqueue *wq = &w->queues[qi];
 
-		for (;;) {
+		while (!w->stopping) {
 			want = w->maxjobs - w->running;
 			if (w->limit > 0 && (long long)want > w->limit - w->taken)
 				want = (size_t)(w->limit - w->taken);
@@ -589,10 +686,21 @@ claim_round(struct worker *w)
 				return total;
 			}
 			for (i = 0; i < got; i++) {
-				if (job_start(w, wq, &c[i]) == 0) {
+				if (w->stopping) {
+					/* The command cannot run: give back. */
+					job_release(w, wq, &c[i]);
+					continue;
+				}
+				switch (job_start(w, wq, &c[i])) {
+				case JOB_STARTED:
 					sq_backoff_reset(&w->pause);
 					w->taken++;
 					total++;
+					continue;
+				case JOB_NOEXEC:
+					warnc(w->exec_errno, "%s", w->path);
+					stop(w, EXIT_NOEXEC);
+					job_release(w, wq, &c[i]);
 					continue;
 				}
 				if (!worker_fault(e = errno)) {
@@ -850,6 +958,32 @@ run(struct worker *w)
 
 /* ------------------------------------------------------------- setup */
 
+/* For unlock_all: the worker whose lock files exist. */
+static struct worker *locked;
+
+/*
+ * At exit, by any path: remove the lock files made so far, so that a
+ * worker that failed to start, or died of an error, leaves none behind.
+ */
+static void
+unlock_all(void)
+{
+	struct worker *w = locked;
+
+	if (w == NULL)
+		return;
+	while (w->registered > 0) {
+		struct wqueue *wq = &w->queues[--w->registered];
+
+		sq_worker_unregister(&wq->q, w->token, wq->lockfd);
+	}
+}
+
+/*
+ * Everything that can fail at start is checked before the first lock
+ * file is made, and the lock files go again at any exit (unlock_all):
+ * a worker that did not start leaves nothing in run/ behind.
+ */
 static void
 setup(struct worker *w, const char *root, char **queues, size_t nqueues,
     unsigned slots)
@@ -870,6 +1004,7 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 
 		wq->arg = queues[i];
 		wq->slotfd = -1;
+		wq->lockfd = -1;
 		tool_open(&wq->q, root, queues[i], 0);
 		if (slots > 0) {
 			if ((rc = sq_slot_take(&wq->q, slots, &wq->slotfd)) ==
@@ -882,16 +1017,6 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 				exit(EXIT_NOSLOT);
 			}
 		}
-	}
-	/* Our promise of liveness is in the lock file from the start. */
-	w->beat_ms = heartbeat_ms(w);
-	w->beat_at = sq_now_ms() + w->beat_ms;
-	for (i = 0; i < nqueues; i++) {
-		struct wqueue *wq = &w->queues[i];
-
-		if ((wq->lockfd = sq_worker_register(&wq->q, w->token,
-		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
-			err(tool_exit_code(errno), "%s: worker lock", wq->arg);
 		/* The watch goes up before the first claim. */
 		if ((wq->watch = sq_watch_open(&wq->q)) == NULL)
 			err(EX_OSERR, "%s: watch", wq->arg);
@@ -907,6 +1032,20 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 	if (sigprocmask(SIG_BLOCK, &mask, &w->oldmask) == -1 ||
 	    (w->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		err(EX_OSERR, "signalfd");
+	locked = w;
+	if (atexit(unlock_all) != 0)
+		err(EX_OSERR, "atexit");
+	/* Our promise of liveness is in the lock file from the start. */
+	w->beat_ms = heartbeat_ms(w);
+	w->beat_at = sq_now_ms() + w->beat_ms;
+	for (i = 0; i < nqueues; i++) {
+		struct wqueue *wq = &w->queues[i];
+
+		if ((wq->lockfd = sq_worker_register(&wq->q, w->token,
+		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
+			err(tool_exit_code(errno), "%s: worker lock", wq->arg);
+		w->registered++;
+	}
 }
 
 static void
@@ -914,11 +1053,12 @@ teardown(struct worker *w)
 {
 	size_t i;
 
+	unlock_all();
+	locked = NULL;		/* w lives on main's stack */
 	for (i = 0; i < w->nqueues; i++) {
 		struct wqueue *wq = &w->queues[i];
 
 		sq_watch_close(wq->watch);
-		sq_worker_unregister(&wq->q, w->token, wq->lockfd);
 		if (wq->slotfd != -1)
 			close(wq->slotfd);
 		sq_queue_close(&wq->q);
@@ -1018,11 +1158,14 @@ main(int argc, char *argv[])
 		for (int k = optind; k < i; k++)
 			if (strcmp(argv[i], argv[k]) == 0)
 				errx(EX_USAGE, "%s: queue named twice", argv[i]);
-	resolve_command(&w);
+	if (resolve_command(&w) == -1)
+		err(EXIT_NOEXEC, "%s", w.cmd[0]);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
 	run(&w);
 	teardown(&w);
 	if (w.path != w.cmd[0])
 		free(w.path);
+	if (w.exit_code != 0)
+		return w.exit_code;
 	return w.tempfail ? EX_TEMPFAIL : w.failures ? EXIT_NONE : 0;
 }

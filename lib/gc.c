@@ -139,10 +139,13 @@ struct gc {
 	size_t		 nside, sidealloc;
 };
 
-/* Remove dir/name (the entry name of dfd), or say that it would be. */
+/*
+ * Remove dir/name (the entry name of dfd), or say that it would be.  A
+ * failure is the result unless kept: then it is only reported.
+ */
 static void
-gc_remove(struct gc *g, int dfd, const char *dir, const char *name,
-    const char *reason)
+gc_unlink(struct gc *g, int dfd, const char *dir, const char *name,
+    const char *reason, int kept)
 {
 	char path[PATH_SIZE];
 	struct sq_gc_item it;
@@ -152,13 +155,40 @@ gc_remove(struct gc *g, int dfd, const char *dir, const char *name,
 	it.reason = reason;
 	it.error = 0;
 	it.dead = 0;
+	it.kept = 0;
 	if (!g->dry_run && unlinkat(dfd, name, 0) == -1) {
 		if (errno == ENOENT)
 			return;		/* gone meanwhile */
 		it.error = errno;
-		if (g->err == 0)
+		it.kept = kept;
+		if (g->err == 0 && !kept)
 			g->err = errno;
 	}
+	if (g->fn != NULL)
+		g->fn(&it, g->arg);
+}
+
+static void
+gc_remove(struct gc *g, int dfd, const char *dir, const char *name,
+    const char *reason)
+{
+	gc_unlink(g, dfd, dir, name, reason, 0);
+}
+
+/* Report a file gc leaves because it cannot look into it; no failure. */
+static void
+gc_cannot(struct gc *g, const char *dir, const char *name,
+    const char *reason, int error)
+{
+	char path[PATH_SIZE];
+	struct sq_gc_item it;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	it.path = path;
+	it.reason = reason;
+	it.error = error;
+	it.dead = 0;
+	it.kept = 1;
 	if (g->fn != NULL)
 		g->fn(&it, g->arg);
 }
@@ -335,14 +365,24 @@ gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 {
 	static const char prefix[] = SQ_WORKER_PREFIX;
 	struct gc *g = arg;
+	int fd;
 
 	/* Probing opens the file: only ever a regular one. */
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
+		/* Another user's file: its state cannot be told, only said. */
+		if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK |
+		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			if (errno != ENOENT)
+				gc_cannot(g, SQ_DIR_RUN, name, "worker lock "
+				    "file, cannot probe", errno);
+			return 0;
+		}
+		close(fd);
 		if (sq_worker_probe(g->q, name + sizeof(prefix) - 1,
 		    g->now_ms) == SQ_WORKER_DEAD)
-			gc_remove(g, dfd, SQ_DIR_RUN, name, "dead worker");
+			gc_unlink(g, dfd, SQ_DIR_RUN, name, "dead worker", 1);
 	} else if (name[0] == '.' && strncmp(name + 1, prefix,
 	    sizeof(prefix) - 1) == 0 &&
 	    g->now_ms - SQ_MTIME_MS(st) > SQ_GC_LEFTOVER_AGE_MS)
@@ -393,6 +433,7 @@ gc_expire(const struct sq_msg *m, void *arg)
 	it.reason = SQ_REASON_EXPIRED;
 	it.error = 0;
 	it.dead = 1;
+	it.kept = 0;
 	if (!g->dry_run) {
 		dead_name(&n, SQ_REASON_EXPIRED);
 		fd = m->state == SQ_STATE_READY ? g->q->newfd : g->q->retryfd;
@@ -422,6 +463,7 @@ gc_trimmed(const char *name, const char *why, void *arg)
 	it.reason = why;
 	it.error = 0;
 	it.dead = 0;
+	it.kept = 0;
 	if (g->fn != NULL)
 		g->fn(&it, g->arg);
 }

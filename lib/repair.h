@@ -58,6 +58,8 @@ struct sq_gc_item {
 	int		 dead;		/* dead-lettered (expired), not removed */
 	const char	*reason;	/* "older than 36h", "orphan sidecar"... */
 	int		 error;		/* errno of a failed unlink, else 0 */
+	int		 kept;		/* with error: harmless where it is, */
+					/* reported but not a failure */
 };
 
 /* Called for each file gc removes (or, on a dry run, would remove). */
@@ -81,7 +83,10 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *   attr/.*     an interrupted failure record, older than 1 h;
  *   run/worker.TOKEN
  *               lock files of dead workers (lock free: sq_worker_probe);
- *               hung workers' files stay, their lock is held;
+ *               hung workers' files stay, their lock is held.  A lock
+ *               file that cannot be opened (another user's, mode 0600)
+ *               or removed is reported with error and kept set, and is
+ *               no failure: a dead worker's file harms no one;
  *   run/.worker.*
  *               leftovers of a worker killed while starting, older than
  *               SQ_GC_LEFTOVER_AGE_MS;
@@ -99,7 +104,7 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  * dry_run nothing is removed and fn hears what would be.  fn (may be
  * NULL) gets each file; a failed unlink is reported with error set and
  * the collection goes on.  tmp_age_ms < 0 is EINVAL.  Returns 0, or -1
- * with errno: of the first failed unlink, or of a directory that could
+ * with errno: of the first failed unlink not marked kept, or of a directory that could
  * not be read (a missing attr/ or run/ is empty, not an error).
  */
 int	sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,

@@ -197,10 +197,69 @@ assert_field() {
 	    fail "no 'status=signal 9' in: $(cat "$(failure "$id" s)")"
 }
 
-@test "qworker: a command that cannot be executed exits 127 in the child and is retried" {
+@test "qworker: a command that cannot be executed is refused at start (69): one line, messages untouched, no lock file" {
+	local before
+	qsend q one two
+	before=$(snapshot "$SPOOLQ_DIR")
+	: > "$T/plain"
+	mkdir "$T/dir"
+	work --drain q -- "$T/no-such-command" arg
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/no-such-command: No such file or directory"
+	work --drain q -- no-such-command-anywhere
+	assert_failure 69
+	assert_equal "$stderr" "qworker: no-such-command-anywhere: No such file or directory"
+	work --drain q -- "$T/plain"
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/plain: Permission denied"
+	work --drain q -- "$T/dir"
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/dir: Permission denied"
+	# Found in PATH as execvp(3) would: a non-executable namesake is skipped.
+	mkdir "$T/p1" "$T/p2"
+	: > "$T/p1/handler"
+	printf '#!/bin/sh\ncat >/dev/null\n' > "$T/p2/handler"
+	chmod +x "$T/p2/handler"
+	PATH="$T/p1:$T/p2:$PATH" work --drain q -- handler
+	assert_success
+	assert_count new q 0
+	# Nothing was touched by the refused starts.
+	qsend q three
+	before=$(snapshot "$SPOOLQ_DIR")
+	work --drain q -- "$T/no-such-command"
+	assert_failure 69
+	assert_unchanged "$before"
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q/run" | grep -c worker)" 0
+}
+
+@test "qworker: a command that vanishes after the start: claims given back uncounted, one line, exit 69" {
+	local ids
+	printf '#!/bin/sh\ncat >/dev/null\n' > "$T/handler"
+	chmod +x "$T/handler"
+	start_worker -j 2 q -- "$T/handler"
+	wait_for compgen -G "$SPOOLQ_DIR/q/run/worker.*"
+	rm "$T/handler"
+	ids=$(qsend -p q one two three | sort)
+	wait_worker
+	assert_equal "$wstatus" 69
+	# Each back in new/ under its bare ID: the attempt was not counted.
+	assert_equal "$(names new q)" "$ids"
+	assert_count cur q 0
+	assert_count retry q 0
+	assert_count dead q 0
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q/attr" | grep -c failure)" 0
+	assert_equal "$(grep -c 'No such file or directory' "$T/wlog")" 1
+	grep -qx "qworker: $T/handler: No such file or directory" "$T/wlog" ||
+	    fail "no exec failure line in: $(cat "$T/wlog")"
+	[[ $(outcome_lines "$T/wlog") == $(grep -c ' released ' "$T/wlog") ]] ||
+	    fail "an outcome other than released: $(cat "$T/wlog")"
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q/run" | grep -c worker)" 0
+}
+
+@test "qworker: a program that itself exits 127 is an ordinary failure, retried" {
 	local id
 	id=$(qsend -p q x)
-	work --drain q -- "$T/no-such-command" arg
+	work --drain q -- sh -c 'exit 127'
 	assert_failure 1
 	assert_equal "$(msgid "$(only retry q)")" "$id"
 	assert_logged "$T/log" "$id" 1 retry:exit=127
@@ -815,6 +874,27 @@ assert_field() {
 	run --separate-stderr qworker --version
 	assert_success
 	assert_output --regexp '^qworker \(spoolq\) [0-9]'
+}
+
+@test "qworker: a start that fails (66, 75, 78, 69) leaves no run/worker.* file in any queue" {
+	mkq r
+	qsend q keep
+	expect_fail 66 qworker --drain q nope -- true
+	expect_fail 66 qworker --drain q r nope -- true
+	echo 'bogus_key = 1' >"$T/bad.conf"
+	mkq s
+	cp "$T/bad.conf" "$SPOOLQ_DIR/s/queue.conf"
+	expect_fail 78 qworker --drain q s -- true
+	expect_fail 69 qworker --drain q r -- "$T/no-such-command"
+	mkdir -p "$SPOOLQ_DIR/r/run"
+	flock -x "$SPOOLQ_DIR/r/run/slot.0" -c "
+	    qworker --drain --slots 1 q r -- true; echo \$? > '$T/slotrc'"
+	assert_equal "$(cat "$T/slotrc")" 75
+	local d
+	for d in q r s; do
+		assert_equal "$(ls -A "$SPOOLQ_DIR/$d/run" 2>/dev/null | grep -c worker)" 0
+	done
+	assert_equal "$(bodies new q)" keep
 }
 
 @test "qworker: a queue named twice is a usage error and leaves no lock behind" {

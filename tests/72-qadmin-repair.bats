@@ -331,6 +331,39 @@ flock_held() {
 	assert_file_exists "$run/.worker.Starting0000"
 }
 
+@test "qadmin gc and check by another user: worker lock files it cannot open or remove are reported, not failures" {
+	(( EUID == 0 )) || skip "needs root to act as two users"
+	command -v setpriv >/dev/null || skip "no setpriv to drop root"
+	local root run
+	root=$(mktemp -d /tmp/spoolq-gc.XXXXXX)
+	chmod 755 "$root"
+	qadmin -d "$root" create q
+	run=$root/q/run
+	mkdir -p "$run"
+	# A dead worker's file (readable, in a directory nobody may change)
+	# and one of mode 0600 whose heartbeat is two hours old.
+	: > "$run/worker.Deadw0rker00"
+	chmod 644 "$run/worker.Deadw0rker00"
+	: > "$run/worker.Private00000"
+	chmod 600 "$run/worker.Private00000"
+	touch -d '2 hours ago' "$run/worker.Private00000"
+	run --separate-stderr env ASAN_OPTIONS=detect_leaks=0 \
+	    setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    "$SPOOLQ_BIN/qadmin" -d "$root" gc q
+	assert_success
+	assert_same "qadmin: q: run/worker.Deadw0rker00 (dead worker): left in place: Permission denied
+qadmin: q: run/worker.Private00000 (worker lock file, cannot probe): left in place: Permission denied" "$stderr"
+	run --separate-stderr env ASAN_OPTIONS=detect_leaks=0 \
+	    setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    "$SPOOLQ_BIN/qadmin" -d "$root" check q
+	assert_success
+	# Its owner removes the dead one.
+	run --separate-stderr qadmin -d "$root" gc q
+	assert_success
+	assert_file_not_exists "$run/worker.Deadw0rker00"
+	rm -rf "$root"
+}
+
 @test "qadmin -n gc: 'would' lines, nothing changed" {
 	plant q tmp "$(hand_id 0)" old
 	touch -d '3 days ago' "$SPOOLQ_DIR/q/tmp/"*
