@@ -9,7 +9,8 @@
  * (EXDEV); the body is then copied into the target's tmp/, made
  * durable, published, and only then removed from the source, so a crash
  * leaves at worst two copies, never none.  Sidecars in attr/ follow
- * their message.
+ * their message: into another queue they are put in place before it
+ * and removed from the source after it.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -81,30 +82,64 @@ out:
 	return rc;
 }
 
-/* Move the sidecars of id from q's attr/ to to's attr/ (best effort). */
-static void
-sidecars_move(struct sq_queue *q, struct sq_queue *to, const char *id)
+/*
+ * Give to's attr/ the sidecars of id in q's attr/, before the message
+ * itself moves to to: each is linked, or between file systems copied
+ * into to's tmp/, synchronized and renamed into attr/.  The message's h
+ * then never names a missing sidecar, wherever a crash stops the move:
+ * what a crash leaves is the same sidecar in the attr/ of both queues,
+ * and the one whose queue lacks the message is an orphan that gc
+ * removes.  Best effort, like the sidecar of a send: a message without
+ * its sidecar is still delivered.  Returns a bit per sidecar made, for
+ * sidecars_unmake.
+ */
+static unsigned
+sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id)
 {
-	char name[SQ_ID_MAX + 32];
+	char name[SQ_ID_MAX + 32], tmp[SQ_NAME_MAX + 1];
 	size_t i;
+	unsigned made = 0;
 	int from, dest;
 
-	if (q == to)
-		return;
 	if ((from = sq_state_attr(q, 0)) == -1)
-		return;
+		return 0;
 	if ((dest = sq_state_attr(to, 1)) == -1) {
 		close(from);
-		return;
+		return 0;
 	}
 	for (i = 0; i < NSIDECARS; i++) {
 		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
-		if (renameat(from, name, dest, name) == -1 && errno == EXDEV &&
-		    copy_file(from, name, dest, name) == 0)
-			unlinkat(from, name, 0);
+		if (linkat(from, name, dest, name, 0) == 0) {
+			made |= 1u << i;
+		} else if (errno == EXDEV && sq_id_new(tmp, sizeof(tmp)) == 0 &&
+		    copy_file(from, name, to->tmpfd, tmp) == 0) {
+			if (sq_rename(to->tmpfd, tmp, dest, name) == 0)
+				made |= 1u << i;
+			else
+				unlinkat(to->tmpfd, tmp, 0);
+		}
 	}
+	if (made != 0)
+		fsync(dest);
 	close(from);
 	close(dest);
+	return made;
+}
+
+/* Remove the sidecars of id that sidecars_make made in to's attr/. */
+static void
+sidecars_unmake(struct sq_queue *to, const char *id, unsigned made)
+{
+	char name[SQ_ID_MAX + 32];
+	size_t i;
+
+	for (i = 0; i < NSIDECARS; i++) {
+		if (!(made & (1u << i)))
+			continue;
+		snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
+		    sidecar_suffixes[i]);
+		unlinkat(to->fd, name, 0);
+	}
 }
 
 int
@@ -132,6 +167,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 {
 	struct sq_name n;
 	char tmp[SQ_NAME_MAX + 1], dest[SQ_NAME_MAX + 1];
+	unsigned made = 0;
 	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved;
 
 	if (from == SQ_STATE_INFLIGHT || target == SQ_STATE_INFLIGHT ||
@@ -145,6 +181,9 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	    (fromfd = sq_state_open(q, from, 0)) == -1 ||
 	    (tofd = sq_state_open(to, target, 1)) == -1)
 		goto out;
+	/* Into another queue: the sidecars first, so h always holds. */
+	if (q != to)
+		made = sidecars_make(q, to, n.id);
 	if (sq_rename(fromfd, name, tofd, dest) == 0) {
 		rc = 0;
 	} else if (errno == EXDEV) {
@@ -152,23 +191,30 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 		tmpfd = to->tmpfd;
 		if (sq_id_new(tmp, sizeof(tmp)) == -1 ||
 		    copy_file(fromfd, name, tmpfd, tmp) == -1)
-			goto out;
+			goto unmake;
 		if (sq_rename(tmpfd, tmp, tofd, dest) == -1) {
 			saved = errno;
 			unlinkat(tmpfd, tmp, 0);
 			errno = saved;
-			goto out;
+			goto unmake;
 		}
 		fsync(tofd);
+		/* Published in to: its sidecars stay there, whatever now. */
 		if (unlinkat(fromfd, name, 0) == -1 && errno != ENOENT)
 			goto out;
 		rc = 0;
 	}
-	if (rc == 0) {
-		sidecars_move(q, to, n.id);
-		if (newname != NULL)
-			strlcpy(newname, dest, SQ_NAME_MAX + 1);
+unmake:
+	if (rc == -1) {
+		saved = errno;
+		sidecars_unmake(to, n.id, made);
+		errno = saved;
+		goto out;
 	}
+	if (q != to)
+		sidecars_remove(q, n.id);
+	if (newname != NULL)
+		strlcpy(newname, dest, SQ_NAME_MAX + 1);
 out:
 	saved = errno;
 	if (fromfd != -1)
