@@ -37,6 +37,7 @@
 #define JOBS_MAX	1024
 #define KILL_GRACE_MS	5000		/* TERM, then KILL after this */
 #define TAIL_MAX	4096		/* bytes of stderr kept per job */
+#define LINE_MAX_COPY	4096		/* a longer stderr line is cut */
 #define HEARTBEAT_MAX_MS 10000		/* at least this often */
 #define EXIT_NOSLOT	EX_TEMPFAIL	/* --slots: every slot busy */
 #define PAUSE_MIN_MS	100		/* first back-off after a failed start */
@@ -78,6 +79,8 @@ struct job {
 	int		 status;
 	char		 tail[TAIL_MAX];	/* ring of the last stderr */
 	size_t		 tailpos, taillen;
+	char		 line[LINE_MAX_COPY];	/* stderr line being copied */
+	size_t		 linelen;
 };
 
 struct worker {
@@ -404,6 +407,55 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	return JOB_STARTED;
 }
 
+/*
+ * Write the job's pending stderr line to ours, prefixed with the message
+ * ID, in one write(2), ending it with a newline if it has none (a last
+ * line without one, or a piece of an overlong line).  A line of one job
+ * is never torn by another's.
+ */
+static void
+job_flush_line(struct job *j)
+{
+	char out[SQ_ID_MAX + 2 + LINE_MAX_COPY + 1];
+	size_t len;
+
+	if (j->linelen == 0)
+		return;
+	len = strlcpy(out, j->c.n.id, SQ_ID_MAX);
+	out[len++] = ':';
+	out[len++] = ' ';
+	memcpy(out + len, j->line, j->linelen);
+	len += j->linelen;
+	if (out[len - 1] != '\n')
+		out[len++] = '\n';
+	/* If our stderr is gone, keep draining all the same. */
+	(void)sq_write_all(STDERR_FILENO, out, len);
+	j->linelen = 0;
+}
+
+/* Copy n bytes of the job's stderr to ours, line by line. */
+static void
+job_copy_lines(struct job *j, const char *buf, size_t n)
+{
+	const char *nl;
+	size_t k;
+
+	while (n > 0) {
+		nl = memchr(buf, '\n', n);
+		k = nl != NULL ? (size_t)(nl - buf) + 1 : n;
+		if (k > sizeof(j->line) - j->linelen) {
+			k = sizeof(j->line) - j->linelen;
+			nl = NULL;
+		}
+		memcpy(j->line + j->linelen, buf, k);
+		j->linelen += k;
+		if (nl != NULL || j->linelen == sizeof(j->line))
+			job_flush_line(j);
+		buf += k;
+		n -= k;
+	}
+}
+
 /* Copy what the job wrote to stderr to ours, keeping its tail. */
 static void
 job_read_stderr(struct job *j)
@@ -420,8 +472,7 @@ job_read_stderr(struct job *j)
 				return;
 			break;
 		}
-		/* If our stderr is gone, keep draining all the same. */
-		(void)sq_write_all(STDERR_FILENO, buf, (size_t)n);
+		job_copy_lines(j, buf, (size_t)n);
 		for (i = 0; i < (size_t)n; i++) {
 			j->tail[j->tailpos] = buf[i];
 			j->tailpos = (j->tailpos + 1) % TAIL_MAX;
@@ -431,6 +482,7 @@ job_read_stderr(struct job *j)
 	}
 	close(j->errfd);	/* end of file or error: no more to read */
 	j->errfd = -1;
+	job_flush_line(j);
 }
 
 /* The failure record: status, then the last lines of stderr. */
@@ -470,6 +522,7 @@ job_settle(struct worker *w, struct job *j)
 		close(j->errfd);
 		j->errfd = -1;
 	}
+	job_flush_line(j);
 	if (WIFSIGNALED(st))
 		snprintf(status, sizeof(status), "signal=%d", WTERMSIG(st));
 	else

@@ -375,9 +375,9 @@ assert_field() {
 	grep -qx 'stderr:' "$rec" || fail "no 'stderr:' line in: $(cat "$rec")"
 	grep -qx 'early line' "$rec"
 	assert_equal "$(tail -n 1 "$rec")" "the last words"
-	# The job's stderr is copied to qworker's.
-	grep -qx 'early line' "$T/log"
-	grep -qx 'the last words' "$T/log"
+	# The job's stderr is copied to qworker's, each line after the ID.
+	grep -qxF "$id: early line" "$T/log"
+	grep -qxF "$id: the last words" "$T/log"
 	wait_due_over "$(only retry r)"
 	work --drain r -- true
 	assert_success
@@ -399,15 +399,15 @@ assert_field() {
 	grep -qx 'status=exit 100' "$rec"
 	grep -qx 'noise line 020000' "$rec"
 	# All of it went through to qworker's stderr.
-	assert_equal "$(grep -c '^noise line ' "$T/log")" 20000
+	assert_equal "$(grep -c "^$(re_escape "$id"): noise line " "$T/log")" 20000
 }
 
 @test "qworker: -q logs no outcome lines (the job's stderr still passes); -v adds a line per claim" {
-	qsend q a
+	local id
+	id=$(qsend -p q a)
 	work -q --drain q -- sh -c 'echo from-job >&2'
 	assert_success
-	assert_equal "$stderr" from-job
-	local id
+	assert_equal "$stderr" "$id: from-job"
 	id=$(qsend -p q b)
 	work -v --drain q -- true
 	assert_success
@@ -523,6 +523,27 @@ assert_field() {
 }
 
 # ------------------------------------------------------ concurrency, limits
+
+@test "qworker -j 4: each copied stderr line carries its message ID, whole; a last line without newline too; a long line in pieces" {
+	local id ids n
+	ids=$(qsend -p q 1 2 3 4)
+	work --drain -j 4 q -- sh -c '
+	    printf "%s-a " "$SPOOLQ_ID" >&2; sleep 0.2
+	    printf "%s-b\n" "$SPOOLQ_ID" >&2
+	    if [ "$(cat)" = 4 ]; then head -c 5000 /dev/zero | tr "\0" "L" >&2; echo >&2; fi
+	    printf "last %s" "$SPOOLQ_ID" >&2'
+	assert_success
+	for id in $ids; do
+		assert_equal "$(grep -cxF "$id: $id-a $id-b" "$T/log")" 1
+		assert_equal "$(grep -cxF "$id: last $id" "$T/log")" 1
+	done
+	# Every line is an outcome or a job's line after its own ID.
+	n=$(grep -cvE "^qworker: |^$ID_RE: " "$T/log") || true
+	assert_equal "$n" 0
+	id=$(tail -n 1 <<<"$ids")
+	assert_equal "$(grep "^$(re_escape "$id"): L" "$T/log" | tr -cd L | wc -c)" 5000
+	assert_equal "$(grep -c "^$(re_escape "$id"): L" "$T/log")" 2
+}
 
 @test "qworker -j 4: never more than 4 jobs at once, and 4 do run together" {
 	seq 1 12 | qsend -l q
