@@ -25,3 +25,15 @@ examples() {
 @test "docs: README.md examples run as shown" {
 	examples README.md
 }
+
+@test "docs: qsend.1 examples run as shown" {
+	examples man/qsend.1
+}
+
+@test "docs: qrecv.1 examples run as shown" {
+	examples man/qrecv.1
+}
+
+@test "docs: qack.1 examples run as shown" {
+	examples man/qack.1
+}
