@@ -447,6 +447,17 @@ reader(char *buf, int size, void *arg)
 	case K_KEY:
 		l->prev = 1;
 		break;
+	case K_CONT:
+		/*
+		 * inih (r55) keeps an inline comment in a continuation line,
+		 * though it drops it from key lines, as line_value does for
+		 * long lines: drop it here too, so that a continuation line
+		 * reads the same whatever its length, and the same once an
+		 * edit has written it as a key line of its own.
+		 */
+		*find_stop(lskip(s), NULL) = '\0';
+		rstrip(s);
+		break;
 	default:
 		break;
 	}

@@ -708,6 +708,22 @@ test_conf(void)
 	    x.bindings[2].first == 0, "keyless sections are bindings "
 	    "without key%s%s", *err ? ": " : "", err);
 	sq_exchange_close(&x);
+	/*
+	 * An inline comment ends a short continuation line too (inih keeps
+	 * it there), so a bind, which writes that line as a key line of its
+	 * own, keeps the pattern as it was.
+	 */
+	put(conf_of("bad"), "[exchange]\ntype = direct\n[bind \"a\"]\n"
+	    "key = x\n  y.z ; why\n");
+	ok(sq_exchange_open(&x, at("bad"), err, sizeof(err)) == 0 &&
+	    x.nbindings == 2 && strcmp(x.bindings[1].pattern, "y.z") == 0,
+	    "a continuation line's inline comment is a comment");
+	sq_exchange_close(&x);
+	ok(sq_exchange_bind(at("bad"), "b", "k") == 0 &&
+	    sq_exchange_open(&x, at("bad"), err, sizeof(err)) == 0 &&
+	    x.nbindings == 3 && strcmp(x.bindings[1].pattern, "y.z") == 0,
+	    "and stays one after a bind");
+	sq_exchange_close(&x);
 }
 
 static void
