@@ -2,7 +2,8 @@
  * qadmin_config.c - config: read and change a queue's queue.conf.
  *
  * get prints one effective value; set validates each key=value like the
- * loader and rewrites the file atomically (sq_conf_update); show prints
+ * loader and rewrites the file once, atomically, with all of them
+ * (sq_conf_update_many); show prints
  * every key with its effective value and where it comes from.
  */
 #include <err.h>
@@ -40,6 +41,7 @@ int
 cmd_config(struct admin *a, int argc, char **argv)
 {
 	struct sq_queue q;
+	const char *keys[SQ_CONF_UPDATE_MAX], *values[SQ_CONF_UPDATE_MAX];
 	char value[64], why[256], *eq;
 	int i;
 
@@ -72,16 +74,21 @@ cmd_config(struct admin *a, int argc, char **argv)
 			errx(EX_CONFIG, "%s: %s: %s", q.path, argv[i], why);
 		*eq = '=';
 	}
+	if (argc - 1 > SQ_CONF_UPDATE_MAX)
+		errx(EX_USAGE, "more than %d settings", SQ_CONF_UPDATE_MAX);
 	for (i = 1; i < argc; i++) {
 		eq = strchr(argv[i], '=');
 		*eq = '\0';
-		if (!a->dry_run && sq_conf_update(&q, argv[i], eq + 1, why,
-		    sizeof(why)) == -1)
-			errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
-			    "%s: %s", q.path, why);
-		if (!a->quiet)
-			printf("%sset %s = %s\n", a->dry_run ? "would " : "",
-			    argv[i], eq + 1);
+		keys[i - 1] = argv[i];
+		values[i - 1] = eq + 1;
 	}
+	/* All settings in one rewrite: a crash leaves all or none. */
+	if (!a->dry_run && sq_conf_update_many(&q, keys, values,
+	    (size_t)argc - 1, why, sizeof(why)) == -1)
+		errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
+		    "%s: %s", q.path, why);
+	for (i = 0; i < argc - 1 && !a->quiet; i++)
+		printf("%sset %s = %s\n", a->dry_run ? "would " : "",
+		    keys[i], values[i]);
 	return 0;
 }

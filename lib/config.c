@@ -594,24 +594,58 @@ int
 sq_conf_update(struct sq_queue *q, const char *key, const char *value,
     char *err, size_t errsize)
 {
+	return sq_conf_update_many(q, &key, &value, 1, err, errsize);
+}
+
+/*
+ * The index in conf_keys of each of keys[0..n-1], and whether each is the
+ * last setting of its key, the one that counts.
+ */
+static void
+key_slots(const char *const *keys, size_t n, size_t *slot, int *last)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (slot[i] = 0; strcmp(conf_keys[slot[i]], keys[i]) != 0;
+		    slot[i]++)
+			;
+		last[i] = 1;
+		for (j = 0; j < i; j++)
+			if (slot[j] == slot[i])
+				last[j] = 0;
+	}
+}
+
+int
+sq_conf_update_many(struct sq_queue *q, const char *const *keys,
+    const char *const *values, size_t nkeys, char *err, size_t errsize)
+{
 	char old[64 * 1024], tmp[64], why[200], *line, *next;
 	struct sq_conf check = q->conf;
 	struct finder f;
 	ssize_t len;
-	size_t k;
-	int fd, n = 1, done = 0, saved;
+	size_t i, slot[SQ_CONF_UPDATE_MAX];
+	int last[SQ_CONF_UPDATE_MAX], done, fd, n = 1, saved;
 	FILE *fp;
 
-	if (sq_conf_set(&check, key, value, why, sizeof(why)) == -1) {
-		snprintf(err, errsize, "%s: %s", key, why);
+	if (nkeys > SQ_CONF_UPDATE_MAX) {
+		snprintf(err, errsize, "more than %d settings at once",
+		    SQ_CONF_UPDATE_MAX);
+		errno = EINVAL;
 		return -1;
 	}
+	for (i = 0; i < nkeys; i++)
+		if (sq_conf_set(&check, keys[i], values[i], why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errsize, "%s: %s", keys[i], why);
+			return -1;
+		}
+	key_slots(keys, nkeys, slot, last);
 	/* One editor at a time: a lost update would pass unnoticed. */
 	while (flock(q->fd, LOCK_EX) == -1)
 		if (errno != EINTR)
 			goto fail;
-	for (k = 0; strcmp(conf_keys[k], key) != 0; k++)
-		;
 	if ((len = slurp(q->fd, old, sizeof(old))) == -1 ||
 	    find_lines(q->fd, &f) == -1)
 		goto fail;
@@ -620,22 +654,32 @@ sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 	    O_NOFOLLOW, 0666);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
 		goto fail;
-	/* Keep every line but the key's own, which gets the new value. */
+	/*
+	 * Keep every line but the keys' own, which get the new values: all
+	 * settings go into one file and one rename, so a crash leaves all
+	 * of them or none.
+	 */
 	for (line = old; line < old + len; line = next, n++) {
 		next = memchr(line, '\n', (size_t)(old + len - line));
 		next = next ? next + 1 : old + len;
-		if (n == f.lines[k]) {
-			fprintf(fp, "%s = %s\n", key, value);
-			done = 1;
+		for (i = 0, done = 0; i < nkeys && !done; i++)
+			if (last[i] && n == f.lines[slot[i]]) {
+				fprintf(fp, "%s = %s\n", keys[i], values[i]);
+				last[i] = 0;
+				done = 1;
+			}
+		if (done)
 			continue;
-		}
 		fwrite(line, 1, (size_t)(next - line), fp);
 		if (next[-1] != '\n')
 			fputc('\n', fp);	/* a last line without one */
 	}
-	if (!done)
-		fprintf(fp, "%s%s = %s\n", f.in_queue ? "" : "[queue]\n", key,
-		    value);
+	for (i = 0, done = f.in_queue; i < nkeys; i++)
+		if (last[i]) {
+			fprintf(fp, "%s%s = %s\n", done ? "" : "[queue]\n",
+			    keys[i], values[i]);
+			done = 1;
+		}
 	if (fflush(fp) == EOF || fsync(fileno(fp)) == -1) {
 		saved = errno;
 		fclose(fp);

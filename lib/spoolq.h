@@ -292,6 +292,22 @@ struct sq_queue;
 int	sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 	    char *err, size_t errsize);
 
+/* Most settings one sq_conf_update_many can make. */
+#define SQ_CONF_UPDATE_MAX	64
+
+/*
+ * sq_conf_update_many - sq_conf_update of nkeys settings at once, keys[i]
+ * = values[i], at most SQ_CONF_UPDATE_MAX; where a key comes twice the
+ * last one counts.  Every value is checked before anything is written,
+ * and all go into one new file and one rename, so a crash or an error
+ * leaves every setting or none (SPEC 4: nothing half-done).  Returns 0,
+ * or -1 with errno (EINVAL: a bad value, or too many) and err as for
+ * sq_conf_update.
+ */
+int	sq_conf_update_many(struct sq_queue *q, const char *const *keys,
+	    const char *const *values, size_t nkeys, char *err,
+	    size_t errsize);
+
 /* ---------------------------------------------------------------- spool */
 
 /*
