@@ -37,3 +37,7 @@ examples() {
 @test "docs: qack.1 examples run as shown" {
 	examples man/qack.1
 }
+
+@test "docs: qworker.1 examples run as shown" {
+	examples man/qworker.1
+}
