@@ -85,9 +85,21 @@ $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency: $(O)/bench/%: bench/%.c
 
 units: $(UNITS)
 
-# Missing libraries: install them when we may, else say what to run.
+# What each entry point needs from .ci/commands: .ci/deps installs what is
+# missing in one apt-get when it may, else prints the one command to run.
+# make check checks the whole list (all but extra) before it builds.
+DEPS_GROUPS = build
+check: DEPS_GROUPS = build test fuzz bench demo examples ci
+check-crash: DEPS_GROUPS = build test
+check-asan: DEPS_GROUPS = build test
+check-valgrind: DEPS_GROUPS = build test extra
+demo: DEPS_GROUPS = build demo
+bench: DEPS_GROUPS = build bench
+lint: DEPS_GROUPS = build
+fuzzers fuzz: DEPS_GROUPS = build fuzz
+
 deps-check:
-	@sh .ci/deps --build
+	@sh .ci/deps $(DEPS_GROUPS)
 
 asan: deps-check
 	@$(MAKE) --no-print-directory O=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
@@ -105,7 +117,6 @@ FUZZ_CC	?= clang
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 fuzzers: deps-check
-	@sh .ci/deps --fuzz
 	@$(MAKE) --no-print-directory O=build-fuzz CC=$(FUZZ_CC) \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	    EXTRA_CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
@@ -116,18 +127,15 @@ fuzz: fuzzers
 
 check: all
 	@$(MAKE) --no-print-directory units asan fuzzers
-	@sh .ci/deps --test
 	@FUZZ_TIME=10 tests/run --asan --fuzz
 
 # Crash at every step: tests/crash/run kills each transition at every
 # system call under strace and checks what it leaves (make check kills it
 # only at the calls that change files).
 check-crash: all
-	@sh .ci/deps --test
 	@tests/crash/run --all
 
 check-asan: asan
-	@sh .ci/deps --test
 	@SPOOLQ_BIN=$(CURDIR)/build-asan/bin SPOOLQ_UNIT=$(CURDIR)/build-asan/tests/unit \
 	    tests/run --no-stress
 
@@ -144,7 +152,7 @@ bench: all
 	@bench/worker
 	@bench/delivery
 
-lint:
+lint: deps-check
 	@for m in $(MANS); do mandoc -Tlint -Wwarning $$m || exit 1; done
 
 install: all
