@@ -31,14 +31,32 @@ struct settle {
 	int		 status;	/* first failure's exit code */
 };
 
-static void
-usage(int status)
+/* As in the SYNOPSIS of qack(1). */
+static const char synopsis[] =
+    "usage: qack [-qv] [-d root] [--retry [--delay duration] | "
+    "--reject[=reason] |\n"
+    "            --touch duration] receipt ... | -\n";
+
+static const char options[] =
+    "  (none)              ack: delete each message\n"
+    "  --retry             retry later, after the queue's backoff\n"
+    "  --delay duration    with --retry: after duration, like 30s or 5m\n"
+    "  --reject[=reason]   dead-letter at once (reason: "
+    "[a-z0-9-]{1,32})\n"
+    "  --touch duration    extend the lease to duration from now; "
+    "print the receipt\n"
+    "  -d root             the spool root, which must exist (receipts "
+    "are paths)\n"
+    "  -h, --help          this help\n"
+    "  -q                  quiet: print less on standard error\n"
+    "  -v                  verbose: say where each message went\n"
+    "  --version           print the version\n"
+    "  -                   read receipts from stdin, one per line\n";
+
+static void __attribute__((noreturn))
+usage(const char *why)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: qack [-qv] [-d root] [--retry [--delay duration] | "
-	    "--reject[=reason] |\n"
-	    "            --touch duration] receipt ... | -\n");
-	exit(status ? EX_USAGE : 0);
+	tool_usage(synopsis, why == NULL ? NULL : "%s", why);
 }
 
 static void
@@ -139,9 +157,12 @@ main(int argc, char *argv[])
 	char *line = NULL;
 	size_t size = 0;
 	ssize_t len;
+	char rootbuf[PATH_MAX];
+	const char *root = NULL;
 	int ch, i, actions = 0, delay_set = 0;
 
 	tool_init();
+	tool_args(argv, getprogname());
 	memset(&s, 0, sizeof(s));
 	s.q.fd = s.q.tmpfd = s.q.newfd = s.q.curfd = s.q.retryfd =
 	    s.q.deadfd = s.q.index_fd = -1;
@@ -149,10 +170,10 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "d:hqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':		/* receipts are paths; accepted for */
-			break;		/* symmetry with the other tools */
-		case 'h':
-			usage(0);
+			root = optarg;	/* symmetry with the other tools */
 			break;
+		case 'h':
+			tool_help(synopsis, options, "qack(1)");
 		case 'q':
 			break;
 		case 'v':
@@ -186,13 +207,19 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			usage(1);
+			usage(NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || actions > 1 || (delay_set && s.action != RETRY))
-		usage(1);
+	if (actions > 1)
+		usage("--retry, --reject and --touch: choose one");
+	if (delay_set && s.action != RETRY)
+		usage("--delay: only with --retry");
+	if (argc < 1)
+		usage("missing receipt (or - to read receipts from stdin)");
+	if (root != NULL)
+		tool_root(rootbuf, root, 0);
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-") != 0) {
 			settle_one(&s, argv[i]);

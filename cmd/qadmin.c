@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,53 +21,164 @@
 struct cmd {
 	const char	*name;
 	admin_fn	*fn;
-	const char	*usage;
+	const char	*usage;		/* as in the SYNOPSIS of qadmin(1) */
+	const char	*help;		/* -h: one line per option or operand */
 };
 
 static const struct cmd cmds[] = {
-	{ "bind", cmd_bind, "bind exchange queue [pattern]" },
-	{ "cat", cmd_cat, "cat [--meta] queue id" },
-	{ "check", cmd_check, "check [--repair] queue" },
+	{ "bind", cmd_bind, "bind exchange queue [pattern]",
+	    "  exchange        the exchange that routes to queue\n"
+	    "  queue           a queue beside the exchange\n"
+	    "  pattern         direct: the key; topic: words with * (one) "
+	    "and # (any)\n" },
+	{ "cat", cmd_cat, "cat [--meta] queue id",
+	    "  --meta          state, fields, attributes and the last "
+	    "failure, not the body\n" },
+	{ "check", cmd_check, "check [--repair] queue",
+	    "  --repair        mend what is found (strays go to "
+	    "quarantine/)\n" },
 	{ "config", cmd_config,
-	    "config queue [get key | set key=value ... | show]" },
-	{ "create", cmd_create, "create queue [key=value ...]" },
-	{ "delete", cmd_delete, "delete queue id ..." },
-	{ "destroy", cmd_destroy, "destroy [-f] queue" },
-	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic [alternate=queue] | destroy name | list | show name" },
-	{ "gc", cmd_gc, "gc [--tmp-age duration] queue" },
-	{ "hold", cmd_hold, "hold queue [id ...]" },
-	{ "list", cmd_list, "list" },
-	{ "ls", cmd_ls, "ls [--json] [-n count] queue [state ...]" },
-	{ "move", cmd_move, "move queue other [id ... | -]" },
-	{ "peek", cmd_ls, "peek [--json] [-n count] queue [state ...]" },
-	{ "purge", cmd_purge, "purge queue [state ...]" },
-	{ "recover", cmd_recover, "recover queue" },
+	    "config queue [get key | set key=value ... | show]",
+	    "  get key         print one setting of queue.conf\n"
+	    "  set key=value   change settings (all are checked first)\n"
+	    "  show            print every setting (the default)\n" },
+	{ "create", cmd_create, "create queue [key=value ...]",
+	    "  key=value       a queue.conf setting, like max_attempts=3 "
+	    "lease=1m\n" },
+	{ "delete", cmd_delete, "delete queue id ...",
+	    "  id ...          messages to remove, in whatever state\n" },
+	{ "destroy", cmd_destroy, "destroy [-f] queue",
+	    "  -f              remove the queue even if it holds messages\n" },
+	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic "
+	    "[alternate=queue] | destroy name | list | show name",
+	    "  create name type  make an exchange: fanout, direct or topic\n"
+	    "  alternate=queue where messages no binding matches go\n"
+	    "  destroy name    remove an exchange\n"
+	    "  list            one line per exchange: type and bindings\n"
+	    "  show name       the type and bindings of one exchange\n" },
+	{ "gc", cmd_gc, "gc [--tmp-age duration] queue",
+	    "  --tmp-age duration  remove files of tmp/ older than this "
+	    "(default 36h)\n" },
+	{ "hold", cmd_hold, "hold queue [id ...]",
+	    "  id ...          hold these ready or waiting messages in "
+	    "hold/;\n"
+	    "                  without any, hold the whole queue\n" },
+	{ "list", cmd_list, "list",
+	    "  (no options)    one line per queue: counts and status (ok, "
+	    "held, broken)\n" },
+	{ "ls", cmd_ls, "ls [--json] [-n count] queue [state ...]",
+	    "  --json          one JSON object per message\n"
+	    "  -n count        the count oldest messages of each state\n"
+	    "  state           ready, inflight, retry, dead or held "
+	    "(default: all)\n" },
+	{ "move", cmd_move, "move queue other [id ... | -]",
+	    "  other           the queue the messages go to, as ready\n"
+	    "  id ... | -      these messages (- reads IDs from stdin); "
+	    "default: all ready\n" },
+	{ "peek", cmd_ls, "peek [--json] [-n count] queue [state ...]",
+	    "  --json          one JSON object per message\n"
+	    "  -n count        the count oldest messages of each state\n"
+	    "  state           ready, inflight, retry, dead or held "
+	    "(default: all)\n" },
+	{ "purge", cmd_purge, "purge queue [state ...]",
+	    "  state           ready, retry, dead or held (default: ready "
+	    "and retry)\n" },
+	{ "recover", cmd_recover, "recover queue",
+	    "  (no options)    recover lost claims, promote due retries, "
+	    "expire messages\n" },
 	{ "redrive", cmd_redrive, "redrive [--reason reason] "
 	    "[--older-than duration] [--limit count]\n"
-	    "                [--to other] queue [id ... | -]" },
-	{ "release", cmd_release, "release queue [id ...]" },
-	{ "replay", cmd_replay, "replay [--since time] [--to other] queue" },
-	{ "retry-now", cmd_retry_now, "retry-now queue" },
+	    "                [--to other] queue [id ... | -]",
+	    "  --reason reason     only dead letters with this reason (r=)\n"
+	    "  --older-than duration  only those dead for longer than "
+	    "this\n"
+	    "  --limit count       at most count messages\n"
+	    "  --to other          into the queue other\n"
+	    "  id ... | -          these dead letters (- reads IDs from "
+	    "stdin)\n" },
+	{ "release", cmd_release, "release queue [id ...]",
+	    "  id ...          release these held messages; without any, "
+	    "release\n"
+	    "                  the whole queue and every held message\n" },
+	{ "replay", cmd_replay, "replay [--since time] [--to other] queue",
+	    "  --since time    only messages sent since time (@EPOCH or "
+	    "YYYY-MM-DDTHH:MM)\n"
+	    "  --to other      into the queue other\n" },
+	{ "retry-now", cmd_retry_now, "retry-now queue",
+	    "  (no options)    make every message waiting in retry/ ready "
+	    "now\n" },
 	{ "stats", cmd_stats, "stats [--age] [--json | --prometheus "
-	    "[-o file]] [queue ...]" },
-	{ "unbind", cmd_unbind, "unbind exchange queue [pattern]" },
+	    "[-o file]] [queue ...]",
+	    "  --age           ready messages by age, like qshape(1)\n"
+	    "  --json          one JSON document\n"
+	    "  --prometheus    the text format of the node_exporter "
+	    "textfile collector\n"
+	    "  -o file         with --prometheus: write file, replaced "
+	    "atomically\n"
+	    "  queue ...       default: every queue under the spool root\n" },
+	{ "unbind", cmd_unbind, "unbind exchange queue [pattern]",
+	    "  exchange        the exchange to remove the binding from\n"
+	    "  queue           the bound queue\n"
+	    "  pattern         only this binding (default: every binding "
+	    "of queue)\n" },
 };
 #define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
 
+#define GLOBAL_HELP \
+	"  -d root         the spool root (default $SPOOLQ_DIR; spoolq(7))\n" \
+	"  -h, --help      this help; qadmin COMMAND -h: a command's " \
+	"options\n" \
+	"  -n, --dry-run   say what would change, change nothing\n" \
+	"  -q              quiet: no lines of changes\n" \
+	"  -v              verbose: say more on standard error\n" \
+	"  --version       print the version\n"
+
+/* The command being run (NULL before one is chosen), for admin_usage. */
+static const struct cmd *current;
+
+/* The synopsis of cmd, or of every command when cmd is NULL. */
 static void
-print_usage(FILE *fp)
+print_usage(FILE *fp, const struct cmd *cmd)
 {
 	size_t i;
 
+	if (cmd != NULL) {
+		fprintf(fp, "usage: qadmin [-nqv] [-d root] %s\n", cmd->usage);
+		return;
+	}
 	for (i = 0; i < NCMDS; i++)
 		fprintf(fp, "%s qadmin [-nqv] [-d root] %s\n",
 		    i == 0 ? "usage:" : "      ", cmds[i].usage);
 }
 
-void
-admin_usage(void)
+/* -h: the synopsis, the options, the page to read; exits 0. */
+static void __attribute__((noreturn))
+help(const struct cmd *cmd)
 {
-	print_usage(stderr);
+	print_usage(stdout, cmd);
+	printf("\n%s%s\nSee qadmin(1)%s.\n", cmd != NULL ? cmd->help :
+	    GLOBAL_HELP, cmd != NULL ? "  -d, -n, -q, -v  as for every "
+	    "command (qadmin -h)\n" : "", cmd != NULL ? ", Commands" : "");
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(EX_IOERR, "stdout");
+	exit(0);
+}
+
+void
+admin_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt != NULL) {
+		fprintf(stderr, "%s: ", getprogname());
+		if (current != NULL)
+			fprintf(stderr, "%s: ", current->name);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		putc('\n', stderr);
+	}
+	print_usage(stderr, current);
 	exit(EX_USAGE);
 }
 
@@ -110,6 +222,20 @@ admin_ids(int argc, char **argv, int (*fn)(const char *, void *), void *arg)
 	return rc;
 }
 
+/* Whether path ends in a name that create can give a directory. */
+static int
+ends_in_name(const char *path)
+{
+	const char *end = path + strlen(path), *start;
+
+	while (end > path && end[-1] == '/')
+		end--;
+	for (start = end; start > path && start[-1] != '/'; start--)
+		continue;
+	return end > start && strncmp(start, ".", (size_t)(end - start)) != 0 &&
+	    strncmp(start, "..", (size_t)(end - start)) != 0;
+}
+
 int
 cmd_create(struct admin *a, int argc, char **argv)
 {
@@ -117,31 +243,38 @@ cmd_create(struct admin *a, int argc, char **argv)
 	const char **keys, **values;
 	int i;
 
-	if (argc < 2)
-		admin_usage();
-	tool_queue_path(path, a->root, argv[1]);
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		admin_usage("missing queue name");
+	if (!ends_in_name(argv[0]))
+		errx(EX_USAGE, "%s: a queue path must end in a directory name",
+		    argv[0]);
+	tool_queue_path(path, a->root, argv[0], 1);
 	keys = reallocarray(NULL, (size_t)argc, sizeof(*keys));
 	values = reallocarray(NULL, (size_t)argc, sizeof(*values));
 	if (keys == NULL || values == NULL)
 		err(EX_OSERR, NULL);
-	for (i = 2; i < argc; i++) {
+	for (i = 1; i < argc; i++) {
 		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
-			errx(EX_USAGE, "%s: not a key=value setting", argv[i]);
+			admin_usage("%s: not a key=value setting", argv[i]);
 		*eq = '\0';
-		keys[i - 2] = argv[i];
-		values[i - 2] = eq + 1;
+		keys[i - 1] = argv[i];
+		values[i - 1] = eq + 1;
 	}
 	if (a->dry_run) {
-		admin_say(a, "create", argv[1], "-", path);
+		admin_say(a, "create", argv[0], "-", path);
 		return 0;
 	}
-	if (sq_queue_create(path, keys, values, (size_t)argc - 2, why,
+	if (sq_queue_create(path, keys, values, (size_t)argc - 1, why,
 	    sizeof(why)) == -1) {
 		if (errno == EINVAL)
-			errx(EX_CONFIG, "%s: %s", argv[1], why);
+			errx(EX_CONFIG, "%s: %s", argv[0], why);
 		if (errno == EEXIST)
-			errx(EX_CANTCREAT, "%s: queue exists", argv[1]);
-		err(EX_CANTCREAT, "%s", argv[1]);
+			errx(EX_CANTCREAT, "%s: queue exists", argv[0]);
+		err(EX_CANTCREAT, "%s", argv[0]);
 	}
 	free(keys);
 	free(values);
@@ -156,13 +289,15 @@ cmd_destroy(struct admin *a, int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "f")) != -1) {
 		if (ch != 'f')
-			admin_usage();
+			admin_usage(NULL);
 		force = 1;
 	}
-	if (argc - optind != 1)
-		admin_usage();
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
+	if (argc - optind > 1)
+		admin_usage("%s: one queue at a time", argv[optind + 1]);
 	argv += optind - 1;
-	tool_queue_path(path, a->root, argv[1]);
+	tool_queue_path(path, a->root, argv[1], 0);
 	if (a->dry_run && access(path, F_OK) == -1)
 		errx(EX_NOINPUT, "%s: no such queue", argv[1]);
 	if (a->dry_run) {
@@ -182,42 +317,73 @@ cmd_destroy(struct admin *a, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * One line of list: the counts and status of a queue, or "-" counts and
+ * "broken" for a queue that cannot be opened (its reason on stderr).
+ * Returns 0 or the exit status of the failure.
+ */
+static int
+list_one(const char *root, const char *name)
+{
+	char path[PATH_MAX * 2], msg[PATH_MAX + 256];
+	struct sq_queue q;
+	struct sq_counts c;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", root, name);
+	if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0 &&
+	    sq_queue_count(&q, &c) == 0)
+		printf("%s\t%zu\t%zu\t%zu\t%zu\t%s\n", name, c.ready,
+		    c.inflight, c.retry, c.dead, sq_queue_held(&q) ? "held" :
+		    "ok");
+	else if (errno == EINVAL) {
+		warnx("%s", msg);	/* file:line: key: reason */
+		printf("%s\t-\t-\t-\t-\tbroken\n", name);
+		rc = EX_CONFIG;
+	} else if (errno != ENOENT && errno != ENOTDIR) {
+		warn("%s", path);
+		printf("%s\t-\t-\t-\t-\tbroken\n", name);
+		rc = tool_exit_code(errno);
+	}
+	sq_queue_close(&q);
+	return rc;
+}
+
 int
 cmd_list(struct admin *a, int argc, char **argv)
 {
-	char root[PATH_MAX], path[PATH_MAX * 2], msg[PATH_MAX + 256];
-	struct sq_queue q;
-	struct sq_counts c;
+	char root[PATH_MAX];
 	struct dirent **names;
-	int n, i;
+	int n, i, r, rc = 0;
 
-	(void)argv;
-	if (argc != 1)
-		admin_usage();
-	if (sq_spool_root(root, sizeof(root), a->root) == -1)
-		err(EX_CONFIG, "spool root");
-	if ((n = scandir(root, &names, NULL, alphasort)) == -1) {
-		if (errno == ENOENT)
-			return 0;	/* no root yet: no queues */
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	if (argc - optind > 0)
+		admin_usage("%s: list takes no operands", argv[optind]);
+	tool_root(root, a->root, 0);
+	if ((n = scandir(root, &names, NULL, alphasort)) == -1)
 		err(tool_exit_code(errno), "%s", root);
-	}
-	printf("QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\n");
+	printf("QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS\n");
 	for (i = 0; i < n; i++) {
-		if (sq_queue_name_valid(names[i]->d_name)) {
-			snprintf(path, sizeof(path), "%s/%s", root,
-			    names[i]->d_name);
-			if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0 &&
-			    sq_queue_count(&q, &c) == 0)
-				printf("%s\t%zu\t%zu\t%zu\t%zu\n",
-				    names[i]->d_name, c.ready, c.inflight,
-				    c.retry, c.dead);
-			else if (errno == EINVAL)
-				warnx("%s", msg);
-			sq_queue_close(&q);
-		}
+		if (sq_queue_name_valid(names[i]->d_name) &&
+		    (r = list_one(root, names[i]->d_name)) != 0 && rc == 0)
+			rc = r;
 		free(names[i]);
 	}
 	free(names);
+	return rc;
+}
+
+/* -h or --help among the arguments of a command, before any "--". */
+static int
+wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return 1;
 	return 0;
 }
 
@@ -230,11 +396,13 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char name[64];
 	struct admin a;
 	size_t i;
 	int ch, rc;
 
 	tool_init();
+	tool_args(argv, getprogname());
 	memset(&a, 0, sizeof(a));
 	/* "+": options after the command belong to it. */
 	while ((ch = getopt_long(argc, argv, "+d:hnqv", longopts, NULL)) !=
@@ -244,8 +412,7 @@ main(int argc, char *argv[])
 			a.root = optarg;
 			break;
 		case 'h':
-			print_usage(stdout);
-			return 0;
+			help(NULL);
 		case 'n':
 			a.dry_run = 1;
 			break;
@@ -259,23 +426,29 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		admin_usage();
+		admin_usage("missing command");
 	for (i = 0; i < NCMDS; i++)
-		if (strcmp(argv[0], cmds[i].name) == 0) {
-			/* 0: glibc starts afresh, permuting again. */
-			optind = 0;
-			rc = cmds[i].fn(&a, argc, argv);
-			/* Every command's output, checked once here. */
-			if (fflush(stdout) == EOF || ferror(stdout))
-				err(EX_IOERR, "stdout");
-			return rc;
-		}
-	warnx("%s: unknown command", argv[0]);
-	admin_usage();
+		if (strcmp(argv[0], cmds[i].name) == 0)
+			break;
+	if (i == NCMDS)
+		admin_usage("%s: unknown command", argv[0]);
+	current = &cmds[i];
+	if (wants_help(argc, argv))
+		help(current);
+	/* getopt reports a bad option as "argv[0]: why". */
+	snprintf(name, sizeof(name), "%s: %s", getprogname(), current->name);
+	tool_args(argv, name);
+	/* 0: glibc starts afresh, permuting again. */
+	optind = 0;
+	rc = current->fn(&a, argc, argv);
+	/* Every command's output, checked once here. */
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(EX_IOERR, "stdout");
+	return rc;
 }

@@ -33,8 +33,14 @@ admin_fn	cmd_recover, cmd_gc, cmd_check;
 admin_fn	cmd_config;
 admin_fn	cmd_exchange, cmd_bind, cmd_unbind;
 
-/* admin_usage - print the synopsis (of all commands) and exit 64. */
-void	admin_usage(void) __attribute__((noreturn));
+/*
+ * admin_usage - a usage error of the command being run: print
+ * "qadmin: COMMAND: why" (printf(3) format; nothing when fmt is NULL, as
+ * after getopt's own message), then the synopsis of that command (of
+ * every command before one is chosen), and exit 64.
+ */
+void	admin_usage(const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 1, 2)));
 
 /*
  * admin_open - open the queue argument like tool_open (exits with a

@@ -45,8 +45,10 @@ cmd_config(struct admin *a, int argc, char **argv)
 	char value[64], why[256], *eq;
 	int i;
 
-	if (getopt(argc, argv, "") != -1 || argc - optind < 1)
-		admin_usage();
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
 	admin_open(a, &q, argv[optind]);
 	argc -= optind + 1;
 	argv += optind + 1;
@@ -54,14 +56,17 @@ cmd_config(struct admin *a, int argc, char **argv)
 		return show(&q);
 	if (strcmp(argv[0], "get") == 0) {
 		if (argc != 2)
-			admin_usage();
+			admin_usage(argc < 2 ? "get: missing key" :
+			    "get: one key only");
 		if (sq_conf_get(&q.conf, argv[1], value, sizeof(value)) == -1)
 			errx(EX_USAGE, "%s: unknown key", argv[1]);
 		printf("%s\n", value);
 		return 0;
 	}
-	if (strcmp(argv[0], "set") != 0 || argc < 2)
-		admin_usage();
+	if (strcmp(argv[0], "set") != 0)
+		admin_usage("%s: unknown action (get, set or show)", argv[0]);
+	if (argc < 2)
+		admin_usage("set: missing key=value");
 	/* Check every setting before writing any. */
 	for (i = 1; i < argc; i++) {
 		struct sq_conf check = q.conf;

@@ -22,12 +22,12 @@
 
 /* Resolve the exchange argument like a queue argument (a name or a path). */
 static void
-exchange_path(char *buf, const char *root, const char *arg)
+exchange_path(char *buf, const char *root, const char *arg, int create)
 {
 	char rootbuf[PATH_MAX];
 
-	if (sq_spool_root(rootbuf, sizeof(rootbuf), root) == -1)
-		err(EX_CONFIG, "spool root");
+	tool_root(rootbuf, root, create || (strchr(arg, '/') != NULL &&
+	    root == NULL));
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
 			errx(EX_USAGE, "%s: bad exchange name (want "
@@ -42,7 +42,7 @@ exchange_open(struct admin *a, struct sq_exchange *x, const char *arg)
 {
 	char path[PATH_MAX], msg[PATH_MAX + 300];
 
-	exchange_path(path, a->root, arg);
+	exchange_path(path, a->root, arg, 0);
 	if (sq_exchange_open(x, path, msg, sizeof(msg)) == 0)
 		return;
 	switch (errno) {
@@ -73,8 +73,12 @@ create(struct admin *a, int argc, char **argv)
 	const char *alternate = NULL;
 	char path[PATH_MAX], qpath[PATH_MAX * 2], msg[PATH_MAX + 300];
 
-	if (argc < 3 || argc > 4)
-		admin_usage();
+	if (argc < 2)
+		admin_usage("create: missing exchange name");
+	if (argc < 3)
+		admin_usage("create: missing type (fanout, direct or topic)");
+	if (argc > 4)
+		admin_usage("create: %s: too many operands", argv[4]);
 	if (strcmp(argv[2], "fanout") != 0 && strcmp(argv[2], "direct") != 0 &&
 	    strcmp(argv[2], "topic") != 0)
 		errx(EX_USAGE, "%s: unknown exchange type (want fanout, direct "
@@ -85,7 +89,7 @@ create(struct admin *a, int argc, char **argv)
 		alternate = argv[3] + strlen(ALTERNATE);
 		check_queue_name(alternate);
 	}
-	exchange_path(path, a->root, argv[1]);
+	exchange_path(path, a->root, argv[1], 1);
 	if (a->dry_run) {
 		admin_say(a, "create", argv[1], "-", path);
 		return 0;
@@ -110,7 +114,7 @@ create(struct admin *a, int argc, char **argv)
 }
 
 static int
-list(struct admin *a, int argc)
+list(struct admin *a, int argc, char **argv)
 {
 	char root[PATH_MAX], path[PATH_MAX * 2], msg[PATH_MAX + 300];
 	struct sq_exchange x;
@@ -118,14 +122,10 @@ list(struct admin *a, int argc)
 	int n, i, rc = 0;
 
 	if (argc != 1)
-		admin_usage();
-	if (sq_spool_root(root, sizeof(root), a->root) == -1)
-		err(EX_CONFIG, "spool root");
-	if ((n = scandir(root, &names, NULL, alphasort)) == -1) {
-		if (errno == ENOENT)
-			return 0;	/* no root yet: no exchanges */
+		admin_usage("list: %s: no operands taken", argv[1]);
+	tool_root(root, a->root, 0);
+	if ((n = scandir(root, &names, NULL, alphasort)) == -1)
 		err(tool_exit_code(errno), "%s", root);
-	}
 	printf("EXCHANGE\tTYPE\tBINDINGS\n");
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, names[i]->d_name);
@@ -155,7 +155,8 @@ show(struct admin *a, int argc, char **argv)
 	size_t i;
 
 	if (argc != 2)
-		admin_usage();
+		admin_usage(argc < 2 ? "show: missing exchange name" :
+		    "show: one exchange only");
 	exchange_open(a, &x, argv[1]);
 	printf("type: %s\n", sq_exchange_type_name(x.type));
 	if (x.alternate != NULL)
@@ -176,8 +177,9 @@ destroy(struct admin *a, int argc, char **argv)
 	char path[PATH_MAX];
 
 	if (argc != 2)
-		admin_usage();
-	tool_queue_path(path, a->root, argv[1]);
+		admin_usage(argc < 2 ? "destroy: missing exchange name" :
+		    "destroy: one exchange only");
+	tool_queue_path(path, a->root, argv[1], 0);
 	if (!a->dry_run && sq_exchange_destroy(path) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			errx(EX_NOINPUT, "%s: no such exchange", argv[1]);
@@ -190,20 +192,22 @@ destroy(struct admin *a, int argc, char **argv)
 int
 cmd_exchange(struct admin *a, int argc, char **argv)
 {
-	if (getopt(argc, argv, "") != -1 || argc - optind < 1)
-		admin_usage();
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	if (argc - optind < 1)
+		admin_usage("missing action (create, destroy, list or show)");
 	argc -= optind;
 	argv += optind;
 	if (strcmp(argv[0], "create") == 0)
 		return create(a, argc, argv);
 	if (strcmp(argv[0], "list") == 0)
-		return list(a, argc);
+		return list(a, argc, argv);
 	if (strcmp(argv[0], "show") == 0)
 		return show(a, argc, argv);
 	if (strcmp(argv[0], "destroy") == 0)
 		return destroy(a, argc, argv);
-	warnx("exchange %s: unknown command", argv[0]);
-	admin_usage();
+	admin_usage("%s: unknown action (create, destroy, list or show)",
+	    argv[0]);
 }
 
 /* bind and unbind: check the arguments, then edit exchange.conf. */
@@ -216,9 +220,14 @@ binding(struct admin *a, int argc, char **argv, int bind)
 	char qpath[PATH_MAX * 2], msg[PATH_MAX + 300];
 	int rc;
 
-	if (getopt(argc, argv, "") != -1 || argc - optind < 2 ||
-	    argc - optind > 3)
-		admin_usage();
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	if (argc - optind < 1)
+		admin_usage("missing exchange name");
+	if (argc - optind < 2)
+		admin_usage("missing queue name");
+	if (argc - optind > 3)
+		admin_usage("%s: too many operands", argv[optind + 3]);
 	argc -= optind;
 	argv += optind;
 	pattern = argc == 3 ? argv[2] : NULL;

@@ -38,6 +38,8 @@
 struct qstats {
 	char		name[PATH_MAX];
 	struct sq_stats	s;
+	int		held;			/* QUEUE/held: claims find none */
+	char		broken[PATH_MAX + 256];	/* why it cannot be read, or "" */
 };
 
 /* ------------------------------------------------ formatting helpers */
@@ -215,7 +217,13 @@ stats_table(FILE *fp, const struct qstats *qs)
 	size_t i;
 	int st;
 
-	fprintf(fp, "%s\n", qs->name);
+	if (qs->broken[0] != '\0') {
+		fprintf(fp, "%s\n  %-12s %s\n", qs->name, "broken",
+		    qs->broken);
+		return;
+	}
+	fprintf(fp, "%s%s\n", qs->name, qs->held ? " (held: nothing is "
+	    "claimed until qadmin release)" : "");
 	fprintf(fp, "  %-12s %8s %6s\n", "state", "messages", "bytes");
 	for (st = 0; st < SQ_NSTATES; st++) {
 		fprintf(fp, "  %-12s %8" PRIu64 " %6s", sq_state_name(st),
@@ -269,6 +277,8 @@ stats_ages(FILE *fp, const struct qstats *qs, size_t n)
 	for (i = 0; i <= n; i++) {
 		const uint64_t *row = i == 0 ? total : qs[i - 1].s.ready_age;
 
+		if (i > 0 && qs[i - 1].broken[0] != '\0')
+			continue;	/* nothing known; said on stderr */
 		for (sum = 0, j = 0; j < SQ_STATS_AGES; j++)
 			sum += row[j];
 		fprintf(fp, "%-*s %7" PRIu64, w, i == 0 ? "TOTAL" :
@@ -331,7 +341,14 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 		s = &qs[i].s;
 		fputs(i > 0 ? ",\n{\"name\":" : "\n{\"name\":", fp);
 		json_str(fp, qs[i].name);
-		fprintf(fp, ",\"time\":%" PRId64, s->now_ms / 1000);
+		if (qs[i].broken[0] != '\0') {
+			fputs(",\"status\":\"broken\",\"reason\":", fp);
+			json_str(fp, qs[i].broken);
+			putc('}', fp);
+			continue;
+		}
+		fprintf(fp, ",\"status\":\"%s\",\"time\":%" PRId64,
+		    qs[i].held ? "held" : "ok", s->now_ms / 1000);
 		for (st = 0; st < SQ_NSTATES; st++)
 			json_state(fp, s, (enum sq_state)st);
 		fputs(",\"attempts\":{", fp);
@@ -359,7 +376,7 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 enum metric {
 	M_MESSAGES, M_BYTES, M_OLDEST, M_NEXT_DUE, M_LEASE, M_DEAD,
 	M_DEAD_HOUR, M_DEAD_DAY, M_ATTEMPTS, M_WORKERS, M_HUNG, M_STRAY,
-	M_AGES, NMETRICS
+	M_AGES, M_HELD, M_BROKEN, NMETRICS
 };
 
 static const struct {
@@ -394,6 +411,11 @@ static const struct {
 	    "Entries of state directories that are not messages." },
 	[M_AGES] = { "spoolq_ready_age_messages",
 	    "Ready messages by age since they were sent." },
+	[M_HELD] = { "spoolq_queue_held",
+	    "1 when the queue is held (qadmin hold): nothing is claimed." },
+	[M_BROKEN] = { "spoolq_queue_broken",
+	    "1 when the queue cannot be read (such as a bad queue.conf); "
+	    "its other metrics are missing." },
 };
 
 static void
@@ -410,12 +432,20 @@ prom_sample(FILE *fp, enum metric m, const char *queue, const char *label,
 }
 
 static void
-prom_queue(FILE *fp, enum metric m, const char *q, const struct sq_stats *s)
+prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 {
+	const struct sq_stats *s = &qs->s;
+	const char *q = qs->name;
 	char label[16];
 	int64_t now = s->now_ms / 1000, age;
 	size_t i;
 
+	if (m == M_BROKEN) {
+		prom_sample(fp, m, q, NULL, NULL, qs->broken[0] != '\0');
+		return;
+	}
+	if (qs->broken[0] != '\0')
+		return;
 	switch (m) {
 	case M_MESSAGES:
 	case M_BYTES:
@@ -472,6 +502,9 @@ prom_queue(FILE *fp, enum metric m, const char *q, const struct sq_stats *s)
 			prom_sample(fp, m, q, "age", sq_stats_age_label(i),
 			    (int64_t)s->ready_age[i]);
 		break;
+	case M_HELD:
+		prom_sample(fp, m, q, NULL, NULL, qs->held);
+		break;
 	default:
 		break;
 	}
@@ -493,14 +526,17 @@ stats_prometheus(FILE *fp, const struct qstats *qs, size_t n, int ages)
 		fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", metrics[m].name,
 		    metrics[m].help, metrics[m].name);
 		for (i = 0; i < n; i++)
-			prom_queue(fp, (enum metric)m, qs[i].name, &qs[i].s);
+			prom_queue(fp, (enum metric)m, &qs[i]);
 	}
 }
 
-/* Collect the stats of the open queue q under the given name. */
+/*
+ * Collect the stats of the open queue q under the given name, or, when q
+ * is NULL, note the queue as broken for the reason given.
+ */
 static void
 stats_add(struct qstats **qs, size_t *n, const char *name,
-    struct sq_queue *q)
+    struct sq_queue *q, const char *broken)
 {
 	struct qstats *p;
 	size_t i;
@@ -512,16 +548,22 @@ stats_add(struct qstats **qs, size_t *n, const char *name,
 		err(EX_OSERR, NULL);
 	*qs = p;
 	p = &p[*n];
+	memset(p, 0, sizeof(*p));
 	strlcpy(p->name, name, sizeof(p->name));
+	(*n)++;
+	if (q == NULL) {
+		strlcpy(p->broken, broken, sizeof(p->broken));
+		return;
+	}
 	if (sq_stats_collect(q, sq_now_ms(), &p->s) == -1)
 		err(tool_exit_code(errno), "%s", name);
-	(*n)++;
+	p->held = sq_queue_held(q);
 }
 
 /*
  * Every queue under the spool root, by name order.  Returns the exit
  * status for queues that could not be read (bad queue.conf: 78); they
- * are reported and left out.
+ * are reported on stderr and shown as broken.
  */
 static int
 stats_all(struct admin *a, struct qstats **qs, size_t *n)
@@ -531,24 +573,23 @@ stats_all(struct admin *a, struct qstats **qs, size_t *n)
 	struct sq_queue q;
 	int i, count, rc = 0;
 
-	if (sq_spool_root(root, sizeof(root), a->root) == -1)
-		err(EX_CONFIG, "spool root");
-	if ((count = scandir(root, &names, NULL, alphasort)) == -1) {
-		if (errno == ENOENT)
-			return 0;	/* no root yet: no queues */
+	tool_root(root, a->root, 0);
+	if ((count = scandir(root, &names, NULL, alphasort)) == -1)
 		err(tool_exit_code(errno), "%s", root);
-	}
 	for (i = 0; i < count; i++) {
 		if (sq_queue_name_valid(names[i]->d_name)) {
 			snprintf(path, sizeof(path), "%s/%s", root,
 			    names[i]->d_name);
 			if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0)
-				stats_add(qs, n, names[i]->d_name, &q);
+				stats_add(qs, n, names[i]->d_name, &q, NULL);
 			else if (errno == EINVAL) {
 				warnx("%s", msg);	/* file:line: key */
+				stats_add(qs, n, names[i]->d_name, NULL, msg);
 				rc = EX_CONFIG;
 			} else if (errno != ENOENT && errno != ENOTDIR) {
 				warn("%s", names[i]->d_name);
+				stats_add(qs, n, names[i]->d_name, NULL,
+				    strerror(errno));
 				rc = tool_exit_code(errno);
 			}
 			sq_queue_close(&q);
@@ -664,16 +705,18 @@ cmd_stats(struct admin *a, int argc, char **argv)
 			prom = 1;
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
-	if ((json && prom) || (file != NULL && !prom))
-		admin_usage();
+	if (json && prom)
+		admin_usage("--json and --prometheus: choose one");
+	if (file != NULL && !prom)
+		admin_usage("-o: only with --prometheus");
 	if (optind == argc)
 		rc = stats_all(a, &qs, &n);
 	for (i = optind; i < argc; i++) {
 		admin_open(a, &q, argv[i]);
-		stats_add(&qs, &n, argv[i], &q);
+		stats_add(&qs, &n, argv[i], &q, NULL);
 		sq_queue_close(&q);
 	}
 	if (file != NULL)
@@ -838,8 +881,7 @@ ls_count(const char *s)
 
 	n = strtonum(s, 1, LS_MAX, &errstr);
 	if (errstr != NULL) {
-		warnx("-n %s: %s (from 1 to %d)", s, errstr, LS_MAX);
-		admin_usage();
+		admin_usage("-n %s: %s (from 1 to %d)", s, errstr, LS_MAX);
 	}
 	return (size_t)n;
 }
@@ -869,16 +911,18 @@ cmd_ls(struct admin *a, int argc, char **argv)
 			max = ls_count(optarg);
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
-	if (optind >= argc || argc - optind - 1 > SQ_NSTATES)
-		admin_usage();
+	if (optind >= argc)
+		admin_usage("missing queue name");
+	if (argc - optind - 1 > SQ_NSTATES)
+		admin_usage("%s: too many states", argv[optind + 1 +
+		    SQ_NSTATES]);
 	for (i = (size_t)optind + 1; i < (size_t)argc; i++)
 		if (sq_state_parse(argv[i], &states[nstates++]) == -1) {
-			warnx("%s: not a state (ready, inflight, retry, dead, "
-			    "held)", argv[i]);
-			admin_usage();
+			admin_usage("%s: not a state (ready, inflight, retry, "
+			    "dead, held)", argv[i]);
 		}
 	if (nstates == 0)
 		for (; nstates < SQ_NSTATES; nstates++)
@@ -994,11 +1038,15 @@ cmd_cat(struct admin *a, int argc, char **argv)
 			meta = 1;
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
-	if (argc - optind != 2)
-		admin_usage();
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
+	if (argc - optind < 2)
+		admin_usage("missing message id");
+	if (argc - optind > 2)
+		admin_usage("%s: one message only", argv[optind + 2]);
 	admin_open(a, &q, argv[optind]);
 	if ((fd = sq_msg_open(&q, argv[optind + 1], &m, name)) == -1) {
 		if (errno == ENOENT)

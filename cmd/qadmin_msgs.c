@@ -177,12 +177,19 @@ label(const char *queue)
 	return buf;
 }
 
-/* Parse "queue" and no options (commands without options of their own). */
+/*
+ * Parse "queue" and no options (commands without options of their own);
+ * second, if not NULL, says what is missing when the queue is alone.
+ */
 static void
-plain_args(int argc, char **argv, int min)
+plain_args(int argc, char **argv, const char *second)
 {
-	if (getopt(argc, argv, "") != -1 || argc - optind < min)
-		admin_usage();
+	if (getopt(argc, argv, "") != -1)
+		admin_usage(NULL);
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
+	if (second != NULL && argc - optind < 2)
+		admin_usage("missing %s", second);
 }
 
 int
@@ -194,12 +201,12 @@ cmd_purge(struct admin *a, int argc, char **argv)
 	size_t n = 2;
 	int i;
 
-	plain_args(argc, argv, 1);
+	plain_args(argc, argv, NULL);
 	admin_open(a, &q, argv[optind]);
 	if (argc - optind > 1)
 		for (n = 0, i = optind + 1; i < argc; i++, n++) {
 			if (n == SQ_NSTATES)
-				admin_usage();
+				admin_usage("%s: too many states", argv[i]);
 			if (sq_state_parse(argv[i], &states[n]) == -1)
 				errx(EX_USAGE, "%s: not a state (ready, retry, "
 				    "dead, held)", argv[i]);
@@ -220,7 +227,7 @@ cmd_delete(struct admin *a, int argc, char **argv)
 	struct sq_queue q;
 	struct walk w;
 
-	plain_args(argc, argv, 2);
+	plain_args(argc, argv, "message id");
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "delete", OP_DELETE, SQ_STATE_READY);
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
@@ -264,11 +271,11 @@ cmd_redrive(struct admin *a, int argc, char **argv)
 			toarg = optarg;
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
 	if (argc - optind < 1)
-		admin_usage();
+		admin_usage("missing queue name");
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "redrive", OP_MOVE, SQ_STATE_READY);
 	if (toarg != NULL) {
@@ -293,7 +300,7 @@ cmd_move(struct admin *a, int argc, char **argv)
 	struct sq_queue q, to;
 	struct walk w;
 
-	plain_args(argc, argv, 2);
+	plain_args(argc, argv, "queue to move to");
 	admin_open(a, &q, argv[optind]);
 	admin_open(a, &to, argv[optind + 1]);
 	walk_init(&w, a, &q, "move", OP_MOVE, SQ_STATE_READY);
@@ -312,9 +319,9 @@ cmd_retry_now(struct admin *a, int argc, char **argv)
 	struct sq_queue q;
 	struct walk w;
 
-	plain_args(argc, argv, 1);
-	if (argc - optind != 1)
-		admin_usage();
+	plain_args(argc, argv, NULL);
+	if (argc - optind > 1)
+		admin_usage("%s: one queue only", argv[optind + 1]);
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "retry-now", OP_MOVE, SQ_STATE_READY);
 	return walk_run(&w, retry, 1);
@@ -340,7 +347,7 @@ cmd_hold(struct admin *a, int argc, char **argv)
 	struct sq_queue q;
 	struct walk w;
 
-	plain_args(argc, argv, 1);
+	plain_args(argc, argv, NULL);
 	admin_open(a, &q, argv[optind]);
 	if (argc - optind == 1)
 		return hold_queue(a, &q, argv[optind], 1);
@@ -357,7 +364,7 @@ cmd_release(struct admin *a, int argc, char **argv)
 	struct walk w;
 	int rc = 0;
 
-	plain_args(argc, argv, 1);
+	plain_args(argc, argv, NULL);
 	admin_open(a, &q, argv[optind]);
 	if (argc - optind == 1)
 		rc = hold_queue(a, &q, argv[optind], 0);
@@ -406,11 +413,13 @@ cmd_replay(struct admin *a, int argc, char **argv)
 			toarg = optarg;
 			break;
 		default:
-			admin_usage();
+			admin_usage(NULL);
 		}
 	}
-	if (argc - optind != 1)
-		admin_usage();
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
+	if (argc - optind > 1)
+		admin_usage("%s: one queue only", argv[optind + 1]);
 	admin_open(a, &q, argv[optind]);
 	if (toarg != NULL)
 		admin_open(a, &to, toarg);

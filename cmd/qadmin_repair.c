@@ -48,11 +48,13 @@ one_queue(int argc, char **argv, const struct option *longopts,
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (ch == '?' || opt == NULL)
-			admin_usage();
+			admin_usage(NULL);
 		opt(ch, arg);
 	}
-	if (argc - optind != 1)
-		admin_usage();
+	if (argc - optind < 1)
+		admin_usage("missing queue name");
+	if (argc - optind > 1)
+		admin_usage("%s: one queue only", argv[optind + 1]);
 	return argv[optind];
 }
 
@@ -232,7 +234,7 @@ cmd_check(struct admin *a, int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.a = a;
 	o.queue = one_queue(argc, argv, longopts, check_opt, &o.repair);
-	tool_queue_path(path, a->root, o.queue);
+	tool_queue_path(path, a->root, o.queue, 0);
 	flags = (o.repair ? SQ_CHECK_REPAIR : 0) |
 	    (a->dry_run ? SQ_CHECK_DRY_RUN : 0);
 	/* Opened by the library itself: a broken queue is what it checks. */

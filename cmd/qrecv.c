@@ -23,14 +23,35 @@
 
 #define CLAIM_CHUNK	256	/* claims per index lock hold */
 
-static void
-usage(int status)
+/* As in the SYNOPSIS of qrecv(1). */
+static const char synopsis[] =
+    "usage: qrecv [-0Aqv] [--meta] [--raw] [-d root] [-n count] "
+    "[-w seconds]\n"
+    "             [--lease duration] queue\n";
+
+static const char options[] =
+    "  -0                NUL, not newline, after each receipt (or body)\n"
+    "  -A, --auto-ack    at-most-once: delete each message as claimed, "
+    "print its body\n"
+    "  -d root           the spool root (default $SPOOLQ_DIR; "
+    "spoolq(7))\n"
+    "  -h, --help        this help\n"
+    "  --lease duration  hold the claims this long, not the queue's "
+    "lease\n"
+    "  --meta            after each receipt, its ID, attempt, key and "
+    "attributes\n"
+    "  -n count          claim up to count messages (default 1)\n"
+    "  -q                quiet: print less on standard error\n"
+    "  --raw             with -A: the bodies as stored, no separator\n"
+    "  -v                verbose: say why nothing was claimed\n"
+    "  --version         print the version\n"
+    "  -w seconds        wait that long for a message; 0: forever\n"
+    "Exit 1 when no message came.\n";
+
+static void __attribute__((noreturn))
+usage(const char *why)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: qrecv [-0Aqv] [--meta] [--raw] [-d root] [-n count] "
-	    "[-w seconds]\n"
-	    "             [--lease duration] queue\n");
-	exit(status ? EX_USAGE : 0);
+	tool_usage(synopsis, why == NULL ? NULL : "%s", why);
 }
 
 /* Copy the body of cur/name to stdout, acking it first. */
@@ -102,9 +123,10 @@ main(int argc, char *argv[])
 	int64_t lease_ms = 0, wait_ms = -1, until_ms, next_ms;
 	long long want = 1;
 	size_t total = 0, got, i, chunk;
-	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0;
+	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0, verbose = 0;
 
 	tool_init();
+	tool_args(argv, getprogname());
 	while ((ch = getopt_long(argc, argv, "0Ad:hn:qvw:", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
@@ -118,13 +140,14 @@ main(int argc, char *argv[])
 			root = optarg;
 			break;
 		case 'h':
-			usage(0);
-			break;
+			tool_help(synopsis, options, "qrecv(1)");
 		case 'n':
 			want = tool_number("-n", optarg, 1, 1000000000);
 			break;
 		case 'q':
+			break;
 		case 'v':
+			verbose = 1;
 			break;
 		case 'w':
 			wait_ms = tool_duration("-w", optarg);
@@ -145,14 +168,23 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			usage(1);
+			usage(NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1 || (raw && !autoack) || (meta && autoack))
-		usage(1);
+	if (argc < 1)
+		usage("missing queue name");
+	if (argc > 1)
+		tool_usage(synopsis, "%s: one queue only", argv[1]);
+	if (raw && !autoack)
+		usage("--raw: only with -A");
+	if (meta && autoack)
+		usage("--meta and -A: choose one");
 	tool_open(&q, root, argv[0], 0);
+	if (verbose && sq_queue_held(&q))
+		warnx("%s: the queue is held: nothing is claimed until "
+		    "qadmin release", argv[0]);
 	chunk = want < CLAIM_CHUNK ? (size_t)want : CLAIM_CHUNK;
 	if ((claims = reallocarray(NULL, chunk, sizeof(*claims))) == NULL)
 		err(EX_OSERR, NULL);

@@ -26,21 +26,50 @@
 
 static int	print_ids;
 
-static void
-usage(int status)
+/* As in the SYNOPSIS of qsend(1). */
+static const char synopsis[] =
+    "usage: qsend [-0clpqv] [-d root] [-H name=value] [-k key] "
+    "[--at time]\n"
+    "             [--dedup-id id] [--delay duration] "
+    "[--timeout duration]\n"
+    "             [--ttl duration] queue [message ...]\n"
+    "       qsend [-cpqv] [-d root] [-H name=value] [-k key] "
+    "[--at time]\n"
+    "             [--dedup-id id] [--delay duration] "
+    "[--timeout duration]\n"
+    "             [--ttl duration] -f queue file ...\n";
+
+static const char options[] =
+    "  -0                  stdin holds messages ended by NUL\n"
+    "  -c                  create the queue (and the spool root) if "
+    "missing\n"
+    "  -d root             the spool root (default $SPOOLQ_DIR; "
+    "spoolq(7))\n"
+    "  -f                  the operands after queue are files, one "
+    "message each\n"
+    "  -H name=value       an attribute of each message (repeatable)\n"
+    "  -h, --help          this help\n"
+    "  -k key              the routing key (exchanges route by it)\n"
+    "  -l                  stdin holds one message per line\n"
+    "  -p                  print the ID of each message sent\n"
+    "  -q                  quiet: print less on standard error\n"
+    "  -v                  verbose: print more on standard error\n"
+    "  --at time           ready at time: @EPOCH or "
+    "YYYY-MM-DDTHH:MM[:SS]\n"
+    "  --dedup-id id       drop the message if id was sent within "
+    "dedup_window\n"
+    "  --delay duration    ready after duration, like 30s, 5m, 2h\n"
+    "  --timeout duration  wait at most duration for room in a full "
+    "queue\n"
+    "  --ttl duration      dead-letter the message if unclaimed after "
+    "duration\n"
+    "  --version           print the version\n"
+    "Without messages or -f, stdin is one message.\n";
+
+static void __attribute__((noreturn))
+usage(const char *why)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: qsend [-0clpqv] [-d root] [-H name=value] [-k key] "
-	    "[--at time]\n"
-	    "             [--dedup-id id] [--delay duration] "
-	    "[--timeout duration]\n"
-	    "             [--ttl duration] queue [message ...]\n"
-	    "       qsend [-cpqv] [-d root] [-H name=value] [-k key] "
-	    "[--at time]\n"
-	    "             [--dedup-id id] [--delay duration] "
-	    "[--timeout duration]\n"
-	    "             [--ttl duration] -f queue file ...\n");
-	exit(status ? EX_USAGE : 0);
+	tool_usage(synopsis, why == NULL ? NULL : "%s", why);
 }
 
 /*
@@ -278,6 +307,7 @@ main(int argc, char *argv[])
 	int ch, create = 0, files = 0, sep = -1, fd, i, verbose = 0;
 
 	tool_init();
+	tool_args(argv, getprogname());
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "0cd:fH:hk:lpqv", longopts,
 	    NULL)) != -1) {
@@ -298,8 +328,7 @@ main(int argc, char *argv[])
 			add_attr(&attrs, &o.nattrs, optarg);
 			break;
 		case 'h':
-			usage(0);
-			break;
+			tool_help(synopsis, options, "qsend(1)");
 		case 'k':
 			if (strlen(optarg) > SQ_KEY_MAX ||
 			    strchr(optarg, '\n') != NULL)
@@ -340,14 +369,20 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			usage(1);
+			usage(NULL);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (files && (argc < 2 || sep != -1)) ||
-	    (sep != -1 && argc > 1))
-		usage(1);
+	if (argc < 1)
+		usage("missing queue name");
+	if (files && sep != -1)
+		usage("-f and -l or -0: choose one");
+	if (files && argc < 2)
+		usage("-f: missing file");
+	if (sep != -1 && argc > 1)
+		usage(sep == '\n' ? "-l: messages come from stdin, not operands" :
+		    "-0: messages come from stdin, not operands");
 	if (delay >= 0 && at >= 0)
 		errx(EX_USAGE, "--delay and --at: choose one");
 	if (o.dedup_id != NULL && (sep != -1 || argc > 2))
@@ -366,7 +401,7 @@ main(int argc, char *argv[])
 		    o.dedup_id);
 	memset(&s, 0, sizeof(s));
 	s.name = argv[0];
-	tool_queue_path(path, root, argv[0]);
+	tool_queue_path(path, root, argv[0], create);
 	if (sq_exchange_is(path))
 		open_exchange(&s, path, o.key);
 	else {

@@ -111,15 +111,37 @@ struct worker {
 	pid_t		 pid;		/* our own, for the jobs to check */
 };
 
-static void
-usage(int status)
+/* As in the SYNOPSIS of qworker(1). */
+static const char synopsis[] =
+    "usage: qworker [-qv] [-d root] [-j jobs] [-n count] "
+    "[-t duration] [--drain]\n"
+    "               [--grace duration] [--slots count] "
+    "queue ... -- command [arg ...]\n";
+
+static const char options[] =
+    "  -d root           the spool root (default $SPOOLQ_DIR; "
+    "spoolq(7))\n"
+    "  --drain           exit once no message is ready and the jobs "
+    "have ended\n"
+    "  --grace duration  after SIGTERM, let jobs run this long (default "
+    "30s)\n"
+    "  -h, --help        this help\n"
+    "  -j jobs           run up to jobs jobs at a time (default 1)\n"
+    "  -n count          stop after count messages\n"
+    "  -q                quiet: log only errors\n"
+    "  --slots count     at most count workers per queue, system-wide\n"
+    "  -t duration       kill a job running longer (default: "
+    "job_timeout)\n"
+    "  -v                verbose: log each claim, and a held queue\n"
+    "  --version         print the version\n"
+    "Queues are served in the order given.  The command gets the body on "
+    "stdin;\n"
+    "exit 0 acks, 75 or 111 retries, 100 or 65 dead-letters.\n";
+
+static void __attribute__((noreturn))
+usage(const char *why)
 {
-	fprintf(status ? stderr : stdout,
-	    "usage: qworker [-qv] [-d root] [-j jobs] [-n count] "
-	    "[-t duration] [--drain]\n"
-	    "               [--grace duration] [--slots count] "
-	    "queue ... -- command [arg ...]\n");
-	exit(status ? EX_USAGE : 0);
+	tool_usage(synopsis, why == NULL ? NULL : "%s", why);
 }
 
 /* ------------------------------------------------------------- jobs */
@@ -1139,6 +1161,7 @@ main(int argc, char *argv[])
 	int ch, i, dashes = -1;
 
 	tool_init();
+	tool_args(argv, getprogname());
 	memset(&w, 0, sizeof(w));
 	w.maxjobs = 1;
 	w.timeout_ms = -1;
@@ -1155,11 +1178,10 @@ main(int argc, char *argv[])
 		for (i = 1; i < argc; i++)
 			if (strcmp(argv[i], "-h") == 0 ||
 			    strcmp(argv[i], "--help") == 0)
-				usage(0);
+				tool_help(synopsis, options, "qworker(1)");
 			else if (strcmp(argv[i], "--version") == 0)
 				tool_version();
-		warnx("missing -- before the command");
-		usage(1);
+		usage("missing -- before the command");
 	}
 	argv[dashes] = NULL;
 	while ((ch = getopt_long(dashes, argv, "d:hj:n:qt:v", longopts,
@@ -1169,8 +1191,7 @@ main(int argc, char *argv[])
 			root = optarg;
 			break;
 		case 'h':
-			usage(0);
-			break;
+			tool_help(synopsis, options, "qworker(1)");
 		case 'j':
 			w.maxjobs = (size_t)tool_number("-j", optarg, 1,
 			    JOBS_MAX);
@@ -1201,11 +1222,13 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			usage(1);
+			usage(NULL);
 		}
 	}
-	if (optind >= dashes || dashes + 1 >= argc)
-		usage(1);
+	if (optind >= dashes)
+		usage("missing queue name before --");
+	if (dashes + 1 >= argc)
+		usage("missing command after --");
 	w.cmd = argv + dashes + 1;
 	for (i = optind; i < dashes; i++)
 		for (int k = optind; k < i; k++)
@@ -1214,6 +1237,10 @@ main(int argc, char *argv[])
 	if (resolve_command(&w) == -1)
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
+	for (i = 0; w.verbose && i < (int)w.nqueues; i++)
+		if (sq_queue_held(&w.queues[i].q))
+			warnx("%s: the queue is held: nothing is claimed until "
+			    "qadmin release", w.queues[i].arg);
 	run(&w);
 	teardown(&w);
 	if (w.path != w.cmd[0])

@@ -2,9 +2,12 @@
  * tool.c - helpers shared by qsend, qrecv, qack, qworker and qadmin.
  */
 #include <err.h>
-#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +64,36 @@ tool_exit_code(int e)
 }
 
 void
-tool_queue_path(char *buf, const char *root, const char *arg)
+tool_root(char *buf, const char *root, int create)
+{
+	struct stat st;
+
+	if (sq_spool_root(buf, PATH_MAX, root) == -1)
+		err(EX_CONFIG, "spool root (-d root, SPOOLQ_DIR or HOME)");
+	if (create || stat(buf, &st) == 0)
+		return;
+	if (errno == ENOENT || errno == ENOTDIR)
+		errx(EX_NOINPUT, "%s: no such spool root", buf);
+	err(tool_exit_code(errno), "%s", buf);
+}
+
+void
+tool_queue_path(char *buf, const char *root, const char *arg, int create)
 {
 	char rootbuf[PATH_MAX];
+	struct stat st;
 
-	if (sq_spool_root(rootbuf, sizeof(rootbuf), root) == -1)
-		err(EX_CONFIG, "spool root");
+	/* A path does not need the root, but a -d that was given must be. */
+	tool_root(rootbuf, root, 1);
+	if (!create && (strchr(arg, '/') == NULL || root != NULL) &&
+	    stat(rootbuf, &st) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			err(tool_exit_code(errno), "%s", rootbuf);
+		if (strchr(arg, '/') == NULL)
+			errx(EX_NOINPUT, "%s: no such queue (no spool root %s)",
+			    arg, rootbuf);
+		errx(EX_NOINPUT, "%s: no such spool root", rootbuf);
+	}
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
 			errx(EX_USAGE, "%s: bad queue name (want "
@@ -76,11 +103,43 @@ tool_queue_path(char *buf, const char *root, const char *arg)
 }
 
 void
+tool_args(char **argv, const char *name)
+{
+	static char buf[64];
+
+	strlcpy(buf, name, sizeof(buf));
+	argv[0] = buf;
+}
+
+void
+tool_usage(const char *synopsis, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vwarnx(fmt, ap);
+		va_end(ap);
+	}
+	fputs(synopsis, stderr);
+	exit(EX_USAGE);
+}
+
+void
+tool_help(const char *synopsis, const char *options, const char *page)
+{
+	printf("%s\n%s\nSee %s.\n", synopsis, options, page);
+	if (fflush(stdout) == EOF || ferror(stdout))
+		err(EX_IOERR, "stdout");
+	exit(0);
+}
+
+void
 tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
 {
 	char path[PATH_MAX], msg[PATH_MAX + 256], why[256];
 
-	tool_queue_path(path, root, arg);
+	tool_queue_path(path, root, arg, create);
 	if (create && sq_queue_create(path, NULL, NULL, 0, why,
 	    sizeof(why)) == -1 && errno != EEXIST)
 		err(EX_CANTCREAT, "%s", arg);

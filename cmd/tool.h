@@ -35,9 +35,42 @@ void	tool_open(struct sq_queue *q, const char *root, const char *arg,
 
 /*
  * tool_queue_path - resolve arg into buf (PATH_MAX bytes) like tool_open,
- * exiting with a message on a bad name.
+ * exiting with a message on a bad name (64), or on a spool root that does
+ * not exist (66) when the queue is a name under it or -d root was given,
+ * unless create is set (the root is then made with the queue).
  */
-void	tool_queue_path(char *buf, const char *root, const char *arg);
+void	tool_queue_path(char *buf, const char *root, const char *arg,
+	    int create);
+
+/*
+ * tool_root - the spool root (-d root, else the environment; spoolq(7))
+ * into buf (PATH_MAX bytes).  Unless create is set, a root that does not
+ * exist is an error: "tool: ROOT: no such spool root" and exit 66.
+ */
+void	tool_root(char *buf, const char *root, int create);
+
+/*
+ * tool_args - the programs error messages are prefixed with: getopt(3)
+ * reports a bad option as "argv[0]: why", so argv[0] becomes the name
+ * the tool reports errors under (getprogname, or "qadmin: COMMAND").
+ */
+void	tool_args(char **argv, const char *name);
+
+/*
+ * tool_usage - a usage error: print "tool: why" (printf(3) format; none
+ * when fmt is NULL, after getopt's own message), then synopsis, to
+ * stderr, and exit 64.
+ */
+void	tool_usage(const char *synopsis, const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 2, 3)));
+
+/*
+ * tool_help - -h/--help: print synopsis, a blank line, options (one line
+ * each), and the man page to read for more ("See PAGE."), to stdout, and
+ * exit 0 (74 when stdout cannot be written).
+ */
+void	tool_help(const char *synopsis, const char *options, const char *page)
+	    __attribute__((noreturn));
 
 /* tool_duration - parse option opt's value s, or exit 64 with a message. */
 int64_t	tool_duration(const char *opt, const char *s);

@@ -155,7 +155,7 @@ teardown() {
 	assert_file_exists "$SPOOLQ_DIR/notaq/sub/file"
 }
 
-@test "qadmin list: header and one tab-separated line per queue with counts" {
+@test "qadmin list: header and one tab-separated line per queue with counts and status" {
 	mkq q1
 	mkq q2
 	seq 1 6 | qsend -l q1
@@ -166,9 +166,9 @@ teardown() {
 	printf 'x' > "$SPOOLQ_DIR/q1/new/.ignored"
 	run --separate-stderr qadmin list
 	assert_success
-	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD'
-	assert_line $'q1\t3\t1\t1\t1'
-	assert_line $'q2\t0\t0\t0\t0'
+	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS'
+	assert_line $'q1\t3\t1\t1\t1\tok'
+	assert_line $'q2\t0\t0\t0\t0\tok'
 	[ "${#lines[@]}" -eq 3 ]
 }
 

@@ -194,8 +194,10 @@ meta_val() {
 	[[ -f $man ]] || skip "no man/qadmin.1 next to the tests"
 	run --separate-stderr qadmin -h
 	assert_success
-	# One line per command: continuation lines joined, "usage:" dropped.
-	got=$(sed -E 's/^usage://; s/^[[:space:]]+//' <<<"$output" |
+	# One line per command: continuation lines joined, "usage:" dropped;
+	# the option lines after the blank line are not the synopsis.
+	got=$(sed -n '/^$/q; p' <<<"$output" |
+	    sed -E 's/^usage://; s/^[[:space:]]+//' |
 	    awk '/^qadmin / { if (l != "") print l; l = $0; next } { l = l " " $0 } END { print l }' |
 	    tr -s ' ')
 	want=$(mandoc -Tascii -O width=1000 "$man" | col -b |
@@ -551,6 +553,7 @@ meta_val() {
 
 @test "qadmin stats: no queues at all" {
 	rm -rf "$SPOOLQ_DIR"
+	mkdir "$SPOOLQ_DIR"
 	run --separate-stderr qadmin stats --json
 	assert_success
 	assert_equal "$(jq -c '.queues' <<<"$output")" '[]'

@@ -65,7 +65,7 @@ synopsis_of_man() {
 
 # synopsis_of_usage TOOL: what `TOOL -h` prints, one line per form.
 synopsis_of_usage() {
-	"$1" -h | sed -E 's/^usage://; s/^[[:space:]]+//' |
+	"$1" -h | sed -n '/^$/q; p' | sed -E 's/^usage://; s/^[[:space:]]+//' |
 	    awk -v t="$1" '$1 == t { if (l != "") print l; l = $0; next }
 		{ l = l " " $0 } END { print l }' | tr -s ' '
 }

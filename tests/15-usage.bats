@@ -1,0 +1,332 @@
+#!/usr/bin/env bats
+# What a new user meets first, in every tool: usage errors that say what
+# is wrong in one line before the synopsis of that one command; -h that
+# lists the options and names the man page; a spool root that does not
+# exist; a held queue and a broken queue.conf shown as such everywhere.
+
+load helpers
+
+setup() { spoolq_setup; }
+teardown() { spoolq_teardown; }
+
+MAN=$BATS_TEST_DIRNAME/../man
+
+# synopsis_of_man PAGE TOOL: the SYNOPSIS of a man page, one line per form.
+synopsis_of_man() {
+	mandoc -Tascii -O width=1000 "$1" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    awk -v t="$2" '$1 == t { if (l != "") print l; l = $0; next }
+		/^ *$/ { next } { l = l " " $0 } END { print l }' |
+	    sed -E 's/^[[:space:]]+//' | tr -s ' '
+}
+
+# synopsis_of_text TOOL: the synopsis in $output (up to its first blank
+# line or the end), "usage:" dropped, one line per form.
+synopsis_of_text() {
+	sed -n '/^$/q; p' <<<"$output" | sed -E 's/^usage://; s/^[[:space:]]+//' |
+	    awk -v t="$1" '$1 == t { if (l != "") print l; l = $0; next }
+		{ l = l " " $0 } END { print l }' | tr -s ' '
+}
+
+# assert_usage_error TOOL REASON: $output is "TOOL: REASON" on its first
+# line, then the synopsis of one command (one "usage:" line and no more
+# forms than the tool has).
+assert_usage_error() {
+	assert_line --index 0 "$1: $2"
+	assert_line --index 1 --regexp "^usage: ${1%%:*} "
+}
+
+# ---------------------------------------------------------------- -h
+
+@test "-h of every tool: the SYNOPSIS of its man page, then one line per option, then the page" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	local t opt
+	for t in qsend qrecv qack qworker; do
+		run --separate-stderr "$t" -h
+		assert_success
+		[[ -z $stderr ]] || fail "$t -h: stderr: $stderr"
+		assert_lines_eq "$(synopsis_of_man "$MAN/$t.1" "$t")" \
+		    "$(synopsis_of_text "$t")"
+		assert_line "See $t(1)."
+		# Every option of the synopsis has its line.
+		for opt in -d -q -v --version; do
+			assert_line --regexp "^  $opt[ ,]"
+		done
+		run --separate-stderr "$t" --help
+		assert_success
+		assert_line "See $t(1)."
+	done
+	run "qsend" -h
+	assert_line --regexp '^  --dedup-id id +'
+	run "qrecv" -h
+	assert_line --regexp '^  -w seconds +'
+	run "qack" -h
+	assert_line --regexp '^  --reject\[=reason\] +'
+	run "qworker" -h
+	assert_line --regexp '^  --slots count +'
+}
+
+@test "qadmin COMMAND -h and --help: its line of the SYNOPSIS of qadmin(1), its options, exit 0 on stdout" {
+	command -v mandoc >/dev/null || skip "mandoc is not installed"
+	local want c got
+	want=$(mandoc -Tascii -O width=1000 "$MAN/qadmin.1" | col -b |
+	    sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' |
+	    awk '/^ *qadmin / { if (l != "") print l; l = $0; next } /^ *$/ { next } { l = l " " $0 } END { print l }' |
+	    sed -E 's/^[[:space:]]+//' | tr -s ' ')
+	for c in $(awk '{ print $5 }' <<<"$want"); do
+		run --separate-stderr qadmin "$c" -h
+		assert_success
+		[[ -z $stderr ]] || fail "qadmin $c -h: stderr: $stderr"
+		got=$(synopsis_of_text qadmin)
+		assert_equal "$got" "$(awk -v c="$c" '$5 == c' <<<"$want")"
+		assert_line "See qadmin(1), Commands."
+		(( ${#lines[@]} >= 4 )) || fail "qadmin $c -h: no option lines: $output"
+	done
+	run --separate-stderr qadmin stats --help
+	assert_success
+	assert_line --regexp '^  --prometheus +'
+	assert_line --regexp '^  -o file +'
+	run --separate-stderr qadmin redrive --json --help
+	assert_success
+	assert_line --regexp '^  --reason reason +'
+	# After "--", -h is an operand.
+	expect_fail 64 qadmin create -- -h
+	refute_output --partial 'See qadmin(1)'
+	run --separate-stderr qadmin -h
+	assert_success
+	assert_line "See qadmin(1)."
+	assert_line --regexp '^  -n, --dry-run +'
+}
+
+# ------------------------------------------------------- usage errors
+
+@test "qadmin: each usage error says what is wrong, then the synopsis of that one command" {
+	local -a c
+	local i
+	local cases=(
+		"create|create: missing queue name"
+		"cat q|cat: missing message id"
+		"cat|cat: missing queue name"
+		"stats --bogus|stats: unrecognized option '--bogus'"
+		"stats -x|stats: invalid option -- 'x'"
+		"stats --json --prometheus|stats: --json and --prometheus: choose one"
+		"stats -o f|stats: -o: only with --prometheus"
+		"ls|ls: missing queue name"
+		"ls q nostate|ls: nostate: not a state (ready, inflight, retry, dead, held)"
+		"delete q|delete: missing message id"
+		"move q|move: missing queue to move to"
+		"destroy|destroy: missing queue name"
+		"destroy q r|destroy: r: one queue at a time"
+		"gc --tmp-age|gc: option '--tmp-age' requires an argument"
+		"recover q r|recover: r: one queue only"
+		"config q get|config: get: missing key"
+		"config q frob|config: frob: unknown action (get, set or show)"
+		"exchange|exchange: missing action (create, destroy, list or show)"
+		"exchange frob|exchange: frob: unknown action (create, destroy, list or show)"
+		"exchange create x|exchange: create: missing type (fanout, direct or topic)"
+		"bind x|bind: missing queue name"
+		"list q|list: q: list takes no operands"
+		"redrive|redrive: missing queue name"
+		"replay q r|replay: r: one queue only"
+		"hold|hold: missing queue name"
+		"retry-now q r|retry-now: r: one queue only"
+	)
+	mkq q
+	for i in "${cases[@]}"; do
+		read -ra c <<<"${i%%|*}"
+		expect_fail 64 qadmin "${c[@]}"
+		assert_usage_error qadmin "${i#*|}"
+		assert_line --index 1 --regexp "^usage: qadmin \[-nqv\] \[-d root\] ${c[0]}( |\$)"
+		# One command's synopsis, not all of them.
+		[[ $(grep -c 'qadmin \[-nqv\]' <<<"$output") == 1 ]] ||
+		    fail "qadmin ${i%%|*}: more than one synopsis: $output"
+	done
+	# Before a command is chosen, every command's synopsis.
+	expect_fail 64 qadmin
+	assert_line --index 0 "qadmin: missing command"
+	expect_fail 64 qadmin frobnicate
+	assert_line --index 0 "qadmin: frobnicate: unknown command"
+	assert_line --regexp 'qadmin \[-nqv\] \[-d root\] unbind '
+}
+
+@test "qsend, qrecv, qack, qworker: each usage error says what is wrong, then the synopsis" {
+	expect_fail 64 qworker -- true
+	assert_usage_error qworker "missing queue name before --"
+	expect_fail 64 qworker q --
+	assert_usage_error qworker "missing command after --"
+	expect_fail 64 qworker q true
+	assert_usage_error qworker "missing -- before the command"
+	expect_fail 64 qworker -x q -- true
+	assert_usage_error qworker "invalid option -- 'x'"
+	expect_fail 64 qack --delay 5s r
+	assert_usage_error qack "--delay: only with --retry"
+	expect_fail 64 qack --retry --reject r
+	assert_usage_error qack "--retry, --reject and --touch: choose one"
+	expect_fail 64 qack
+	assert_usage_error qack "missing receipt (or - to read receipts from stdin)"
+	expect_fail 64 qrecv
+	assert_usage_error qrecv "missing queue name"
+	expect_fail 64 qrecv q r
+	assert_usage_error qrecv "r: one queue only"
+	expect_fail 64 qrecv --raw q
+	assert_usage_error qrecv "--raw: only with -A"
+	expect_fail 64 qrecv --bogus q
+	assert_usage_error qrecv "unrecognized option '--bogus'"
+	expect_fail 64 qsend
+	assert_usage_error qsend "missing queue name"
+	expect_fail 64 qsend -f q
+	assert_usage_error qsend "-f: missing file"
+	expect_fail 64 qsend -l q x
+	assert_usage_error qsend "-l: messages come from stdin, not operands"
+	expect_fail 64 qsend -n q
+	assert_usage_error qsend "invalid option -- 'n'"
+}
+
+@test "qadmin create: a path that does not end in a name is refused with a reason; -- ends the options" {
+	expect_fail 64 qadmin create /
+	assert_output "qadmin: /: a queue path must end in a directory name"
+	expect_fail 64 qadmin create "$T/x/.."
+	assert_output --partial 'must end in a directory name'
+	# "--": what follows is the queue, checked as a name, not an option.
+	expect_fail 64 qadmin create -- -dash
+	assert_output --partial -- '-dash: bad queue name'
+	run qadmin create -- "$T/-dash"
+	assert_success
+	assert_dir_exists "$T/-dash/new"
+}
+
+# --------------------------------------------------- the spool root
+
+@test "a spool root that does not exist: 66 from every tool, but create and qsend -c make it" {
+	local typo=$T/typo
+	expect_fail 66 qadmin -d "$typo" list
+	assert_output "qadmin: $typo: no such spool root"
+	expect_fail 66 qadmin -d "$typo" stats
+	assert_output "qadmin: $typo: no such spool root"
+	expect_fail 66 qadmin -d "$typo" stats --prometheus
+	expect_fail 66 qadmin -d "$typo" exchange list
+	expect_fail 66 qadmin -d "$typo" stats jobs
+	assert_output "qadmin: jobs: no such queue (no spool root $typo)"
+	expect_fail 66 qadmin -d "$typo" gc jobs
+	expect_fail 66 qsend -d "$typo" jobs x
+	assert_output "qsend: jobs: no such queue (no spool root $typo)"
+	expect_fail 66 qrecv -d "$typo" jobs
+	assert_output "qrecv: jobs: no such queue (no spool root $typo)"
+	expect_fail 66 qworker -d "$typo" --drain jobs -- true
+	assert_output "qworker: jobs: no such queue (no spool root $typo)"
+	# qack takes receipts (paths); a -d given must still exist.
+	mkq q
+	qsend q x
+	local r
+	r=$(qrecv q)
+	expect_fail 66 qack -d "$typo" "$r"
+	assert_output "qack: $typo: no such spool root"
+	assert_count cur q 1
+	# A path queue needs no root, but a -d given must exist.
+	expect_fail 66 qrecv -d "$typo" "$SPOOLQ_DIR/q"
+	assert_output "qrecv: $typo: no such spool root"
+	# The default root (SPOOLQ_DIR) too.
+	SPOOLQ_DIR=$typo run qadmin list
+	assert_failure 66
+	[[ ! -e $typo ]] || fail "$typo was made"
+	# create and qsend -c make the root.
+	run qsend -d "$typo" -c jobs hello
+	assert_success
+	assert_count new "$typo/jobs" 1
+	run qadmin -d "$T/typo2" create jobs
+	assert_success
+	assert_dir_exists "$T/typo2/jobs/new"
+	run qadmin -d "$T/typo3" exchange create ex fanout
+	assert_success
+	# An empty root is no error: no queues.
+	mkdir "$T/empty"
+	run --separate-stderr qadmin -d "$T/empty" list
+	assert_success
+	assert_output $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS'
+}
+
+# ------------------------------------------------------- held queues
+
+@test "a held queue is shown as held by list and stats (text, JSON, Prometheus); -v says so in qrecv and qworker" {
+	mkq jobs
+	mkq other
+	qsend jobs a b
+	qadmin hold jobs
+	run --separate-stderr qadmin list
+	assert_success
+	assert_line $'jobs\t2\t0\t0\t0\theld'
+	assert_line $'other\t0\t0\t0\t0\tok'
+	run --separate-stderr qadmin stats jobs
+	assert_success
+	assert_line --index 0 'jobs (held: nothing is claimed until qadmin release)'
+	run --separate-stderr qadmin stats other
+	assert_line --index 0 'other'
+	run --separate-stderr qadmin stats --json
+	assert_success
+	assert_equal "$(jq -r '.queues[] | select(.name == "jobs") | .status' <<<"$output")" held
+	assert_equal "$(jq -r '.queues[] | select(.name == "other") | .status' <<<"$output")" ok
+	assert_equal "$(jq -r '.queues[] | select(.name == "jobs") | .ready.count' <<<"$output")" 2
+	run --separate-stderr qadmin stats --prometheus
+	assert_success
+	assert_line 'spoolq_queue_held{queue="jobs"} 1'
+	assert_line 'spoolq_queue_held{queue="other"} 0'
+	assert_line '# TYPE spoolq_queue_held gauge'
+	# The consumers claim nothing, and with -v say why.
+	run --separate-stderr qrecv -v jobs
+	assert_failure 1
+	assert_equal "$stderr" "qrecv: jobs: the queue is held: nothing is claimed until qadmin release"
+	run --separate-stderr qrecv jobs
+	assert_failure 1
+	assert_equal "$stderr" ""
+	run --separate-stderr qworker -v --drain jobs -- cat
+	assert_success
+	assert_equal "$stderr" "qworker: jobs: the queue is held: nothing is claimed until qadmin release"
+	assert_count new jobs 2
+	qadmin release jobs
+	run --separate-stderr qadmin list
+	assert_line $'jobs\t2\t0\t0\t0\tok'
+	run --separate-stderr qrecv -v jobs
+	assert_success
+	assert_equal "$stderr" ""
+}
+
+# ----------------------------------------------------- broken queues
+
+@test "a broken queue.conf: list and stats of all queues show the queue as broken with the reason, and exit 78" {
+	mkq good
+	mkq bad
+	qsend good x
+	printf '[queue]\nlease = forever\n' > "$SPOOLQ_DIR/bad/queue.conf"
+	run --separate-stderr qadmin list
+	assert_failure 78
+	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS'
+	assert_line $'bad\t-\t-\t-\t-\tbroken'
+	assert_line $'good\t1\t0\t0\t0\tok'
+	[[ $stderr == "qadmin: $SPOOLQ_DIR/bad/queue.conf:2: lease"* ]] ||
+	    fail "stderr: $stderr"
+	run --separate-stderr qadmin stats
+	assert_failure 78
+	assert_line --index 0 bad
+	assert_line --index 1 --regexp "^  broken +$SPOOLQ_DIR/bad/queue.conf:2: lease"
+	assert_line good
+	run --separate-stderr qadmin stats --json
+	assert_failure 78
+	assert_equal "$(jq -r '.queues[] | select(.name == "bad") | .status' <<<"$output")" broken
+	assert_equal "qadmin: $(jq -r '.queues[] | select(.name == "bad") | .reason' <<<"$output")" \
+	    "$stderr"
+	assert_equal "$(jq -r '.queues[] | select(.name == "good") | .ready.count' <<<"$output")" 1
+	# Prometheus: the flag, and the file is still written for the others.
+	run --separate-stderr qadmin stats --prometheus -o "$T/spoolq.prom"
+	assert_failure 78
+	grep -qx 'spoolq_queue_broken{queue="bad"} 1' "$T/spoolq.prom" ||
+	    fail "no broken flag: $(cat "$T/spoolq.prom")"
+	grep -qx 'spoolq_queue_broken{queue="good"} 0' "$T/spoolq.prom"
+	grep -qx 'spoolq_messages{queue="good",state="ready"} 1' "$T/spoolq.prom"
+	! grep -q 'spoolq_messages{queue="bad"' "$T/spoolq.prom" ||
+	    fail "metrics of a queue that could not be read"
+	# Mended, it is listed as ok again.
+	printf '[queue]\nlease = 5m\n' > "$SPOOLQ_DIR/bad/queue.conf"
+	run --separate-stderr qadmin list
+	assert_success
+	assert_line $'bad\t0\t0\t0\t0\tok'
+}
