@@ -52,6 +52,7 @@ tool_exit_code(int e)
 	case ENOSPC:
 	case EDQUOT:
 	case EAGAIN:
+	case EBUSY:
 	case EINTR:
 		return EX_TEMPFAIL;
 	case EACCES:

@@ -7,12 +7,22 @@
  * from min_ms up to max_ms, less up to a fifth at random so that many
  * waiters on one cause do not retry in step (AWS, "Exponential backoff
  * and jitter").  A success resets it.
+ *
+ * Locks are waited for the same way, never blocking in flock(2): a
+ * holder that is stopped (SIGSTOP, a host cut off from a shared file
+ * system) would hold everyone else for as long as it stays stopped
+ * (SPEC 2: no consumer waits on a lock without a bound).
  */
+#include <sys/file.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 
 #include "spoolq.h"
+
+#define LOCK_FIRST_MS	1		/* locks are mostly held for microseconds */
+#define LOCK_MAX_MS	50		/* longest wait between tries of a lock */
 
 void
 sq_backoff_init(struct sq_backoff *b, int64_t min_ms, int64_t max_ms)
@@ -66,4 +76,25 @@ sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms)
 	if (poll(NULL, 0, (int)(d > INT32_MAX ? INT32_MAX : d)) == -1)
 		return -1;
 	return 0;
+}
+
+int
+sq_backoff_lock(int fd, int op, int64_t wait_ms)
+{
+	struct sq_backoff b;
+	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
+
+	sq_backoff_init(&b, LOCK_FIRST_MS, LOCK_MAX_MS);
+	for (;;) {
+		if (flock(fd, op | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (sq_backoff_sleep(&b, until) == -1) {
+			if (errno == ETIMEDOUT)
+				return 1;
+			if (errno != EINTR)
+				return -1;
+		}
+	}
 }

@@ -8,7 +8,9 @@
  * is how consumption shows up.  Between recounts the figure can only be
  * too high (consumers do not write it), so senders never overshoot the
  * bound by themselves; what an operator or a hand delivery adds within
- * one RECOUNT_MS is the documented overshoot.  A sender keeps the lock
+ * one RECOUNT_MS is the documented overshoot.  The lock is waited for at
+ * most USAGE_WAIT_MS; a sender stopped while holding it makes the queue
+ * read as full, never hangs the others.  A sender keeps the lock
  * from its admission until its messages are published, so a recount by
  * another sender cannot miss them.  Without a bound set none
  * of this runs.  min_free_disk is Postfix's queue_minfree: refuse new
@@ -29,6 +31,7 @@
 #define USAGE_FILE	"run/usage"
 #define RECOUNT_MS	1000		/* consumption shows up this late */
 #define BLOCK_FIRST_MS	10		/* overflow = block: first look again */
+#define USAGE_WAIT_MS	5000		/* then "busy": EAGAIN */
 
 struct usage {
 	uint64_t	count, bytes;
@@ -139,10 +142,11 @@ static int
 admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
 {
 	struct usage u;
+	int rc;
 
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return -1;
+	/* A stopped sender that holds the lock reads as a full queue. */
+	if ((rc = sq_backoff_lock(fd, LOCK_EX, USAGE_WAIT_MS)) != 0)
+		return rc;
 	usage_read(fd, &u);
 	if ((force || sq_now_ms() - u.ms >= RECOUNT_MS ||
 	    over(&q->conf, &u, n, bytes)) && recount(q, &u) == -1)

@@ -13,7 +13,9 @@
  * with time buckets, which would break shell globs over new/).  The snapshot holds
  * at most INDEX_MAX names, the oldest, so its memory is bounded too.
  * The index is a cache: when it is damaged or missing it is rebuilt, and
- * a name in it is only a hint - the rename decides.
+ * a name in it is only a hint - the rename decides.  Its lock is waited
+ * for at most INDEX_WAIT_MS: past that (a holder that was stopped), a
+ * claim lists new/ itself, so no stopped process stops the others.
  *
  * The header also records when the next retry falls due or lease ends;
  * the claim that finds that time passed runs sq_queue_maintain first.
@@ -36,6 +38,7 @@
 #define INDEX_MAGIC	"spoolq-index-1"
 #define INDEX_CHUNK	(16 * 1024)	/* bytes read at the cursor */
 #define MAINT_EVERY_MS	(60 * 1000)	/* look for hand-made changes */
+#define INDEX_WAIT_MS	2000		/* then claim without the index */
 
 struct index {
 	int	fd;
@@ -132,9 +135,19 @@ index_lock(struct sq_queue *q, struct index *ix)
 			return -1;
 	}
 	ix->fd = q->index_fd;
-	while (flock(ix->fd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			return -1;
+	/*
+	 * Bounded: a holder that was stopped must not stop every consumer
+	 * (SPEC 2).  Busy reads as EBUSY: the caller does without.
+	 */
+	switch (sq_backoff_lock(ix->fd, LOCK_EX, INDEX_WAIT_MS)) {
+	case 0:
+		break;
+	case 1:
+		errno = EBUSY;
+		return -1;
+	default:
+		return -1;
+	}
 	index_read_header(ix);
 	return 0;
 }
@@ -470,9 +483,13 @@ claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
 	*got = 0;
 	*next_ms = INT64_MAX;
 	if (index_lock(q, &ix) == -1) {
-		/* ENOENT: a hand-made queue without run/. */
+		/*
+		 * ENOENT: a hand-made queue without run/; EBUSY: a holder
+		 * of the index lock is stopped.
+		 */
 		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
-		    errno != EROFS && errno != EPERM && errno != ENOENT)
+		    errno != EROFS && errno != EPERM && errno != ENOENT &&
+		    errno != EBUSY)
 			return -1;
 		return claim_unindexed(q, c, out, max, got, next_ms);
 	}

@@ -27,6 +27,7 @@
 #define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)
 #define MAX_ATTEMPTS	10000
 #define MIN_POLL_INTERVAL_MS 10		/* shorter would be busy polling */
+#define EDIT_WAIT_MS	10000		/* for another editor of queue.conf */
 
 int
 sq_duration_parse(const char *s, int64_t *ms)
@@ -642,10 +643,16 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 			return -1;
 		}
 	key_slots(keys, nkeys, slot, last);
-	/* One editor at a time: a lost update would pass unnoticed. */
-	while (flock(q->fd, LOCK_EX) == -1)
-		if (errno != EINTR)
-			goto fail;
+	/*
+	 * One editor at a time: a lost update would pass unnoticed.  A
+	 * stopped editor holds the others EDIT_WAIT_MS at most (EBUSY).
+	 */
+	if ((n = sq_backoff_lock(q->fd, LOCK_EX, EDIT_WAIT_MS)) != 0) {
+		if (n == 1)
+			errno = EBUSY;
+		goto fail;
+	}
+	n = 1;
 	if ((len = slurp(q->fd, old, sizeof(old))) == -1 ||
 	    find_lines(q->fd, &f) == -1)
 		goto fail;

@@ -27,6 +27,7 @@
 #include "internal.h"
 
 #define DEDUP_DIR	"dedup"
+#define MARKER_WAIT_MS	5000		/* then EBUSY: try again later */
 
 struct marker {
 	char	id[SQ_ID_MAX];
@@ -124,24 +125,27 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
  * Open and lock the marker of key.  After the lock is ours, the name must
  * still lead to the file we locked: qadmin gc may have removed an expired
  * marker meanwhile, and a sender on a removed file would not exclude the
- * next one.  Returns the descriptor or -1.
+ * next one.  A lock held for MARKER_WAIT_MS (by a sender that was
+ * stopped) gives EBUSY.  Returns the descriptor or -1.
  */
 static int
 marker_lock(int dfd, const char *key)
 {
 	struct stat a, b;
-	int fd;
+	int fd, rc;
 
 	for (;;) {
 		fd = openat(dfd, key, O_RDWR | O_CREAT | O_CLOEXEC |
 		    O_NOFOLLOW, 0666);
 		if (fd == -1)
 			return -1;
-		while (flock(fd, LOCK_EX) == -1)
-			if (errno != EINTR) {
-				close(fd);
-				return -1;
-			}
+		/* Bounded: a stopped sender must not hold the others. */
+		if ((rc = sq_backoff_lock(fd, LOCK_EX, MARKER_WAIT_MS)) != 0) {
+			close(fd);
+			if (rc == 1)
+				errno = EBUSY;
+			return -1;
+		}
 		if (fstat(fd, &a) == 0 && fstatat(dfd, key, &b,
 		    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
 		    a.st_dev == b.st_dev)

@@ -42,6 +42,7 @@
 #define CONF_MAX	(16 * 1024 * 1024)	/* bytes of exchange.conf */
 #define LONG_MARK	"\001"	/* the value of a line too long for inih */
 #define NAME_SHOWN	100	/* key name bytes kept from such a line */
+#define EDIT_WAIT_MS	10000	/* for another editor of exchange.conf */
 
 static const char *const type_names[] = {
 	[SQ_EXCHANGE_FANOUT] = "fanout",
@@ -1120,7 +1121,7 @@ edit_conf(const char *path, const char *queue, const char *pattern,
 	struct edit ed;
 	struct out o;
 	char err[PATH_MAX + 300], *text = NULL;
-	int dfd, changed, rc = -1, saved;
+	int dfd, changed, rc = -1, saved, busy;
 
 	if (!sq_queue_name_valid(queue) ||
 	    (pattern != NULL && !pattern_ok(pattern, 1))) {
@@ -1131,10 +1132,13 @@ edit_conf(const char *path, const char *queue, const char *pattern,
 	memset(&o, 0, sizeof(o));
 	if ((dfd = start(&x, path, err, sizeof(err))) == -1)
 		return -1;
-	/* Serialize edits; the kernel drops the lock if we die. */
-	if (flock(dfd, LOCK_EX) == -1 ||
+	/*
+	 * Serialize edits; the kernel drops the lock if we die, and a
+	 * stopped editor holds the others EDIT_WAIT_MS at most (EBUSY).
+	 */
+	if ((busy = sq_backoff_lock(dfd, LOCK_EX, EDIT_WAIT_MS)) != 0 ||
 	    load(&x, dfd, &ed, &text, err, sizeof(err)) == -1) {
-		saved = errno;
+		saved = busy == 1 ? EBUSY : errno;
 		goto out;
 	}
 	changed = binding ? plan_bind(&o, &x, &ed, text, queue, pattern) :

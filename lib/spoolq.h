@@ -129,6 +129,16 @@ int64_t	sq_backoff_next(struct sq_backoff *b);
  */
 int	sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms);
 
+/*
+ * sq_backoff_lock - take flock(2) op (LOCK_EX or LOCK_SH) on fd, waiting
+ * at most wait_ms milliseconds (negative: no bound) for a holder: tries
+ * with LOCK_NB, a back-off of 1 ms doubling up to 50 ms between tries.
+ * Only flock, never fcntl locks (SPEC 2).  Returns 0 when locked, 1 when
+ * still busy after wait_ms (not an error: dma's three results), -1 with
+ * errno.
+ */
+int	sq_backoff_lock(int fd, int op, int64_t wait_ms);
+
 /* ---------------------------------------------------------------- names */
 
 /*
@@ -495,7 +505,9 @@ int	sq_batch_end(struct sq_batch *b);
  * (negative: forever) for consumers to make room; only a single message
  * waits (n = 1): a batch that does not fit whole gets EAGAIN at once and
  * is then admitted message by message.  Costs nothing when no bound is
- * set, and lists the queue at most once a second, or when full.  Returns
+ * set, and lists the queue at most once a second, or when full.  A usage
+ * lock held for over 5 seconds (by a stopped sender) counts as full.
+ * Returns
  * 0 when admitted, with the usage lock in *lockfd (-1 when unbounded) to
  * be given to sq_bound_release once the messages are published; or -1
  * with errno EAGAIN (full: reject, or the wait ran out), EFBIG (one
@@ -898,7 +910,9 @@ int	sq_queue_held(struct sq_queue *q);
 /*
  * sq_queue_refresh - make the next claim list new/ again and run
  * maintenance, so that messages an operator moved into new/ are offered
- * at once rather than after the current claim snapshot.  Returns 0 or -1.
+ * at once rather than after the current claim snapshot.  Returns 0 or -1
+ * with errno (EBUSY: the claim index stayed locked for 2 seconds,
+ * its holder is stopped).
  */
 int	sq_queue_refresh(struct sq_queue *q);
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
-# Waiting without inotify events: where inotify_init1 fails or the watch
-# limit is reached (both injected with strace(1)), waiting consumers look
-# every poll_interval, claim within it, keep draining, and do not spin.
-# The assertions allow many intervals: what they catch is a wait for the
-# next heartbeat (10 s) or a busy loop, not a late wake-up.
+# Waiting that stays prompt and bounded.  Without inotify events (where
+# inotify_init1 fails or the watch limit is reached, both injected with
+# strace(1)) waiting consumers look every poll_interval, claim within it,
+# keep draining, and do not spin; the assertions allow many intervals:
+# what they catch is a wait for the next heartbeat (10 s) or a busy loop,
+# not a late wake-up.  A lock held by a stopped process (flock(1) stands
+# in for it) holds nobody for longer than the documented bound.
 
 load helpers
 
@@ -127,4 +129,75 @@ acked() {
 	run traced inotify_init1:error=EMFILE qrecv -w 20 q
 	assert_success
 	assert_equal "$(cat "${lines[0]}")" later
+}
+
+# ------------------------------------------------------------ locks
+
+# hold FILE: hold an exclusive flock on FILE in the background ($HOLDER),
+# as a stopped process would; release with unhold.
+hold() {
+	local held=$1
+	flock -o "$held" sleep 60 &
+	HOLDER=$!
+	wait_for eval '! flock -n "$held" true'
+}
+
+unhold() {
+	pkill -P "$HOLDER" sleep || true
+	wait "$HOLDER" || true
+}
+
+@test "qrecv and qworker --drain: a claim index locked by a stopped process delays claims 2 s at most, then they list new/" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q
+	qsend q a b c
+	qrecv q >/dev/null		# makes run/index
+	hold "$SPOOLQ_DIR/q/run/index"
+	run timeout 30 qrecv q
+	assert_success
+	assert_equal "$(cat "$output")" b
+	run timeout 30 qworker -q --drain q -- cat
+	assert_success
+	assert_output c
+	assert_count new q 0
+	unhold
+}
+
+@test "qsend to a bounded queue: a usage lock held by a stopped sender reads as full after 5 s (exit 75), never hangs" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q max_messages=10
+	qsend q a			# makes run/usage
+	hold "$SPOOLQ_DIR/q/run/usage"
+	run timeout 30 qsend q b
+	assert_equal "$status" 75
+	unhold
+	qsend q b
+	assert_count new q 2
+}
+
+@test "qsend --dedup-id: a marker locked by a stopped sender gives exit 75 after 5 s; the ID sends later" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q
+	qsend --dedup-id k1 q first
+	qrecv -A q >/dev/null
+	hold "$SPOOLQ_DIR/q/dedup/k1"
+	run timeout 30 qsend --dedup-id k1 q again
+	assert_equal "$status" 75
+	assert_output --partial 'busy'
+	assert_count new q 0
+	unhold
+	qsend --dedup-id k1 q again
+	assert_count new q 0		# still a duplicate within the window
+}
+
+@test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q lease=30s
+	hold "$SPOOLQ_DIR/q"
+	run timeout 40 qadmin config q set lease=1m
+	assert_equal "$status" 75
+	assert_equal "$(qadmin config q get lease)" 30s
+	unhold
+	qadmin -q config q set lease=1m
+	assert_equal "$(qadmin config q get lease)" 1m
 }
