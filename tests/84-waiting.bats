@@ -16,6 +16,8 @@ need_strace() {
 	command -v strace >/dev/null || skip "strace is not installed"
 	strace -f -qq -o /dev/null --seccomp-bpf -e trace=inotify_init1 true \
 	    2>/dev/null || skip "strace cannot trace here"
+	# LeakSanitizer cannot run under ptrace: leaks are checked elsewhere.
+	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
 }
 
 # traced INJECTION CMD...: CMD under strace, only INJECTION's call traced.
