@@ -70,6 +70,8 @@ sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms)
 	return futimens(fd, NULL);
 }
 
+#define RECORD_MAX_MS	(100LL * 365 * 86400 * 1000)	/* 100 years */
+
 /*
  * The lease recorded in an open lock file, in ms: 0 for an empty file
  * (a worker that records nothing: judge by the queue's lease), -1 for a
@@ -88,6 +90,15 @@ recorded_lease(int fd)
 	if (sscanf(buf, "heartbeat=%lld lease=%lld", &beat, &lease) != 2 ||
 	    beat <= 0 || lease <= 0)
 		return -1;
+	/*
+	 * No duration is longer than RECORD_MAX_MS (sq_duration_parse): a
+	 * larger figure was not written by a worker, and must neither keep
+	 * its claims forever nor overflow.
+	 */
+	if (beat > RECORD_MAX_MS)
+		beat = RECORD_MAX_MS;
+	if (lease > RECORD_MAX_MS)
+		lease = RECORD_MAX_MS;
 	return lease > 3 * beat ? lease : 3 * beat;
 }
 

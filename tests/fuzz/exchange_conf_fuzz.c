@@ -92,9 +92,12 @@ check_loaded(const struct sq_exchange *x)
 		if (b->pattern != NULL) {
 			fuzz_check(strlen(b->pattern) <= SQ_PATTERN_MAX,
 			    "pattern of %zu bytes", strlen(b->pattern));
-			for (j = 0; b->pattern[j] != '\0'; j++)
-				fuzz_check((unsigned char)b->pattern[j] >= 0x20 &&
-				    b->pattern[j] != 0x7f, "control byte");
+			for (j = 0; b->pattern[j] != '\0'; j++) {
+				unsigned char c = (unsigned char)b->pattern[j];
+
+				fuzz_check(c >= 0x20 && c != 0x7f,
+				    "control byte");
+			}
 		}
 		fuzz_check(b->first <= i && strcmp(x->bindings[b->first].queue,
 		    b->queue) == 0, "binding %zu: first %zu", i, b->first);
@@ -116,17 +119,19 @@ check_loaded(const struct sq_exchange *x)
 static int
 same_bindings(const struct sq_exchange *a, const struct sq_exchange *b)
 {
+	const struct sq_binding *x, *y;
 	size_t i;
 
 	if (a->nbindings != b->nbindings || a->type != b->type)
 		return 0;
-	for (i = 0; i < a->nbindings; i++)
-		if (strcmp(a->bindings[i].queue, b->bindings[i].queue) != 0 ||
-		    (a->bindings[i].pattern == NULL) !=
-		    (b->bindings[i].pattern == NULL) ||
-		    (a->bindings[i].pattern != NULL &&
-		    strcmp(a->bindings[i].pattern, b->bindings[i].pattern) != 0))
+	for (i = 0; i < a->nbindings; i++) {
+		x = &a->bindings[i];
+		y = &b->bindings[i];
+		if (strcmp(x->queue, y->queue) != 0 ||
+		    (x->pattern == NULL) != (y->pattern == NULL) ||
+		    (x->pattern != NULL && strcmp(x->pattern, y->pattern) != 0))
 			return 0;
+	}
 	return 1;
 }
 
