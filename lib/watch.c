@@ -8,7 +8,9 @@
  * statfs(2)), and where inotify is unavailable (inotify_init1 fails, the
  * watch limit is reached), the waiter also wakes every poll_interval of
  * queue.conf to look (SPEC 2, "Waiting").  An overflow of the event queue
- * (IN_Q_OVERFLOW) is itself an event: the waiter wakes and looks.
+ * (IN_Q_OVERFLOW) is itself an event: the waiter wakes and looks.  When
+ * a watched directory is moved away or removed (IN_MOVE_SELF, IN_IGNORED)
+ * no event will come again, and the waiter polls from then on.
  * The watch is added before the caller's first claim, so no arrival
  * between a claim and the wait is missed.
  */
@@ -71,7 +73,7 @@ sq_watch_open(struct sq_queue *q)
 	 */
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(w->fd, path, IN_MOVED_TO | IN_CREATE |
-	    IN_ONLYDIR) == -1 ||
+	    IN_MOVE_SELF | IN_ONLYDIR) == -1 ||
 	    inotify_add_watch(w->fd, qpath, IN_DELETE | IN_MOVED_FROM |
 	    IN_ONLYDIR) == -1) {
 		if (w->fd != -1)
@@ -123,11 +125,24 @@ sq_watch_poll_ms(struct sq_watch *w)
 void
 sq_watch_drain(struct sq_watch *w)
 {
-	char buf[4096];
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n, off;
 
-	if (w->fd != -1)
-		while (read(w->fd, buf, sizeof(buf)) > 0)
-			;
+	if (w->fd == -1)
+		return;
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0)
+		for (off = 0; off + (ssize_t)sizeof(*ev) <= n;
+		    off += (ssize_t)(sizeof(*ev) + ev->len)) {
+			ev = (const struct inotify_event *)(buf + off);
+			/*
+			 * new/ moved away or removed, or its file system
+			 * unmounted: its events are gone for good, so look
+			 * every poll_interval from now on.
+			 */
+			if (ev->mask & (IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT))
+				w->poll = 1;
+		}
 }
 
 void
