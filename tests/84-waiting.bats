@@ -9,8 +9,19 @@
 
 load helpers
 
-setup() { spoolq_setup; }
-teardown() { spoolq_teardown; }
+setup() {
+	spoolq_setup
+	MOUNTED=
+}
+
+teardown() {
+	kill_jobs
+	if [[ -n $MOUNTED ]]; then
+		wait_until 5 fusermount -u "$MOUNTED" 2>/dev/null ||
+		    umount -l "$MOUNTED"
+	fi
+	spoolq_teardown
+}
 
 need_strace() {
 	command -v strace >/dev/null || skip "strace is not installed"
@@ -202,4 +213,39 @@ unhold() {
 	unhold
 	qadmin -q config q set lease=1m
 	assert_equal "$(qadmin config q get lease)" 1m
+}
+
+# ------------------------------------------------------- FUSE
+
+# fuse_view: mount a bindfs view of $T/real at $T/view ($MOUNTED): a FUSE
+# file system, where a change made beside it, in $T/real, raises no
+# inotify event in the view, as one made by another host would not.
+fuse_view() {
+	command -v bindfs >/dev/null || skip "bindfs is not installed"
+	[[ -c /dev/fuse ]] || skip "no /dev/fuse"
+	mkdir -p "$T/real" "$T/view"
+	bindfs "$T/real" "$T/view" 2>/dev/null || skip "cannot mount FUSE here"
+	MOUNTED=$T/view
+}
+
+@test "on FUSE (bindfs), messages published beside the mount, as by another host, are claimed within poll_interval by qworker and qrecv -w" {
+	fuse_view
+	qadmin create "$T/view/q" poll_interval=200ms
+	qworker "$T/view/q" -- cat >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+	wait_for eval '[[ -n $(ls "$T/real/q/run" | grep "^worker\.") ]]'
+	sleep 0.5
+	qsend "$T/real/q" one
+	wait_for -t 5 grep -q " 1 ack " "$T/wlog"
+	seq 1 10 | qsend -l "$T/real/q"
+	wait_for -t 10 eval '[[ $(grep -c " 1 ack " "$T/wlog") == 11 ]]'
+	kill -TERM "$WPID"
+	wait_for -t 10 eval '! kill -0 "$WPID" 2>/dev/null'
+	qrecv -w 30 "$T/view/q" >"$T/r" &
+	local p=$!
+	sleep 0.5
+	qsend "$T/real/q" two
+	wait_for -t 5 eval '! kill -0 "$p" 2>/dev/null'
+	wait "$p"
+	assert_equal "$(cat "$T/real/q/cur/$(basename "$(cat "$T/r")")")" two
 }
