@@ -144,6 +144,20 @@ acked() {
 	assert_equal "$(cat "${lines[0]}")" later
 }
 
+@test "qsend under overflow = block: admitted within poll_interval once a consumer makes room" {
+	mkq q max_messages=1 overflow=block poll_interval=200ms
+	qsend q first
+	qsend q second &
+	local p=$!
+	sleep 1
+	kill -0 "$p"			# still waiting for room
+	assert_equal "$(bodies new q)" first
+	assert_equal "$(qrecv -A q)" first
+	wait_for -t 5 eval '! kill -0 "$p" 2>/dev/null'
+	wait "$p"
+	assert_equal "$(bodies new q)" second
+}
+
 # ------------------------------------------------------------ locks
 
 # hold FILE: hold an exclusive flock on FILE in the background ($HOLDER),
