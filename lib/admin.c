@@ -54,7 +54,7 @@ int
 copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
 {
 	char buf[64 * 1024];
-	ssize_t n;
+	ssize_t n = -1;
 	int in, out, rc = -1, saved;
 
 	if ((in = openat(fromfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
@@ -64,9 +64,10 @@ copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
 	    O_NOFOLLOW, 0666);
 	if (out == -1)
 		goto out;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (sq_write_all(out, buf, (size_t)n) == -1)
-			break;
+	if (share_file(dir_share(tofd), out) == 0)
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (sq_write_all(out, buf, (size_t)n) == -1)
+				break;
 	if (n == 0 && fsync(out) == 0)
 		rc = 0;
 	saved = errno;
@@ -258,6 +259,7 @@ sq_queue_hold(struct sq_queue *q, int on)
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)
 		return -1;
+	share_file(q->share, fd);	/* a marker: anyone may remove it */
 	return close(fd);
 }
 

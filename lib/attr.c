@@ -71,6 +71,13 @@ attr_write(struct sq_queue *q, const char *id, const struct sq_msgopts *o)
 		return -1;
 	fd = openat(afd, id, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 	    O_NOFOLLOW, 0666);
+	if (fd != -1 && share_file(q->share, fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(afd, id, 0);
+		fd = -1;
+		errno = saved;
+	}
 	saved = errno;
 	close(afd);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {

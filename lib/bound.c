@@ -194,6 +194,7 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)
 		return -1;
+	share_file(q->share, fd);	/* its creator's, else the group's */
 	/* Room shows within poll_interval, and a full queue is not spun on. */
 	sq_backoff_init(&b, BLOCK_FIRST_MS, q->conf.poll_interval_ms);
 	for (first = 1;; first = 0) {

@@ -133,6 +133,7 @@ index_lock(struct sq_queue *q, struct index *ix)
 		    O_CLOEXEC | O_NOFOLLOW, 0666);
 		if (q->index_fd == -1)
 			return -1;
+		share_file(q->share, q->index_fd);
 	}
 	ix->fd = q->index_fd;
 	/*

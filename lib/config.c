@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 #define MS_PER_S	1000LL
 #define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)
@@ -659,6 +659,8 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", SQ_CONF_FILE, (long)getpid());
 	fd = openat(q->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
 	    O_NOFOLLOW, 0666);
+	if (fd != -1)
+		share_file(q->share, fd);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
 		goto fail;
 	/*

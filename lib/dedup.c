@@ -139,6 +139,7 @@ marker_lock(int dfd, const char *key)
 		    O_NOFOLLOW, 0666);
 		if (fd == -1)
 			return -1;
+		share_file(dir_share(dfd), fd);
 		/* Bounded: a stopped sender must not hold the others. */
 		if ((rc = sq_backoff_lock(fd, LOCK_EX, MARKER_WAIT_MS)) != 0) {
 			close(fd);

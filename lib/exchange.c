@@ -866,6 +866,7 @@ write_file(int dfd, const char *name, const char *data, size_t len,
 	    (excl ? O_EXCL : O_TRUNC), 0666);
 	if (fd == -1)
 		return -1;
+	share_file(dir_share(dfd), fd);
 	if (sq_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
@@ -909,7 +910,7 @@ sq_exchange_create(const char *path, const char *type, const char *alternate)
 	}
 	snprintf(tmp, sizeof(tmp), ".create.%ld.%08x", (long)getpid(),
 	    arc4random());
-	if (mkdirat(pfd, tmp, 0777) == -1)
+	if (mkdir_shared(pfd, tmp) == -1)
 		goto fail;
 	made = 1;
 	if ((dfd = openat(pfd, tmp, DIR_FLAGS)) == -1 ||

@@ -38,6 +38,8 @@ source_write(struct sq_queue *q, const char *id, const void *mem,
 	    O_NOFOLLOW, 0666);
 	if (fd == -1)
 		return -1;
+	if (share_file(q->share, fd) == -1)
+		goto out;
 	*total = 0;
 	if (in == -1) {
 		if (sq_write_all(fd, mem, len) == -1)

@@ -114,6 +114,30 @@ int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
 int	subdir_open(int dfd, const char *name, int create);
 
 /*
+ * dir_share - the access that the directory dfd shares with its group:
+ * S_ISGID and its group permission bits when it has the set-group-ID bit
+ * and is group-writable (a queue, or spool root, of a group: spoolq(5)),
+ * else 0 (also when it cannot be stat'ed).
+ */
+mode_t	dir_share(int dfd);
+
+/*
+ * share_file - in a shared directory (share from dir_share, 0 for none),
+ * give the file fd, if ours, group read and write and take away write by
+ * others, whatever the umask was.  Returns 0, or -1 with the errno of
+ * fstat(2) or fchmod(2).
+ */
+int	share_file(mode_t share, int fd);
+
+/*
+ * mkdir_shared - mkdirat(2) name in dfd with modes from the umask and, in
+ * a shared directory (dir_share), the group bits and set-group-ID of dfd
+ * and no write by others.  Returns 0, or -1 with errno (EEXIST when it is
+ * there).
+ */
+int	mkdir_shared(int dfd, const char *name);
+
+/*
  * sort - qsort(3) that accepts an empty array: qsort's base must not be
  * NULL even for no elements (C11 7.22.5), and an empty list is often NULL.
  */

@@ -93,6 +93,11 @@ tmp_create(struct sq_batch *b, char *id)
 			return -1;
 		fd = openat(b->q->tmpfd, id, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd != -1 && share_file(b->q->share, fd) == -1) {
+			close(fd);
+			unlinkat(b->q->tmpfd, id, 0);
+			return -1;
+		}
 		if (fd != -1 || errno != EEXIST)
 			return fd;
 	}

@@ -135,7 +135,8 @@ write_conf(int qfd, const char *const *keys, const char *const *values,
 
 	fd = openat(qfd, SQ_CONF_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0666);
-	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
+	if (fd == -1 || share_file(dir_share(qfd), fd) == -1 ||
+	    (fp = fdopen(fd, "w")) == NULL) {
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -182,11 +183,11 @@ sq_queue_create(const char *path, const char *const *keys,
 	}
 	snprintf(tmp, sizeof(tmp), ".create.%ld.%08x", (long)getpid(),
 	    arc4random());
-	if (mkdirat(pfd, tmp, 0777) == -1 ||
+	if (mkdir_shared(pfd, tmp) == -1 ||
 	    (qfd = openat(pfd, tmp, DIR_FLAGS)) == -1)
 		goto fail;
 	for (i = 0; i < NSTATE_DIRS; i++)
-		if (mkdirat(qfd, state_dirs[i], 0777) == -1)
+		if (mkdir_shared(qfd, state_dirs[i]) == -1)
 			goto fail;
 	if (n > 0 && write_conf(qfd, keys, values, n) == -1)
 		goto fail;
@@ -278,6 +279,8 @@ open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
 		goto fail;
 	}
 	q->dev = st.st_dev;
+	q->share = (st.st_mode & S_ISGID) && (st.st_mode & S_IWGRP) ?
+	    S_ISGID | (st.st_mode & S_IRWXG) : 0;
 	return 0;
 fail:
 	sq_queue_close(q);

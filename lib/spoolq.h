@@ -350,6 +350,7 @@ struct sq_queue {
 	struct sq_conf	conf;
 	int		index_fd;		/* run/index, opened on demand */
 	dev_t		dev;
+	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */
 };
 

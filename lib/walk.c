@@ -2,6 +2,12 @@
  * walk.c - directories: walking one in constant memory, for upkeep code
  * that must see every entry (dot names too) without following or opening
  * any; opening a subdirectory made on demand; mkdir -p; splitting a path.
+ *
+ * Group sharing (spoolq(5), "Sharing a queue"): a directory that has the
+ * set-group-ID bit and is group-writable is shared by its group.  What we
+ * make in it takes the group's access from it, whatever our umask: a
+ * directory its group bits and set-group-ID, a file group read and write.
+ * Nothing we make is ever writable by others there.
  */
 #include <sys/stat.h>
 
@@ -43,6 +49,57 @@ dir_each(int dfd, dir_entry_fn *fn, void *arg)
 	return rc;
 }
 
+mode_t
+dir_share(int dfd)
+{
+	struct stat st;
+
+	if (fstat(dfd, &st) == -1 || !(st.st_mode & S_ISGID) ||
+	    !(st.st_mode & S_IWGRP))
+		return 0;
+	return S_ISGID | (st.st_mode & S_IRWXG);
+}
+
+int
+share_file(mode_t share, int fd)
+{
+	struct stat st;
+	mode_t want;
+
+	if (share == 0)
+		return 0;
+	if (fstat(fd, &st) == -1)
+		return -1;
+	want = ((st.st_mode & 0777) | S_IRGRP | S_IWGRP) & ~S_IWOTH;
+	if ((st.st_mode & 0777) == want || st.st_uid != geteuid())
+		return 0;	/* as wanted, or another user's to set */
+	return fchmod(fd, want);
+}
+
+int
+mkdir_shared(int dfd, const char *name)
+{
+	struct stat st;
+	mode_t share;
+	int fd, rc, saved;
+
+	if (mkdirat(dfd, name, 0777) == -1)
+		return -1;
+	if ((share = dir_share(dfd)) == 0)
+		return 0;
+	if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		return -1;
+	rc = fstat(fd, &st);
+	if (rc == 0 && (st.st_mode & 07777) != (((st.st_mode & 0777) | share) &
+	    ~S_IWOTH))
+		rc = fchmod(fd, ((st.st_mode & 0777) | share) & ~S_IWOTH);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 int
 subdir_open(int dfd, const char *name, int create)
 {
@@ -52,7 +109,7 @@ subdir_open(int dfd, const char *name, int create)
 	if (fd != -1 || errno != ENOENT || !create)
 		return fd;
 	/* Another process may make it first: that is as good. */
-	if (mkdirat(dfd, name, 0777) == -1 && errno != EEXIST)
+	if (mkdir_shared(dfd, name) == -1 && errno != EEXIST)
 		return -1;
 	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW);

@@ -114,7 +114,8 @@ sq_worker_register(struct sq_queue *q, const char *token,
 	if ((dfd = run_fd(q)) == -1)
 		return -1;
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
-	if (fd == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	if (fd == -1 || share_file(q->share, fd) == -1 ||
+	    flock(fd, LOCK_EX | LOCK_NB) == -1 ||
 	    sq_worker_record(fd, heartbeat_ms, lease_ms) == -1 ||
 	    sq_rename(dfd, tmp, dfd, name) == -1)
 		goto fail;
@@ -236,6 +237,7 @@ sq_slot_take(struct sq_queue *q, unsigned nslots, int *fdp)
 			close(dfd);
 			return -1;
 		}
+		share_file(q->share, fd);
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 			close(dfd);
 			*fdp = fd;
@@ -265,6 +267,7 @@ sq_failure_write(struct sq_queue *q, const char *id, const char *text,
 	fd = openat(afd, tmp, O_WRONLY | O_CREAT | O_TRUNC | RUN_FLAGS, 0666);
 	if (fd == -1)
 		goto out;
+	share_file(q->share, fd);
 	if (sq_write_all(fd, text, len) == -1 || close(fd) == -1 ||
 	    renameat(afd, tmp, afd, name) == -1) {
 		saved = errno;
