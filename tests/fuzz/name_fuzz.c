@@ -4,7 +4,9 @@
  * attribute names, dead-letter reasons, states.  Anyone who can write
  * into new/ or hand qack a path chooses these bytes.
  *
- * Invariants: a name that parses has an ID as spoolq(5) defines it and
+ * Invariants: a name that parses has an ID as spoolq(5) defines it, no
+ * '/' or control byte anywhere (names read from run/index, dedup
+ * markers and receipts are used as file names in a state directory), and
  * formats back into a name no longer than itself that parses to the same
  * fields, and formatting is canonical (a formatted name formats to
  * itself); sq_id_time reads the seconds an ID starts with; a receipt that
@@ -40,8 +42,9 @@ check_name(const char *s)
 	    "\"%s\"", s);
 	fuzz_check(strncmp(s, n.id, idlen) == 0 &&
 	    (s[idlen] == '\0' || s[idlen] == ','), "\"%s\"", s);
-	for (i = 0; i < idlen; i++)
-		fuzz_check(n.id[i] != '/' && !iscntrl((unsigned char)n.id[i]),
+	/* Names from an index, a marker or a receipt never leave their dir. */
+	for (i = 0; s[i] != '\0'; i++)
+		fuzz_check(s[i] != '/' && !iscntrl((unsigned char)s[i]),
 		    "\"%s\"", s);
 	fuzz_check(n.reason[0] == '\0' || sq_reason_valid(n.reason),
 	    "\"%s\"", s);
