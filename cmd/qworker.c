@@ -50,6 +50,7 @@
 #define JOB_STARTED	0
 #define JOB_FAILED	(-1)
 #define JOB_NOEXEC	(-2)
+#define JOB_NOOUTPUT	(-3)
 
 /* The exit codes of the outcome protocol (qmail, sysexits). */
 #define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
@@ -81,6 +82,13 @@ struct job {
 	size_t		 tailpos, taillen;
 	char		 line[LINE_MAX_COPY];	/* stderr line being copied */
 	size_t		 linelen;
+	/* --output: [0] standard output, [1] standard error */
+	int		 outfd;		/* read end of the stdout pipe */
+	int		 file[2];	/* .ID.TOKEN.out/.err, or -1 */
+	uint64_t	 bytes[2];	/* what the job wrote */
+	uint64_t	 kept[2];	/* of it, in the file */
+	int		 ferr[2];	/* errno of a failed write */
+	char		 lastc[2];	/* last byte kept */
 };
 
 struct worker {
@@ -108,6 +116,11 @@ struct worker {
 	int		 exec_errno;	/* execve of the command failed */
 	int		 exit_code;	/* why we stopped, if not 0 or 1 */
 	size_t		 registered;	/* queues whose lock file we made */
+	int		 outdir;	/* --output directory, or -1 */
+	char		*outpath;	/* its absolute path */
+	uint64_t	 outmax;	/* --output-max: bytes per stream */
+	int64_t		 outage_ms;	/* --output-age: gc after (0: never) */
+	int64_t		 outgc_at;	/* next look for old output */
 	pid_t		 pid;		/* our own, for the jobs to check */
 };
 
@@ -116,6 +129,8 @@ static const char synopsis[] =
     "usage: qworker [-qv] [-d root] [-j jobs] [-n count] "
     "[-t duration] [--drain]\n"
     "               [--grace duration] [--slots count] "
+    "[--output dir [--output-max size]\n"
+    "               [--output-age duration]] "
     "queue ... -- command [arg ...]\n";
 
 static const char options[] =
@@ -128,6 +143,11 @@ static const char options[] =
     "  -h, --help        this help\n"
     "  -j jobs           run up to jobs jobs at a time (default 1)\n"
     "  -n count          stop after count messages\n"
+    "  --output dir      keep each job's stdout, stderr and status in "
+    "dir/ID.*\n"
+    "  --output-age duration\n"
+    "                    remove output older than this (default 7d)\n"
+    "  --output-max size keep this much of each stream (default 1M)\n"
     "  -q                quiet: log only errors\n"
     "  --slots count     at most count workers per queue, system-wide\n"
     "  -t duration       kill a job running longer (default: "
@@ -254,7 +274,8 @@ env_free(struct env *e)
  * 126 or 127 may as well come from a real program).
  */
 static void __attribute__((noreturn))
-job_exec(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
+job_exec(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
+    int xfd)
 {
 	int e;
 
@@ -265,6 +286,7 @@ job_exec(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
 	signal(SIGPIPE, SIG_DFL);	/* ignored by the worker, not the job */
 	sigprocmask(SIG_SETMASK, &w->oldmask, NULL);
 	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
+	    (outfd != -1 && dup2(outfd, STDOUT_FILENO) == -1) ||
 	    dup2(errfd, STDERR_FILENO) == -1 ||
 	    (xfd != EXEC_FD && dup3(xfd, EXEC_FD, O_CLOEXEC) == -1))
 		_exit(EX_OSERR);
@@ -283,12 +305,13 @@ job_exec(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
  * the caller lives across the vfork.
  */
 static pid_t
-spawn(struct worker *w, char **envp, int bodyfd, int errfd, int xfd)
+spawn(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
+    int xfd)
 {
 	pid_t pid;
 
 	if ((pid = vfork()) == 0)
-		job_exec(w, envp, bodyfd, errfd, xfd);
+		job_exec(w, envp, bodyfd, outfd, errfd, xfd);
 	return pid;
 }
 
@@ -351,10 +374,53 @@ resolve_command(struct worker *w)
 	return -1;
 }
 
+/* Close the descriptors of fds[0..n-1] that are open, keeping errno. */
+static void
+close_all(int *fds, size_t n)
+{
+	int saved = errno;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	errno = saved;
+}
+
+/* --output: close and remove the files of a job that never ran. */
+static void
+job_output_discard(struct worker *w, struct job *j)
+{
+	static const char *const suffix[2] = { SQ_OUTPUT_OUT, SQ_OUTPUT_ERR };
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (j->file[k] != -1) {
+			close_all(&j->file[k], 1);
+			sq_output_discard(w->outdir, j->c.n.id, w->token,
+			    suffix[k]);
+		}
+}
+
+/* --output: the job's two files, under their dot names. */
+static int
+job_output_create(struct worker *w, struct job *j)
+{
+	if ((j->file[0] = sq_output_create(w->outdir, j->c.n.id, w->token,
+	    SQ_OUTPUT_OUT)) == -1 ||
+	    (j->file[1] = sq_output_create(w->outdir, j->c.n.id, w->token,
+	    SQ_OUTPUT_ERR)) == -1)
+		return -1;
+	return 0;
+}
+
 /*
  * Start a job for the claim c.  Returns JOB_STARTED, JOB_FAILED (errno:
- * no job, the claim is the caller's) or JOB_NOEXEC (the command could not
- * be executed: w->exec_errno says why).
+ * no job, the claim is the caller's), JOB_NOOUTPUT (errno: the --output
+ * files cannot be made, the worker's fault) or JOB_NOEXEC (the command
+ * could not be executed: w->exec_errno says why).
  */
 static int
 job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
@@ -364,7 +430,9 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	int64_t timeout;
 	ssize_t n;
 	size_t i;
-	int bodyfd, pfd[2], xfd[2], e;
+	/* body, stderr pipe, stdout pipe, exec pipe */
+	int fds[7] = { -1, -1, -1, -1, -1, -1, -1 }, e, rc = JOB_FAILED;
+	enum { BODY, ERR_R, ERR_W, OUT_R, OUT_W, X_R, X_W };
 
 	for (i = 0; i < w->maxjobs && j == NULL; i++)
 		if (w->jobs[i].pid == 0)
@@ -372,53 +440,54 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	memset(j, 0, sizeof(*j));
 	j->wq = wq;
 	j->c = *c;
-	j->errfd = -1;
-	bodyfd = openat(wq->q.curfd, c->name, O_RDONLY | O_CLOEXEC |
+	j->errfd = j->outfd = j->file[0] = j->file[1] = -1;
+	fds[BODY] = openat(wq->q.curfd, c->name, O_RDONLY | O_CLOEXEC |
 	    O_NOFOLLOW);
-	if (bodyfd == -1)
+	if (fds[BODY] == -1)
 		return JOB_FAILED;
-	if (pipe2(pfd, O_CLOEXEC) == -1) {
-		close(bodyfd);
-		return JOB_FAILED;
-	}
-	if (pipe2(xfd, O_CLOEXEC) == -1) {
-		e = errno;
-		close(bodyfd);
-		close(pfd[0]);
-		close(pfd[1]);
-		errno = e;
-		return JOB_FAILED;
+	if (pipe2(fds + ERR_R, O_CLOEXEC) == -1 ||
+	    (w->outdir != -1 && pipe2(fds + OUT_R, O_CLOEXEC) == -1) ||
+	    pipe2(fds + X_R, O_CLOEXEC) == -1)
+		goto fail;
+	if (w->outdir != -1 && job_output_create(w, j) == -1) {
+		rc = JOB_NOOUTPUT;
+		goto fail;
 	}
 	j->start_ms = sq_now_ms();
 	env_build(&env, j);
-	j->pid = spawn(w, env.v, bodyfd, pfd[1], xfd[1]);
+	j->pid = spawn(w, env.v, fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W]);
 	e = errno;
 	env_free(&env);
-	close(bodyfd);
-	close(pfd[1]);
-	close(xfd[1]);
+	errno = e;
 	if (j->pid == -1) {
 		j->pid = 0;
-		close(pfd[0]);
-		close(xfd[0]);
-		errno = e;
-		return JOB_FAILED;
+		goto fail;
 	}
+	close(fds[BODY]);
+	close(fds[ERR_W]);
+	close(fds[X_W]);
+	if (fds[OUT_W] != -1)
+		close(fds[OUT_W]);
 	/* End of file: the command runs.  An errno: execve failed. */
-	while ((n = read(xfd[0], &e, sizeof(e))) == -1 && errno == EINTR)
+	while ((n = read(fds[X_R], &e, sizeof(e))) == -1 && errno == EINTR)
 		;
-	close(xfd[0]);
+	close(fds[X_R]);
 	if (n == sizeof(e)) {
 		while (waitpid(j->pid, NULL, 0) == -1 && errno == EINTR)
 			;
 		j->pid = 0;
-		close(pfd[0]);
+		close(fds[ERR_R]);
+		if (fds[OUT_R] != -1)
+			close(fds[OUT_R]);
+		job_output_discard(w, j);
 		w->exec_errno = e;
 		return JOB_NOEXEC;
 	}
 	setpgid(j->pid, j->pid);	/* either side may win the race */
-	j->errfd = pfd[0];
+	j->errfd = fds[ERR_R];
 	fcntl(j->errfd, F_SETFL, O_NONBLOCK);
+	if ((j->outfd = fds[OUT_R]) != -1)
+		fcntl(j->outfd, F_SETFL, O_NONBLOCK);
 	timeout = w->timeout_ms >= 0 ? w->timeout_ms :
 	    wq->q.conf.job_timeout_ms;
 	j->term_ms = timeout > 0 ? j->start_ms + timeout : 0;
@@ -427,6 +496,10 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 		fprintf(stderr, "qworker: %s %s %u claimed\n", c->n.id, wq->arg,
 		    c->n.attempts);
 	return JOB_STARTED;
+fail:
+	close_all(fds, sizeof(fds) / sizeof(fds[0]));
+	job_output_discard(w, j);
+	return rc;
 }
 
 /*
@@ -478,9 +551,57 @@ job_copy_lines(struct job *j, const char *buf, size_t n)
 	}
 }
 
-/* Copy what the job wrote to stderr to ours, keeping its tail. */
+/*
+ * --output: keep n more bytes of stream k (0 stdout, 1 stderr) in its
+ * file, up to the cap; what is beyond is counted, not kept.
+ */
 static void
-job_read_stderr(struct job *j)
+job_save(struct worker *w, struct job *j, int k, const char *buf, size_t n)
+{
+	uint64_t room = w->outmax - j->kept[k];
+
+	j->bytes[k] += n;
+	if (j->file[k] == -1 || j->ferr[k] != 0)
+		return;
+	if (n > room)
+		n = (size_t)room;
+	if (n == 0)
+		return;
+	if (sq_write_all(j->file[k], buf, n) == -1) {
+		j->ferr[k] = errno;
+		return;
+	}
+	j->kept[k] += n;
+	j->lastc[k] = buf[n - 1];
+}
+
+/* --output: read what the job wrote to stdout into its file. */
+static void
+job_read_stdout(struct worker *w, struct job *j)
+{
+	char buf[8192];
+	ssize_t n;
+
+	while ((n = read(j->outfd, buf, sizeof(buf))) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break;
+		}
+		job_save(w, j, 0, buf, (size_t)n);
+	}
+	close(j->outfd);	/* end of file or error: no more to read */
+	j->outfd = -1;
+}
+
+/*
+ * Copy what the job wrote to stderr to ours (or, with --output, to its
+ * file), keeping its tail.
+ */
+static void
+job_read_stderr(struct worker *w, struct job *j)
 {
 	char buf[8192];
 	ssize_t n;
@@ -494,7 +615,10 @@ job_read_stderr(struct job *j)
 				return;
 			break;
 		}
-		job_copy_lines(j, buf, (size_t)n);
+		if (w->outdir != -1)
+			job_save(w, j, 1, buf, (size_t)n);
+		else
+			job_copy_lines(j, buf, (size_t)n);
 		for (i = 0; i < (size_t)n; i++) {
 			j->tail[j->tailpos] = buf[i];
 			j->tailpos = (j->tailpos + 1) % TAIL_MAX;
@@ -507,11 +631,60 @@ job_read_stderr(struct job *j)
 	job_flush_line(j);
 }
 
+/*
+ * --output: the job has ended.  Mark what went beyond the cap, put both
+ * files in place, then ID.status, saying how it ended (status "exit 3",
+ * outcome as logged).
+ */
+static void
+job_output_finish(struct worker *w, struct job *j, const char *status,
+    const char *outcome)
+{
+	static const char *const suffix[2] = { SQ_OUTPUT_OUT, SQ_OUTPUT_ERR };
+	char text[SQ_ID_MAX + PATH_MAX + 512], mark[128];
+	int64_t end = sq_now_ms();
+	int k, len;
+
+	for (k = 0; k < 2; k++) {
+		if (j->file[k] == -1)
+			continue;
+		if (j->bytes[k] > j->kept[k] && j->ferr[k] == 0) {
+			len = snprintf(mark, sizeof(mark), "%s[qworker: %llu "
+			    "more bytes dropped: over --output-max %llu]\n",
+			    j->kept[k] > 0 && j->lastc[k] != '\n' ? "\n" : "",
+			    (unsigned long long)(j->bytes[k] - j->kept[k]),
+			    (unsigned long long)w->outmax);
+			if (sq_write_all(j->file[k], mark, (size_t)len) == -1)
+				j->ferr[k] = errno;
+		}
+		if (close(j->file[k]) == -1 && j->ferr[k] == 0)
+			j->ferr[k] = errno;
+		j->file[k] = -1;
+		if (j->ferr[k] != 0)
+			warnc(j->ferr[k], "%s/%s%s", w->outpath, j->c.n.id,
+			    suffix[k]);
+		/* What could be written is kept all the same. */
+		if (sq_output_commit(w->outdir, j->c.n.id, w->token,
+		    suffix[k]) == -1)
+			warn("%s/%s%s", w->outpath, j->c.n.id, suffix[k]);
+	}
+	len = snprintf(text, sizeof(text), "id=%s\nqueue=%s\nattempt=%u\n"
+	    "status=%s\noutcome=%s\nstart=%lld.%03lld\nend=%lld.%03lld\n"
+	    "stdout=%llu\nstderr=%llu\n", j->c.n.id, j->wq->arg,
+	    j->c.n.attempts, status, outcome,
+	    (long long)(j->start_ms / 1000), (long long)(j->start_ms % 1000),
+	    (long long)(end / 1000), (long long)(end % 1000),
+	    (unsigned long long)j->bytes[0], (unsigned long long)j->bytes[1]);
+	if (len >= (int)sizeof(text) || sq_output_status(w->outdir,
+	    j->c.n.id, w->token, text, (size_t)len) == -1)
+		warn("%s/%s%s", w->outpath, j->c.n.id, SQ_OUTPUT_STATUS);
+}
+
 /* The failure record: status, then the last lines of stderr. */
 static void
-job_record_failure(struct job *j, const char *status)
+job_record_failure(struct worker *w, struct job *j, const char *status)
 {
-	char text[TAIL_MAX + 256], shown[32], *eq;
+	char text[TAIL_MAX + 2 * PATH_MAX + 256], shown[32], *eq;
 	size_t len, start, i;
 
 	/* "exit=3" of the log line reads "status=exit 3" here. */
@@ -519,8 +692,15 @@ job_record_failure(struct job *j, const char *status)
 	if ((eq = strchr(shown, '=')) != NULL)
 		*eq = ' ';
 	len = (size_t)snprintf(text, sizeof(text),
-	    "attempt=%u\nstatus=%s\ntime=%lld\nstderr:\n", j->c.n.attempts,
-	    shown, (long long)(sq_now_ms() / 1000));
+	    "attempt=%u\nstatus=%s\ntime=%lld\n", j->c.n.attempts, shown,
+	    (long long)(sq_now_ms() / 1000));
+	/* --output: where the whole of it is. */
+	if (w->outdir != -1)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+		    "stdout_file=%s/%s%s\nstderr_file=%s/%s%s\n", w->outpath,
+		    j->c.n.id, SQ_OUTPUT_OUT, w->outpath, j->c.n.id,
+		    SQ_OUTPUT_ERR);
+	len += strlcpy(text + len, "stderr:\n", sizeof(text) - len);
 	start = (j->tailpos + TAIL_MAX - j->taillen) % TAIL_MAX;
 	for (i = 0; i < j->taillen; i++)
 		text[len++] = j->tail[(start + i) % TAIL_MAX];
@@ -533,17 +713,17 @@ static void
 job_settle(struct worker *w, struct job *j)
 {
 	struct sq_queue *q = &j->wq->q;
-	char newname[SQ_NAME_MAX + 1], status[32], outcome[48];
+	char newname[SQ_NAME_MAX + 1], status[32], outcome[48], *eq;
 	int rc, dead = 0, st = j->status;
 	int64_t took = sq_now_ms() - j->start_ms;
 
 	if (j->errfd != -1)
-		job_read_stderr(j);
-	if (j->errfd != -1) {
-		/* A grandchild still holds the pipe: stop listening. */
-		close(j->errfd);
-		j->errfd = -1;
-	}
+		job_read_stderr(w, j);
+	if (j->outfd != -1)
+		job_read_stdout(w, j);
+	/* A grandchild still holds a pipe: stop listening. */
+	close_all(&j->errfd, 1);
+	close_all(&j->outfd, 1);
 	job_flush_line(j);
 	if (WIFSIGNALED(st))
 		snprintf(status, sizeof(status), "signal=%d", WTERMSIG(st));
@@ -557,13 +737,13 @@ job_settle(struct worker *w, struct job *j)
 		strlcpy(outcome, "ack", sizeof(outcome));
 	} else if (WIFEXITED(st) && IS_PERMFAIL(WEXITSTATUS(st)) &&
 	    !j->timed_out) {
-		job_record_failure(j, status);
+		job_record_failure(w, j, status);
 		rc = sq_reject(q, j->c.name, SQ_REASON_REJECTED, newname);
 		strlcpy(outcome, "dead:rejected", sizeof(outcome));
 	} else {
 		if (j->timed_out)
 			strlcpy(status, "timeout", sizeof(status));
-		job_record_failure(j, status);
+		job_record_failure(w, j, status);
 		rc = sq_retry(q, j->c.name, -1, j->timed_out ?
 		    SQ_REASON_TIMEOUT : SQ_REASON_ATTEMPTS, newname, &dead);
 		snprintf(outcome, sizeof(outcome), "%s:%s", dead ? "dead" :
@@ -576,8 +756,14 @@ job_settle(struct worker *w, struct job *j)
 		warn("%s: %s: %s", j->wq->arg, j->c.n.id, errno == ENOENT ?
 		    "claim lost (settled by someone else)" : "settle");
 		w->failures = 1;
+		strlcpy(outcome, "lost", sizeof(outcome));
 	}
-	else if (!w->quiet)
+	if (w->outdir != -1) {
+		if ((eq = strchr(status, '=')) != NULL)
+			*eq = ' ';	/* "exit 3", as in the failure record */
+		job_output_finish(w, j, status, outcome);
+	}
+	if (rc == 0 && !w->quiet)
 		fprintf(stderr, "qworker: %s %s %u %s %lld.%03llds\n",
 		    j->c.n.id, j->wq->arg, j->c.n.attempts, outcome,
 		    (long long)(took / 1000), (long long)(took % 1000));
@@ -732,6 +918,23 @@ job_release(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 		    c->n.id, wq->arg, c->n.attempts);
 }
 
+/*
+ * --output: remove what is older than --output-age, about once an hour
+ * (sq_output_gc keeps the time in the directory, for all workers).
+ */
+static void
+output_gc(struct worker *w, int64_t now)
+{
+	size_t removed;
+
+	if (sq_output_gc(w->outdir, now, w->outage_ms, 0, &removed) == -1)
+		warn("%s: removing old output", w->outpath);
+	if (w->verbose && removed > 0)
+		fprintf(stderr, "qworker: %s: removed %zu old files\n",
+		    w->outpath, removed);
+	w->outgc_at = now + SQ_OUTPUT_GC_EVERY_MS;
+}
+
 /* Claim for free job slots, queues in priority order.  Returns claims. */
 static size_t
 claim_round(struct worker *w)
@@ -739,7 +942,7 @@ claim_round(struct worker *w)
 	struct sq_claim c[16];
 	char what[PATH_MAX + SQ_ID_MAX + 16];
 	size_t qi, i, got, total = 0, want;
-	int e;
+	int e, rc;
 
 	for (qi = 0; qi < w->nqueues; qi++) {
 		struct wqueue *wq = &w->queues[qi];
@@ -766,7 +969,7 @@ claim_round(struct worker *w)
 					job_release(w, wq, &c[i]);
 					continue;
 				}
-				switch (job_start(w, wq, &c[i])) {
+				switch (rc = job_start(w, wq, &c[i])) {
 				case JOB_STARTED:
 					sq_backoff_reset(&w->pause);
 					w->taken++;
@@ -778,7 +981,9 @@ claim_round(struct worker *w)
 					job_release(w, wq, &c[i]);
 					continue;
 				}
-				if (!worker_fault(e = errno)) {
+				e = errno;
+				/* Output files that cannot be made: ours. */
+				if (rc != JOB_NOOUTPUT && !worker_fault(e)) {
 					start_refused(w, wq, &c[i], e);
 					continue;
 				}
@@ -963,7 +1168,7 @@ static void
 run(struct worker *w)
 {
 	struct pollfd *pfds;
-	size_t npfds = 1 + w->nqueues + w->maxjobs, n, i;
+	size_t npfds = 1 + w->nqueues + 2 * w->maxjobs, n, i;
 	int64_t now;
 	int want_claim = 1, idle;
 
@@ -979,6 +1184,8 @@ run(struct worker *w)
 			heartbeat(w, now);
 			want_claim = 1;		/* a periodic look, too */
 		}
+		if (w->outdir != -1 && now >= w->outgc_at)
+			output_gc(w, now);
 		if (want_claim && can_claim(w)) {
 			idle = claim_round(w) == 0 && w->pause_until == 0;
 			arm_polls(w, sq_now_ms());
@@ -998,6 +1205,9 @@ run(struct worker *w)
 		for (i = 0; i < w->maxjobs; i++)
 			pfds[n++] = (struct pollfd){ .events = POLLIN,
 			    .fd = w->jobs[i].pid ? w->jobs[i].errfd : -1 };
+		for (i = 0; i < w->maxjobs; i++)
+			pfds[n++] = (struct pollfd){ .events = POLLIN,
+			    .fd = w->jobs[i].pid ? w->jobs[i].outfd : -1 };
 		if (poll(pfds, n, next_timeout(w, now)) == -1 &&
 		    errno != EINTR)
 			err(EX_OSERR, "poll");
@@ -1008,9 +1218,16 @@ run(struct worker *w)
 				sq_watch_drain(w->queues[i].watch);
 				want_claim = 1;
 			}
-		for (i = 0; i < w->maxjobs; i++)
-			if (w->jobs[i].pid && pfds[1 + w->nqueues + i].revents)
-				job_read_stderr(&w->jobs[i]);
+		for (i = 0; i < w->maxjobs; i++) {
+			if (w->jobs[i].pid == 0)
+				continue;
+			if (pfds[1 + w->nqueues + i].revents &&
+			    w->jobs[i].errfd != -1)
+				job_read_stderr(w, &w->jobs[i]);
+			if (pfds[1 + w->nqueues + w->maxjobs + i].revents &&
+			    w->jobs[i].outfd != -1)
+				job_read_stdout(w, &w->jobs[i]);
+		}
 		now = sq_now_ms();
 		if (w->pause_until > 0 && now >= w->pause_until) {
 			w->pause_until = 0;
@@ -1032,6 +1249,26 @@ run(struct worker *w)
 }
 
 /* ------------------------------------------------------------- setup */
+
+/*
+ * --output DIR: open (or make) the directory before anything else is
+ * made, so that a refusal leaves nothing behind; collect old output.
+ */
+static void
+output_open(struct worker *w, const char *dir)
+{
+	if ((w->outdir = sq_output_open(dir)) == -1) {
+		if (errno == ELOOP)
+			errx(EX_CANTCREAT, "%s: a symbolic link; give the "
+			    "directory itself", dir);
+		err(errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
+		    EX_CANTCREAT, "%s", dir);
+	}
+	/* Absolute: failure records name the files for any reader. */
+	if ((w->outpath = realpath(dir, NULL)) == NULL)
+		err(EX_OSERR, "%s", dir);
+	output_gc(w, sq_now_ms());
+}
 
 /* For unlock_all: the worker whose lock files exist. */
 static struct worker *locked;
@@ -1146,17 +1383,21 @@ teardown(struct worker *w)
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_DRAIN = 256, OPT_GRACE, OPT_SLOTS, OPT_VERSION };
+	enum { OPT_DRAIN = 256, OPT_GRACE, OPT_OUTPUT, OPT_OUTPUT_AGE,
+	    OPT_OUTPUT_MAX, OPT_SLOTS, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "drain", no_argument, NULL, OPT_DRAIN },
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, 'h' },
+		{ "output", required_argument, NULL, OPT_OUTPUT },
+		{ "output-age", required_argument, NULL, OPT_OUTPUT_AGE },
+		{ "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
 		{ "slots", required_argument, NULL, OPT_SLOTS },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct worker w;
-	const char *root = NULL;
+	const char *root = NULL, *output = NULL, *outopt = NULL;
 	unsigned slots = 0;
 	int ch, i, dashes = -1;
 
@@ -1167,6 +1408,9 @@ main(int argc, char *argv[])
 	w.timeout_ms = -1;
 	w.grace_ms = 30000;
 	w.pid = getpid();
+	w.outdir = -1;
+	w.outmax = SQ_OUTPUT_MAX;
+	w.outage_ms = SQ_OUTPUT_AGE_MS;
 	sq_backoff_init(&w.pause, PAUSE_MIN_MS, PAUSE_MAX_MS);
 	/* Options stop at "--": what follows is the command. */
 	for (i = 1; i < argc; i++)
@@ -1214,6 +1458,17 @@ main(int argc, char *argv[])
 		case OPT_GRACE:
 			w.grace_ms = tool_duration("--grace", optarg);
 			break;
+		case OPT_OUTPUT:
+			output = optarg;
+			break;
+		case OPT_OUTPUT_AGE:
+			w.outage_ms = tool_duration("--output-age", optarg);
+			outopt = "--output-age";
+			break;
+		case OPT_OUTPUT_MAX:
+			w.outmax = tool_size("--output-max", optarg);
+			outopt = "--output-max";
+			break;
 		case OPT_SLOTS:
 			slots = (unsigned)tool_number("--slots", optarg, 1,
 			    10000);
@@ -1229,6 +1484,8 @@ main(int argc, char *argv[])
 		usage("missing queue name before --");
 	if (dashes + 1 >= argc)
 		usage("missing command after --");
+	if (outopt != NULL && output == NULL)
+		tool_usage(synopsis, "%s: only with --output", outopt);
 	w.cmd = argv + dashes + 1;
 	for (i = optind; i < dashes; i++)
 		for (int k = optind; k < i; k++)
@@ -1236,6 +1493,8 @@ main(int argc, char *argv[])
 				errx(EX_USAGE, "%s: queue named twice", argv[i]);
 	if (resolve_command(&w) == -1)
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
+	if (output != NULL)
+		output_open(&w, output);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
 	for (i = 0; w.verbose && i < (int)w.nqueues; i++)
 		if (sq_queue_held(&w.queues[i].q))
@@ -1245,6 +1504,10 @@ main(int argc, char *argv[])
 	teardown(&w);
 	if (w.path != w.cmd[0])
 		free(w.path);
+	if (w.outdir != -1) {
+		close(w.outdir);
+		free(w.outpath);
+	}
 	if (w.exit_code != 0)
 		return w.exit_code;
 	return w.tempfail ? EX_TEMPFAIL : w.failures ? EXIT_NONE : 0;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libutil.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -191,6 +192,19 @@ tool_time(const char *opt, const char *s)
 		errx(EX_USAGE, "%s %s: not a time (@EPOCH or "
 		    "YYYY-MM-DDTHH:MM[:SS])", opt, s);
 	return ms;
+}
+
+uint64_t
+tool_size(const char *opt, const char *s)
+{
+	uint64_t n;
+
+	/* Digits first: expand_number would take "0x10" or " 5". */
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && (s[1] == 'x' ||
+	    s[1] == 'X')) || expand_number(s, &n) == -1)
+		errx(EX_USAGE, "%s %s: not a size (like 500, 64k, 10M, 2G)", opt,
+		    s);
+	return n;
 }
 
 void

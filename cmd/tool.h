@@ -86,6 +86,12 @@ long long tool_number(const char *opt, const char *s, long long min,
  */
 int64_t	tool_time(const char *opt, const char *s);
 
+/*
+ * tool_size - parse option opt's size s, digits with an optional suffix
+ * k, M, G (powers of 1024, expand_number(3)), or exit 64 with a message.
+ */
+uint64_t tool_size(const char *opt, const char *s);
+
 /* tool_version - print "NAME (spoolq) VERSION" and exit 0. */
 void	tool_version(void);
 

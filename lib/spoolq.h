@@ -971,6 +971,7 @@ int	sq_write_all(int fd, const void *buf, size_t len);
 /* Modules with headers of their own, part of the same public API. */
 #include "exchange.h"
 #include "inspect.h"
+#include "output.h"
 #include "repair.h"
 
 #endif /* SPOOLQ_H */

@@ -859,6 +859,150 @@ assert_field() {
 	wait_worker 10
 }
 
+# ------------------------------------------------------------- job output
+
+# status_of DIR ID KEY: a value of DIR/ID.status.
+status_of() {
+	sed -n "s/^$3=//p" "$1/$2.status"
+}
+
+@test "qworker --output DIR: ID.out, ID.err and ID.status per message; nothing on qworker's stdout; no job lines on its stderr" {
+	local ok bad out=$T/out
+	ok=$(qsend -p q ok)
+	bad=$(qsend -p q bad)
+	work --drain --output "$out" q -- sh -c '
+	    body=$(cat); echo "out of $body"; echo "err of $body" >&2
+	    printf "no newline"; [ "$body" = ok ] || exit 3'
+	assert_failure 1
+	assert_output ''
+	assert_equal "$(grep -cv '^qworker: ' "$T/log")" 0
+	assert_dir_exists "$out"
+	assert_equal "$(cat "$out/$ok.out")" "out of ok
+no newline"
+	assert_equal "$(cat "$out/$ok.err")" "err of ok"
+	assert_equal "$(cat "$out/$bad.err")" "err of bad"
+	assert_equal "$(status_of "$out" "$ok" id)" "$ok"
+	assert_equal "$(status_of "$out" "$ok" queue)" q
+	assert_equal "$(status_of "$out" "$ok" attempt)" 1
+	assert_equal "$(status_of "$out" "$ok" status)" "exit 0"
+	assert_equal "$(status_of "$out" "$ok" outcome)" ack
+	assert_equal "$(status_of "$out" "$ok" stdout)" 20
+	assert_equal "$(status_of "$out" "$ok" stderr)" 10
+	assert_equal "$(status_of "$out" "$bad" status)" "exit 3"
+	assert_equal "$(status_of "$out" "$bad" outcome)" retry:exit=3
+	[[ $(status_of "$out" "$ok" end) =~ ^[0-9]{10}\.[0-9]{3}$ ]] ||
+	    fail "end= is not seconds.milliseconds: $(cat "$out/$ok.status")"
+	# Nothing else: no dot files of the jobs left behind.
+	assert_equal "$(cd "$out" && ls -A | grep -v '^\.gc$' | sort)" "$(printf '%s\n' \
+	    "$ok.err" "$ok.out" "$ok.status" "$bad.err" "$bad.out" "$bad.status" | sort)"
+	# The failure record, and so qadmin cat --meta, says where it is.
+	run qadmin cat --meta q "$bad"
+	assert_success
+	assert_line "stdout_file=$out/$bad.out"
+	assert_line "stderr_file=$out/$bad.err"
+	assert_line "status=exit 3"
+	assert_line "err of bad"
+}
+
+@test "qworker --output: a relative DIR is named absolutely in the failure record; a later attempt replaces the files" {
+	local id
+	mkq r retry_delay=3s retry_max_delay=3s
+	id=$(qsend -p r x)
+	work --drain --output out r -- sh -c 'echo "try $SPOOLQ_ATTEMPT"; [ "$SPOOLQ_ATTEMPT" = 2 ] || exit 75'
+	assert_failure 1
+	assert_equal "$(cat "$T/out/$id.out")" "try 1"
+	grep -qxF "stdout_file=$T/out/$id.out" "$SPOOLQ_DIR/r/attr/$id.failure"
+	wait_due_over "$(only retry r)"
+	work --drain --output out r -- sh -c 'echo "try $SPOOLQ_ATTEMPT"; [ "$SPOOLQ_ATTEMPT" = 2 ] || exit 75'
+	assert_success
+	assert_equal "$(cat "$T/out/$id.out")" "try 2"
+	assert_equal "$(status_of "$T/out" "$id" attempt)" 2
+	assert_equal "$(status_of "$T/out" "$id" outcome)" ack
+	assert_equal "$(ls -A "$T/out" | grep -c .)" 4	# .gc and three files
+}
+
+@test "qworker --output-max: each stream is cut at the cap and the rest dropped with a marker line" {
+	local id out=$T/out
+	id=$(qsend -p q x)
+	work --drain --output "$out" --output-max 1k q -- sh -c '
+	    head -c 5000 /dev/zero | tr "\0" o; head -c 3000 /dev/zero | tr "\0" e >&2
+	    echo "last words" >&2'
+	assert_success
+	assert_equal "$(head -c 1024 "$out/$id.out" | tr -d o | wc -c)" 0
+	assert_equal "$(tail -n 1 "$out/$id.out")" "[qworker: 3976 more bytes dropped: over --output-max 1024]"
+	assert_equal "$(wc -l <"$out/$id.out")" 2
+	assert_equal "$(head -n 1 "$out/$id.out" | wc -c)" 1025
+	assert_equal "$(tail -n 1 "$out/$id.err")" "[qworker: 1987 more bytes dropped: over --output-max 1024]"
+	assert_equal "$(status_of "$out" "$id" stdout)" 5000
+	assert_equal "$(status_of "$out" "$id" stderr)" 3011
+	# The failure record still gets the true end of stderr.
+	qsend q y
+	work --drain --output "$out" --output-max 0 q -- sh -c 'echo kept; echo "the end" >&2; exit 3'
+	assert_failure 1
+	assert_equal "$(tail -n 1 "$SPOOLQ_DIR/q/attr/$(msgid "$(only retry q)").failure")" "the end"
+}
+
+@test "qworker --output: symbolic links are never followed: the directory itself is refused, a planted file name is replaced" {
+	local id out=$T/out
+	mkdir "$T/real"
+	ln -s "$T/real" "$T/link"
+	qsend q x
+	work --drain --output "$T/link" q -- true
+	assert_failure 73
+	assert_equal "$stderr" "qworker: $T/link: a symbolic link; give the directory itself"
+	assert_count new q 1
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q/run" | grep -c worker)" 0
+	id=$(msgid "$(only new q)")
+	mkdir "$out"
+	echo precious > "$T/victim"
+	ln -s "$T/victim" "$out/$id.out"
+	ln -s "$T/victim" "$out/$id.status"
+	work --drain --output "$out" q -- echo new
+	assert_success
+	assert_equal "$(cat "$T/victim")" precious
+	[[ -f $out/$id.out && ! -L $out/$id.out ]] || fail "$out/$id.out is still a link"
+	assert_equal "$(cat "$out/$id.out")" new
+	# A parent that is missing is an error, and nothing is made.
+	work --drain --output "$T/no/such/dir" q -- true
+	assert_failure 66
+}
+
+@test "qworker --output-age: output older than the age goes at start, at most once an hour; other files stay" {
+	local out=$T/out id
+	mkdir "$out"
+	for f in A.out A.err A.status .A.tok.out; do : >"$out/$f"; touch -d '8 days ago' "$out/$f"; done
+	: >"$out/B.out"; touch -d '6 days ago' "$out/B.out"
+	: >"$out/notes.txt"; touch -d '30 days ago' "$out/notes.txt"
+	work --drain --output "$out" q -- true
+	assert_success
+	assert_equal "$(cd "$out" && ls -A | sort | tr '\n' ' ')" ".gc B.out notes.txt "
+	# Within the hour of the last collection, nothing is looked at.
+	id=$(qsend -p q x)
+	work --drain --output "$out" --output-age 1d q -- true
+	assert_success
+	assert_file_exists "$out/B.out"
+	touch -d '2 hours ago' "$out/.gc"
+	work --drain --output "$out" --output-age 1d q -- true
+	assert_success
+	assert_file_not_exists "$out/B.out"
+	assert_file_exists "$out/$id.out"
+	assert_file_exists "$out/notes.txt"
+	# --output-age 0 keeps everything.
+	touch -d '2 hours ago' "$out/.gc" "$out/$id.out"
+	work --drain --output "$out" --output-age 0 q -- true
+	assert_file_exists "$out/$id.out"
+}
+
+@test "qworker: --output-max and --output-age need --output; bad values are usage errors" {
+	expect_fail 64 qworker --drain --output-max 1M q -- true
+	assert_output --partial 'qworker: --output-max: only with --output'
+	expect_fail 64 qworker --drain --output-age 1d q -- true
+	expect_fail 64 qworker --drain --output "$T/o" --output-max lots q -- true
+	assert_output --partial 'not a size'
+	expect_fail 64 qworker --drain --output "$T/o" --output-age soon q -- true
+	assert_dir_not_exists "$T/o"
+}
+
 # ------------------------------------------------------------------- usage
 
 @test "qworker: usage errors exit 64 with the synopsis; a missing queue 66; a bad queue.conf 78" {
@@ -866,7 +1010,8 @@ assert_field() {
 	expect_fail 64 qworker q true
 	assert_usage qworker
 	assert_output --partial 'usage: qworker [-qv] [-d root] [-j jobs] [-n count] [-t duration] [--drain]'
-	assert_output --partial '[--grace duration] [--slots count] queue ... -- command [arg ...]'
+	assert_output --partial '[--grace duration] [--slots count] [--output dir [--output-max size]'
+	assert_output --partial '[--output-age duration]] queue ... -- command [arg ...]'
 	expect_fail 64 qworker q --
 	assert_usage qworker
 	expect_fail 64 qworker --bogus q -- true
