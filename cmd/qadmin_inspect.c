@@ -61,6 +61,18 @@ fmt_span(char *buf, size_t size, int64_t s)
 	return buf;
 }
 
+/*
+ * The age of the oldest ready message in whole seconds, rounded down from
+ * milliseconds (0 when none, or when it was sent after the stats' time).
+ */
+static int64_t
+ready_age(const struct sq_stats *s)
+{
+	if (s->oldest_ready < 0 || s->now_ms < s->oldest_ready)
+		return 0;
+	return (s->now_ms - s->oldest_ready) / 1000;
+}
+
 /* An epoch time t relative to now: "in 25s" or "3m ago". */
 static const char *
 fmt_when(char *buf, size_t size, int64_t t, int64_t now)
@@ -187,7 +199,7 @@ table_note(FILE *fp, const struct sq_stats *s, enum sq_state st)
 	case SQ_STATE_READY:
 		if (s->oldest_ready >= 0)
 			fprintf(fp, "  oldest %s", fmt_span(t, sizeof(t),
-			    now - s->oldest_ready));
+			    ready_age(s)));
 		break;
 	case SQ_STATE_INFLIGHT:
 		if (s->earliest_lease >= 0)
@@ -300,10 +312,9 @@ json_state(FILE *fp, const struct sq_stats *s, enum sq_state st)
 	switch (st) {
 	case SQ_STATE_READY:
 		fputs(",\"oldest_sent\":", fp);
-		json_time(fp, s->oldest_ready);
+		json_time(fp, s->oldest_ready < 0 ? -1 : s->oldest_ready / 1000);
 		fputs(",\"oldest_age_seconds\":", fp);
-		json_time(fp, s->oldest_ready < 0 ? -1 : s->now_ms / 1000 <
-		    s->oldest_ready ? 0 : s->now_ms / 1000 - s->oldest_ready);
+		json_time(fp, s->oldest_ready < 0 ? -1 : ready_age(s));
 		break;
 	case SQ_STATE_INFLIGHT:
 		fputs(",\"earliest_lease_deadline\":", fp);
@@ -437,7 +448,6 @@ prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 	const struct sq_stats *s = &qs->s;
 	const char *q = qs->name;
 	char label[16];
-	int64_t now = s->now_ms / 1000, age;
 	size_t i;
 
 	if (m == M_BROKEN) {
@@ -455,8 +465,7 @@ prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 			    s->state[i].bytes));
 		break;
 	case M_OLDEST:
-		age = s->oldest_ready < 0 ? 0 : now - s->oldest_ready;
-		prom_sample(fp, m, q, NULL, NULL, age < 0 ? 0 : age);
+		prom_sample(fp, m, q, NULL, NULL, ready_age(s));
 		break;
 	case M_NEXT_DUE:
 		if (s->next_due >= 0)
@@ -744,7 +753,7 @@ struct lister {
 	int		json;
 	int		lines;		/* printed so far */
 	int		idw;		/* width of the ID column, widest yet */
-	int64_t		now;		/* epoch seconds */
+	int64_t		now;		/* epoch milliseconds */
 };
 
 /* The fields of a name in JSON: "lease", "worker", "due", ... */
@@ -767,7 +776,7 @@ static void
 ls_json(struct lister *l, const struct sq_msg *m)
 {
 	const char *stray = sq_msg_stray(m);
-	int64_t sent = sq_msg_sent(m);
+	int64_t sent = sq_msg_sent_ms(m);
 
 	fputs(l->lines > 0 ? ",\n" : "\n", stdout);
 	printf("{\"state\":\"%s\",", sq_state_name(m->state));
@@ -784,7 +793,7 @@ ls_json(struct lister *l, const struct sq_msg *m)
 		printf(",\"attempts\":%u,\"sent\":%" PRId64, m->n.attempts,
 		    sent);
 	printf(",\"age\":%" PRId64 ",\"size\":%jd", l->now > sent ?
-	    l->now - sent : 0, (intmax_t)m->st.st_size);
+	    (l->now - sent) / 1000 : 0, (intmax_t)m->st.st_size);
 	if (stray == NULL)
 		ls_json_fields(&m->n);
 	putchar('}');
@@ -849,7 +858,8 @@ ls_line(struct lister *l, const struct sq_msg *m)
 	if ((idw = (int)strlen(id)) > l->idw)
 		l->idw = idw;
 	printf("%-8s %-*s %3s %4s %7jd ", sq_state_name(m->state), l->idw,
-	    id, attempts, fmt_span(age, sizeof(age), l->now - sq_msg_sent(m)),
+	    id, attempts, fmt_span(age, sizeof(age),
+	    (l->now - sq_msg_sent_ms(m)) / 1000),
 	    (intmax_t)m->st.st_size);
 	if (stray != NULL)
 		printf("stray:%s", stray);
@@ -928,7 +938,7 @@ cmd_ls(struct admin *a, int argc, char **argv)
 		for (; nstates < SQ_NSTATES; nstates++)
 			states[nstates] = (enum sq_state)nstates;
 	admin_open(a, &q, argv[optind]);
-	l.now = sq_now_ms() / 1000;
+	l.now = sq_now_ms();
 	if (l.json)
 		putchar('[');
 	for (i = 0; i < nstates; i++) {

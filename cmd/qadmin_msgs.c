@@ -96,8 +96,8 @@ visit(const struct sq_msg *m, void *arg)
 	}
 	if (w->reason != NULL && strcmp(m->n.reason, w->reason) != 0)
 		return 0;
-	if (w->older_ms >= 0 && w->now_ms - (int64_t)m->st.st_ctim.tv_sec *
-	    1000 < w->older_ms)
+	if (w->older_ms >= 0 && w->now_ms - ((int64_t)m->st.st_ctim.tv_sec *
+	    1000 + m->st.st_ctim.tv_nsec / 1000000) < w->older_ms)
 		return 0;
 	w->done++;
 	if (!w->a->dry_run) {

@@ -128,9 +128,8 @@ replay_one(int dfd, const char *name, const struct stat *st, void *arg)
 
 	if (sq_name_parse(&n, name) == -1)
 		return 0;
-	sent = sq_id_time(n.id);
-	if ((sent >= 0 ? sent * 1000 : (int64_t)st->st_mtim.tv_sec * 1000) <
-	    r->since_ms)
+	sent = sq_id_time_ms(n.id);
+	if ((sent >= 0 ? sent : SQ_MTIME_MS(st)) < r->since_ms)
 		return 0;
 	if (r->dry_run) {
 		r->n++;

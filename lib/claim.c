@@ -340,8 +340,8 @@ expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
 
 	if (n->expires >= 0 && now_ms >= n->expires * 1000)
 		return 1;
-	if (q->conf.ttl_ms > 0 && (sent = sq_id_time(n->id)) >= 0 &&
-	    now_ms - sent * 1000 > q->conf.ttl_ms)
+	if (q->conf.ttl_ms > 0 && (sent = sq_id_time_ms(n->id)) >= 0 &&
+	    now_ms - sent > q->conf.ttl_ms)
 		return 1;
 	return 0;
 }

@@ -132,13 +132,13 @@ ts_ms(const struct timespec *ts)
 }
 
 int64_t
-sq_msg_sent(const struct sq_msg *m)
+sq_msg_sent_ms(const struct sq_msg *m)
 {
 	int64_t t;
 
-	if ((t = sq_id_time(m->n.id)) >= 0)
+	if ((t = sq_id_time_ms(m->n.id)) >= 0)
 		return t;
-	return (int64_t)m->st.st_mtim.tv_sec;
+	return ts_ms(&m->st.st_mtim);
 }
 
 /* Keep the smaller of *min and t (-1 = none yet); t < 0 is no value. */
@@ -153,7 +153,7 @@ static int
 count_msg(const struct sq_msg *m, void *arg)
 {
 	struct sq_stats *s = arg;
-	int64_t now_s = s->now_ms / 1000, age_ms;
+	int64_t age_ms;
 	unsigned a;
 
 	if (sq_msg_stray(m) != NULL) {
@@ -166,8 +166,9 @@ count_msg(const struct sq_msg *m, void *arg)
 	s->attempts[a < SQ_STATS_ATTEMPTS - 1 ? a : SQ_STATS_ATTEMPTS - 1]++;
 	switch (m->state) {
 	case SQ_STATE_READY:
-		keep_min(&s->oldest_ready, sq_msg_sent(m));
-		s->ready_age[sq_stats_age_bucket(now_s - sq_msg_sent(m))]++;
+		keep_min(&s->oldest_ready, sq_msg_sent_ms(m));
+		s->ready_age[sq_stats_age_bucket((s->now_ms -
+		    sq_msg_sent_ms(m)) / 1000)]++;
 		break;
 	case SQ_STATE_INFLIGHT:
 		keep_min(&s->earliest_lease, m->n.lease);

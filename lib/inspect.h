@@ -52,7 +52,7 @@ struct sq_stats {
 	int64_t		now_ms;			/* the time it was taken at */
 	struct sq_stats_count state[SQ_NSTATES];
 	uint64_t	stray;			/* entries that are not messages */
-	int64_t		oldest_ready;		/* send time of the oldest ready */
+	int64_t		oldest_ready;		/* send time of the oldest ready, ms */
 	int64_t		earliest_lease;		/* smallest l= in cur/ */
 	int64_t		next_due;		/* smallest t= in retry/ */
 	struct sq_stats_reason dead_reason[SQ_STATS_REASONS];
@@ -70,7 +70,7 @@ struct sq_stats {
  * sq_stats_collect - fill *s with the statistics of q as of now_ms
  * (milliseconds since the epoch; ages, windows and worker heartbeats are
  * measured from it): count and bytes per state; the send time of the
- * oldest ready message (from its ID, else its mtime: sq_msg_sent); the
+ * oldest ready message (from its ID, else its mtime: sq_msg_sent_ms); the
  * earliest lease deadline and the next retry due time; dead letters by
  * reason (a fixed table, unknown reasons under "other"); how many files
  * entered dead/ in the last hour and day, from their ctime, which the
@@ -101,11 +101,12 @@ const char	*sq_stats_age_label(size_t i);
 size_t	sq_stats_age_bucket(int64_t age_s);
 
 /*
- * sq_msg_sent - when the message m was sent, in epoch seconds: the time
- * in its ID (sq_id_time), else, for IDs of another shape (delivery by
- * hand) and for entries that are not messages, its modification time.
+ * sq_msg_sent_ms - when the message m was sent, in epoch milliseconds: the
+ * time in its ID (sq_id_time_ms), else, for IDs of another shape (delivery
+ * by hand) and for entries that are not messages, its modification time
+ * (to the millisecond).
  */
-int64_t	sq_msg_sent(const struct sq_msg *m);
+int64_t	sq_msg_sent_ms(const struct sq_msg *m);
 
 /*
  * sq_msg_stray - NULL when the entry m is a message (a regular file whose

@@ -153,8 +153,10 @@ int	mkdir_shared(int dfd, const char *name);
 int	make_dirs(const char *path);
 
 /*
- * expired - 1 when message n is past its time: its own e= deadline, or
- * the queue's ttl counted from its send time (the ID); else 0.
+ * expired - 1 when message n is past its time at now_ms (epoch ms): its
+ * own e= deadline (whole seconds, rounded up at send), or the queue's ttl
+ * counted from its send time in the ID to the millisecond; never before
+ * the time asked for.  Else 0.
  */
 int	expired(const struct sq_queue *q, const struct sq_name *n,
 	    int64_t now_ms);

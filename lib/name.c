@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,11 +203,16 @@ sq_name_format(char *buf, size_t size, const struct sq_name *n)
 	return 0;
 }
 
-/* The short host name, with bytes outside [A-Za-z0-9-] made '-'. */
+/*
+ * The short host name, with bytes outside [A-Za-z0-9-] made '-'.  The
+ * buffer holds the longest name Linux allows (HOST_NAME_MAX, 64 bytes)
+ * and its NUL: a 64-byte buffer makes gethostname(2) fail with
+ * ENAMETOOLONG on such a name.
+ */
 static const char *
 short_host(void)
 {
-	static char host[64];
+	static char host[HOST_NAME_MAX + 1];
 	char *p;
 
 	if (host[0] != '\0')
@@ -254,11 +260,22 @@ sq_id_new(char *buf, size_t size)
 int64_t
 sq_id_time(const char *id)
 {
-	int64_t t;
+	int64_t ms;
+
+	if ((ms = sq_id_time_ms(id)) < 0)
+		return -1;
+	return ms / 1000;
+}
+
+int64_t
+sq_id_time_ms(const char *id)
+{
+	int64_t s, ns;
 
 	if (strlen(id) < 21 || id[10] != '.' || id[20] != '.')
 		return -1;
-	if ((t = field_number(id, 10)) < 0 || field_number(id + 11, 9) < 0)
+	if ((s = field_number(id, 10)) < 0 ||
+	    (ns = field_number(id + 11, 9)) < 0)
 		return -1;
-	return t;
+	return s * 1000 + ns / 1000000;
 }

@@ -191,9 +191,20 @@ int	sq_id_new(char *buf, size_t size);
 
 /*
  * sq_id_time - the send time encoded in an ID made by sq_id_new, in epoch
- * seconds; -1 for an ID of another shape (hand-delivered messages).
+ * seconds (rounded down); -1 for an ID of another shape (hand-delivered
+ * messages).  For display only: ages are measured with sq_id_time_ms.
  */
 int64_t	sq_id_time(const char *id);
+
+/*
+ * sq_id_time_ms - the send time encoded in an ID, in epoch milliseconds
+ * (its seconds and nanoseconds, rounded down to the millisecond); -1 for
+ * an ID of another shape.  Every age of a message (ttl, stats, ls) is
+ * measured from it, so an age is never taken as longer than it is: with
+ * whole seconds a message sent at x.9 s would be 0.9 s older (spoolq(5),
+ * "Ages").
+ */
+int64_t	sq_id_time_ms(const char *id);
 
 /* ---------------------------------------------------------------- config */
 

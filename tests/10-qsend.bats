@@ -399,3 +399,21 @@ teardown() {
 	run qsend --at 2027-02-28T10:00:60 q later
 	assert_failure 64
 }
+
+@test "qsend: a 64-byte host name (the Linux maximum) ends the ID whole" {
+	local host out
+	host=$(printf 'h%.0s' {1..60})-64b
+	command -v unshare >/dev/null || skip "no unshare(1)"
+	out=$(unshare -u true 2>&1) || skip "unshare -u cannot run here: $out"
+	run unshare -u sh -c 'hostname "$1" && exec qsend -p q body' _ "$host"
+	assert_success
+	assert_equal "${#host}" 64
+	assert_output --regexp "^$ID_RE\$"
+	assert_equal "${output##*.}" "$host"
+	assert_equal "$(only new q)" "$output"
+	# A long name with dots still keeps its first label only.
+	run unshare -u sh -c 'hostname "$1" && exec qsend -p q body' _ \
+	    "first.${host:6}"
+	assert_success
+	assert_equal "${output##*.}" first
+}
