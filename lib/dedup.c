@@ -51,7 +51,7 @@ marker_read(int fd, struct marker *m)
 	buf[n] = '\0';
 	k = sscanf(buf, "%159s %15s %lld %15s %255s", m->id, m->state, &ms,
 	    m->dir, m->name);
-	if (k < 3 || strchr(m->id, '/') != NULL || m->id[0] == '.')
+	if (k < 3 || strchr(m->id, '/') != NULL || m->id[0] == '.' || ms < 0)
 		memset(m, 0, sizeof(*m));	/* damaged: as if absent */
 	else
 		m->ms = ms;
