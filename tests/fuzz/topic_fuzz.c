@@ -1,7 +1,8 @@
 /*
  * topic_fuzz.c - routing keys against binding patterns (sq_topic_match),
  * as producers (qsend -k) and operators (qadmin bind) write them.  The
- * input is PATTERN, a NUL, then KEY (no NUL: the key is empty).
+ * input is PATTERN, a NUL, then KEY (no NUL: the key is empty), at most
+ * as long as bindings and sends allow.
  *
  * Invariants: the answer is the one of a plain recursive matcher of the
  * AMQP 0-9-1 rules written here from their statement (words split at
@@ -79,6 +80,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char *memo;
 	int got, want;
 
+	if (size > SQ_PATTERN_MAX + 1 + SQ_KEY_MAX) {
+		free(pattern);
+		return 0;	/* longer than bind and send take */
+	}
 	if ((size_t)(key - pattern) < size)
 		key++;		/* after the NUL */
 	got = sq_topic_match(pattern, key);
