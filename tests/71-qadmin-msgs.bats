@@ -403,10 +403,12 @@ lines_in() {
 	local old new
 	old=$(qsend -p q old)
 	qack --reject "$(qrecv q)"
-	sleep 3
+	# The age is the time in dead/ (ctime, which cannot be set): margins
+	# far above any scheduling delay on both sides of 4s.
+	sleep 6
 	new=$(qsend -p q new)
 	qack --reject "$(qrecv q)"
-	run --separate-stderr qadmin redrive --older-than 2s q
+	run --separate-stderr qadmin redrive --older-than 4s q
 	assert_success
 	assert_said redrive "$old" dead ready
 	assert_equal "${#lines[@]}" 1
