@@ -33,6 +33,7 @@ static const struct {
 	{ "archive", "yes", "yes" },
 	{ "retention", "7d", "7d" },
 	{ "retention_bytes", "1G", "1073741824" },
+	{ "poll_interval", "250ms", "250ms" },
 };
 #define NEDITS	(sizeof(edits) / sizeof(edits[0]))
 
