@@ -31,8 +31,9 @@ struct walk {
 	enum op		 op;
 	enum sq_state	 target;
 	int		 reset;		/* redrive: attempts back to 0 */
-	char		**ids;		/* sorted, or NULL for all */
+	char		**ids;		/* sorted, or NULL */
 	size_t		 nids;
+	int		 byid;		/* IDs were given: only those */
 	char		*found;		/* per ID: met */
 	const char	*reason;	/* redrive --reason */
 	int64_t		 older_ms;	/* redrive --older-than, or -1 */
@@ -61,12 +62,16 @@ collect_id(const char *id, void *arg)
 	return 0;
 }
 
-/* Take ID operands (or "-"); none means every message of the states. */
+/*
+ * Take ID operands (or "-"); no operand means every message of the
+ * states, and an empty "-" none at all (a filter that matched nothing).
+ */
 static void
 walk_ids(struct walk *w, int argc, char **argv)
 {
 	if (argc == 0)
 		return;
+	w->byid = 1;
 	admin_ids(argc, argv, collect_id, w);
 	if (w->nids == 0)
 		return;
@@ -86,11 +91,11 @@ visit(const struct sq_msg *m, void *arg)
 		return 1;
 	if (!m->parsed || !S_ISREG(m->st.st_mode))
 		return 0;		/* qadmin check reports those */
-	if (w->ids != NULL) {
+	if (w->byid) {
 		const char *id = m->n.id;
 
-		if ((hit = bsearch(&id, w->ids, w->nids, sizeof(*w->ids),
-		    cmp_str)) == NULL)
+		if (w->nids == 0 || (hit = bsearch(&id, w->ids, w->nids,
+		    sizeof(*w->ids), cmp_str)) == NULL)
 			return 0;
 		w->found[hit - w->ids] = 1;
 	}
@@ -307,7 +312,7 @@ cmd_move(struct admin *a, int argc, char **argv)
 	w.to = &to;
 	w.to_label = label(argv[optind + 1]);
 	walk_ids(&w, argc - optind - 2, argv + optind + 2);
-	if (w.ids == NULL)
+	if (!w.byid)
 		return walk_run(&w, ready, 1);
 	return walk_run(&w, named, sizeof(named) / sizeof(named[0]));
 }

@@ -399,6 +399,31 @@ lines_in() {
 	assert_output ''
 }
 
+@test "qadmin redrive, delete, move with -: an empty list of IDs changes nothing" {
+	local a b
+	a=$(qsend -p q a) b=$(qsend -p q b)
+	qack --reject "$(qrecv q)"
+	# A filter that matched nothing must not mean "all".
+	run --separate-stderr qadmin redrive q - < /dev/null
+	assert_success
+	assert_output ''
+	assert_equal "$(names dead q | cut -d, -f1)" "$a"
+	run --separate-stderr qadmin delete q - < /dev/null
+	assert_success
+	assert_output ''
+	run --separate-stderr qadmin move q other - < /dev/null
+	assert_success
+	assert_output ''
+	assert_equal "$(names new q)" "$b"
+	assert_count dead q 1
+	assert_count new other 0
+	# One ID on the input: that one only.
+	run --separate-stderr qadmin redrive q - <<<"$a"
+	assert_success
+	assert_said redrive "$a" dead ready
+	assert_count dead q 0
+}
+
 @test "qadmin redrive --older-than: only those dead for longer" {
 	local old new
 	old=$(qsend -p q old)
