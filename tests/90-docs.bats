@@ -41,3 +41,7 @@ examples() {
 @test "docs: qworker.1 examples run as shown" {
 	examples man/qworker.1
 }
+
+@test "docs: qadmin.1 examples run as shown" {
+	examples man/qadmin.1
+}
