@@ -4,8 +4,11 @@
  * Claims up to -n messages in ID order and prints each receipt path.
  * With -w it waits for a message (inotify, and a timer for the next
  * retry due time or lease end).  With -A (at-most-once) each claimed
- * message is unlinked before its body is printed: a crash after that
- * loses the message rather than delivering it twice.
+ * message is taken out of sight before its body is printed: a crash
+ * after that loses the message rather than delivering it twice, but a
+ * body that could not be written is given back.  Claims whose receipts
+ * or bodies could not be written (a closed pipe, a full disk) go back to
+ * new/ and qrecv exits 74.
  */
 #include <sys/stat.h>
 
@@ -13,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,53 +58,193 @@ usage(const char *why)
 	tool_usage(synopsis, why == NULL ? NULL : "%s", why);
 }
 
-/* Copy the body of cur/name to stdout, acking it first. */
+/*
+ * Output goes out with write(2), so that it is known which claims reached
+ * the reader whole: a claim whose receipt (or body) was not written in
+ * full when stdout failed - a closed pipe (EPIPE; SIGPIPE is ignored), a
+ * full disk - is given back to new/ at once instead of waiting out its
+ * lease, as nobody will settle it.
+ */
+struct out {
+	char	*buf;
+	size_t	 len, size;
+	int	 sep;
+};
+
 static void
+out_add(struct out *o, const void *p, size_t len)
+{
+	size_t size;
+	char *nb;
+
+	if (o->len + len > o->size) {
+		for (size = o->size ? o->size : 4096; size < o->len + len;)
+			size *= 2;
+		if ((nb = realloc(o->buf, size)) == NULL)
+			err(EX_OSERR, NULL);
+		o->buf = nb;
+		o->size = size;
+	}
+	memcpy(o->buf + o->len, p, len);
+	o->len += len;
+}
+
+static void
+out_str(struct out *o, const char *s)
+{
+	out_add(o, s, strlen(s));
+}
+
+static void
+out_sep(struct out *o)
+{
+	char c = (char)o->sep;
+
+	out_add(o, &c, 1);
+}
+
+/* Write len bytes of buf to stdout; the number written (len, or less). */
+static size_t
+out_write(const char *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		if ((n = write(STDOUT_FILENO, buf + done, len - done)) == -1) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		done += (size_t)n;
+	}
+	return done;
+}
+
+/* Give back the claims from..n-1 that were never shown, and fail. */
+static void
+give_back(struct sq_queue *q, const struct sq_claim *c, size_t from,
+    size_t n, int saved)
+{
+	for (; from < n; from++)
+		sq_release(q, c[from].name);
+	errno = saved;
+	err(EX_IOERR, "stdout");
+}
+
+/*
+ * -A: show the body of cur/name, at most once.  It is taken out of sight
+ * first (the commit point), acknowledged once all of it was written, and
+ * given back to new/ when it could not be: a body that was not delivered
+ * is never lost.  Returns 0, or -1 (errno set) when stdout failed.
+ */
+static int
 print_body(struct sq_queue *q, const char *name, int sep, int raw)
 {
 	char buf[64 * 1024];
 	ssize_t n;
-	int fd;
+	size_t len;
+	int fd, saved, eof = 0;
 
-	if ((fd = openat(q->curfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
-	    -1)
+	if ((fd = sq_open_regular(q->curfd, name, O_RDONLY, 0, NULL)) == -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
-	/* The ack: unlinked (or archived) with its sidecars, then shown. */
-	if (sq_ack(q, name) == -1)
+	if (sq_take(q, name) == -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
-	while ((n = read(fd, buf, sizeof(buf))) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
+	while (!eof) {
+		if ((n = read(fd, buf, sizeof(buf) - 1)) == -1) {
+			if (errno == EINTR)
+				continue;
+			saved = errno;
+			sq_take_undo(q, name);
+			errno = saved;
 			err(EX_IOERR, "%s/cur/%s", q->path, name);
-		if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-			err(EX_IOERR, "stdout");
+		}
+		len = (size_t)n;
+		if (n == 0) {
+			eof = 1;
+			if (raw)
+				break;
+			buf[len++] = (char)sep;
+		}
+		if (out_write(buf, len) != len) {
+			saved = errno;
+			close(fd);
+			/* All of the body out, only the separator lost: shown. */
+			if (n == 0)
+				sq_take_done(q, name);
+			else
+				sq_take_undo(q, name);
+			errno = saved;
+			return -1;
+		}
 	}
 	close(fd);
-	if (!raw)
-		putchar(sep);
+	if (sq_take_done(q, name) == -1)
+		warn("%s/cur/%s: ack", q->path, name);
+	return 0;
 }
 
 /* --meta: "NAME=VALUE" lines after a receipt; the key as SPOOLQ_KEY. */
 static int
 print_attr(const char *name, const char *value, void *arg)
 {
-	int sep = *(int *)arg;
+	struct out *o = arg;
 
-	printf("%s%s=%s%c", name ? "SPOOLQ_ATTR_" : "SPOOLQ_KEY",
-	    name ? name : "", value, sep);
+	out_str(o, name ? "SPOOLQ_ATTR_" : "SPOOLQ_KEY");
+	out_str(o, name ? name : "");
+	out_str(o, "=");
+	out_str(o, value);
+	out_sep(o);
 	return 0;
 }
 
 static void
-print_meta(struct sq_queue *q, const struct sq_claim *c, int sep)
+print_meta(struct sq_queue *q, const struct sq_claim *c, struct out *o)
 {
-	printf("SPOOLQ_ID=%s%cSPOOLQ_ATTEMPT=%u%c", c->n.id, sep,
-	    c->n.attempts, sep);
-	if (c->n.has_attr && sq_attr_each(q, c->n.id, print_attr, &sep) == -1 &&
-	    errno != ENOENT)
-		warn("%s: %s: attributes", q->path, c->n.id);
-	putchar(sep);
+	char num[32];
+
+	out_str(o, "SPOOLQ_ID=");
+	out_str(o, c->n.id);
+	out_sep(o);
+	snprintf(num, sizeof(num), "SPOOLQ_ATTEMPT=%u", c->n.attempts);
+	out_str(o, num);
+	out_sep(o);
+	if (c->n.has_attr && sq_attr_each(q, c->n.id, print_attr, o) == -1 &&
+	    errno != ENOENT) {
+		if (errno == SQ_ENOTREG)
+			warnx("%s: %s: attributes: not a regular file",
+			    q->path, c->n.id);
+		else
+			warn("%s: %s: attributes", q->path, c->n.id);
+	}
+	out_sep(o);
+}
+
+/*
+ * Print the receipts (with --meta, the records) of the claims c[0..n-1]
+ * in one go; when stdout fails, those not written whole are given back.
+ */
+static void
+print_receipts(struct sq_queue *q, const struct sq_claim *c, size_t n,
+    int meta, struct out *o, size_t *ends)
+{
+	size_t i, done;
+
+	o->len = 0;
+	for (i = 0; i < n; i++) {
+		out_str(o, sq_queue_real(q));
+		out_str(o, "/" SQ_DIR_CUR "/");
+		out_str(o, c[i].name);
+		out_sep(o);
+		if (meta)
+			print_meta(q, &c[i], o);
+		ends[i] = o->len;
+	}
+	if ((done = out_write(o->buf, o->len)) == o->len)
+		return;
+	for (i = 0; i < n && ends[i] <= done; i++)
+		;
+	give_back(q, c, i, n, errno);
 }
 
 int
@@ -118,6 +262,8 @@ main(int argc, char *argv[])
 	};
 	struct sq_claim *claims;
 	struct sq_watch *w = NULL;
+	struct out o;
+	size_t *ends;
 	struct sq_queue q;
 	const char *root = NULL;
 	int64_t lease_ms = 0, wait_ms = -1, until_ms, next_ms;
@@ -185,9 +331,14 @@ main(int argc, char *argv[])
 	if (verbose && sq_queue_held(&q))
 		warnx("%s: the queue is held: nothing is claimed until "
 		    "qadmin release", argv[0]);
+	/* A reader that went away is an error we handle: EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	chunk = want < CLAIM_CHUNK ? (size_t)want : CLAIM_CHUNK;
-	if ((claims = reallocarray(NULL, chunk, sizeof(*claims))) == NULL)
+	if ((claims = reallocarray(NULL, chunk, sizeof(*claims))) == NULL ||
+	    (ends = reallocarray(NULL, chunk, sizeof(*ends))) == NULL)
 		err(EX_OSERR, NULL);
+	memset(&o, 0, sizeof(o));
+	o.sep = sep;
 	until_ms = wait_ms < 0 ? 0 : wait_ms == 0 ? INT64_MAX :
 	    sq_now_ms() + wait_ms;
 	/* The watch goes up before the first look, so nothing slips by. */
@@ -199,24 +350,11 @@ main(int argc, char *argv[])
 		if (sq_claim(&q, lease_ms, NULL, claims, chunk, &got,
 		    &next_ms) == -1)
 			err(tool_exit_code(errno), "%s: claim", q.path);
-		for (i = 0; i < got; i++) {
-			if (autoack)
-				print_body(&q, claims[i].name, sep, raw);
-			else
-				printf("%s/%s/%s%c", sq_queue_real(&q),
-				    SQ_DIR_CUR, claims[i].name, sep);
-			if (meta)
-				print_meta(&q, &claims[i], sep);
-		}
-		/*
-		 * Receipts nobody could read are claims nobody will settle:
-		 * give them back rather than let them wait out the lease.
-		 */
-		if (!autoack && got > 0 && fflush(stdout) == EOF) {
-			for (i = 0; i < got; i++)
-				sq_release(&q, claims[i].name);
-			err(EX_IOERR, "stdout");
-		}
+		if (!autoack)
+			print_receipts(&q, claims, got, meta, &o, ends);
+		for (i = 0; autoack && i < got; i++)
+			if (print_body(&q, claims[i].name, sep, raw) == -1)
+				give_back(&q, claims, i + 1, got, errno);
 		total += got;
 		if (total == (size_t)want || (got < chunk && total > 0))
 			break;
@@ -228,9 +366,9 @@ main(int argc, char *argv[])
 		    == -1 && errno != EINTR)
 			err(EX_OSERR, "%s: wait", q.path);
 	}
-	if (fflush(stdout) == EOF)
-		err(EX_IOERR, "stdout");
 	sq_watch_close(w);
+	free(o.buf);
+	free(ends);
 	free(claims);
 	sq_queue_close(&q);
 	return total > 0 ? 0 : EXIT_NONE;

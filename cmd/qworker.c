@@ -441,8 +441,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	j->wq = wq;
 	j->c = *c;
 	j->errfd = j->outfd = j->file[0] = j->file[1] = -1;
-	fds[BODY] = openat(wq->q.curfd, c->name, O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW);
+	fds[BODY] = sq_open_regular(wq->q.curfd, c->name, O_RDONLY, 0, NULL);
 	if (fds[BODY] == -1)
 		return JOB_FAILED;
 	if (pipe2(fds + ERR_R, O_CLOEXEC) == -1 ||

@@ -57,11 +57,10 @@ copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
 	ssize_t n = -1;
 	int in, out, rc = -1, saved;
 
-	if ((in = openat(fromfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
-	    -1)
+	if ((in = sq_open_regular(fromfd, name, O_RDONLY, 0, NULL)) == -1)
 		return -1;
-	out = openat(tofd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
+	out = sq_open_regular(tofd, tmpname, O_WRONLY | O_CREAT | O_EXCL,
+	    0666, NULL);
 	if (out == -1)
 		goto out;
 	if (share_file(dir_share(tofd), out) == 0)
@@ -167,6 +166,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
     struct sq_queue *to, enum sq_state target, int reset, char *newname)
 {
 	struct sq_name n;
+	struct stat st;
 	char tmp[SQ_NAME_MAX + 1], dest[SQ_NAME_MAX + 1];
 	unsigned made = 0;
 	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved;
@@ -182,6 +182,13 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	    (fromfd = sq_state_open(q, from, 0)) == -1 ||
 	    (tofd = sq_state_open(to, target, 1)) == -1)
 		goto out;
+	/* Only a regular file is a message: nothing else is ever moved. */
+	if (fstatat(fromfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = SQ_ENOTREG;
+		goto out;
+	}
 	/* Into another queue: the sidecars first, so h always holds. */
 	if (q != to)
 		made = sidecars_make(q, to, n.id);
@@ -266,5 +273,9 @@ sq_queue_hold(struct sq_queue *q, int on)
 int
 sq_queue_held(struct sq_queue *q)
 {
-	return faccessat(q->fd, SQ_HELD_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	struct stat st;
+
+	/* Only the regular file qadmin hold makes holds the queue. */
+	return fstatat(q->fd, SQ_HELD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 }

@@ -147,7 +147,7 @@ replay_one(int dfd, const char *name, const struct stat *st, void *arg)
 	o.key = t.key;
 	o.attrs = t.a;
 	o.nattrs = t.n;
-	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) == -1)
 		goto out;
 	sq_batch_begin(&b, r->to, NULL, NULL);
 	if (sq_batch_options(&b, &o) == 0 && sq_batch_add_fd(&b, fd) == 0 &&

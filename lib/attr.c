@@ -121,8 +121,7 @@ sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn, void *arg)
 	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_ATTR, id);
-	if ((fd = openat(q->fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
-	    -1)
+	if ((fd = sq_open_regular(q->fd, path, O_RDONLY, 0, NULL)) == -1)
 		return -1;
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);

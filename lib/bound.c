@@ -190,8 +190,7 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 		errno = EFBIG;
 		return -1;
 	}
-	fd = openat(q->fd, USAGE_FILE, O_RDWR | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
+	fd = sq_open_regular(q->fd, USAGE_FILE, O_RDWR | O_CREAT, 0666, NULL);
 	if (fd == -1)
 		return -1;
 	share_file(q->share, fd);	/* its creator's, else the group's */

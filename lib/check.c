@@ -212,7 +212,18 @@ static const struct {
 	{ SQ_DIR_TMP, 1 }, { SQ_DIR_NEW, 1 }, { SQ_DIR_CUR, 1 },
 	{ SQ_DIR_RETRY, 1 }, { SQ_DIR_DEAD, 1 }, { SQ_DIR_ATTR, 0 },
 	{ SQ_DIR_RUN, 0 }, { SQ_DIR_HOLD, 0 }, { SQ_DIR_QUARANTINE, 0 },
+	{ SQ_DIR_ARCHIVE, 0 }, { SQ_DIR_DEDUP, 0 },
 };
+
+/*
+ * The directories that hold no messages but regular files all the same
+ * (bodies being written, sidecars, kept bodies, locks, markers): every
+ * entry in them, dot names too, must be one (spoolq(5) LAYOUT).
+ */
+static const char *const file_dirs[] = {
+	SQ_DIR_TMP, SQ_DIR_ATTR, SQ_DIR_ARCHIVE, SQ_DIR_RUN, SQ_DIR_DEDUP,
+};
+#define NFILE_DIRS	(sizeof(file_dirs) / sizeof(file_dirs[0]))
 #define NSUBDIRS	(sizeof(subdirs) / sizeof(subdirs[0]))
 
 /*
@@ -320,6 +331,81 @@ check_subdir(struct checker *c, size_t i)
 		repair_done(&p, make_dir(c, c->q.fd, name));
 	found(c, &p);
 	return 0;
+}
+
+/* What a walk of one of the file_dirs needs. */
+struct file_walk {
+	struct checker	*c;
+	const char	*dir;
+};
+
+/* An entry of one of the file_dirs that is not a regular file. */
+static int
+check_file_entry(int dfd, const char *name, const struct stat *st,
+    void *arg)
+{
+	struct file_walk *w = arg;
+	char path[PATH_SIZE], what[64], to[PATH_SIZE];
+	struct sq_problem p;
+
+	if (S_ISREG(st->st_mode))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
+	snprintf(what, sizeof(what), "not a regular file (%s)",
+	    type_name(st->st_mode));
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.what = what;
+	quarantine(w->c, &p, dfd, w->dir, name, to);
+	if (p.error != ENOENT)
+		found(w->c, &p);
+	return 0;
+}
+
+/* Every entry of tmp/, attr/, archive/, run/ and dedup/ is a file. */
+static int
+check_file_dirs(struct checker *c)
+{
+	struct file_walk w;
+	size_t i;
+	int fd, rc = 0, saved;
+
+	w.c = c;
+	for (i = 0; i < NFILE_DIRS && rc == 0; i++) {
+		if ((fd = subdir_open(c->q.fd, file_dirs[i], 0)) == -1) {
+			if (errno == ENOENT || errno == ENOTDIR ||
+			    errno == ELOOP)
+				continue;	/* reported with the tree */
+			return -1;
+		}
+		w.dir = file_dirs[i];
+		rc = dir_each(fd, check_file_entry, &w);
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return rc;
+}
+
+/* The flag held, when there, is a regular file like queue.conf. */
+static void
+check_held(struct checker *c)
+{
+	char what[64], to[PATH_SIZE];
+	struct sq_problem p;
+	struct stat st;
+
+	if (fstatat(c->q.fd, SQ_HELD_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    S_ISREG(st.st_mode))
+		return;
+	memset(&p, 0, sizeof(p));
+	p.path = SQ_HELD_FILE;
+	snprintf(what, sizeof(what), "not a regular file (%s)",
+	    type_name(st.st_mode));
+	p.what = what;
+	quarantine(c, &p, c->q.fd, NULL, SQ_HELD_FILE, to);
+	if (p.error != ENOENT)
+		found(c, &p);
 }
 
 /* queue.conf: a regular file whose every line loads. */
@@ -793,8 +879,9 @@ sq_queue_check(const char *path, int flags, sq_problem_fn *fn, void *arg,
 		if (c.fds[i] != -1 && sq_msg_each(&c.q, (enum sq_state)i,
 		    check_entry, &c) == -1)
 			goto out;
-	if (check_dups(&c) == -1)
+	if (check_dups(&c) == -1 || check_file_dirs(&c) == -1)
 		goto out;
+	check_held(&c);
 	/* Renamed names are not in the claim index: list new/ again. */
 	if (c.moved)
 		(void)sq_queue_refresh(&c.q);

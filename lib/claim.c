@@ -129,8 +129,8 @@ static int
 index_lock(struct sq_queue *q, struct index *ix)
 {
 	if (q->index_fd == -1) {
-		q->index_fd = openat(q->fd, SQ_INDEX_FILE, O_RDWR | O_CREAT |
-		    O_CLOEXEC | O_NOFOLLOW, 0666);
+		q->index_fd = sq_open_regular(q->fd, SQ_INDEX_FILE, O_RDWR |
+		    O_CREAT, 0666, NULL);
 		if (q->index_fd == -1)
 			return -1;
 		share_file(q->share, q->index_fd);
@@ -182,7 +182,7 @@ sq_queue_refresh(struct sq_queue *q)
 	int rc;
 
 	if (index_lock(q, &ix) == -1)
-		return errno == ENOENT ? 0 : -1;
+		return errno == ENOENT || errno == SQ_ENOTREG ? 0 : -1;
 	ix.cursor = ix.end;
 	ix.maint_ms = 0;
 	rc = index_write_header(&ix);
@@ -287,6 +287,9 @@ snapshot_take(struct sq_queue *q, struct snapshot *s)
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '\n') != NULL)
 			continue;
+		/* Only regular files are messages: the rest never gets in. */
+		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
+			continue;
 		rc = snapshot_add(s, e->d_name);
 	}
 	closedir(d);
@@ -355,6 +358,28 @@ struct claimer {
 };
 
 /*
+ * The rename of new/name to tofd/moved is done: make sure it moved a
+ * regular file.  Only those go into the index, but another one may have
+ * taken the name since it was listed (a race, or a hand on the queue).
+ * Such an entry is put back where it was, which qadmin check reports;
+ * it is never handed out.  Returns 1 for a message, 0 for anything else.
+ */
+static int
+claimed_regular(struct sq_queue *q, const char *name, int tofd,
+    const char *moved)
+{
+	struct stat st;
+
+	if (fstatat(tofd, moved, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		return 1;
+	if (errno == ENOENT)
+		return 0;		/* gone on already */
+	(void)sq_rename(tofd, moved, q->newfd, name);
+	return 0;
+}
+
+/*
  * Try to claim the ready message name.  Returns 1 when claimed (out
  * filled), 0 when it is gone, dead-lettered or not a message, -1 on error.
  * When dropping (overflow = drop-oldest), "claimed" means moved to dead/.
@@ -373,6 +398,8 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 		if (move_message(q->newfd, name, q->deadfd, &n, out->name) ==
 		    -1)
 			return errno == ENOENT || errno == EEXIST ? 0 : -1;
+		if (!claimed_regular(q, name, q->deadfd, out->name))
+			return 0;
 		out->n = n;
 		return 1;
 	}
@@ -391,6 +418,8 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 		strlcpy(n.token, c->token, sizeof(n.token));
 	if (move_message(q->newfd, name, q->curfd, &n, out->name) == -1)
 		return errno == ENOENT || errno == EEXIST ? 0 : -1;
+	if (!claimed_regular(q, name, q->curfd, out->name))
+		return 0;
 	out->n = n;
 	return 1;
 }
@@ -486,11 +515,12 @@ claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
 	if (index_lock(q, &ix) == -1) {
 		/*
 		 * ENOENT: a hand-made queue without run/; EBUSY: a holder
-		 * of the index lock is stopped.
+		 * of the index lock is stopped; SQ_ENOTREG: something else
+		 * planted as run/index (qadmin check reports it).
 		 */
 		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
 		    errno != EROFS && errno != EPERM && errno != ENOENT &&
-		    errno != EBUSY)
+		    errno != EBUSY && errno != SQ_ENOTREG)
 			return -1;
 		return claim_unindexed(q, c, out, max, got, next_ms);
 	}
@@ -598,7 +628,10 @@ struct pass {
 typedef int	visit_fn(struct sq_queue *, const char *, struct sq_name *,
 		    struct pass *);
 
-/* Call fn for each parsable name in the directory dirfd. */
+/*
+ * Call fn for each parsable name of a regular file in the directory dirfd:
+ * nothing else is ever promoted or recovered (qadmin check reports it).
+ */
 static int
 each_message(struct sq_queue *q, int dirfd, struct pass *p, visit_fn *fn)
 {
@@ -615,7 +648,8 @@ each_message(struct sq_queue *q, int dirfd, struct pass *p, visit_fn *fn)
 		return -1;
 	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1)
+		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1 ||
+		    !sq_entry_regular(fd, e->d_name, e->d_type))
 			continue;
 		rc = fn(q, e->d_name, &n, p);
 	}

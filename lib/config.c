@@ -345,21 +345,14 @@ sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
 	l.conf = &next;
-	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
+	fd = sq_open_regular(dirfd, SQ_CONF_FILE, O_RDONLY, 0, &st);
+	if (fd == -1 && errno == ENOENT)
+		return 0;
+	if (fd == -1 || (l.in.fp = fdopen(fd, "r")) == NULL) {
 		saved = errno;
-		snprintf(err, errsize, "%s: %s", path, strerror(errno));
-		errno = saved;
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    (l.in.fp = fdopen(fd, "r")) == NULL) {
-		saved = S_ISREG(st.st_mode) ? errno : EINVAL;
-		close(fd);
-		snprintf(err, errsize, "%s: %s", path, saved == EINVAL ?
+		if (fd != -1)
+			close(fd);
+		snprintf(err, errsize, "%s: %s", path, saved == SQ_ENOTREG ?
 		    "not a regular file" : strerror(saved));
 		errno = saved;
 		return -1;
@@ -538,7 +531,7 @@ find_lines(int dirfd, struct finder *f)
 	int fd;
 
 	memset(f, 0, sizeof(*f));
-	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = sq_open_regular(dirfd, SQ_CONF_FILE, O_RDONLY, 0, NULL);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
 	if ((f->in.fp = fdopen(fd, "r")) == NULL) {
@@ -577,7 +570,7 @@ slurp(int dirfd, char *buf, size_t max)
 	ssize_t n, len = 0;
 	int fd;
 
-	fd = openat(dirfd, SQ_CONF_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = sq_open_regular(dirfd, SQ_CONF_FILE, O_RDONLY, 0, NULL);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
 	while ((n = read(fd, buf + len, max - (size_t)len)) > 0)
@@ -657,8 +650,8 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	    find_lines(q->fd, &f) == -1)
 		goto fail;
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", SQ_CONF_FILE, (long)getpid());
-	fd = openat(q->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
+	fd = sq_open_regular(q->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666,
+	    NULL);
 	if (fd != -1)
 		share_file(q->share, fd);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)

@@ -26,7 +26,7 @@
 
 #include "internal.h"
 
-#define DEDUP_DIR	"dedup"
+#define DEDUP_DIR	SQ_DIR_DEDUP
 #define MARKER_WAIT_MS	5000		/* then EBUSY: try again later */
 
 struct marker {
@@ -135,8 +135,7 @@ marker_lock(int dfd, const char *key)
 	int fd, rc;
 
 	for (;;) {
-		fd = openat(dfd, key, O_RDWR | O_CREAT | O_CLOEXEC |
-		    O_NOFOLLOW, 0666);
+		fd = sq_open_regular(dfd, key, O_RDWR | O_CREAT, 0666, NULL);
 		if (fd == -1)
 			return -1;
 		share_file(dir_share(dfd), fd);
@@ -172,7 +171,7 @@ dedup_send(struct sq_batch *b, const char *id, size_t len)
 	if (m.id[0] != '\0' && sq_now_ms() - m.ms < q->conf.dedup_window_ms) {
 		if (strcmp(m.state, "pending") == 0 &&
 		    fstatat(q->tmpfd, m.id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    publish_orphan(b, &m) == -1)
+		    S_ISREG(st.st_mode) && publish_orphan(b, &m) == -1)
 			goto out;
 		if (strcmp(m.state, "sent") != 0 &&
 		    marker_write(q, fd, m.id, "sent", NULL, NULL) == -1)

@@ -6,8 +6,17 @@
  * not know RENAME_NOREPLACE it answers EINVAL, and we fall back to a plain
  * rename and rely on names being unique by construction; never link(2)
  * plus unlink(2), which a crash can leave as two copies.
+ *
+ * sq_open_regular is the only way a body, sidecar, marker or settings
+ * file is opened: whatever else lands in a queue (a symlink, FIFO,
+ * socket, device or directory) is refused without being followed and
+ * without blocking (SPEC 2, "Hostile and broken surroundings").
  */
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,4 +59,53 @@ sq_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+sq_open_regular(int dfd, const char *path, int flags, mode_t mode,
+    struct stat *st)
+{
+	struct stat sb;
+	int fd, saved;
+
+	if (st == NULL)
+		st = &sb;
+	fd = openat(dfd, path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	    mode);
+	if (fd == -1) {
+		/*
+		 * O_NOFOLLOW refuses a symlink with ELOOP; a directory opened
+		 * for writing gives EISDIR, a socket (or a FIFO without a
+		 * reader, opened for writing) ENXIO.
+		 */
+		if (errno == ELOOP || errno == EISDIR || errno == ENXIO)
+			errno = SQ_ENOTREG;
+		return -1;
+	}
+	if (fstat(fd, st) == -1)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		errno = SQ_ENOTREG;
+		goto fail;
+	}
+	/* Bodies go to jobs as stdin: leave them as a plain open gives. */
+	if (fcntl(fd, F_SETFL, flags & O_APPEND) == -1)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int
+sq_entry_regular(int dfd, const char *name, unsigned char d_type)
+{
+	struct stat st;
+
+	if (d_type != DT_UNKNOWN)
+		return d_type == DT_REG;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 }

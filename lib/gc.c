@@ -65,8 +65,8 @@ plan_retry(const struct sq_msg *msg, void *arg)
 {
 	struct plan *p = arg;
 
-	if (!msg->parsed)
-		return 0;
+	if (!msg->parsed || !S_ISREG(msg->st.st_mode))
+		return 0;	/* as claim.c: messages only */
 	if (msg->n.due > 0 && msg->n.due * 1000 > p->now_ms) {
 		plan_next(p->m, msg->n.due);
 		return 0;
@@ -83,8 +83,8 @@ plan_claim(const struct sq_msg *msg, void *arg)
 	struct plan *p = arg;
 	int dead;
 
-	if (!msg->parsed)
-		return 0;
+	if (!msg->parsed || !S_ISREG(msg->st.st_mode))
+		return 0;	/* as claim.c: messages only */
 	if (msg->n.token[0] != '\0') {
 		/* Without run/ every lock file is gone: the worker is dead. */
 		if (p->have_run && sq_worker_probe(p->q, msg->n.token,
@@ -199,10 +199,14 @@ gc_tmp(int dfd, const char *name, const struct stat *st, void *arg)
 {
 	struct gc *g = arg;
 	char age[32], reason[64];
+	struct sq_name n;
 
 	if (!S_ISREG(st->st_mode) && !S_ISLNK(st->st_mode))
 		return 0;
 	if (g->now_ms - SQ_MTIME_MS(st) <= g->tmp_age_ms)
+		return 0;
+	/* A message taken by qrecv -A stays while its body is shown. */
+	if (sq_name_parse(&n, name) == 0 && n.lease * 1000 > g->now_ms)
 		return 0;
 	sq_duration_format(g->tmp_age_ms, age, sizeof(age));
 	snprintf(reason, sizeof(reason), "older than %s", age);

@@ -211,8 +211,8 @@ sync_pending(struct sq_batch *b)
 	if (b->npending > FSYNC_EACH_MAX)
 		return syncfs(b->q->tmpfd);
 	for (i = 0; i < b->npending; i++) {
-		fd = openat(b->q->tmpfd, b->ids[i], O_RDONLY | O_CLOEXEC |
-		    O_NOFOLLOW);
+		fd = sq_open_regular(b->q->tmpfd, b->ids[i], O_RDONLY, 0,
+		    NULL);
 		if (fd == -1)
 			return -1;
 		rc = fsync(fd);

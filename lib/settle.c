@@ -9,6 +9,13 @@
  * cur/NAME; if the lease was lost (the message was recovered and claimed
  * again, so its name changed) the call fails with ENOENT and changes
  * nothing.
+ *
+ * At-most-once delivery (qrecv -A) takes a claim out of sight before its
+ * body is shown: cur/NAME is renamed to tmp/NAME (the commit point: no
+ * consumer looks into tmp/), then acknowledged once the body is out, or
+ * given back to new/ when it could not be written.  A crash in between
+ * leaves tmp/NAME, which qadmin gc removes once its lease and the tmp/
+ * age are over: the message is never delivered twice.
  */
 #include <sys/stat.h>
 
@@ -229,4 +236,53 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 	/* A shorter lease must still be recovered on time (best effort). */
 	(void)index_lower_maint(q, n.lease * 1000);
 	return 0;
+}
+
+int
+sq_take(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+
+	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+		return -1;
+	return sq_rename(q->curfd, name, q->tmpfd, name);
+}
+
+int
+sq_take_done(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+	int fd, rc, saved;
+
+	if (claim_name(name, &n) == -1)
+		return -1;
+	if (q->conf.archive) {
+		if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 1)) == -1)
+			return -1;
+		ready_name(&n);
+		rc = move_message(q->tmpfd, name, fd, &n, NULL);
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return rc;
+	}
+	if (unlinkat(q->tmpfd, name, 0) == -1)
+		return -1;
+	failure_remove(q, n.id);
+	if (n.has_attr)
+		attr_remove(q, n.id);
+	return 0;
+}
+
+int
+sq_take_undo(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+
+	if (claim_name(name, &n) == -1)
+		return -1;
+	if (n.attempts > 0)
+		n.attempts--;
+	ready_name(&n);
+	return move_message(q->tmpfd, name, q->newfd, &n, NULL);
 }

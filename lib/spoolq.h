@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@
 #define SQ_DIR_RUN		"run"	/* locks and the claim index */
 #define SQ_DIR_HOLD		"hold"	/* parked by an operator */
 #define SQ_DIR_ARCHIVE		"archive"	/* acked, kept for replay */
+#define SQ_DIR_DEDUP		"dedup"	/* deduplication markers */
 #define SQ_HELD_FILE		"held"	/* flag: the queue hands out nothing */
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_FILE		"run/index"
@@ -54,6 +56,12 @@
 #define SQ_TOKEN_MAX		33	/* worker token, with its NUL */
 #define SQ_REASON_MAX		33	/* dead-letter reason, with its NUL */
 #define SQ_QUEUE_NAME_MAX	128	/* SPEC 1: [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
+
+/*
+ * errno for an entry that is not a regular file where one was expected (a
+ * symlink, FIFO, socket, device or directory planted in a queue).
+ */
+#define SQ_ENOTREG		EINVAL
 
 /* Dead-letter reasons written by the library. */
 #define SQ_REASON_ATTEMPTS	"attempts"
@@ -752,6 +760,29 @@ int	sq_failure_write(struct sq_queue *q, const char *id, const char *text,
  */
 int	sq_release(struct sq_queue *q, const char *name);
 
+/*
+ * sq_take - the commit point of an at-most-once delivery (qrecv -A):
+ * rename the claim cur/name to tmp/name, where no consumer looks, so that
+ * it is never handed out again whatever happens next.  Follow with
+ * sq_take_done once the body was delivered, or sq_take_undo when it could
+ * not be.  A crash in between leaves tmp/name for qadmin gc, which keeps
+ * it until its lease is over.  Returns 0 or -1 with errno as sq_ack.
+ */
+int	sq_take(struct sq_queue *q, const char *name);
+
+/*
+ * sq_take_done - acknowledge the taken tmp/name as sq_ack does: unlink it
+ * with its sidecars, or archive it (archive = yes).  0 or -1 with errno.
+ */
+int	sq_take_done(struct sq_queue *q, const char *name);
+
+/*
+ * sq_take_undo - give the taken tmp/name back to new/ as a ready message,
+ * the attempt not counted (as sq_release): its body could not be
+ * delivered.  Returns 0 or -1 with errno.
+ */
+int	sq_take_undo(struct sq_queue *q, const char *name);
+
 /* ---------------------------------------------------------------- settle */
 
 /*
@@ -978,6 +1009,30 @@ int	sq_rename(int fromfd, const char *from, int tofd, const char *to);
  * Returns 0 or -1 with errno.
  */
 int	sq_write_all(int fd, const void *buf, size_t len);
+
+/*
+ * sq_open_regular - open the entry path (relative to the directory dfd)
+ * with flags (O_RDONLY, O_RDWR or O_WRONLY, optionally O_CREAT with mode,
+ * O_EXCL, O_TRUNC, O_APPEND) only if it is a regular file.  O_NOFOLLOW,
+ * O_NONBLOCK and O_CLOEXEC are added, so a symlink is never followed and
+ * a FIFO or device can never block the open; the descriptor is then
+ * fstat'ed (into *st when st is not NULL) and O_NONBLOCK taken off again.
+ * Every body, sidecar, marker and settings file is opened this way
+ * (SPEC 2, "Hostile and broken surroundings"; Postfix's safe_open).
+ * Returns a descriptor, or -1 with errno: SQ_ENOTREG when the entry is a
+ * symlink, FIFO, socket, device or directory (nothing is left open), else
+ * that of openat(2) or fstat(2).
+ */
+int	sq_open_regular(int dfd, const char *path, int flags, mode_t mode,
+	    struct stat *st);
+
+/*
+ * sq_entry_regular - whether the directory entry name of dfd is a regular
+ * file, judged from its readdir(3) type d_type (DT_UNKNOWN: asked of the
+ * file system with fstatat AT_SYMLINK_NOFOLLOW; a symlink is never
+ * followed).  Returns 1 or 0; an entry that vanished is 0.
+ */
+int	sq_entry_regular(int dfd, const char *name, unsigned char d_type);
 
 /* Modules with headers of their own, part of the same public API. */
 #include "exchange.h"

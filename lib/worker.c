@@ -163,9 +163,14 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
 	int fd;
 	enum sq_worker_state state;
 
-	/* Read-only: probing must not look like a worker's close-write. */
-	if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | RUN_FLAGS)) == -1)
-		return errno == ENOENT ? SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
+	/*
+	 * Read-only: probing must not look like a worker's close-write.
+	 * A worker's lock is a regular file: anything else planted under
+	 * its name is no worker, and never reaped (qadmin check reports it).
+	 */
+	if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) == -1)
+		return errno == ENOENT || errno == SQ_ENOTREG ?
+		    SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
 	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
 		state = SQ_WORKER_DEAD;
 		if (reap)
@@ -213,6 +218,8 @@ sq_workers_check(struct sq_queue *q, int64_t now_ms)
 		if (strncmp(e->d_name, SQ_WORKER_PREFIX,
 		    sizeof(SQ_WORKER_PREFIX) - 1) != 0)
 			continue;
+		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
+			continue;	/* no worker's lock */
 		/* A dead worker's file goes now: its claims read as dead. */
 		if (probe(q, dirfd(d), e->d_name, now_ms, 1) != SQ_WORKER_ALIVE)
 			found = 1;
@@ -232,7 +239,9 @@ sq_slot_take(struct sq_queue *q, unsigned nslots, int *fdp)
 		return -1;
 	for (i = 0; i < nslots; i++) {
 		snprintf(name, sizeof(name), "%s%u", SQ_SLOT_PREFIX, i);
-		fd = openat(dfd, name, O_RDWR | O_CREAT | RUN_FLAGS, 0666);
+		fd = sq_open_regular(dfd, name, O_RDWR | O_CREAT, 0666, NULL);
+		if (fd == -1 && errno == SQ_ENOTREG)
+			continue;	/* something planted: not a slot */
 		if (fd == -1) {
 			close(dfd);
 			return -1;
@@ -264,7 +273,8 @@ sq_failure_write(struct sq_queue *q, const char *id, const char *text,
 		return -1;
 	snprintf(name, sizeof(name), "%s%s", id, SQ_FAILURE_SUFFIX);
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", name, (long)getpid());
-	fd = openat(afd, tmp, O_WRONLY | O_CREAT | O_TRUNC | RUN_FLAGS, 0666);
+	fd = sq_open_regular(afd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666,
+	    NULL);
 	if (fd == -1)
 		goto out;
 	share_file(q->share, fd);
