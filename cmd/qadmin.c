@@ -31,9 +31,11 @@ static const struct cmd cmds[] = {
 	    "  queue           a queue beside the exchange\n"
 	    "  pattern         direct: the key; topic: words with * (one) "
 	    "and # (any)\n" },
-	{ "cat", cmd_cat, "cat [--meta] queue id",
+	{ "cat", cmd_cat, "cat [--meta [--output dir]] queue id",
 	    "  --meta          state, fields, attributes and the last "
-	    "failure, not the body\n" },
+	    "failure, not the body\n"
+	    "  --output dir    with --meta, the last job's status kept by "
+	    "qworker --output\n" },
 	{ "check", cmd_check, "check [--repair] queue",
 	    "  --repair        mend what is found (strays go to "
 	    "quarantine/)\n" },

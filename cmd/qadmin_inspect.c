@@ -991,9 +991,49 @@ meta_attr(const char *name, const char *value, void *arg)
 	return 0;
 }
 
-/* cat --meta: "key: value" lines, then the failure record if any. */
+/*
+ * cat --meta --output dir: what qworker --output kept of the message's
+ * last job: "output:", the lines of dir/ID.status, then where its
+ * standard output and error are; first, for a message that is gone,
+ * "state: gone".  Returns 0, or -1 when there is none.
+ */
+static int
+cat_output(const char *dir, const char *id, int gone)
+{
+	char path[PATH_MAX];
+	int dfd, fd;
+
+	if ((dfd = sq_output_open(dir, 0)) == -1)
+		err(errno == ENOENT || errno == ENOTDIR ? EX_NOINPUT :
+		    tool_exit_code(errno), "%s", dir);
+	if ((fd = sq_output_read(dfd, id, SQ_OUTPUT_STATUS)) == -1) {
+		if (errno != ENOENT)
+			warn("%s/%s%s", dir, id, SQ_OUTPUT_STATUS);
+		close(dfd);
+		return -1;
+	}
+	if (realpath(dir, path) == NULL)
+		strlcpy(path, dir, sizeof(path));
+	if (gone)
+		printf("state: gone\nid: %s\n", id);
+	printf("output:\n");
+	if (fflush(stdout) == EOF)
+		err(EX_IOERR, "stdout");
+	copy_out(fd, "output status");
+	close(fd);
+	printf("stdout_file=%s/%s%s\nstderr_file=%s/%s%s\n", path, id,
+	    SQ_OUTPUT_OUT, path, id, SQ_OUTPUT_ERR);
+	close(dfd);
+	return 0;
+}
+
+/*
+ * cat --meta: "key: value" lines, what --output kept of its last job,
+ * then the failure record if any.
+ */
 static void
-cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name)
+cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name,
+    const char *output)
 {
 	const struct sq_name *n = &m->n;
 	int64_t sent;
@@ -1017,6 +1057,8 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name)
 	if (n->has_attr && sq_attr_each(q, n->id, meta_attr, NULL) == -1 &&
 	    errno != ENOENT)
 		warn("%s: attributes", n->id);
+	if (output != NULL)
+		(void)cat_output(output, n->id, 0);
 	if ((fd = sq_failure_open(q, n->id)) == -1) {
 		if (errno != ENOENT)
 			warn("%s: failure record", n->id);
@@ -1029,14 +1071,17 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name)
 	}
 }
 
+
 int
 cmd_cat(struct admin *a, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "meta", no_argument, NULL, 'm' },
+		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char name[SQ_NAME_MAX + 1];
+	const char *output = NULL, *id;
 	struct sq_queue q;
 	struct sq_msg m;
 	int ch, fd, meta = 0;
@@ -1046,6 +1091,9 @@ cmd_cat(struct admin *a, int argc, char **argv)
 		switch (ch) {
 		case 'm':
 			meta = 1;
+			break;
+		case 'o':
+			output = optarg;
 			break;
 		default:
 			admin_usage(NULL);
@@ -1057,21 +1105,32 @@ cmd_cat(struct admin *a, int argc, char **argv)
 		admin_usage("missing message id");
 	if (argc - optind > 2)
 		admin_usage("%s: one message only", argv[optind + 2]);
+	if (output != NULL && !meta)
+		admin_usage("--output: only with --meta");
+	id = argv[optind + 1];
 	admin_open(a, &q, argv[optind]);
-	if ((fd = sq_msg_open(&q, argv[optind + 1], &m, name)) == -1) {
+	if ((fd = sq_msg_open(&q, id, &m, name)) == -1) {
+		/* Acknowledged, but its job's output is kept. */
+		if (errno == ENOENT && output != NULL &&
+		    strchr(id, '/') == NULL && strchr(id, ',') == NULL) {
+			if (cat_output(output, id, 1) == 0)
+				goto out;
+			errx(EX_NOINPUT, "%s: no such message, and no output "
+			    "in %s", id, output);
+		}
 		if (errno == ENOENT)
-			errx(EX_NOINPUT, "%s: no such message",
-			    argv[optind + 1]);
+			errx(EX_NOINPUT, "%s: no such message", id);
 		if (errno == EAGAIN)
 			errx(EX_TEMPFAIL, "%s: message keeps moving; try again",
-			    argv[optind + 1]);
-		err(tool_exit_code(errno), "%s", argv[optind + 1]);
+			    id);
+		err(tool_exit_code(errno), "%s", id);
 	}
 	if (meta)
-		cat_meta(&q, &m, name);
+		cat_meta(&q, &m, name, output);
 	else
-		copy_out(fd, argv[optind + 1]);
+		copy_out(fd, id);
 	close(fd);
+out:
 	sq_queue_close(&q);
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(EX_IOERR, "stdout");

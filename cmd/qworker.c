@@ -1256,7 +1256,7 @@ run(struct worker *w)
 static void
 output_open(struct worker *w, const char *dir)
 {
-	if ((w->outdir = sq_output_open(dir)) == -1) {
+	if ((w->outdir = sq_output_open(dir, 1)) == -1) {
 		if (errno == ELOOP)
 			errx(EX_CANTCREAT, "%s: a symbolic link; give the "
 			    "directory itself", dir);

@@ -24,14 +24,14 @@
 #define NAME_SIZE	(SQ_ID_MAX + SQ_TOKEN_MAX + 16)
 
 int
-sq_output_open(const char *path)
+sq_output_open(const char *path, int create)
 {
 	struct stat st;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | FILE_FLAGS)) != -1)
 		return fd;
-	if (errno != ENOENT)
+	if (errno != ENOENT || !create)
 		goto refused;
 	if (mkdir(path, 0777) == -1 && errno != EEXIST)
 		return -1;
@@ -119,6 +119,29 @@ sq_output_status(int dfd, const char *id, const char *token,
 		return -1;
 	}
 	return 0;
+}
+
+int
+sq_output_read(int dfd, const char *id, const char *suffix)
+{
+	char name[NAME_SIZE];
+	struct stat st;
+	int fd;
+
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", id, suffix) >=
+	    sizeof(name)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | FILE_FLAGS);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
 }
 
 /* Whether name ends in one of the store's suffixes. */

@@ -33,11 +33,11 @@
 
 /*
  * sq_output_open - open the output directory path, making it (mode 0777
- * less the umask) when it does not exist.  A symbolic link is refused
- * (ELOOP), as is anything but a directory (ENOTDIR).  Returns the
- * directory's descriptor (close-on-exec) or -1 with errno.
+ * less the umask) when it does not exist and create is set.  A symbolic
+ * link is refused (ELOOP), as is anything but a directory (ENOTDIR).
+ * Returns the directory's descriptor (close-on-exec) or -1 with errno.
  */
-int	sq_output_open(const char *path);
+int	sq_output_open(const char *path, int create);
 
 /*
  * sq_output_create - create the file .ID.TOKEN.SUFFIX in the output
@@ -70,6 +70,14 @@ void	sq_output_discard(int dfd, const char *id, const char *token,
  */
 int	sq_output_status(int dfd, const char *id, const char *token,
 	    const char *text, size_t len);
+
+/*
+ * sq_output_read - open ID.SUFFIX of dfd for reading (O_NOFOLLOW, never
+ * blocking on a FIFO).  Returns the descriptor (close-on-exec), or -1
+ * with errno: ENOENT when there is none, EINVAL when it is not a regular
+ * file.
+ */
+int	sq_output_read(int dfd, const char *id, const char *suffix);
 
 /*
  * sq_output_gc - remove the regular files of dfd whose names end in

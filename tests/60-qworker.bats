@@ -993,6 +993,36 @@ no newline"
 	assert_file_exists "$out/$id.out"
 }
 
+@test "qadmin cat --meta --output DIR: the last job's status and files, also once the message is acked and gone" {
+	local ok bad out=$T/out
+	ok=$(qsend -p q ok)
+	bad=$(qsend -p q bad)
+	work --drain --output out q -- sh -c '[ "$(cat)" = ok ] || exit 3'
+	assert_failure 1
+	run --separate-stderr qadmin cat --meta --output out q "$ok"
+	assert_success
+	assert_equal "$(head -n 3 <<<"$output")" "state: gone
+id: $ok
+output:"
+	assert_line "id=$ok"
+	assert_line "status=exit 0"
+	assert_line "outcome=ack"
+	assert_line "stdout_file=$out/$ok.out"
+	assert_line "stderr_file=$out/$ok.err"
+	run --separate-stderr qadmin cat --meta --output "$out" q "$bad"
+	assert_success
+	assert_line "state: retry"
+	assert_line "outcome=retry:exit=3"
+	# Its status comes before the failure record.
+	[[ $output == *$'output:\n'*$'failure:\n'* ]] || fail "no output: before failure: in $output"
+	# Gone without output, or no such directory: errors.
+	expect_fail 66 qadmin cat --meta --output "$out" q 1796000000.000000000.1_0_00000000.nohost
+	assert_output --partial 'no such message'
+	expect_fail 66 qadmin cat --meta --output "$T/nodir" q "$bad"
+	expect_fail 64 qadmin cat --output "$out" q "$bad"
+	assert_output --partial 'qadmin: cat: --output: only with --meta'
+}
+
 @test "qworker: --output-max and --output-age need --output; bad values are usage errors" {
 	expect_fail 64 qworker --drain --output-max 1M q -- true
 	assert_output --partial 'qworker: --output-max: only with --output'
