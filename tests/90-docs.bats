@@ -45,3 +45,7 @@ examples() {
 @test "docs: qadmin.1 examples run as shown" {
 	examples man/qadmin.1
 }
+
+@test "docs: spoolq.5 examples run as shown" {
+	examples man/spoolq.5
+}
