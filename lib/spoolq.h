@@ -642,7 +642,9 @@ int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);
  * A watch on new/ for consumers that wait.  Open it before the first
  * claim attempt so that no arrival in between is missed.
  *
- * sq_watch_open - watch q's new/ with inotify (IN_MOVED_TO, IN_CREATE).
+ * sq_watch_open - watch q's new/ and retry/ with inotify (IN_MOVED_TO,
+ * IN_CREATE): an arrival in retry/ wakes the waiter so that its next
+ * claim learns the new due time.
  * On network and FUSE file systems (statfs(2) type), and where inotify is
  * unavailable (inotify_init1 fails, the watch limit is reached), the
  * watch also polls, every poll_interval of q->conf, read at each wait so

@@ -2,8 +2,9 @@
  * watch.c - waiting for messages without busy polling.
  *
  * inotify on new/ is the fast path: a rename into new/ (IN_MOVED_TO) or
- * a file created there by hand (IN_CREATE) wakes the waiter, and so does
- * the removal of the queue's held flag.  inotify only sees changes made
+ * a file created there by hand (IN_CREATE) wakes the waiter, and so do
+ * the removal of the queue's held flag and an arrival in retry/: no event
+ * marks a due time passing, so the waiter's next claim must learn it.  inotify only sees changes made
  * through this kernel, so on network and FUSE file systems (told by
  * statfs(2)), and where inotify is unavailable (inotify_init1 fails, the
  * watch limit is reached), the waiter also wakes every poll_interval of
@@ -54,7 +55,7 @@ sq_watch_open(struct sq_queue *q)
 {
 	struct sq_watch *w;
 	struct statfs sf;
-	char path[64], qpath[64];
+	char path[64], qpath[64], rpath[64];
 	size_t i;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -67,13 +68,18 @@ sq_watch_open(struct sq_queue *q)
 				w->poll = 1;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", q->newfd);
 	snprintf(qpath, sizeof(qpath), "/proc/self/fd/%d", q->fd);
+	snprintf(rpath, sizeof(rpath), "/proc/self/fd/%d", q->retryfd);
 	/*
-	 * new/ for arrivals; the queue directory for the release of a held
-	 * queue (the flag file goes) and a replaced queue.conf.
+	 * new/ for arrivals; retry/ for delayed sends and retries, whose
+	 * due time the next claim learns (no event marks it passing); the
+	 * queue directory for the release of a held queue (the flag file
+	 * goes) and a replaced queue.conf.
 	 */
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(w->fd, path, IN_MOVED_TO | IN_CREATE |
 	    IN_MOVE_SELF | IN_ONLYDIR) == -1 ||
+	    inotify_add_watch(w->fd, rpath, IN_MOVED_TO | IN_CREATE |
+	    IN_ONLYDIR) == -1 ||
 	    inotify_add_watch(w->fd, qpath, IN_DELETE | IN_MOVED_FROM |
 	    IN_ONLYDIR) == -1) {
 		if (w->fd != -1)

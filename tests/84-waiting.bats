@@ -144,6 +144,26 @@ acked() {
 	assert_equal "$(cat "${lines[0]}")" later
 }
 
+@test "qrecv -w and qworker: a delayed send made while they wait is claimed when it falls due, with no event to mark it" {
+	mkq q
+	qrecv -w 60 q >"$T/r" &
+	local p=$!
+	sleep 0.5
+	qsend --delay 2s q later
+	# Due in 2 to 3 s; the heartbeat (10 s) or the wait's end (60 s) is
+	# what a waiter that missed it would wait for.
+	wait_for -t 8 eval '! kill -0 "$p" 2>/dev/null'
+	wait "$p"
+	assert_equal "$(cat "$(cat "$T/r")")" later
+	qworker -n 1 q -- cat >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+	wait_for eval '[[ -n $(ls "$SPOOLQ_DIR/q/run" | grep "^worker\.") ]]'
+	sleep 0.5
+	qsend --delay 2s q again
+	wait_for -t 8 eval '! kill -0 "$WPID" 2>/dev/null'
+	assert_equal "$(cat "$T/wout")" again
+}
+
 @test "qsend under overflow = block: admitted within poll_interval once a consumer makes room" {
 	mkq q max_messages=1 overflow=block poll_interval=200ms
 	qsend q first
