@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -100,6 +102,32 @@ open_receipt(struct settle *s, const char *path, char *name)
 	return 0;
 }
 
+/*
+ * Print the new receipt of a touch with one write(2).  When it cannot be
+ * written (a closed pipe: SIGPIPE is ignored; a full disk) nobody learns
+ * it, so the touch is taken back: the receipt the caller holds stays
+ * good.  Then exit 74; receipts not yet touched are left as they are.
+ */
+static void
+print_receipt(struct settle *s, const char *name, const char *newname)
+{
+	char line[PATH_MAX + SQ_NAME_MAX + 8];
+	int len, saved;
+
+	len = snprintf(line, sizeof(line), "%s/%s/%s\n", sq_queue_real(&s->q),
+	    SQ_DIR_CUR, newname);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		errx(EX_SOFTWARE, "%s: receipt too long", newname);
+	if (sq_write_all(STDOUT_FILENO, line, (size_t)len) == 0)
+		return;
+	saved = errno;
+	if (sq_touch_undo(&s->q, newname, name) == -1)
+		warn("%s/%s/%s: touch not taken back", sq_queue_real(&s->q),
+		    SQ_DIR_CUR, newname);
+	errno = saved;
+	err(EX_IOERR, "stdout");
+}
+
 static void
 settle_one(struct settle *s, const char *path)
 {
@@ -132,7 +160,7 @@ settle_one(struct settle *s, const char *path)
 		return;
 	}
 	if (s->action == TOUCH)
-		printf("%s/%s/%s\n", sq_queue_real(&s->q), SQ_DIR_CUR, newname);
+		print_receipt(s, name, newname);
 	else if (s->verbose && s->action != ACK)
 		fprintf(stderr, "qack: %s: %s/%s\n", name,
 		    dead || s->action == REJECT ? SQ_DIR_DEAD : SQ_DIR_RETRY,
@@ -162,6 +190,8 @@ main(int argc, char *argv[])
 	int ch, i, actions = 0, delay_set = 0;
 
 	tool_init();
+	/* A reader that went away is an error we handle: EPIPE, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	tool_args(argv, getprogname());
 	memset(&s, 0, sizeof(s));
 	s.q.fd = s.q.tmpfd = s.q.newfd = s.q.curfd = s.q.retryfd =

@@ -286,3 +286,18 @@ sq_take_undo(struct sq_queue *q, const char *name)
 	ready_name(&n);
 	return move_message(q->tmpfd, name, q->newfd, &n, NULL);
 }
+
+int
+sq_touch_undo(struct sq_queue *q, const char *newname, const char *name)
+{
+	struct sq_name a, b;
+
+	if (claim_name(newname, &a) == -1 || claim_name(name, &b) == -1 ||
+	    strcmp(a.id, b.id) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (strcmp(newname, name) == 0)
+		return 0;
+	return sq_rename(q->curfd, newname, q->curfd, name);
+}

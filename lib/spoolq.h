@@ -785,6 +785,15 @@ int	sq_take_done(struct sq_queue *q, const char *name);
  */
 int	sq_take_undo(struct sq_queue *q, const char *name);
 
+/*
+ * sq_touch_undo - take back a touch whose new receipt could not be given
+ * to anyone: rename cur/newname back to cur/name, the receipt its caller
+ * still holds (both must be claims of one ID).  Returns 0 or -1 with
+ * errno (ENOENT: settled or recovered meanwhile; EINVAL: not a pair).
+ */
+int	sq_touch_undo(struct sq_queue *q, const char *newname,
+	    const char *name);
+
 /* ---------------------------------------------------------------- settle */
 
 /*

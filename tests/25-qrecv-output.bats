@@ -123,3 +123,15 @@ all_ready() {
 	run -0 qadmin gc q
 	assert_same "$id,a=1,l=9999999999" "$(names tmp q)"
 }
+
+@test "qack --touch: a closed pipe takes the touch back (74): the receipt held stays good" {
+	qsend q a b
+	mapfile -t r < <(qrecv -n 2 q)
+	run --separate-stderr closed_pipe qack --touch 1h "${r[0]}" "${r[1]}"
+	refute_crash
+	(( status == 74 )) || fail "exit $status: $stderr"
+	[[ $stderr == *"qack: stdout: Broken pipe"* ]] || fail "stderr: $stderr"
+	assert_same "$(printf '%s\n' "${r[0]##*/}" "${r[1]##*/}")" "$(names cur q)"
+	run -0 qack "${r[0]}" "${r[1]}"
+	assert_count cur q 0
+}
