@@ -108,7 +108,6 @@ struct worker {
 	int		 sigfd;
 	sigset_t	 oldmask;
 	int		 failures;	/* any outcome but ack */
-	int		 tempfail;	/* --drain gave up: exit 75 */
 	struct sq_backoff pause;	/* the worker's own failures */
 	int64_t		 pause_until;	/* no claims before (0: none) */
 	int64_t		 beat_ms;	/* heartbeat interval, as recorded */
@@ -835,6 +834,19 @@ worker_fault(int e)
 	    e == ENOBUFS || e == EINTR;
 }
 
+/* Stop claiming; exit with code (if not 0) once the jobs have ended. */
+static void
+stop(struct worker *w, int code)
+{
+	if (w->stopping == 0) {
+		w->stopping = 1;
+		w->grace_end_ms = sq_now_ms() + w->grace_ms;
+	}
+	if (code != 0)
+		w->exit_code = code;
+	w->failures = 1;
+}
+
 /*
  * The worker cannot start jobs or claim (descriptors, memory or processes
  * ran out): no claims for a bounded exponential back-off, one log line
@@ -849,9 +861,7 @@ pause_claims(struct worker *w, const char *what, int e)
 	w->pause_until = sq_now_ms() + d;
 	if (w->drain && w->running == 0 && w->pause.tries >= DRAIN_TRIES) {
 		warnx("%s: %s; giving up", what, strerror(e));
-		w->tempfail = 1;
-		w->stopping = 1;
-		w->grace_end_ms = sq_now_ms();
+		stop(w, EX_TEMPFAIL);
 		return;
 	}
 	warnx("%s: %s; no claims for %lld.%03llds", what, strerror(e),
@@ -891,19 +901,6 @@ start_refused(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		fprintf(stderr, "qworker: %s %s %u %s:%s 0.000s\n", c->n.id,
 		    wq->arg, c->n.attempts, dead ? "dead" : "retry",
 		    SQ_REASON_UNREADABLE);
-}
-
-/* Stop claiming; exit with code (if not 0) once the jobs have ended. */
-static void
-stop(struct worker *w, int code)
-{
-	if (w->stopping == 0) {
-		w->stopping = 1;
-		w->grace_end_ms = sq_now_ms() + w->grace_ms;
-	}
-	if (code != 0)
-		w->exit_code = code;
-	w->failures = 1;
 }
 
 /* Give back a claim no job ran for, uncounted, with an outcome line. */
@@ -1509,5 +1506,5 @@ main(int argc, char *argv[])
 	}
 	if (w.exit_code != 0)
 		return w.exit_code;
-	return w.tempfail ? EX_TEMPFAIL : w.failures ? EXIT_NONE : 0;
+	return w.failures ? EXIT_NONE : 0;
 }
