@@ -682,7 +682,9 @@ job_output_finish(struct worker *w, struct job *j, const char *status,
 static void
 job_record_failure(struct worker *w, struct job *j, const char *status)
 {
-	char text[TAIL_MAX + 2 * PATH_MAX + 256], shown[32], *eq;
+	/* Room for two paths of PATH_MAX and two IDs, the tail, the rest. */
+	char text[TAIL_MAX + 2 * (PATH_MAX + SQ_ID_MAX + 32) + 256];
+	char shown[32], *eq;
 	size_t len, start, i;
 
 	/* "exit=3" of the log line reads "status=exit 3" here. */
