@@ -49,3 +49,7 @@ examples() {
 @test "docs: spoolq.5 examples run as shown" {
 	examples man/spoolq.5
 }
+
+@test "docs: spoolq.7 examples run as shown" {
+	examples man/spoolq.7
+}
