@@ -151,8 +151,19 @@ settle_one(struct settle *s, const char *path)
 		break;
 	}
 	if (rc == -1) {
+		char where[PATH_MAX + 16];
+		const char *d = NULL;
 		int e = errno;
 
+		/* A directory of the queue that refuses us: name it. */
+		if (e == EACCES || e == EPERM)
+			d = sq_queue_blame(&s->q, R_OK | W_OK | X_OK);
+		if (d != NULL) {
+			snprintf(where, sizeof(where), "%s/%s", s->qdir, d);
+			failed(s, tool_exit_code(e), "%s: %s", where,
+			    strerror(e));
+			return;
+		}
 		failed(s, e == ENOENT ? EX_NOINPUT : tool_exit_code(e),
 		    "%s: %s", path, e == ENOENT ?
 		    "lease lost or message already settled" : e == EINVAL ?

@@ -565,7 +565,7 @@ stats_add(struct qstats **qs, size_t *n, const char *name,
 		return;
 	}
 	if (sq_stats_collect(q, sq_now_ms(), &p->s) == -1)
-		err(tool_exit_code(errno), "%s", name);
+		tool_queue_err(tool_exit_code(errno), q, name, NULL);
 	p->held = sq_queue_held(q);
 }
 

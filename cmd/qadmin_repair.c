@@ -93,7 +93,7 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	now = sq_now_ms();
 	if (a->dry_run) {
 		if (sq_queue_maintain_plan(&q, now, &m, say_move, a) == -1)
-			err(tool_exit_code(errno), "%s", arg);
+			tool_queue_err(tool_exit_code(errno), &q, arg, NULL);
 		if (!a->quiet)
 			printf("would recover %zu, dead-letter %zu, "
 			    "promote %zu\n", m.recovered, m.dead, m.promoted);
@@ -103,7 +103,7 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	/* Dead workers' lock files go first: their claims then read dead. */
 	if (sq_workers_check(&q, now) == -1 ||
 	    sq_queue_maintain(&q, now, &m) == -1)
-		err(tool_exit_code(errno), "%s", arg);
+		tool_queue_err(tool_exit_code(errno), &q, arg, NULL);
 	/* What came back to new/ is offered now, not after the snapshot. */
 	if (m.recovered + m.promoted > 0 && sq_queue_refresh(&q) == -1)
 		warn("%s: claim index", arg);
@@ -169,8 +169,12 @@ cmd_gc(struct admin *a, int argc, char **argv)
 	admin_open(a, &q, o.queue);
 	if (sq_queue_gc(&q, sq_now_ms(), age, a->dry_run, say_gc, &o) == -1) {
 		/* Files that could not go were named by say_gc. */
-		rc = tool_exit_code(errno);
-		warn("%s", o.queue);
+		char what[PATH_MAX + 64];
+		int e = errno;
+
+		rc = tool_exit_code(e);
+		warnx("%s: %s", tool_queue_what(what, sizeof(what), &q,
+		    o.queue, NULL, e), strerror(e));
 	}
 	sq_queue_close(&q);
 	return rc;
@@ -244,6 +248,15 @@ cmd_check(struct admin *a, int argc, char **argv)
 		if (errno == ENOTDIR)
 			errx(EX_NOINPUT, "%s: not a queue (%s)", o.queue,
 			    path);
+		if (errno == EACCES || errno == EPERM) {
+			/* Name the directory that refused us, if one did. */
+			struct sq_queue bq;
+			int e = errno;
+
+			tool_open(&bq, a->root, o.queue, 0);
+			errno = e;
+			tool_queue_err(tool_exit_code(e), &bq, o.queue, NULL);
+		}
 		err(tool_exit_code(errno), "%s", o.queue);
 	}
 	if (a->verbose)

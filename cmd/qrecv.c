@@ -349,7 +349,8 @@ main(int argc, char *argv[])
 		    (size_t)want - total : CLAIM_CHUNK;
 		if (sq_claim(&q, lease_ms, NULL, claims, chunk, &got,
 		    &next_ms) == -1)
-			err(tool_exit_code(errno), "%s: claim", q.path);
+			tool_queue_err(tool_exit_code(errno), &q, argv[0],
+			    "claim");
 		if (!autoack)
 			print_receipts(&q, claims, got, meta, &o, ends);
 		for (i = 0; autoack && i < got; i++)

@@ -168,6 +168,14 @@ fail(struct sender *s, const char *what)
 	if (e == EFBIG)
 		errx(EX_DATAERR, "%s: message larger than the queue's "
 		    "max_bytes", what);
+	/* A directory of a queue that refuses us: name it. */
+	for (i = 0; what == s->name && i < s->n; i++) {
+		errno = e;
+		if ((e == EACCES || e == EPERM) &&
+		    sq_queue_blame(&s->queues[i], R_OK | W_OK | X_OK) != NULL)
+			tool_queue_err(tool_exit_code(e), &s->queues[i],
+			    s->n == 1 ? s->name : s->queues[i].path, NULL);
+	}
 	errno = e;
 	err(tool_exit_code(e), "%s", what);
 }

@@ -956,8 +956,8 @@ claim_round(struct worker *w)
 			if (sq_claim(&wq->q, 0, w->token, c, want, &got,
 			    &wq->next_ms) == -1) {
 				e = errno;
-				snprintf(what, sizeof(what), "%s: claim",
-				    wq->arg);
+				tool_queue_what(what, sizeof(what), &wq->q,
+				    wq->arg, "claim", e);
 				pause_claims(w, what, e);
 				return total;
 			}
@@ -1075,13 +1075,19 @@ heartbeat_ms(const struct worker *w)
 static void
 record_liveness(struct worker *w)
 {
+	char what[PATH_MAX + 64];
 	size_t i;
+	int e;
 
 	w->beat_ms = heartbeat_ms(w);
 	for (i = 0; i < w->nqueues; i++)
 		if (sq_worker_record(w->queues[i].lockfd, w->beat_ms,
-		    w->queues[i].q.conf.lease_ms) == -1)
-			warn("%s: worker lock", w->queues[i].arg);
+		    w->queues[i].q.conf.lease_ms) == -1) {
+			e = errno;
+			warnx("%s: %s", tool_queue_what(what, sizeof(what),
+			    &w->queues[i].q, w->queues[i].arg, "worker lock",
+			    e), strerror(e));
+		}
 	w->beat_at = sq_now_ms() + w->beat_ms;
 }
 
@@ -1353,7 +1359,8 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 
 		if ((wq->lockfd = sq_worker_register(&wq->q, w->token,
 		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
-			err(tool_exit_code(errno), "%s: worker lock", wq->arg);
+			tool_queue_err(tool_exit_code(errno), &wq->q, wq->arg,
+			    "worker lock");
 		w->registered++;
 	}
 }

@@ -156,8 +156,42 @@ tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
 	case ENOTDIR:
 		errx(EX_NOINPUT, "%s: not a queue (%s)", arg, path);
 	default:
+		/* A state directory it may not use: name it as the user would. */
+		if (strncmp(msg, path, strlen(path)) == 0 &&
+		    msg[strlen(path)] == '/')
+			errx(tool_exit_code(errno), "%s%s", arg,
+			    msg + strlen(path));
 		err(tool_exit_code(errno), "%s", arg);
 	}
+}
+
+const char *
+tool_queue_what(char *buf, size_t size, const struct sq_queue *q,
+    const char *arg, const char *what, int e)
+{
+	const char *d = NULL;
+
+	if (e == EACCES || e == EPERM)
+		d = sq_queue_blame(q, R_OK | W_OK | X_OK);
+	if (d != NULL)
+		snprintf(buf, size, "%s/%s", arg, d);
+	else if (what != NULL)
+		snprintf(buf, size, "%s: %s", arg, what);
+	else
+		snprintf(buf, size, "%s", arg);
+	return buf;
+}
+
+void
+tool_queue_err(int code, const struct sq_queue *q, const char *arg,
+    const char *what)
+{
+	char buf[PATH_MAX + 256];
+	int e = errno;
+
+	tool_queue_what(buf, sizeof(buf), q, arg, what, e);
+	errno = e;
+	err(code, "%s", buf);
 }
 
 int64_t

@@ -34,6 +34,24 @@ void	tool_open(struct sq_queue *q, const char *root, const char *arg,
 	    int create);
 
 /*
+ * tool_queue_what - what failed, for an error about the open queue q,
+ * named arg as the user gave it, after an operation (what, may be NULL)
+ * failed with errno e: "arg/DIR" when a directory of q refuses this user
+ * (EACCES or EPERM, sq_queue_blame), else "arg: what" (or "arg").  Into
+ * buf (size bytes), which it returns, for "tool: %s: reason".
+ */
+const char *tool_queue_what(char *buf, size_t size, const struct sq_queue *q,
+	    const char *arg, const char *what, int e);
+
+/*
+ * tool_queue_err - exit with code after an operation on q failed with
+ * errno: "tool: arg/DIR: reason" or "tool: arg: what: reason" (see
+ * tool_queue_what).
+ */
+void	tool_queue_err(int code, const struct sq_queue *q, const char *arg,
+	    const char *what) __attribute__((__noreturn__));
+
+/*
  * tool_queue_path - resolve arg into buf (PATH_MAX bytes) like tool_open,
  * exiting with a message on a bad name (64), or on a spool root that does
  * not exist (66) when the queue is a name under it or -d root was given,

@@ -232,6 +232,27 @@ sq_queue_close(struct sq_queue *q)
 	}
 }
 
+const char *
+sq_queue_blame(const struct sq_queue *q, int mode)
+{
+	static const char *const dirs[] = {
+		SQ_DIR_TMP, SQ_DIR_NEW, SQ_DIR_CUR, SQ_DIR_RETRY, SQ_DIR_DEAD,
+		SQ_DIR_ATTR, SQ_DIR_RUN, SQ_DIR_HOLD, SQ_DIR_ARCHIVE, "dedup",
+	};
+	size_t i;
+	int saved = errno;
+	const char *d = NULL;
+
+	if (q->fd < 0)
+		return NULL;
+	for (i = 0; d == NULL && i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (faccessat(q->fd, dirs[i], mode, AT_EACCESS) == -1 &&
+		    (errno == EACCES || errno == EPERM))
+			d = dirs[i];
+	errno = saved;
+	return d;
+}
+
 /* Open the queue's directories; the settings stay at their defaults. */
 static int
 open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
@@ -268,8 +289,12 @@ open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
 		if ((*dirs[i].fd = openat(q->fd, dirs[i].name, DIR_FLAGS)) ==
 		    -1) {
 			saved = errno == EACCES ? EACCES : ENOTDIR;
-			snprintf(err, errsize, "%s: not a queue: %s/: %s", path,
-			    dirs[i].name, strerror(errno));
+			if (saved == EACCES)
+				snprintf(err, errsize, "%s/%s: %s", path,
+				    dirs[i].name, strerror(saved));
+			else
+				snprintf(err, errsize, "%s: not a queue: %s/: %s",
+				    path, dirs[i].name, strerror(errno));
 			goto fail;
 		}
 	}

@@ -374,6 +374,18 @@ struct sq_queue {
 };
 
 /*
+ * sq_queue_blame - after an operation on q failed with EACCES or EPERM:
+ * the name of the first of q's directories (tmp, new, cur, retry, dead,
+ * attr, run, hold, archive, dedup, in that order; those that do not exist
+ * are skipped) that this process may not use as mode asks (R_OK, W_OK,
+ * X_OK, judged as faccessat(2) with AT_EACCESS judges them), or NULL when
+ * every one may be used and the cause lies elsewhere.  Tools name it in
+ * their error, "q/cur: Permission denied", rather than only the queue.
+ * Changes nothing; errno is kept.
+ */
+const char	*sq_queue_blame(const struct sq_queue *q, int mode);
+
+/*
  * sq_queue_real - the canonical absolute path of q (realpath(3) of its
  * path, computed once), for receipts: a receipt made from it is valid
  * from any directory and has no "." or ".." component for qack to
