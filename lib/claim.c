@@ -370,11 +370,10 @@ claimed_regular(struct sq_queue *q, const char *name, int tofd,
 {
 	struct stat st;
 
-	if (fstatat(tofd, moved, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode))
-		return 1;
-	if (errno == ENOENT)
+	if (fstatat(tofd, moved, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return 0;		/* gone on already */
+	if (S_ISREG(st.st_mode))
+		return 1;
 	(void)sq_rename(tofd, moved, q->newfd, name);
 	return 0;
 }

@@ -693,11 +693,9 @@ load(struct sq_exchange *x, int dfd, struct edit *ed, char **text,
 
 	*text = NULL;
 	snprintf(file, sizeof(file), "%s/%s", x->path, SQ_EXCHANGE_FILE);
-	fd = openat(dfd, SQ_EXCHANGE_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK);
+	fd = sq_open_regular(dfd, SQ_EXCHANGE_FILE, O_RDONLY, 0, NULL);
 	if (fd == -1) {
-		saved = errno == ENOENT ? ENOTDIR : errno == ELOOP ? EINVAL :
-		    errno;
+		saved = errno == ENOENT ? ENOTDIR : errno;
 		if (saved == ENOTDIR)
 			snprintf(err, errsize, "%s: not an exchange (no %s)",
 			    x->path, SQ_EXCHANGE_FILE);

@@ -376,8 +376,8 @@ gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 		return 0;
 	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
 		/* Another user's file: its state cannot be told, only said. */
-		if ((fd = openat(dfd, name, O_RDONLY | O_NONBLOCK |
-		    O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) ==
+		    -1) {
 			if (errno != ENOENT)
 				gc_cannot(g, SQ_DIR_RUN, name, "worker lock "
 				    "file, cannot probe", errno);
@@ -405,8 +405,7 @@ gc_dedup(int dfd, const char *name, const struct stat *st, void *arg)
 	if (!S_ISREG(st->st_mode) ||
 	    g->now_ms - SQ_MTIME_MS(st) <= g->q->conf.dedup_window_ms)
 		return 0;
-	fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
+	if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) == -1)
 		return 0;
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 		gc_remove(g, dfd, "dedup", name, "older than dedup_window");

@@ -33,7 +33,6 @@
 #include "internal.h"
 
 #define OPEN_TRIES	8	/* sq_msg_open: finds of a moving message */
-#define READ_FLAGS	(O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
 
 /* The reasons always in the table, in this order. */
 static const char *const std_reasons[] = {
@@ -412,22 +411,7 @@ fail:
 static int
 open_regular(int dfd, const char *name, struct stat *st)
 {
-	int fd, saved;
-
-	if ((fd = openat(dfd, name, READ_FLAGS)) == -1) {
-		if (errno == ELOOP)
-			errno = EINVAL;		/* a symlink */
-		return -1;
-	}
-	if (fstat(fd, st) == -1)
-		saved = errno;
-	else if (!S_ISREG(st->st_mode))
-		saved = EINVAL;
-	else
-		return fd;
-	close(fd);
-	errno = saved;
-	return -1;
+	return sq_open_regular(dfd, name, O_RDONLY, 0, st);
 }
 
 int

@@ -67,6 +67,13 @@ planted_in() {
 	    fail "planted $2 in $1/ became a regular file"
 }
 
+# planted_in_name DIR NAME KIND: DIR/NAME is there and not a regular file.
+planted_in_name() {
+	local p=$(qdir q)/$1/$2
+	[[ -e $p || -L $p ]] || fail "planted $3 gone from $1/: $(ls -A "$(qdir q)/$1")"
+	[[ -L $p || ! -f $p ]] || fail "planted $3 in $1/ became a regular file"
+}
+
 @test "qrecv: skips every kind of non-regular entry in new/ and claims the real message; none is moved" {
 	local k out
 	for k in $KINDS; do
@@ -328,4 +335,39 @@ planted_in() {
 	run -0 timeout -k 5 20 qadmin check q
 	[[ $(bodies new q) == real ]] || fail "new/: $(names new q)"
 	outside_untouched
+}
+
+@test "claims: an entry that took a listed message's name after the listing is put back, never handed out" {
+	local k b
+	for k in fifo symlink fifolink dir; do
+		qsend q "first-$k" "second-$k"
+		# The first claim lists new/ into the claim index: both names.
+		run -0 qrecv q
+		[[ $(cat "$output") == "first-$k" ]] || fail "$k: $output"
+		qack "$output"
+		# Now the second name is taken by something else.
+		b=$(names new q)
+		rm "$(qdir q)/new/$b"
+		plant "$k" "$(qdir q)/new/$b"
+		run -1 timeout -k 5 10 qrecv q
+		refute_crash
+		assert_output ""
+		planted_in_name new "$b" "$k"
+		assert_count cur q 0
+		rm -rf "$(qdir q)/new/$b"
+	done
+	outside_untouched
+}
+
+@test "qworker: an entry that took a listed message's name is put back, the worker goes on" {
+	qsend q first second third
+	run -0 qrecv q
+	qack "$output"
+	b=$(names new q | head -n 1)
+	rm "$(qdir q)/new/$b"
+	plant fifo "$(qdir q)/new/$b"
+	run -0 --separate-stderr timeout -k 5 20 qworker --drain q -- cat
+	refute_crash
+	assert_output "third"
+	planted_in_name new "$b" fifo
 }
