@@ -1022,6 +1022,8 @@ next_timeout(struct worker *w, int64_t now)
 			at = w->queues[i].next_ms;
 		if (w->queues[i].poll_at > 0 && w->queues[i].poll_at < at)
 			at = w->queues[i].poll_at;
+		if (sq_watch_due_ms(w->queues[i].watch) < at)
+			at = sq_watch_due_ms(w->queues[i].watch);
 	}
 	for (i = 0; i < w->maxjobs; i++) {
 		struct job *j = &w->jobs[i];
@@ -1243,11 +1245,18 @@ run(struct worker *w)
 				job_settle(w, &w->jobs[i]);
 				want_claim = 1;
 			}
-		for (i = 0; i < w->nqueues; i++)
-			if (now >= w->queues[i].next_ms ||
-			    (w->queues[i].poll_at > 0 &&
-			    now >= w->queues[i].poll_at))
+		for (i = 0; i < w->nqueues; i++) {
+			struct wqueue *wq = &w->queues[i];
+
+			/* A due time seen arriving in retry/ came: look. */
+			if (now >= sq_watch_due_ms(wq->watch)) {
+				sq_watch_due_clear(wq->watch);
 				want_claim = 1;
+			}
+			if (now >= wq->next_ms ||
+			    (wq->poll_at > 0 && now >= wq->poll_at))
+				want_claim = 1;
+		}
 	}
 	free(pfds);
 }

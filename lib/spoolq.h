@@ -685,6 +685,16 @@ int	sq_watch_fd(struct sq_watch *w);
 int	sq_watch_poll_ms(struct sq_watch *w);
 void	sq_watch_drain(struct sq_watch *w);
 
+/*
+ * sq_watch_due_ms - the earliest due time (epoch ms) named by a message
+ * that arrived in retry/ (a delayed send, a retry) since the last
+ * sq_watch_due_clear, or INT64_MAX: a waiter claims again then, since no
+ * event marks a due time passing.  sq_watch_wait does so by itself;
+ * callers with their own loop clear it once they have looked.
+ */
+int64_t	sq_watch_due_ms(const struct sq_watch *w);
+void	sq_watch_due_clear(struct sq_watch *w);
+
 /* ---------------------------------------------------------------- workers */
 
 /* What a probe of a worker's lock file tells (SPEC 2, worker locking). */

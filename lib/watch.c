@@ -4,7 +4,8 @@
  * inotify on new/ is the fast path: a rename into new/ (IN_MOVED_TO) or
  * a file created there by hand (IN_CREATE) wakes the waiter, and so do
  * the removal of the queue's held flag and an arrival in retry/: no event
- * marks a due time passing, so the waiter's next claim must learn it.  inotify only sees changes made
+ * marks a due time passing, so the waiter also remembers the earliest
+ * due time (t=) named by such arrivals and looks again then.  inotify only sees changes made
  * through this kernel, so on network and FUSE file systems (told by
  * statfs(2)), and where inotify is unavailable (inotify_init1 fails, the
  * watch limit is reached), the waiter also wakes every poll_interval of
@@ -46,7 +47,9 @@ static const long remote_fs[] = {
 
 struct sq_watch {
 	int			 fd;	/* inotify, or -1 */
+	int			 rwd;	/* its watch of retry/ */
 	int			 poll;	/* also wake every poll_interval */
+	int64_t			 due_ms; /* earliest t= seen in retry/ */
 	const struct sq_conf	*conf;	/* the queue's, reloads included */
 };
 
@@ -60,7 +63,8 @@ sq_watch_open(struct sq_queue *q)
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
-	w->fd = -1;
+	w->fd = w->rwd = -1;
+	w->due_ms = INT64_MAX;
 	w->conf = &q->conf;
 	if (fstatfs(q->newfd, &sf) == 0)
 		for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++)
@@ -78,8 +82,8 @@ sq_watch_open(struct sq_queue *q)
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    inotify_add_watch(w->fd, path, IN_MOVED_TO | IN_CREATE |
 	    IN_MOVE_SELF | IN_ONLYDIR) == -1 ||
-	    inotify_add_watch(w->fd, rpath, IN_MOVED_TO | IN_CREATE |
-	    IN_ONLYDIR) == -1 ||
+	    (w->rwd = inotify_add_watch(w->fd, rpath, IN_MOVED_TO |
+	    IN_CREATE | IN_ONLYDIR)) == -1 ||
 	    inotify_add_watch(w->fd, qpath, IN_DELETE | IN_MOVED_FROM |
 	    IN_ONLYDIR) == -1) {
 		if (w->fd != -1)
@@ -94,9 +98,17 @@ int
 sq_watch_wait(struct sq_watch *w, int64_t until_ms)
 {
 	struct pollfd pfd;
-	int64_t wait_ms = until_ms == INT64_MAX ? -1 : until_ms - sq_now_ms();
+	int64_t now = sq_now_ms(), wait_ms;
 	int n;
 
+	/* A due time seen in retry/ has come: look, once. */
+	if (w->due_ms <= now) {
+		sq_watch_due_clear(w);
+		return 1;
+	}
+	if (w->due_ms < until_ms)
+		until_ms = w->due_ms;
+	wait_ms = until_ms == INT64_MAX ? -1 : until_ms - now;
 	if (until_ms != INT64_MAX && wait_ms <= 0)
 		return 0;
 	if (w->poll && (wait_ms < 0 || wait_ms > w->conf->poll_interval_ms))
@@ -106,6 +118,10 @@ sq_watch_wait(struct sq_watch *w, int64_t until_ms)
 	pfd.fd = w->fd;
 	pfd.events = POLLIN;
 	n = poll(&pfd, w->fd == -1 ? 0 : 1, (int)wait_ms);
+	if (n == 0 && w->due_ms <= sq_now_ms()) {
+		sq_watch_due_clear(w);
+		return 1;
+	}
 	if (n <= 0)
 		return n == 0 && w->poll ? 1 : n;
 	/* Drain: one wake-up is enough for any number of arrivals. */
@@ -128,6 +144,35 @@ sq_watch_poll_ms(struct sq_watch *w)
 	    (int)w->conf->poll_interval_ms;
 }
 
+/*
+ * An arrival in retry/ names its due time (t=): remember the earliest, so
+ * that the waiter looks then, whether or not its sender has yet told the
+ * claim index (it does so after its rename).
+ */
+static void
+note_due(struct sq_watch *w, const struct inotify_event *ev)
+{
+	struct sq_name n;
+
+	if (ev->wd != w->rwd || ev->len == 0 || ev->name[0] == '.' ||
+	    sq_name_parse(&n, ev->name) == -1 || n.due < 0)
+		return;
+	if (n.due * 1000 < w->due_ms)
+		w->due_ms = n.due * 1000;
+}
+
+int64_t
+sq_watch_due_ms(const struct sq_watch *w)
+{
+	return w->due_ms;
+}
+
+void
+sq_watch_due_clear(struct sq_watch *w)
+{
+	w->due_ms = INT64_MAX;
+}
+
 void
 sq_watch_drain(struct sq_watch *w)
 {
@@ -141,6 +186,7 @@ sq_watch_drain(struct sq_watch *w)
 		for (off = 0; off + (ssize_t)sizeof(*ev) <= n;
 		    off += (ssize_t)(sizeof(*ev) + ev->len)) {
 			ev = (const struct inotify_event *)(buf + off);
+			note_due(w, ev);
 			/*
 			 * new/ moved away or removed, or its file system
 			 * unmounted: its events are gone for good, so look
