@@ -85,7 +85,8 @@ usage_read(int fd, struct usage *u)
 	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
 		return 0;
 	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu %lld", &c, &b, &ms) == 3) {
+	/* A damaged record (no time, or one before 1970) is recounted. */
+	if (sscanf(buf, "%llu %llu %lld", &c, &b, &ms) == 3 && ms >= 0) {
 		u->count = c;
 		u->bytes = b;
 		u->ms = ms;
