@@ -100,3 +100,14 @@ mode() {
 	as "$ANN" 022 qsend jobs x
 	assert_equal "$(stat -c %a "$SPOOLQ_DIR"/jobs/new/*)" 644
 }
+
+@test "shared root: a queue root makes under umask 022 (the systemd example) takes sends from the group" {
+	(umask 022 && qadmin create jobs)
+	assert_equal "$(mode "$SPOOLQ_DIR/jobs/new")" "2775 $GID"
+	run as "$BOB" 022 qsend jobs 'resize photo-1.jpg'
+	assert_success
+	run as "$CID" 022 qworker --drain jobs -- cat
+	assert_success
+	assert_output --regexp '^resize photo-1\.jpg'
+	assert_equal "$(count new jobs)$(count cur jobs)$(count dead jobs)" 000
+}
