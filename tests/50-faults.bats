@@ -176,7 +176,8 @@ send_until_full() {
 	mkq q
 	local id r
 	id=$(qsend -p q work)
-	setsid bash -c 'qrecv --lease 1s q > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 30' _ "$T/claimed" 3>&- &
+	# A lease far above any scheduling delay, for the "still leased" step.
+	setsid bash -c 'qrecv --lease 5s q > "$1.tmp" && mv "$1.tmp" "$1" && exec sleep 30' _ "$T/claimed" 3>&- &
 	local pid=$!
 	wait_for test -s "$T/claimed"
 	kill -9 -- "-$pid"
