@@ -180,6 +180,9 @@ handled() {
 		printf "# idle worker: %.3f s of CPU in %.1f s (%.2f%%)\n", c / hz, e, 100 * c / hz / e
 		exit !(c / hz < 0.01 * e) }' >&3 ||
 	    fail "the idle worker used $(( c1 - c0 )) ticks ($hz/s) in ${elapsed}s"
+	# Idle, not stuck: it still serves the next message.
+	qsend q last
+	wait_for -t 60 grep -qx last "$T/worker.log" "$T/shell.log"
 
 	# qadmin check reports every planted entry, and nothing else.
 	run -1 --separate-stderr timeout -k 5 60 qadmin check q
@@ -190,4 +193,11 @@ handled() {
 	done <"$T/planted"
 	[[ $(grep -c . <<<"$stderr") == $(grep -c . "$T/planted") ]] ||
 	    fail "reported more than was planted:"$'\n'"$stderr"
+
+	# --repair moves each into quarantine/, and the queue is clean.
+	run -0 --separate-stderr timeout -k 5 60 qadmin check --repair q
+	refute_crash
+	[[ $(grep -c '^quarantine ' <<<"$output") == $(grep -c . "$T/planted") ]] ||
+	    fail "not every planted entry quarantined:"$'\n'"$output"
+	run -0 timeout -k 5 60 qadmin check q
 }
