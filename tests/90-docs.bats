@@ -15,7 +15,8 @@ examples() {
 	local top=$BATS_TEST_DIRNAME/.. line
 	run --separate-stderr "$top/tests/doc-examples" "$top/$1"
 	while IFS= read -r line; do
-		[[ $line == "not run "* ]] && echo "# $line" >&3
+		[[ $line == "not run "* || $line == *": output not compared" ]] &&
+		    echo "# $line" >&3
 	done <<<"$output"
 	[[ -z $stderr ]] || fail "doc-examples: $stderr"
 	assert_success
