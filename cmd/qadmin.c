@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -222,6 +223,82 @@ admin_ids(int argc, char **argv, int (*fn)(const char *, void *), void *arg)
 		if ((r = fn(argv[i], arg)) != 0 && rc == 0)
 			rc = r;
 	return rc;
+}
+
+const char *
+admin_span(char *buf, size_t size, int64_t s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(buf, size, "%" PRId64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%" PRId64 "m", s / 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%" PRId64 "h", s / 3600);
+	else
+		snprintf(buf, size, "%" PRId64 "d", s / 86400);
+	return buf;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if none. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (len == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+void
+admin_json_str(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), len;
+
+	putc('"', fp);
+	while (n > 0) {
+		if (*s == '"' || *s == '\\')
+			fprintf(fp, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", fp);
+		else if (*s == '\t')
+			fputs("\\t", fp);
+		else if (*s < 0x20 || *s == 0x7f)
+			fprintf(fp, "\\u%04x", *s);
+		else if ((len = utf8_len(s, n)) == 0)
+			fputs("\\ufffd", fp);
+		else {
+			fwrite(s, 1, len, fp);
+			s += len;
+			n -= len;
+			continue;
+		}
+		s++;
+		n--;
+	}
+	putc('"', fp);
 }
 
 /* Whether path ends in a name that create can give a directory. */

@@ -1,6 +1,7 @@
 /*
  * qadmin.h - the subcommands of qadmin, one file per group:
- * qadmin.c (create, destroy, list), qadmin_inspect.c (stats, ls, cat),
+ * qadmin.c (create, destroy, list), qadmin_stats.c (stats),
+ * qadmin_inspect.c (ls, cat),
  * qadmin_msgs.c (purge, redrive, move, retry-now, hold, release,
  * delete), qadmin_repair.c (recover, gc, check), qadmin_config.c
  * (config).  Each parses its own options with getopt (optind reset)
@@ -62,5 +63,20 @@ void	admin_say(struct admin *a, const char *action, const char *id,
  */
 int	admin_ids(int argc, char **argv, int (*fn)(const char *, void *),
 	    void *arg);
+
+/*
+ * admin_span - an age or a time span of s seconds (negative: 0) as
+ * "5s", "3m", "2h" or "4d", rounded down to one unit, written into buf
+ * of size bytes.  Returns buf.
+ */
+const char *admin_span(char *buf, size_t size, int64_t s);
+
+/*
+ * admin_json_str - write str to fp as a JSON string (RFC 8259): quotes,
+ * backslashes and control bytes escaped; bytes that are not UTF-8 (IDs
+ * of messages delivered by hand may have any) become U+FFFD, so the
+ * document stays valid.
+ */
+void	admin_json_str(FILE *fp, const char *str);
 
 #endif
