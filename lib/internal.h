@@ -147,8 +147,9 @@ int	mkdir_shared(int dfd, const char *name);
 } while (0)
 
 /*
- * make_dirs - mkdir -p: path and its missing parents, with modes from the
- * umask (the spool root above a new queue or exchange).  0 or -1.
+ * make_dirs - mkdir -p: path and its missing parents (the spool root above
+ * a new queue or exchange), with modes from the umask, or shared with the
+ * group inside a shared directory (mkdir_shared).  0 or -1 with errno.
  */
 int	make_dirs(const char *path);
 

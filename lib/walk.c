@@ -115,6 +115,36 @@ subdir_open(int dfd, const char *name, int create)
 	    O_NOFOLLOW);
 }
 
+/* mkdir the path buf unless it is there, shared as by mkdir_shared. */
+static int
+make_one(const char *buf)
+{
+	char parent[PATH_MAX];
+	const char *slash, *base;
+	int pfd, rc, saved;
+
+	if ((slash = strrchr(buf, '/')) == NULL) {
+		strlcpy(parent, ".", sizeof(parent));
+		base = buf;
+	} else {
+		memcpy(parent, buf, slash - buf);
+		parent[slash == buf ? 1 : slash - buf] = '\0';
+		if (slash == buf)
+			parent[0] = '/';
+		base = slash + 1;
+	}
+	if (*base == '\0')
+		return 0;		/* "dir/": made as "dir" */
+	/* O_PATH: like mkdir(2), it needs no more than search permission. */
+	if ((pfd = open(parent, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	rc = mkdir_shared(pfd, base);
+	saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc == -1 && errno != EEXIST ? -1 : 0;
+}
+
 int
 make_dirs(const char *path)
 {
@@ -128,13 +158,11 @@ make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0777) == -1 && errno != EEXIST)
+		if (make_one(buf) == -1)
 			return -1;
 		*p = '/';
 	}
-	if (mkdir(buf, 0777) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
+	return make_one(buf);
 }
 
 /* Split path into its parent directory and last component. */

@@ -111,3 +111,13 @@ mode() {
 	assert_output --regexp '^resize photo-1\.jpg'
 	assert_equal "$(count new jobs)$(count cur jobs)$(count dead jobs)" 000
 }
+
+@test "shared root: the directories above a queue given by path are shared too" {
+	run as "$ANN" 022 qadmin create "$SPOOLQ_DIR/team/jobs"
+	assert_success
+	assert_equal "$(mode "$SPOOLQ_DIR/team")" "2775 $GID"
+	run as "$BOB" 022 qadmin create "$SPOOLQ_DIR/team/mail"
+	assert_success
+	run as "$CID" 022 qsend "$SPOOLQ_DIR/team/jobs" x
+	assert_success
+}
