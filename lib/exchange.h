@@ -19,6 +19,10 @@
  * in the exchange's parent directory, the spool root.  The file is
  * replaced whole by rename(2), so a reader sees the old bindings or the
  * new ones.
+ *
+ * exchange.c reads and writes exchange.conf (sq_exchange_open, create,
+ * bind, unbind, destroy); route.c picks the queues a routing key goes
+ * to (sq_topic_match, sq_exchange_route); fanout.c delivers to them.
  */
 #ifndef SPOOLQ_EXCHANGE_H
 #define SPOOLQ_EXCHANGE_H
