@@ -84,23 +84,26 @@ out:
 
 /*
  * Give to's attr/ the sidecars of id in q's attr/, before the message
- * itself moves to to: each is linked, or between file systems copied
- * into to's tmp/, synchronized and renamed into attr/.  The message's h
- * then never names a missing sidecar, wherever a crash stops the move:
- * what a crash leaves is the same sidecar in the attr/ of both queues,
- * and the one whose queue lacks the message is an orphan that gc
- * removes.  Best effort, like the sidecar of a send: a message without
- * its sidecar is still delivered.  Returns a bit per sidecar made, for
- * sidecars_unmake.
+ * itself moves to to: each is linked, or where that cannot be (another
+ * file system, one without hard links) copied into to's tmp/,
+ * synchronized and renamed into attr/.  The message's h then never names
+ * a missing sidecar, wherever a crash stops the move: what a crash
+ * leaves is the same sidecar in the attr/ of both queues, and the one
+ * whose queue lacks the message is an orphan that gc removes.  Best
+ * effort, like the sidecar of a send: a message without its sidecar is
+ * still delivered.  Returns a bit per sidecar made, for sidecars_unlink;
+ * *there gets a bit per sidecar that to now has, made or found.
  */
 static unsigned
-sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id)
+sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id,
+    unsigned *there)
 {
 	char name[SQ_ID_MAX + 32], tmp[SQ_NAME_MAX + 1];
 	size_t i;
 	unsigned made = 0;
 	int from, dest;
 
+	*there = 0;
 	if ((from = sq_state_attr(q, 0)) == -1)
 		return 0;
 	if ((dest = sq_state_attr(to, 1)) == -1) {
@@ -111,7 +114,11 @@ sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id)
 		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
 		if (linkat(from, name, dest, name, 0) == 0) {
 			made |= 1u << i;
-		} else if (errno == EXDEV && sq_id_new(tmp, sizeof(tmp)) == 0 &&
+		} else if (errno == EEXIST) {
+			/* left by a move that crashed: the same file */
+			*there |= 1u << i;
+		} else if (errno != ENOENT &&
+		    sq_id_new(tmp, sizeof(tmp)) == 0 &&
 		    copy_file(from, name, to->tmpfd, tmp) == 0) {
 			if (sq_rename(to->tmpfd, tmp, dest, name) == 0)
 				made |= 1u << i;
@@ -123,22 +130,23 @@ sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id)
 		fsync(dest);
 	close(from);
 	close(dest);
+	*there |= made;
 	return made;
 }
 
-/* Remove the sidecars of id that sidecars_make made in to's attr/. */
+/* Remove the sidecars of id in q's attr/ whose bits are set in which. */
 static void
-sidecars_unmake(struct sq_queue *to, const char *id, unsigned made)
+sidecars_unlink(struct sq_queue *q, const char *id, unsigned which)
 {
 	char name[SQ_ID_MAX + 32];
 	size_t i;
 
 	for (i = 0; i < NSIDECARS; i++) {
-		if (!(made & (1u << i)))
+		if (!(which & (1u << i)))
 			continue;
 		snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
 		    sidecar_suffixes[i]);
-		unlinkat(to->fd, name, 0);
+		unlinkat(q->fd, name, 0);
 	}
 }
 
@@ -168,7 +176,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	struct sq_name n;
 	struct stat st;
 	char tmp[SQ_NAME_MAX + 1], dest[SQ_NAME_MAX + 1];
-	unsigned made = 0;
+	unsigned made = 0, there = 0;
 	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved;
 
 	if (from == SQ_STATE_INFLIGHT || target == SQ_STATE_INFLIGHT ||
@@ -191,7 +199,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	}
 	/* Into another queue: the sidecars first, so h always holds. */
 	if (q != to)
-		made = sidecars_make(q, to, n.id);
+		made = sidecars_make(q, to, n.id, &there);
 	if (sq_rename(fromfd, name, tofd, dest) == 0) {
 		rc = 0;
 	} else if (errno == EXDEV) {
@@ -215,12 +223,13 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 unmake:
 	if (rc == -1) {
 		saved = errno;
-		sidecars_unmake(to, n.id, made);
+		sidecars_unlink(to, n.id, made);
 		errno = saved;
 		goto out;
 	}
+	/* Only what to has: a sidecar that could not follow stays. */
 	if (q != to)
-		sidecars_remove(q, n.id);
+		sidecars_unlink(q, n.id, there);
 	if (newname != NULL)
 		strlcpy(newname, dest, SQ_NAME_MAX + 1);
 out:
