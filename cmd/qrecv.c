@@ -141,21 +141,21 @@ give_back(struct sq_queue *q, const struct sq_claim *c, size_t from,
 static int
 print_body(struct sq_queue *q, const char *name, int sep, int raw)
 {
-	char buf[64 * 1024];
+	char buf[64 * 1024], taken[SQ_NAME_MAX + 1];
 	ssize_t n;
 	size_t len;
 	int fd, saved, eof = 0;
 
 	if ((fd = sq_open_regular(q->curfd, name, O_RDONLY, 0, NULL)) == -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
-	if (sq_take(q, name) == -1)
+	if (sq_take(q, name, taken) == -1)
 		err(EX_IOERR, "%s/cur/%s", q->path, name);
 	while (!eof) {
 		if ((n = read(fd, buf, sizeof(buf) - 1)) == -1) {
 			if (errno == EINTR)
 				continue;
 			saved = errno;
-			sq_take_undo(q, name);
+			sq_take_undo(q, taken);
 			errno = saved;
 			err(EX_IOERR, "%s/cur/%s", q->path, name);
 		}
@@ -171,15 +171,15 @@ print_body(struct sq_queue *q, const char *name, int sep, int raw)
 			close(fd);
 			/* All of the body out, only the separator lost: shown. */
 			if (n == 0)
-				sq_take_done(q, name);
+				sq_take_done(q, taken);
 			else
-				sq_take_undo(q, name);
+				sq_take_undo(q, taken);
 			errno = saved;
 			return -1;
 		}
 	}
 	close(fd);
-	if (sq_take_done(q, name) == -1)
+	if (sq_take_done(q, taken) == -1)
 		warn("%s/cur/%s: ack", q->path, name);
 	return 0;
 }

@@ -15,7 +15,9 @@
  * consumer looks into tmp/), then acknowledged once the body is out, or
  * given back to new/ when it could not be written.  A crash in between
  * leaves tmp/NAME, which qadmin gc removes once its lease and the tmp/
- * age are over: the message is never delivered twice.
+ * age are over: the message is never delivered twice.  An archiving
+ * queue takes it straight into archive/, its ack, so the archive keeps
+ * every message taken; a body not written is given back from there.
  */
 #include <sys/stat.h>
 
@@ -239,34 +241,36 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 }
 
 int
-sq_take(struct sq_queue *q, const char *name)
+sq_take(struct sq_queue *q, const char *name, char *taken)
 {
 	struct sq_name n;
 
 	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
 		return -1;
-	return sq_rename(q->curfd, name, q->tmpfd, name);
+	if (q->conf.archive) {
+		/* The ack of an archiving queue keeps it: that is all. */
+		if (archive_message(q, name, &n) == -1)
+			return -1;
+		return sq_name_format(taken, SQ_NAME_MAX + 1, &n);
+	}
+	if (sq_rename(q->curfd, name, q->tmpfd, name) == -1)
+		return -1;
+	strlcpy(taken, name, SQ_NAME_MAX + 1);
+	return 0;
 }
 
 int
-sq_take_done(struct sq_queue *q, const char *name)
+sq_take_done(struct sq_queue *q, const char *taken)
 {
 	struct sq_name n;
-	int fd, rc, saved;
 
-	if (claim_name(name, &n) == -1)
+	if (sq_name_parse(&n, taken) == -1) {
+		errno = EINVAL;
 		return -1;
-	if (q->conf.archive) {
-		if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 1)) == -1)
-			return -1;
-		ready_name(&n);
-		rc = move_message(q->tmpfd, name, fd, &n, NULL);
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return rc;
 	}
-	if (unlinkat(q->tmpfd, name, 0) == -1)
+	if (q->conf.archive)
+		return 0;		/* archived when taken */
+	if (unlinkat(q->tmpfd, taken, 0) == -1)
 		return -1;
 	failure_remove(q, n.id);
 	if (n.has_attr)
@@ -275,16 +279,27 @@ sq_take_done(struct sq_queue *q, const char *name)
 }
 
 int
-sq_take_undo(struct sq_queue *q, const char *name)
+sq_take_undo(struct sq_queue *q, const char *taken)
 {
 	struct sq_name n;
+	int fd, rc, saved;
 
-	if (claim_name(name, &n) == -1)
+	if (sq_name_parse(&n, taken) == -1) {
+		errno = EINVAL;
 		return -1;
+	}
 	if (n.attempts > 0)
 		n.attempts--;
 	ready_name(&n);
-	return move_message(q->tmpfd, name, q->newfd, &n, NULL);
+	if (!q->conf.archive)
+		return move_message(q->tmpfd, taken, q->newfd, &n, NULL);
+	if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
+		return -1;
+	rc = move_message(fd, taken, q->newfd, &n, NULL);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
 }
 
 int

@@ -785,27 +785,30 @@ int	sq_failure_write(struct sq_queue *q, const char *id, const char *text,
 int	sq_release(struct sq_queue *q, const char *name);
 
 /*
- * sq_take - the commit point of an at-most-once delivery (qrecv -A):
- * rename the claim cur/name to tmp/name, where no consumer looks, so that
- * it is never handed out again whatever happens next.  Follow with
+ * sq_take - the commit point of an at-most-once delivery (qrecv -A): move
+ * the claim cur/name out of every consumer's sight, so that it is never
+ * handed out again whatever happens next: to tmp/name, or, in an
+ * archiving queue, to archive/ID,a=k (its ack).  The name it was taken
+ * under is written to taken (SQ_NAME_MAX + 1 bytes).  Follow with
  * sq_take_done once the body was delivered, or sq_take_undo when it could
  * not be.  A crash in between leaves tmp/name for qadmin gc, which keeps
  * it until its lease is over.  Returns 0 or -1 with errno as sq_ack.
  */
-int	sq_take(struct sq_queue *q, const char *name);
+int	sq_take(struct sq_queue *q, const char *name, char *taken);
 
 /*
- * sq_take_done - acknowledge the taken tmp/name as sq_ack does: unlink it
- * with its sidecars, or archive it (archive = yes).  0 or -1 with errno.
+ * sq_take_done - acknowledge the message taken as taken, as sq_ack does:
+ * unlink it with its sidecars (an archiving queue has archived it
+ * already).  Returns 0 or -1 with errno.
  */
-int	sq_take_done(struct sq_queue *q, const char *name);
+int	sq_take_done(struct sq_queue *q, const char *taken);
 
 /*
- * sq_take_undo - give the taken tmp/name back to new/ as a ready message,
- * the attempt not counted (as sq_release): its body could not be
+ * sq_take_undo - give the message taken as taken back to new/ as a ready
+ * message, the attempt not counted (as sq_release): its body could not be
  * delivered.  Returns 0 or -1 with errno.
  */
-int	sq_take_undo(struct sq_queue *q, const char *name);
+int	sq_take_undo(struct sq_queue *q, const char *taken);
 
 /*
  * sq_touch_undo - take back a touch whose new receipt could not be given

@@ -135,3 +135,16 @@ all_ready() {
 	run -0 qack "${r[0]}" "${r[1]}"
 	assert_count cur q 0
 }
+
+@test "qrecv -A in an archiving queue: a body written is archived, one not written goes back to new/ from the archive" {
+	qadmin config q set archive=yes >/dev/null
+	qsend q kept back
+	run -0 qrecv -A q
+	assert_output kept
+	assert_count archive q 1
+	run --separate-stderr closed_pipe qrecv -A q
+	(( status == 74 )) || fail "exit $status: $stderr"
+	all_ready 1
+	assert_same back "$(bodies new q)"
+	assert_count archive q 1
+}
