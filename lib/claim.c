@@ -46,37 +46,6 @@ struct index {
 	int64_t	maint_ms;		/* run maintenance at this time */
 };
 
-/* ------------------------------------------------------------- moves */
-
-void
-ready_name(struct sq_name *n)
-{
-	n->lease = n->due = -1;
-	n->token[0] = n->reason[0] = '\0';
-}
-
-void
-dead_name(struct sq_name *n, const char *reason)
-{
-	ready_name(n);
-	strlcpy(n->reason, reason, sizeof(n->reason));
-}
-
-int
-move_message(int fromfd, const char *name, int tofd, const struct sq_name *n,
-    char *newname)
-{
-	char to[SQ_NAME_MAX + 1];
-
-	if (sq_name_format(to, sizeof(to), n) == -1)
-		return -1;
-	if (sq_rename(fromfd, name, tofd, to) == -1)
-		return -1;
-	if (newname != NULL)
-		memcpy(newname, to, strlen(to) + 1);
-	return 0;
-}
-
 /* ------------------------------------------------------------- index */
 
 static int
@@ -335,19 +304,6 @@ unwritten:
 }
 
 /* ------------------------------------------------------------- claims */
-
-int
-expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
-{
-	int64_t sent;
-
-	if (n->expires >= 0 && now_ms >= n->expires * 1000)
-		return 1;
-	if (q->conf.ttl_ms > 0 && (sent = sq_id_time_ms(n->id)) >= 0 &&
-	    now_ms - sent > q->conf.ttl_ms)
-		return 1;
-	return 0;
-}
 
 /* What one claim call is doing, for every name it tries. */
 struct claimer {

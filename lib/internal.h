@@ -16,6 +16,8 @@
  */
 int	index_lower_maint(struct sq_queue *q, int64_t at_ms);
 
+/* move.c: the names of a message in each state, and the moves. */
+
 /*
  * move_message - rename name in fromfd to the name n formats to in tofd,
  * writing the new name into newname (SQ_NAME_MAX + 1 bytes) when not NULL.
@@ -29,6 +31,15 @@ void	dead_name(struct sq_name *n, const char *reason);
 
 /* ready_name - turn n into its form in new/ (ID, a, e, h kept). */
 void	ready_name(struct sq_name *n);
+
+/*
+ * expired - 1 when message n is past its time at now_ms (epoch ms): its
+ * own e= deadline (whole seconds, rounded up at send), or the queue's ttl
+ * counted from its send time in the ID to the millisecond; never before
+ * the time asked for.  Else 0.
+ */
+int	expired(const struct sq_queue *q, const struct sq_name *n,
+	    int64_t now_ms);
 
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
@@ -152,15 +163,6 @@ int	mkdir_shared(int dfd, const char *name);
  * group inside a shared directory (mkdir_shared).  0 or -1 with errno.
  */
 int	make_dirs(const char *path);
-
-/*
- * expired - 1 when message n is past its time at now_ms (epoch ms): its
- * own e= deadline (whole seconds, rounded up at send), or the queue's ttl
- * counted from its send time in the ID to the millisecond; never before
- * the time asked for.  Else 0.
- */
-int	expired(const struct sq_queue *q, const struct sq_name *n,
-	    int64_t now_ms);
 
 /*
  * path_split - split path into its parent directory ("." for a bare name,

@@ -1,0 +1,72 @@
+/*
+ * move.c - the state machine of a message: the rules that name a message
+ * in each state, and the one move between states.  The modules that
+ * change a message's state (claim, settle, admin, worker, gc, archive,
+ * check) build names and move by these; this module calls none of them,
+ * only name.c and fsutil.c below it.
+ *
+ * The states are the sets of paths that exist (spoolq(5), qmail's
+ * INTERNALS):
+ *
+ *	state		paths
+ *	being sent	tmp/ID
+ *	ready		new/ID[,a=k][,e=T][,h]
+ *	in flight	cur/ID,a=k,l=DEADLINE[,w=TOKEN]...
+ *	waiting		retry/ID,a=k,t=DUE...
+ *	dead		dead/ID,a=k,r=REASON...
+ *	held		hold/ID... (like ready)
+ *	archived	archive/ID,a=k (acked, kept for replay)
+ *	gone		none of these
+ *
+ * and every move between two of them is one sq_rename (fsutil.c), the
+ * commit point: before it the message is in the old state, after it in
+ * the new one, never in both and never in neither.  The ID never changes; only the
+ * fields after it do (sq_name_format), by the rules below: back to ready
+ * keeps ID, a, e and h and drops the lease, token, due time and reason;
+ * a dead letter is that plus its reason.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+void
+ready_name(struct sq_name *n)
+{
+	n->lease = n->due = -1;
+	n->token[0] = n->reason[0] = '\0';
+}
+
+void
+dead_name(struct sq_name *n, const char *reason)
+{
+	ready_name(n);
+	strlcpy(n->reason, reason, sizeof(n->reason));
+}
+
+int
+move_message(int fromfd, const char *name, int tofd, const struct sq_name *n,
+    char *newname)
+{
+	char to[SQ_NAME_MAX + 1];
+
+	if (sq_name_format(to, sizeof(to), n) == -1)
+		return -1;
+	if (sq_rename(fromfd, name, tofd, to) == -1)
+		return -1;
+	if (newname != NULL)
+		memcpy(newname, to, strlen(to) + 1);
+	return 0;
+}
+
+int
+expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
+{
+	int64_t sent;
+
+	if (n->expires >= 0 && now_ms >= n->expires * 1000)
+		return 1;
+	if (q->conf.ttl_ms > 0 && (sent = sq_id_time_ms(n->id)) >= 0 &&
+	    now_ms - sent > q->conf.ttl_ms)
+		return 1;
+	return 0;
+}
