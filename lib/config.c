@@ -229,11 +229,11 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
  * the lines of the file and inih sees each line once.  inih as Debian
  * builds it (INI_MAX_LINE 200, no realloc) cuts a longer line and parses
  * its rest as a line of its own, which would let the end of a long
- * comment set a key.  So a line that does not fit inih's buffer is
- * handed on as a comment when it is one, cut at its inline comment (';'
- * after a blank, inih's rule) when that makes it fit, and else refused;
- * a line with a NUL byte is refused too, as is a line inih would read
- * otherwise than the rest of the file does.
+ * comment set a key.  So each line is handed on without its inline
+ * comment (';' after a blank, inih's rule for key lines, here for
+ * continuation lines too, whatever their length) and blanks around it,
+ * a comment or blank line as ";"; what is still too long for inih, and
+ * a line with a NUL byte, is refused.
  */
 struct lines {
 	FILE		*fp;
@@ -250,10 +250,19 @@ inline_comment(char *s)
 {
 	char *p;
 
-	for (p = s + 1; *p != '\0'; p++)
-		if (*p == ';' && isspace((unsigned char)p[-1]))
+	for (p = s; *p != '\0'; p++)
+		if (p > s && *p == ';' && isspace((unsigned char)p[-1]))
 			return p - 1;
 	return NULL;
+}
+
+static void
+line_refuse(struct lines *r, const char *why)
+{
+	if (r->badline == 0) {
+		r->badline = r->line;
+		r->bad = why;
+	}
 }
 
 /* An ini_reader over r: the next whole line, as inih may take it. */
@@ -261,38 +270,34 @@ static char *
 line_read(struct lines *r, char *buf, int size)
 {
 	ssize_t len;
-	char *s, *cut;
+	char *s, *t, *cut;
+	int indent;
 
 	if ((len = getline(&r->buf, &r->cap, r->fp)) == -1)
 		return NULL;
 	r->line++;
 	s = r->buf;
 	if ((size_t)len != strlen(s)) {
-		if (r->badline == 0) {
-			r->badline = r->line;
-			r->bad = "a NUL byte in the line";
-		}
-		s = ";";
-	} else if (len + 1 > size) {
-		s += strspn(s, " \t\r\f\v");
-		if ((cut = inline_comment(s)) == NULL)
-			cut = s + strlen(s);
-		while (cut > s && isspace((unsigned char)cut[-1]))
-			cut--;
-		if (*s == ';' || *s == '#')
-			s = ";";
-		else if (cut - s + 2 <= size) {
-			*cut++ = '\n';
-			*cut = '\0';
-		} else {
-			if (r->badline == 0) {
-				r->badline = r->line;
-				r->bad = "line too long";
-			}
-			s = ";";
-		}
+		line_refuse(r, "a NUL byte in the line");
+		strlcpy(buf, ";", (size_t)size);
+		return buf;
 	}
-	strlcpy(buf, s, (size_t)size);
+	t = s + strspn(s, " \t\r\f\v");
+	if ((cut = inline_comment(t)) == NULL)
+		cut = t + strlen(t);
+	while (cut > t && isspace((unsigned char)cut[-1]))
+		cut--;
+	/* One blank of its indent keeps a continuation line one. */
+	indent = t > s;
+	if (*t == ';' || *t == '#' || cut == t)
+		strlcpy(buf, ";", (size_t)size);
+	else if (indent + (cut - t) + 2 <= size)
+		snprintf(buf, (size_t)size, "%s%.*s\n", indent ? " " : "",
+		    (int)(cut - t), t);
+	else {
+		line_refuse(r, "line too long");
+		strlcpy(buf, ";", (size_t)size);
+	}
 	return buf;
 }
 

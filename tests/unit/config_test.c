@@ -150,6 +150,27 @@ test_long_lines(const char *dir)
 	ok(load(dir, text, &c, err, sizeof(err)) == -1 && errno == EINVAL &&
 	    strcmp(err, "Q/queue.conf:2: line too long") == 0,
 	    "a long key line is refused, with its line");
+	ok(load(dir, "[queue]\nlease = 5m\n  10m ; why\n", &c, err,
+	    sizeof(err)) == 0 && c.lease_ms == 600000,
+	    "an inline comment ends a continuation line too");
+	memset(text, ' ', 300);
+	snprintf(text + 300, sizeof(text) - 300, "\n[queue]\n%s\n%s",
+	    "ttl = 1d", "   ");
+	ok(load(dir, text, &c, err, sizeof(err)) == 0 && c.ttl_ms == 86400000,
+	    "long blank lines are blank");
+	/* 199 bytes are too long with or without a newline after them. */
+	snprintf(text, sizeof(text), "[queue]\nlease = 9s%.189s", pad);
+	ok(load(dir, text, &c, err, sizeof(err)) == -1 &&
+	    strcmp(err, "Q/queue.conf:2: line too long") == 0,
+	    "a last line of 199 bytes without a newline is too long");
+	strlcat(text, "\n", sizeof(text));
+	ok(load(dir, text, &c, err, sizeof(err)) == -1 &&
+	    strcmp(err, "Q/queue.conf:2: line too long") == 0,
+	    "and with one");
+	snprintf(text, sizeof(text), "[queue]\nlease = 9s%.188s", pad);
+	ok(load(dir, text, &c, err, sizeof(err)) == -1 &&
+	    strncmp(err, "Q/queue.conf:2: lease: 9sx", 26) == 0,
+	    "198 bytes are read whole: %s", err);
 	n = snprintf(text, sizeof(text), "[queue]\n# a%cb\nlease = 9s\n", 0);
 	ok(load_n(dir, text, (size_t)n, &c, err, sizeof(err)) == -1 &&
 	    errno == EINVAL &&
