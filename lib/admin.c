@@ -1,6 +1,5 @@
 /*
- * admin.c - operator moves: between states and between queues, deletion,
- * holding a queue, and telling consumers to look at new/ again.
+ * admin.c - operator moves: between states and between queues, and deletion.
  *
  * Each move is one rename, like every other transition, so these are
  * safe while producers, consumers and workers run: if a consumer claims
@@ -26,16 +25,6 @@
 static const char *const sidecar_suffixes[] = { "", SQ_FAILURE_SUFFIX };
 #define NSIDECARS	(sizeof(sidecar_suffixes) / sizeof(sidecar_suffixes[0]))
 
-void
-failure_remove(struct sq_queue *q, const char *id)
-{
-	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
-
-	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
-	    SQ_FAILURE_SUFFIX);
-	unlinkat(q->fd, name, 0);
-}
-
 /* Remove every sidecar of id from q's attr/ (missing ones are fine). */
 static void
 sidecars_remove(struct sq_queue *q, const char *id)
@@ -48,38 +37,6 @@ sidecars_remove(struct sq_queue *q, const char *id)
 		    sidecar_suffixes[i]);
 		unlinkat(q->fd, name, 0);
 	}
-}
-
-int
-copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
-{
-	char buf[64 * 1024];
-	ssize_t n = -1;
-	int in, out, rc = -1, saved;
-
-	if ((in = sq_open_regular(fromfd, name, O_RDONLY, 0, NULL)) == -1)
-		return -1;
-	out = sq_open_regular(tofd, tmpname, O_WRONLY | O_CREAT | O_EXCL,
-	    0666, NULL);
-	if (out == -1)
-		goto out;
-	if (share_file(dir_share(tofd), out) == 0)
-		while ((n = read(in, buf, sizeof(buf))) > 0)
-			if (sq_write_all(out, buf, (size_t)n) == -1)
-				break;
-	if (n == 0 && fsync(out) == 0)
-		rc = 0;
-	saved = errno;
-	if (close(out) == -1 && rc == 0)
-		rc = -1;
-	if (rc == -1)
-		unlinkat(tofd, tmpname, 0);
-	errno = saved;
-out:
-	saved = errno;
-	close(in);
-	errno = saved;
-	return rc;
 }
 
 /*
@@ -148,12 +105,6 @@ sidecars_unlink(struct sq_queue *q, const char *id, unsigned which)
 		    sidecar_suffixes[i]);
 		unlinkat(q->fd, name, 0);
 	}
-}
-
-int
-sq_state_attr(struct sq_queue *q, int create)
-{
-	return subdir_open(q->fd, SQ_DIR_ATTR, create);
 }
 
 /* The name a message gets in state st (ready and held: ID,a,e,h). */
@@ -261,30 +212,4 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
 		sidecars_remove(q, n.id);
 	errno = saved;
 	return rc;
-}
-
-int
-sq_queue_hold(struct sq_queue *q, int on)
-{
-	int fd;
-
-	if (!on)
-		return unlinkat(q->fd, SQ_HELD_FILE, 0) == -1 && errno != ENOENT ?
-		    -1 : 0;
-	fd = openat(q->fd, SQ_HELD_FILE, O_WRONLY | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
-	if (fd == -1)
-		return -1;
-	share_file(q->share, fd);	/* a marker: anyone may remove it */
-	return close(fd);
-}
-
-int
-sq_queue_held(struct sq_queue *q)
-{
-	struct stat st;
-
-	/* Only the regular file qadmin hold makes holds the queue. */
-	return fstatat(q->fd, SQ_HELD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st.st_mode);
 }

@@ -143,3 +143,13 @@ sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn, void *arg)
 	fclose(fp);
 	return rc;
 }
+
+void
+failure_remove(struct sq_queue *q, const char *id)
+{
+	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
+
+	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
+	    SQ_FAILURE_SUFFIX);
+	unlinkat(q->fd, name, 0);
+}

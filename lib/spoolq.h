@@ -954,6 +954,22 @@ int	sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn,
 int	sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 	    char *name);
 
+/*
+ * sq_state_attr - open q's attr/ directory, creating it when create is
+ * set.  Returns a descriptor or -1 with errno.
+ */
+int	sq_state_attr(struct sq_queue *q, int create);
+
+/*
+ * sq_queue_hold - hold (on = 1) or release (on = 0) the whole queue: the
+ * flag file QUEUE/held makes every claim return nothing, while sends are
+ * still accepted (a Postfix-style hold).  Returns 0 or -1 with errno.
+ */
+int	sq_queue_hold(struct sq_queue *q, int on);
+
+/* sq_queue_held - 1 when the queue is held, else 0. */
+int	sq_queue_held(struct sq_queue *q);
+
 /* ---------------------------------------------------------------- admin */
 
 /*
@@ -977,16 +993,6 @@ int	sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 int	sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name);
 
 /*
- * sq_queue_hold - hold (on = 1) or release (on = 0) the whole queue: the
- * flag file QUEUE/held makes every claim return nothing, while sends are
- * still accepted (a Postfix-style hold).  Returns 0 or -1 with errno.
- */
-int	sq_queue_hold(struct sq_queue *q, int on);
-
-/* sq_queue_held - 1 when the queue is held, else 0. */
-int	sq_queue_held(struct sq_queue *q);
-
-/*
  * sq_queue_refresh - make the next claim list new/ again and run
  * maintenance, so that messages an operator moved into new/ are offered
  * at once rather than after the current claim snapshot.  Returns 0 or -1
@@ -994,12 +1000,6 @@ int	sq_queue_held(struct sq_queue *q);
  * its holder is stopped).
  */
 int	sq_queue_refresh(struct sq_queue *q);
-
-/*
- * sq_state_attr - open q's attr/ directory, creating it when create is
- * set.  Returns a descriptor or -1 with errno.
- */
-int	sq_state_attr(struct sq_queue *q, int create);
 
 /* ---------------------------------------------------------------- archive */
 

@@ -1,6 +1,7 @@
 /*
- * state.c - the message states by name, and walking the messages of one
- * state as a stream.
+ * state.c - the message states by name, their directories (attr/ too),
+ * walking the messages of one state as a stream, and the held flag of a
+ * whole queue (QUEUE/held: claims find nothing while it is there).
  *
  * A state is a directory; its messages are the names in it that do not
  * start with '.'.  Walking never follows a symlink and never opens a
@@ -133,4 +134,36 @@ sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 	}
 	errno = ENOENT;
 	return -1;
+}
+
+int
+sq_state_attr(struct sq_queue *q, int create)
+{
+	return subdir_open(q->fd, SQ_DIR_ATTR, create);
+}
+
+int
+sq_queue_hold(struct sq_queue *q, int on)
+{
+	int fd;
+
+	if (!on)
+		return unlinkat(q->fd, SQ_HELD_FILE, 0) == -1 && errno != ENOENT ?
+		    -1 : 0;
+	fd = openat(q->fd, SQ_HELD_FILE, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1)
+		return -1;
+	share_file(q->share, fd);	/* a marker: anyone may remove it */
+	return close(fd);
+}
+
+int
+sq_queue_held(struct sq_queue *q)
+{
+	struct stat st;
+
+	/* Only the regular file qadmin hold makes holds the queue. */
+	return fstatat(q->fd, SQ_HELD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 }

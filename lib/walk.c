@@ -1,7 +1,8 @@
 /*
  * walk.c - directories: walking one in constant memory, for upkeep code
  * that must see every entry (dot names too) without following or opening
- * any; opening a subdirectory made on demand; mkdir -p; splitting a path.
+ * any; opening a subdirectory made on demand; mkdir -p; splitting a path;
+ * copying a file into a directory, durably, with the directory's sharing.
  *
  * Group sharing (spoolq(5), "Sharing a queue"): a directory that has the
  * set-group-ID bit and is group-writable is shared by its group.  What we
@@ -199,4 +200,36 @@ path_split(const char *path, char *parent, size_t psize, char *base,
 toolong:
 	errno = ENAMETOOLONG;
 	return -1;
+}
+
+int
+copy_file(int fromfd, const char *name, int tofd, const char *tmpname)
+{
+	char buf[64 * 1024];
+	ssize_t n = -1;
+	int in, out, rc = -1, saved;
+
+	if ((in = sq_open_regular(fromfd, name, O_RDONLY, 0, NULL)) == -1)
+		return -1;
+	out = sq_open_regular(tofd, tmpname, O_WRONLY | O_CREAT | O_EXCL,
+	    0666, NULL);
+	if (out == -1)
+		goto out;
+	if (share_file(dir_share(tofd), out) == 0)
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (sq_write_all(out, buf, (size_t)n) == -1)
+				break;
+	if (n == 0 && fsync(out) == 0)
+		rc = 0;
+	saved = errno;
+	if (close(out) == -1 && rc == 0)
+		rc = -1;
+	if (rc == -1)
+		unlinkat(tofd, tmpname, 0);
+	errno = saved;
+out:
+	saved = errno;
+	close(in);
+	errno = saved;
+	return rc;
 }
