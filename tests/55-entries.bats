@@ -371,3 +371,29 @@ planted_in_name() {
 	assert_output "third"
 	planted_in_name new "$b" fifo
 }
+
+@test "qadmin hold, move, purge, cat, ls: a planted entry is never moved, removed or opened; real messages are" {
+	local k
+	mkq other
+	for k in $KINDS; do
+		plant "$k" "$(qdir q)/new/$PID.$k"
+	done
+	qsend q one two
+	run -0 timeout -k 5 10 qadmin hold q "$(msgid "$(names new q | tail -n 1)")"
+	run -0 timeout -k 5 10 qadmin move q other
+	refute_crash
+	assert_same one "$(bodies new other)"
+	run -66 --separate-stderr timeout -k 5 10 qadmin cat q "$PID.fifo"
+	refute_crash
+	run -0 --separate-stderr timeout -k 5 10 qadmin ls q
+	refute_crash
+	[[ $(grep -c stray <<<"$output") == $(wc -w <<<"$KINDS") ]] || fail "ls: $output"
+	run -0 timeout -k 5 10 qadmin purge q
+	refute_crash
+	for k in $KINDS; do
+		planted_in new "$k"
+	done
+	assert_same two "$(bodies hold q)"
+	assert_count new other 1
+	outside_untouched
+}
