@@ -150,8 +150,9 @@ sq_queue_hold(struct sq_queue *q, int on)
 	if (!on)
 		return unlinkat(q->fd, SQ_HELD_FILE, 0) == -1 && errno != ENOENT ?
 		    -1 : 0;
-	fd = openat(q->fd, SQ_HELD_FILE, O_WRONLY | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0666);
+	/* Never blocks on a FIFO planted there: SQ_ENOTREG instead. */
+	fd = sq_open_regular(q->fd, SQ_HELD_FILE, O_WRONLY | O_CREAT, 0666,
+	    NULL);
 	if (fd == -1)
 		return -1;
 	share_file(q->share, fd);	/* a marker: anyone may remove it */

@@ -397,3 +397,10 @@ planted_in_name() {
 	assert_count new other 1
 	outside_untouched
 }
+
+@test "qadmin hold: a FIFO planted as held is refused at once, never opened for writing" {
+	mkfifo "$(qdir q)/held"
+	expect_fail 65 timeout -k 5 10 qadmin hold q
+	qsend q x
+	run -0 timeout -k 5 10 qrecv q
+}
