@@ -750,8 +750,8 @@ write_file(int dfd, const char *name, const char *data, size_t len,
 {
 	int fd, saved;
 
-	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-	    (excl ? O_EXCL : O_TRUNC), 0666);
+	fd = sq_open_regular(dfd, name, O_WRONLY | O_CREAT |
+	    (excl ? O_EXCL : O_TRUNC), 0666, NULL);
 	if (fd == -1)
 		return -1;
 	share_file(dir_share(dfd), fd);
