@@ -14,6 +14,11 @@
  *                                    ours; else it was published: drop ours;
  *   empty, or older than window   -> ours is the first: send it.
  * Markers expire by time; qadmin gc removes them.
+ *
+ * The publication itself is send.c's: dedup_begin judges and writes
+ * "pending", send.c commits the batch, dedup_end writes "sent".  This
+ * module calls nothing of send.c; the names it publishes an orphan under
+ * are move.c's rules.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -110,7 +115,7 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
 	    strcmp(n.id, m->id) == 0)
 		return sq_rename(q->tmpfd, m->id, strcmp(m->dir,
 		    SQ_DIR_RETRY) == 0 ? q->retryfd : q->newfd, m->name);
-	if (batch_target(b, m->id, name, &tofd) == -1 ||
+	if (publish_name(q, b->opts, m->id, name, &tofd) == -1 ||
 	    sq_name_parse(&n, name) == -1)
 		return -1;
 	/* The flag h says what is on disk, not what this send has. */
@@ -154,57 +159,75 @@ marker_lock(int dfd, const char *key)
 	}
 }
 
+/* Unlock the marker; when nothing was published, take tmp/id back too. */
+static void
+finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
+{
+	struct sq_queue *q = b->q;
+	int saved = errno;
+
+	if (rc == -1 && b->committed == d->before) {
+		/*
+		 * Ours was not published: no marker may claim it was, or the
+		 * producer's retry would be dropped and the message lost.
+		 */
+		if (d->pending && d->fd != -1 && ftruncate(d->fd, 0) == 0 &&
+		    q->conf.durability == SQ_DURABILITY_FSYNC)
+			fsync(d->fd);
+		unlinkat(q->tmpfd, id, 0);
+		attr_remove(q, id);
+	}
+	if (d->fd != -1)
+		close(d->fd);
+	if (d->dfd != -1)
+		close(d->dfd);
+	errno = saved;
+}
+
 int
-dedup_send(struct sq_batch *b, const char *id, size_t len)
+dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 {
 	struct sq_queue *q = b->q;
 	struct marker m;
 	struct stat st;
 	char name[SQ_NAME_MAX + 1];
-	size_t before = b->committed;
-	int dfd, fd = -1, rc = -1, saved, pending = 0, tofd;
+	int tofd;
 
-	if ((dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1 ||
-	    (fd = marker_lock(dfd, b->opts->dedup_id)) == -1 ||
-	    marker_read(fd, &m) == -1)
-		goto out;
+	d->fd = -1;
+	d->pending = 0;
+	d->before = b->committed;
+	if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1 ||
+	    (d->fd = marker_lock(d->dfd, b->opts->dedup_id)) == -1 ||
+	    marker_read(d->fd, &m) == -1)
+		goto fail;
 	if (m.id[0] != '\0' && sq_now_ms() - m.ms < q->conf.dedup_window_ms) {
 		if (strcmp(m.state, "pending") == 0 &&
 		    fstatat(q->tmpfd, m.id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && publish_orphan(b, &m) == -1)
-			goto out;
+			goto fail;
 		if (strcmp(m.state, "sent") != 0 &&
-		    marker_write(q, fd, m.id, "sent", NULL, NULL) == -1)
-			goto out;
+		    marker_write(q, d->fd, m.id, "sent", NULL, NULL) == -1)
+			goto fail;
 		drop(b, id);
-		rc = 0;
-		goto out;
+		finish(d, b, id, 0);
+		return 1;
 	}
-	if (batch_target(b, id, name, &tofd) == -1 ||
-	    marker_write(q, fd, id, "pending", tofd == q->retryfd ?
+	if (publish_name(q, b->opts, id, name, &tofd) == -1 ||
+	    marker_write(q, d->fd, id, "pending", tofd == q->retryfd ?
 	    SQ_DIR_RETRY : SQ_DIR_NEW, name) == -1)
-		goto out;
-	pending = 1;
-	if (batch_push(b, id, len, 1) == -1)
-		goto out;
-	rc = marker_write(q, fd, id, "sent", NULL, NULL);
-out:
-	saved = errno;
-	if (rc == -1 && b->committed == before) {
-		/*
-		 * Ours was not published: no marker may claim it was, or the
-		 * producer's retry would be dropped and the message lost.
-		 */
-		if (pending && fd != -1 && ftruncate(fd, 0) == 0 &&
-		    q->conf.durability == SQ_DURABILITY_FSYNC)
-			fsync(fd);
-		unlinkat(q->tmpfd, id, 0);
-		attr_remove(q, id);
-	}
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	errno = saved;
+		goto fail;
+	d->pending = 1;
+	return 0;
+fail:
+	finish(d, b, id, -1);
+	return -1;
+}
+
+int
+dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc)
+{
+	if (rc == 0)
+		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL);
+	finish(d, b, id, rc);
 	return rc;
 }

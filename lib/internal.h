@@ -41,6 +41,19 @@ void	ready_name(struct sq_name *n);
 int	expired(const struct sq_queue *q, const struct sq_name *n,
 	    int64_t now_ms);
 
+/* has_sidecar - 1 when the send options o give a message an attr/ sidecar. */
+int	has_sidecar(const struct sq_msgopts *o);
+
+/*
+ * publish_name - the name (SQ_NAME_MAX + 1 bytes) and directory (q's
+ * newfd or retryfd) that tmp/id is published under with the send options
+ * o (may be NULL): new/ID, or retry/ID,t=DUE when o's due time is still
+ * to come, with e= from o's expiry and h when it has a sidecar.  Returns
+ * 0 or -1 with errno (EINVAL: id is not an ID).
+ */
+int	publish_name(struct sq_queue *q, const struct sq_msgopts *o,
+	    const char *id, char *name, int *dirfd);
+
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
 
@@ -58,19 +71,33 @@ void	attr_remove(struct sq_queue *q, const char *id);
  */
 int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
 
-/*
- * dedup_send - publish the finished tmp/ID (len bytes) unless a message
- * with the batch's dedup_id was sent within dedup_window (then tmp/ID is
- * removed and b->dropped counted).  Returns 0 or -1 with errno.
- */
-int	dedup_send(struct sq_batch *b, const char *id, size_t len);
+/* dedup.c: a send with a dedup ID, around its publication by send.c. */
+struct dedup {
+	int	dfd;		/* dedup/ */
+	int	fd;		/* the marker, locked */
+	int	pending;	/* it says "pending" for ours */
+	size_t	before;		/* the batch's committed count at the start */
+};
 
 /*
- * batch_target - the name (SQ_NAME_MAX + 1 bytes) and directory (q's
- * newfd or retryfd) that tmp/id of batch b is published under.  0 or -1.
+ * dedup_begin - the finished tmp/id of batch b has b's dedup ID: lock
+ * its marker and judge.  A duplicate (the ID was sent within
+ * dedup_window) is dropped - tmp/id and its sidecar removed, b->dropped
+ * counted, a crashed first sender's body published - and gives 1.  The
+ * first send of the ID gives 0 with the marker locked and saying
+ * "pending": publish tmp/id, then call dedup_end.  -1 with errno: tmp/id
+ * and its sidecar are removed.
  */
-int	batch_target(struct sq_batch *b, const char *id, char *name,
-	    int *dirfd);
+int	dedup_begin(struct dedup *d, struct sq_batch *b, const char *id);
+
+/*
+ * dedup_end - after dedup_begin gave 0 and the publication of tmp/id
+ * ended with rc (0 or -1, errno set): mark the ID "sent", or, when
+ * nothing of the batch was published, take the marker back and remove
+ * tmp/id and its sidecar.  Unlocks the marker.  Returns 0 or -1 with
+ * errno.
+ */
+int	dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc);
 
 /* batch_room - make room in b for one more pending message.  0 or -1. */
 int	batch_room(struct sq_batch *b);

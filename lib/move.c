@@ -1,8 +1,8 @@
 /*
  * move.c - the state machine of a message: the rules that name a message
  * in each state, and the one move between states.  The modules that
- * change a message's state (claim, settle, admin, worker, gc, archive,
- * check) build names and move by these; this module calls none of them,
+ * change a message's state (send, dedup, claim, settle, admin, worker,
+ * gc, archive, check) build names and move by these; this module calls none of them,
  * only name.c and fsutil.c below it.
  *
  * The states are the sets of paths that exist (spoolq(5), qmail's
@@ -21,9 +21,10 @@
  * and every move between two of them is one sq_rename (fsutil.c), the
  * commit point: before it the message is in the old state, after it in
  * the new one, never in both and never in neither.  The ID never changes; only the
- * fields after it do (sq_name_format), by the rules below: back to ready
- * keeps ID, a, e and h and drops the lease, token, due time and reason;
- * a dead letter is that plus its reason.
+ * fields after it do (sq_name_format), by the rules below: a send is
+ * published as new/ID, or retry/ID,t=DUE when delayed, with e and h from
+ * its options; back to ready keeps ID, a, e and h and drops the lease,
+ * token, due time and reason; a dead letter is that plus its reason.
  */
 #include <string.h>
 
@@ -69,4 +70,31 @@ expired(const struct sq_queue *q, const struct sq_name *n, int64_t now_ms)
 	    now_ms - sent > q->conf.ttl_ms)
 		return 1;
 	return 0;
+}
+
+int
+has_sidecar(const struct sq_msgopts *o)
+{
+	return o != NULL && (o->key != NULL || o->nattrs > 0);
+}
+
+int
+publish_name(struct sq_queue *q, const struct sq_msgopts *o, const char *id,
+    char *name, int *dirfd)
+{
+	struct sq_name n;
+
+	*dirfd = q->newfd;
+	if (sq_name_init(&n, id) == -1)
+		return -1;
+	if (o != NULL) {
+		if (o->expires_ms > 0)
+			n.expires = SQ_MS_TO_S_CEIL(o->expires_ms);
+		n.has_attr = has_sidecar(o);
+		if (o->due_ms > sq_now_ms()) {
+			n.due = SQ_MS_TO_S_CEIL(o->due_ms);
+			*dirfd = q->retryfd;
+		}
+	}
+	return sq_name_format(name, SQ_NAME_MAX + 1, &n);
 }

@@ -46,12 +46,6 @@ sq_dedup_id_valid(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@+=-") == n;
 }
 
-static int
-has_sidecar(const struct sq_msgopts *o)
-{
-	return o != NULL && (o->key != NULL || o->nattrs > 0);
-}
-
 void
 sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
     void *arg)
@@ -118,6 +112,24 @@ tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
 	return tmp_ready(b, id, len, failed, saved);
 }
 
+/*
+ * Publish the finished tmp/ID (len bytes) with its batch's dedup ID:
+ * dedup.c says whether it is the first within the window (then the
+ * batch is committed at once, between its marker's "pending" and
+ * "sent") or a duplicate (then it is dropped).  Returns 0 or -1 with
+ * errno.
+ */
+static int
+dedup_push(struct sq_batch *b, const char *id, size_t len)
+{
+	struct dedup d;
+	int rc;
+
+	if ((rc = dedup_begin(&d, b, id)) != 0)
+		return rc == 1 ? 0 : -1;
+	return dedup_end(&d, b, id, batch_push(b, id, len, 1));
+}
+
 int
 tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
     int saved)
@@ -134,7 +146,7 @@ tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 		return -1;
 	}
 	if (b->opts != NULL && b->opts->dedup_id != NULL)
-		return dedup_send(b, id, len);
+		return dedup_push(b, id, len);
 	return batch_push(b, id, len, 0);
 }
 
@@ -224,31 +236,6 @@ sync_pending(struct sq_batch *b)
 }
 
 /*
- * The name and directory a message is published under: new/ID, or
- * retry/ID,t=DUE for a delayed send, with e= and h from the options.
- */
-int
-batch_target(struct sq_batch *b, const char *id, char *name, int *dirfd)
-{
-	const struct sq_msgopts *o = b->opts;
-	struct sq_name n;
-
-	*dirfd = b->q->newfd;
-	if (sq_name_init(&n, id) == -1)
-		return -1;
-	if (o != NULL) {
-		if (o->expires_ms > 0)
-			n.expires = SQ_MS_TO_S_CEIL(o->expires_ms);
-		n.has_attr = has_sidecar(o);
-		if (o->due_ms > sq_now_ms()) {
-			n.due = SQ_MS_TO_S_CEIL(o->due_ms);
-			*dirfd = b->q->retryfd;
-		}
-	}
-	return sq_name_format(name, SQ_NAME_MAX + 1, &n);
-}
-
-/*
  * Rename tmp/ID into place.  A clash cannot happen by construction; if
  * it does all the same, the message gets a new ID (and its sidecar with
  * it) rather than replacing anything.
@@ -261,7 +248,7 @@ publish(struct sq_batch *b, const char *tmpname)
 
 	strlcpy(id, tmpname, sizeof(id));
 	for (tries = 0; tries < 8; tries++) {
-		if (batch_target(b, id, name, &dirfd) == -1)
+		if (publish_name(b->q, b->opts, id, name, &dirfd) == -1)
 			return -1;
 		if (sq_rename(b->q->tmpfd, tmpname, dirfd, name) == 0) {
 			if (dirfd == b->q->retryfd)
