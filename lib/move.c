@@ -2,29 +2,32 @@
  * move.c - the state machine of a message: the rules that name a message
  * in each state, and the one move between states.  The modules that
  * change a message's state (send, dedup, claim, settle, admin, worker,
- * gc, archive, check) build names and move by these; this module calls none of them,
- * only name.c and fsutil.c below it.
+ * gc, archive, check) build names and move by these; this module calls
+ * none of them, only name.c and fsutil.c below it.
  *
- * The states are the sets of paths that exist (spoolq(5), qmail's
- * INTERNALS):
+ * The states are the sets of paths that exist (spoolq(5) "States and
+ * transitions", as qmail's INTERNALS writes its queue down):
  *
- *	state		paths
- *	being sent	tmp/ID
- *	ready		new/ID[,a=k][,e=T][,h]
- *	in flight	cur/ID,a=k,l=DEADLINE[,w=TOKEN]...
- *	waiting		retry/ID,a=k,t=DUE...
- *	dead		dead/ID,a=k,r=REASON...
- *	held		hold/ID... (like ready)
- *	archived	archive/ID,a=k (acked, kept for replay)
- *	gone		none of these
+ *	state		path
+ *	writing		tmp/ID
+ *	ready		new/ID[,a=k]
+ *	claimed		cur/ID,a=k,l=L[,w=W]
+ *	waiting		retry/ID[,a=k],t=T
+ *	dead		dead/ID,a=k,r=R
+ *	taken		tmp/ID,a=k,l=L (qrecv -A printing it)
+ *	held		hold/ID[,a=k] (parked by an operator, like ready)
+ *	archived	archive/ID,a=k (acked in an archiving queue)
+ *	settled		none of these
  *
- * and every move between two of them is one sq_rename (fsutil.c), the
- * commit point: before it the message is in the old state, after it in
- * the new one, never in both and never in neither.  The ID never changes; only the
- * fields after it do (sq_name_format), by the rules below: a send is
- * published as new/ID, or retry/ID,t=DUE when delayed, with e and h from
- * its options; back to ready keeps ID, a, e and h and drops the lease,
- * token, due time and reason; a dead letter is that plus its reason.
+ * (e and h follow the ID in every state where they apply).  Each
+ * transition has one commit point, a sq_rename (fsutil.c) or, for an
+ * ack, an unlink: before it the message is wholly in its old state,
+ * after it wholly in the new one, never in both and never in neither.
+ * The ID never changes; only the fields after it do (sq_name_format), by
+ * the rules below: a send is published as new/ID, or retry/ID,t=T when
+ * delayed, with e and h from its options; back to ready keeps ID, a, e
+ * and h and drops the lease, worker, due time and reason; a dead letter
+ * is that plus its reason.
  */
 #include <string.h>
 
