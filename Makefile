@@ -22,7 +22,7 @@ DEPS_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # of a trivial program).
 DEPS_LIBS   := -Wl,-Bstatic $(shell pkg-config --static --libs $(PKGS) \
 	       2>/dev/null) -Wl,-Bdynamic
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(DEPS_CFLAGS) -Ilib $(CFLAGS) \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(DEPS_CFLAGS) -Ilib $(CPPFLAGS) $(CFLAGS) \
 	     $(EXTRA_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 
@@ -174,9 +174,81 @@ clean:
 	    cmd/*.d tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor \
 	    bench/spawn bench/latency
 
+# ---------------------------------------------------------------- libspoolq
+# The C library for programs.  lib/libspoolq.so.0 is built from objects of
+# its own (-fPIC) and exports exactly the functions declared in the public
+# headers: lib/libspoolq.map, the version script, is made from them, so a
+# function added there is exported and every other one (internal.h) stays
+# local.  spoolq.h and the headers it includes are installed into
+# $(INCLUDEDIR)/spoolq, found through spoolq.pc.  The tools keep linking
+# libspoolq.a statically (start-up cost, SPEC 6).
+LIBDIR	?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION	:= $(shell sed -n 's/^.define SQ_VERSION[^"]*"\(.*\)"/\1/p' lib/spoolq.h)
+SONAME	 = libspoolq.so.0
+PUB_H	 = lib/spoolq.h lib/exchange.h lib/inspect.h lib/output.h lib/repair.h
+PIC_OBJ	 = $(LIB_SRC:lib/%.c=$(O)/lib/pic/%.o)
+SOLIB	 = $(O)/lib/$(SONAME)
+SHLIB_LIBS := $(shell pkg-config --libs libbsd-overlay inih 2>/dev/null)
+
+build: $(SOLIB) $(O)/lib/spoolq.pc
+
+$(O)/lib/pic/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) $(ALL_CFLAGS) -fPIC -c -o $@ $<
+
+$(O)/lib/libspoolq.map: $(PUB_H)
+	@echo "GEN $@"
+	@{ echo '{ global:'; \
+	    awk '/^[a-z]/ && !/^typedef/ && match($$0, /sq_[a-z0-9_]+\(/) { \
+		print "\t" substr($$0, RSTART, RLENGTH - 1) ";" }' $(PUB_H) | sort -u; \
+	    echo 'local: *; };'; } >$@
+
+$(SOLIB): $(PIC_OBJ) $(O)/lib/libspoolq.map
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=$(O)/lib/libspoolq.map -Wl,-z,defs \
+	    -o $@ $(PIC_OBJ) $(SHLIB_LIBS)
+
+$(O)/lib/spoolq.pc: lib/spoolq.pc.in lib/spoolq.h
+	@echo "GEN $@"
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    lib/spoolq.pc.in >$@
+
+install: install-lib
+uninstall: uninstall-lib
+clean: clean-lib
+
+# spoolq.pc names the install paths: rebuilt for every install.
+install-lib: all
+	@rm -f $(O)/lib/spoolq.pc
+	@$(MAKE) --no-print-directory $(O)/lib/spoolq.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/spoolq $(DESTDIR)$(MANDIR)/man3
+	install -m 644 $(SOLIB) $(LIBA) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libspoolq.so
+	install -m 644 $(PUB_H) $(DESTDIR)$(INCLUDEDIR)/spoolq/
+	install -m 644 $(O)/lib/spoolq.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 644 man/libspoolq.3 $(DESTDIR)$(MANDIR)/man3/
+
+uninstall-lib:
+	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libspoolq.so \
+	    $(DESTDIR)$(LIBDIR)/libspoolq.a $(DESTDIR)$(PKGCONFIGDIR)/spoolq.pc \
+	    $(DESTDIR)$(MANDIR)/man3/libspoolq.3
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/spoolq
+
+clean-lib:
+	rm -rf lib/pic lib/$(SONAME) lib/libspoolq.map lib/spoolq.pc
+
+.PHONY: install-lib uninstall-lib clean-lib
+
 .PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
 	check-asan check-valgrind demo bench lint install uninstall clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d \
+    $(O)/lib/pic/*.d \
     $(O)/tests/fuzz/*.d)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bats
+# libspoolq for programs: the shared library exports exactly the public
+# API, make install puts library, headers and spoolq.pc below DESTDIR,
+# and the example producer and consumer build against that install with
+# pkg-config and share a queue with the tools.
+
+load helpers
+
+setup() {
+	spoolq_setup
+	TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	# Built from the tree, not from SPOOLQ_BIN: once per suite run.
+	[[ $SPOOLQ_BIN -ef $TOP/bin ]] ||
+	    skip "the library is tested with the build tree's tools"
+}
+
+teardown() {
+	spoolq_teardown
+}
+
+# public: the functions the public headers declare, one a line, sorted.
+public() {
+	awk '/^[a-z]/ && !/^typedef/ && match($0, /sq_[a-z0-9_]+\(/) {
+		print substr($0, RSTART, RLENGTH - 1) }' \
+	    "$TOP"/lib/{spoolq,exchange,inspect,output,repair}.h | sort -u
+}
+
+@test "libspoolq.so.0 exports the public API and nothing else" {
+	[[ -f $TOP/lib/libspoolq.so.0 ]] || fail "lib/libspoolq.so.0: not built"
+	nm -D --defined-only "$TOP/lib/libspoolq.so.0" |
+	    awk '{ print $3 }' | sort -u >"$T/exported"
+	public >"$T/public"
+	run diff "$T/public" "$T/exported"
+	assert_success
+	assert_equal "$(grep -c . "$T/public")" "$(grep -c . "$T/exported")"
+	# The internal helpers are there, but local.
+	nm "$TOP/lib/libspoolq.so.0" | grep -q ' t move_message$'
+	run objdump -p "$TOP/lib/libspoolq.so.0"
+	assert_line --regexp '^ +SONAME +libspoolq\.so\.0$'
+}
+
+@test "make install DESTDIR: library, headers, spoolq.pc, libspoolq(3)" {
+	local d=$T/dest p=$T/dest/usr/local
+	make -s --no-print-directory -C "$TOP" install DESTDIR="$d" \
+	    PREFIX=/usr/local >"$T/make.out" 2>&1 || {
+		cat "$T/make.out"
+		fail "make install failed"
+	}
+	assert_file_exists "$p/lib/libspoolq.so.0"
+	assert_link_exists "$p/lib/libspoolq.so"
+	assert_equal "$(readlink "$p/lib/libspoolq.so")" libspoolq.so.0
+	assert_file_exists "$p/lib/libspoolq.a"
+	for h in spoolq exchange inspect output repair; do
+		assert_file_exists "$p/include/spoolq/$h.h"
+	done
+	assert_file_exists "$p/share/man/man3/libspoolq.3"
+	run grep -x 'prefix=/usr/local' "$p/lib/pkgconfig/spoolq.pc"
+	assert_success
+	# uninstall takes the library back out.
+	make -s --no-print-directory -C "$TOP" uninstall DESTDIR="$d" \
+	    PREFIX=/usr/local >/dev/null 2>&1
+	assert_file_not_exists "$p/lib/libspoolq.so.0"
+	assert_file_not_exists "$p/lib/pkgconfig/spoolq.pc"
+	assert_dir_not_exists "$p/include/spoolq"
+}
+
+@test "the example producer and consumer build against the installed library" {
+	local d=$T/dest p=$T/dest/usr/local flags
+	make -s --no-print-directory -C "$TOP" install DESTDIR="$d" \
+	    PREFIX=/usr/local >"$T/make.out" 2>&1 || {
+		cat "$T/make.out"
+		fail "make install failed"
+	}
+	export PKG_CONFIG_PATH=$p/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$d
+	flags=$(pkg-config --cflags --libs spoolq)
+	[[ $flags == *"-I$p/include/spoolq"* ]] || fail "cflags: $flags"
+	for prog in producer consumer; do
+		# shellcheck disable=SC2086
+		cc -Wall -Wextra -Werror \
+		    -o "$T/$prog" "$TOP/examples/$prog.c" $flags
+	done
+	run objdump -p "$T/consumer"
+	assert_line --regexp '^ +NEEDED +libspoolq\.so\.0$'
+	export LD_LIBRARY_PATH=$p/lib
+	mkq jobs
+	"$T/producer" jobs one 'two words' three
+	qsend jobs four
+	assert_count new jobs 4
+	run "$T/consumer" jobs
+	assert_success
+	assert_output $'one\ntwo words\nthree\nfour'
+	assert_count new jobs 0
+	assert_count cur jobs 0
+	# What the example sent, the tools claim, and the other way round.
+	"$T/producer" jobs five
+	run qrecv -A jobs
+	assert_output five
+	expect_fail 66 "$T/consumer" nosuchqueue
+	expect_fail 64 "$T/producer" jobs
+}
