@@ -203,6 +203,7 @@ teardown() {
 	if (( EUID == 0 )); then
 		command -v setpriv > /dev/null || skip "no setpriv to drop root"
 		as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		share_bin
 	fi
 	USER_HOME=$(mktemp -d /tmp/spoolq-home.XXXXXX)
 	chmod 777 "$USER_HOME"
@@ -364,9 +365,9 @@ teardown() {
 	mkq qf durability=fsync
 	# LeakSanitizer cannot run under ptrace.
 	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
-	seq 1 200 | strace -f -qq -e trace=fsync,fdatasync,syncfs,sync,sync_file_range \
+	seq 1 200 | strace -E "$(leakless_env)" -f -qq -e trace=fsync,fdatasync,syncfs,sync,sync_file_range \
 	    -o "$T/trace.f" "$SPOOLQ_BIN/qsend" -l qf
-	seq 1 200 | strace -f -qq -e trace=fsync,fdatasync,syncfs,sync,sync_file_range \
+	seq 1 200 | strace -E "$(leakless_env)" -f -qq -e trace=fsync,fdatasync,syncfs,sync,sync_file_range \
 	    -o "$T/trace.n" "$SPOOLQ_BIN/qsend" -l qn
 	assert_count new qf 200
 	assert_count new qn 200

@@ -13,6 +13,7 @@ setup() {
 	spoolq_setup
 	[[ $(id -u) == 0 ]] || skip "needs root to act as three users"
 	command -v setpriv >/dev/null || skip "setpriv (util-linux) missing"
+	share_bin
 	# A root that the three can reach: the test's own directory is 0700.
 	SHARED=$(mktemp -d /tmp/spoolq-shared.XXXXXX)
 	chmod 755 "$SHARED"

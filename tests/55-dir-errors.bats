@@ -10,6 +10,7 @@ setup() {
 	if (( EUID == 0 )); then
 		command -v setpriv >/dev/null || skip "no setpriv to drop root"
 		AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		share_bin
 	else
 		AS=()
 	fi

@@ -27,7 +27,7 @@ start_worker() {
 start_traced() {
 	local inject=$1
 	shift
-	strace -f -qq -o /dev/null -e "$inject" qworker "$@" >"$T/wout" \
+	strace -E "$(leakless_env)" -f -qq -o /dev/null -e "$inject" qworker "$@" >"$T/wout" \
 	    2>"$T/wlog" 3>&- &
 	WPID=$!
 }
@@ -72,7 +72,7 @@ logged() {
 	qsend q a b c
 	local before
 	before=$(names new q)
-	run timeout 60 strace -f -qq -o /dev/null -e inject=vfork,clone,clone3:error=EAGAIN \
+	run timeout 60 strace -E "$(leakless_env)" -f -qq -o /dev/null -e inject=vfork,clone,clone3:error=EAGAIN \
 	    qworker --drain q -- cat
 	assert_equal "$status" 75
 	# Six tries (0.1 s doubling), one line each; the last one gives up.

@@ -334,6 +334,7 @@ flock_held() {
 @test "qadmin gc and check by another user: worker lock files it cannot open or remove are reported, not failures" {
 	(( EUID == 0 )) || skip "needs root to act as two users"
 	command -v setpriv >/dev/null || skip "no setpriv to drop root"
+	share_bin
 	local root run
 	root=$(mktemp -d /tmp/spoolq-gc.XXXXXX)
 	chmod 755 "$root"

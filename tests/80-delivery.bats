@@ -612,7 +612,7 @@ concurrent_senders() {
 	strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
 	# The publishing rename fails as on a full disk.
 	run --separate-stderr env ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
-	    strace -o "$T/strace" -e trace=renameat2 \
+	    strace -E "$(leakless_env)" -o "$T/strace" -e trace=renameat2 \
 	    -e inject=renameat2:error=ENOSPC qsend --dedup-id pay-42 q payment
 	refute_crash
 	assert_equal "$status" 75

@@ -35,14 +35,14 @@ need_strace() {
 traced() {
 	local inject=$1 call=${1%%:*}
 	shift
-	strace -f -qq -o /dev/null --seccomp-bpf -e "trace=$call" \
+	strace -E "$(leakless_env)" -f -qq -o /dev/null --seccomp-bpf -e "trace=$call" \
 	    -e "inject=$inject" "$@"
 }
 
 # start_traced INJECTION ARGS...: qworker ARGS in the background under
 # strace ($WPID), its log in $T/wlog.
 start_traced() {
-	(exec strace -f -qq -o /dev/null --seccomp-bpf -e "trace=${1%%:*}" \
+	(exec strace -E "$(leakless_env)" -f -qq -o /dev/null --seccomp-bpf -e "trace=${1%%:*}" \
 	    -e "inject=$1" qworker "${@:2}" >"$T/wout" 2>"$T/wlog" 3>&-) &
 	WPID=$!
 }

@@ -49,7 +49,29 @@ spoolq_setup() {
 
 spoolq_teardown() {
 	kill_jobs
+	[[ -z ${SHARED_BIN-} ]] || rm -rf -- "$SHARED_BIN"
 	sanitizer_clean
+}
+
+# share_bin: copy the tools under test into a directory every user may
+# enter, and put it first on PATH and in $SPOOLQ_BIN, for tests that run
+# them as other users: the build tree may lie below a directory only its
+# owner can enter (a clone in /root), where exec would be refused.
+share_bin() {
+	local t
+	SHARED_BIN=$(mktemp -d /tmp/spoolq-bin.XXXXXX) || return
+	for t in qsend qrecv qack qadmin qworker; do
+		cp "$SPOOLQ_BIN/$t" "$SHARED_BIN/$t" || return
+	done
+	chmod 755 "$SHARED_BIN"
+	export SPOOLQ_BIN=$SHARED_BIN PATH="$SHARED_BIN:$PATH"
+}
+
+# leakless_env: the ASAN_OPTIONS setting for tools run under strace(1),
+# given as "strace -E $(leakless_env)": LeakSanitizer cannot stop the
+# world under ptrace and would fail every traced run of a sanitized build.
+leakless_env() {
+	echo "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 }
 
 # kill_jobs: kill the background jobs a test started and did not reap.
