@@ -419,6 +419,11 @@ list_one(const char *root, const char *name)
 		warnx("%s", msg);	/* file:line: key: reason */
 		printf("%s\t-\t-\t-\t-\tbroken\n", name);
 		rc = EX_CONFIG;
+	} else if (errno == SQ_EBROKEN) {
+		/* "NAME/DIR: reason", named from the spool root */
+		warnx("%s", msg + strlen(root) + 1);
+		printf("%s\t-\t-\t-\t-\tbroken\n", name);
+		rc = EX_NOINPUT;
 	} else if (errno != ENOENT && errno != ENOTDIR) {
 		warn("%s", path);
 		printf("%s\t-\t-\t-\t-\tbroken\n", name);

@@ -248,6 +248,9 @@ binding(struct admin *a, int argc, char **argv, int bind)
 			if (errno == ENOTDIR)
 				errx(EX_NOINPUT, "%s: not a queue (%s)",
 				    argv[1], qpath);
+			if (errno == SQ_EBROKEN)	/* NAME/DIR: reason */
+				errx(EX_NOINPUT, "%s%s", argv[1],
+				    msg + strlen(qpath));
 			err(tool_exit_code(errno), "%s", argv[1]);
 		}
 		sq_queue_close(&q);

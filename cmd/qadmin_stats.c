@@ -508,6 +508,12 @@ stats_all(struct admin *a, struct qstats **qs, size_t *n)
 				warnx("%s", msg);	/* file:line: key */
 				stats_add(qs, n, names[i]->d_name, NULL, msg);
 				rc = EX_CONFIG;
+			} else if (errno == SQ_EBROKEN) {
+				/* "NAME/DIR: reason", from the spool root */
+				warnx("%s", msg + strlen(root) + 1);
+				stats_add(qs, n, names[i]->d_name, NULL,
+				    msg + strlen(root) + 1);
+				rc = EX_NOINPUT;
 			} else if (errno != ENOENT && errno != ENOTDIR) {
 				warn("%s", names[i]->d_name);
 				stats_add(qs, n, names[i]->d_name, NULL,

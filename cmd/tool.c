@@ -47,6 +47,7 @@ tool_exit_code(int e)
 		return EX_DATAERR;
 	case ENOENT:
 	case ENOTDIR:
+	case SQ_EBROKEN:
 		return EX_NOINPUT;
 	case EEXIST:
 		return EX_CANTCREAT;

@@ -95,22 +95,6 @@ repair_done(struct sq_problem *p, int rc)
 		p->error = errno;
 }
 
-static const char *
-type_name(mode_t mode)
-{
-	if (S_ISLNK(mode))
-		return "symlink";
-	if (S_ISFIFO(mode))
-		return "FIFO";
-	if (S_ISDIR(mode))
-		return "directory";
-	if (S_ISSOCK(mode))
-		return "socket";
-	if (S_ISCHR(mode) || S_ISBLK(mode))
-		return "device";
-	return "regular file";
-}
-
 /*
  * mkdir name in the directory dfd, unless it is there, with the queue
  * directory's mode (a group-shared queue stays shared whatever our
@@ -294,7 +278,7 @@ check_notdir(struct checker *c, const char *name, const struct stat *st)
 	memset(&p, 0, sizeof(p));
 	p.path = name;
 	snprintf(what, sizeof(what), "not a directory (%s)",
-	    type_name(st->st_mode));
+	    sq_mode_name(st->st_mode));
 	p.what = what;
 	/* quarantine/ itself cannot go into quarantine/. */
 	if (strcmp(name, SQ_DIR_QUARANTINE) != 0)
@@ -352,7 +336,7 @@ check_file_entry(int dfd, const char *name, const struct stat *st,
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", w->dir, name);
 	snprintf(what, sizeof(what), "not a regular file (%s)",
-	    type_name(st->st_mode));
+	    sq_mode_name(st->st_mode));
 	memset(&p, 0, sizeof(p));
 	p.path = path;
 	p.what = what;
@@ -401,7 +385,7 @@ check_held(struct checker *c)
 	memset(&p, 0, sizeof(p));
 	p.path = SQ_HELD_FILE;
 	snprintf(what, sizeof(what), "not a regular file (%s)",
-	    type_name(st.st_mode));
+	    sq_mode_name(st.st_mode));
 	p.what = what;
 	quarantine(c, &p, c->q.fd, NULL, SQ_HELD_FILE, to);
 	if (p.error != ENOENT)
@@ -423,7 +407,7 @@ check_conf(struct checker *c)
 		return;			/* optional: every key has a default */
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(what, sizeof(what), "not a regular file (%s)",
-		    type_name(st.st_mode));
+		    sq_mode_name(st.st_mode));
 		p.what = what;
 		found(c, &p);
 		return;
@@ -662,7 +646,7 @@ check_entry(const struct sq_msg *m, void *arg)
 	if (!S_ISREG(st.st_mode) || !m->parsed) {
 		if (!S_ISREG(st.st_mode)) {
 			snprintf(what, sizeof(what), "not a regular file (%s)",
-			    type_name(st.st_mode));
+			    sq_mode_name(st.st_mode));
 			p.what = what;
 		} else
 			p.what = "unparsable name";

@@ -109,3 +109,19 @@ sq_entry_regular(int dfd, const char *name, unsigned char d_type)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode);
 }
+
+const char *
+sq_mode_name(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "symlink";
+	if (S_ISFIFO(mode))
+		return "FIFO";
+	if (S_ISDIR(mode))
+		return "directory";
+	if (S_ISSOCK(mode))
+		return "socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "device";
+	return "regular file";
+}

@@ -253,6 +253,49 @@ sq_queue_blame(const struct sq_queue *q, int mode)
 	return d;
 }
 
+/*
+ * The state directory name of the queue dfd (at path) could not be
+ * opened (errno): say why in err and return the errno to fail with.  A
+ * directory that is missing or is something else makes the queue broken
+ * (SQ_EBROKEN) when its queue.conf or two other state directories are
+ * there; else it is no queue at all (ENOTDIR): a lone cur/ does not make
+ * a queue of a directory that qack is given a path into.
+ */
+static int
+dir_missing(int dfd, const char *path, const char *name, char *err,
+    size_t errsize)
+{
+	static const char *const required[] = {
+		SQ_DIR_TMP, SQ_DIR_NEW, SQ_DIR_CUR, SQ_DIR_RETRY, SQ_DIR_DEAD,
+	};
+	struct stat st;
+	size_t i;
+	int e = errno, there = 0;
+
+	if (e != ENOENT && e != ENOTDIR && e != ELOOP) {
+		snprintf(err, errsize, "%s/%s: %s", path, name, strerror(e));
+		return e;
+	}
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (fstatat(dfd, required[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode))
+			there++;
+	if (there < 2 && faccessat(dfd, SQ_CONF_FILE, F_OK,
+	    AT_SYMLINK_NOFOLLOW) == -1) {
+		snprintf(err, errsize, "%s: not a queue: %s/: %s", path, name,
+		    strerror(e));
+		return ENOTDIR;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		snprintf(err, errsize, "%s/%s: not a directory (%s)", path,
+		    name, sq_mode_name(st.st_mode));
+	else
+		snprintf(err, errsize, "%s/%s: %s", path, name,
+		    strerror(ENOENT));
+	return SQ_EBROKEN;
+}
+
 /* Open the queue's directories; the settings stay at their defaults. */
 static int
 open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
@@ -288,13 +331,8 @@ open_dirs(struct sq_queue *q, const char *path, char *err, size_t errsize)
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		if ((*dirs[i].fd = openat(q->fd, dirs[i].name, DIR_FLAGS)) ==
 		    -1) {
-			saved = errno == EACCES ? EACCES : ENOTDIR;
-			if (saved == EACCES)
-				snprintf(err, errsize, "%s/%s: %s", path,
-				    dirs[i].name, strerror(saved));
-			else
-				snprintf(err, errsize, "%s: not a queue: %s/: %s",
-				    path, dirs[i].name, strerror(errno));
+			saved = dir_missing(q->fd, path, dirs[i].name, err,
+			    errsize);
 			goto fail;
 		}
 	}

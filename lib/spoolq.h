@@ -63,6 +63,14 @@
  */
 #define SQ_ENOTREG		EINVAL
 
+/*
+ * errno for a queue one of whose state directories (tmp/, new/, cur/,
+ * retry/, dead/) is missing or is not a directory, while the others or
+ * its queue.conf show that it is a queue: broken, not absent
+ * ("Structure needs cleaning"; qadmin check --repair mends it).
+ */
+#define SQ_EBROKEN		EUCLEAN
+
 /* Dead-letter reasons written by the library. */
 #define SQ_REASON_ATTEMPTS	"attempts"
 #define SQ_REASON_EXPIRED	"expired"
@@ -408,9 +416,12 @@ int	sq_queue_create(const char *path, const char *const *keys,
 /*
  * sq_queue_open - open the queue at path (never following a symlink in
  * its last component) and load its queue.conf.  Returns 0; -1 with errno
- * ENOENT (no such queue), ENOTDIR (not a queue: a subdirectory is
- * missing), EINVAL (bad queue.conf; err holds "FILE:LINE: KEY: reason"),
- * or the errno of open(2).  err (errsize bytes) always gets a message.
+ * ENOENT (no such queue), ENOTDIR (not a queue: nothing of a queue is
+ * there), SQ_EBROKEN (a state directory is missing or not a directory;
+ * err holds "PATH/DIR: reason", the reason "No such file or directory" or
+ * "not a directory (TYPE)"), EINVAL (bad queue.conf; err holds
+ * "FILE:LINE: KEY: reason"), or the errno of open(2).  err (errsize
+ * bytes) always gets a message.
  */
 int	sq_queue_open(struct sq_queue *q, const char *path, char *err,
 	    size_t errsize);
@@ -1069,6 +1080,13 @@ int	sq_open_regular(int dfd, const char *path, int flags, mode_t mode,
  * followed).  Returns 1 or 0; an entry that vanished is 0.
  */
 int	sq_entry_regular(int dfd, const char *name, unsigned char d_type);
+
+/*
+ * sq_mode_name - the kind of file mode names, as messages say it:
+ * "regular file", "directory", "symlink", "FIFO", "socket" or "device".
+ * Returns a static string.
+ */
+const char *sq_mode_name(mode_t mode);
 
 /* Modules with headers of their own, part of the same public API. */
 #include "exchange.h"

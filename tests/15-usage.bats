@@ -330,3 +330,56 @@ assert_usage_error() {
 	assert_success
 	assert_line $'bad\t0\t0\t0\t0\tok'
 }
+
+@test "a missing or replaced state directory: list and stats show the queue as broken with the directory and reason, exit 66; the tools name them" {
+	mkq good
+	mkq nocur
+	mkq linked
+	qsend good x
+	rmdir "$SPOOLQ_DIR/nocur/cur"
+	rmdir "$SPOOLQ_DIR/linked/new"
+	mkdir "$T/elsewhere"
+	ln -s "$T/elsewhere" "$SPOOLQ_DIR/linked/new"
+	mkdir "$SPOOLQ_DIR/notaqueue"		# nothing of a queue: not listed
+	run --separate-stderr qadmin list
+	assert_failure 66
+	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS'
+	assert_line --index 1 $'good\t1\t0\t0\t0\tok'
+	assert_line --index 2 $'linked\t-\t-\t-\t-\tbroken'
+	assert_line --index 3 $'nocur\t-\t-\t-\t-\tbroken'
+	assert_equal "${#lines[@]}" 4
+	assert_equal "$stderr" "qadmin: linked/new: not a directory (symlink)
+qadmin: nocur/cur: No such file or directory"
+	run --separate-stderr qadmin stats
+	assert_failure 66
+	assert_line linked
+	assert_line --regexp '^  broken +linked/new: not a directory \(symlink\)$'
+	assert_line nocur
+	assert_line --regexp '^  broken +nocur/cur: No such file or directory$'
+	run --separate-stderr qadmin stats --json
+	assert_failure 66
+	assert_equal "$(jq -r '.queues[] | select(.name == "nocur") | .reason' <<<"$output")" \
+	    "nocur/cur: No such file or directory"
+	run --separate-stderr qadmin stats --prometheus
+	assert_failure 66
+	assert_line 'spoolq_queue_broken{queue="nocur"} 1'
+	assert_line 'spoolq_queue_broken{queue="linked"} 1'
+	assert_line 'spoolq_queue_broken{queue="good"} 0'
+	run --separate-stderr qsend nocur x
+	assert_failure 66
+	assert_equal "$stderr" "qsend: nocur/cur: No such file or directory"
+	run --separate-stderr qsend linked x
+	assert_failure 66
+	assert_equal "$stderr" "qsend: linked/new: not a directory (symlink)"
+	assert_equal "$(ls "$T/elsewhere")" ""
+	run --separate-stderr qrecv nocur
+	assert_failure 66
+	assert_equal "$stderr" "qrecv: nocur/cur: No such file or directory"
+	run --separate-stderr qsend notaqueue x
+	assert_failure 66
+	assert_equal "$stderr" "qsend: notaqueue: not a queue ($SPOOLQ_DIR/notaqueue)"
+	# Mended by check --repair, it is listed as ok again.
+	qadmin check --repair nocur >/dev/null 2>&1 || true
+	run --separate-stderr qadmin list
+	assert_line $'nocur\t0\t0\t0\t0\tok'
+}
