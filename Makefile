@@ -3,6 +3,9 @@
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR	?=
 
 CC	?= cc
@@ -162,12 +165,41 @@ install: all
 	for m in $(MANS); do \
 		s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; \
 	done
+	@$(MAKE) --no-print-directory install-extras
 
 uninstall:
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t; done
 	for m in $(MANS); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
+	@$(MAKE) --no-print-directory uninstall-extras
+
+# systemd units (ExecStart= naming BINDIR) and shell completions, where
+# Debian looks for them.  Nothing is enabled or started.
+UNITFILES = examples/qworker@.service examples/spoolq-gc.service \
+	    examples/spoolq-gc.timer
+
+install-extras:
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR)
+	for u in $(UNITFILES); do \
+		sed -e "s|/usr/local/bin/|$(BINDIR)/|g" \
+		    -e "s|^Environment=PATH=|&$(BINDIR):|" $$u \
+		    >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
+		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 644 completion/spoolq.bash $(DESTDIR)$(BASHCOMPDIR)/qadmin
+	for t in qsend qrecv qack qworker; do \
+		ln -sf qadmin $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
+	done
+	install -m 644 completion/_spoolq $(DESTDIR)$(ZSHCOMPDIR)/_spoolq
+
+uninstall-extras:
+	for u in $(UNITFILES); do \
+		rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
+	done
+	for t in $(TOOLS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$t; done
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_spoolq
 
 clean:
 	rm -rf bin build-asan build-fuzz lib/*.o lib/*.d lib/*.a cmd/*.o \
@@ -246,7 +278,8 @@ clean-lib:
 .PHONY: install-lib uninstall-lib clean-lib
 
 .PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
-	check-asan check-valgrind demo bench lint install uninstall clean
+	check-asan check-valgrind demo bench lint install uninstall \
+	install-extras uninstall-extras clean
 .SECONDARY:
 
 -include $(LIB_OBJ:.o=.d) $(wildcard $(O)/cmd/*.d $(O)/tests/unit/*.d \
