@@ -9,6 +9,8 @@ load helpers
 setup() {
 	spoolq_setup
 	TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+	# make install runs here on its own, whatever make ran the suite.
+	unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 	# Built from the tree, not from SPOOLQ_BIN: once per suite run.
 	[[ $SPOOLQ_BIN -ef $TOP/bin ]] ||
 	    skip "the library is tested with the build tree's tools"
