@@ -8,11 +8,15 @@
  * is how consumption shows up.  Between recounts the figure can only be
  * too high (consumers do not write it), so senders never overshoot the
  * bound by themselves; what an operator or a hand delivery adds within
- * one RECOUNT_MS is the documented overshoot.  The lock is waited for at
- * most USAGE_WAIT_MS; a sender stopped while holding it makes the queue
- * read as full, never hangs the others.  A sender keeps the lock
+ * one RECOUNT_MS is the documented overshoot.  A sender keeps the lock
  * from its admission until its messages are published, so a recount by
- * another sender cannot miss them.  Without a bound set none
+ * another sender cannot miss them.  The lock is waited for at most
+ * USAGE_WAIT_MS (less when the lease or the sender's own wait is
+ * shorter); after that the holder is taken for stalled (SIGSTOP, a host
+ * cut off) and the sender decides by a fresh count without the lock
+ * (SPEC 2: a stopped process never stops the others for longer than
+ * its lease).  What such a count misses is the stalled sender's batch,
+ * admitted but not yet published: that is the documented overshoot.  Without a bound set none
  * of this runs.  min_free_disk is Postfix's queue_minfree: refuse new
  * work when the file system is nearly full.
  */
@@ -31,7 +35,7 @@
 #define USAGE_FILE	"run/usage"
 #define RECOUNT_MS	1000		/* consumption shows up this late */
 #define BLOCK_FIRST_MS	10		/* overflow = block: first look again */
-#define USAGE_WAIT_MS	5000		/* then "busy": EAGAIN */
+#define USAGE_WAIT_MS	5000		/* then count without the lock */
 
 struct usage {
 	uint64_t	count, bytes;
@@ -135,19 +139,40 @@ make_room(struct sq_queue *q, struct usage *u, size_t n, size_t bytes)
 }
 
 /*
- * One attempt, with the usage lock taken: 0 admitted (the lock is kept
- * until sq_bound_release, so that no recount by another sender misses
- * what this one is about to publish), 1 full, -1 error.
+ * Decide without the lock, the holder being stalled: a fresh count, with
+ * room made by drop-oldest, and nothing written to run/usage (its holder
+ * will write it).  2 admitted without the lock, 1 full, -1 error.
  */
 static int
-admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
+admit_unlocked(struct sq_queue *q, size_t n, size_t bytes)
+{
+	struct usage u;
+
+	if (recount(q, &u) == -1)
+		return -1;
+	if (q->conf.overflow == SQ_OVERFLOW_DROP_OLDEST &&
+	    make_room(q, &u, n, bytes) == -1)
+		return -1;
+	return over(&q->conf, &u, n, bytes) ? 1 : 2;
+}
+
+/*
+ * One attempt: 0 admitted with the usage lock taken (it is kept until
+ * sq_bound_release, so that no recount by another sender misses what
+ * this one is about to publish), 2 admitted without it (its holder is
+ * stalled), 1 full, -1 error.  The lock is waited for at most lock_ms.
+ */
+static int
+admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force,
+    int64_t lock_ms)
 {
 	struct usage u;
 	int rc;
 
-	/* A stopped sender that holds the lock reads as a full queue. */
-	if ((rc = sq_backoff_lock(fd, LOCK_EX, USAGE_WAIT_MS)) != 0)
-		return rc;
+	if ((rc = sq_backoff_lock(fd, LOCK_EX, lock_ms)) == 1)
+		return admit_unlocked(q, n, bytes);
+	if (rc == -1)
+		return -1;
 	usage_read(fd, &u);
 	if ((force || sq_now_ms() - u.ms >= RECOUNT_MS ||
 	    over(&q->conf, &u, n, bytes)) && recount(q, &u) == -1)
@@ -167,6 +192,19 @@ admit_once(struct sq_queue *q, int fd, size_t n, size_t bytes, int force)
 fail:
 	flock(fd, LOCK_UN);
 	return -1;
+}
+
+/* How long to wait for the usage lock: never past until, nor the lease. */
+static int64_t
+lock_wait(const struct sq_queue *q, int64_t until)
+{
+	int64_t ms = USAGE_WAIT_MS, now = sq_now_ms();
+
+	if (q->conf.lease_ms > 0 && q->conf.lease_ms < ms)
+		ms = q->conf.lease_ms;
+	if (until != INT64_MAX && until - now < ms)
+		ms = until > now ? until - now : 0;
+	return ms;
 }
 
 int
@@ -198,7 +236,7 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 	/* Room shows within poll_interval, and a full queue is not spun on. */
 	sq_backoff_init(&b, BLOCK_FIRST_MS, q->conf.poll_interval_ms);
 	for (first = 1;; first = 0) {
-		rc = admit_once(q, fd, n, bytes, !first);
+		rc = admit_once(q, fd, n, bytes, !first, lock_wait(q, until));
 		/* A batch waits message by message: it may never fit whole. */
 		if (rc != 1 || q->conf.overflow != SQ_OVERFLOW_BLOCK ||
 		    n > 1 || sq_now_ms() >= until)
@@ -206,8 +244,10 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 		if (sq_backoff_sleep(&b, until) == -1 && errno != EINTR)
 			break;
 	}
-	if (rc == 0) {
-		*lockfd = fd;
+	if (rc == 0 || rc == 2) {
+		if (rc == 2)
+			close(fd);
+		*lockfd = rc == 0 ? fd : -1;
 		return 0;
 	}
 	saved = errno;

@@ -548,10 +548,15 @@ int	sq_batch_end(struct sq_batch *b);
  * (negative: forever) for consumers to make room; only a single message
  * waits (n = 1): a batch that does not fit whole gets EAGAIN at once and
  * is then admitted message by message.  Costs nothing when no bound is
- * set, and lists the queue at most once a second, or when full.  A usage
- * lock held for over 5 seconds (by a stopped sender) counts as full.
+ * set, and lists the queue at most once a second, or when full.  The
+ * usage lock is waited for at most 5 seconds (less when the lease or
+ * wait_ms is shorter); a holder that keeps it longer is taken for
+ * stalled, and the send is decided by a fresh count without the lock,
+ * which misses at most the stalled sender's unpublished batch (SPEC 2:
+ * a stopped process stops the others no longer than its lease).
  * Returns
- * 0 when admitted, with the usage lock in *lockfd (-1 when unbounded) to
+ * 0 when admitted, with the usage lock in *lockfd (-1 when unbounded,
+ * or when admitted without the lock) to
  * be given to sq_bound_release once the messages are published; or -1
  * with errno EAGAIN (full: reject, or the wait ran out), EFBIG (one
  * message larger than max_bytes: it never fits, so it neither waits nor

@@ -15,6 +15,8 @@ setup() {
 }
 
 teardown() {
+	# A traced process stopped by the test outlives its killed tracer.
+	[[ -z ${STOPPED-} ]] || kill -9 "$STOPPED" 2>/dev/null || true
 	kill_jobs
 	if [[ -n $MOUNTED ]]; then
 		wait_until 5 fusermount -u "$MOUNTED" 2>/dev/null ||
@@ -210,16 +212,56 @@ unhold() {
 	unhold
 }
 
-@test "qsend to a bounded queue: a usage lock held by a stopped sender reads as full after 5 s (exit 75), never hangs" {
+@test "qsend to a bounded queue: a usage lock held by a stopped sender delays others by the lease at most, then they send by a fresh count" {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
-	mkq q max_messages=10
+	mkq q max_messages=10 lease=2s
 	qsend q a			# makes run/usage
 	hold "$SPOOLQ_DIR/q/run/usage"
 	run timeout 30 qsend q b
-	assert_equal "$status" 75
-	unhold
-	qsend q b
+	assert_success
 	assert_count new q 2
+	qadmin config q set overflow=block lease=5m >/dev/null
+	t0=$(now_f)
+	run timeout 30 qsend --timeout 1s q c
+	assert_success
+	# The 1 s asked for, not the 5 s of the lock's own bound.
+	float_between "$(elapsed_since "$t0")" 0.9 4.5
+	assert_count new q 3
+	# Full by the fresh count too: that is a full queue, not a lock.
+	qadmin config q set max_messages=3 overflow=reject >/dev/null
+	run timeout 30 qsend q d
+	assert_equal "$status" 75
+	assert_output --partial 'queue full'
+	unhold
+	assert_count new q 3
+}
+
+@test "qsend to a bounded queue: a sender stopped holding run/usage blocks no other sender (block, --timeout, reject)" {
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	mkq q max_messages=100 overflow=block lease=5s
+	strace -E "$(leakless_env)" -o /dev/null \
+	    -e inject=renameat2:signal=SIGSTOP:when=2 qsend q x y z &
+	tracer=$!
+	wait_for eval '[[ $(ps -o stat= --ppid "$tracer") == [Tt]* ]]'
+	STOPPED=$(ps -o pid= --ppid "$tracer")
+	run timeout 60 qsend q other
+	assert_success
+	t0=$(now_f)
+	run timeout 60 qsend --timeout 2s q timed
+	assert_success
+	float_between "$(elapsed_since "$t0")" 1.9 4.5
+	qadmin config q set overflow=reject >/dev/null
+	run timeout 60 qsend q rejected
+	assert_success
+	refute_output --partial 'queue full'
+	assert_count new q 5		# x, y and the three others
+	kill -CONT $STOPPED
+	wait "$tracer"
+	STOPPED=
+	# The stalled batch is the overshoot the fresh counts accepted.
+	assert_count new q 6
+	assert_equal "$(bodies new q | sort | tr '\n' ' ')" "other rejected timed x y z "
 }
 
 @test "qsend --dedup-id: a marker locked by a stopped sender gives exit 75 after 5 s; the ID sends later" {
