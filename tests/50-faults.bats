@@ -276,3 +276,40 @@ send_until_full() {
 	assert_output real
 	expect_fail 1 qrecv q
 }
+
+# low_fds N CMD...: run CMD with descriptors 0-2 only and a limit of N
+# (in a bash of its own: bats keeps descriptors of its own open).
+low_fds() {
+	bash -c 'for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		(( fd <= 2 )) || { eval "exec $fd>&-"; } 2>/dev/null
+	done
+	ulimit -n "$0" && exec "$@"' "$@"
+}
+
+@test "running out of descriptors while a queue is opened is reported as that (74), never as no queue (66), in every tool" {
+	local n t out rc r r2
+	mkq q
+	mkq other
+	qsend q $(seq 1 40)
+	for n in 5 6 7 8 9 10 11 12; do
+		r=$(qrecv q)
+		r2=$(qrecv q)
+		for t in "qsend q x" "qrecv q" "qack $r" "qack --retry $r2" \
+		    "qadmin stats q" "qadmin ls q" "qadmin check q" \
+		    "qadmin recover q" "qadmin purge other" \
+		    "qworker -q --drain -n 1 q -- true"; do
+			rc=0
+			out=$(low_fds "$n" $t 2>&1 >/dev/null) || rc=$?
+			[[ $out != *"not a queue"* && $out != *"no such"* ]] ||
+			    fail "ulimit -n $n: $t: $out"
+			(( rc != 66 )) || fail "ulimit -n $n: $t: exit 66: $out"
+			if (( rc != 0 && n <= 8 )); then
+				[[ $out == *"Too many open files"* ]] ||
+				    fail "ulimit -n $n: $t: exit $rc: $out"
+			fi
+		done
+	done
+	out=$(low_fds 8 qsend q x 2>&1) && fail "sent with 8 descriptors"
+	[[ $out == "qsend: q/"*": Too many open files" ]] || fail "$out"
+}
