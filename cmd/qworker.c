@@ -15,6 +15,7 @@
  * the next consumer returns its claims at once.
  */
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +46,11 @@
 #define DRAIN_TRIES	6		/* --drain gives up after these */
 #define EXIT_NOEXEC	EX_UNAVAILABLE	/* the command cannot be executed */
 #define EXEC_FD		3		/* in the job: execve's errno pipe */
+#define JOB_FDS		2		/* a running job: stderr, stdout pipes */
+#define JOB_FILE_FDS	2		/* --output: its .out and .err files */
+#define START_FDS	5		/* a start: body, write ends, exec pipe */
+#define SPARE_FDS	4		/* settling: sidecar, queue.conf, lists */
+#define FDS_PROBE_MAX	65536		/* descriptors looked at for the count */
 
 /* job_start results */
 #define JOB_STARTED	0
@@ -1374,6 +1380,48 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 	}
 }
 
+/* Descriptors open now (the queues, their watches and locks, signalfd). */
+static int
+fds_open(rlim_t limit)
+{
+	int fd, n = 0, top;
+
+	top = limit > FDS_PROBE_MAX ? FDS_PROBE_MAX : (int)limit;
+	for (fd = 0; fd < top; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+/*
+ * What -j jobs need besides what is open at rest must fit under the
+ * descriptor limit, or every start runs out and backs off for ever:
+ * raise the soft limit towards the hard one when it is lower (as
+ * daemons do), else refuse to start.
+ */
+static void
+fd_budget(struct worker *w)
+{
+	struct rlimit rl;
+	rlim_t need;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		err(EX_OSERR, "getrlimit");
+	need = (rlim_t)fds_open(rl.rlim_cur) + (rlim_t)w->maxjobs *
+	    (JOB_FDS + (w->outdir != -1 ? JOB_FILE_FDS : 0)) + START_FDS +
+	    SPARE_FDS;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
+	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		errx(EX_OSERR, "descriptor limit %llu is too low for -j %zu "
+		    "(need %llu)", (unsigned long long)rl.rlim_cur, w->maxjobs,
+		    (unsigned long long)need);
+}
+
 static void
 teardown(struct worker *w)
 {
@@ -1510,6 +1558,7 @@ main(int argc, char *argv[])
 	if (output != NULL)
 		output_open(&w, output);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
+	fd_budget(&w);
 	for (i = 0; w.verbose && i < (int)w.nqueues; i++)
 		if (sq_queue_held(&w.queues[i].q))
 			warnx("%s: the queue is held: nothing is claimed until "

@@ -248,3 +248,37 @@ older_than() {
 	kill -TERM "$WPID"
 	wait_worker
 }
+
+# fd_limited SOFT HARD CMD...: run CMD with descriptors 0-2 only and the
+# given descriptor limits (in a bash of its own: bats keeps descriptors
+# of its own open).
+fd_limited() {
+	bash -c 'for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		(( fd <= 2 )) || { eval "exec $fd>&-"; } 2>/dev/null
+	done
+	ulimit -S -n "$0" && ulimit -H -n "$1" && shift && exec timeout 60 "$@"' "$@"
+}
+
+@test "qworker: a descriptor limit too low for one job is refused at start (71), naming the limit and the need" {
+	mkq q
+	qsend q job
+	run fd_limited 16 16 qworker --drain q -- cat
+	assert_equal "$status" 71
+	assert_output --regexp '^qworker: descriptor limit 16 is too low for -j 1 \(need [0-9]+\)$'
+	run fd_limited 40 40 qworker -j 20 --drain q -- cat
+	assert_equal "$status" 71
+	assert_output --regexp '^qworker: descriptor limit 40 is too low for -j 20 \(need [0-9]+\)$'
+	assert_count new q 1
+	assert_count cur q 0
+}
+
+@test "qworker: a low soft descriptor limit is raised to the hard one, and the job runs" {
+	mkq q
+	qsend q one two
+	run fd_limited 16 4096 qworker -q -j 4 --drain q -- cat
+	assert_success
+	[[ $output == onetwo || $output == twoone ]] || fail "output: $output"
+	assert_count new q 0
+	assert_count cur q 0
+}
