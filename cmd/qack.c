@@ -204,6 +204,7 @@ main(int argc, char *argv[])
 	/* A reader that went away is an error we handle: EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);
 	tool_args(argv, getprogname());
+	tool_synopsis(synopsis, NULL);
 	memset(&s, 0, sizeof(s));
 	s.q.fd = s.q.tmpfd = s.q.newfd = s.q.curfd = s.q.retryfd =
 	    s.q.deadfd = s.q.index_fd = -1;
@@ -228,7 +229,7 @@ main(int argc, char *argv[])
 			s.action = REJECT;
 			s.reason = optarg;
 			if (optarg != NULL && !sq_reason_valid(optarg))
-				errx(EX_USAGE, "--reject=%s: reason must match "
+				tool_bad("--reject=%s: reason must match "
 				    "[a-z0-9-]{1,32}", optarg);
 			actions++;
 			break;
@@ -240,7 +241,7 @@ main(int argc, char *argv[])
 			s.action = TOUCH;
 			s.lease_ms = tool_duration("--touch", optarg);
 			if (s.lease_ms < 1000)
-				errx(EX_USAGE, "--touch %s: must be at least "
+				tool_bad("--touch %s: must be at least "
 				    "1s", optarg);
 			actions++;
 			break;

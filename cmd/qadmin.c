@@ -55,7 +55,7 @@ static const struct cmd cmds[] = {
 	{ "exchange", cmd_exchange, "exchange create name fanout|direct|topic "
 	    "[alternate=queue] | destroy name | list | show name",
 	    "  create name type  make an exchange: fanout, direct or topic\n"
-	    "  alternate=queue where messages no binding matches go\n"
+	    "  alternate=queue  where messages no binding matches go\n"
 	    "  destroy name    remove an exchange\n"
 	    "  list            one line per exchange: type and bindings\n"
 	    "  show name       the type and bindings of one exchange\n" },
@@ -154,14 +154,83 @@ print_usage(FILE *fp, const struct cmd *cmd)
 		    i == 0 ? "usage:" : "      ", cmds[i].usage);
 }
 
+/* After a usage error: the synopsis of the command being run. */
+static void
+bad_usage(void)
+{
+	print_usage(stderr, current);
+}
+
+/*
+ * The width of the option column of help text: lines "  OPTION  TEXT",
+ * the option ending at the first two spaces; a line that starts with
+ * more spaces continues the text above.
+ */
+static int
+help_width(const char *text, int width)
+{
+	const char *line, *gap, *end;
+
+	for (line = text; *line != '\0'; line = end + (*end == '\n')) {
+		end = line + strcspn(line, "\n");
+		if (strncmp(line, "  ", 2) != 0 || line[2] == ' ')
+			continue;
+		if ((gap = strstr(line + 2, "  ")) == NULL || gap > end)
+			gap = end;
+		if (gap - line - 2 > width)
+			width = gap - line - 2;
+	}
+	return width;
+}
+
+/* Print help text with its option column width wide. */
+static void
+help_print(const char *text, int width)
+{
+	const char *line, *gap, *end;
+
+	for (line = text; *line != '\0'; line = end + (*end == '\n')) {
+		end = line + strcspn(line, "\n");
+		if (strncmp(line, "  ", 2) != 0) {
+			printf("%.*s\n", (int)(end - line), line);
+			continue;
+		}
+		if (line[2] == ' ')
+			gap = line + 2;		/* continued: no option */
+		else if ((gap = strstr(line + 2, "  ")) == NULL || gap > end)
+			gap = end;
+		printf("  %-*.*s", width, (int)(gap - line - 2), line + 2);
+		gap += strspn(gap, " ");
+		if (gap < end)
+			printf("  %.*s", (int)(end - gap), gap);
+		putchar('\n');
+	}
+}
+
 /* -h: the synopsis, the options, the page to read; exits 0. */
 static void __attribute__((noreturn))
 help(const struct cmd *cmd)
 {
+	/* Global options go before the command; after it, -n may differ. */
+	static const char global[] =
+	    "  -d, -n, -q, -v  before the command: as for every command "
+	    "(qadmin -h)\n";
+	static const char global_n[] =
+	    "  -d, -n, -q, -v  before the command: as for every command "
+	    "(qadmin -h);\n"
+	    "                  -n before the command is --dry-run; -n count "
+	    "after it, the count\n";
+	const char *text = cmd != NULL ? cmd->help : GLOBAL_HELP;
+	const char *more = cmd == NULL ? "" : strstr(text, "  -n ") != NULL ?
+	    global_n : global;
+	int width;
+
 	print_usage(stdout, cmd);
-	printf("\n%s%s\nSee qadmin(1)%s.\n", cmd != NULL ? cmd->help :
-	    GLOBAL_HELP, cmd != NULL ? "  -d, -n, -q, -v  as for every "
-	    "command (qadmin -h)\n" : "", cmd != NULL ? ", Commands" : "");
+	putchar('\n');
+	width = help_width(more, help_width(text, 0));
+	help_print(text, width);
+	help_print(more, width);
+	printf("\nSee qadmin(1)%s.\n", cmd != NULL ? ", Commands" : "");
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(EX_IOERR, "stdout");
 	exit(0);
@@ -173,9 +242,8 @@ admin_usage(const char *fmt, ...)
 	va_list ap;
 
 	if (fmt != NULL) {
+		/* "qadmin: COMMAND" once a command is chosen (main). */
 		fprintf(stderr, "%s: ", getprogname());
-		if (current != NULL)
-			fprintf(stderr, "%s: ", current->name);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
 		va_end(ap);
@@ -329,7 +397,7 @@ cmd_create(struct admin *a, int argc, char **argv)
 	if (argc < 1)
 		admin_usage("missing queue name");
 	if (!ends_in_name(argv[0]))
-		errx(EX_USAGE, "%s: a queue path must end in a directory name",
+		tool_bad("%s: a queue path must end in a directory name",
 		    argv[0]);
 	tool_queue_path(path, a->root, argv[0], 1);
 	keys = reallocarray(NULL, (size_t)argc, sizeof(*keys));
@@ -487,6 +555,7 @@ main(int argc, char *argv[])
 
 	tool_init();
 	tool_args(argv, getprogname());
+	tool_synopsis(NULL, bad_usage);
 	memset(&a, 0, sizeof(a));
 	/* "+": options after the command belong to it. */
 	while ((ch = getopt_long(argc, argv, "+d:hnqv", longopts, NULL)) !=
@@ -528,6 +597,8 @@ main(int argc, char *argv[])
 	/* getopt reports a bad option as "argv[0]: why". */
 	snprintf(name, sizeof(name), "%s: %s", getprogname(), current->name);
 	tool_args(argv, name);
+	/* Every message of the command: "qadmin: COMMAND: ...". */
+	setprogname(argv[0]);
 	/* 0: glibc starts afresh, permuting again. */
 	optind = 0;
 	rc = current->fn(&a, argc, argv);

@@ -59,7 +59,7 @@ cmd_config(struct admin *a, int argc, char **argv)
 			admin_usage(argc < 2 ? "get: missing key" :
 			    "get: one key only");
 		if (sq_conf_get(&q.conf, argv[1], value, sizeof(value)) == -1)
-			errx(EX_USAGE, "%s: unknown key", argv[1]);
+			tool_bad("%s: unknown key", argv[1]);
 		printf("%s\n", value);
 		return 0;
 	}
@@ -72,7 +72,7 @@ cmd_config(struct admin *a, int argc, char **argv)
 		struct sq_conf check = q.conf;
 
 		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
-			errx(EX_USAGE, "%s: not a key=value setting", argv[i]);
+			tool_bad("%s: not a key=value setting", argv[i]);
 		*eq = '\0';
 		if (sq_conf_set(&check, argv[i], eq + 1, why, sizeof(why)) ==
 		    -1)
@@ -80,7 +80,7 @@ cmd_config(struct admin *a, int argc, char **argv)
 		*eq = '=';
 	}
 	if (argc - 1 > SQ_CONF_UPDATE_MAX)
-		errx(EX_USAGE, "more than %d settings", SQ_CONF_UPDATE_MAX);
+		tool_bad("more than %d settings", SQ_CONF_UPDATE_MAX);
 	for (i = 1; i < argc; i++) {
 		eq = strchr(argv[i], '=');
 		*eq = '\0';

@@ -30,9 +30,9 @@ exchange_path(char *buf, const char *root, const char *arg, int create)
 	    root == NULL));
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
-			errx(EX_USAGE, "%s: bad exchange name (want "
+			tool_bad("%s: bad exchange name (want "
 			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)", arg);
-		err(EX_USAGE, "%s", arg);
+		tool_bad("%s: %s", arg, strerror(errno));
 	}
 }
 
@@ -61,7 +61,7 @@ static void
 check_queue_name(const char *name)
 {
 	if (!sq_queue_name_valid(name))
-		errx(EX_USAGE, "%s: bad queue name (want "
+		tool_bad("%s: bad queue name (want "
 		    "[A-Za-z0-9][A-Za-z0-9._-]{0,127})", name);
 }
 
@@ -81,11 +81,11 @@ create(struct admin *a, int argc, char **argv)
 		admin_usage("create: %s: too many operands", argv[4]);
 	if (strcmp(argv[2], "fanout") != 0 && strcmp(argv[2], "direct") != 0 &&
 	    strcmp(argv[2], "topic") != 0)
-		errx(EX_USAGE, "%s: unknown exchange type (want fanout, direct "
+		tool_bad("%s: unknown exchange type (want fanout, direct "
 		    "or topic)", argv[2]);
 	if (argc == 4) {
 		if (strncmp(argv[3], ALTERNATE, strlen(ALTERNATE)) != 0)
-			errx(EX_USAGE, "%s: not alternate=QUEUE", argv[3]);
+			tool_bad("%s: not alternate=QUEUE", argv[3]);
 		alternate = argv[3] + strlen(ALTERNATE);
 		check_queue_name(alternate);
 	}
@@ -236,7 +236,7 @@ binding(struct admin *a, int argc, char **argv, int bind)
 	if (x.type == SQ_EXCHANGE_FANOUT)
 		pattern = NULL;		/* fanout ignores keys */
 	else if (pattern == NULL && bind)
-		errx(EX_USAGE, "%s: a %s exchange binds with a pattern",
+		tool_bad("%s: a %s exchange binds with a pattern",
 		    argv[0], sq_exchange_type_name(x.type));
 	if (bind) {
 		/* Bound queues live beside the exchange. */
@@ -267,7 +267,7 @@ binding(struct admin *a, int argc, char **argv, int bind)
 	    sq_exchange_unbind(x.path, argv[1], pattern);
 	if (rc == -1) {
 		if (errno == EINVAL && pattern != NULL)
-			errx(EX_USAGE, "%s: bad pattern (at most %d bytes, "
+			tool_bad("%s: bad pattern (at most %d bytes, "
 			    "no control characters, no blank at either end, "
 			    "no ';' first or after a blank)", pattern,
 			    SQ_PATTERN_MAX);

@@ -213,10 +213,10 @@ cmd_purge(struct admin *a, int argc, char **argv)
 			if (n == SQ_NSTATES)
 				admin_usage("%s: too many states", argv[i]);
 			if (sq_state_parse(argv[i], &states[n]) == -1)
-				errx(EX_USAGE, "%s: not a state (ready, retry, "
+				tool_bad("%s: not a state (ready, retry, "
 				    "dead, held)", argv[i]);
 			if (states[n] == SQ_STATE_INFLIGHT)
-				errx(EX_USAGE, "%s: in-flight messages belong "
+				tool_bad("%s: in-flight messages belong "
 				    "to their consumers; delete one by ID",
 				    argv[i]);
 		}
@@ -268,7 +268,7 @@ cmd_redrive(struct admin *a, int argc, char **argv)
 			break;
 		case OPT_REASON:
 			if (!sq_reason_valid(optarg))
-				errx(EX_USAGE, "--reason %s: not a reason "
+				tool_bad("--reason %s: not a reason "
 				    "([a-z0-9-]{1,32})", optarg);
 			reason = optarg;
 			break;

@@ -30,7 +30,7 @@
 /* As in the SYNOPSIS of qrecv(1). */
 static const char synopsis[] =
     "usage: qrecv [-0Aqv] [--meta] [--raw] [-d root] [-n count] "
-    "[-w seconds]\n"
+    "[-w duration]\n"
     "             [--lease duration] queue\n";
 
 static const char options[] =
@@ -49,7 +49,8 @@ static const char options[] =
     "  --raw             with -A: the bodies as stored, no separator\n"
     "  -v                verbose: say why nothing was claimed\n"
     "  --version         print the version\n"
-    "  -w seconds        wait that long for a message; 0: forever\n"
+    "  -w duration       wait that long for a message (30s; 0: "
+    "forever)\n"
     "Exit 1 when no message came.\n";
 
 static void __attribute__((noreturn))
@@ -273,6 +274,7 @@ main(int argc, char *argv[])
 
 	tool_init();
 	tool_args(argv, getprogname());
+	tool_synopsis(synopsis, NULL);
 	while ((ch = getopt_long(argc, argv, "0Ad:hn:qvw:", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
@@ -301,7 +303,7 @@ main(int argc, char *argv[])
 		case OPT_LEASE:
 			lease_ms = tool_duration("--lease", optarg);
 			if (lease_ms < 1000)
-				errx(EX_USAGE, "--lease %s: must be at least "
+				tool_bad("--lease %s: must be at least "
 				    "1s", optarg);
 			break;
 		case OPT_META:

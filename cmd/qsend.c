@@ -277,10 +277,10 @@ add_attr(struct sq_attr **attrs, size_t *n, char *arg)
 	void *p;
 
 	if (eq == NULL || eq == arg)
-		errx(EX_USAGE, "-H %s: not name=value", arg);
+		tool_bad("-H %s: not name=value", arg);
 	*eq = '\0';
 	if (!sq_attr_name_valid(arg))
-		errx(EX_USAGE, "-H %s: name must match [A-Za-z0-9_-]{1,64}",
+		tool_bad("-H %s: name must match [A-Za-z0-9_-]{1,64}",
 		    arg);
 	if ((p = reallocarray(*attrs, *n + 1, sizeof(**attrs))) == NULL)
 		err(EX_OSERR, NULL);
@@ -316,6 +316,7 @@ main(int argc, char *argv[])
 
 	tool_init();
 	tool_args(argv, getprogname());
+	tool_synopsis(synopsis, NULL);
 	memset(&o, 0, sizeof(o));
 	while ((ch = getopt_long(argc, argv, "0cd:fH:hk:lpqv", longopts,
 	    NULL)) != -1) {
@@ -340,7 +341,7 @@ main(int argc, char *argv[])
 		case 'k':
 			if (strlen(optarg) > SQ_KEY_MAX ||
 			    strchr(optarg, '\n') != NULL)
-				errx(EX_USAGE, "-k: a routing key is at most "
+				tool_bad("-k: a routing key is at most "
 				    "%d bytes, without newlines", SQ_KEY_MAX);
 			o.key = optarg;
 			break;
@@ -370,7 +371,7 @@ main(int argc, char *argv[])
 		case OPT_TTL:
 			ttl = tool_duration("--ttl", optarg);
 			if (ttl == 0)
-				errx(EX_USAGE, "--ttl 0: a message must live "
+				tool_bad("--ttl 0: a message must live "
 				    "a while");
 			break;
 		case OPT_VERSION:
@@ -392,19 +393,19 @@ main(int argc, char *argv[])
 		usage(sep == '\n' ? "-l: messages come from stdin, not operands" :
 		    "-0: messages come from stdin, not operands");
 	if (delay >= 0 && at >= 0)
-		errx(EX_USAGE, "--delay and --at: choose one");
+		tool_bad("--delay and --at: choose one");
 	if (o.dedup_id != NULL && (sep != -1 || argc > 2))
-		errx(EX_USAGE, "--dedup-id: one message per send");
+		tool_bad("--dedup-id: one message per send");
 	o.attrs = attrs;
 	o.due_ms = delay > 0 ? sq_now_ms() + delay : at > 0 ? at : 0;
 	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
 	/* Check everything before anything is made (-c) or written. */
 	if (sq_attr_check(&o) == -1)
-		errx(EX_USAGE, "-k/-H: a key is at most %d bytes, at most %d "
+		tool_bad("-k/-H: a key is at most %d bytes, at most %d "
 		    "attributes of at most %d bytes, none with a newline",
 		    SQ_KEY_MAX, SQ_ATTRS_MAX, SQ_ATTR_VALUE_MAX);
 	if (o.dedup_id != NULL && !sq_dedup_id_valid(o.dedup_id))
-		errx(EX_USAGE, "--dedup-id %s: must match "
+		tool_bad("--dedup-id %s: must match "
 		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
 		    o.dedup_id);
 	memset(&s, 0, sizeof(s));

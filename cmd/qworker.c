@@ -1465,6 +1465,7 @@ main(int argc, char *argv[])
 
 	tool_init();
 	tool_args(argv, getprogname());
+	tool_synopsis(synopsis, NULL);
 	memset(&w, 0, sizeof(w));
 	w.maxjobs = 1;
 	w.timeout_ms = -1;
@@ -1552,7 +1553,7 @@ main(int argc, char *argv[])
 	for (i = optind; i < dashes; i++)
 		for (int k = optind; k < i; k++)
 			if (strcmp(argv[i], argv[k]) == 0)
-				errx(EX_USAGE, "%s: queue named twice", argv[i]);
+				tool_bad("%s: queue named twice", argv[i]);
 	if (resolve_command(&w) == -1)
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
 	if (output != NULL)

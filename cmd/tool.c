@@ -99,9 +99,9 @@ tool_queue_path(char *buf, const char *root, const char *arg, int create)
 	}
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
-			errx(EX_USAGE, "%s: bad queue name (want "
+			tool_bad("%s: bad queue name (want "
 			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)", arg);
-		err(EX_USAGE, "%s", arg);
+		tool_bad("%s: %s", arg, strerror(errno));
 	}
 }
 
@@ -125,6 +125,32 @@ tool_usage(const char *synopsis, const char *fmt, ...)
 		va_end(ap);
 	}
 	fputs(synopsis, stderr);
+	exit(EX_USAGE);
+}
+
+/* What tool_bad prints after its line (tool_synopsis). */
+static const char *bad_synopsis = "";
+static void (*bad_print)(void);
+
+void
+tool_synopsis(const char *synopsis, void (*print)(void))
+{
+	bad_synopsis = synopsis != NULL ? synopsis : "";
+	bad_print = print;
+}
+
+void
+tool_bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+	if (bad_print != NULL)
+		bad_print();
+	else
+		fputs(bad_synopsis, stderr);
 	exit(EX_USAGE);
 }
 
@@ -201,8 +227,8 @@ tool_duration(const char *opt, const char *s)
 	int64_t ms;
 
 	if (sq_duration_parse(s, &ms) == -1)
-		errx(EX_USAGE, "%s %s: not a duration (like 500ms, 30s, 5m, "
-		    "2h, 4d)", opt, s);
+		tool_bad("%s %s: not a duration (like 500ms, 30s, 5m, "
+		    "2h, 4d; bare: seconds)", opt, s);
 	return ms;
 }
 
@@ -213,7 +239,7 @@ tool_number(const char *opt, const char *s, long long min, long long max)
 	long long n = strtonum(s, min, max, &errstr);
 
 	if (errstr != NULL)
-		errx(EX_USAGE, "%s %s: %s (from %lld to %lld)", opt, s, errstr,
+		tool_bad("%s %s: %s (from %lld to %lld)", opt, s, errstr,
 		    min, max);
 	return n;
 }
@@ -224,7 +250,7 @@ tool_time(const char *opt, const char *s)
 	int64_t ms;
 
 	if (sq_time_parse(s, &ms) == -1)
-		errx(EX_USAGE, "%s %s: not a time (@EPOCH or "
+		tool_bad("%s %s: not a time (@EPOCH or "
 		    "YYYY-MM-DDTHH:MM[:SS])", opt, s);
 	return ms;
 }
@@ -237,7 +263,7 @@ tool_size(const char *opt, const char *s)
 	/* Digits first: expand_number would take "0x10" or " 5". */
 	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && (s[1] == 'x' ||
 	    s[1] == 'X')) || expand_number(s, &n) == -1)
-		errx(EX_USAGE, "%s %s: not a size (like 500, 64k, 10M, 2G)", opt,
+		tool_bad("%s %s: not a size (like 500, 64k, 10M, 2G)", opt,
 		    s);
 	return n;
 }

@@ -83,6 +83,22 @@ void	tool_usage(const char *synopsis, const char *fmt, ...)
 	    __attribute__((noreturn, format(printf, 2, 3)));
 
 /*
+ * tool_synopsis - what a usage error found after option parsing
+ * (tool_bad) prints after its one line: the text synopsis, or, when print
+ * is not NULL, what print writes to stderr (qadmin: the synopsis of the
+ * command being run).
+ */
+void	tool_synopsis(const char *synopsis, void (*print)(void));
+
+/*
+ * tool_bad - a usage error, such as a bad option value: print "tool: why"
+ * (printf(3) format), then the synopsis set by tool_synopsis, to stderr,
+ * and exit 64.
+ */
+void	tool_bad(const char *fmt, ...)
+	    __attribute__((noreturn, format(printf, 1, 2)));
+
+/*
  * tool_help - -h/--help: print synopsis, a blank line, options (one line
  * each), and the man page to read for more ("See PAGE."), to stdout, and
  * exit 0 (74 when stdout cannot be written).
@@ -90,7 +106,10 @@ void	tool_usage(const char *synopsis, const char *fmt, ...)
 void	tool_help(const char *synopsis, const char *options, const char *page)
 	    __attribute__((noreturn));
 
-/* tool_duration - parse option opt's value s, or exit 64 with a message. */
+/*
+ * tool_duration - parse option opt's value s, or exit 64 with a message
+ * and the synopsis (tool_bad), as every option value parser here does.
+ */
 int64_t	tool_duration(const char *opt, const char *s);
 
 /* tool_number - parse a count from min to max, or exit 64. */

@@ -59,7 +59,7 @@ assert_usage_error() {
 	run "qsend" -h
 	assert_line --regexp '^  --dedup-id id +'
 	run "qrecv" -h
-	assert_line --regexp '^  -w seconds +'
+	assert_line --regexp '^  -w duration +'
 	run "qack" -h
 	assert_line --regexp '^  --reject\[=reason\] +'
 	run "qworker" -h
@@ -182,9 +182,64 @@ assert_usage_error() {
 	assert_usage_error qsend "invalid option -- 'n'"
 }
 
+@test "a bad option value: what is wrong in one line, then the synopsis of that one command, exit 64" {
+	local -a c
+	local i
+	local cases=(
+		"qrecv -n 0 q|qrecv: -n 0: too small (from 1 to 1000000000)"
+		"qrecv -w -1 q|qrecv: -w -1: not a duration (like 500ms, 30s, 5m, 2h, 4d; bare: seconds)"
+		"qrecv --lease 10ms q|qrecv: --lease 10ms: must be at least 1s"
+		"qsend --delay 5x q|qsend: --delay 5x: not a duration (like 500ms, 30s, 5m, 2h, 4d; bare: seconds)"
+		"qsend --at never q|qsend: --at never: not a time (@EPOCH or YYYY-MM-DDTHH:MM[:SS])"
+		"qsend -H x q|qsend: -H x: not name=value"
+		"qack --retry --delay soon r|qack: --delay soon: not a duration (like 500ms, 30s, 5m, 2h, 4d; bare: seconds)"
+		"qworker -j 0 q -- true|qworker: -j 0: too small (from 1 to 1024)"
+		"qadmin redrive --limit x q|qadmin: redrive: --limit x: invalid (from 1 to 9223372036854775807)"
+		"qadmin gc --tmp-age 1y q|qadmin: gc: --tmp-age 1y: not a duration (like 500ms, 30s, 5m, 2h, 4d; bare: seconds)"
+		"qadmin ls -n -3 q|qadmin: ls: -n -3: too small (from 1 to 1000000)"
+		"qadmin create 'bad name'|qadmin: create: bad name: bad queue name (want [A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)"
+	)
+	mkq q
+	for i in "${cases[@]}"; do
+		eval "c=(${i%%|*})"
+		expect_fail 64 "${c[@]}"
+		assert_line --index 0 "${i#*|}"
+		if [[ ${c[0]} == qadmin ]]; then
+			assert_line --index 1 --regexp "^usage: qadmin \[-nqv\] \[-d root\] ${c[1]} "
+			[[ $(grep -c 'qadmin \[-nqv\]' <<<"$output") == 1 ]] ||
+			    fail "${i%%|*}: not one synopsis: $output"
+		else
+			assert_line --index 1 --regexp "^usage: ${c[0]} "
+		fi
+	done
+	assert_count ready q 0
+}
+
+@test "qadmin COMMAND -h: the option lines of a command align; ls and peek say which -n is which" {
+	local c
+	for c in $(qadmin -h | awk '$1 == "usage:" || $1 == "qadmin" { for (i = 1; i <= NF; i++) if ($i == "[-d") { print $(i + 2); break } }'); do
+		run --separate-stderr qadmin "$c" -h
+		assert_success
+		# Every option line's text starts in the same column.
+		sed -n '/^$/,/^$/p' <<<"$output" | grep '^  [^ ]' |
+		    awk '{ s = $0; sub(/^  [^ ]+( [^ ]+)*  +/, "", s); print length($0) - length(s) }' |
+		    sort -u | awk 'END { if (NR != 1) exit 1 }' ||
+		    fail "qadmin $c -h: option text not aligned: $output"
+		assert_line --regexp '^  -d, -n, -q, -v +before the command: as for every command \(qadmin -h\)'
+	done
+	for c in exchange gc redrive; do
+		run qadmin "$c" -h
+		[[ $output != *"  -d, -n, -q, -v  as"* ]] || fail "$c: $output"
+	done
+	run qadmin ls -h
+	assert_line --regexp '^ +-n before the command is --dry-run; -n count after it, the count$'
+}
+
 @test "qadmin create: a path that does not end in a name is refused with a reason; -- ends the options" {
 	expect_fail 64 qadmin create /
-	assert_output "qadmin: /: a queue path must end in a directory name"
+	assert_usage_error qadmin "create: /: a queue path must end in a directory name"
+	assert_line --index 1 "usage: qadmin [-nqv] [-d root] create queue [key=value ...]"
+	assert_equal "${#lines[@]}" 2
 	expect_fail 64 qadmin create "$T/x/.."
 	assert_output --partial 'must end in a directory name'
 	# "--": what follows is the queue, checked as a name, not an option.
@@ -200,13 +255,13 @@ assert_usage_error() {
 @test "a spool root that does not exist: 66 from every tool, but create and qsend -c make it" {
 	local typo=$T/typo
 	expect_fail 66 qadmin -d "$typo" list
-	assert_output "qadmin: $typo: no such spool root"
+	assert_output "qadmin: list: $typo: no such spool root"
 	expect_fail 66 qadmin -d "$typo" stats
-	assert_output "qadmin: $typo: no such spool root"
+	assert_output "qadmin: stats: $typo: no such spool root"
 	expect_fail 66 qadmin -d "$typo" stats --prometheus
 	expect_fail 66 qadmin -d "$typo" exchange list
 	expect_fail 66 qadmin -d "$typo" stats jobs
-	assert_output "qadmin: jobs: no such queue (no spool root $typo)"
+	assert_output "qadmin: stats: jobs: no such queue (no spool root $typo)"
 	expect_fail 66 qadmin -d "$typo" gc jobs
 	expect_fail 66 qsend -d "$typo" jobs x
 	assert_output "qsend: jobs: no such queue (no spool root $typo)"
@@ -302,7 +357,7 @@ assert_usage_error() {
 	assert_line --index 0 $'QUEUE\tREADY\tINFLIGHT\tRETRY\tDEAD\tSTATUS'
 	assert_line $'bad\t-\t-\t-\t-\tbroken'
 	assert_line $'good\t1\t0\t0\t0\tok'
-	[[ $stderr == "qadmin: $SPOOLQ_DIR/bad/queue.conf:2: lease"* ]] ||
+	[[ $stderr == "qadmin: list: $SPOOLQ_DIR/bad/queue.conf:2: lease"* ]] ||
 	    fail "stderr: $stderr"
 	run --separate-stderr qadmin stats
 	assert_failure 78
@@ -312,7 +367,7 @@ assert_usage_error() {
 	run --separate-stderr qadmin stats --json
 	assert_failure 78
 	assert_equal "$(jq -r '.queues[] | select(.name == "bad") | .status' <<<"$output")" broken
-	assert_equal "qadmin: $(jq -r '.queues[] | select(.name == "bad") | .reason' <<<"$output")" \
+	assert_equal "qadmin: stats: $(jq -r '.queues[] | select(.name == "bad") | .reason' <<<"$output")" \
 	    "$stderr"
 	assert_equal "$(jq -r '.queues[] | select(.name == "good") | .ready.count' <<<"$output")" 1
 	# Prometheus: the flag, and the file is still written for the others.
@@ -348,8 +403,8 @@ assert_usage_error() {
 	assert_line --index 2 $'linked\t-\t-\t-\t-\tbroken'
 	assert_line --index 3 $'nocur\t-\t-\t-\t-\tbroken'
 	assert_equal "${#lines[@]}" 4
-	assert_equal "$stderr" "qadmin: linked/new: not a directory (symlink)
-qadmin: nocur/cur: No such file or directory"
+	assert_equal "$stderr" "qadmin: list: linked/new: not a directory (symlink)
+qadmin: list: nocur/cur: No such file or directory"
 	run --separate-stderr qadmin stats
 	assert_failure 66
 	assert_line linked

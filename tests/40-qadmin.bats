@@ -44,7 +44,7 @@ teardown() {
 	local before
 	before=$(snapshot "$SPOOLQ_DIR")
 	expect_fail 73 qadmin create q
-	assert_output --partial 'qadmin: q: queue exists'
+	assert_output --partial 'qadmin: create: q: queue exists'
 	assert_unchanged "$before"
 	expect_fail 73 qadmin create q max_attempts=2
 	assert_unchanged "$before"
@@ -112,7 +112,7 @@ teardown() {
 
 @test "qadmin destroy: a missing queue exits 66" {
 	expect_fail 66 qadmin destroy nope
-	assert_output --partial 'qadmin: nope: no such queue'
+	assert_output --partial 'qadmin: destroy: nope: no such queue'
 }
 
 @test "qadmin destroy: refuses a queue holding messages without -f (65)" {
@@ -124,7 +124,7 @@ teardown() {
 	local before
 	before=$(snapshot "$SPOOLQ_DIR")
 	expect_fail 65 qadmin destroy q
-	assert_output --regexp '^qadmin: q: queue (not empty|holds messages)'
+	assert_output --regexp '^qadmin: destroy: q: queue (not empty|holds messages)'
 	assert_unchanged "$before"
 	run qadmin destroy -f q
 	assert_success

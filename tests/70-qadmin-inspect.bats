@@ -472,16 +472,16 @@ meta_val() {
 	mix
 	expect_fail 73 qadmin stats --prometheus -o "$T/no/such/dir/spoolq.prom"
 	# The directory is named with the reason, not the temporary file.
-	assert_output "qadmin: $T/no/such/dir: No such file or directory"
+	assert_output "qadmin: stats: $T/no/such/dir: No such file or directory"
 	assert_dir_not_exists "$T/no"
 	touch "$T/plain"
 	expect_fail 73 qadmin stats --prometheus -o "$T/plain/spoolq.prom"
-	assert_output "qadmin: $T/plain: Not a directory"
+	assert_output "qadmin: stats: $T/plain: Not a directory"
 	mkdir "$T/ro"
 	chmod 555 "$T/ro"
 	if [[ $(id -u) != 0 ]]; then
 		expect_fail 73 qadmin stats --prometheus -o "$T/ro/spoolq.prom"
-		assert_output "qadmin: $T/ro: Permission denied"
+		assert_output "qadmin: stats: $T/ro: Permission denied"
 	fi
 	assert_equal "$(ls -A "$T/ro")" ""
 }

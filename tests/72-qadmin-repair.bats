@@ -352,8 +352,8 @@ flock_held() {
 	    setpriv --reuid=65534 --regid=65534 --clear-groups \
 	    "$SPOOLQ_BIN/qadmin" -d "$root" gc q
 	assert_success
-	assert_same "qadmin: q: run/worker.Deadw0rker00 (dead worker): left in place: Permission denied
-qadmin: q: run/worker.Private00000 (worker lock file, cannot probe): left in place: Permission denied" "$stderr"
+	assert_same "qadmin: gc: q: run/worker.Deadw0rker00 (dead worker): left in place: Permission denied
+qadmin: gc: q: run/worker.Private00000 (worker lock file, cannot probe): left in place: Permission denied" "$stderr"
 	run --separate-stderr env ASAN_OPTIONS=detect_leaks=0 \
 	    setpriv --reuid=65534 --regid=65534 --clear-groups \
 	    "$SPOOLQ_BIN/qadmin" -d "$root" check q
