@@ -148,36 +148,53 @@ sender_pending(const struct sender *s)
 	return n;
 }
 
-/* Report a failed send: what was committed stays, the rest is gone. */
+/*
+ * Report a failed send: what was committed stays, the rest is gone.  The
+ * error comes first, then what was sent before it.
+ */
 static void __attribute__((noreturn))
 fail(struct sender *s, const char *what)
 {
+	char buf[PATH_MAX + 256];
 	size_t i;
-	int e = errno;
+	int e = errno, code = tool_exit_code(e);
 
 	fflush(stdout);
-	for (i = 0; i < s->n; i++) {
+	for (i = 0; i < s->n; i++)
 		sq_batch_abort(&s->b[i]);
+	if (e == EAGAIN) {
+		code = EX_TEMPFAIL;
+		warnx("%s: queue full (max_messages or max_bytes in "
+		    "queue.conf)", what);
+	} else if (e == EFBIG) {
+		code = EX_DATAERR;
+		warnx("%s: message larger than the queue's max_bytes", what);
+	} else {
+		/* A directory of a queue that refuses us: name it. */
+		for (i = 0; what == s->name && i < s->n; i++)
+			if ((e == EACCES || e == EPERM) &&
+			    sq_queue_blame(&s->queues[i], R_OK | W_OK | X_OK) !=
+			    NULL) {
+				what = tool_queue_what(buf, sizeof(buf),
+				    &s->queues[i], s->n == 1 ? s->name :
+				    s->queues[i].path, NULL, e);
+				break;
+			}
+		errno = e;
+		warn("%s", what);
+	}
+	for (i = 0; i < s->n; i++)
 		warnx("%s: %zu message%s sent before the error",
 		    s->b[i].q->path, s->b[i].committed,
 		    s->b[i].committed == 1 ? "" : "s");
-	}
-	if (e == EAGAIN)
-		errx(EX_TEMPFAIL, "%s: queue full (max_messages or max_bytes "
-		    "in queue.conf)", what);
-	if (e == EFBIG)
-		errx(EX_DATAERR, "%s: message larger than the queue's "
-		    "max_bytes", what);
-	/* A directory of a queue that refuses us: name it. */
-	for (i = 0; what == s->name && i < s->n; i++) {
-		errno = e;
-		if ((e == EACCES || e == EPERM) &&
-		    sq_queue_blame(&s->queues[i], R_OK | W_OK | X_OK) != NULL)
-			tool_queue_err(tool_exit_code(e), &s->queues[i],
-			    s->n == 1 ? s->name : s->queues[i].path, NULL);
-	}
-	errno = e;
-	err(tool_exit_code(e), "%s", what);
+	exit(code);
+}
+
+/* What a failed read of fd (named what) or a write to the queues was. */
+static const char *
+blame(const struct sender *s, const char *what)
+{
+	return s->n > 0 && s->b[0].input_failed ? what : s->name;
 }
 
 struct route {
@@ -222,7 +239,10 @@ open_exchange(struct sender *s, const char *path, const char *key)
 	sq_exchange_close(&x);
 }
 
-/* Records of stdin split at sep, read with our own buffer. */
+/*
+ * Records of stdin split at sep, read with our own buffer.  0, or -1
+ * when a send failed, -2 when reading stdin did.
+ */
 static int
 send_records(struct sender *s, int sep)
 {
@@ -230,6 +250,7 @@ send_records(struct sender *s, int sep)
 	size_t size = 64 * 1024, len = 0, start;
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	ssize_t n;
+	int inerr = 0;
 
 	if ((buf = malloc(size)) == NULL)
 		return -1;
@@ -247,8 +268,10 @@ send_records(struct sender *s, int sep)
 		n = read(STDIN_FILENO, buf + len, size - len);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1)
+		if (n == -1) {
+			inerr = 1;
 			goto fail;
+		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
@@ -266,7 +289,7 @@ send_records(struct sender *s, int sep)
 	return 0;
 fail:
 	free(buf);
-	return -1;
+	return inerr ? -2 : -1;
 }
 
 /* -H NAME=VALUE, kept in order. */
@@ -312,7 +335,7 @@ main(int argc, char *argv[])
 	struct sq_attr *attrs = NULL;
 	const char *root = NULL;
 	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
-	int ch, create = 0, files = 0, sep = -1, fd, i, verbose = 0;
+	int ch, create = 0, files = 0, sep = -1, fd, i, rc, verbose = 0;
 
 	tool_init();
 	tool_args(argv, getprogname());
@@ -434,7 +457,7 @@ main(int argc, char *argv[])
 			if ((fd = open(argv[i], O_RDONLY | O_CLOEXEC)) == -1)
 				fail(&s, argv[i]);
 			if (sender_add_fd(&s, fd) == -1)
-				fail(&s, argv[i]);
+				fail(&s, blame(&s, argv[i]));
 			close(fd);
 		}
 	} else if (argc > 1) {
@@ -442,10 +465,10 @@ main(int argc, char *argv[])
 			if (sender_add(&s, argv[i], strlen(argv[i])) == -1)
 				fail(&s, s.name);
 	} else if (sep != -1) {
-		if (send_records(&s, sep) == -1)
-			fail(&s, s.name);
+		if ((rc = send_records(&s, sep)) != 0)
+			fail(&s, rc == -2 ? "stdin" : s.name);
 	} else if (sender_add_fd(&s, STDIN_FILENO) == -1)
-		fail(&s, s.name);
+		fail(&s, blame(&s, "stdin"));
 	for (j = 0; j < s.n; j++) {
 		if (sq_batch_end(&s.b[j]) == -1)
 			fail(&s, s.name);

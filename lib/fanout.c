@@ -24,10 +24,13 @@
 #define SOURCE_PREFIX	".fanout."
 #define COPY_CHUNK	(64 * 1024)
 
-/* Write the body from mem (len bytes) or fd into tmp/.fanout.ID of q. */
+/*
+ * Write the body from mem (len bytes) or fd into tmp/.fanout.ID of q;
+ * *inerr is set when reading fd failed.
+ */
 static int
 source_write(struct sq_queue *q, const char *id, const void *mem,
-    size_t len, int in, size_t *total)
+    size_t len, int in, size_t *total, int *inerr)
 {
 	char name[SQ_ID_MAX + sizeof(SOURCE_PREFIX)], *buf = NULL;
 	ssize_t n;
@@ -51,7 +54,11 @@ source_write(struct sq_queue *q, const char *id, const void *mem,
 		while ((n = read(in, buf, COPY_CHUNK)) != 0) {
 			if (n == -1 && errno == EINTR)
 				continue;
-			if (n == -1 || sq_write_all(fd, buf, (size_t)n) == -1)
+			if (n == -1) {
+				*inerr = 1;
+				goto out;
+			}
+			if (sq_write_all(fd, buf, (size_t)n) == -1)
 				goto out;
 			*total += (size_t)n;
 		}
@@ -157,8 +164,10 @@ fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
 	*delivered = 0;
 	if (n == 0)
 		return 0;
+	b[0].input_failed = 0;
 	if (sq_id_new(id, sizeof(id)) == -1 ||
-	    source_write(b[0].q, id, mem, len, in, &total) == -1)
+	    source_write(b[0].q, id, mem, len, in, &total,
+	    &b[0].input_failed) == -1)
 		return -1;
 	snprintf(src, sizeof(src), "%s%s", SOURCE_PREFIX, id);
 	sources.n = 1;

@@ -187,6 +187,7 @@ sq_batch_add_fd(struct sq_batch *b, int in)
 	ssize_t n;
 	int fd, failed = 0;
 
+	b->input_failed = 0;
 	if ((buf = malloc(COPY_CHUNK)) == NULL ||
 	    (fd = tmp_create(b, id)) == -1) {
 		free(buf);
@@ -198,7 +199,7 @@ sq_batch_add_fd(struct sq_batch *b, int in)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			failed = n == -1;
+			failed = b->input_failed = n == -1;
 			break;
 		}
 		if (sq_write_all(fd, buf, (size_t)n) == -1) {

@@ -497,6 +497,7 @@ struct sq_batch {
 	size_t		dropped;		/* duplicates (dedup_id) */
 	int64_t		wait_ms;		/* overflow = block: -1 forever */
 	int		sidecar_linked;		/* fan-out linked attr/ID already */
+	int		input_failed;		/* last *_add_fd: read(2) failed */
 };
 
 /*
@@ -527,7 +528,9 @@ int	sq_batch_add(struct sq_batch *b, const void *body, size_t len);
 
 /*
  * sq_batch_add_fd - like sq_batch_add with the body read from fd until
- * end of file.  A read error (errno from read(2)) also aborts the batch.
+ * end of file.  A read error (errno from read(2)) also aborts the batch
+ * and sets b->input_failed, which tells it from a failure to write the
+ * queue (ENOSPC: the queue's disk is full, not the input's).
  */
 int	sq_batch_add_fd(struct sq_batch *b, int fd);
 
@@ -583,7 +586,10 @@ void	sq_bound_release(int lockfd);
 int	sq_fanout_add(struct sq_batch *b, size_t n, const void *body,
 	    size_t len, size_t *delivered);
 
-/* sq_fanout_add_fd - like sq_fanout_add with the body read from fd. */
+/*
+ * sq_fanout_add_fd - like sq_fanout_add with the body read from fd; a
+ * read error sets b[0].input_failed, as sq_batch_add_fd does.
+ */
 int	sq_fanout_add_fd(struct sq_batch *b, size_t n, int fd,
 	    size_t *delivered);
 

@@ -313,3 +313,31 @@ low_fds() {
 	out=$(low_fds 8 qsend q x 2>&1) && fail "sent with 8 descriptors"
 	[[ $out == "qsend: q/"*": Too many open files" ]] || fail "$out"
 }
+
+@test "disk full: every way of sending names the queue, not the input, then says what was sent before the error" {
+	local way big
+	small_fs 256k
+	mkq q
+	head -c 100000 /dev/zero | tr '\0' a > "$T/big1"
+	big=$(cat "$T/big1")
+	for way in files stdin lines records args; do
+		qadmin purge q >/dev/null
+		case $way in
+		files)	run --separate-stderr qsend -f q "$T/big1" "$T/big1" "$T/big1" ;;
+		stdin)	run --separate-stderr qsend q < <(cat "$T/big1" "$T/big1" "$T/big1") ;;
+		lines)	run --separate-stderr qsend -l q < <(printf '%s\n' "$big" "$big" "$big") ;;
+		records) run --separate-stderr qsend -0 q < <(printf '%s\0' "$big" "$big" "$big") ;;
+		args)	run --separate-stderr qsend q "$big" "$big" "$big" ;;
+		esac
+		refute_crash
+		assert_equal "$status" 75
+		[[ $stderr =~ ^qsend:\ q:\ No\ space\ left\ on\ device$'\n'qsend:\ .*/q:\ [0-9]+\ messages?\ sent\ before\ the\ error$ ]] ||
+		    fail "$way: stderr: $stderr"
+		[[ $stderr != *big1* ]] || fail "$way: blames the input: $stderr"
+		assert_count tmp q 0
+	done
+	# An input that cannot be read is still named as itself.
+	run --separate-stderr qsend -f q "$T/big1" "$T/missing"
+	assert_equal "$status" 66
+	[[ $stderr == "qsend: $T/missing: No such file or directory"$'\n'* ]] || fail "stderr: $stderr"
+}

@@ -62,7 +62,7 @@ elapsed_ok() {
 	mkq q max_bytes=10
 	run --separate-stderr qsend -l q < <(printf 'aaaa\nbbbb\ncccc\n')
 	assert_equal "$status" 75
-	[[ $stderr == *"2 messages sent before the error"*"queue full"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"queue full"*"2 messages sent before the error"* ]] || fail "stderr: $stderr"
 	assert_lines_eq "$(printf 'aaaa\nbbbb')" "$(bodies new q)"
 	# 2 more bytes still fit: 8 + 2 <= 10; then not even 1 more.
 	qsend q cc
