@@ -154,8 +154,7 @@ walk_run(struct walk *w, const enum sq_state *states, size_t n)
 	    w->target == SQ_STATE_READY && sq_queue_refresh(w->to) == -1)
 		warn("%s: refresh", w->to->path);
 	if (w->a->verbose)
-		fprintf(stderr, "qadmin: %s: %lld message%s\n", w->action,
-		    w->done, w->done == 1 ? "" : "s");
+		warnx("%lld message%s", w->done, w->done == 1 ? "" : "s");
 	return w->status;
 }
 
@@ -434,7 +433,6 @@ cmd_replay(struct admin *a, int argc, char **argv)
 	    replayed, &r, &n) == -1)
 		err(tool_exit_code(errno), "%s: replay", argv[optind]);
 	if (a->verbose)
-		fprintf(stderr, "qadmin: replay: %zu message%s\n", n,
-		    n == 1 ? "" : "s");
+		warnx("%zu message%s", n, n == 1 ? "" : "s");
 	return 0;
 }

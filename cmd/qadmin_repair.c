@@ -189,7 +189,9 @@ struct check_out {
 };
 
 /*
- * Each problem on stderr as "check: QUEUE: PROBLEM: PATH"; with
+ * Each problem on stderr as "qadmin: check: QUEUE: PROBLEM: PATH", a
+ * settings file that does not load as every config error is named,
+ * "qadmin: check: QUEUE: QUEUE/queue.conf:LINE: KEY: reason"; with
  * --repair, its repair as "ACTION ID FROM -> TO" on stdout ("would ..."
  * under -n, nothing under -q), or why it failed on stderr.
  */
@@ -198,13 +200,17 @@ say_problem(const struct sq_problem *p, void *arg)
 {
 	struct check_out *o = arg;
 	char path[VIS_SIZE], id[VIS_SIZE], to[VIS_SIZE];
+	size_t n = strlen(p->path);
 
-	fprintf(stderr, "check: %s: %s: %s\n", o->queue, p->what,
-	    shown(path, p->path));
+	shown(path, p->path);
+	if (strncmp(p->what, p->path, n) == 0 && p->what[n] == ':')
+		warnx("%s: %s/%s", o->queue, o->queue, p->what);
+	else
+		warnx("%s: %s: %s", o->queue, p->what, path);
 	if (!o->repair || p->action == NULL)
 		return;
 	if (p->error != 0)
-		warnc(p->error, "check: %s: %s: cannot %s", o->queue, path,
+		warnc(p->error, "%s: %s: cannot %s", o->queue, path,
 		    p->action);
 	else if (p->repaired || o->a->dry_run)
 		admin_say(o->a, p->action, p->id ? shown(id, p->id) : "-",
@@ -260,7 +266,7 @@ cmd_check(struct admin *a, int argc, char **argv)
 		err(tool_exit_code(errno), "%s", o.queue);
 	}
 	if (a->verbose)
-		fprintf(stderr, "check: %s: %zu problems, %zu repaired\n",
-		    o.queue, res.found, res.repaired);
+		warnx("%s: %zu problems, %zu repaired", o.queue, res.found,
+		    res.repaired);
 	return res.found > res.repaired ? 1 : 0;
 }

@@ -399,7 +399,6 @@ check_conf(struct checker *c)
 	char err[512], what[640];
 	struct sq_problem p;
 	struct stat st;
-	const char *why;
 
 	memset(&p, 0, sizeof(p));
 	p.path = SQ_CONF_FILE;
@@ -416,14 +415,11 @@ check_conf(struct checker *c)
 	if (sq_conf_load(&c->q.conf, c->q.fd, SQ_CONF_FILE, err,
 	    sizeof(err)) == 0)
 		return;
-	/* err is "queue.conf:LINE: KEY: reason" or "queue.conf: reason". */
-	why = err + (strncmp(err, SQ_CONF_FILE, sizeof(SQ_CONF_FILE) - 1) ==
-	    0 ? sizeof(SQ_CONF_FILE) - 1 : 0);
-	if (*why == ':' && why[1] >= '0' && why[1] <= '9')
-		snprintf(what, sizeof(what), "bad setting (line %s)", why + 1);
-	else
-		snprintf(what, sizeof(what), "unreadable (%s)",
-		    why + strspn(why, ": "));
+	/*
+	 * err is "queue.conf:LINE: KEY: reason" or "queue.conf: reason",
+	 * as every config error reads (SPEC 3).
+	 */
+	snprintf(what, sizeof(what), "%s", err);
 	p.what = what;
 	found(c, &p);
 }

@@ -118,7 +118,11 @@ int	sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
 struct sq_problem {
 	const char	*path;		/* relative to the queue: "new/NAME" */
 	const char	*id;		/* the message ID, or NULL */
-	const char	*what;		/* "not a regular file (symlink)"... */
+	const char	*what;		/* "not a regular file (symlink)"...;
+					   a settings file that does not
+					   load: "queue.conf:LINE: KEY:
+					   reason" or "queue.conf: reason",
+					   starting with path and ':' */
 	const char	*action;	/* the repair: "mkdir", "rename",
 					   "recover", "quarantine", "copy",
 					   "chmod", "chown"; NULL: none */
