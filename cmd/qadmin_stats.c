@@ -174,6 +174,9 @@ stats_table(FILE *fp, const struct qstats *qs)
 	fprintf(fp, "\n  %-12s %u alive", "workers", s->workers_alive);
 	if (s->workers_hung > 0)
 		fprintf(fp, ", %u hung", s->workers_hung);
+	fprintf(fp, "\n  %-12s sent %" PRIu64 ", acked %" PRIu64 ", retried %"
+	    PRIu64 ", dead-lettered %" PRIu64, "total", s->sent, s->acked,
+	    s->retried, s->dead_lettered);
 	putc('\n', fp);
 	if (s->stray > 0)
 		fprintf(fp, "  %-12s %" PRIu64 " entries that are not messages "
@@ -283,6 +286,10 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 		fprintf(fp, "},\"workers\":{\"alive\":%u,\"hung\":%u}"
 		    ",\"stray\":%" PRIu64, s->workers_alive, s->workers_hung,
 		    s->stray);
+		fprintf(fp, ",\"total\":{\"sent\":%" PRIu64 ",\"acked\":%"
+		    PRIu64 ",\"retried\":%" PRIu64 ",\"dead_lettered\":%"
+		    PRIu64 "}", s->sent, s->acked, s->retried,
+		    s->dead_lettered);
 		if (ages) {
 			fputs(",\"ready_age\":{", fp);
 			for (j = 0; j < SQ_STATS_AGES; j++)
@@ -300,7 +307,7 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 enum metric {
 	M_MESSAGES, M_BYTES, M_OLDEST, M_NEXT_DUE, M_LEASE, M_DEAD,
 	M_DEAD_HOUR, M_DEAD_DAY, M_ATTEMPTS, M_WORKERS, M_HUNG, M_STRAY,
-	M_AGES, M_HELD, M_BROKEN, NMETRICS
+	M_AGES, M_HELD, M_BROKEN, M_TOTAL, NMETRICS
 };
 
 static const struct {
@@ -340,6 +347,9 @@ static const struct {
 	[M_BROKEN] = { "spoolq_queue_broken",
 	    "1 when the queue cannot be read (such as a bad queue.conf); "
 	    "its other metrics are missing." },
+	[M_TOTAL] = { "spoolq_messages_total",
+	    "Messages sent, acked, retried and dead-lettered since the "
+	    "queue was made." },
 };
 
 static void
@@ -427,6 +437,13 @@ prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 	case M_HELD:
 		prom_sample(fp, m, q, NULL, NULL, qs->held);
 		break;
+	case M_TOTAL:
+		prom_sample(fp, m, q, "event", "sent", (int64_t)s->sent);
+		prom_sample(fp, m, q, "event", "acked", (int64_t)s->acked);
+		prom_sample(fp, m, q, "event", "retried", (int64_t)s->retried);
+		prom_sample(fp, m, q, "event", "dead_lettered",
+		    (int64_t)s->dead_lettered);
+		break;
 	default:
 		break;
 	}
@@ -445,8 +462,9 @@ stats_prometheus(FILE *fp, const struct qstats *qs, size_t n, int ages)
 	for (m = 0; m < NMETRICS; m++) {
 		if (m == M_AGES && !ages)
 			continue;
-		fprintf(fp, "# HELP %s %s\n# TYPE %s gauge\n", metrics[m].name,
-		    metrics[m].help, metrics[m].name);
+		fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
+		    metrics[m].help, metrics[m].name,
+		    m == M_TOTAL ? "counter" : "gauge");
 		for (i = 0; i < n; i++)
 			prom_queue(fp, (enum metric)m, &qs[i]);
 	}

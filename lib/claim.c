@@ -355,14 +355,16 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 			return errno == ENOENT || errno == EEXIST ? 0 : -1;
 		if (!claimed_regular(q, name, q->deadfd, out->name))
 			return 0;
+		sq_counter_add(q, SQ_COUNT_DEAD, 1);
 		out->n = n;
 		return 1;
 	}
 	if (expired(q, &n, now_ms) || n.attempts >= q->conf.max_attempts) {
 		dead_name(&n, expired(q, &n, now_ms) ? SQ_REASON_EXPIRED :
 		    SQ_REASON_ATTEMPTS);
-		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == -1 &&
-		    errno != ENOENT && errno != EEXIST)
+		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == 0)
+			sq_counter_add(q, SQ_COUNT_DEAD, 1);
+		else if (errno != ENOENT && errno != EEXIST)
 			return -1;
 		return 0;
 	}
@@ -672,9 +674,11 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 	else
 		ready_name(n);
 	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
-	    NULL) == 0)
+	    NULL) == 0) {
 		(*(dead ? &p->m->dead : &p->m->recovered))++;
-	else if (errno != ENOENT && errno != EEXIST)
+		if (dead)
+			sq_counter_add(q, SQ_COUNT_DEAD, 1);
+	} else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
 }

@@ -248,6 +248,7 @@ count_workers(struct sq_queue *q, struct sq_stats *s)
 int
 sq_stats_collect(struct sq_queue *q, int64_t now_ms, struct sq_stats *s)
 {
+	uint64_t v[SQ_NCOUNTERS];
 	size_t i;
 	int st;
 
@@ -261,6 +262,12 @@ sq_stats_collect(struct sq_queue *q, int64_t now_ms, struct sq_stats *s)
 	for (st = 0; st < SQ_NSTATES; st++)
 		if (sq_msg_each(q, (enum sq_state)st, count_msg, s) == -1)
 			return -1;
+	if (sq_counter_read(q, v) == 0) {
+		s->sent = v[SQ_COUNT_SENT];
+		s->acked = v[SQ_COUNT_ACKED];
+		s->retried = v[SQ_COUNT_RETRIED];
+		s->dead_lettered = v[SQ_COUNT_DEAD];
+	}
 	return count_workers(q, s);
 }
 

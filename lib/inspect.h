@@ -64,6 +64,8 @@ struct sq_stats {
 	uint64_t	ready_age[SQ_STATS_AGES];	/* by sq_stats_age_label */
 	unsigned	workers_alive;		/* run/worker.*, lock held, fresh */
 	unsigned	workers_hung;		/* lock held, heartbeat > lease */
+	/* Since the queue was made (run/counters; counter.c): */
+	uint64_t	sent, acked, retried, dead_lettered;
 };
 
 /*
@@ -77,7 +79,9 @@ struct sq_stats {
  * rename into dead/ sets (no counters are kept); the attempts histogram
  * over every state; ready messages by age (qshape(1) buckets); and the
  * workers whose lock file run/worker.TOKEN is held (sq_worker_probe),
- * never creating run/.  Each state directory is listed once, in
+ * never creating run/; the counters of messages sent, acknowledged,
+ * retried and dead-lettered since the queue was made, read from
+ * run/counters (0 before the first).  Each state directory is listed once, in
  * constant memory; entries that move meanwhile may be missed or seen
  * twice, as with any listing of a live queue.  Changes nothing.
  * Returns 0, or -1 with errno from opendir(3)/readdir(3)/fstatat(2)

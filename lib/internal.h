@@ -200,6 +200,38 @@ int	make_dirs(const char *path);
 int	path_split(const char *path, char *parent, size_t psize, char *base,
 	    size_t bsize);
 
+/*
+ * Throughput counters (counter.c): messages sent, acknowledged, retried
+ * and dead-lettered since the queue was made, in run/counters.
+ */
+#define SQ_COUNTER_FILE		"run/counters"
+#define SQ_NCOUNTERS		4
+#define SQ_COUNT_SENT		0
+#define SQ_COUNT_ACKED		1
+#define SQ_COUNT_RETRIED	2
+#define SQ_COUNT_DEAD		3
+
+/*
+ * sq_counter_add - count n messages of counter which (SQ_COUNT_*) in q;
+ * written to run/counters by sq_counter_flush, which this calls once a
+ * second at most.  Never fails: a count that cannot be written is lost.
+ */
+void	sq_counter_add(struct sq_queue *q, int which, uint64_t n);
+
+/*
+ * sq_counter_flush - add q's pending counts to run/counters under its
+ * lock (waited for 100 ms at most) and forget them.  0, or -1 when they
+ * could not be written (and are lost); errno is kept.  sq_queue_close
+ * calls it.
+ */
+int	sq_counter_flush(struct sq_queue *q);
+
+/*
+ * sq_counter_read - the counters of q, v[SQ_COUNT_*]; all 0 when
+ * run/counters does not exist yet.  0, or -1 with errno.
+ */
+int	sq_counter_read(struct sq_queue *q, uint64_t v[SQ_NCOUNTERS]);
+
 /* The mtime of st in epoch milliseconds. */
 #define SQ_MTIME_MS(st)	((int64_t)(st)->st_mtim.tv_sec * 1000 + \
 			    (st)->st_mtim.tv_nsec / 1000000)

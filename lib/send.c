@@ -323,9 +323,10 @@ admit_each(struct sq_batch *b)
 int
 sq_batch_commit(struct sq_batch *b)
 {
+	size_t n = b->npending;
 	int saved, rc, lock;
 
-	if (b->npending == 0)
+	if (n == 0)
 		return 0;
 	if (sq_bound_admit(b->q, b->npending, b->bytes, b->wait_ms,
 	    &lock) == 0) {
@@ -345,6 +346,7 @@ sq_batch_commit(struct sq_batch *b)
 	if (rc == -1)
 		goto fail;
 	b->bytes = 0;
+	sq_counter_add(b->q, SQ_COUNT_SENT, n);
 	return 0;
 fail:
 	saved = errno;

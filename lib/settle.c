@@ -164,10 +164,15 @@ sq_ack(struct sq_queue *q, const char *name)
 
 	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
 		return -1;
-	if (q->conf.archive)
-		return archive_message(q, name, &n);
+	if (q->conf.archive) {
+		if (archive_message(q, name, &n) == -1)
+			return -1;
+		sq_counter_add(q, SQ_COUNT_ACKED, 1);
+		return 0;
+	}
 	if (unlinkat(q->curfd, name, 0) == -1)
 		return -1;
+	sq_counter_add(q, SQ_COUNT_ACKED, 1);
 	/* Redrives reset attempts: any message may have a failure record. */
 	failure_remove(q, n.id);
 	if (n.has_attr)
@@ -187,7 +192,10 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	*dead = n.attempts >= q->conf.max_attempts;
 	if (*dead) {
 		dead_name(&n, dead_reason ? dead_reason : SQ_REASON_ATTEMPTS);
-		return move_message(q->curfd, name, q->deadfd, &n, newname);
+		if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
+			return -1;
+		sq_counter_add(q, SQ_COUNT_DEAD, 1);
+		return 0;
 	}
 	if (delay_ms < 0)
 		delay_ms = sq_conf_backoff_ms(&q->conf, n.attempts);
@@ -197,6 +205,7 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	    now_ms / 1000;
 	if (move_message(q->curfd, name, q->retryfd, &n, newname) == -1)
 		return -1;
+	sq_counter_add(q, SQ_COUNT_RETRIED, 1);
 	/* Best effort: maintenance also runs at least once a minute. */
 	(void)index_lower_maint(q, n.due * 1000);
 	return 0;
@@ -217,7 +226,10 @@ sq_reject(struct sq_queue *q, const char *name, const char *reason,
 	if (sq_receipt_check(q, name) == -1)
 		return -1;
 	dead_name(&n, reason);
-	return move_message(q->curfd, name, q->deadfd, &n, newname);
+	if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
+		return -1;
+	sq_counter_add(q, SQ_COUNT_DEAD, 1);
+	return 0;
 }
 
 int
@@ -268,10 +280,13 @@ sq_take_done(struct sq_queue *q, const char *taken)
 		errno = EINVAL;
 		return -1;
 	}
-	if (q->conf.archive)
+	if (q->conf.archive) {
+		sq_counter_add(q, SQ_COUNT_ACKED, 1);
 		return 0;		/* archived when taken */
+	}
 	if (unlinkat(q->tmpfd, taken, 0) == -1)
 		return -1;
+	sq_counter_add(q, SQ_COUNT_ACKED, 1);
 	failure_remove(q, n.id);
 	if (n.has_attr)
 		attr_remove(q, n.id);

@@ -44,7 +44,7 @@ queried() {
 	done
 	# Depth, age, dead letters, workers: the metrics of each panel kind.
 	((n >= 10))
-	for m in spoolq_messages spoolq_oldest_ready_age_seconds \
+	for m in spoolq_messages spoolq_oldest_ready_age_seconds spoolq_messages_total \
 	    spoolq_dead_lettered_last_hour spoolq_workers; do
 		queried | grep -qx "$m" || fail "$m: not on the dashboard"
 	done
