@@ -3,7 +3,9 @@
  *
  * get prints one effective value; set validates each key=value like the
  * loader and rewrites the file once, atomically, with all of them
- * (sq_conf_update_many); show prints
+ * (sq_conf_update_many), also a file that does not load today, as long
+ * as the new one does: set is how a broken queue.conf is mended; show
+ * prints
  * every key with its effective value and where it comes from.
  */
 #include <err.h>
@@ -37,6 +39,25 @@ show(struct sq_queue *q)
 	return 0;
 }
 
+/*
+ * Open queue arg for set: as every command does, but a queue.conf that
+ * does not load is no error (the settings stay at their defaults; the
+ * file set writes must load whole).
+ */
+static void
+config_open(struct admin *a, struct sq_queue *q, const char *arg)
+{
+	char path[PATH_MAX], msg[PATH_MAX + 256];
+
+	tool_queue_path(path, a->root, arg, 0);
+	if (sq_queue_open(q, path, msg, sizeof(msg)) == 0)
+		return;
+	if (errno == EINVAL && sq_queue_open_dirs(q, path, msg,
+	    sizeof(msg)) == 0)
+		return;
+	admin_open(a, q, arg);		/* says why, as every command */
+}
+
 int
 cmd_config(struct admin *a, int argc, char **argv)
 {
@@ -49,7 +70,11 @@ cmd_config(struct admin *a, int argc, char **argv)
 		admin_usage(NULL);
 	if (argc - optind < 1)
 		admin_usage("missing queue name");
-	admin_open(a, &q, argv[optind]);
+	/* set mends a queue.conf that does not load: it need not load. */
+	if (argc - optind > 1 && strcmp(argv[optind + 1], "set") == 0)
+		config_open(a, &q, argv[optind]);
+	else
+		admin_open(a, &q, argv[optind]);
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (argc == 0 || (argc == 1 && strcmp(argv[0], "show") == 0))
@@ -91,7 +116,8 @@ cmd_config(struct admin *a, int argc, char **argv)
 	if (!a->dry_run && sq_conf_update_many(&q, keys, values,
 	    (size_t)argc - 1, why, sizeof(why)) == -1)
 		errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
-		    "%s: %s", q.path, why);
+		    "%s%s%s", q.path, strncmp(why, SQ_CONF_FILE ":",
+		    sizeof(SQ_CONF_FILE)) == 0 ? "/" : ": ", why);
 	for (i = 0; i < argc - 1 && !a->quiet; i++)
 		printf("%sset %s = %s\n", a->dry_run ? "would " : "",
 		    keys[i], values[i]);

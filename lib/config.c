@@ -224,6 +224,14 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	return rc;
 }
 
+/* Every key of queue.conf (SPEC 3), in the order show prints them. */
+static const char *const conf_keys[] = {
+	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
+	"durability", "job_timeout", "dedup_window", "max_messages",
+	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
+	"retention_bytes", "poll_interval", NULL,
+};
+
 /*
  * Lines of queue.conf, read whole (getline) so that line numbers count
  * the lines of the file and inih sees each line once.  inih as Debian
@@ -242,6 +250,7 @@ struct lines {
 	int		 line;		/* lines read so far */
 	int		 badline;	/* first line refused here, or 0 */
 	const char	*bad;		/* why */
+	int		 indented;	/* the last line starts with a blank */
 };
 
 /* The start of the inline comment of s (the blank before ';'), or NULL. */
@@ -289,6 +298,7 @@ line_read(struct lines *r, char *buf, int size)
 		cut--;
 	/* One blank of its indent keeps a continuation line one. */
 	indent = t > s;
+	r->indented = indent;
 	if (*t == ';' || *t == '#' || cut == t)
 		strlcpy(buf, ";", (size_t)size);
 	else if (indent + (cut - t) + 2 <= size)
@@ -306,6 +316,8 @@ struct loader {
 	struct lines	 in;
 	int		 errline;	/* first line the handler refused */
 	char		 why[256];
+	int		 seen[sizeof(conf_keys) / sizeof(conf_keys[0])];
+					/* the line that set each key, or 0 */
 };
 
 static char *
@@ -321,6 +333,7 @@ handler(void *arg, const char *section, const char *key, const char *value)
 {
 	struct loader *l = arg;
 	char why[200];
+	size_t i;
 
 	if (l->errline != 0)
 		return 0;
@@ -335,12 +348,29 @@ handler(void *arg, const char *section, const char *key, const char *value)
 		l->errline = l->in.line;
 		return 0;
 	}
+	/*
+	 * A key set twice is an error (SPEC 3), not "the last one wins";
+	 * a continuation line (indented) goes on with the key above.
+	 */
+	for (i = 0; conf_keys[i] != NULL; i++)
+		if (strcmp(key, conf_keys[i]) == 0)
+			break;
+	if (conf_keys[i] != NULL && !l->in.indented) {
+		if (l->seen[i] != 0) {
+			snprintf(l->why, sizeof(l->why), "%s: set twice (also "
+			    "on line %d)", key, l->seen[i]);
+			l->errline = l->in.line;
+			return 0;
+		}
+		l->seen[i] = l->in.line;
+	}
 	return 1;
 }
 
-int
-sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
-    size_t errsize)
+/* sq_conf_load of the file name in dirfd, such as a new queue.conf. */
+static int
+load_file(struct sq_conf *c, int dirfd, const char *name, const char *path,
+    char *err, size_t errsize)
 {
 	struct loader l;
 	struct sq_conf next = *c;
@@ -350,7 +380,7 @@ sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
 	l.conf = &next;
-	fd = sq_open_regular(dirfd, SQ_CONF_FILE, O_RDONLY, 0, &st);
+	fd = sq_open_regular(dirfd, name, O_RDONLY, 0, &st);
 	if (fd == -1 && errno == ENOENT)
 		return 0;
 	if (fd == -1 || (l.in.fp = fdopen(fd, "r")) == NULL) {
@@ -385,6 +415,13 @@ sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
 	return -1;
 }
 
+int
+sq_conf_load(struct sq_conf *c, int dirfd, const char *path, char *err,
+    size_t errsize)
+{
+	return load_file(c, dirfd, SQ_CONF_FILE, path, err, errsize);
+}
+
 int64_t
 sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 {
@@ -405,13 +442,6 @@ sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt)
 }
 
 /* ------------------------------------------------------------- editing */
-
-static const char *const conf_keys[] = {
-	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
-	"durability", "job_timeout", "dedup_window", "max_messages",
-	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
-	"retention_bytes", "poll_interval", NULL,
-};
 
 const char *const *
 sq_conf_keys(void)
@@ -500,6 +530,9 @@ struct finder {
 	struct lines	 in;
 	int		 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
 	int		 in_queue;	/* the last section header is [queue] */
+	unsigned char	*keyof;		/* per line: 1 + the key it sets, or
+					   0; NULL: not wanted */
+	int		 nlines;	/* entries of keyof */
 };
 
 static char *
@@ -524,18 +557,26 @@ finder_handler(void *arg, const char *section, const char *key,
 	(void)section;
 	(void)value;
 	for (i = 0; conf_keys[i] != NULL; i++)
-		if (strcmp(key, conf_keys[i]) == 0)
+		if (strcmp(key, conf_keys[i]) == 0) {
 			f->lines[i] = f->in.line;
+			if (f->keyof != NULL && f->in.line < f->nlines)
+				f->keyof[f->in.line] = (unsigned char)(i + 1);
+		}
 	return 1;
 }
 
-/* Scan dirfd/queue.conf for the lines of each key; missing file: none. */
+/*
+ * Scan dirfd/queue.conf for the lines of each key; missing file: none.
+ * With keyof (nlines entries, zeroed), also the key each line sets.
+ */
 static int
-find_lines(int dirfd, struct finder *f)
+find_lines(int dirfd, struct finder *f, unsigned char *keyof, int nlines)
 {
 	int fd;
 
 	memset(f, 0, sizeof(*f));
+	f->keyof = keyof;
+	f->nlines = nlines;
 	fd = sq_open_regular(dirfd, SQ_CONF_FILE, O_RDONLY, 0, NULL);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -557,7 +598,7 @@ sq_conf_source(int dirfd, const char *key, int *line)
 	struct finder f;
 	size_t i;
 
-	if (find_lines(dirfd, &f) == -1)
+	if (find_lines(dirfd, &f, NULL, 0) == -1)
 		return -1;
 	for (i = 0; conf_keys[i] != NULL; i++)
 		if (strcmp(key, conf_keys[i]) == 0) {
@@ -621,11 +662,12 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
     const char *const *values, size_t nkeys, char *err, size_t errsize)
 {
 	char old[64 * 1024], tmp[64], why[200], *line, *next;
-	struct sq_conf check = q->conf;
+	unsigned char *keyof = NULL;	/* per line: the key it sets */
+	struct sq_conf check = q->conf, loaded;
 	struct finder f;
 	ssize_t len;
 	size_t i, slot[SQ_CONF_UPDATE_MAX];
-	int last[SQ_CONF_UPDATE_MAX], done, fd, n = 1, saved;
+	int last[SQ_CONF_UPDATE_MAX], done, fd, n = 1, saved, dropped;
 	FILE *fp;
 
 	if (nkeys > SQ_CONF_UPDATE_MAX) {
@@ -652,7 +694,8 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	}
 	n = 1;
 	if ((len = slurp(q->fd, old, sizeof(old))) == -1 ||
-	    find_lines(q->fd, &f) == -1)
+	    (keyof = calloc((size_t)len + 2, 1)) == NULL ||
+	    find_lines(q->fd, &f, keyof, (int)len + 2) == -1)
 		goto fail;
 	snprintf(tmp, sizeof(tmp), ".%s.%ld", SQ_CONF_FILE, (long)getpid());
 	fd = sq_open_regular(q->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666,
@@ -669,13 +712,14 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	for (line = old; line < old + len; line = next, n++) {
 		next = memchr(line, '\n', (size_t)(old + len - line));
 		next = next ? next + 1 : old + len;
-		for (i = 0, done = 0; i < nkeys && !done; i++)
+		for (i = 0, done = 0, dropped = 0; i < nkeys && !done; i++)
 			if (last[i] && n == f.lines[slot[i]]) {
 				fprintf(fp, "%s = %s\n", keys[i], values[i]);
 				last[i] = 0;
 				done = 1;
-			}
-		if (done)
+			} else if (keyof[n] == slot[i] + 1)
+				dropped = 1;	/* an earlier line of the key */
+		if (done || dropped)
 			continue;
 		fwrite(line, 1, (size_t)(next - line), fp);
 		if (next[-1] != '\n')
@@ -695,6 +739,20 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 		goto fail;
 	}
 	fclose(fp);
+	/*
+	 * The new file must load as it is, settings not set here included:
+	 * a broken queue.conf is mended only when every error goes.
+	 */
+	sq_conf_defaults(&loaded);
+	if (load_file(&loaded, q->fd, tmp, SQ_CONF_FILE, err, errsize) ==
+	    -1) {
+		saved = errno;
+		unlinkat(q->fd, tmp, 0);
+		flock(q->fd, LOCK_UN);
+		free(keyof);
+		errno = saved;
+		return -1;
+	}
 	if (renameat(q->fd, tmp, q->fd, SQ_CONF_FILE) == -1) {
 		saved = errno;
 		unlinkat(q->fd, tmp, 0);
@@ -703,11 +761,13 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	}
 	fsync(q->fd);
 	flock(q->fd, LOCK_UN);
-	q->conf = check;
+	q->conf = loaded;
+	free(keyof);
 	return 0;
 fail:
 	saved = errno;
 	flock(q->fd, LOCK_UN);
+	free(keyof);
 	snprintf(err, errsize, "%s: %s", SQ_CONF_FILE, strerror(saved));
 	errno = saved;
 	return -1;

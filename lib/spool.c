@@ -353,6 +353,13 @@ fail:
 }
 
 int
+sq_queue_open_dirs(struct sq_queue *q, const char *path, char *err,
+    size_t errsize)
+{
+	return open_dirs(q, path, err, errsize);
+}
+
+int
 sq_queue_open(struct sq_queue *q, const char *path, char *err, size_t errsize)
 {
 	char conf[PATH_MAX + sizeof(SQ_CONF_FILE) + 1];

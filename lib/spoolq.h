@@ -274,7 +274,8 @@ int	sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 /*
  * sq_conf_load - read queue.conf (in the directory dirfd, shown to users
  * as path) over c.  A missing file leaves c unchanged and succeeds.  On a
- * bad line, section, key or value returns -1 with errno EINVAL and writes
+ * bad line, section, key or value, or a key set on two lines ("KEY: set
+ * twice (also on line N)"), returns -1 with errno EINVAL and writes
  * "PATH:LINE: KEY: reason" into err; on an unreadable file returns -1 with
  * the open(2)/read(2) errno and "PATH: strerror" in err.
  */
@@ -321,10 +322,14 @@ struct sq_queue;
  * sq_conf_update - set key = value in q's queue.conf after validating it
  * like the loader: the line that set the key is replaced, other lines and
  * comments are kept, a new key is appended (under a [queue] header made
- * if missing).  Written to a temporary file, fsynced and renamed over
- * queue.conf, so readers see the old file or the new one.  Updates
- * q->conf.  On error returns -1 with errno (EINVAL: bad value) and a
- * message "KEY: reason" in err; the file is unchanged.
+ * if missing); earlier lines that set the key too are dropped.  Written
+ * to a temporary file, fsynced, loaded (it must load whole, so a broken
+ * queue.conf is mended only when every error in it goes) and renamed
+ * over queue.conf, so readers see the old file or the new one.  Sets
+ * q->conf to what the new file loads.  On error returns -1 with errno
+ * (EINVAL: bad value, or the new file would not load) and a message
+ * "KEY: reason" or "queue.conf:LINE: KEY: reason" in err; the file is
+ * unchanged.
  */
 int	sq_conf_update(struct sq_queue *q, const char *key, const char *value,
 	    char *err, size_t errsize);
@@ -426,6 +431,15 @@ int	sq_queue_create(const char *path, const char *const *keys,
  * bytes) always gets a message.
  */
 int	sq_queue_open(struct sq_queue *q, const char *path, char *err,
+	    size_t errsize);
+
+/*
+ * sq_queue_open_dirs - sq_queue_open without loading queue.conf: the
+ * settings stay at their defaults.  For mending a queue whose queue.conf
+ * does not load (qadmin config set).  Returns 0, or -1 with errno and err
+ * as for sq_queue_open (never EINVAL for queue.conf).
+ */
+int	sq_queue_open_dirs(struct sq_queue *q, const char *path, char *err,
 	    size_t errsize);
 
 /* sq_queue_close - close every descriptor of q.  Safe to call twice. */

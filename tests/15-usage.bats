@@ -212,7 +212,7 @@ assert_usage_error() {
 			assert_line --index 1 --regexp "^usage: ${c[0]} "
 		fi
 	done
-	assert_count ready q 0
+	assert_count new q 0
 }
 
 @test "qadmin COMMAND -h: the option lines of a command align; ls and peek say which -n is which" {

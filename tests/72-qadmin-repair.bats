@@ -729,6 +729,54 @@ damaged_queue() {
 	assert_equal "$(ls -A "$SPOOLQ_DIR/q" | grep -c conf)" 1
 }
 
+@test "qadmin config set mends a queue.conf that does not load; refuses, file unchanged, while another error remains" {
+	local c=$SPOOLQ_DIR/q/queue.conf
+	qsend q a
+	printf '# keep me\n[queue]\nlease = forever\nmax_attempts = 3\n' > "$c"
+	expect_fail 78 qsend q b
+	# Another error stays: refused, named by file, line and key.
+	printf '# keep me\n[queue]\nlease = forever\nttl = never\n' > "$c"
+	cp "$c" "$T/conf.before"
+	run --separate-stderr qadmin config q set lease=1m
+	assert_failure 78
+	assert_equal "$stderr" "qadmin: config: $SPOOLQ_DIR/q/queue.conf:4: ttl: never: not a duration (like 500ms, 30s, 5m, 2h, 4d)"
+	cmp "$T/conf.before" "$c" || fail "queue.conf changed by a set that left it broken"
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q" | grep -c conf)" 1
+	# Both keys set: mended, comments kept, and every tool loads it.
+	run --separate-stderr qadmin config q set lease=1m ttl=2d
+	assert_success
+	assert_equal "$(cat "$c")" "# keep me
+[queue]
+lease = 1m
+ttl = 2d"
+	run --separate-stderr qadmin list
+	assert_success
+	assert_line $'q\t1\t0\t0\t0\tok'
+	assert_equal "$(qadmin config q get lease)" 1m
+	qsend q b
+}
+
+@test "queue.conf: a key set twice is an error naming file, line and key; config set of that key mends it" {
+	local c=$SPOOLQ_DIR/q/queue.conf
+	printf '[queue]\nlease = 1m\nttl = 1d\nlease = 2m\n' > "$c"
+	run --separate-stderr qsend q a
+	assert_failure 78
+	assert_equal "$stderr" "qsend: $SPOOLQ_DIR/q/queue.conf:4: lease: set twice (also on line 2)"
+	run --separate-stderr qadmin list
+	assert_failure 78
+	assert_line $'q\t-\t-\t-\t-\tbroken'
+	checked q
+	assert_failure 1
+	assert_line "qadmin: check: q: q/queue.conf:4: lease: set twice (also on line 2)"
+	run --separate-stderr qadmin config q set lease=3m
+	assert_success
+	assert_equal "$(cat "$c")" "[queue]
+ttl = 1d
+lease = 3m"
+	qsend q a
+	assert_count new q 1
+}
+
 @test "qadmin config show: every key with its value and where it comes from; the default command" {
 	printf '[queue]\n\nlease = 10s\n' > "$SPOOLQ_DIR/q/queue.conf"
 	run --separate-stderr qadmin config q show

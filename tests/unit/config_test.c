@@ -255,6 +255,8 @@ test_load(const char *dir)
 		{ "[other]\nlease = 5m\n", "Q/queue.conf:2: lease: unknown section [other]" },
 		{ "[queue]\nthis is not ini\n", "Q/queue.conf:2: not a key = value line" },
 		{ "[queue]\nlease = 5m\nlease = 5x\nttl = bad\n", "Q/queue.conf:3: lease: 5x" },
+		{ "[queue]\nlease = 5m\nttl = 1d\nlease = 6m\n", "Q/queue.conf:4: lease: set twice (also on line 2)" },
+		{ "[queue]\nlease = 5m\n[queue]\nlease = 5m\n", "Q/queue.conf:4: lease: set twice (also on line 2)" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = load(dir, bad[i].text, &c, err, sizeof(err));
