@@ -101,13 +101,13 @@ teardown() {
 	assert_success
 }
 
-@test "postinst makes /var/spool/spoolq root:spoolq 2770 and starts nothing" {
+@test "postinst makes the spoolq user and group, /var/spool/spoolq root:spoolq 2770, and starts nothing" {
 	local c
 	dpkg-deb -e "$PKG"/spoolq_*_*.deb "$T/ctrl"
 	# Run it with the commands it may call replaced by ones that log,
 	# so that the host is never changed.
 	mkdir "$T/shim"
-	for c in addgroup chown chmod dpkg-statoverride getent \
+	for c in addgroup adduser chown chmod dpkg-statoverride getent \
 	    deb-systemd-helper deb-systemd-invoke systemctl invoke-rc.d \
 	    update-rc.d dpkg-maintscript-helper; do
 		printf '#!/bin/sh\necho %s "$@" >>"%s"\nexit ${%s_STATUS:-0}\n' \
@@ -119,6 +119,7 @@ teardown() {
 	    sh "$T/ctrl/postinst" configure
 	run cat "$T/calls"
 	assert_line 'addgroup --quiet --system spoolq'
+	assert_line 'adduser --quiet --system --ingroup spoolq --no-create-home --home /var/spool/spoolq spoolq'
 	assert_line 'chown root:spoolq /var/spool/spoolq'
 	assert_line 'chmod 2770 /var/spool/spoolq'
 	refute_output --regexp '(systemctl|invoke).* (re)?start'
@@ -127,6 +128,7 @@ teardown() {
 	PATH=$T/shim:$PATH sh "$T/ctrl/postinst" configure
 	run cat "$T/calls"
 	refute_line --partial addgroup
+	refute_line --partial adduser
 	refute_line --partial chown
 	refute_line --partial chmod
 }
