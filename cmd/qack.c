@@ -88,10 +88,15 @@ open_receipt(struct settle *s, const char *path, char *name)
 	s->qdir[0] = '\0';
 	if (sq_receipt_open(path, &s->q, name, msg, sizeof(msg)) == -1) {
 		int e = errno;
+		const char *hint;
 
+		/* Something planted in cur/: check --repair moves it. */
+		hint = e == SQ_ENOTREG && strstr(msg, ": not a regular file (")
+		    != NULL ? "; qadmin check --repair moves it to "
+		    "quarantine/" : "";
 		failed(s, e == ENOENT ? EX_NOINPUT : e == EINVAL &&
 		    strstr(msg, "queue.conf") != NULL ? EX_CONFIG :
-		    tool_exit_code(e), "%s%s", msg, "");
+		    tool_exit_code(e), "%s%s", msg, hint);
 		if (e != ENOENT)
 			sq_queue_close(&s->q);
 		else

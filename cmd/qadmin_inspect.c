@@ -404,6 +404,11 @@ cmd_cat(struct admin *a, int argc, char **argv)
 		}
 		if (errno == ENOENT)
 			errx(EX_NOINPUT, "%s: no such message", id);
+		if (errno == SQ_ENOTREG)
+			errx(EX_DATAERR, "%s/%s/%s: not a regular file (%s); "
+			    "qadmin check --repair %s moves it to quarantine/",
+			    argv[optind], sq_state_dir(m.state), name,
+			    sq_mode_name(m.st.st_mode), argv[optind]);
 		if (errno == EAGAIN)
 			errx(EX_TEMPFAIL, "%s: message keeps moving; try again",
 			    id);

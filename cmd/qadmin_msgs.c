@@ -12,6 +12,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ struct walk {
 	struct sq_queue	*q, *to;	/* to: target queue of a move */
 	const char	*action;	/* printed verb */
 	const char	*to_label;	/* "QUEUE/" of a move to another queue */
+	const char	*qarg;		/* the queue as the user named it */
 	enum op		 op;
 	enum sq_state	 target;
 	int		 reset;		/* redrive: attempts back to 0 */
@@ -89,8 +91,24 @@ visit(const struct sq_msg *m, void *arg)
 
 	if (w->limit > 0 && w->done >= w->limit)
 		return 1;
-	if (!m->parsed || !S_ISREG(m->st.st_mode))
+	if (!m->parsed)
 		return 0;		/* qadmin check reports those */
+	if (!S_ISREG(m->st.st_mode)) {
+		const char *id = m->n.id;
+
+		/* Asked for by ID: say what it is, not that it is missing. */
+		if (w->byid && w->nids > 0 && (hit = bsearch(&id, w->ids,
+		    w->nids, sizeof(*w->ids), cmp_str)) != NULL) {
+			w->found[hit - w->ids] = 1;
+			warnx("%s/%s/%s: not a regular file (%s); qadmin "
+			    "check --repair %s moves it to quarantine/",
+			    w->qarg, sq_state_dir(m->state), m->name,
+			    sq_mode_name(m->st.st_mode), w->qarg);
+			if (w->status == 0)
+				w->status = EX_DATAERR;
+		}
+		return 0;		/* qadmin check reports those */
+	}
 	if (w->byid) {
 		const char *id = m->n.id;
 
@@ -220,6 +238,7 @@ cmd_purge(struct admin *a, int argc, char **argv)
 				    argv[i]);
 		}
 	walk_init(&w, a, &q, "purge", OP_DELETE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	return walk_run(&w, states, n);
 }
 
@@ -234,6 +253,7 @@ cmd_delete(struct admin *a, int argc, char **argv)
 	plain_args(argc, argv, "message id");
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "delete", OP_DELETE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
 	return walk_run(&w, all, sizeof(all) / sizeof(all[0]));
 }
@@ -282,6 +302,7 @@ cmd_redrive(struct admin *a, int argc, char **argv)
 		admin_usage("missing queue name");
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "redrive", OP_MOVE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	if (toarg != NULL) {
 		admin_open(a, &to, toarg);
 		w.to = &to;
@@ -302,12 +323,19 @@ cmd_move(struct admin *a, int argc, char **argv)
 	static const enum sq_state named[] = { SQ_STATE_READY,
 	    SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
 	struct sq_queue q, to;
+	struct stat qst, tost;
 	struct walk w;
 
 	plain_args(argc, argv, "queue to move to");
 	admin_open(a, &q, argv[optind]);
 	admin_open(a, &to, argv[optind + 1]);
+	/* Into itself every message would collide with itself. */
+	if (fstat(q.fd, &qst) == 0 && fstat(to.fd, &tost) == 0 &&
+	    qst.st_dev == tost.st_dev && qst.st_ino == tost.st_ino)
+		tool_bad("%s: %s is the same queue", argv[optind + 1],
+		    argv[optind]);
 	walk_init(&w, a, &q, "move", OP_MOVE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	w.to = &to;
 	w.to_label = label(argv[optind + 1]);
 	walk_ids(&w, argc - optind - 2, argv + optind + 2);
@@ -328,6 +356,7 @@ cmd_retry_now(struct admin *a, int argc, char **argv)
 		admin_usage("%s: one queue only", argv[optind + 1]);
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "retry-now", OP_MOVE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	return walk_run(&w, retry, 1);
 }
 
@@ -335,9 +364,20 @@ cmd_retry_now(struct admin *a, int argc, char **argv)
 static int
 hold_queue(struct admin *a, struct sq_queue *q, const char *arg, int on)
 {
-	if (!a->dry_run && sq_queue_hold(q, on) == -1)
+	struct stat st;
+
+	if (!a->dry_run && sq_queue_hold(q, on) == -1) {
+		/* Something planted at held: check --repair moves it. */
+		if ((errno == SQ_ENOTREG || errno == EISDIR) &&
+		    fstatat(q->fd, SQ_HELD_FILE, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && !S_ISREG(st.st_mode))
+			errx(EX_DATAERR, "%s/%s: not a regular file (%s); "
+			    "qadmin check --repair %s moves it to "
+			    "quarantine/", arg, SQ_HELD_FILE,
+			    sq_mode_name(st.st_mode), arg);
 		err(tool_exit_code(errno), "%s: %s", arg, on ? "hold" :
 		    "release");
+	}
 	if (!a->quiet)
 		printf("%s%s %s\n", a->dry_run ? "would " : "",
 		    on ? "hold" : "release", arg);
@@ -356,6 +396,7 @@ cmd_hold(struct admin *a, int argc, char **argv)
 	if (argc - optind == 1)
 		return hold_queue(a, &q, argv[optind], 1);
 	walk_init(&w, a, &q, "hold", OP_MOVE, SQ_STATE_HELD);
+	w.qarg = argv[optind];
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
 	return walk_run(&w, from, 2);
 }
@@ -373,6 +414,7 @@ cmd_release(struct admin *a, int argc, char **argv)
 	if (argc - optind == 1)
 		rc = hold_queue(a, &q, argv[optind], 0);
 	walk_init(&w, a, &q, "release", OP_MOVE, SQ_STATE_READY);
+	w.qarg = argv[optind];
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
 	return walk_run(&w, held, 1) != 0 ? w.status : rc;
 }

@@ -143,8 +143,9 @@ int	sq_msg_oldest(struct sq_queue *q, enum sq_state st, size_t max,
  * claim, a retry), it is looked for again, up to 8 times.  Fills *out as
  * sq_msg_find (out->st is the fstat of the open file; name gets the name,
  * SQ_NAME_MAX + 1 bytes).  Returns the descriptor (close-on-exec), or -1
- * with errno ENOENT (no such message), EAGAIN (it kept moving), or from
- * openat(2).
+ * with errno ENOENT (no such message), SQ_ENOTREG (only an entry that is
+ * not a regular file has the ID: *out and name describe it, as for
+ * sq_msg_find), EAGAIN (it kept moving), or from openat(2).
  */
 int	sq_msg_open(struct sq_queue *q, const char *id, struct sq_msg *out,
 	    char *name);

@@ -137,8 +137,14 @@ sq_receipt_open(const char *path, struct sq_queue *q, char *name, char *err,
 	}
 	if (sq_receipt_check(q, name) == -1) {
 		saved = errno;
-		snprintf(err, errsize, "%s: %s", path, saved == ENOENT ?
-		    "lease lost or message already settled" : "not a receipt");
+		if (saved == SQ_ENOTREG && fstatat(q->curfd, name, &a,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			snprintf(err, errsize, "%s: not a regular file (%s)",
+			    path, sq_mode_name(a.st_mode));
+		else
+			snprintf(err, errsize, "%s: %s", path, saved ==
+			    ENOENT ? "lease lost or message already settled" :
+			    "not a receipt");
 		/* The queue stays open: the caller may go on with others. */
 		errno = saved;
 		return -1;

@@ -864,10 +864,11 @@ int	sq_touch_undo(struct sq_queue *q, const char *newname,
  * cur/ directory and open that queue into *q (with its settings), copying
  * the file name into name (SQ_NAME_MAX + 1 bytes).  Refuses ("not a
  * receipt", errno EINVAL) paths with ".." components, a directory that is
- * not the cur/ of a queue, a name that does not parse, a symlink or other
- * non-regular file.  A missing file gives ENOENT: its lease was lost or it
- * was already settled.  err gets a message for queue errors.  Returns 0
- * or -1.
+ * not the cur/ of a queue, a name that does not parse; a symlink or other
+ * non-regular file is refused with errno SQ_ENOTREG and "PATH: not a
+ * regular file (TYPE)" in err.  A missing file gives ENOENT: its lease
+ * was lost or it was already settled.  err gets a message for queue
+ * errors.  Returns 0 or -1.
  */
 int	sq_receipt_open(const char *path, struct sq_queue *q, char *name,
 	    char *err, size_t errsize);
@@ -986,8 +987,10 @@ int	sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn,
 /*
  * sq_msg_find - find the regular file whose ID is id, in any state (ready
  * first).  Fills *out, with its name copied into name (SQ_NAME_MAX + 1
- * bytes).  Returns 0, or -1 with errno ENOENT (no such message).  Cost:
- * one listing of each state directory.
+ * bytes).  Returns 0, or -1 with errno ENOENT (no such message) or
+ * SQ_ENOTREG (only an entry that is not a regular file, such as a FIFO
+ * or symlink planted there, has the ID; *out and name then describe it,
+ * out->st its lstat).  Cost: one listing of each state directory.
  */
 int	sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 	    char *name);

@@ -101,6 +101,8 @@ struct finder {
 	const char	*id;
 	struct sq_msg	*out;
 	char		*name;
+	struct sq_msg	 stray;		/* the first entry not a regular file */
+	char		 stray_name[SQ_NAME_MAX + 1];	/* its name, or "" */
 };
 
 static int
@@ -108,9 +110,16 @@ match_id(const struct sq_msg *m, void *arg)
 {
 	struct finder *f = arg;
 
-	if (!m->parsed || strcmp(m->n.id, f->id) != 0 ||
-	    !S_ISREG(m->st.st_mode))
+	if (!m->parsed || strcmp(m->n.id, f->id) != 0)
 		return 0;
+	if (!S_ISREG(m->st.st_mode)) {
+		if (f->stray_name[0] == '\0') {
+			f->stray = *m;
+			strlcpy(f->stray_name, m->name,
+			    sizeof(f->stray_name));
+		}
+		return 0;
+	}
 	*f->out = *m;
 	strlcpy(f->name, m->name, SQ_NAME_MAX + 1);
 	f->out->name = f->name;
@@ -122,15 +131,28 @@ int
 sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
     char *name)
 {
-	struct finder f = { id, out, name };
+	struct finder f;
 	int st;
 
+	memset(&f, 0, sizeof(f));
+	f.id = id;
+	f.out = out;
+	f.name = name;
 	name[0] = '\0';
 	for (st = 0; st < SQ_NSTATES; st++) {
 		if (sq_msg_each(q, (enum sq_state)st, match_id, &f) == -1)
 			return -1;
 		if (name[0] != '\0')
 			return 0;
+	}
+	if (f.stray_name[0] != '\0') {
+		/* Only something planted has the ID: say so. */
+		*out = f.stray;
+		strlcpy(name, f.stray_name, SQ_NAME_MAX + 1);
+		out->name = name;
+		out->dirfd = -1;
+		errno = SQ_ENOTREG;
+		return -1;
 	}
 	errno = ENOENT;
 	return -1;

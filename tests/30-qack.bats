@@ -200,13 +200,14 @@ teardown() {
 	int_between "$(field "${r[0]}" l)" $(( $(now) + 3590 )) $(( $(now) + 3601 ))
 }
 
-# refused RECEIPT: qack and its variants refuse RECEIPT with 65, nothing changed.
+# refused RECEIPT [REASON]: qack and its variants refuse RECEIPT with 65
+# (saying REASON, by default "not a receipt"), nothing changed.
 refused() {
 	local before
 	before=$(snapshot "$SPOOLQ_DIR")
 	expect_fail 65 qack "$1"
 	assert_output --partial "qack: "
-	assert_output --partial "not a receipt"
+	assert_output --partial "${2:-not a receipt}"
 	assert_unchanged "$before"
 	expect_fail 65 qack --retry --delay 0 "$1"
 	assert_unchanged "$before"
@@ -246,7 +247,7 @@ refused() {
 	local n
 	n=$(only new q)
 	ln -s "../new/$n" "$(qdir q)/cur/$n,a=1,l=9999999999"
-	refused "$(qdir q)/cur/$n,a=1,l=9999999999"
+	refused "$(qdir q)/cur/$n,a=1,l=9999999999" "cur/$n,a=1,l=9999999999: not a regular file (symlink); qadmin check --repair moves it to quarantine/"
 	assert_file_exists "$(qdir q)/new/$n"
 	assert_link_exists "$(qdir q)/cur/$n,a=1,l=9999999999"
 }
@@ -273,7 +274,7 @@ refused() {
 
 @test "qack: refuses a directory (65)" {
 	mkdir "$(qdir q)/cur/dir,a=1,l=9999999999"
-	refused "$(qdir q)/cur/dir,a=1,l=9999999999"
+	refused "$(qdir q)/cur/dir,a=1,l=9999999999" "cur/dir,a=1,l=9999999999: not a regular file (directory)"
 	refused "$(qdir q)/cur"
 	refused "$(qdir q)"
 	assert_dir_exists "$(qdir q)/cur/dir,a=1,l=9999999999"

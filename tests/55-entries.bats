@@ -383,7 +383,7 @@ planted_in_name() {
 	run -0 timeout -k 5 10 qadmin move q other
 	refute_crash
 	assert_same one "$(bodies new other)"
-	run -66 --separate-stderr timeout -k 5 10 qadmin cat q "$PID.fifo"
+	run -65 --separate-stderr timeout -k 5 10 qadmin cat q "$PID.fifo"
 	refute_crash
 	run -0 --separate-stderr timeout -k 5 10 qadmin ls q
 	refute_crash
@@ -403,4 +403,55 @@ planted_in_name() {
 	expect_fail 65 timeout -k 5 10 qadmin hold q
 	qsend q x
 	run -0 timeout -k 5 10 qrecv q
+}
+
+@test "cat, delete and qack of a planted entry name it and its kind, and point to check --repair; nothing is opened or removed" {
+	local k want
+	declare -A kind=([fifo]=FIFO [socket]=socket [symlink]=symlink
+	    [fifolink]=symlink [dir]=directory [device]=device)
+	for k in $KINDS; do
+		plant "$k" "$(qdir q)/new/$PID.$k"
+		want="q/new/$PID.$k: not a regular file (${kind[$k]}); qadmin check --repair q moves it to quarantine/"
+		run --separate-stderr timeout -k 5 10 qadmin cat q "$PID.$k"
+		assert_failure 65
+		assert_equal "$stderr" "qadmin: cat: $want"
+		run --separate-stderr timeout -k 5 10 qadmin delete q "$PID.$k"
+		assert_failure 65
+		assert_equal "$stderr" "qadmin: delete: $want"
+		planted_in_name new "$PID.$k" "$k"
+	done
+	# A receipt that is not a regular file.
+	for k in fifo symlink dir; do
+		plant "$k" "$(qdir q)/cur/$PID.c$k,a=1,l=9999999999"
+		run --separate-stderr timeout -k 5 10 qack "$(qdir q)/cur/$PID.c$k,a=1,l=9999999999"
+		assert_failure 65
+		assert_equal "$stderr" "qack: $(qdir q)/cur/$PID.c$k,a=1,l=9999999999: not a regular file (${kind[$k]}); qadmin check --repair moves it to quarantine/"
+		planted_in_name cur "$PID.c$k,a=1,l=9999999999" "$k"
+	done
+	# A real message beside them is still found.
+	qsend q real
+	run -0 qadmin cat q "$(msgid "$(names new q | grep -v planted)")"
+	assert_output real
+	outside_untouched
+}
+
+@test "qadmin hold: a FIFO, symlink or directory at q/held is named as such (65); qadmin move q q is a usage error" {
+	local k
+	declare -A kind=([fifo]=FIFO [symlink]=symlink [dir]=directory)
+	for k in fifo symlink dir; do
+		plant "$k" "$(qdir q)/held"
+		run --separate-stderr timeout -k 5 10 qadmin hold q
+		assert_failure 65
+		assert_equal "$stderr" "qadmin: hold: q/held: not a regular file (${kind[$k]}); qadmin check --repair q moves it to quarantine/"
+		rm -rf "$(qdir q)/held"
+	done
+	outside_untouched
+	qsend q one two
+	run qadmin move q q
+	assert_failure 64
+	assert_line --index 0 "qadmin: move: q: q is the same queue"
+	assert_line --index 1 "usage: qadmin [-nqv] [-d root] move queue other [id ... | -]"
+	run --separate-stderr qadmin move q "$(qdir q)"
+	assert_failure 64
+	assert_count new q 2
 }
