@@ -57,9 +57,9 @@ said_only() {
 		run as_user timeout 20 qworker --drain q -- true
 		said_only qworker "$d"
 		run as_user qadmin stats q
-		said_only qadmin "$d"
+		said_only "qadmin: stats" "$d"
 		run as_user qadmin gc q
-		said_only qadmin "$d"
+		said_only "qadmin: gc" "$d"
 		chmod 755 "$Q/$d"
 	done
 	# The receipt's own directory is named as the receipt names it.

@@ -276,8 +276,9 @@ synopsis_of_usage() {
 	# The error names -H, not another option.
 	expect_fail 64 qsend -H "ok=$(printf 'v%.0s' {1..4097})" q body
 	refute_output --partial '(null)'
-	refute_output --partial -- '--dedup-id'
-	assert_output --partial -- '-H'
+	# Its first line, before the synopsis, names -H and no other option.
+	refute_line --index 0 --partial -- '--dedup-id'
+	assert_line --index 0 --partial -- '-H'
 	expect_fail 64 qsend -H $'ok=two\nlines' q body
 	refute_output --partial '(null)'
 	assert_output --partial -- '-H'
