@@ -17,7 +17,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,17 +63,75 @@ sq_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The directory holding the entry path (relative to dfd): each component
+ * before the last is opened without following a symlink, since O_NOFOLLOW
+ * guards only the last one (a queue's run/ planted as a symlink must not
+ * lead a write outside the queue).  Returns a descriptor to close, or -1
+ * with errno (SQ_ENOTREG for a component that is not a directory); *leaf
+ * is set to the last component.
+ */
+static int
+parent_nofollow(int dfd, const char *path, const char **leaf)
+{
+	char comp[NAME_MAX + 1];
+	struct stat st;
+	const char *p = path, *slash;
+	int fd = -1, next, saved;
+
+	while ((slash = strchr(p, '/')) != NULL) {
+		if ((size_t)(slash - p) >= sizeof(comp)) {
+			errno = ENAMETOOLONG;
+			goto fail;
+		}
+		memcpy(comp, p, (size_t)(slash - p));
+		comp[slash - p] = '\0';
+		next = openat(fd == -1 ? dfd : fd, comp, O_PATH | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (next == -1)
+			goto fail;
+		if (fd != -1)
+			close(fd);
+		fd = next;
+		if (fstat(fd, &st) == -1)
+			goto fail;
+		if (!S_ISDIR(st.st_mode)) {
+			errno = SQ_ENOTREG;
+			goto fail;
+		}
+		p = slash + 1;
+	}
+	*leaf = p;
+	return fd;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	errno = saved;
+	return -1;
+}
+
 int
 sq_open_regular(int dfd, const char *path, int flags, mode_t mode,
     struct stat *st)
 {
 	struct stat sb;
-	int fd, saved;
+	int fd, pfd = -1, saved;
 
 	if (st == NULL)
 		st = &sb;
+	if (path[0] != '/' && strchr(path, '/') != NULL) {
+		if ((pfd = parent_nofollow(dfd, path, &path)) == -1)
+			return -1;
+		dfd = pfd;
+	}
 	fd = openat(dfd, path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
 	    mode);
+	if (pfd != -1) {
+		saved = errno;
+		close(pfd);
+		errno = saved;
+	}
 	if (fd == -1) {
 		/*
 		 * O_NOFOLLOW refuses a symlink with ELOOP; a directory opened

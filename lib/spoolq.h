@@ -1091,7 +1091,9 @@ int	sq_write_all(int fd, const void *buf, size_t len);
  * sq_open_regular - open the entry path (relative to the directory dfd)
  * with flags (O_RDONLY, O_RDWR or O_WRONLY, optionally O_CREAT with mode,
  * O_EXCL, O_TRUNC, O_APPEND) only if it is a regular file.  O_NOFOLLOW,
- * O_NONBLOCK and O_CLOEXEC are added, so a symlink is never followed and
+ * O_NONBLOCK and O_CLOEXEC are added, and each directory of a relative
+ * path ("run/usage") is opened without following a symlink too, so a
+ * symlink is never followed, at any component, and
  * a FIFO or device can never block the open; the descriptor is then
  * fstat'ed (into *st when st is not NULL) and O_NONBLOCK taken off again.
  * Every body, sidecar, marker and settings file is opened this way

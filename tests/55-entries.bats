@@ -267,6 +267,21 @@ planted_in_name() {
 	outside_untouched
 }
 
+@test "run/ planted as a symlink to a directory outside: no tool writes there, and the messages are served" {
+	local evil=$T/evil
+	mkdir "$evil"
+	qsend q before
+	rm -rf "$(qdir q)/run"
+	ln -s "$evil" "$(qdir q)/run"
+	run -0 timeout -k 5 10 qsend q one two
+	run -0 timeout -k 5 10 qrecv -A -n 3 q
+	assert_output $'before\none\ntwo'
+	run timeout -k 5 10 qadmin stats q
+	refute_crash
+	run -0 ls -A "$evil"
+	assert_output ''
+}
+
 @test "dedup/: a planted marker makes the send fail cleanly, never block" {
 	local k
 	for k in $KINDS; do
