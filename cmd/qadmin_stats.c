@@ -501,17 +501,62 @@ stats_add(struct qstats **qs, size_t *n, const char *name,
 }
 
 /*
+ * Open the queue NAME at PATH and add its figures, or, when it cannot be
+ * read, report it on stderr (naming it from ROOT on when PATH is below
+ * ROOT) and add it as broken.  Returns 0, the exit status for a broken
+ * queue (bad queue.conf: 78; a state directory missing: 66; else by
+ * errno), or -1 when there is no queue at PATH (ENOENT, ENOTDIR).
+ */
+static int
+stats_open(struct qstats **qs, size_t *n, const char *name,
+    const char *path, const char *root)
+{
+	char msg[PATH_MAX + 256];
+	const char *why = msg;
+	struct sq_queue q;
+	size_t len = strlen(root);
+	int rc;
+
+	if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0) {
+		stats_add(qs, n, name, &q, NULL);
+		sq_queue_close(&q);
+		return 0;
+	}
+	switch (errno) {
+	case ENOENT:
+	case ENOTDIR:
+		return -1;
+	case EINVAL:			/* file:line: key */
+		rc = EX_CONFIG;
+		break;
+	case SQ_EBROKEN:		/* "PATH/DIR: reason" */
+		if (strncmp(msg, root, len) == 0 && msg[len] == '/')
+			why = msg + len + 1;
+		rc = EX_NOINPUT;
+		break;
+	default:
+		why = strerror(errno);
+		rc = tool_exit_code(errno);
+		warnx("%s: %s", name, why);
+		stats_add(qs, n, name, NULL, why);
+		return rc;
+	}
+	warnx("%s", why);
+	stats_add(qs, n, name, NULL, why);
+	return rc;
+}
+
+/*
  * Every queue under the spool root, by name order.  Returns the exit
- * status for queues that could not be read (bad queue.conf: 78); they
- * are reported on stderr and shown as broken.
+ * status for queues that could not be read (stats_open); they are
+ * reported on stderr and shown as broken.
  */
 static int
 stats_all(struct admin *a, struct qstats **qs, size_t *n)
 {
-	char root[PATH_MAX], path[PATH_MAX * 2], msg[PATH_MAX + 256];
+	char root[PATH_MAX], path[PATH_MAX * 2];
 	struct dirent **names;
-	struct sq_queue q;
-	int i, count, rc = 0;
+	int i, count, rc = 0, r;
 
 	tool_root(root, a->root, 0);
 	if ((count = scandir(root, &names, NULL, alphasort)) == -1)
@@ -520,25 +565,9 @@ stats_all(struct admin *a, struct qstats **qs, size_t *n)
 		if (sq_queue_name_valid(names[i]->d_name)) {
 			snprintf(path, sizeof(path), "%s/%s", root,
 			    names[i]->d_name);
-			if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0)
-				stats_add(qs, n, names[i]->d_name, &q, NULL);
-			else if (errno == EINVAL) {
-				warnx("%s", msg);	/* file:line: key */
-				stats_add(qs, n, names[i]->d_name, NULL, msg);
-				rc = EX_CONFIG;
-			} else if (errno == SQ_EBROKEN) {
-				/* "NAME/DIR: reason", from the spool root */
-				warnx("%s", msg + strlen(root) + 1);
-				stats_add(qs, n, names[i]->d_name, NULL,
-				    msg + strlen(root) + 1);
-				rc = EX_NOINPUT;
-			} else if (errno != ENOENT && errno != ENOTDIR) {
-				warn("%s", names[i]->d_name);
-				stats_add(qs, n, names[i]->d_name, NULL,
-				    strerror(errno));
-				rc = tool_exit_code(errno);
-			}
-			sq_queue_close(&q);
+			if ((r = stats_open(qs, n, names[i]->d_name, path,
+			    root)) > 0)
+				rc = r;
 		}
 		free(names[i]);
 	}
@@ -627,12 +656,13 @@ cmd_stats(struct admin *a, int argc, char **argv)
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char path[PATH_MAX], root[PATH_MAX];
 	struct out out;
 	const char *file = NULL;
 	struct qstats *qs = NULL;
 	struct sq_queue q;
 	size_t n = 0;
-	int ch, i, ages = 0, json = 0, prom = 0, rc = 0;
+	int ch, i, r, ages = 0, json = 0, prom = 0, rc = 0;
 	FILE *fp = stdout;
 
 	optind = 0;	/* glibc: start over, permuting (main used "+") */
@@ -660,10 +690,15 @@ cmd_stats(struct admin *a, int argc, char **argv)
 		admin_usage("-o: only with --prometheus");
 	if (optind == argc)
 		rc = stats_all(a, &qs, &n);
+	/* A named queue that is broken is shown as such, as in a listing. */
 	for (i = optind; i < argc; i++) {
-		admin_open(a, &q, argv[i]);
-		stats_add(&qs, &n, argv[i], &q, NULL);
-		sq_queue_close(&q);
+		tool_queue_path(path, a->root, argv[i], 0);
+		if (sq_spool_root(root, sizeof(root), a->root) == -1)
+			root[0] = '\0';
+		if ((r = stats_open(&qs, &n, argv[i], path, root)) == -1)
+			admin_open(a, &q, argv[i]);	/* says why, exits */
+		else if (r > 0)
+			rc = r;
 	}
 	if (file != NULL)
 		fp = out_open(file, &out);

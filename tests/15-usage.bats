@@ -438,3 +438,36 @@ qadmin: list: nocur/cur: No such file or directory"
 	run --separate-stderr qadmin list
 	assert_line $'nocur\t0\t0\t0\t0\tok'
 }
+
+@test "stats of named queues, one broken: the others are reported, the broken one shown as broken in every form, exit 66 or 78" {
+	mkq a
+	mkq b
+	qsend b one
+	rmdir "$(qdir a)/cur"
+	run --separate-stderr qadmin stats a b
+	assert_equal "$status" 66
+	assert_line --index 0 a
+	assert_line --index 1 --regexp '^  broken +a/cur: No such file or directory$'
+	assert_line --regexp '^  ready +1 +3 '
+	assert_equal "$stderr" "qadmin: stats: a/cur: No such file or directory"
+	run --separate-stderr qadmin stats --json a b
+	assert_equal "$status" 66
+	assert_equal "$(jq -r '.queues[0].status, .queues[0].reason, .queues[1].status, .queues[1].ready.count' <<<"$output")" \
+	    $'broken\na/cur: No such file or directory\nok\n1'
+	run --separate-stderr qadmin stats --prometheus -o "$T/spool.prom" a b
+	assert_equal "$status" 66
+	run -0 grep -E '^spoolq_queue_broken|^spoolq_messages\{queue="b",state="ready"\}' "$T/spool.prom"
+	assert_line 'spoolq_queue_broken{queue="a"} 1'
+	assert_line 'spoolq_queue_broken{queue="b"} 0'
+	# A bad queue.conf: 78, the same way.
+	mkq c
+	echo 'lease = forever' > "$(qdir c)/queue.conf"
+	run --separate-stderr qadmin stats c b
+	assert_equal "$status" 78
+	assert_line --index 1 --regexp '^  broken +.*queue\.conf:1: lease: '
+	# A queue that does not exist is still an error of its own.
+	run --separate-stderr qadmin stats nope b
+	assert_equal "$status" 66
+	assert_output ''
+	assert_equal "$stderr" "qadmin: stats: nope: no such queue"
+}
