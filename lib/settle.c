@@ -163,6 +163,25 @@ claim_name(const char *name, struct sq_name *n)
 	return 0;
 }
 
+/*
+ * Unlink the settled message name in dirfd (cur/, or tmp/ for a taken
+ * one) and what belongs to it only: its failure record and sidecar.  The
+ * unlink is the commit point of the ack.
+ */
+static int
+ack_unlink(struct sq_queue *q, int dirfd, const char *name,
+    const struct sq_name *n)
+{
+	if (unlinkat(dirfd, name, 0) == -1)
+		return -1;
+	sq_counter_add(q, SQ_COUNT_ACKED, 1);
+	/* Redrives reset attempts: any message may have a failure record. */
+	failure_remove(q, n->id);
+	if (n->has_attr)
+		attr_remove(q, n->id);
+	return 0;
+}
+
 int
 sq_ack(struct sq_queue *q, const char *name)
 {
@@ -176,14 +195,7 @@ sq_ack(struct sq_queue *q, const char *name)
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
 		return 0;
 	}
-	if (unlinkat(q->curfd, name, 0) == -1)
-		return -1;
-	sq_counter_add(q, SQ_COUNT_ACKED, 1);
-	/* Redrives reset attempts: any message may have a failure record. */
-	failure_remove(q, n.id);
-	if (n.has_attr)
-		attr_remove(q, n.id);
-	return 0;
+	return ack_unlink(q, q->curfd, name, &n);
 }
 
 int
@@ -290,13 +302,7 @@ sq_take_done(struct sq_queue *q, const char *taken)
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
 		return 0;		/* archived when taken */
 	}
-	if (unlinkat(q->tmpfd, taken, 0) == -1)
-		return -1;
-	sq_counter_add(q, SQ_COUNT_ACKED, 1);
-	failure_remove(q, n.id);
-	if (n.has_attr)
-		attr_remove(q, n.id);
-	return 0;
+	return ack_unlink(q, q->tmpfd, taken, &n);
 }
 
 int
