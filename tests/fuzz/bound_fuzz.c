@@ -15,7 +15,6 @@ static int ready;
 static void
 setup(void)
 {
-	char path[PATH_MAX], err[512];
 	static const char *const keys[] = {
 		"durability", "max_messages", "max_bytes",
 	};
@@ -23,12 +22,7 @@ setup(void)
 
 	if (ready)
 		return;
-	snprintf(path, sizeof(path), "%s/q", fuzz_dir());
-	if (sq_queue_create(path, keys, values, 3, err, sizeof(err)) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: %s\n", path, err);
-		abort();
-	}
+	fuzz_queue(&q, keys, values, 3);
 	ready = 1;
 }
 

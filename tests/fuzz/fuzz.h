@@ -76,6 +76,24 @@ fuzz_dir(void)
 	return dir;
 }
 
+/*
+ * fuzz_queue - create the queue "q" in the scratch directory with the
+ * n settings keys[i] = values[i], and open it into *q; abort on failure.
+ */
+static inline void
+fuzz_queue(struct sq_queue *q, const char *const *keys,
+    const char *const *values, size_t n)
+{
+	char path[PATH_MAX], err[512];
+
+	snprintf(path, sizeof(path), "%s/q", fuzz_dir());
+	if (sq_queue_create(path, keys, values, n, err, sizeof(err)) == -1 ||
+	    sq_queue_open(q, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		abort();
+	}
+}
+
 /* fuzz_write - replace the file dirfd/name with data (size bytes). */
 static inline void
 fuzz_write(int dirfd, const char *name, const void *data, size_t size)

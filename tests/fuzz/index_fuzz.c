@@ -16,18 +16,12 @@ static int ready;
 static void
 setup(void)
 {
-	char path[PATH_MAX], err[512];
 	static const char *const keys[] = { "durability" };
 	static const char *const values[] = { "none" };
 
 	if (ready)
 		return;
-	snprintf(path, sizeof(path), "%s/q", fuzz_dir());
-	if (sq_queue_create(path, keys, values, 1, err, sizeof(err)) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: %s\n", path, err);
-		abort();
-	}
+	fuzz_queue(&q, keys, values, 1);
 	ready = 1;
 }
 
