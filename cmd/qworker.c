@@ -579,6 +579,27 @@ job_save(struct worker *w, struct job *j, int k, const char *buf, size_t n)
 	j->lastc[k] = buf[n - 1];
 }
 
+/*
+ * Read a job's non-blocking pipe *fd into buf.  Returns the bytes read,
+ * 0 when nothing more is there for now, or -1 when the pipe has ended
+ * (end of file or an error: no more to read), *fd then closed and -1.
+ */
+static ssize_t
+pipe_read(int *fd, char *buf, size_t size)
+{
+	ssize_t n;
+
+	while ((n = read(*fd, buf, size)) == -1 && errno == EINTR)
+		;
+	if (n > 0)
+		return n;
+	if (n == -1 && errno == EAGAIN)
+		return 0;
+	close(*fd);
+	*fd = -1;
+	return -1;
+}
+
 /* --output: read what the job wrote to stdout into its file. */
 static void
 job_read_stdout(struct worker *w, struct job *j)
@@ -586,18 +607,8 @@ job_read_stdout(struct worker *w, struct job *j)
 	char buf[8192];
 	ssize_t n;
 
-	while ((n = read(j->outfd, buf, sizeof(buf))) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			break;
-		}
+	while ((n = pipe_read(&j->outfd, buf, sizeof(buf))) > 0)
 		job_save(w, j, 0, buf, (size_t)n);
-	}
-	close(j->outfd);	/* end of file or error: no more to read */
-	j->outfd = -1;
 }
 
 /*
@@ -611,14 +622,7 @@ job_read_stderr(struct worker *w, struct job *j)
 	ssize_t n;
 	size_t i;
 
-	while ((n = read(j->errfd, buf, sizeof(buf))) != 0) {
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			break;
-		}
+	while ((n = pipe_read(&j->errfd, buf, sizeof(buf))) > 0) {
 		if (w->outdir != -1)
 			job_save(w, j, 1, buf, (size_t)n);
 		else
@@ -630,9 +634,8 @@ job_read_stderr(struct worker *w, struct job *j)
 		j->taillen = j->taillen + (size_t)n > TAIL_MAX ? TAIL_MAX :
 		    j->taillen + (size_t)n;
 	}
-	close(j->errfd);	/* end of file or error: no more to read */
-	j->errfd = -1;
-	job_flush_line(j);
+	if (n == -1)
+		job_flush_line(j);
 }
 
 /*
