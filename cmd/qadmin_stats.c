@@ -502,19 +502,16 @@ stats_add(struct qstats **qs, size_t *n, const char *name,
 
 /*
  * Open the queue NAME at PATH and add its figures, or, when it cannot be
- * read, report it on stderr (naming it from ROOT on when PATH is below
- * ROOT) and add it as broken.  Returns 0, the exit status for a broken
- * queue (bad queue.conf: 78; a state directory missing: 66; else by
- * errno), or -1 when there is no queue at PATH (ENOENT, ENOTDIR).
+ * read, report it on stderr as tool_open would and add it as broken.
+ * Returns 0, the exit status for a broken queue (tool_open_why), or -1
+ * when there is no queue at PATH (ENOENT, ENOTDIR).
  */
 static int
 stats_open(struct qstats **qs, size_t *n, const char *name,
-    const char *path, const char *root)
+    const char *path)
 {
-	char msg[PATH_MAX + 256];
-	const char *why = msg;
+	char msg[PATH_MAX + 256], why[PATH_MAX * 2 + 256];
 	struct sq_queue q;
-	size_t len = strlen(root);
 	int rc;
 
 	if (sq_queue_open(&q, path, msg, sizeof(msg)) == 0) {
@@ -522,25 +519,9 @@ stats_open(struct qstats **qs, size_t *n, const char *name,
 		sq_queue_close(&q);
 		return 0;
 	}
-	switch (errno) {
-	case ENOENT:
-	case ENOTDIR:
+	if (errno == ENOENT || errno == ENOTDIR)
 		return -1;
-	case EINVAL:			/* file:line: key */
-		rc = EX_CONFIG;
-		break;
-	case SQ_EBROKEN:		/* "PATH/DIR: reason" */
-		if (strncmp(msg, root, len) == 0 && msg[len] == '/')
-			why = msg + len + 1;
-		rc = EX_NOINPUT;
-		break;
-	default:
-		why = strerror(errno);
-		rc = tool_exit_code(errno);
-		warnx("%s: %s", name, why);
-		stats_add(qs, n, name, NULL, why);
-		return rc;
-	}
+	rc = tool_open_why(why, sizeof(why), name, path, msg, errno);
 	warnx("%s", why);
 	stats_add(qs, n, name, NULL, why);
 	return rc;
@@ -565,8 +546,8 @@ stats_all(struct admin *a, struct qstats **qs, size_t *n)
 		if (sq_queue_name_valid(names[i]->d_name)) {
 			snprintf(path, sizeof(path), "%s/%s", root,
 			    names[i]->d_name);
-			if ((r = stats_open(qs, n, names[i]->d_name, path,
-			    root)) > 0)
+			if ((r = stats_open(qs, n, names[i]->d_name,
+			    path)) > 0)
 				rc = r;
 		}
 		free(names[i]);
@@ -656,7 +637,7 @@ cmd_stats(struct admin *a, int argc, char **argv)
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char path[PATH_MAX], root[PATH_MAX];
+	char path[PATH_MAX];
 	struct out out;
 	const char *file = NULL;
 	struct qstats *qs = NULL;
@@ -693,9 +674,7 @@ cmd_stats(struct admin *a, int argc, char **argv)
 	/* A named queue that is broken is shown as such, as in a listing. */
 	for (i = optind; i < argc; i++) {
 		tool_queue_path(path, a->root, argv[i], 0);
-		if (sq_spool_root(root, sizeof(root), a->root) == -1)
-			root[0] = '\0';
-		if ((r = stats_open(&qs, &n, argv[i], path, root)) == -1)
+		if ((r = stats_open(&qs, &n, argv[i], path)) == -1)
 			admin_open(a, &q, argv[i]);	/* says why, exits */
 		else if (r > 0)
 			rc = r;

@@ -166,7 +166,8 @@ tool_help(const char *synopsis, const char *options, const char *page)
 void
 tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
 {
-	char path[PATH_MAX], msg[PATH_MAX + 256], why[256];
+	char path[PATH_MAX], msg[PATH_MAX + 256], why[PATH_MAX * 2 + 256];
+	int code;
 
 	tool_queue_path(path, root, arg, create);
 	if (create && sq_queue_create(path, NULL, NULL, 0, why,
@@ -174,21 +175,34 @@ tool_open(struct sq_queue *q, const char *root, const char *arg, int create)
 		err(EX_CANTCREAT, "%s", arg);
 	if (sq_queue_open(q, path, msg, sizeof(msg)) == 0)
 		return;
+	code = tool_open_why(why, sizeof(why), arg, path, msg, errno);
+	errx(code, "%s", why);
+}
+
+int
+tool_open_why(char *buf, size_t size, const char *arg, const char *path,
+    const char *msg, int e)
+{
+	size_t len = strlen(path);
+
 	/* Name the queue as the user did; queue.conf errors name the file. */
-	switch (errno) {
+	switch (e) {
 	case EINVAL:
-		errx(EX_CONFIG, "%s", msg);
+		strlcpy(buf, msg, size);
+		return EX_CONFIG;
 	case ENOENT:
-		errx(EX_NOINPUT, "%s: no such queue", arg);
+		snprintf(buf, size, "%s: no such queue", arg);
+		return EX_NOINPUT;
 	case ENOTDIR:
-		errx(EX_NOINPUT, "%s: not a queue (%s)", arg, path);
+		snprintf(buf, size, "%s: not a queue (%s)", arg, path);
+		return EX_NOINPUT;
 	default:
 		/* A state directory it may not use: name it as the user would. */
-		if (strncmp(msg, path, strlen(path)) == 0 &&
-		    msg[strlen(path)] == '/')
-			errx(tool_exit_code(errno), "%s%s", arg,
-			    msg + strlen(path));
-		err(tool_exit_code(errno), "%s", arg);
+		if (strncmp(msg, path, len) == 0 && msg[len] == '/')
+			snprintf(buf, size, "%s%s", arg, msg + len);
+		else
+			snprintf(buf, size, "%s: %s", arg, strerror(e));
+		return tool_exit_code(e);
 	}
 }
 

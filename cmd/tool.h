@@ -34,6 +34,18 @@ void	tool_open(struct sq_queue *q, const char *root, const char *arg,
 	    int create);
 
 /*
+ * tool_open_why - why sq_queue_open of path (named arg by the user)
+ * failed with errno e and its message msg, as the user names things:
+ * "FILE:LINE: KEY: reason" for a bad queue.conf (EINVAL), "arg: no such
+ * queue" (ENOENT), "arg: not a queue (path)" (ENOTDIR), "arg/DIR: reason"
+ * for a state directory it may not use or that is missing, else "arg:
+ * reason".  Into buf (size bytes); returns the exit status: 78, 66, or
+ * tool_exit_code(e).
+ */
+int	tool_open_why(char *buf, size_t size, const char *arg,
+	    const char *path, const char *msg, int e);
+
+/*
  * tool_queue_what - what failed, for an error about the open queue q,
  * named arg as the user gave it, after an operation (what, may be NULL)
  * failed with errno e: "arg/DIR" when a directory of q refuses this user
