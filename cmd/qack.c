@@ -78,7 +78,8 @@ open_receipt(struct settle *s, const char *path, char *name)
 
 	if (sq_receipt_split(path, qdir, sizeof(qdir), name, SQ_NAME_MAX + 1)
 	    == -1) {
-		failed(s, EX_DATAERR, "%s: %s", path, "not a receipt");
+		failed(s, EX_DATAERR, "%s: %s", tool_echo(path),
+		    "not a receipt");
 		return -1;
 	}
 	if (s->q.fd != -1 && strcmp(qdir, s->qdir) == 0 &&
@@ -235,7 +236,7 @@ main(int argc, char *argv[])
 			s.reason = optarg;
 			if (optarg != NULL && !sq_reason_valid(optarg))
 				tool_bad("--reject=%s: reason must match "
-				    "[a-z0-9-]{1,32}", optarg);
+				    "[a-z0-9-]{1,32}", tool_echo(optarg));
 			actions++;
 			break;
 		case OPT_RETRY:
@@ -247,7 +248,7 @@ main(int argc, char *argv[])
 			s.lease_ms = tool_duration("--touch", optarg);
 			if (s.lease_ms < 1000)
 				tool_bad("--touch %s: must be at least "
-				    "1s", optarg);
+				    "1s", tool_echo(optarg));
 			actions++;
 			break;
 		case OPT_VERSION:

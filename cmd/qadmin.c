@@ -398,7 +398,7 @@ cmd_create(struct admin *a, int argc, char **argv)
 		admin_usage("missing queue name");
 	if (!ends_in_name(argv[0]))
 		tool_bad("%s: a queue path must end in a directory name",
-		    argv[0]);
+		    tool_echo(argv[0]));
 	tool_queue_path(path, a->root, argv[0], 1);
 	keys = reallocarray(NULL, (size_t)argc, sizeof(*keys));
 	values = reallocarray(NULL, (size_t)argc, sizeof(*values));
@@ -406,7 +406,8 @@ cmd_create(struct admin *a, int argc, char **argv)
 		err(EX_OSERR, NULL);
 	for (i = 1; i < argc; i++) {
 		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
-			admin_usage("%s: not a key=value setting", argv[i]);
+			admin_usage("%s: not a key=value setting",
+			    tool_echo(argv[i]));
 		*eq = '\0';
 		keys[i - 1] = argv[i];
 		values[i - 1] = eq + 1;
@@ -442,7 +443,8 @@ cmd_destroy(struct admin *a, int argc, char **argv)
 	if (argc - optind < 1)
 		admin_usage("missing queue name");
 	if (argc - optind > 1)
-		admin_usage("%s: one queue at a time", argv[optind + 1]);
+		admin_usage("%s: one queue at a time",
+		    tool_echo(argv[optind + 1]));
 	argv += optind - 1;
 	tool_queue_path(path, a->root, argv[1], 0);
 	if (a->dry_run && access(path, F_OK) == -1)
@@ -511,7 +513,8 @@ cmd_list(struct admin *a, int argc, char **argv)
 	if (getopt(argc, argv, "") != -1)
 		admin_usage(NULL);
 	if (argc - optind > 0)
-		admin_usage("%s: list takes no operands", argv[optind]);
+		admin_usage("%s: list takes no operands",
+		    tool_echo(argv[optind]));
 	tool_root(root, a->root, 0);
 	if ((n = scandir(root, &names, NULL, alphasort)) == -1)
 		err(tool_exit_code(errno), "%s", root);
@@ -590,7 +593,7 @@ main(int argc, char *argv[])
 		if (strcmp(argv[0], cmds[i].name) == 0)
 			break;
 	if (i == NCMDS)
-		admin_usage("%s: unknown command", argv[0]);
+		admin_usage("%s: unknown command", tool_echo(argv[0]));
 	current = &cmds[i];
 	if (wants_help(argc, argv))
 		help(current);

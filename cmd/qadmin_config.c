@@ -84,12 +84,13 @@ cmd_config(struct admin *a, int argc, char **argv)
 			admin_usage(argc < 2 ? "get: missing key" :
 			    "get: one key only");
 		if (sq_conf_get(&q.conf, argv[1], value, sizeof(value)) == -1)
-			tool_bad("%s: unknown key", argv[1]);
+			tool_bad("%s: unknown key", tool_echo(argv[1]));
 		printf("%s\n", value);
 		return 0;
 	}
 	if (strcmp(argv[0], "set") != 0)
-		admin_usage("%s: unknown action (get, set or show)", argv[0]);
+		admin_usage("%s: unknown action (get, set or show)",
+		    tool_echo(argv[0]));
 	if (argc < 2)
 		admin_usage("set: missing key=value");
 	/* Check every setting before writing any. */
@@ -97,11 +98,13 @@ cmd_config(struct admin *a, int argc, char **argv)
 		struct sq_conf check = q.conf;
 
 		if ((eq = strchr(argv[i], '=')) == NULL || eq == argv[i])
-			tool_bad("%s: not a key=value setting", argv[i]);
+			tool_bad("%s: not a key=value setting",
+			    tool_echo(argv[i]));
 		*eq = '\0';
 		if (sq_conf_set(&check, argv[i], eq + 1, why, sizeof(why)) ==
 		    -1)
-			errx(EX_CONFIG, "%s: %s: %s", q.path, argv[i], why);
+			errx(EX_CONFIG, "%s: %s: %s", q.path,
+			    tool_echo(argv[i]), why);
 		*eq = '=';
 	}
 	if (argc - 1 > SQ_CONF_UPDATE_MAX)

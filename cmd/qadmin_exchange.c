@@ -31,8 +31,9 @@ exchange_path(char *buf, const char *root, const char *arg, int create)
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
 			tool_bad("%s: bad exchange name (want "
-			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)", arg);
-		tool_bad("%s: %s", arg, strerror(errno));
+			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)",
+			    tool_echo(arg));
+		tool_bad("%s: %s", tool_echo(arg), strerror(errno));
 	}
 }
 
@@ -62,7 +63,7 @@ check_queue_name(const char *name)
 {
 	if (!sq_queue_name_valid(name))
 		tool_bad("%s: bad queue name (want "
-		    "[A-Za-z0-9][A-Za-z0-9._-]{0,127})", name);
+		    "[A-Za-z0-9][A-Za-z0-9._-]{0,127})", tool_echo(name));
 }
 
 static int
@@ -82,10 +83,11 @@ create(struct admin *a, int argc, char **argv)
 	if (strcmp(argv[2], "fanout") != 0 && strcmp(argv[2], "direct") != 0 &&
 	    strcmp(argv[2], "topic") != 0)
 		tool_bad("%s: unknown exchange type (want fanout, direct "
-		    "or topic)", argv[2]);
+		    "or topic)", tool_echo(argv[2]));
 	if (argc == 4) {
 		if (strncmp(argv[3], ALTERNATE, strlen(ALTERNATE)) != 0)
-			tool_bad("%s: not alternate=QUEUE", argv[3]);
+			tool_bad("%s: not alternate=QUEUE",
+			    tool_echo(argv[3]));
 		alternate = argv[3] + strlen(ALTERNATE);
 		check_queue_name(alternate);
 	}
@@ -207,7 +209,7 @@ cmd_exchange(struct admin *a, int argc, char **argv)
 	if (strcmp(argv[0], "destroy") == 0)
 		return destroy(a, argc, argv);
 	admin_usage("%s: unknown action (create, destroy, list or show)",
-	    argv[0]);
+	    tool_echo(argv[0]));
 }
 
 /* bind and unbind: check the arguments, then edit exchange.conf. */
@@ -227,7 +229,8 @@ binding(struct admin *a, int argc, char **argv, int bind)
 	if (argc - optind < 2)
 		admin_usage("missing queue name");
 	if (argc - optind > 3)
-		admin_usage("%s: too many operands", argv[optind + 3]);
+		admin_usage("%s: too many operands",
+		    tool_echo(argv[optind + 3]));
 	argc -= optind;
 	argv += optind;
 	pattern = argc == 3 ? argv[2] : NULL;
@@ -269,8 +272,8 @@ binding(struct admin *a, int argc, char **argv, int bind)
 		if (errno == EINVAL && pattern != NULL)
 			tool_bad("%s: bad pattern (at most %d bytes, "
 			    "no control characters, no blank at either end, "
-			    "no ';' first or after a blank)", pattern,
-			    SQ_PATTERN_MAX);
+			    "no ';' first or after a blank)",
+			    tool_echo(pattern), SQ_PATTERN_MAX);
 		if (errno == ENOENT && !bind)
 			errx(EX_NOINPUT, "%s: %s%s%s: not bound", argv[0],
 			    argv[1], pattern ? " " : "", pattern ? pattern : "");

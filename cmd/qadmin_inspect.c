@@ -211,12 +211,12 @@ cmd_ls(struct admin *a, int argc, char **argv)
 	if (optind >= argc)
 		admin_usage("missing queue name");
 	if (argc - optind - 1 > SQ_NSTATES)
-		admin_usage("%s: too many states", argv[optind + 1 +
-		    SQ_NSTATES]);
+		admin_usage("%s: too many states", tool_echo(argv[optind + 1 +
+		    SQ_NSTATES]));
 	for (i = (size_t)optind + 1; i < (size_t)argc; i++)
 		if (sq_state_parse(argv[i], &states[nstates++]) == -1) {
 			admin_usage("%s: not a state (ready, inflight, retry, "
-			    "dead, held)", argv[i]);
+			    "dead, held)", tool_echo(argv[i]));
 		}
 	if (nstates == 0)
 		for (; nstates < SQ_NSTATES; nstates++)
@@ -388,7 +388,8 @@ cmd_cat(struct admin *a, int argc, char **argv)
 	if (argc - optind < 2)
 		admin_usage("missing message id");
 	if (argc - optind > 2)
-		admin_usage("%s: one message only", argv[optind + 2]);
+		admin_usage("%s: one message only",
+		    tool_echo(argv[optind + 2]));
 	if (output != NULL && !meta)
 		admin_usage("--output: only with --meta");
 	id = argv[optind + 1];
@@ -400,10 +401,11 @@ cmd_cat(struct admin *a, int argc, char **argv)
 			if (cat_output(output, id, 1) == 0)
 				goto out;
 			errx(EX_NOINPUT, "%s: no such message, and no output "
-			    "in %s", id, output);
+			    "in %s", tool_echo(id), output);
 		}
 		if (errno == ENOENT)
-			errx(EX_NOINPUT, "%s: no such message", id);
+			errx(EX_NOINPUT, "%s: no such message",
+			    tool_echo(id));
 		if (errno == SQ_ENOTREG)
 			errx(EX_DATAERR, "%s/%s/%s: not a regular file (%s); "
 			    "qadmin check --repair %s moves it to quarantine/",

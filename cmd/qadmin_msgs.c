@@ -160,7 +160,8 @@ walk_run(struct walk *w, const enum sq_state *states, size_t n)
 			    sq_state_dir(states[i]));
 	for (i = 0; i < w->nids; i++) {
 		if (!w->found[i]) {
-			warnx("%s: no such message here", w->ids[i]);
+			warnx("%s: no such message here",
+			    tool_echo(w->ids[i]));
 			if (w->status == 0)
 				w->status = EX_NOINPUT;
 		}
@@ -228,10 +229,11 @@ cmd_purge(struct admin *a, int argc, char **argv)
 	if (argc - optind > 1)
 		for (n = 0, i = optind + 1; i < argc; i++, n++) {
 			if (n == SQ_NSTATES)
-				admin_usage("%s: too many states", argv[i]);
+				admin_usage("%s: too many states",
+				    tool_echo(argv[i]));
 			if (sq_state_parse(argv[i], &states[n]) == -1)
 				tool_bad("%s: not a state (ready, retry, "
-				    "dead, held)", argv[i]);
+				    "dead, held)", tool_echo(argv[i]));
 			if (states[n] == SQ_STATE_INFLIGHT)
 				tool_bad("%s: in-flight messages belong "
 				    "to their consumers; delete one by ID",
@@ -288,7 +290,7 @@ cmd_redrive(struct admin *a, int argc, char **argv)
 		case OPT_REASON:
 			if (!sq_reason_valid(optarg))
 				tool_bad("--reason %s: not a reason "
-				    "([a-z0-9-]{1,32})", optarg);
+				    "([a-z0-9-]{1,32})", tool_echo(optarg));
 			reason = optarg;
 			break;
 		case OPT_TO:
@@ -353,7 +355,7 @@ cmd_retry_now(struct admin *a, int argc, char **argv)
 
 	plain_args(argc, argv, NULL);
 	if (argc - optind > 1)
-		admin_usage("%s: one queue only", argv[optind + 1]);
+		admin_usage("%s: one queue only", tool_echo(argv[optind + 1]));
 	admin_open(a, &q, argv[optind]);
 	walk_init(&w, a, &q, "retry-now", OP_MOVE, SQ_STATE_READY);
 	w.qarg = argv[optind];
@@ -465,7 +467,7 @@ cmd_replay(struct admin *a, int argc, char **argv)
 	if (argc - optind < 1)
 		admin_usage("missing queue name");
 	if (argc - optind > 1)
-		admin_usage("%s: one queue only", argv[optind + 1]);
+		admin_usage("%s: one queue only", tool_echo(argv[optind + 1]));
 	admin_open(a, &q, argv[optind]);
 	if (toarg != NULL)
 		admin_open(a, &to, toarg);

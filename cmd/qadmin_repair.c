@@ -54,7 +54,7 @@ one_queue(int argc, char **argv, const struct option *longopts,
 	if (argc - optind < 1)
 		admin_usage("missing queue name");
 	if (argc - optind > 1)
-		admin_usage("%s: one queue only", argv[optind + 1]);
+		admin_usage("%s: one queue only", tool_echo(argv[optind + 1]));
 	return argv[optind];
 }
 

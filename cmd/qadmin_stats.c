@@ -584,16 +584,16 @@ out_open(const char *file, struct out *o)
 		o->base = slash + 1;
 	} else {
 		if ((size_t)(slash - file) >= sizeof(o->dir))
-			tool_bad("%s: name too long", file);
+			tool_bad("%s: name too long", tool_echo(file));
 		memcpy(o->dir, file, slash - file);
 		o->dir[slash - file] = '\0';
 		o->base = slash + 1;
 	}
 	if (*o->base == '\0')
-		tool_bad("%s: not a file name", file);
+		tool_bad("%s: not a file name", tool_echo(file));
 	if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp.%ld", o->base,
 	    (long)getpid()) >= sizeof(o->tmp))
-		tool_bad("%s: name too long", file);
+		tool_bad("%s: name too long", tool_echo(file));
 	if ((o->dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		err(EX_CANTCREAT, "%s", o->dir);
 	fd = openat(o->dfd, o->tmp,

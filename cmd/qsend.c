@@ -300,11 +300,11 @@ add_attr(struct sq_attr **attrs, size_t *n, char *arg)
 	void *p;
 
 	if (eq == NULL || eq == arg)
-		tool_bad("-H %s: not name=value", arg);
+		tool_bad("-H %s: not name=value", tool_echo(arg));
 	*eq = '\0';
 	if (!sq_attr_name_valid(arg))
 		tool_bad("-H %s: name must match [A-Za-z0-9_-]{1,64}",
-		    arg);
+		    tool_echo(arg));
 	if ((p = reallocarray(*attrs, *n + 1, sizeof(**attrs))) == NULL)
 		err(EX_OSERR, NULL);
 	*attrs = p;
@@ -430,7 +430,7 @@ main(int argc, char *argv[])
 	if (o.dedup_id != NULL && !sq_dedup_id_valid(o.dedup_id))
 		tool_bad("--dedup-id %s: must match "
 		    "[A-Za-z0-9._:@+=-]{1,128}, not starting with '.'",
-		    o.dedup_id);
+		    tool_echo(o.dedup_id));
 	memset(&s, 0, sizeof(s));
 	s.name = argv[0];
 	tool_queue_path(path, root, argv[0], create);

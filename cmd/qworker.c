@@ -1556,7 +1556,8 @@ main(int argc, char *argv[])
 	for (i = optind; i < dashes; i++)
 		for (int k = optind; k < i; k++)
 			if (strcmp(argv[i], argv[k]) == 0)
-				tool_bad("%s: queue named twice", argv[i]);
+				tool_bad("%s: queue named twice",
+				    tool_echo(argv[i]));
 	if (resolve_command(&w) == -1)
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
 	if (output != NULL)

@@ -15,6 +15,8 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#define LIBBSD_OPENBSD_VIS	/* libbsd: the OpenBSD strnvis (unused) */
+#include <vis.h>
 
 #include "tool.h"
 
@@ -100,8 +102,9 @@ tool_queue_path(char *buf, const char *root, const char *arg, int create)
 	if (sq_queue_path(buf, PATH_MAX, rootbuf, arg) == -1) {
 		if (errno == EINVAL)
 			tool_bad("%s: bad queue name (want "
-			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)", arg);
-		tool_bad("%s: %s", arg, strerror(errno));
+			    "[A-Za-z0-9][A-Za-z0-9._-]{0,127} or a path)",
+			    tool_echo(arg));
+		tool_bad("%s: %s", tool_echo(arg), strerror(errno));
 	}
 }
 
@@ -242,7 +245,7 @@ tool_duration(const char *opt, const char *s)
 
 	if (sq_duration_parse(s, &ms) == -1)
 		tool_bad("%s %s: not a duration (like 500ms, 30s, 5m, "
-		    "2h, 4d; bare: seconds)", opt, s);
+		    "2h, 4d; bare: seconds)", opt, tool_echo(s));
 	return ms;
 }
 
@@ -253,8 +256,8 @@ tool_number(const char *opt, const char *s, long long min, long long max)
 	long long n = strtonum(s, min, max, &errstr);
 
 	if (errstr != NULL)
-		tool_bad("%s %s: %s (from %lld to %lld)", opt, s, errstr,
-		    min, max);
+		tool_bad("%s %s: %s (from %lld to %lld)", opt, tool_echo(s),
+		    errstr, min, max);
 	return n;
 }
 
@@ -265,7 +268,7 @@ tool_time(const char *opt, const char *s)
 
 	if (sq_time_parse(s, &ms) == -1)
 		tool_bad("%s %s: not a time (@EPOCH or "
-		    "YYYY-MM-DDTHH:MM[:SS])", opt, s);
+		    "YYYY-MM-DDTHH:MM[:SS])", opt, tool_echo(s));
 	return ms;
 }
 
@@ -278,8 +281,24 @@ tool_size(const char *opt, const char *s)
 	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && (s[1] == 'x' ||
 	    s[1] == 'X')) || expand_number(s, &n) == -1)
 		tool_bad("%s %s: not a size (like 500, 64k, 10M, 2G)", opt,
-		    s);
+		    tool_echo(s));
 	return n;
+}
+
+const char *
+tool_echo(const char *s)
+{
+	static char buf[TOOL_ECHO_SLOTS][4 * TOOL_ECHO_MAX + 4];
+	static unsigned next;
+	char *b = buf[next++ % TOOL_ECHO_SLOTS];
+	size_t len = strnlen(s, TOOL_ECHO_MAX + 1);
+
+	if (len > TOOL_ECHO_MAX)
+		len = TOOL_ECHO_MAX;
+	strvisx(b, s, len, VIS_SAFE | VIS_OCTAL);
+	if (s[len] != '\0')
+		strlcat(b, "...", sizeof(buf[0]));
+	return b;
 }
 
 void

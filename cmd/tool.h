@@ -141,6 +141,18 @@ int64_t	tool_time(const char *opt, const char *s);
  */
 uint64_t tool_size(const char *opt, const char *s);
 
+/*
+ * tool_echo - the user's input s as an error message may echo it: its
+ * first TOOL_ECHO_MAX bytes, then "..." when it is longer, made safe for
+ * a terminal by strvisx(3) (VIS_SAFE | VIS_OCTAL: control bytes and
+ * non-ASCII as \ooo).  A receipt, name, key or option value of any size
+ * then costs one short line.  Returns one of TOOL_ECHO_SLOTS static
+ * buffers used in turn, so that one message may echo that many inputs.
+ */
+#define TOOL_ECHO_MAX	64
+#define TOOL_ECHO_SLOTS	4
+const char *tool_echo(const char *s);
+
 /* tool_version - print "NAME (spoolq) VERSION" and exit 0. */
 void	tool_version(void);
 

@@ -471,3 +471,40 @@ qadmin: list: nocur/cur: No such file or directory"
 	assert_output ''
 	assert_equal "$stderr" "qadmin: stats: nope: no such queue"
 }
+
+# ------------------------------------------------------ echoed input
+
+# assert_short_echo: $stderr is one line of at most 200 bytes that echoes
+# the input cut at 64 bytes and marked "..." (ECHO_TAIL: what the cut
+# echo ends in), with control bytes as \ooo.
+assert_short_echo() {
+	local first=${stderr%%$'\n'*}
+	(( ${#first} <= 200 )) || fail "error line of ${#first} bytes: ${first:0:120}"
+	[[ $first == *"$ECHO_TAIL..."* ]] || fail "no cut echo in: $first"
+	! [[ $first =~ x{65} ]] || fail "more than 64 bytes echoed: $first"
+	[[ $first != *$'\e'* ]] || fail "raw escape echoed: $first"
+}
+
+@test "usage: a huge bad argument is echoed cut to 64 bytes, made safe, in every tool" {
+	mkq q
+	local big esc
+	big=$(printf 'x%.0s' {1..5000})
+	esc=$'\e[31m'$big
+	ECHO_TAIL=x
+	for cmd in "qack $big" "qack $(qdir q)/cur/$big" "qsend $big x" \
+	    "qrecv $big" "qrecv -w $big q" "qadmin ls $big" "qadmin $big" \
+	    "qadmin config q get $big" "qadmin config q set $big=1" \
+	    "qadmin cat q $big" "qadmin delete q $big" "qworker $big -- true" \
+	    "qsend --at $big q x" "qsend -H $big q x" "qack --reject=$big x" \
+	    "qadmin ls q $big" "qworker -j $big q -- true"; do
+		run --separate-stderr $cmd
+		refute_crash
+		(( status != 0 )) || fail "$cmd: exit 0"
+		assert_short_echo
+	done
+	# Control bytes are shown as \ooo, not sent to the terminal.
+	ECHO_TAIL='qack: \033[31m'$(printf 'x%.0s' {1..59})
+	run --separate-stderr qack "$esc"
+	assert_equal "$status" 65
+	assert_short_echo
+}
