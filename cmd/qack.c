@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,8 +206,6 @@ main(int argc, char *argv[])
 	int ch, i, actions = 0, delay_set = 0;
 
 	tool_init();
-	/* A reader that went away is an error we handle: EPIPE, not death. */
-	signal(SIGPIPE, SIG_IGN);
 	tool_args(argv, getprogname());
 	tool_synopsis(synopsis, NULL);
 	memset(&s, 0, sizeof(s));

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,8 +332,6 @@ main(int argc, char *argv[])
 	if (verbose && sq_queue_held(&q))
 		warnx("%s: the queue is held: nothing is claimed until "
 		    "qadmin release", argv[0]);
-	/* A reader that went away is an error we handle: EPIPE, not death. */
-	signal(SIGPIPE, SIG_IGN);
 	chunk = want < CLAIM_CHUNK ? (size_t)want : CLAIM_CHUNK;
 	if ((claims = reallocarray(NULL, chunk, sizeof(*claims))) == NULL ||
 	    (ends = reallocarray(NULL, chunk, sizeof(*ends))) == NULL)

@@ -478,7 +478,8 @@ main(int argc, char *argv[])
 		warnx("%s: dropped %zu duplicate%s (--dedup-id %s)", argv[0],
 		    dropped, dropped == 1 ? "" : "s", o.dedup_id);
 	free(attrs);
-	if (fflush(stdout) == EOF)
+	/* The messages are sent; only their IDs (-p) may be lost. */
+	if (fflush(stdout) == EOF || ferror(stdout))
 		err(EX_IOERR, "stdout");
 	for (j = 0; j < s.n; j++)
 		sq_queue_close(&s.queues[j]);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <libutil.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,13 @@ tool_init(void)
 	}
 	if (fd > STDERR_FILENO)
 		close(fd);
+	/*
+	 * A reader that went away is an output error like any other: the
+	 * write fails with EPIPE, the tool gives back what it has not
+	 * handed over and exits 74 ("tool: stdout: Broken pipe"), rather
+	 * than dying half-way with nothing reported.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 }
 
 int

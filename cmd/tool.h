@@ -17,7 +17,9 @@
 
 /*
  * tool_init - make sure descriptors 0, 1 and 2 are open (on /dev/null if
- * they were closed), so that no file we open is taken for them.
+ * they were closed), so that no file we open is taken for them; ignore
+ * SIGPIPE, so that a closed output is the write error EPIPE, handled as
+ * every output error is (exit 74), never a silent death half-way.
  */
 void	tool_init(void);
 

@@ -346,3 +346,35 @@ low_fds() {
 	assert_equal "$status" 66
 	[[ $stderr == "qsend: $T/missing: No such file or directory"$'\n'* ]] || fail "stderr: $stderr"
 }
+
+# closed_pipe CMD...: run CMD with its stdout a pipe whose reader closed
+# it at once; $status is CMD's exit status, $output its stderr.
+closed_pipe() {
+	run bash -c 'e=$1; shift; "$@" 2>"$e" | (exec 0<&-; sleep 0.2)
+	    exit "${PIPESTATUS[0]}"' _ "$T/err" "$@"
+	output=$(<"$T/err")
+}
+
+@test "a reader that goes away: every tool that writes stdout says stdout: Broken pipe and exits 74, never dies of SIGPIPE" {
+	mkq q
+	# More than a pipe holds, so that the reader's going is always met.
+	seq 1 20000 > "$T/lines"
+	closed_pipe qsend -l -p q < "$T/lines"
+	assert_equal "$status" 74
+	assert_output 'qsend: stdout: Broken pipe'
+	# The messages went all the same; only their IDs are lost.
+	assert_count new q 20000
+	closed_pipe qadmin ls q
+	assert_equal "$status" 74
+	assert_output 'qadmin: ls: stdout: Broken pipe'
+	closed_pipe qadmin ls --json q
+	assert_equal "$status" 74
+	mkq big
+	head -c 1000000 /dev/zero | qsend big
+	closed_pipe qadmin cat big "$(names new big)"
+	assert_equal "$status" 74
+	assert_output 'qadmin: cat: stdout: Broken pipe'
+	closed_pipe qrecv -A big
+	assert_equal "$status" 74
+	assert_count new big 1
+}
