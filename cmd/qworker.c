@@ -117,7 +117,6 @@ struct worker {
 	struct sq_backoff pause;	/* the worker's own failures */
 	int64_t		 pause_until;	/* no claims before (0: none) */
 	int64_t		 beat_ms;	/* heartbeat interval, as recorded */
-	int64_t		 beat_at;	/* next heartbeat due */
 	int		 exec_errno;	/* execve of the command failed */
 	int		 exit_code;	/* why we stopped, if not 0 or 1 */
 	size_t		 registered;	/* queues whose lock file we made */
@@ -738,7 +737,10 @@ job_settle(struct worker *w, struct job *j)
 		snprintf(status, sizeof(status), "signal=%d", WTERMSIG(st));
 	else
 		snprintf(status, sizeof(status), "exit=%d", WEXITSTATUS(st));
-	if (j->release) {
+	if (sq_receipt_check(q, j->c.name) == -1 && errno == ENOENT) {
+		/* Recovered while we were stopped: no record, no settle. */
+		rc = -1;
+	} else if (j->release) {
 		rc = sq_release(q, j->c.name);
 		strlcpy(outcome, "released", sizeof(outcome));
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->timed_out) {
@@ -1019,11 +1021,27 @@ can_claim(const struct worker *w)
 	    (w->limit == 0 || w->taken < w->limit) && w->pause_until == 0;
 }
 
+/*
+ * Milliseconds until the next heartbeat is due (0: now), by the monotonic
+ * clock, so that a step of the wall clock neither skips nor hastens it.
+ */
+static int64_t
+beat_left(const struct worker *w)
+{
+	int64_t left = w->beat_ms, l;
+	size_t i;
+
+	for (i = 0; i < w->registered && i < w->nqueues; i++)
+		if ((l = w->beat_ms - sq_worker_since(&w->queues[i].q)) < left)
+			left = l;
+	return left > 0 ? left : 0;
+}
+
 /* When the loop must wake up next (ms from now; -1 = no limit). */
 static int
 next_timeout(struct worker *w, int64_t now)
 {
-	int64_t at = w->beat_at;
+	int64_t at = now + beat_left(w);
 	size_t i;
 
 	for (i = 0; i < w->nqueues && can_claim(w); i++) {
@@ -1098,18 +1116,32 @@ record_liveness(struct worker *w)
 			warnx("%s: %s", tool_queue_what(what, sizeof(what),
 			    &w->queues[i].q, w->queues[i].arg, "worker lock",
 			    e), strerror(e));
-		}
-	w->beat_at = sq_now_ms() + w->beat_ms;
+		} else
+			sq_worker_bind(&w->queues[i].q, w->queues[i].lockfd,
+			    w->beat_ms);
 }
 
-/* The heartbeat, and a look for removed queues. */
+/*
+ * The heartbeat, and a look for removed queues.  A worker that was away
+ * (stopped, suspended) for longer than a lease says so: others may have
+ * recovered its claims, whose settles then fail as lost.
+ */
 static void
 heartbeat(struct worker *w, int64_t now)
 {
+	struct sq_queue *q;
+	int64_t away;
 	size_t i;
 
 	for (i = 0; i < w->nqueues; i++) {
-		if (sq_worker_heartbeat(w->queues[i].lockfd) == -1)
+		q = &w->queues[i].q;
+		if ((away = sq_worker_since(q)) > q->conf.lease_ms &&
+		    away > 3 * w->beat_ms && w->running > 0)
+			warnx("%s: this worker was stopped for %lld.%03llds, "
+			    "longer than the lease: its claims may have been "
+			    "recovered", w->queues[i].arg,
+			    (long long)(away / 1000), (long long)(away % 1000));
+		if (sq_worker_beat(q) == -1)
 			warn("%s: heartbeat", w->queues[i].arg);
 		if (queue_gone(&w->queues[i].q) && !w->stopping) {
 			warnx("%s: the queue was removed; stopping",
@@ -1119,7 +1151,6 @@ heartbeat(struct worker *w, int64_t now)
 			w->failures = 1;
 		}
 	}
-	w->beat_at = now + w->beat_ms;
 }
 
 static void
@@ -1195,7 +1226,8 @@ run(struct worker *w)
 		 * A heartbeat that is due goes first: a worker resumed after
 		 * SIGSTOP must not make fresh claims that read as hung.
 		 */
-		if ((now = sq_now_ms()) >= w->beat_at) {
+		now = sq_now_ms();
+		if (beat_left(w) == 0) {
 			heartbeat(w, now);
 			want_claim = 1;		/* a periodic look, too */
 		}
@@ -1371,7 +1403,6 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 		err(EX_OSERR, "atexit");
 	/* Our promise of liveness is in the lock file from the start. */
 	w->beat_ms = heartbeat_ms(w);
-	w->beat_at = sq_now_ms() + w->beat_ms;
 	for (i = 0; i < nqueues; i++) {
 		struct wqueue *wq = &w->queues[i];
 
@@ -1379,6 +1410,7 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
 			tool_queue_err(tool_exit_code(errno), &wq->q, wq->arg,
 			    "worker lock");
+		sq_worker_bind(&wq->q, wq->lockfd, w->beat_ms);
 		w->registered++;
 	}
 }

@@ -373,8 +373,14 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	n.lease = c->deadline;
 	if (c->token != NULL)
 		strlcpy(n.token, c->token, sizeof(n.token));
+	/* A worker back from a pause beats before it claims (worker.c). */
+	if (c->token != NULL && sq_worker_fresh(q) == -1)
+		return -1;
 	if (move_message(q->newfd, name, q->curfd, &n, out->name) == -1)
 		return errno == ENOENT || errno == EEXIST ? 0 : -1;
+	/* Paused in the rename: beat, then see the claim is still there. */
+	if (c->token != NULL)
+		(void)sq_worker_fresh(q);
 	if (!claimed_regular(q, name, q->curfd, out->name))
 		return 0;
 	out->n = n;

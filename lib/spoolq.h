@@ -89,6 +89,14 @@
 int64_t	sq_now_ms(void);
 
 /*
+ * sq_mono_ms - CLOCK_BOOTTIME in milliseconds: a clock that never steps
+ * and that counts a suspended host, for measuring how long this process
+ * was away (stopped, suspended, cut off).  Never compare it across
+ * processes or hosts.
+ */
+int64_t	sq_mono_ms(void);
+
+/*
  * sq_duration_parse - parse a duration such as "500ms", "30s", "5m",
  * "2h", "4d" or a bare number of seconds into *ms (milliseconds).
  * Returns 0, or -1 with errno EINVAL (not a duration) or ERANGE (over
@@ -386,6 +394,9 @@ struct sq_queue {
 	char		real[PATH_MAX];		/* canonical path, on demand */
 	uint64_t	counted[4];		/* counts not yet in run/counters */
 	int64_t		counted_ms;		/* when they were last written */
+	int		live_fd;		/* worker lock: sq_worker_bind */
+	int64_t		live_ms;		/* its heartbeat interval; 0: none */
+	int64_t		live_at;		/* its last beat, sq_mono_ms */
 };
 
 /*
@@ -775,6 +786,43 @@ int	sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms);
  * every heartbeat_ms of its record.  Returns 0 or -1 with errno.
  */
 int	sq_worker_heartbeat(int fd);
+
+/*
+ * sq_worker_bind - tie the worker lock fd (of sq_worker_register, on q),
+ * with heartbeat interval heartbeat_ms, to q: from now on every claim on
+ * q with a token keeps that heartbeat fresh (sq_worker_fresh), and the
+ * beat of sq_worker_beat is timed from the monotonic clock.  Counts as a
+ * beat just made (call it right after sq_worker_register or
+ * sq_worker_record).  heartbeat_ms 0 unbinds.
+ */
+void	sq_worker_bind(struct sq_queue *q, int fd, int64_t heartbeat_ms);
+
+/*
+ * sq_worker_beat - the heartbeat of the worker bound to q: set its lock
+ * file's mtime to now and note when, by sq_mono_ms.  Returns 0 (also
+ * when none is bound) or -1 with errno of futimens(2).
+ */
+int	sq_worker_beat(struct sq_queue *q);
+
+/*
+ * sq_worker_fresh - beat (sq_worker_beat) if a heartbeat interval or
+ * more of sq_mono_ms has passed since the last beat of the worker bound
+ * to q.  sq_claim calls it before each claim rename with a token, so that
+ * a worker resumed after a pause it can notice (SIGSTOP, a suspended
+ * host, a loop held up) beats before it claims and no fresh claim of it
+ * reads as hung (SPEC 2, worker locking), and again after the rename, so
+ * that a pause during the rename is seen and the claim checked.  Returns
+ * 0 when no beat was due (or none is bound), 1 after a beat, -1 with errno.
+ */
+int	sq_worker_fresh(struct sq_queue *q);
+
+/*
+ * sq_worker_since - milliseconds of sq_mono_ms since the last beat of
+ * the worker bound to q (-1 when none is bound): a worker that finds
+ * this over its lease was away long enough for others to recover its
+ * claims.
+ */
+int64_t	sq_worker_since(const struct sq_queue *q);
 
 /*
  * sq_worker_unregister - remove run/worker.TOKEN (while still locked) and

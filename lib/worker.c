@@ -15,6 +15,13 @@
  * liveness is judged from what the worker recorded).  A rewrite of the
  * record is also a heartbeat, so a reader that catches one half written
  * sees a fresh mtime and judges the worker alive whatever it parses.
+ * A worker bound to its queue (sq_worker_bind) also beats from within a
+ * claim, before the claim rename, whenever a heartbeat interval of the
+ * monotonic clock (CLOCK_BOOTTIME, which counts a suspended host) has
+ * passed since its last beat: a worker stopped in the middle of a claim
+ * beats before it claims once resumed, so its fresh claims never read as
+ * hung; it beats again after the rename, so a pause during the rename is
+ * caught and the claim looked at again (gone: recovered meanwhile).
  * The file is made under a dot name, locked, recorded, then renamed into
  * place, so no one ever sees it unlocked or empty while its worker lives.
  * Only flock(2) is used on these files, never fcntl locks (SPEC 2).
@@ -136,6 +143,39 @@ int
 sq_worker_heartbeat(int fd)
 {
 	return futimens(fd, NULL);
+}
+
+void
+sq_worker_bind(struct sq_queue *q, int fd, int64_t heartbeat_ms)
+{
+	q->live_fd = fd;
+	q->live_ms = heartbeat_ms;
+	q->live_at = sq_mono_ms();
+}
+
+int
+sq_worker_beat(struct sq_queue *q)
+{
+	if (q->live_ms <= 0)
+		return 0;
+	if (futimens(q->live_fd, NULL) == -1)
+		return -1;
+	q->live_at = sq_mono_ms();
+	return 0;
+}
+
+int
+sq_worker_fresh(struct sq_queue *q)
+{
+	if (q->live_ms <= 0 || sq_mono_ms() - q->live_at < q->live_ms)
+		return 0;
+	return sq_worker_beat(q) == -1 ? -1 : 1;
+}
+
+int64_t
+sq_worker_since(const struct sq_queue *q)
+{
+	return q->live_ms > 0 ? sq_mono_ms() - q->live_at : -1;
 }
 
 void

@@ -282,3 +282,35 @@ fd_limited() {
 	assert_count new q 0
 	assert_count cur q 0
 }
+
+# ------------------------------------------------------------ liveness
+
+@test "qworker: stopped in the middle of a claim, it beats before the claim rename once resumed: the claim is not recovered as hung" {
+	need_strace
+	mkq q lease=4s
+	local id pid
+	id=$(qsend -p q job)
+	# Stopped at the claim index lock (its second flock, after the one
+	# of its own lock file); once resumed, held 2.5 s after the claim
+	# (at the job's vfork): no later heartbeat can hide a stale one.
+	strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=flock:signal=SIGSTOP:when=2 \
+	    -e inject=vfork:delay_enter=2500000 qworker q -- cat \
+	    >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+	pid=$(traced_pid)
+	wait_for eval '[[ $(ps -o stat= -p "$pid") == [Tt]* ]]'
+	wait_for -t 15 older_than "$(lock_file q)" 5
+	assert_count new q 1
+	kill -CONT "$pid"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	# Others find the worker alive: its claim stays its own.
+	expect_fail 1 qrecv q
+	assert_equal "$(msgid "$(only cur q)")" "$id"
+	wait_for -t 15 logged " q 1 ack "
+	refute logged " lost"
+	kill -TERM "$pid"
+	wait_worker
+	assert_count cur q 0
+	assert_count new q 0
+}
