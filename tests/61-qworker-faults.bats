@@ -314,3 +314,28 @@ fd_limited() {
 	assert_count cur q 0
 	assert_count new q 0
 }
+
+@test "qworker: a claim recovered while the worker was stopped settles as lost when its job ends: no failure record, no second settle" {
+	mkq q lease=3s
+	local id
+	id=$(qsend -p q job)
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done; exit 1' "$T/go"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	kill -STOP "$WPID"
+	wait_for -t 15 older_than "$(lock_file q)" 4
+	# Another consumer takes the message over and acknowledges it.
+	qrecv q >"$T/receipt"
+	assert_equal "$(msgid "$(cat "$T/receipt")")" "$id"
+	qack "$(cat "$T/receipt")"
+	touch "$T/go"
+	kill -CONT "$WPID"
+	wait_for logged "^qworker: q: this worker was stopped for [0-9]+\.[0-9]{3}s, longer than the lease: its claims may have been recovered$"
+	wait_for logged "^qworker: q: $id: claim lost \(settled by someone else\)"
+	refute logged " retry:"
+	assert_file_not_exists "$(qdir q)/attr/$id.failure"
+	assert_count new q 0
+	assert_count retry q 0
+	assert_count cur q 0
+	kill -TERM "$WPID"
+	wait_worker
+}
