@@ -51,6 +51,10 @@
 #define START_FDS	5		/* a start: body, write ends, exec pipe */
 #define SPARE_FDS	4		/* settling: sidecar, queue.conf, lists */
 #define FDS_PROBE_MAX	65536		/* descriptors looked at for the count */
+#define SETTLE_TRIES	5		/* a settle the file system fails */
+#define SETTLE_FIRST_MS	50		/* first wait before trying again */
+#define SETTLE_MAX_MS	800		/* longest wait: 1.5 s in all */
+#define STUCK_MAX	16		/* unsettled claims kept per queue */
 
 /* job_start results */
 #define JOB_STARTED	0
@@ -70,6 +74,9 @@ struct wqueue {
 	int		 slotfd;	/* run/slot.N, or -1 */
 	int64_t		 next_ms;	/* next retry due / lease end */
 	int64_t		 poll_at;	/* look then, event or not (0: never) */
+	/* Claims neither settled nor given back: again at each heartbeat. */
+	char		 stuck[STUCK_MAX][SQ_NAME_MAX + 1];
+	size_t		 nstuck;
 };
 
 struct job {
@@ -716,6 +723,106 @@ job_record_failure(struct worker *w, struct job *j, const char *status)
 		warn("%s: %s: failure record", j->wq->arg, j->c.n.id);
 }
 
+/* How a claim ends. */
+enum settle { SETTLE_RELEASE, SETTLE_ACK, SETTLE_REJECT, SETTLE_RETRY };
+
+/* One settle of j's claim; 0 or -1 with errno. */
+static int
+settle_once(struct job *j, enum settle how, char *newname, int *dead)
+{
+	struct sq_queue *q = &j->wq->q;
+
+	switch (how) {
+	case SETTLE_RELEASE:
+		return sq_release(q, j->c.name);
+	case SETTLE_ACK:
+		return sq_ack(q, j->c.name);
+	case SETTLE_REJECT:
+		return sq_reject(q, j->c.name, SQ_REASON_REJECTED, newname);
+	case SETTLE_RETRY:
+		break;
+	}
+	return sq_retry(q, j->c.name, -1, j->timed_out ? SQ_REASON_TIMEOUT :
+	    SQ_REASON_ATTEMPTS, newname, dead);
+}
+
+/*
+ * After tries settles of the claim name failed (errno e): give it back
+ * to new/ or keep it for the heartbeat, and say which.
+ */
+static void
+give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
+    int tries)
+{
+	struct sq_name n;
+
+	if (e == ENOENT || sq_name_parse(&n, name) == -1)
+		return;		/* lost: another consumer has it */
+	if (sq_unclaim(&wq->q, name) == 0) {
+		warnx("%s: %s: settle failed %d times (%s); given back to new/",
+		    wq->arg, n.id, tries, strerror(e));
+		return;
+	}
+	warnx("%s: %s: settle failed %d times (%s), giving back too (%s); "
+	    "kept claimed until given back", wq->arg, n.id, tries, strerror(e),
+	    strerror(errno));
+	if (wq->nstuck < STUCK_MAX)
+		strlcpy(wq->stuck[wq->nstuck++], name, SQ_NAME_MAX + 1);
+	w->failures = 1;
+}
+
+/*
+ * Settle j's claim.  A failure of the file system rather than of the
+ * claim (sq_error_stale: GlusterFS gave EBADFD for an open directory) is
+ * tried again SETTLE_TRIES times with a back-off, on directories opened
+ * anew.  A claim that still cannot be settled is given back to new/ at
+ * once (sq_unclaim), or, failing that, kept to be given back at each
+ * heartbeat: it never waits for its lease with the token of a worker
+ * that may have exited.  Returns 0, or -1 with errno (ENOENT: the claim
+ * was lost).
+ */
+static int
+settle(struct worker *w, struct job *j, enum settle how, char *newname,
+    int *dead)
+{
+	struct wqueue *wq = j->wq;
+	struct sq_backoff b;
+	int tries, e;
+
+	sq_backoff_init(&b, SETTLE_FIRST_MS, SETTLE_MAX_MS);
+	for (tries = 1; settle_once(j, how, newname, dead) == -1; tries++) {
+		e = errno;
+		if (!sq_error_stale(e) || tries == SETTLE_TRIES) {
+			if (tries > 1 || sq_error_stale(e))
+				give_back(w, wq, j->c.name, e, tries);
+			errno = e;
+			return -1;
+		}
+		(void)sq_backoff_sleep(&b, INT64_MAX);
+		(void)sq_queue_reopen(&wq->q);
+	}
+	return 0;
+}
+
+/* At a heartbeat: give back the claims no settle could end. */
+static void
+give_back_stuck(struct wqueue *wq)
+{
+	size_t i = 0;
+
+	while (i < wq->nstuck) {
+		if (sq_unclaim(&wq->q, wq->stuck[i]) == -1 && errno != ENOENT) {
+			if (sq_error_stale(errno))
+				(void)sq_queue_reopen(&wq->q);
+			i++;
+			continue;
+		}
+		memmove(wq->stuck[i], wq->stuck[i + 1],
+		    (wq->nstuck - i - 1) * sizeof(wq->stuck[0]));
+		wq->nstuck--;
+	}
+}
+
 /* Settle a finished job by the outcome table; log one line. */
 static void
 job_settle(struct worker *w, struct job *j)
@@ -741,22 +848,21 @@ job_settle(struct worker *w, struct job *j)
 		/* Recovered while we were stopped: no record, no settle. */
 		rc = -1;
 	} else if (j->release) {
-		rc = sq_release(q, j->c.name);
+		rc = settle(w, j, SETTLE_RELEASE, newname, &dead);
 		strlcpy(outcome, "released", sizeof(outcome));
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->timed_out) {
-		rc = sq_ack(q, j->c.name);
+		rc = settle(w, j, SETTLE_ACK, newname, &dead);
 		strlcpy(outcome, "ack", sizeof(outcome));
 	} else if (WIFEXITED(st) && IS_PERMFAIL(WEXITSTATUS(st)) &&
 	    !j->timed_out) {
 		job_record_failure(w, j, status);
-		rc = sq_reject(q, j->c.name, SQ_REASON_REJECTED, newname);
+		rc = settle(w, j, SETTLE_REJECT, newname, &dead);
 		strlcpy(outcome, "dead:rejected", sizeof(outcome));
 	} else {
 		if (j->timed_out)
 			strlcpy(status, "timeout", sizeof(status));
 		job_record_failure(w, j, status);
-		rc = sq_retry(q, j->c.name, -1, j->timed_out ?
-		    SQ_REASON_TIMEOUT : SQ_REASON_ATTEMPTS, newname, &dead);
+		rc = settle(w, j, SETTLE_RETRY, newname, &dead);
 		snprintf(outcome, sizeof(outcome), "%s:%s", dead ? "dead" :
 		    "retry", dead ? (j->timed_out ? SQ_REASON_TIMEOUT :
 		    SQ_REASON_ATTEMPTS) : status);
@@ -1143,6 +1249,7 @@ heartbeat(struct worker *w, int64_t now)
 			    (long long)(away / 1000), (long long)(away % 1000));
 		if (sq_worker_beat(q) == -1)
 			warn("%s: heartbeat", w->queues[i].arg);
+		give_back_stuck(&w->queues[i]);
 		if (queue_gone(&w->queues[i].q) && !w->stopping) {
 			warnx("%s: the queue was removed; stopping",
 			    w->queues[i].arg);

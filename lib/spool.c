@@ -360,6 +360,38 @@ sq_queue_open_dirs(struct sq_queue *q, const char *path, char *err,
 }
 
 int
+sq_queue_reopen(struct sq_queue *q)
+{
+	struct sq_queue fresh;
+	char err[PATH_MAX + 64];
+	int *fds[] = { &q->fd, &q->tmpfd, &q->newfd, &q->curfd, &q->retryfd,
+	    &q->deadfd, &q->index_fd };
+	int *to[] = { &fresh.fd, &fresh.tmpfd, &fresh.newfd, &fresh.curfd,
+	    &fresh.retryfd, &fresh.deadfd, &fresh.index_fd };
+	size_t i;
+
+	if (open_dirs(&fresh, q->path, err, sizeof(err)) == -1)
+		return -1;
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] != -1)
+			close(*fds[i]);
+		*fds[i] = *to[i];
+	}
+	q->dev = fresh.dev;
+	q->share = fresh.share;
+	return 0;
+}
+
+int
+sq_error_stale(int e)
+{
+	return e == EBADF || e == EBADFD || e == ESTALE || e == ENOTCONN ||
+	    e == EIO || e == ETIMEDOUT || e == ECONNABORTED ||
+	    e == ECONNRESET || e == EHOSTDOWN || e == EHOSTUNREACH ||
+	    e == EAGAIN || e == EINTR;
+}
+
+int
 sq_queue_open(struct sq_queue *q, const char *path, char *err, size_t errsize)
 {
 	char conf[PATH_MAX + sizeof(SQ_CONF_FILE) + 1];

@@ -453,6 +453,26 @@ int	sq_queue_open(struct sq_queue *q, const char *path, char *err,
 int	sq_queue_open_dirs(struct sq_queue *q, const char *path, char *err,
 	    size_t errsize);
 
+/*
+ * sq_queue_reopen - open the directories of q again by its path and put
+ * the new descriptors in place of the old (closed; run/index is opened
+ * again on demand); the settings, counts and worker binding are kept.
+ * For a step that failed with an error of the descriptor rather than of
+ * the file (sq_error_stale): a network or FUSE file system can drop an
+ * open directory (GlusterFS: EBADFD, "remote_fd is -1"; NFS: ESTALE).
+ * Returns 0, or -1 with errno of open(2) (q unchanged).
+ */
+int	sq_queue_reopen(struct sq_queue *q);
+
+/*
+ * sq_error_stale - whether errno e may pass if the step is made again,
+ * perhaps on descriptors opened again (sq_queue_reopen): a descriptor or
+ * file handle a network file system dropped (EBADF, EBADFD, ESTALE), a
+ * connection (ENOTCONN, ETIMEDOUT, ECONNABORTED, ECONNRESET, EHOSTDOWN,
+ * EHOSTUNREACH), EIO, EAGAIN, EINTR.  ENOENT is not: a lost race or lease.
+ */
+int	sq_error_stale(int e);
+
 /* sq_queue_close - close every descriptor of q.  Safe to call twice. */
 void	sq_queue_close(struct sq_queue *q);
 
@@ -869,6 +889,17 @@ int	sq_failure_write(struct sq_queue *q, const char *id, const char *text,
  * to its end.  Returns 0 or -1 with errno as sq_ack.
  */
 int	sq_release(struct sq_queue *q, const char *name);
+
+/*
+ * sq_unclaim - after every settle of the claim cur/name failed: give it
+ * back to new/ as a ready message at once, its attempt counted (the job
+ * ran; max_attempts still ends it in dead/), so that it neither waits
+ * for its lease nor keeps the token of a worker that may exit.  When
+ * that fails too, the next claim by any consumer looks for claims to
+ * recover first (best effort), which returns it as soon as its worker is
+ * gone.  Returns 0 when given back, -1 with errno when it stays in cur/.
+ */
+int	sq_unclaim(struct sq_queue *q, const char *name);
 
 /*
  * sq_take - the commit point of an at-most-once delivery (qrecv -A): move

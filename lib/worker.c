@@ -333,8 +333,9 @@ out:
 	return rc;
 }
 
-int
-sq_release(struct sq_queue *q, const char *name)
+/* Move the claim cur/name back to new/; uncount: the attempt too. */
+static int
+give_back(struct sq_queue *q, const char *name, int uncount)
 {
 	struct sq_name n;
 
@@ -342,8 +343,27 @@ sq_release(struct sq_queue *q, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
-	if (n.attempts > 0)
+	if (uncount && n.attempts > 0)
 		n.attempts--;
 	ready_name(&n);
 	return move_message(q->curfd, name, q->newfd, &n, NULL);
+}
+
+int
+sq_release(struct sq_queue *q, const char *name)
+{
+	return give_back(q, name, 1);
+}
+
+int
+sq_unclaim(struct sq_queue *q, const char *name)
+{
+	int saved;
+
+	if (give_back(q, name, 0) == 0)
+		return 0;
+	saved = errno;
+	(void)index_lower_maint(q, sq_now_ms());
+	errno = saved;
+	return -1;
 }

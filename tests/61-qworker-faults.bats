@@ -339,3 +339,52 @@ fd_limited() {
 	kill -TERM "$WPID"
 	wait_worker
 }
+
+# ------------------------------------------------------------ settling
+
+@test "qworker: an ack failing once with EBADFD (as on GlusterFS) is made again: acked, nothing left claimed" {
+	need_strace
+	mkq q
+	qsend q one
+	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=unlinkat:error=EBADFD:when=1 qworker -n 1 q -- true
+	assert_success
+	assert_line --regexp ' q 1 ack [0-9.]+s$'
+	refute_output --partial 'settle'
+	assert_count cur q 0
+	assert_count new q 0
+}
+
+@test "qworker: an ack that keeps failing (EBADFD) gives the claim back to new/ at once, its attempt counted and no token left" {
+	need_strace
+	mkq q lease=1h
+	local id
+	id=$(qsend -p q one)
+	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=unlinkat:error=EBADFD qworker -n 1 q -- true
+	assert_failure 1
+	assert_line "qworker: q: $id: settle failed 5 times (File descriptor in bad state); given back to new/"
+	assert_count cur q 0
+	assert_equal "$(names new q)" "$id,a=1"
+}
+
+@test "qworker: a claim that can be neither settled nor given back is recovered by the next claim once its worker exits, ahead of the backlog, not after its lease" {
+	need_strace
+	mkq q lease=1h
+	local id
+	id=$(qsend -p q first)
+	qsend q second third >/dev/null
+	# unlinkat fails (ack, and the removal of the worker's lock file);
+	# renameat2 fails from the third on (the first two: its lock file,
+	# the claim), so the claim cannot be given back either.
+	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=unlinkat:error=EBADFD \
+	    -e inject=renameat2:error=EBADFD:when=3+ qworker -n 1 q -- true
+	assert_failure 1
+	assert_line "qworker: q: $id: settle failed 5 times (File descriptor in bad state), giving back too (File descriptor in bad state); kept claimed until given back"
+	assert_count cur q 1
+	run qrecv q
+	assert_success
+	assert_equal "$(msgid "$output")" "$id"
+	assert_equal "$(cat "$output")" "first"
+}
