@@ -32,7 +32,7 @@
 #include "internal.h"
 
 #define DEDUP_DIR	SQ_DIR_DEDUP
-#define MARKER_WAIT_MS	5000		/* then EBUSY: try again later */
+#define MARKER_WAIT_MS	5000		/* or the lease; then EBUSY */
 
 struct marker {
 	char	id[SQ_ID_MAX];
@@ -130,11 +130,11 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
  * Open and lock the marker of key.  After the lock is ours, the name must
  * still lead to the file we locked: qadmin gc may have removed an expired
  * marker meanwhile, and a sender on a removed file would not exclude the
- * next one.  A lock held for MARKER_WAIT_MS (by a sender that was
- * stopped) gives EBUSY.  Returns the descriptor or -1.
+ * next one.  A lock held for wait_ms (by a sender that was stopped)
+ * gives EBUSY.  Returns the descriptor or -1.
  */
 static int
-marker_lock(int dfd, const char *key)
+marker_lock(int dfd, const char *key, int64_t wait_ms)
 {
 	struct stat a, b;
 	int fd, rc;
@@ -145,7 +145,7 @@ marker_lock(int dfd, const char *key)
 			return -1;
 		share_file(dir_share(dfd), fd);
 		/* Bounded: a stopped sender must not hold the others. */
-		if ((rc = sq_backoff_lock(fd, LOCK_EX, MARKER_WAIT_MS)) != 0) {
+		if ((rc = sq_backoff_lock(fd, LOCK_EX, wait_ms)) != 0) {
 			close(fd);
 			if (rc == 1)
 				errno = EBUSY;
@@ -197,7 +197,9 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 	d->pending = 0;
 	d->before = b->committed;
 	if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1 ||
-	    (d->fd = marker_lock(d->dfd, b->opts->dedup_id)) == -1 ||
+	    (d->fd = marker_lock(d->dfd, b->opts->dedup_id,
+	    q->conf.lease_ms < MARKER_WAIT_MS ? q->conf.lease_ms :
+	    MARKER_WAIT_MS)) == -1 ||
 	    marker_read(d->fd, &m) == -1)
 		goto fail;
 	if (m.id[0] != '\0' && sq_now_ms() - m.ms < q->conf.dedup_window_ms) {

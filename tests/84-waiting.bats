@@ -279,6 +279,24 @@ unhold() {
 	assert_count new q 0		# still a duplicate within the window
 }
 
+@test "qsend --dedup-id: a marker locked by a stopped process holds a sender no longer than a lease shorter than 5 s" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q lease=2s
+	qsend --dedup-id k1 q first
+	qrecv -A q >/dev/null
+	hold "$SPOOLQ_DIR/q/dedup/k1"
+	kill -STOP "$HOLDER"
+	local t0
+	t0=$(now_f)
+	run timeout 30 qsend --dedup-id k1 q again
+	assert_equal "$status" 75
+	assert_output --partial 'busy'
+	float_between "$(elapsed_since "$t0")" 1.9 4.5
+	kill -CONT "$HOLDER"
+	unhold
+	assert_count new q 0
+}
+
 @test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q lease=30s
