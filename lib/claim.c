@@ -309,6 +309,7 @@ unwritten:
 struct claimer {
 	int64_t		 now_ms;
 	int64_t		 deadline;	/* lease end, epoch seconds */
+	int64_t		 lease_ms;	/* the lease, from each rename */
 	const char	*token;		/* worker token, or NULL */
 	const char	*drop;		/* dead-letter instead, this reason */
 };
@@ -370,7 +371,8 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	}
 	ready_name(&n);
 	n.attempts++;
-	n.lease = c->deadline;
+	/* From now: a claimer stopped since it began gets a whole lease. */
+	n.lease = SQ_MS_TO_S_CEIL(sq_now_ms() + c->lease_ms);
 	if (c->token != NULL)
 		strlcpy(n.token, c->token, sizeof(n.token));
 	/* A worker back from a pause beats before it claims (worker.c). */
@@ -546,6 +548,7 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 		lease_ms = q->conf.lease_ms;
 	c.now_ms = sq_now_ms();
 	c.deadline = SQ_MS_TO_S_CEIL(c.now_ms + lease_ms);
+	c.lease_ms = lease_ms;
 	c.token = token;
 	c.drop = NULL;
 	return claim(q, &c, out, max, got, next_ms);
@@ -561,6 +564,7 @@ drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
 
 	c.now_ms = sq_now_ms();
 	c.deadline = 0;
+	c.lease_ms = 0;
 	c.token = NULL;
 	c.drop = reason;
 	for (*got = 0; *got < max; *got += n) {

@@ -264,6 +264,28 @@ unhold() {
 	assert_equal "$(bodies new q | sort | tr '\n' ' ')" "other rejected timed x y z "
 }
 
+@test "qrecv stopped in the middle of a claim gets a whole lease from its claim rename, not from when it began" {
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	mkq q
+	qsend q a
+	# Stopped at its first flock, the claim index lock, before it claims.
+	strace -E "$(leakless_env)" -o /dev/null \
+	    -e inject=flock:signal=SIGSTOP:when=1 qrecv --lease 2s q >"$T/r" &
+	tracer=$!
+	wait_for eval '[[ $(ps -o stat= --ppid "$tracer") == [Tt]* ]]'
+	STOPPED=$(ps -o pid= --ppid "$tracer")
+	sleep 3			# longer than the lease, while stopped
+	local t
+	t=$(now)
+	kill -CONT $STOPPED
+	wait "$tracer"
+	STOPPED=
+	(( $(field "$(cat "$T/r")" l) >= t + 2 )) ||
+	    fail "lease deadline $(field "$(cat "$T/r")" l) before $t + 2"
+	assert_count cur q 1
+}
+
 @test "qsend --dedup-id: a marker locked by a stopped sender gives exit 75 after 5 s; the ID sends later" {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q
