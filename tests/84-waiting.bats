@@ -365,3 +365,35 @@ fuse_view() {
 	wait "$p"
 	assert_equal "$(cat "$T/real/q/cur/$(basename "$(cat "$T/r")")")" two
 }
+
+@test "on FUSE (bindfs), a qworker with a job running still claims a message published beside the mount within poll_interval" {
+	fuse_view
+	qadmin create "$T/view/q" poll_interval=200ms
+	qworker -j 2 "$T/view/q" -- sh -c 'touch "$0.$SPOOLQ_ID"; while ! [ -e "$0" ]; do sleep 0.05; done' "$T/go" \
+	    >"$T/wout" 2>"$T/wlog" 3>&- &
+	WPID=$!
+	wait_for eval '[[ -n $(ls "$T/real/q/run" | grep "^worker\.") ]]'
+	local a b
+	a=$(qsend -p "$T/real/q" first)
+	wait_for -t 5 test -e "$T/go.$a"
+	b=$(qsend -p "$T/real/q" second)
+	wait_for -t 5 test -e "$T/go.$b"
+	touch "$T/go"
+	wait_for -t 10 eval '[[ $(grep -c " 1 ack " "$T/wlog") == 2 ]]'
+	kill -TERM "$WPID"
+	wait_for -t 10 eval '! kill -0 "$WPID" 2>/dev/null'
+}
+
+@test "on FUSE (bindfs), a sender held by overflow = block is admitted within poll_interval of room made beside the mount" {
+	fuse_view
+	qadmin create "$T/view/q" poll_interval=200ms max_messages=1 overflow=block
+	qsend "$T/real/q" one
+	qsend "$T/view/q" two 2>"$T/err" &
+	local p=$!
+	sleep 0.5
+	kill -0 "$p"			# held: the queue is full
+	qrecv "$T/real/q" | qack -
+	wait_for -t 5 eval '! kill -0 "$p" 2>/dev/null'
+	wait "$p"
+	assert_equal "$(cat "$T/real/q/new/"*)" two
+}
