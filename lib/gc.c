@@ -375,10 +375,16 @@ gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 	if (!S_ISREG(st->st_mode))
 		return 0;
 	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
-		/* Another user's file: its state cannot be told, only said. */
+		/*
+		 * Another user's file that we may not read (made before lock
+		 * files were readable by all): its lock cannot be probed.  A
+		 * heartbeat within the lease says it lives, so nothing is
+		 * said of it; an older one is worth saying.
+		 */
 		if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) ==
 		    -1) {
-			if (errno != ENOENT)
+			if (errno != ENOENT && (errno != EACCES ||
+			    g->now_ms - SQ_MTIME_MS(st) > g->q->conf.lease_ms))
 				gc_cannot(g, SQ_DIR_RUN, name, "worker lock "
 				    "file, cannot probe", errno);
 			return 0;

@@ -109,6 +109,23 @@ recorded_lease(int fd)
 	return lease > 3 * beat ? lease : 3 * beat;
 }
 
+/*
+ * Anyone who may look into run/ may read a lock file, whatever the
+ * worker's umask: flock(2) on a read-only descriptor is how others judge
+ * it live (probe), and what it records is no secret.
+ */
+static int
+lock_readable(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if ((st.st_mode & 0444) == 0444)
+		return 0;
+	return fchmod(fd, (st.st_mode & 0777) | 0444);
+}
+
 int
 sq_worker_register(struct sq_queue *q, const char *token,
     int64_t heartbeat_ms, int64_t lease_ms)
@@ -122,7 +139,7 @@ sq_worker_register(struct sq_queue *q, const char *token,
 		return -1;
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
 	if (fd == -1 || share_file(q->share, fd) == -1 ||
-	    flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
 	    sq_worker_record(fd, heartbeat_ms, lease_ms) == -1 ||
 	    sq_rename(dfd, tmp, dfd, name) == -1)
 		goto fail;

@@ -14,6 +14,7 @@ setup() {
 
 teardown() {
 	local p
+	kill_jobs
 	for p in ${BG_PIDS:-}; do
 		kill -9 "$p" 2>/dev/null || true
 	done
@@ -329,6 +330,45 @@ flock_held() {
 	assert_file_exists "$run/worker.Livew0rker00"
 	assert_file_not_exists "$run/.worker.Oldleftover0"
 	assert_file_exists "$run/.worker.Starting0000"
+}
+
+@test "qadmin gc by another user: a live worker's lock file is probed, whatever the worker's umask, and said nothing of" {
+	(( EUID == 0 )) || skip "needs root to act as two users"
+	command -v setpriv >/dev/null || skip "no setpriv to drop root"
+	command -v flock >/dev/null || skip "no flock(1)"
+	share_bin
+	local root run lock
+	root=$(mktemp -d /tmp/spoolq-gc.XXXXXX)
+	chmod 755 "$root"
+	qadmin -d "$root" create q
+	run=$root/q/run
+	mkdir -p "$run"
+	# A worker under umask 077 still makes a lock file others may read.
+	(umask 077; exec qworker -q -d "$root" q -- cat) 3>&- &
+	wait_for compgen -G "$run/worker.*"
+	lock=$(compgen -G "$run/worker.*")
+	assert_equal "$(stat -c %a "$lock")" 644
+	# A 0600 lock file of a live worker from before (held, fresh).
+	: > "$run/worker.Private00000"
+	chmod 600 "$run/worker.Private00000"
+	flock -x "$run/worker.Private00000" sleep 300 3>&- &
+	wait_for flock_held "$run/worker.Private00000"
+	for i in 1 2; do
+		run --separate-stderr env ASAN_OPTIONS=detect_leaks=0 \
+		    setpriv --reuid=65534 --regid=65534 --clear-groups \
+		    "$SPOOLQ_BIN/qadmin" -d "$root" gc q
+		assert_success
+		assert_equal "$stderr" ""
+	done
+	assert_file_exists "$lock"
+	assert_file_exists "$run/worker.Private00000"
+	kill_jobs
+	rm -rf "$root"
+}
+
+# flock_held FILE: someone holds a lock on FILE.
+flock_held() {
+	! flock -n -s "$1" true
 }
 
 @test "qadmin gc and check by another user: worker lock files it cannot open or remove are reported, not failures" {
