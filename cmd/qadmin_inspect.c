@@ -263,15 +263,45 @@ copy_out(int fd, const char *what)
 	}
 }
 
-/* cat --meta: the routing key and each attribute of the sidecar. */
+/*
+ * Copy fd to standard output made safe for a terminal (vis(3) with
+ * VIS_OCTAL: tabs and newlines as they are, every other control byte,
+ * NUL, escape and non-ASCII byte as \ooo, a backslash as \\): what a job
+ * wrote to its standard error is shown by --meta, never sent raw.
+ */
+static void
+copy_safe(int fd, const char *what)
+{
+	char buf[16384], shown[4 * sizeof(buf) + 1];
+	ssize_t r;
+	int len;
+
+	while ((r = read(fd, buf, sizeof(buf))) != 0) {
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			err(EX_IOERR, "%s", what);
+		}
+		len = strvisx(shown, buf, (size_t)r, VIS_OCTAL);
+		if (sq_write_all(STDOUT_FILENO, shown, (size_t)len) == -1)
+			err(EX_IOERR, "stdout");
+	}
+}
+
+/* cat --meta: the routing key and each attribute of the sidecar, safe. */
 static int
 meta_attr(const char *name, const char *value, void *arg)
 {
+	char *shown;
+
 	(void)arg;
+	if (stravis(&shown, value, VIS_OCTAL | VIS_NL) == -1)
+		err(EX_OSERR, NULL);
 	if (name == NULL)
-		printf("key: %s\n", value);
+		printf("key: %s\n", shown);
 	else
-		printf("attr: %s=%s\n", name, value);
+		printf("attr: %s=%s\n", name, shown);
+	free(shown);
 	return 0;
 }
 
@@ -303,7 +333,7 @@ cat_output(const char *dir, const char *id, int gone)
 	printf("output:\n");
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
-	copy_out(fd, "output status");
+	copy_safe(fd, "output status");
 	close(fd);
 	printf("stdout_file=%s/%s%s\nstderr_file=%s/%s%s\n", path, id,
 	    SQ_OUTPUT_OUT, path, id, SQ_OUTPUT_ERR);
@@ -313,7 +343,7 @@ cat_output(const char *dir, const char *id, int gone)
 
 /*
  * cat --meta: "key: value" lines, what --output kept of its last job,
- * then the failure record if any.
+ * then the failure record if any, all made safe for a terminal.
  */
 static void
 cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name,
@@ -350,7 +380,7 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name,
 		printf("failure:\n");
 		if (fflush(stdout) == EOF)
 			err(EX_IOERR, "stdout");
-		copy_out(fd, "failure record");
+		copy_safe(fd, "failure record");
 		close(fd);
 	}
 }

@@ -801,6 +801,26 @@ meta_val() {
 	assert_equal "$(meta_val state)" dead
 }
 
+@test "qadmin cat --meta: a job's stderr, the key and attributes are shown made safe (\\ooo), the body stays raw" {
+	mkq f
+	local id out
+	id=$(printf 'raw\033[2J\000body' | qsend -p -k $'k\e[1m' -H $'a=\e]0;t\a' f)
+	run timeout 30 qworker -q --drain f -- sh -c \
+	    'printf "bad\033[31m red\000nul\tok\n" >&2; exit 100'
+	run --separate-stderr qadmin cat --meta f "$id"
+	assert_success
+	out=$(cat -v <<<"$output")
+	[[ $out != *'^['* && $out != *'^@'* && $out != *'^G'* ]] ||
+	    fail "raw control bytes in: $out"
+	assert_line 'key: k\033[1m'
+	assert_line 'attr: a=\033]0;t\007'
+	assert_line $'bad\\033[31m red\\000nul\tok'
+	# The body, without --meta, byte for byte.
+	qadmin cat f "$id" > "$T/body"
+	assert_equal "$(od -An -c "$T/body" | tr -s ' ')" \
+	    "$(printf 'raw\033[2J\000body' | od -An -c | tr -s ' ')"
+}
+
 @test "qadmin cat --meta: the failure record of qworker under 'failure:'" {
 	mkq f
 	local id name
