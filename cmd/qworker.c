@@ -124,6 +124,7 @@ struct worker {
 	struct sq_backoff pause;	/* the worker's own failures */
 	int64_t		 pause_until;	/* no claims before (0: none) */
 	int64_t		 beat_ms;	/* heartbeat interval, as recorded */
+	int64_t		 beat_tried;	/* last heartbeat, sq_mono_ms */
 	int		 exec_errno;	/* execve of the command failed */
 	int		 exit_code;	/* why we stopped, if not 0 or 1 */
 	size_t		 registered;	/* queues whose lock file we made */
@@ -1140,6 +1141,11 @@ beat_left(const struct worker *w)
 	for (i = 0; i < w->registered && i < w->nqueues; i++)
 		if ((l = w->beat_ms - sq_worker_since(&w->queues[i].q)) < left)
 			left = l;
+	/* A beat that failed is tried again, but not in a busy loop. */
+	l = w->beat_tried + (w->beat_ms < 1000 ? w->beat_ms : 1000) -
+	    sq_mono_ms();
+	if (left < l)
+		left = l;
 	return left > 0 ? left : 0;
 }
 
@@ -1228,6 +1234,26 @@ record_liveness(struct worker *w)
 }
 
 /*
+ * The lock file of wq was removed or its descriptor dropped by the file
+ * system: make it again, or others take this worker's claims.
+ */
+static void
+relock(struct worker *w, struct wqueue *wq)
+{
+	int fd;
+
+	if ((fd = sq_worker_relock(&wq->q, w->token, wq->q.conf.lease_ms)) ==
+	    -1) {
+		warn("%s: worker lock lost, and cannot be made again",
+		    wq->arg);
+		return;
+	}
+	wq->lockfd = fd;
+	warnx("%s: worker lock lost (removed, or dropped by the file "
+	    "system); made again", wq->arg);
+}
+
+/*
  * The heartbeat, and a look for removed queues.  A worker that was away
  * (stopped, suspended) for longer than a lease says so: others may have
  * recovered its claims, whose settles then fail as lost.
@@ -1238,7 +1264,9 @@ heartbeat(struct worker *w, int64_t now)
 	struct sq_queue *q;
 	int64_t away;
 	size_t i;
+	int e;
 
+	w->beat_tried = sq_mono_ms();
 	for (i = 0; i < w->nqueues; i++) {
 		q = &w->queues[i].q;
 		if ((away = sq_worker_since(q)) > q->conf.lease_ms &&
@@ -1247,16 +1275,22 @@ heartbeat(struct worker *w, int64_t now)
 			    "longer than the lease: its claims may have been "
 			    "recovered", w->queues[i].arg,
 			    (long long)(away / 1000), (long long)(away % 1000));
-		if (sq_worker_beat(q) == -1)
-			warn("%s: heartbeat", w->queues[i].arg);
-		give_back_stuck(&w->queues[i]);
-		if (queue_gone(&w->queues[i].q) && !w->stopping) {
-			warnx("%s: the queue was removed; stopping",
-			    w->queues[i].arg);
-			w->stopping = 1;
-			w->grace_end_ms = now + w->grace_ms;
-			w->failures = 1;
+		e = sq_worker_beat(q) == -1 ? errno : 0;
+		if (queue_gone(q)) {
+			if (!w->stopping) {
+				warnx("%s: the queue was removed; stopping",
+				    w->queues[i].arg);
+				w->stopping = 1;
+				w->grace_end_ms = now + w->grace_ms;
+				w->failures = 1;
+			}
+			continue;
 		}
+		if (sq_worker_lost(q, e))
+			relock(w, &w->queues[i]);
+		else if (e != 0)
+			warnc(e, "%s: heartbeat", w->queues[i].arg);
+		give_back_stuck(&w->queues[i]);
 	}
 }
 

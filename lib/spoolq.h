@@ -837,6 +837,30 @@ int	sq_worker_beat(struct sq_queue *q);
 int	sq_worker_fresh(struct sq_queue *q);
 
 /*
+ * sq_worker_lost - whether the lock file of the worker bound to q is no
+ * longer a lock others can see: its name is gone (st_nlink 0: removed by
+ * hand, or by a consumer that found it unlocked), or its descriptor was
+ * dropped by the file system (sq_error_stale).  beat_errno is the errno
+ * of a failed sq_worker_beat, or 0 to look with fstat(2).  Returns 1 or 0
+ * (also when none is bound).
+ */
+int	sq_worker_lost(const struct sq_queue *q, int beat_errno);
+
+/*
+ * sq_worker_relock - make the lock file of the worker bound to q again,
+ * as sq_worker_register does, with its record (its heartbeat interval
+ * and lease_ms), but renamed over a file of the same name, so that no
+ * moment passes without one; the old descriptor is closed and the new one
+ * bound.  For a worker whose lock was lost (sq_worker_lost): without it,
+ * every consumer judges the worker dead or hung and recovers its claims.
+ * Claims recovered before it are lost (their settles fail with ENOENT).
+ * Returns the new lock descriptor, or -1 with errno (EINVAL: none bound;
+ * the old one is kept).
+ */
+int	sq_worker_relock(struct sq_queue *q, const char *token,
+	    int64_t lease_ms);
+
+/*
  * sq_worker_since - milliseconds of sq_mono_ms since the last beat of
  * the worker bound to q (-1 when none is bound): a worker that finds
  * this over its lease was away long enough for others to recover its

@@ -126,9 +126,14 @@ lock_readable(int fd)
 	return fchmod(fd, (st.st_mode & 0777) | 0444);
 }
 
-int
-sq_worker_register(struct sq_queue *q, const char *token,
-    int64_t heartbeat_ms, int64_t lease_ms)
+/*
+ * Make run/worker.TOKEN under a dot name, lock and record it, and rename
+ * it into place: over a file of that name when replace is set (the
+ * worker's own, whose lock was lost), else never over one.
+ */
+static int
+lock_file_make(struct sq_queue *q, const char *token, int64_t heartbeat_ms,
+    int64_t lease_ms, int replace)
 {
 	char tmp[64], name[64];
 	int dfd, fd = -1, saved;
@@ -141,7 +146,8 @@ sq_worker_register(struct sq_queue *q, const char *token,
 	if (fd == -1 || share_file(q->share, fd) == -1 ||
 	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
 	    sq_worker_record(fd, heartbeat_ms, lease_ms) == -1 ||
-	    sq_rename(dfd, tmp, dfd, name) == -1)
+	    (replace ? renameat(dfd, tmp, dfd, name) :
+	    sq_rename(dfd, tmp, dfd, name)) == -1)
 		goto fail;
 	close(dfd);
 	return fd;
@@ -154,6 +160,42 @@ fail:
 	close(dfd);
 	errno = saved;
 	return -1;
+}
+
+int
+sq_worker_register(struct sq_queue *q, const char *token,
+    int64_t heartbeat_ms, int64_t lease_ms)
+{
+	return lock_file_make(q, token, heartbeat_ms, lease_ms, 0);
+}
+
+int
+sq_worker_lost(const struct sq_queue *q, int beat_errno)
+{
+	struct stat st;
+
+	if (q->live_ms <= 0)
+		return 0;
+	if (beat_errno != 0)
+		return sq_error_stale(beat_errno) || beat_errno == ENOENT;
+	return fstat(q->live_fd, &st) == -1 ? sq_error_stale(errno) :
+	    st.st_nlink == 0;
+}
+
+int
+sq_worker_relock(struct sq_queue *q, const char *token, int64_t lease_ms)
+{
+	int fd;
+
+	if (q->live_ms <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fd = lock_file_make(q, token, q->live_ms, lease_ms, 1)) == -1)
+		return -1;
+	close(q->live_fd);
+	sq_worker_bind(q, fd, q->live_ms);
+	return fd;
 }
 
 int

@@ -340,6 +340,40 @@ fd_limited() {
 	wait_worker
 }
 
+@test "qworker: a lock file removed under a running worker is made again at its next heartbeat, and its claim stays its own" {
+	mkq q lease=3s
+	local id lock
+	id=$(qsend -p q job)
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	wait_for eval '[[ $(count cur q) == 1 ]]'
+	lock=$(lock_file q)
+	rm "$lock"
+	wait_for -t 5 test -e "$lock"
+	wait_for logged "^qworker: q: worker lock lost \(removed, or dropped by the file system\); made again$"
+	grep -q "^heartbeat=1000 lease=3000 pid=" "$lock"
+	expect_fail 1 qrecv q
+	assert_equal "$(msgid "$(only cur q)")" "$id"
+	touch "$T/go"
+	wait_for logged " q 1 ack "
+	kill -TERM "$WPID"
+	wait_worker
+	assert_file_not_exists "$lock"
+}
+
+@test "qworker: a heartbeat failing with EBADFD (a lock descriptor the file system dropped) makes the lock file again" {
+	need_strace
+	mkq q lease=3s
+	# utimensat: the first records the lock file, the second is a beat.
+	start_traced inject=utimensat:error=EBADFD:when=2 q -- cat
+	wait_for -t 5 logged "^qworker: q: worker lock lost \(removed, or dropped by the file system\); made again$"
+	local id
+	id=$(qsend -p q job)
+	wait_for logged "^qworker: $id q 1 ack "
+	kill -TERM "$(traced_pid)"
+	wait_worker
+	assert_equal "$(ls "$(qdir q)/run" | grep -c worker)" 0
+}
+
 # ------------------------------------------------------------ settling
 
 @test "qworker: an ack failing once with EBADFD (as on GlusterFS) is made again: acked, nothing left claimed" {
