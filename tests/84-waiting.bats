@@ -319,6 +319,24 @@ unhold() {
 	assert_count new q 0
 }
 
+@test "run/counters locked by a stopped process: sends, claims and acks go on, each held 0.1 s at most" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
+	mkq q
+	qsend q first
+	qrecv q | qack -
+	hold "$SPOOLQ_DIR/q/run/counters"
+	kill -STOP "$HOLDER"
+	local t0
+	t0=$(now_f)
+	run timeout 30 sh -c 'qsend q a b && qrecv q | qack - && qrecv q | qack -'
+	assert_success
+	float_between "$(elapsed_since "$t0")" 0 3
+	assert_count new q 0
+	assert_count cur q 0
+	kill -CONT "$HOLDER"
+	unhold
+}
+
 @test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q lease=30s
