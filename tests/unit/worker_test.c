@@ -1,13 +1,17 @@
 /*
  * worker_test.c - what a worker's lock file record may make consumers
  * believe: a held lock whose heartbeat is old enough is hung, whatever
- * figures a hand-written record holds, and none overflows.
+ * figures a hand-written record holds, and none overflows; how a bound
+ * worker beats before a claim, makes a lost lock file again, and gives
+ * back a claim it could not settle.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,84 @@ probe(struct sq_queue *q, const char *record, int64_t age_ms)
 	    sb.st_mtim.tv_nsec / 1000000 + age_ms);
 	close(fd);
 	return st;
+}
+
+/* The one name in dir of q (fd), or "" when none or more. */
+static const char *
+only_name(int fd, char *buf, size_t size)
+{
+	struct dirent *e;
+	DIR *d;
+	int n = 0, dfd;
+
+	buf[0] = '\0';
+	if ((dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL)
+		return buf;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && n++ == 0)
+			strlcpy(buf, e->d_name, size);
+	closedir(d);
+	if (n != 1)
+		buf[0] = '\0';
+	return buf;
+}
+
+static void
+liveness(struct sq_queue *q)
+{
+	char name[SQ_NAME_MAX + 1], path[64];
+	struct sq_batch batch;
+	struct sq_claim c;
+	struct stat a, b;
+	size_t got;
+	int64_t next, since;
+	int fd, nfd;
+
+	ok(sq_worker_fresh(q) == 0 && sq_worker_since(q) == -1 &&
+	    sq_worker_beat(q) == 0 && !sq_worker_lost(q, 0),
+	    "no worker bound: nothing to beat, nothing lost");
+	fd = sq_worker_register(q, "B", 50, 1000);
+	ok(fd != -1, "register a worker");
+	sq_worker_bind(q, fd, 3600000);
+	ok(sq_worker_fresh(q) == 0, "just bound: no beat due");
+	sq_worker_bind(q, fd, 50);
+	fstat(fd, &a);
+	poll(NULL, 0, 60);
+	ok((since = sq_worker_since(q)) >= 60,
+	    "the time since the beat is counted");
+	ok(sq_worker_fresh(q) == 1 && sq_worker_since(q) < since,
+	    "a heartbeat interval later, fresh beats");
+	fstat(fd, &b);
+	ok(b.st_mtim.tv_sec > a.st_mtim.tv_sec ||
+	    (b.st_mtim.tv_sec == a.st_mtim.tv_sec &&
+	    b.st_mtim.tv_nsec > a.st_mtim.tv_nsec), "the beat sets the mtime");
+	ok(!sq_worker_lost(q, 0) && sq_worker_lost(q, EBADFD) &&
+	    !sq_worker_lost(q, EACCES), "a dropped descriptor is a lost lock");
+	snprintf(path, sizeof(path), "%s/%sB", SQ_DIR_RUN, SQ_WORKER_PREFIX);
+	unlinkat(q->fd, path, 0);
+	ok(sq_worker_lost(q, 0), "so is a removed lock file");
+	nfd = sq_worker_relock(q, "B", 1000);
+	ok(nfd != -1 && q->live_fd == nfd && !sq_worker_lost(q, 0) &&
+	    sq_worker_probe(q, "B", sq_now_ms()) == SQ_WORKER_ALIVE,
+	    "made again: locked, bound and alive");
+	if (nfd != -1)
+		fd = nfd;
+	poll(NULL, 0, 60);
+	since = sq_worker_since(q);
+	ok(sq_worker_relock(q, "B", 1000) != -1 &&
+	    sq_worker_since(q) < since, "made again over the old file, a beat");
+	fd = q->live_fd;
+	sq_batch_begin(&batch, q, NULL, NULL);
+	if (sq_batch_add(&batch, "x", 1) == -1 || sq_batch_end(&batch) == -1)
+		sq_batch_abort(&batch);
+	ok(sq_claim(q, 0, "B", &c, 1, &got, &next) == 0 && got == 1 &&
+	    sq_unclaim(q, c.name) == 0, "claim, then give back unsettled");
+	ok(strstr(only_name(q->newfd, name, sizeof(name)), ",a=1") != NULL &&
+	    strstr(name, ",w=") == NULL,
+	    "given back ready, the attempt counted, no token");
+	sq_worker_unregister(q, "B", fd);
+	sq_worker_bind(q, -1, 0);
 }
 
 int
@@ -65,6 +147,7 @@ main(void)
 	ok(probe(&q, "heartbeat=4000000000000000000 lease=1 pid=1\n",
 	    1000 * YEAR_MS) == SQ_WORKER_HUNG,
 	    "nor does a heartbeat whose triple overflows");
+	liveness(&q);
 	sq_queue_close(&q);
 	sq_queue_destroy(path, 1);
 	rmdir(dir);
