@@ -185,6 +185,14 @@ int	mkdir_shared(int dfd, const char *name);
 } while (0)
 
 /*
+ * mkdir_path - mkdir(2) path unless it is there (EEXIST is success), with
+ * modes from the umask and, when its parent is shared (dir_share), the
+ * parent's group bits and set-group-ID, as mkdir_shared.  Returns 0, or
+ * -1 with errno.
+ */
+int	mkdir_path(const char *path);
+
+/*
  * make_dirs - mkdir -p: path and its missing parents (the spool root above
  * a new queue or exchange), with modes from the umask, or shared with the
  * group inside a shared directory (mkdir_shared).  0 or -1 with errno.

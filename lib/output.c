@@ -6,19 +6,25 @@
  * has ended: the rename is the commit point, and .status is renamed last.
  * A later attempt replaces the files of an earlier one (rename(2) over
  * them): these are records, not messages.  Every name is opened with
- * O_NOFOLLOW relative to the directory's descriptor, and gc removes only
- * regular files with the store's suffixes, never following anything.
+ * O_NOFOLLOW relative to the directory's descriptor and must be a
+ * regular file (sq_open_regular, as everywhere in a queue), and gc removes
+ * only regular files with the store's suffixes, never following anything.
+ * The directory shares with its group as the spool does: made under a
+ * set-group-ID, group-writable parent it takes the parent's group bits,
+ * and in such a directory every file is made group-readable and writable
+ * (dir_share, share_file), whatever the worker's umask.
  */
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 #define FILE_FLAGS	(O_CLOEXEC | O_NOFOLLOW)
 #define NAME_SIZE	(SQ_ID_MAX + SQ_TOKEN_MAX + 16)
@@ -26,14 +32,23 @@
 int
 sq_output_open(const char *path, int create)
 {
+	char buf[PATH_MAX];
 	struct stat st;
+	size_t len;
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | FILE_FLAGS)) != -1)
 		return fd;
 	if (errno != ENOENT || !create)
 		goto refused;
-	if (mkdir(path, 0777) == -1 && errno != EEXIST)
+	/* "dir/" is made as "dir". */
+	if (strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (len = strlen(buf); len > 1 && buf[len - 1] == '/'; len--)
+		buf[len - 1] = '\0';
+	if (mkdir_path(buf) == -1)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | FILE_FLAGS)) != -1)
 		return fd;
@@ -42,6 +57,29 @@ refused:
 	if (errno == ENOTDIR && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 		errno = ELOOP;
 	return -1;
+}
+
+/*
+ * Create name in dfd (O_EXCL: a leftover of the same name is replaced),
+ * a regular file shared as the directory is.
+ */
+static int
+create_file(int dfd, const char *name)
+{
+	int fd, saved;
+
+	(void)unlinkat(dfd, name, 0);
+	if ((fd = sq_open_regular(dfd, name, O_WRONLY | O_CREAT | O_EXCL,
+	    0666, NULL)) == -1)
+		return -1;
+	if (share_file(dir_share(dfd), fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(dfd, name, 0);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 /* The dot name of a file being written: .ID.TOKEN.SUFFIX */
@@ -64,9 +102,7 @@ sq_output_create(int dfd, const char *id, const char *token,
 
 	if (temp_name(tmp, id, token, suffix) == -1)
 		return -1;
-	(void)unlinkat(dfd, tmp, 0);	/* a leftover of the same name */
-	return openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | FILE_FLAGS,
-	    0666);
+	return create_file(dfd, tmp);
 }
 
 int
@@ -102,9 +138,7 @@ sq_output_status(int dfd, const char *id, const char *token,
 
 	if (temp_name(tmp, id, token, SQ_OUTPUT_STATUS) == -1)
 		return -1;
-	(void)unlinkat(dfd, tmp, 0);
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | FILE_FLAGS, 0666);
-	if (fd == -1)
+	if ((fd = create_file(dfd, tmp)) == -1)
 		return -1;
 	if (sq_write_all(fd, text, len) == -1 || close(fd) == -1) {
 		saved = errno;
@@ -125,23 +159,13 @@ int
 sq_output_read(int dfd, const char *id, const char *suffix)
 {
 	char name[NAME_SIZE];
-	struct stat st;
-	int fd;
 
 	if ((size_t)snprintf(name, sizeof(name), "%s%s", id, suffix) >=
 	    sizeof(name)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | FILE_FLAGS);
-	if (fd == -1)
-		return -1;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	return fd;
+	return sq_open_regular(dfd, name, O_RDONLY, 0, NULL);
 }
 
 /* Whether name ends in one of the store's suffixes. */
@@ -180,10 +204,11 @@ stamp(int dfd)
 {
 	int fd;
 
-	fd = openat(dfd, SQ_OUTPUT_STAMP, O_WRONLY | O_CREAT | O_NONBLOCK |
-	    FILE_FLAGS, 0666);
+	fd = sq_open_regular(dfd, SQ_OUTPUT_STAMP, O_WRONLY | O_CREAT, 0666,
+	    NULL);
 	if (fd == -1)
 		return;
+	(void)share_file(dir_share(dfd), fd);
 	(void)futimens(fd, NULL);
 	close(fd);
 }

@@ -33,7 +33,9 @@
 
 /*
  * sq_output_open - open the output directory path, making it (mode 0777
- * less the umask) when it does not exist and create is set.  A symbolic
+ * less the umask; with the group bits and set-group-ID of its parent
+ * when the parent is shared, spoolq(5)) when it does not exist and
+ * create is set.  A symbolic
  * link is refused (ELOOP), as is anything but a directory (ENOTDIR).
  * Returns the directory's descriptor (close-on-exec) or -1 with errno.
  */
@@ -41,7 +43,8 @@ int	sq_output_open(const char *path, int create);
 
 /*
  * sq_output_create - create the file .ID.TOKEN.SUFFIX in the output
- * directory dfd (O_EXCL, O_NOFOLLOW, mode 0666 less the umask), for a
+ * directory dfd (O_EXCL, O_NOFOLLOW, mode 0666 less the umask, group
+ * read and write in a shared directory: share_file), for a
  * job of worker token on message id; suffix is SQ_OUTPUT_OUT or
  * SQ_OUTPUT_ERR.  A leftover of an earlier run of the same worker is
  * replaced.  Returns a write descriptor (close-on-exec) or -1 with errno.
@@ -74,8 +77,8 @@ int	sq_output_status(int dfd, const char *id, const char *token,
 /*
  * sq_output_read - open ID.SUFFIX of dfd for reading (O_NOFOLLOW, never
  * blocking on a FIFO).  Returns the descriptor (close-on-exec), or -1
- * with errno: ENOENT when there is none, EINVAL when it is not a regular
- * file.
+ * with errno: ENOENT when there is none, SQ_ENOTREG when it is not a
+ * regular file (sq_open_regular).
  */
 int	sq_output_read(int dfd, const char *id, const char *suffix);
 

@@ -116,9 +116,8 @@ subdir_open(int dfd, const char *name, int create)
 	    O_NOFOLLOW);
 }
 
-/* mkdir the path buf unless it is there, shared as by mkdir_shared. */
-static int
-make_one(const char *buf)
+int
+mkdir_path(const char *buf)
 {
 	char parent[PATH_MAX];
 	const char *slash, *base;
@@ -159,11 +158,11 @@ make_dirs(const char *path)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (make_one(buf) == -1)
+		if (mkdir_path(buf) == -1)
 			return -1;
 		*p = '/';
 	}
-	return make_one(buf);
+	return mkdir_path(buf);
 }
 
 /* Split path into its parent directory and last component. */

@@ -970,6 +970,34 @@ no newline"
 	assert_failure 66
 }
 
+@test "qworker --output: in a set-group-ID group-writable parent the directory and its files are the group's, whatever the umask; a FIFO planted as a file name never blocks" {
+	local id out=$T/shared/out
+	getent group nogroup >/dev/null || skip "no group nogroup"
+	mkdir -m 2775 "$T/shared"
+	chgrp nogroup "$T/shared"
+	qsend q x
+	id=$(msgid "$(only new q)")
+	umask 077
+	work --drain --output "$out/" q -- sh -c 'cat; echo e >&2'
+	umask 022
+	assert_success
+	assert_equal "$(stat -c '%a %G' "$out")" '2770 nogroup'
+	for f in "$out/$id.out" "$out/$id.err" "$out/$id.status"; do
+		assert_equal "$(stat -c '%a %G' "$f")" '660 nogroup'
+	done
+	# A FIFO where the status file goes: replaced, never opened.
+	qsend q y
+	id=$(msgid "$(only new q)")
+	rm "$out/.gc"
+	mkfifo "$out/$id.status" "$out/.gc"
+	run timeout 20 qworker -q --drain --output-age 1s --output "$out" q -- cat
+	assert_success
+	[[ -f $out/$id.status ]] || fail "$out/$id.status is not a regular file"
+	run timeout 20 qadmin cat --meta --output "$out" q "$id"
+	assert_success
+	assert_line 'state: gone'
+}
+
 @test "qworker --output-age: output older than the age goes at start, at most once an hour; other files stay" {
 	local out=$T/out id
 	mkdir "$out"
