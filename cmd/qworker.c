@@ -50,6 +50,10 @@
 #define JOB_FILE_FDS	2		/* --output: its .out and .err files */
 #define START_FDS	5		/* a start: body, write ends, exec pipe */
 #define SPARE_FDS	4		/* settling: sidecar, queue.conf, lists */
+#define QUEUE_FDS	9		/* a queue held open: its directory, tmp/,
+					   new/, cur/, retry/, dead/, inotify,
+					   run/worker lock, run/index */
+#define SIGNAL_FDS	1		/* the signalfd */
 #define FDS_PROBE_MAX	65536		/* descriptors looked at for the count */
 #define SETTLE_TRIES	5		/* a settle the file system fails */
 #define SETTLE_FIRST_MS	50		/* first wait before trying again */
@@ -1556,7 +1560,7 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 	}
 }
 
-/* Descriptors open now (the queues, their watches and locks, signalfd). */
+/* Descriptors open now (standard ones, --output, inherited). */
 static int
 fds_open(rlim_t limit)
 {
@@ -1570,20 +1574,24 @@ fds_open(rlim_t limit)
 }
 
 /*
- * What -j jobs need besides what is open at rest must fit under the
- * descriptor limit, or every start runs out and backs off for ever:
- * raise the soft limit towards the hard one when it is lower (as
- * daemons do), else refuse to start.
+ * What the queues hold open and -j jobs need must fit under the
+ * descriptor limit, or the start runs out half-way, or every job start
+ * runs out and backs off for ever.  Counted before anything is opened,
+ * from what is open now (standard descriptors, --output, inherited
+ * ones): raise the soft limit towards the hard one when it is lower (as
+ * daemons do), else refuse to start, exit 71 with one line, whatever
+ * the limit.
  */
 static void
-fd_budget(struct worker *w)
+fd_budget(struct worker *w, size_t nqueues, unsigned slots)
 {
 	struct rlimit rl;
 	rlim_t need;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		err(EX_OSERR, "getrlimit");
-	need = (rlim_t)fds_open(rl.rlim_cur) + (rlim_t)w->maxjobs *
+	need = (rlim_t)fds_open(rl.rlim_cur) + (rlim_t)nqueues *
+	    (QUEUE_FDS + (slots > 0)) + SIGNAL_FDS + (rlim_t)w->maxjobs *
 	    (JOB_FDS + (w->outdir != -1 ? JOB_FILE_FDS : 0)) + START_FDS +
 	    SPARE_FDS;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
@@ -1735,8 +1743,8 @@ main(int argc, char *argv[])
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
 	if (output != NULL)
 		output_open(&w, output);
+	fd_budget(&w, (size_t)(dashes - optind), slots);
 	setup(&w, root, argv + optind, (size_t)(dashes - optind), slots);
-	fd_budget(&w);
 	for (i = 0; w.verbose && i < (int)w.nqueues; i++)
 		if (sq_queue_held(&w.queues[i].q))
 			warnx("%s: the queue is held: nothing is claimed until "

@@ -273,6 +273,29 @@ fd_limited() {
 	assert_count cur q 0
 }
 
+@test "qworker: at any descriptor limit from 4 to the need, the start is refused with one line, 71, before anything is opened" {
+	mkq q
+	qsend q job
+	local n need
+	run fd_limited 64 64 qworker -q --drain q -- cat
+	assert_success
+	qsend q job
+	for n in $(seq 4 64); do
+		run fd_limited "$n" "$n" qworker -q --drain q -- cat
+		(( status == 0 )) && break
+		assert_equal "$status" 71
+		assert_output --regexp "^qworker: descriptor limit $n is too low for -j 1 \(need [0-9]+\)\$"
+		need=${output##*need }
+		need=${need%)}
+		(( n < need )) || fail "limit $n refused, need $need"
+	done
+	# The first limit that is not refused is the need it named.
+	assert_equal "$n" "$need"
+	assert_count new q 0
+	assert_count cur q 0
+	assert_equal "$(ls -A "$(qdir q)/run" | grep -c worker)" 0
+}
+
 @test "qworker: a low soft descriptor limit is raised to the hard one, and the job runs" {
 	mkq q
 	qsend q one two
