@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1560,15 +1561,32 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 	}
 }
 
-/* Descriptors open now (standard ones, --output, inherited). */
+/*
+ * Descriptors open now below limit (standard ones, --output, inherited):
+ * one listing of /proc/self/fd, else a probe of each number.
+ */
 static int
 fds_open(rlim_t limit)
 {
-	int fd, n = 0, top;
+	struct dirent *e;
+	const char *errstr;
+	DIR *d;
+	long long fd;
+	int n = 0, top;
 
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			fd = strtonum(e->d_name, 0, INT_MAX, &errstr);
+			if (errstr == NULL && fd != dirfd(d) &&
+			    (limit == RLIM_INFINITY || (rlim_t)fd < limit))
+				n++;
+		}
+		closedir(d);
+		return n;
+	}
 	top = limit > FDS_PROBE_MAX ? FDS_PROBE_MAX : (int)limit;
 	for (fd = 0; fd < top; fd++)
-		if (fcntl(fd, F_GETFD) != -1)
+		if (fcntl((int)fd, F_GETFD) != -1)
 			n++;
 	return n;
 }
