@@ -28,13 +28,13 @@ static int	print_ids;
 
 /* As in the SYNOPSIS of qsend(1). */
 static const char synopsis[] =
-    "usage: qsend [-0clpqv] [-d root] [-H name=value] [-k key] "
-    "[--at time]\n"
+    "usage: qsend [-0clpqv] [-d root] [-g group] [-H name=value] "
+    "[-k key] [--at time]\n"
     "             [--dedup-id id] [--delay duration] "
     "[--timeout duration]\n"
     "             [--ttl duration] queue [message ...]\n"
-    "       qsend [-cpqv] [-d root] [-H name=value] [-k key] "
-    "[--at time]\n"
+    "       qsend [-cpqv] [-d root] [-g group] [-H name=value] "
+    "[-k key] [--at time]\n"
     "             [--dedup-id id] [--delay duration] "
     "[--timeout duration]\n"
     "             [--ttl duration] -f queue file ...\n";
@@ -47,6 +47,9 @@ static const char options[] =
     "spoolq(7))\n"
     "  -f                  the operands after queue are files, one "
     "message each\n"
+    "  -g group            deliver in group: one at a time, in order "
+    "(default\n"
+    "                      $SPOOLQ_GROUP)\n"
     "  -H name=value       an attribute of each message (repeatable)\n"
     "  -h, --help          this help\n"
     "  -k key              the routing key (exchanges route by it)\n"
@@ -333,7 +336,8 @@ main(int argc, char *argv[])
 	struct counter *counters;
 	size_t j, dropped = 0, printed = 0;
 	struct sq_attr *attrs = NULL;
-	const char *root = NULL;
+	const char *root = NULL, *group = getenv(SQ_GROUP_ENV);
+	char gkey[SQ_GROUP_MAX];
 	int64_t delay = -1, at = -1, ttl = -1, timeout = -1;
 	int ch, create = 0, files = 0, sep = -1, fd, i, rc, verbose = 0;
 
@@ -341,7 +345,7 @@ main(int argc, char *argv[])
 	tool_args(argv, getprogname());
 	tool_synopsis(synopsis, NULL);
 	memset(&o, 0, sizeof(o));
-	while ((ch = getopt_long(argc, argv, "0cd:fH:hk:lpqv", longopts,
+	while ((ch = getopt_long(argc, argv, "0cd:fg:H:hk:lpqv", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '0':
@@ -355,6 +359,11 @@ main(int argc, char *argv[])
 			break;
 		case 'f':
 			files = 1;
+			break;
+		case 'g':
+			if (optarg[0] == '\0')
+				tool_bad("-g: a group name may not be empty");
+			group = optarg;
 			break;
 		case 'H':
 			add_attr(&attrs, &o.nattrs, optarg);
@@ -420,6 +429,13 @@ main(int argc, char *argv[])
 	if (o.dedup_id != NULL && (sep != -1 || argc > 2))
 		tool_bad("--dedup-id: one message per send");
 	o.attrs = attrs;
+	if (group != NULL && group[0] != '\0') {
+		if (strchr(group, '\n') != NULL || strlen(group) > SQ_KEY_MAX)
+			tool_bad("-g: a group is at most %d bytes, without "
+			    "newlines", SQ_KEY_MAX);
+		(void)sq_group_key(group, gkey);
+		o.group = gkey;
+	}
 	o.due_ms = delay > 0 ? sq_now_ms() + delay : at > 0 ? at : 0;
 	o.expires_ms = ttl > 0 ? sq_now_ms() + ttl : 0;
 	/* Check everything before anything is made (-c) or written. */

@@ -181,6 +181,9 @@ unmake:
 	/* Only what to has: a sidecar that could not follow stays. */
 	if (q != to)
 		sidecars_unlink(q, n.id, there);
+	/* Out of a group's states: its group goes on (a redrive, in). */
+	if (q != to || target == SQ_STATE_HELD)
+		sq_group_release(q, &n);
 	if (newname != NULL)
 		strlcpy(newname, dest, SQ_NAME_MAX + 1);
 out:
@@ -208,8 +211,10 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
 	rc = unlinkat(fd, name, 0);
 	saved = errno;
 	close(fd);
-	if (rc == 0)
+	if (rc == 0) {
 		sidecars_remove(q, n.id);
+		sq_group_release(q, &n);
+	}
 	errno = saved;
 	return rc;
 }

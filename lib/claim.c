@@ -346,6 +346,7 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 {
 	struct sq_name n;
 	int64_t now_ms = c->now_ms;
+	int rc;
 
 	if (sq_name_parse(&n, name) == -1)
 		return 0;		/* left for qadmin check */
@@ -357,15 +358,17 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 		if (!claimed_regular(q, name, q->deadfd, out->name))
 			return 0;
 		sq_counter_add(q, SQ_COUNT_DEAD, 1);
+		sq_group_release(q, &n);
 		out->n = n;
 		return 1;
 	}
 	if (expired(q, &n, now_ms) || n.attempts >= q->conf.max_attempts) {
 		dead_name(&n, expired(q, &n, now_ms) ? SQ_REASON_EXPIRED :
 		    SQ_REASON_ATTEMPTS);
-		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == 0)
+		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == 0) {
 			sq_counter_add(q, SQ_COUNT_DEAD, 1);
-		else if (errno != ENOENT && errno != EEXIST)
+			sq_group_release(q, &n);
+		} else if (errno != ENOENT && errno != EEXIST)
 			return -1;
 		return 0;
 	}
@@ -385,6 +388,10 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 		(void)sq_worker_fresh(q);
 	if (!claimed_regular(q, name, q->curfd, out->name))
 		return 0;
+	/* The group hook: only its group's head is handed out. */
+	if (n.group[0] != '\0' && (rc = sq_group_admit(q, out->name, &n)) !=
+	    1)
+		return rc;
 	out->n = n;
 	return 1;
 }
@@ -686,8 +693,10 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
 	    NULL) == 0) {
 		(*(dead ? &p->m->dead : &p->m->recovered))++;
-		if (dead)
+		if (dead) {
 			sq_counter_add(q, SQ_COUNT_DEAD, 1);
+			sq_group_release(q, n);
+		}
 	} else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
@@ -706,5 +715,7 @@ sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
 	if (each_message(q, q->retryfd, &p, promote) == -1 ||
 	    each_message(q, q->curfd, &p, recover) == -1)
 		return -1;
+	/* Groups left half-way by a crash; best effort, rate-limited. */
+	(void)sq_group_maintain(q, now_ms, 0, NULL, NULL);
 	return 0;
 }

@@ -452,7 +452,8 @@ gc_expire(const struct sq_msg *m, void *arg)
 			it.error = errno;
 			if (g->err == 0)
 				g->err = errno;
-		}
+		} else
+			sq_group_release(g->q, &n);
 	}
 	if (g->fn != NULL)
 		g->fn(&it, g->arg);

@@ -29,6 +29,7 @@
  * and h and drops the lease, worker, due time and reason; a dead letter
  * is that plus its reason.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
@@ -94,6 +95,12 @@ publish_name(struct sq_queue *q, const struct sq_msgopts *o, const char *id,
 		if (o->expires_ms > 0)
 			n.expires = SQ_MS_TO_S_CEIL(o->expires_ms);
 		n.has_attr = has_sidecar(o);
+		if (o->group != NULL &&
+		    strlcpy(n.group, o->group, sizeof(n.group)) >=
+		    sizeof(n.group)) {
+			errno = EINVAL;
+			return -1;
+		}
 		if (o->due_ms > sq_now_ms()) {
 			n.due = SQ_MS_TO_S_CEIL(o->due_ms);
 			*dirfd = q->retryfd;

@@ -90,7 +90,7 @@ field_parse(struct sq_name *n, const char *f, size_t len, unsigned *seen)
 	size_t vlen = len - 2;
 	int64_t num = 0;
 	unsigned bit;
-	const char *keys = "alwterh", *k;
+	const char *keys = "alwterhg", *k;
 
 	if (len == 1 && f[0] == SQ_F_ATTR) {
 		if (*seen & (1u << 6))
@@ -112,6 +112,12 @@ field_parse(struct sq_name *n, const char *f, size_t len, unsigned *seen)
 			return -1;
 		memcpy(n->token, v, vlen);
 		n->token[vlen] = '\0';
+		return 0;
+	case SQ_F_GROUP:
+		if (!sq_group_key_valid(v, vlen))
+			return -1;
+		memcpy(n->group, v, vlen);
+		n->group[vlen] = '\0';
 		return 0;
 	case SQ_F_REASON:
 		if (!token_valid(v, vlen, SQ_REASON_MAX, 1))
@@ -190,6 +196,8 @@ sq_name_format(char *buf, size_t size, const struct sq_name *n)
 		ADD(",%c=%lld", SQ_F_DUE, (long long)n->due);
 	if (n->expires >= 0)
 		ADD(",%c=%lld", SQ_F_EXPIRES, (long long)n->expires);
+	if (n->group[0] != '\0')
+		ADD(",%c=%s", SQ_F_GROUP, n->group);
 	if (n->reason[0] != '\0')
 		ADD(",%c=%s", SQ_F_REASON, n->reason);
 	if (n->has_attr)

@@ -245,13 +245,20 @@ static int
 publish(struct sq_batch *b, const char *tmpname)
 {
 	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
-	int tries, dirfd;
+	int tries, dirfd, rc;
 
 	strlcpy(id, tmpname, sizeof(id));
 	for (tries = 0; tries < 8; tries++) {
 		if (publish_name(b->q, b->opts, id, name, &dirfd) == -1)
 			return -1;
-		if (sq_rename(b->q->tmpfd, tmpname, dirfd, name) == 0) {
+		if (b->opts != NULL && b->opts->group != NULL) {
+			/* Into its group's queue, delayed or not. */
+			rc = sq_group_publish(b->q, tmpname, name,
+			    b->opts->group);
+			dirfd = -1;
+		} else
+			rc = sq_rename(b->q->tmpfd, tmpname, dirfd, name);
+		if (rc == 0) {
 			if (dirfd == b->q->retryfd)
 				(void)index_lower_maint(b->q, b->opts->due_ms);
 			if (b->sent != NULL)

@@ -175,6 +175,7 @@ ack_unlink(struct sq_queue *q, int dirfd, const char *name,
 	if (unlinkat(dirfd, name, 0) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_ACKED, 1);
+	sq_group_release(q, n);
 	/* Redrives reset attempts: any message may have a failure record. */
 	failure_remove(q, n->id);
 	if (n->has_attr)
@@ -193,6 +194,7 @@ sq_ack(struct sq_queue *q, const char *name)
 		if (archive_message(q, name, &n) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
+		sq_group_release(q, &n);
 		return 0;
 	}
 	return ack_unlink(q, q->curfd, name, &n);
@@ -213,6 +215,7 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 		if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_DEAD, 1);
+		sq_group_release(q, &n);
 		return 0;
 	}
 	if (delay_ms < 0)
@@ -247,6 +250,7 @@ sq_reject(struct sq_queue *q, const char *name, const char *reason,
 	if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_DEAD, 1);
+	sq_group_release(q, &n);
 	return 0;
 }
 
@@ -300,6 +304,7 @@ sq_take_done(struct sq_queue *q, const char *taken)
 	}
 	if (q->conf.archive) {
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
+		sq_group_release(q, &n);
 		return 0;		/* archived when taken */
 	}
 	return ack_unlink(q, q->tmpfd, taken, &n);

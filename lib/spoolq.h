@@ -35,6 +35,7 @@
 #define SQ_DIR_HOLD		"hold"	/* parked by an operator */
 #define SQ_DIR_ARCHIVE		"archive"	/* acked, kept for replay */
 #define SQ_DIR_DEDUP		"dedup"	/* deduplication markers */
+#define SQ_DIR_GROUPS		"groups"	/* message groups: batons, queues */
 #define SQ_HELD_FILE		"held"	/* flag: the queue hands out nothing */
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_FILE		"run/index"
@@ -48,6 +49,7 @@
 #define SQ_F_WORKER		'w'	/* claiming worker's token */
 #define SQ_F_DUE		't'	/* due time in retry/, epoch seconds */
 #define SQ_F_EXPIRES		'e'	/* expiry time, epoch seconds */
+#define SQ_F_GROUP		'g'	/* message group key */
 #define SQ_F_REASON		'r'	/* dead-letter reason */
 #define SQ_F_ATTR		'h'	/* bare flag: an attr/ sidecar exists */
 
@@ -55,6 +57,7 @@
 #define SQ_NAME_MAX		255	/* NAME_MAX of the file systems we use */
 #define SQ_TOKEN_MAX		33	/* worker token, with its NUL */
 #define SQ_REASON_MAX		33	/* dead-letter reason, with its NUL */
+#define SQ_GROUP_MAX		33	/* group key [A-Za-z0-9_-], with its NUL */
 #define SQ_QUEUE_NAME_MAX	128	/* SPEC 1: [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
 
 /*
@@ -176,6 +179,7 @@ struct sq_name {
 	char		token[SQ_TOKEN_MAX];	/* w= */
 	int64_t		due;			/* t=, epoch seconds, or -1 */
 	int64_t		expires;		/* e=, epoch seconds, or -1 */
+	char		group[SQ_GROUP_MAX];	/* g=, or "" */
 	char		reason[SQ_REASON_MAX];	/* r= */
 	int		has_attr;		/* h */
 };
@@ -190,7 +194,7 @@ int	sq_name_parse(struct sq_name *n, const char *name);
 
 /*
  * sq_name_format - write n as "ID[,a=..][,l=..][,w=..][,t=..][,e=..]
- * [,r=..][,h]" into buf (size bytes), leaving out absent fields and a=0.
+ * [,g=..][,r=..][,h]" into buf (size bytes), leaving out absent fields and a=0.
  * Returns 0, or -1 with errno ENAMETOOLONG when it does not fit.
  */
 int	sq_name_format(char *buf, size_t size, const struct sq_name *n);
@@ -520,6 +524,7 @@ struct sq_msgopts {
 	const struct sq_attr *attrs;	/* NAME=VALUE attributes */
 	size_t		 nattrs;
 	const char	*dedup_id;	/* drop repeats within dedup_window */
+	const char	*group;		/* group key (sq_group_key), or NULL */
 };
 
 /* Called once per message as it becomes visible in new/. */
@@ -1225,6 +1230,7 @@ const char *sq_mode_name(mode_t mode);
 
 /* Modules with headers of their own, part of the same public API. */
 #include "exchange.h"
+#include "group.h"
 #include "inspect.h"
 #include "output.h"
 #include "repair.h"

@@ -1,0 +1,801 @@
+/*
+ * group.c - message groups: one message of a group at a time, in ID order.
+ *
+ * A grouped message carries its group's key in its name (g=KEY).  Only
+ * one message of a group, its head, is ever in new/, cur/ or retry/; the
+ * others wait in groups/KEY/ under their own names.  Which message is the
+ * head is decided by the group's baton, one empty file in groups/KEY/
+ * that only ever changes its name:
+ *
+ *	groups/KEY/,free	no head: the group may advance
+ *	groups/KEY/,head=ID	message ID is the head
+ *	groups/KEY/,gone=ID	ID's head is being looked for (recovery)
+ *
+ * Every step is one rename, so two processes racing for it are decided by
+ * the file system (the loser gets ENOENT), on one host or several on a
+ * shared file system, and a crash between steps leaves a state that
+ * sq_group_maintain finishes (spoolq(5) "Message groups"):
+ *
+ *	send	tmp/ID -> groups/KEY/ID,g=KEY		commit: the send
+ *	take	,free -> ,head=ID (the oldest waiting)	commit: ID is head
+ *	promote	groups/KEY/ID... -> new/ID... (retry/)	ID becomes claimable
+ *	claim	new/ -> cur/ as always; then ,head=ID must exist, else the
+ *		claim is undone into groups/KEY/ (the claim hook, admit)
+ *	settle	ack, dead letter or take of the head	commit: as always
+ *	free	,head=ID -> ,free			then take again
+ *
+ * retry/, a recovery and a release keep the baton: the head stays head
+ * until it is settled, so nothing of its group is claimed meanwhile.  The
+ * directory of a group is made whole, baton inside, under a dot name and
+ * renamed into place, so that a group never has two batons.
+ *
+ * A consumer never looks into groups/: claims see at most one message
+ * per group, so their cost does not depend on how many wait, and a batch
+ * of claims holds at most one message per group.  The cost of a step is
+ * one listing of its own group's directory.
+ */
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define GROUP_GRACE_MS	5000		/* a younger baton is not judged */
+#define GROUP_EVERY_MS	10000		/* maintenance at most this often */
+#define GROUP_MAINT	",maint"	/* groups/,maint: its last pass */
+#define BATON_MAX	(sizeof(SQ_GROUP_HEAD) + SQ_ID_MAX)
+
+/* ------------------------------------------------------------- keys */
+
+int
+sq_group_key_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= SQ_GROUP_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') &&
+		    !(s[i] >= 'A' && s[i] <= 'Z') &&
+		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '_' &&
+		    s[i] != '-')
+			return 0;
+	return 1;
+}
+
+int
+sq_group_key(const char *group, char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a, 64 bits */
+	const unsigned char *p;
+
+	if (group[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (sq_group_key_valid(group, strlen(group))) {
+		strlcpy(key, group, SQ_GROUP_MAX);
+		return 0;
+	}
+	for (p = (const unsigned char *)group; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(key, SQ_GROUP_MAX, "h%016llx", (unsigned long long)h);
+	return 0;
+}
+
+int
+sq_group_of(const char *name, char *key)
+{
+	struct sq_name n;
+
+	if (sq_name_parse(&n, name) == -1 || n.group[0] == '\0')
+		return 0;
+	strlcpy(key, n.group, SQ_GROUP_MAX);
+	return 1;
+}
+
+/* ------------------------------------------------------- directories */
+
+static void
+baton(char *buf, const char *kind, const char *id)
+{
+	snprintf(buf, BATON_MAX, "%s%s", kind, id);
+}
+
+/*
+ * Make groups/KEY whole: a dot directory holding ,free, renamed into
+ * place.  Losing the race to another maker is no error.
+ */
+static int
+group_make(struct sq_queue *q, int gsfd, const char *key)
+{
+	char tmp[64];
+	int dfd, fd, rc, saved;
+
+	snprintf(tmp, sizeof(tmp), ".new.%s.%08x", key, arc4random());
+	if (mkdir_shared(gsfd, tmp) == -1)
+		return -1;
+	if ((dfd = subdir_open(gsfd, tmp, 0)) == -1)
+		goto undo;
+	fd = openat(dfd, SQ_GROUP_FREE, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (fd == -1) {
+		close(dfd);
+		goto undo;
+	}
+	share_file(q->share, fd);
+	close(fd);
+	close(dfd);
+	rc = sq_rename(gsfd, tmp, gsfd, key);
+	if (rc == 0)
+		return 0;
+	if (errno != EEXIST && errno != ENOTEMPTY)
+		goto undo;
+	/* Made by another: ours goes. */
+	if ((dfd = subdir_open(gsfd, tmp, 0)) != -1) {
+		unlinkat(dfd, SQ_GROUP_FREE, 0);
+		close(dfd);
+	}
+	unlinkat(gsfd, tmp, AT_REMOVEDIR);
+	return 0;
+undo:
+	saved = errno;
+	if ((dfd = subdir_open(gsfd, tmp, 0)) != -1) {
+		unlinkat(dfd, SQ_GROUP_FREE, 0);
+		close(dfd);
+	}
+	unlinkat(gsfd, tmp, AT_REMOVEDIR);
+	errno = saved;
+	return -1;
+}
+
+/* Open groups/KEY (made whole first when create is set). */
+static int
+group_open(struct sq_queue *q, const char *key, int create)
+{
+	int gsfd, fd, saved;
+
+	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, create)) == -1)
+		return -1;
+	fd = subdir_open(gsfd, key, 0);
+	if (fd == -1 && errno == ENOENT && create &&
+	    group_make(q, gsfd, key) == 0)
+		fd = subdir_open(gsfd, key, 0);
+	saved = errno;
+	close(gsfd);
+	errno = saved;
+	return fd;
+}
+
+/* What one listing of groups/KEY shows. */
+struct gview {
+	char		baton[BATON_MAX];	/* the first baton met, or "" */
+	int		nbatons;
+	size_t		waiting;
+	char		first[SQ_NAME_MAX + 1];	/* oldest waiting, or "" */
+	char		firstid[SQ_ID_MAX];
+	const char	*want;			/* look for this ID too */
+	char		wanted[SQ_NAME_MAX + 1];	/* its name, or "" */
+	struct stat	baton_st;
+};
+
+static int
+group_scan(int gfd, const char *want, struct gview *v)
+{
+	struct dirent *e;
+	struct sq_name n;
+	DIR *d;
+	int fd;
+
+	memset(v, 0, sizeof(*v));
+	v->want = want;
+	if ((fd = openat(gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == ',') {
+			if (strcmp(e->d_name, SQ_GROUP_FREE) != 0 &&
+			    strncmp(e->d_name, SQ_GROUP_HEAD,
+			    sizeof(SQ_GROUP_HEAD) - 1) != 0 &&
+			    strncmp(e->d_name, SQ_GROUP_GONE,
+			    sizeof(SQ_GROUP_GONE) - 1) != 0)
+				continue;
+			if (v->nbatons++ == 0) {
+				strlcpy(v->baton, e->d_name, sizeof(v->baton));
+				(void)fstatat(fd, e->d_name, &v->baton_st,
+				    AT_SYMLINK_NOFOLLOW);
+			}
+			continue;
+		}
+		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1 ||
+		    !sq_entry_regular(fd, e->d_name, e->d_type))
+			continue;
+		v->waiting++;
+		if (v->first[0] == '\0' || strcmp(n.id, v->firstid) < 0) {
+			strlcpy(v->first, e->d_name, sizeof(v->first));
+			strlcpy(v->firstid, n.id, sizeof(v->firstid));
+		}
+		if (want != NULL && strcmp(n.id, want) == 0)
+			strlcpy(v->wanted, e->d_name, sizeof(v->wanted));
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The ID a baton names (after ,head= or ,gone=), or NULL for ,free. */
+static const char *
+baton_id(const char *b)
+{
+	if (strncmp(b, SQ_GROUP_HEAD, sizeof(SQ_GROUP_HEAD) - 1) == 0)
+		return b + sizeof(SQ_GROUP_HEAD) - 1;
+	if (strncmp(b, SQ_GROUP_GONE, sizeof(SQ_GROUP_GONE) - 1) == 0)
+		return b + sizeof(SQ_GROUP_GONE) - 1;
+	return NULL;
+}
+
+/* Promote groups/KEY/name, whose ID holds the baton, to new/ or retry/. */
+static int
+promote(struct sq_queue *q, int gfd, const char *name)
+{
+	struct sq_name n;
+	int tofd;
+
+	if (sq_name_parse(&n, name) == -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	n.lease = -1;
+	n.token[0] = n.reason[0] = '\0';
+	tofd = q->newfd;
+	if (n.due >= 0 && n.due * 1000 > sq_now_ms())
+		tofd = q->retryfd;
+	else
+		n.due = -1;
+	if (move_message(gfd, name, tofd, &n, NULL) == -1)
+		return -1;
+	if (tofd == q->retryfd)
+		(void)index_lower_maint(q, n.due * 1000);
+	return 0;
+}
+
+/*
+ * Advance the open group gfd: take a free baton for the oldest waiting
+ * message and promote it, or finish the promotion of the head (roll).
+ */
+static int
+advance(struct sq_queue *q, int gfd)
+{
+	char to[BATON_MAX];
+	struct gview v;
+	const char *id;
+
+	if (group_scan(gfd, NULL, &v) == -1)
+		return -1;
+	if (v.nbatons == 0 || v.waiting == 0)
+		return 0;
+	if (strcmp(v.baton, SQ_GROUP_FREE) == 0) {
+		baton(to, SQ_GROUP_HEAD, v.firstid);
+		if (sq_rename(gfd, SQ_GROUP_FREE, gfd, to) == -1)
+			return errno == ENOENT || errno == EEXIST ? 0 : -1;
+		return promote(q, gfd, v.first) == -1 && errno != ENOENT ?
+		    -1 : 0;
+	}
+	if ((id = baton_id(v.baton)) == NULL ||
+	    strncmp(v.baton, SQ_GROUP_HEAD, sizeof(SQ_GROUP_HEAD) - 1) != 0)
+		return 0;
+	/* The head waits still: a promotion was cut short; finish it. */
+	if (strcmp(id, v.firstid) == 0)
+		return promote(q, gfd, v.first) == -1 && errno != ENOENT ?
+		    -1 : 0;
+	if (group_scan(gfd, id, &v) == -1)
+		return -1;
+	if (v.wanted[0] == '\0')
+		return 0;
+	return promote(q, gfd, v.wanted) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+int
+sq_group_advance(struct sq_queue *q, const char *key)
+{
+	int gfd, rc, saved;
+
+	if ((gfd = group_open(q, key, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = advance(q, gfd);
+	saved = errno;
+	close(gfd);
+	errno = saved;
+	return rc;
+}
+
+/* ------------------------------------------------------- transitions */
+
+int
+sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
+    const char *key)
+{
+	struct stat st;
+	int gfd, saved;
+
+	if ((gfd = group_open(q, key, 1)) == -1)
+		return -1;
+	if (sq_rename(q->tmpfd, tmpname, gfd, name) == -1) {
+		saved = errno;
+		close(gfd);
+		errno = saved;
+		return -1;
+	}
+	if (q->conf.durability == SQ_DURABILITY_FSYNC)
+		(void)fsync(gfd);
+	/* Sent: the rest is the group's business, never the send's. */
+	if (fstatat(gfd, SQ_GROUP_FREE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		(void)advance(q, gfd);
+	close(gfd);
+	return 0;
+}
+
+void
+sq_group_release(struct sq_queue *q, const struct sq_name *n)
+{
+	char head[BATON_MAX], gone[BATON_MAX];
+	int gfd;
+
+	if (n->group[0] == '\0' || (gfd = group_open(q, n->group, 0)) == -1)
+		return;
+	baton(head, SQ_GROUP_HEAD, n->id);
+	baton(gone, SQ_GROUP_GONE, n->id);
+	/* A recovery may turn ,head= into ,gone= and back meanwhile. */
+	if (sq_rename(gfd, head, gfd, SQ_GROUP_FREE) == 0 ||
+	    sq_rename(gfd, gone, gfd, SQ_GROUP_FREE) == 0 ||
+	    sq_rename(gfd, head, gfd, SQ_GROUP_FREE) == 0)
+		(void)advance(q, gfd);
+	close(gfd);
+}
+
+int
+sq_group_admit(struct sq_queue *q, const char *curname,
+    const struct sq_name *n)
+{
+	char head[BATON_MAX];
+	struct sq_name m;
+	struct stat st;
+	int gfd, rc, saved;
+
+	if ((gfd = group_open(q, n->group, 1)) == -1)
+		return -1;
+	baton(head, SQ_GROUP_HEAD, n->id);
+	if (fstatat(gfd, head, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(gfd);
+		return 1;
+	}
+	/* Not the head: it waits in its group, the attempt not counted. */
+	m = *n;
+	if (m.attempts > 0)
+		m.attempts--;
+	ready_name(&m);
+	rc = move_message(q->curfd, curname, gfd, &m, NULL);
+	if (rc == 0)
+		rc = advance(q, gfd);
+	else if (errno == ENOENT)
+		rc = 0;
+	saved = errno;
+	close(gfd);
+	errno = saved;
+	return rc == -1 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ upkeep */
+
+/* A sorted set of IDs. */
+struct idset {
+	char	**v;
+	size_t	  n, alloc;
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+idset_add(struct idset *s, const char *id)
+{
+	void *p;
+
+	if (s->n == s->alloc) {
+		size_t n = s->alloc ? s->alloc * 2 : 64;
+
+		if ((p = reallocarray(s->v, n, sizeof(*s->v))) == NULL)
+			return -1;
+		s->v = p;
+		s->alloc = n;
+	}
+	if ((s->v[s->n] = strdup(id)) == NULL)
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static int
+idset_has(const struct idset *s, const char *id)
+{
+	return s->n > 0 && bsearch(&id, s->v, s->n, sizeof(*s->v),
+	    cmp_str) != NULL;
+}
+
+static void
+idset_free(struct idset *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Add the IDs of grouped names in the directory dirfd to s (not sorted). */
+static int
+grouped_ids(int dirfd, struct idset *s)
+{
+	struct dirent *e;
+	struct sq_name n;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && strstr(e->d_name, ",g=") != NULL &&
+		    sq_name_parse(&n, e->d_name) == 0 && n.group[0] != '\0')
+			rc = idset_add(s, n.id);
+	closedir(d);
+	return rc;
+}
+
+/*
+ * The heads of new/, cur/ and retry/, in the order a head can move once
+ * its baton is under review: cur/, retry/, new/, and cur/ again (a claim
+ * of it, about to be undone into its group, which is looked at last).
+ */
+static int
+heads_now(struct sq_queue *q, int again, struct idset *s)
+{
+	if (grouped_ids(q->curfd, s) == -1 ||
+	    grouped_ids(q->retryfd, s) == -1 ||
+	    grouped_ids(q->newfd, s) == -1 ||
+	    (again && grouped_ids(q->curfd, s) == -1))
+		return -1;
+	sort(s->v, s->n, sizeof(*s->v), cmp_str);
+	return 0;
+}
+
+/* A baton whose head was not seen: the group and the baton's name. */
+struct suspect {
+	char	key[SQ_GROUP_MAX];
+	char	baton[BATON_MAX];
+};
+
+struct upkeep {
+	struct sq_queue		*q;
+	int			 gsfd;
+	int64_t			 now_ms;
+	int			 flags;
+	sq_group_report_fn	*report;
+	void			*arg;
+	struct suspect		*sus;
+	size_t			 nsus, asus;
+};
+
+static void
+say(struct upkeep *u, const char *fmt, const char *key, const char *what)
+{
+	char line[512];
+
+	if (u->report == NULL)
+		return;
+	snprintf(line, sizeof(line), fmt, key, what);
+	u->report(line, u->arg);
+}
+
+static int
+suspect_add(struct upkeep *u, const char *key, const char *b)
+{
+	void *p;
+
+	if (u->nsus == u->asus) {
+		size_t n = u->asus ? u->asus * 2 : 16;
+
+		if ((p = reallocarray(u->sus, n, sizeof(*u->sus))) == NULL)
+			return -1;
+		u->sus = p;
+		u->asus = n;
+	}
+	strlcpy(u->sus[u->nsus].key, key, SQ_GROUP_MAX);
+	strlcpy(u->sus[u->nsus].baton, b, BATON_MAX);
+	u->nsus++;
+	return 0;
+}
+
+/* First look at one group: advance, roll forward, or suspect its head. */
+static int
+upkeep_group(struct upkeep *u, const char *key)
+{
+	struct gview v;
+	const char *id;
+	int64_t age;
+	int gfd, rc = 0;
+
+	if ((gfd = subdir_open(u->gsfd, key, 0)) == -1)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
+		    0 : -1;
+	if (group_scan(gfd, NULL, &v) == -1)
+		goto fail;
+	if (v.nbatons != 1) {
+		say(u, "groups/%s: %s", key, v.nbatons == 0 ? "no baton" :
+		    "more than one baton");
+		goto done;
+	}
+	if ((id = baton_id(v.baton)) == NULL) {
+		if (v.waiting > 0) {
+			say(u, "groups/%s: %s", key,
+			    "baton free while messages wait: advanced");
+			if (!(u->flags & SQ_GROUP_DRY))
+				rc = advance(u->q, gfd);
+		}
+		goto done;
+	}
+	if (group_scan(gfd, id, &v) == -1)
+		goto fail;
+	if (v.wanted[0] != '\0') {
+		if (strncmp(v.baton, SQ_GROUP_HEAD,
+		    sizeof(SQ_GROUP_HEAD) - 1) == 0) {
+			say(u, "groups/%s: %s", key,
+			    "head not promoted: promoted");
+			if (!(u->flags & SQ_GROUP_DRY))
+				rc = advance(u->q, gfd);
+			goto done;
+		}
+	}
+	age = u->now_ms - ((int64_t)v.baton_st.st_ctim.tv_sec * 1000 +
+	    v.baton_st.st_ctim.tv_nsec / 1000000);
+	if (v.baton[1] == 'g' || (u->flags & SQ_GROUP_FORCE) ||
+	    age >= GROUP_GRACE_MS)
+		rc = suspect_add(u, key, v.baton);
+done:
+	close(gfd);
+	return rc;
+fail:
+	close(gfd);
+	return -1;
+}
+
+/*
+ * Judge the suspects, whose heads were not waiting in their groups: those
+ * seen in cur/, retry/ or new/ are fine.  The others' batons become
+ * ,gone=ID; from then on no claim of ID stands (admit wants ,head=ID), so
+ * ID can only move on towards its group.  Looked for again in that order,
+ * a head found gets its baton back, one not found frees it.
+ */
+static int
+upkeep_suspects(struct upkeep *u)
+{
+	struct idset seen = { 0 };
+	char to[BATON_MAX];
+	const char *id;
+	struct gview v;
+	size_t i;
+	int gfd, rc = -1, lost;
+
+	if (heads_now(u->q, 0, &seen) == -1)
+		goto out;
+	for (i = 0; i < u->nsus; i++) {
+		id = baton_id(u->sus[i].baton);
+		if (u->sus[i].baton[1] == 'h' && idset_has(&seen, id)) {
+			u->sus[i].baton[0] = '\0';	/* alive */
+			continue;
+		}
+		if (u->flags & SQ_GROUP_DRY) {
+			say(u, "groups/%s: head %s not found", u->sus[i].key,
+			    id);
+			u->sus[i].baton[0] = '\0';
+			continue;
+		}
+		if (u->sus[i].baton[1] == 'h') {
+			if ((gfd = subdir_open(u->gsfd, u->sus[i].key, 0)) ==
+			    -1)
+				goto out;
+			baton(to, SQ_GROUP_GONE, id);
+			if (sq_rename(gfd, u->sus[i].baton, gfd, to) == -1)
+				u->sus[i].baton[0] = '\0';	/* moved on */
+			else
+				strlcpy(u->sus[i].baton, to, BATON_MAX);
+			close(gfd);
+		}
+	}
+	idset_free(&seen);
+	if (heads_now(u->q, 1, &seen) == -1)
+		goto out;
+	for (i = 0; i < u->nsus; i++) {
+		if (u->sus[i].baton[0] == '\0')
+			continue;
+		id = baton_id(u->sus[i].baton);
+		if ((gfd = subdir_open(u->gsfd, u->sus[i].key, 0)) == -1)
+			goto out;
+		if (group_scan(gfd, id, &v) == -1) {
+			close(gfd);
+			goto out;
+		}
+		lost = !idset_has(&seen, id) && v.wanted[0] == '\0';
+		baton(to, lost ? "" : SQ_GROUP_HEAD, lost ? SQ_GROUP_FREE :
+		    id);
+		if (sq_rename(gfd, u->sus[i].baton, gfd, to) == 0) {
+			if (lost)
+				say(u, "groups/%s: head %s gone: baton freed",
+				    u->sus[i].key, id);
+			(void)advance(u->q, gfd);
+		}
+		close(gfd);
+	}
+	rc = 0;
+out:
+	idset_free(&seen);
+	return rc;
+}
+
+/* Whether the entry name of groups/ changed longer ago than the grace. */
+static int
+old_entry(struct upkeep *u, const char *name)
+{
+	struct stat st;
+
+	return fstatat(u->gsfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    u->now_ms - ((int64_t)st.st_ctim.tv_sec * 1000 +
+	    st.st_ctim.tv_nsec / 1000000) >= GROUP_GRACE_MS;
+}
+
+/* Whether a pass is due (groups/,maint older than GROUP_EVERY_MS). */
+static int
+pass_due(struct upkeep *u)
+{
+	struct stat st;
+	int fd;
+
+	if (u->flags & (SQ_GROUP_FORCE | SQ_GROUP_DRY))
+		return 1;
+	if (fstatat(u->gsfd, GROUP_MAINT, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && u->now_ms - SQ_MTIME_MS(&st) <
+	    GROUP_EVERY_MS && SQ_MTIME_MS(&st) <= u->now_ms)
+		return 0;
+	fd = sq_open_regular(u->gsfd, GROUP_MAINT, O_WRONLY | O_CREAT, 0666,
+	    NULL);
+	if (fd != -1) {
+		share_file(u->q->share, fd);
+		(void)futimens(fd, NULL);
+		close(fd);
+	}
+	return 1;
+}
+
+int
+sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
+    sq_group_report_fn *report, void *arg)
+{
+	struct upkeep u;
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0, saved;
+
+	memset(&u, 0, sizeof(u));
+	u.q = q;
+	u.now_ms = now_ms;
+	u.flags = flags;
+	u.report = report;
+	u.arg = arg;
+	if ((u.gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!pass_due(&u)) {
+		close(u.gsfd);
+		return 0;
+	}
+	if ((fd = openat(u.gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		rc = -1;
+		goto out;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".new.", 5) == 0 &&
+		    !(flags & SQ_GROUP_DRY) && old_entry(&u, e->d_name)) {
+			/* A group made by a crashed maker: never visible. */
+			int dfd = subdir_open(u.gsfd, e->d_name, 0);
+
+			if (dfd != -1) {
+				unlinkat(dfd, SQ_GROUP_FREE, 0);
+				close(dfd);
+			}
+			unlinkat(u.gsfd, e->d_name, AT_REMOVEDIR);
+			continue;
+		}
+		if (sq_group_key_valid(e->d_name, strlen(e->d_name)))
+			rc = upkeep_group(&u, e->d_name);
+	}
+	closedir(d);
+	if (rc == 0 && u.nsus > 0)
+		rc = upkeep_suspects(&u);
+out:
+	saved = errno;
+	free(u.sus);
+	close(u.gsfd);
+	errno = saved;
+	return rc;
+}
+
+/* ------------------------------------------------------------- stats */
+
+int
+sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
+{
+	struct idset cur = { 0 };
+	struct dirent *e;
+	struct gview v;
+	const char *id;
+	DIR *d;
+	int gsfd, gfd, fd, rc = 0;
+
+	memset(s, 0, sizeof(*s));
+	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (grouped_ids(q->curfd, &cur) == -1)
+		goto fail;
+	sort(cur.v, cur.n, sizeof(*cur.v), cmp_str);
+	if ((fd = openat(gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		goto fail;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
+		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
+			continue;
+		rc = group_scan(gfd, NULL, &v);
+		close(gfd);
+		s->groups++;
+		s->waiting += v.waiting;
+		if ((id = baton_id(v.baton)) == NULL)
+			continue;
+		s->held++;
+		if (idset_has(&cur, id))
+			s->inflight++;
+		if (v.waiting > 0)
+			s->blocked++;
+	}
+	closedir(d);
+	idset_free(&cur);
+	close(gsfd);
+	return rc;
+fail:
+	idset_free(&cur);
+	close(gsfd);
+	return -1;
+}
