@@ -54,6 +54,8 @@ ls_json_fields(const struct sq_name *n)
 		printf(",\"expires\":%" PRId64, n->expires);
 	if (n->reason[0] != '\0')
 		printf(",\"reason\":\"%s\"", n->reason);	/* [a-z0-9-] */
+	if (n->group[0] != '\0')
+		printf(",\"group\":\"%s\"", n->group);	/* [A-Za-z0-9_-] */
 }
 
 static void
@@ -83,38 +85,52 @@ ls_json(struct lister *l, const struct sq_msg *m)
 	putchar('}');
 }
 
-/* INFO: the fields that matter in the state, as key=value[,key=value]. */
+/* The fields of a message that matter in its state, or "". */
 static void
-ls_info(const struct sq_msg *m)
+state_info(const struct sq_msg *m, char *buf, size_t size)
 {
 	const struct sq_name *n = &m->n;
 
+	buf[0] = '\0';
 	switch (m->state) {
 	case SQ_STATE_INFLIGHT:
-		if (n->lease >= 0)
-			printf("lease=%" PRId64 "%s", n->lease,
-			    n->token[0] != '\0' ? "," : "");
-		if (n->token[0] != '\0')
-			printf("worker=%s", n->token);
-		if (n->lease < 0 && n->token[0] == '\0')
-			putchar('-');
+		if (n->lease >= 0 && n->token[0] != '\0')
+			snprintf(buf, size, "lease=%" PRId64 ",worker=%s",
+			    n->lease, n->token);
+		else if (n->lease >= 0)
+			snprintf(buf, size, "lease=%" PRId64, n->lease);
+		else if (n->token[0] != '\0')
+			snprintf(buf, size, "worker=%s", n->token);
 		break;
 	case SQ_STATE_RETRY:
 		if (n->due >= 0)
-			printf("due=%" PRId64, n->due);
-		else
-			putchar('-');
+			snprintf(buf, size, "due=%" PRId64, n->due);
 		break;
 	case SQ_STATE_DEAD:
-		fputs(n->reason[0] != '\0' ? n->reason : "-", stdout);
+		strlcpy(buf, n->reason, size);
 		break;
 	default:
 		if (n->expires >= 0)
-			printf("expires=%" PRId64, n->expires);
-		else
-			putchar('-');
+			snprintf(buf, size, "expires=%" PRId64, n->expires);
 		break;
 	}
+}
+
+/*
+ * INFO: the fields that matter in the state, as key=value[,key=value],
+ * then the group of a grouped message, group=KEY; "-" for none.
+ */
+static void
+ls_info(const struct sq_msg *m)
+{
+	char buf[128];
+
+	state_info(m, buf, sizeof(buf));
+	if (m->n.group[0] != '\0')
+		printf("%s%sgroup=%s", buf, buf[0] != '\0' ? "," : "",
+		    m->n.group);
+	else
+		fputs(buf[0] != '\0' ? buf : "-", stdout);
 }
 
 /*

@@ -102,7 +102,8 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	}
 	/* Dead workers' lock files go first: their claims then read dead. */
 	if (sq_workers_check(&q, now) == -1 ||
-	    sq_queue_maintain(&q, now, &m) == -1)
+	    sq_queue_maintain(&q, now, &m) == -1 ||
+	    sq_group_maintain(&q, now, SQ_GROUP_FORCE, NULL, NULL) == -1)
 		tool_queue_err(tool_exit_code(errno), &q, arg, NULL);
 	/* What came back to new/ is offered now, not after the snapshot. */
 	if (m.recovered + m.promoted > 0 && sq_queue_refresh(&q) == -1)

@@ -178,6 +178,10 @@ stats_table(FILE *fp, const struct qstats *qs)
 	    PRIu64 ", dead-lettered %" PRIu64, "total", s->sent, s->acked,
 	    s->retried, s->dead_lettered);
 	putc('\n', fp);
+	if (s->groups.groups > 0)
+		fprintf(fp, "  %-12s %zu: %zu in flight, %zu blocked, %zu "
+		    "messages waiting\n", "groups", s->groups.groups,
+		    s->groups.inflight, s->groups.blocked, s->groups.waiting);
 	if (s->stray > 0)
 		fprintf(fp, "  %-12s %" PRIu64 " entries that are not messages "
 		    "(see qadmin check)\n", "stray", s->stray);
@@ -290,6 +294,9 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 		    PRIu64 ",\"retried\":%" PRIu64 ",\"dead_lettered\":%"
 		    PRIu64 "}", s->sent, s->acked, s->retried,
 		    s->dead_lettered);
+		fprintf(fp, ",\"groups\":{\"all\":%zu,\"inflight\":%zu,"
+		    "\"blocked\":%zu,\"waiting\":%zu}", s->groups.groups,
+		    s->groups.inflight, s->groups.blocked, s->groups.waiting);
 		if (ages) {
 			fputs(",\"ready_age\":{", fp);
 			for (j = 0; j < SQ_STATS_AGES; j++)
@@ -307,7 +314,7 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 enum metric {
 	M_MESSAGES, M_BYTES, M_OLDEST, M_NEXT_DUE, M_LEASE, M_DEAD,
 	M_DEAD_HOUR, M_DEAD_DAY, M_ATTEMPTS, M_WORKERS, M_HUNG, M_STRAY,
-	M_AGES, M_HELD, M_BROKEN, M_TOTAL, NMETRICS
+	M_AGES, M_HELD, M_BROKEN, M_TOTAL, M_GROUPS, NMETRICS
 };
 
 static const struct {
@@ -350,6 +357,10 @@ static const struct {
 	[M_TOTAL] = { "spoolq_messages_total",
 	    "Messages sent, acked, retried and dead-lettered since the "
 	    "queue was made." },
+	[M_GROUPS] = { "spoolq_groups",
+	    "Message groups: all, in flight (head claimed), blocked "
+	    "(messages waiting behind their head), and the messages "
+	    "waiting." },
 };
 
 static void
@@ -443,6 +454,15 @@ prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 		prom_sample(fp, m, q, "event", "retried", (int64_t)s->retried);
 		prom_sample(fp, m, q, "event", "dead_lettered",
 		    (int64_t)s->dead_lettered);
+		break;
+	case M_GROUPS:
+		prom_sample(fp, m, q, "kind", "all", (int64_t)s->groups.groups);
+		prom_sample(fp, m, q, "kind", "inflight",
+		    (int64_t)s->groups.inflight);
+		prom_sample(fp, m, q, "kind", "blocked",
+		    (int64_t)s->groups.blocked);
+		prom_sample(fp, m, q, "kind", "waiting_messages",
+		    (int64_t)s->groups.waiting);
 		break;
 	default:
 		break;

@@ -808,6 +808,42 @@ check_dups(struct checker *c)
 	return 0;
 }
 
+/* A half-done group state, as sq_group_maintain found or mended it. */
+static void
+group_found(const char *key, const char *what, const char *action,
+    void *arg)
+{
+	struct checker *c = arg;
+	struct sq_problem p;
+	char path[PATH_SIZE];
+
+	memset(&p, 0, sizeof(p));
+	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_GROUPS, key);
+	p.path = path;
+	p.what = what;
+	if (action != NULL && (c->act || c->plan)) {
+		p.action = action;
+		p.to = path;
+		p.repaired = c->act;
+	}
+	found(c, &p);
+}
+
+/*
+ * Groups (spoolq(5) "Message groups"): what a crash left half-way, found
+ * by the groups' own maintenance, forced, and without changes unless
+ * repairing.
+ */
+static void
+check_groups(struct checker *c)
+{
+	if (c->q.tmpfd == -1 || c->q.newfd == -1 || c->q.curfd == -1 ||
+	    c->q.retryfd == -1)
+		return;
+	(void)sq_group_maintain(&c->q, c->now_ms, SQ_GROUP_FORCE |
+	    (c->act ? 0 : SQ_GROUP_DRY), group_found, c);
+}
+
 static void
 check_free(struct checker *c)
 {
@@ -862,6 +898,7 @@ sq_queue_check(const char *path, int flags, sq_problem_fn *fn, void *arg,
 	if (check_dups(&c) == -1 || check_file_dirs(&c) == -1)
 		goto out;
 	check_held(&c);
+	check_groups(&c);
 	/* Renamed names are not in the claim index: list new/ again. */
 	if (c.moved)
 		(void)sq_queue_refresh(&c.q);

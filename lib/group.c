@@ -370,6 +370,7 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 {
 	char head[BATON_MAX];
 	struct sq_name m;
+	struct gview v;
 	struct stat st;
 	int gfd, rc, saved;
 
@@ -377,6 +378,15 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 		return -1;
 	baton(head, SQ_GROUP_HEAD, n->id);
 	if (fstatat(gfd, head, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		close(gfd);
+		return 1;
+	}
+	/* An idle group: when none older waits, the baton is taken here. */
+	if (group_scan(gfd, NULL, &v) == -1)
+		goto fail;
+	if (strcmp(v.baton, SQ_GROUP_FREE) == 0 && v.nbatons == 1 &&
+	    (v.waiting == 0 || strcmp(n->id, v.firstid) < 0) &&
+	    sq_rename(gfd, SQ_GROUP_FREE, gfd, head) == 0) {
 		close(gfd);
 		return 1;
 	}
@@ -394,6 +404,11 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 	close(gfd);
 	errno = saved;
 	return rc == -1 ? -1 : 0;
+fail:
+	saved = errno;
+	close(gfd);
+	errno = saved;
+	return -1;
 }
 
 /* ------------------------------------------------------------ upkeep */
@@ -506,14 +521,10 @@ struct upkeep {
 };
 
 static void
-say(struct upkeep *u, const char *fmt, const char *key, const char *what)
+say(struct upkeep *u, const char *key, const char *what, const char *action)
 {
-	char line[512];
-
-	if (u->report == NULL)
-		return;
-	snprintf(line, sizeof(line), fmt, key, what);
-	u->report(line, u->arg);
+	if (u->report != NULL)
+		u->report(key, what, action, u->arg);
 }
 
 static int
@@ -550,14 +561,14 @@ upkeep_group(struct upkeep *u, const char *key)
 	if (group_scan(gfd, NULL, &v) == -1)
 		goto fail;
 	if (v.nbatons != 1) {
-		say(u, "groups/%s: %s", key, v.nbatons == 0 ? "no baton" :
-		    "more than one baton");
+		say(u, key, v.nbatons == 0 ? "no baton" :
+		    "more than one baton", NULL);
 		goto done;
 	}
 	if ((id = baton_id(v.baton)) == NULL) {
 		if (v.waiting > 0) {
-			say(u, "groups/%s: %s", key,
-			    "baton free while messages wait: advanced");
+			say(u, key, "baton free while messages wait",
+			    "advance");
 			if (!(u->flags & SQ_GROUP_DRY))
 				rc = advance(u->q, gfd);
 		}
@@ -568,8 +579,7 @@ upkeep_group(struct upkeep *u, const char *key)
 	if (v.wanted[0] != '\0') {
 		if (strncmp(v.baton, SQ_GROUP_HEAD,
 		    sizeof(SQ_GROUP_HEAD) - 1) == 0) {
-			say(u, "groups/%s: %s", key,
-			    "head not promoted: promoted");
+			say(u, key, "head waits in its group", "promote");
 			if (!(u->flags & SQ_GROUP_DRY))
 				rc = advance(u->q, gfd);
 			goto done;
@@ -614,8 +624,8 @@ upkeep_suspects(struct upkeep *u)
 			continue;
 		}
 		if (u->flags & SQ_GROUP_DRY) {
-			say(u, "groups/%s: head %s not found", u->sus[i].key,
-			    id);
+			say(u, u->sus[i].key, "baton held by a message that "
+			    "is gone", "free");
 			u->sus[i].baton[0] = '\0';
 			continue;
 		}
@@ -649,8 +659,8 @@ upkeep_suspects(struct upkeep *u)
 		    id);
 		if (sq_rename(gfd, u->sus[i].baton, gfd, to) == 0) {
 			if (lost)
-				say(u, "groups/%s: head %s gone: baton freed",
-				    u->sus[i].key, id);
+				say(u, u->sus[i].key, "baton held by a "
+				    "message that is gone", "free");
 			(void)advance(u->q, gfd);
 		}
 		close(gfd);

@@ -81,8 +81,13 @@ int	sq_group_admit(struct sq_queue *q, const char *curname,
 #define SQ_GROUP_FORCE	1	/* now, whatever the grace and rate limit */
 #define SQ_GROUP_DRY	2	/* report only, change nothing */
 
-/* Called with one line on each half-done group state met. */
-typedef void	sq_group_report_fn(const char *what, void *arg);
+/*
+ * Called for each half-done group state met: key is the group's, what
+ * says what was found, action what was done (or, with SQ_GROUP_DRY, is
+ * to be done): "advance", "promote", "free", or NULL for nothing.
+ */
+typedef void	sq_group_report_fn(const char *key, const char *what,
+		    const char *action, void *arg);
 
 /*
  * sq_group_maintain - mend what crashes leave of groups (spoolq(5)
@@ -92,7 +97,7 @@ typedef void	sq_group_report_fn(const char *what, void *arg);
  * ,gone=ID and looking again, so that a head moving meanwhile is never
  * missed.  Batons younger than 5 s are left alone, and unless flags has
  * SQ_GROUP_FORCE a pass runs at most every 10 s per queue (groups/,maint
- * records the last).  report (may be NULL) gets a line per state found.
+ * records the last).  report (may be NULL) hears each state found.
  * Returns 0 or -1 with errno.
  */
 int	sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,

@@ -268,6 +268,8 @@ sq_stats_collect(struct sq_queue *q, int64_t now_ms, struct sq_stats *s)
 		s->retried = v[SQ_COUNT_RETRIED];
 		s->dead_lettered = v[SQ_COUNT_DEAD];
 	}
+	if (sq_group_stats(q, &s->groups) == -1)
+		return -1;
 	return count_workers(q, s);
 }
 

@@ -66,6 +66,7 @@ struct sq_stats {
 	unsigned	workers_hung;		/* lock held, heartbeat > lease */
 	/* Since the queue was made (run/counters; counter.c): */
 	uint64_t	sent, acked, retried, dead_lettered;
+	struct sq_group_stats groups;		/* message groups (group.c) */
 };
 
 /*
@@ -81,7 +82,8 @@ struct sq_stats {
  * workers whose lock file run/worker.TOKEN is held (sq_worker_probe),
  * never creating run/; the counters of messages sent, acknowledged,
  * retried and dead-lettered since the queue was made, read from
- * run/counters (0 before the first).  Each state directory is listed once, in
+ * run/counters (0 before the first); the message groups
+ * (sq_group_stats).  Each state directory is listed once, in
  * constant memory; entries that move meanwhile may be missed or seen
  * twice, as with any listing of a live queue.  Changes nothing.
  * Returns 0, or -1 with errno from opendir(3)/readdir(3)/fstatat(2)

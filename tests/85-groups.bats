@@ -1,0 +1,374 @@
+#!/usr/bin/env bats
+# Message groups (qsend -g): within a group one message at a time, in ID
+# order; groups and ungrouped messages in parallel.  The on-disk rule is
+# spoolq(5) "Message groups": the head of a group is the one message of it
+# in new/, cur/ or retry/, the others wait in groups/KEY/, and the baton
+# groups/KEY/,head=ID (or ,free) says which is head.
+#
+# The concurrency test runs 4 workers over GROUPS x PER messages
+# (SPOOLQ_GROUPS_N, SPOOLQ_GROUPS_PER: 20 x 20 by default, 100 x 100 for
+# the full run) with random failures and kill -9 of workers; each job
+# appends "start" and "end" lines to one log opened O_APPEND, whose order
+# is the order in time of the appends, so overlaps are judged without a
+# clock.
+
+load helpers
+
+setup() {
+	spoolq_setup
+	mkq q durability=none retry_delay=100ms
+	Q=$(qdir q)
+}
+
+teardown() {
+	local p
+	for p in ${WORKERS-}; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	spoolq_teardown
+}
+
+# head_of KEY: the ID the baton of group KEY names ("" when free).
+head_of() {
+	local b
+	b=$(cd "$Q/groups/$1" && ls -1A | grep '^,') || return 1
+	case $b in
+	,free) echo ;;
+	,head=*) echo "${b#,head=}" ;;
+	*) echo "$b" ;;
+	esac
+}
+
+# claim_body: claim one message, print its body (fails when none).
+claim_body() {
+	local r
+	r=$(qrecv q) || return 1
+	cat "$r"
+	echo
+}
+
+@test "qsend -g: the first message of a group is ready, the others wait in groups/KEY/" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qsend -g B q b1
+	qsend q plain
+	assert_count new q 3
+	run names new q
+	assert_equal "$(grep -c ',g=A$' <<<"$output")" 1
+	assert_equal "$(grep -c ',g=B$' <<<"$output")" 1
+	assert_count groups/A q 2	# the baton and a2
+	run bodies groups/A q
+	assert_output --partial a2
+	assert_equal "$(head_of A)" "$(msgid "$(names new q | grep ',g=A$')")"
+	assert_equal "$(head_of B)" "$(msgid "$(names new q | grep ',g=B$')")"
+	# Fields stay awk-parseable and the ID is unchanged.
+	run field "$(names new q | grep ',g=A$')" g
+	assert_output A
+}
+
+@test "qsend -g: a name that is not a key is hashed; SPOOLQ_GROUP is the default" {
+	qsend -g 'customer 42@example.com' q x
+	qsend -g 'customer 42@example.com' q y
+	run names new q
+	[[ $output =~ ,g=h[0-9a-f]{16}$ ]] || fail "no hashed key: $output"
+	k=$(field "$output" g)
+	assert_count "groups/$k" q 2
+	SPOOLQ_GROUP=env-group qsend q z
+	assert_count groups/env-group q 1
+	assert_equal "$(names new q | grep -c ',g=env-group$')" 1
+	expect_fail 64 qsend -g '' q w
+	assert_output --partial "qsend: -g: a group name may not be empty"
+}
+
+@test "a group's next message is not claimed while its head is claimed or waits in retry/" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qsend q free1
+	qsend q free2
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a1
+	# a2 waits; the ungrouped messages flow.
+	assert_equal "$(claim_body)" free1
+	assert_equal "$(claim_body)" free2
+	run qrecv q
+	assert_failure 1
+	# A retry keeps the group: a2 still waits while a1 is in retry/.
+	qack --retry --delay 1h "$r"
+	assert_count retry q 1
+	run qrecv q
+	assert_failure 1
+	assert_count groups/A q 2
+	# Due again, a1 comes back before a2.
+	mv "$Q/retry/$(only retry q)" "$Q/retry/$(msgid "$(only retry q)"),a=1,t=1,g=A"
+	qadmin recover q >/dev/null
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a1
+	qack "$r"
+	assert_equal "$(claim_body)" a2
+}
+
+@test "an ack frees the group: its messages come one at a time in ID order" {
+	for i in 1 2 3 4 5; do qsend -g A q "a$i"; done
+	got=
+	for i in 1 2 3 4 5; do
+		r=$(qrecv -n 5 q)
+		assert_equal "$(wc -l <<<"$r")" 1
+		got+="$(cat "$r") "
+		qack "$r"
+	done
+	assert_equal "$got" "a1 a2 a3 a4 a5 "
+	assert_equal "$(head_of A)" ""
+	assert_count groups/A q 1	# the free baton
+}
+
+@test "a dead-lettered head frees its group" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	qack --reject "$r"
+	assert_count dead q 1
+	assert_equal "$(field "$(only dead q)" g)" A
+	assert_equal "$(claim_body)" a2
+}
+
+@test "a head out of attempts is dead-lettered by recovery and frees its group" {
+	qadmin config q set max_attempts=1 lease=1s >/dev/null
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	wait_lease_over "$r"
+	assert_equal "$(claim_body)" a2
+	assert_count dead q 1
+}
+
+@test "a lapsed lease gives the head back, never its successor" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv --lease 1s q)
+	run qrecv q
+	assert_failure 1
+	wait_lease_over "$r"
+	r2=$(qrecv q)
+	assert_equal "$(cat "$r2")" a1
+	assert_equal "$(field "$r2" a)" 2
+	qack "$r2"
+	assert_equal "$(claim_body)" a2
+}
+
+@test "kill -9 of a worker frees its group at once: its lock is free" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qworker q -- sleep 60 2>/dev/null &
+	w=$!
+	WORKERS=$w
+	wait_for test "$(count cur q)" = 1
+	run qrecv q
+	assert_failure 1
+	kill -9 "$w"
+	wait "$w" || true
+	# Nothing else is ready: the claim checks the workers and recovers.
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a1
+	qack "$r"
+	assert_equal "$(claim_body)" a2
+}
+
+@test "a grouped message delivered by hand into new/ waits behind its group's head" {
+	qsend -g A q a1
+	r=$(qrecv q)
+	id=2000000000.000000000.1_0_00000000.hand
+	echo hand >"$Q/tmp/$id"
+	mv "$Q/tmp/$id" "$Q/new/$id,g=A"
+	run qrecv q
+	assert_failure 1
+	assert_count new q 0
+	[[ -f $Q/groups/A/$id,g=A ]] || fail "not queued: $(names groups/A q)"
+	qack "$r"
+	assert_equal "$(claim_body)" hand
+	# A new group by hand works too.
+	echo solo >"$Q/tmp/$id.2"
+	mv "$Q/tmp/$id.2" "$Q/new/$id.2,g=fresh"
+	assert_equal "$(claim_body)" solo
+}
+
+@test "a redriven head waits behind the group's current head" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qack --reject "$(qrecv q)"
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a2
+	qadmin redrive q >/dev/null
+	run qrecv q
+	assert_failure 1
+	qack "$r"
+	assert_equal "$(claim_body)" a1
+}
+
+@test "qadmin check --repair finishes a promotion cut short" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	qack "$r"		# a2 is head now: put it back as a crash would
+	h=$(only new q)
+	mv "$Q/new/$h" "$Q/groups/A/$h"
+	run qadmin check q
+	assert_failure 1
+	assert_output --partial "groups/A"
+	run qadmin check --repair q
+	assert_success
+	assert_equal "$(claim_body)" a2
+}
+
+@test "qadmin check --repair frees a baton whose head was settled by a crashed consumer" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	rm "$r"			# an ack cut short before the baton moved
+	run qrecv q
+	assert_failure 1
+	run qadmin check q
+	assert_failure 1
+	assert_output --partial "baton held by a message that is gone"
+	assert_equal "$(count groups/A q)" 2	# nothing changed
+	run qadmin check --repair q
+	assert_success
+	assert_output --partial "groups/A"
+	assert_equal "$(claim_body)" a2
+	run qadmin check q
+	assert_success
+}
+
+@test "qadmin check --repair advances a group whose baton is free while messages wait" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	# A crash between freeing the baton and taking it again.
+	qack "$r"
+	h=$(only new q)
+	mv "$Q/new/$h" "$Q/groups/A/$h"
+	mv "$Q/groups/A/,head=$(msgid "$h")" "$Q/groups/A/,free"
+	run qadmin check --repair q
+	assert_success
+	assert_equal "$(claim_body)" a2
+}
+
+@test "a baton under review is given back when its head is alive" {
+	qsend -g A q a1
+	qsend -g A q a2
+	r=$(qrecv q)
+	id=$(msgid "$r")
+	# A recovery that crashed after renaming the baton.
+	mv "$Q/groups/A/,head=$id" "$Q/groups/A/,gone=$id"
+	run qadmin check --repair q
+	assert_success
+	assert_equal "$(head_of A)" "$id"
+	run qrecv q
+	assert_failure 1
+	qack "$r"
+	assert_equal "$(claim_body)" a2
+}
+
+@test "qadmin stats shows groups in flight and blocked; qadmin ls shows each message's group" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qsend -g B q b1
+	qsend q plain
+	r=$(qrecv q)		# a1
+	run qadmin stats q
+	assert_success
+	assert_output --partial "groups       2: 1 in flight, 1 blocked, 1 messages waiting"
+	run qadmin stats --json q
+	assert_output --partial '"groups":{"all":2,"inflight":1,"blocked":1,"waiting":1}'
+	run qadmin ls q
+	assert_line --regexp "^inflight +$(msgid "$r") .* lease=[0-9]+,group=A$"
+	assert_line --regexp "^ready .* group=B$"
+	assert_line --regexp "^ready .* -$"
+	run qadmin ls --json q ready
+	assert_output --partial '"group":"B"'
+}
+
+# The concurrency test's job: body "GROUP SEQ".  Logs start and end lines;
+# fails at random (exit 75, retried).
+job_script='
+read -r g s
+printf "start %s %s %s\n" "$g" "$s" "$SPOOLQ_ATTEMPT" >>"$LOG"
+sleep 0.0$((RANDOM % 3))
+if [ $((RANDOM % 5)) = 0 ]; then
+	printf "end %s %s fail\n" "$g" "$s" >>"$LOG"
+	exit 75
+fi
+printf "end %s %s ok\n" "$g" "$s" >>"$LOG"
+'
+
+start_worker() {
+	qworker -q q -- bash -c "$job_script" job 2>>"$T/worker.err" &
+	WORKERS="$WORKERS $!"
+}
+
+queue_empty() {
+	[[ $(count new q) == 0 && $(count cur q) == 0 &&
+	    $(count retry q) == 0 ]] &&
+	    [[ -z $(find "$Q/groups" -type f -name '[0-9]*') ]]
+}
+
+@test "4 workers, random failures and kill -9: each group in order, never two at once" {
+	local n=${SPOOLQ_GROUPS_N:-20} per=${SPOOLQ_GROUPS_PER:-20} g s i
+	qadmin config q set max_attempts=1000 retry_max_delay=200ms >/dev/null
+	export LOG=$T/log
+	: >"$LOG"
+	for s in $(seq "$per"); do
+		for g in $(seq "$n"); do
+			echo "g$g $s"
+		done
+	done | while read -r g s; do
+		echo "$g $s" | qsend -g "$g" q
+	done
+	WORKERS=
+	for i in 1 2 3 4; do start_worker; done
+	# Kill a worker now and then (the kill is logged once it is dead,
+	# and its job with it), and start another.
+	for i in 1 2 3 4 5 6; do
+		wait_until 30 test "$(grep -c '^end .* ok$' "$LOG")" -ge \
+		    $((n * per * i / 8)) || break
+		set -- $WORKERS
+		victim=$1
+		shift
+		WORKERS="$*"
+		kill -9 "$victim"
+		wait "$victim" 2>/dev/null || true
+		echo kill >>"$LOG"
+		start_worker
+	done
+	wait_for -t $((60 + n * per / 10)) queue_empty
+	# Every message succeeded at least once; per group, the successful
+	# deliveries, repeats folded, are 1..per in order.
+	run awk -v per="$per" '
+		$1 == "end" && $4 == "ok" {
+			if (last[$2] != $3) { seq[$2] = seq[$2] " " $3; last[$2] = $3 }
+		}
+		END {
+			want = ""
+			for (i = 1; i <= per; i++) want = want " " i
+			for (g in seq) if (seq[g] != want) { print g ":" seq[g]; bad = 1 }
+			exit bad
+		}' "$LOG"
+	assert_success
+	assert_equal "$(awk '$1 == "end" && $4 == "ok" { print $2 }' "$LOG" | sort -u | wc -l)" "$n"
+	# Never two jobs of a group at once: a start while another job of its
+	# group has started and not ended (a kill ends them all).
+	run awk '
+		$1 == "kill" { delete busy; next }
+		$1 == "start" {
+			if ($2 in busy) { print "overlap in " $2 " at line " NR; bad = 1 }
+			busy[$2] = 1
+		}
+		$1 == "end" { delete busy[$2] }
+		END { exit bad }' "$LOG"
+	assert_success
+	[[ ! -s $T/worker.err ]] || fail "workers said: $(cat "$T/worker.err")"
+	for i in $WORKERS; do
+		kill -TERM "$i"
+		wait "$i" || true
+	done
+	WORKERS=
+}
