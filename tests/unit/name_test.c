@@ -140,6 +140,33 @@ test_reason(void)
 	    "bad reasons refused (empty, upper case, comma, slash, 33 bytes)");
 }
 
+static void
+test_group(void)
+{
+	struct sq_name n;
+	char buf[SQ_NAME_MAX + 1], key[SQ_GROUP_MAX], key2[SQ_GROUP_MAX];
+
+	ok(sq_name_parse(&n, "ID,a=2,e=9,g=customer-17,h") == 0 &&
+	    strcmp(n.group, "customer-17") == 0 && n.attempts == 2 &&
+	    n.has_attr, "g= parses beside the other fields");
+	ok(sq_name_format(buf, sizeof(buf), &n) == 0, "format grouped");
+	is_str(buf, "ID,a=2,e=9,g=customer-17,h", "g= after e=, before h");
+	ok(sq_name_parse(&n, "ID,g=") == -1 && sq_name_parse(&n, "ID,g=a.b")
+	    == -1 && sq_name_parse(&n, "ID,g=a,g=b") == -1 &&
+	    sq_name_parse(&n, "ID,g=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") == -1,
+	    "bad g= refused (empty, dot, twice, 33 bytes)");
+	ok(sq_group_key("customer-17", key) == 0 &&
+	    strcmp(key, "customer-17") == 0, "a key-shaped group is its key");
+	ok(sq_group_key("customer 17@example.com", key) == 0 &&
+	    strlen(key) == 17 && key[0] == 'h' &&
+	    sq_group_key_valid(key, strlen(key)), "another name is hashed");
+	ok(sq_group_key("customer 17@example.com", key2) == 0 &&
+	    strcmp(key, key2) == 0, "one name, one key");
+	ok(sq_group_key("", key) == -1 && errno == EINVAL, "empty refused");
+	ok(sq_group_of("ID,a=1,l=5,g=k,h", key) == 1 && strcmp(key, "k") == 0
+	    && sq_group_of("ID,a=1", key) == 0, "sq_group_of");
+}
+
 int
 main(void)
 {
@@ -148,5 +175,6 @@ main(void)
 	test_ids();
 	test_fork_unique();
 	test_reason();
+	test_group();
 	return tap_done();
 }
