@@ -154,6 +154,7 @@ bench: all
 	@bench/run
 	@bench/worker
 	@bench/delivery
+	@bench/groups
 
 lint: deps-check
 	@for m in $(MANS); do mandoc -Tlint -Wwarning $$m || exit 1; done

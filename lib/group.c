@@ -188,13 +188,41 @@ struct gview {
 	struct stat	baton_st;
 };
 
+/*
+ * Whether the ID of the name e (up to its first comma) sorts before the
+ * ID held in id; names are compared without being parsed, so that a
+ * listing costs little more than reading it.
+ */
+static int
+id_before(const char *e, const char *id)
+{
+	size_t a = strcspn(e, ","), b = strlen(id);
+	int c = memcmp(e, id, a < b ? a : b);
+
+	return c < 0 || (c == 0 && a < b);
+}
+
+static int
+id_is(const char *e, const char *id)
+{
+	size_t a = strcspn(e, ",");
+
+	return strncmp(e, id, a) == 0 && id[a] == '\0';
+}
+
+/*
+ * List groups/KEY (gfd) into *v: its baton, how many wait, the oldest
+ * waiting by ID and, when want is set, the name of that ID.  Names that
+ * do not parse, dot names and what is not a regular file are skipped
+ * (qadmin check reports them).  0 or -1 with errno.
+ */
 static int
 group_scan(int gfd, const char *want, struct gview *v)
 {
 	struct dirent *e;
 	struct sq_name n;
 	DIR *d;
-	int fd;
+	int fd, bad = 0;
 
 	memset(v, 0, sizeof(*v));
 	v->want = want;
@@ -204,6 +232,7 @@ group_scan(int gfd, const char *want, struct gview *v)
 		close(fd);
 		return -1;
 	}
+again:
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == ',') {
 			if (strcmp(e->d_name, SQ_GROUP_FREE) != 0 &&
@@ -219,16 +248,26 @@ group_scan(int gfd, const char *want, struct gview *v)
 			}
 			continue;
 		}
-		if (e->d_name[0] == '.' || sq_name_parse(&n, e->d_name) == -1 ||
+		if (e->d_name[0] == '.' || (bad &&
+		    sq_name_parse(&n, e->d_name) == -1) ||
 		    !sq_entry_regular(fd, e->d_name, e->d_type))
 			continue;
 		v->waiting++;
-		if (v->first[0] == '\0' || strcmp(n.id, v->firstid) < 0) {
+		if (v->first[0] == '\0' || id_before(e->d_name, v->firstid)) {
 			strlcpy(v->first, e->d_name, sizeof(v->first));
-			strlcpy(v->firstid, n.id, sizeof(v->firstid));
+			strlcpy(v->firstid, e->d_name, sizeof(v->firstid));
+			v->firstid[strcspn(v->firstid, ",")] = '\0';
 		}
-		if (want != NULL && strcmp(n.id, want) == 0)
+		if (want != NULL && id_is(e->d_name, want))
 			strlcpy(v->wanted, e->d_name, sizeof(v->wanted));
+	}
+	/* A name that does not parse came first: list again, parsing all. */
+	if (!bad && v->first[0] != '\0' && sq_name_parse(&n, v->first) == -1) {
+		bad = 1;
+		memset(v, 0, sizeof(*v));
+		v->want = want;
+		rewinddir(d);
+		goto again;
 	}
 	closedir(d);
 	return 0;
@@ -349,18 +388,34 @@ sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
 void
 sq_group_release(struct sq_queue *q, const struct sq_name *n)
 {
-	char head[BATON_MAX], gone[BATON_MAX];
-	int gfd;
+	char to[BATON_MAX];
+	struct gview v;
+	const char *id;
+	int gfd, tries;
 
 	if (n->group[0] == '\0' || (gfd = group_open(q, n->group, 0)) == -1)
 		return;
-	baton(head, SQ_GROUP_HEAD, n->id);
-	baton(gone, SQ_GROUP_GONE, n->id);
-	/* A recovery may turn ,head= into ,gone= and back meanwhile. */
-	if (sq_rename(gfd, head, gfd, SQ_GROUP_FREE) == 0 ||
-	    sq_rename(gfd, gone, gfd, SQ_GROUP_FREE) == 0 ||
-	    sq_rename(gfd, head, gfd, SQ_GROUP_FREE) == 0)
-		(void)advance(q, gfd);
+	/*
+	 * Hand the baton straight to the oldest waiting message, or free
+	 * it.  A recovery may turn ,head= into ,gone= and back meanwhile:
+	 * then list again.
+	 */
+	for (tries = 0; tries < 3; tries++) {
+		if (group_scan(gfd, NULL, &v) == -1 || v.nbatons != 1 ||
+		    (id = baton_id(v.baton)) == NULL || strcmp(id, n->id) != 0)
+			break;
+		if (v.waiting > 0)
+			baton(to, SQ_GROUP_HEAD, v.firstid);
+		else
+			strlcpy(to, SQ_GROUP_FREE, sizeof(to));
+		if (sq_rename(gfd, v.baton, gfd, to) == -1)
+			continue;
+		if (v.waiting > 0)
+			(void)promote(q, gfd, v.first);
+		else
+			(void)advance(q, gfd);	/* a send meanwhile */
+		break;
+	}
 	close(gfd);
 }
 
