@@ -96,6 +96,7 @@ check: DEPS_GROUPS = build test fuzz bench demo examples ci
 check-crash: DEPS_GROUPS = build test
 check-asan: DEPS_GROUPS = build test
 check-valgrind: DEPS_GROUPS = build test extra
+check-system: DEPS_GROUPS = build system
 demo: DEPS_GROUPS = build demo
 bench: DEPS_GROUPS = build bench
 lint: DEPS_GROUPS = build
@@ -146,6 +147,13 @@ check-valgrind: all
 	@$(MAKE) --no-print-directory units
 	@SPOOLQ_WRAP="valgrind -q --error-exitcode=99 --leak-check=full" \
 	    tests/run --no-stress
+
+# The package on a booted Debian 12: tests/system/boot-test builds it,
+# boots a fresh root under systemd-nspawn, and there installs it with apt
+# and runs qworker@jobs through systemctl.  As root, with the network;
+# a few minutes, so not part of make check.
+check-system: deps-check
+	@tests/system/boot-test
 
 demo: all
 	@examples/demo.sh
@@ -279,7 +287,7 @@ clean-lib:
 .PHONY: install-lib uninstall-lib clean-lib
 
 .PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
-	check-asan check-valgrind demo bench lint install uninstall \
+	check-asan check-valgrind check-system demo bench lint install uninstall \
 	install-extras uninstall-extras clean
 .SECONDARY:
 
