@@ -73,6 +73,25 @@ teardown() {
 	refute_output --regexp '^E: '
 }
 
+@test "libspoolq0 has a symbols file: every exported function, none that is gone" {
+	dpkg-deb -e "$PKG"/libspoolq0_*_*.deb "$T/ctrl"
+	run grep -x '\* Build-Depends-Package: libspoolq-dev' "$T/ctrl/symbols"
+	assert_success
+	nm -D --defined-only "$ROOT/usr/lib/$MA/libspoolq.so.0" |
+	    awk '$2 == "T" { print $3 }' | sort >"$T/exported"
+	awk '/^ / { sub(/@.*/, "", $1); print $1 }' "$T/ctrl/symbols" |
+	    sort >"$T/shipped"
+	(($(wc -l <"$T/exported") > 50))
+	run diff "$T/exported" "$T/shipped"
+	assert_success
+	# debian/libspoolq0.symbols lists nothing the library lost (a new
+	# function missing from it only warns: see the file).
+	awk '/^ / { sub(/@.*/, "", $1); print $1 }' \
+	    "$TOP/debian/libspoolq0.symbols" | sort >"$T/listed"
+	run comm -23 "$T/listed" "$T/exported"
+	assert_output ''
+}
+
 @test "every file make install installs is in a package" {
 	local d
 	(cd "$PKG/src/debian/tmp" && find . ! -type d | sed 's|^\.||' |
