@@ -1,7 +1,9 @@
 # bash completion for spoolq: qsend, qrecv, qack, qworker and qadmin.
 #
 # Completes options, qadmin commands, queue and exchange names, state
-# names, dead-letter reasons, queue.conf keys and durations.  Queue and
+# names, dead-letter reasons, queue.conf keys and their values (after
+# "qadmin config QUEUE set KEY=" and "qadmin create QUEUE KEY="),
+# durations and sizes.  Queue and
 # exchange names are read from the spool root that the tool would use
 # (spoolq(7)): -d ROOT on the command line, else $SPOOLQ_DIR, else
 # /var/spool/spoolq for root, else ${XDG_STATE_HOME:-~/.local/state}/spoolq.
@@ -79,6 +81,54 @@ _spoolq_durations()
 	fi
 }
 
+# _spoolq_sizes: sizes (spoolq(5)): a number typed so far with each
+# unit, or a few common ones.
+_spoolq_sizes()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]} u
+	if [[ $cur =~ ^[0-9]+$ ]]; then
+		for u in k M G T; do
+			COMPREPLY+=("$cur$u")
+		done
+	else
+		_spoolq_add 64k 1M 10M 100M 1G 10G
+	fi
+}
+
+# _spoolq_value KEY: offer what a value of the queue.conf KEY may be
+# (spoolq(5)); nothing for numbers.
+_spoolq_value()
+{
+	case $1 in
+	lease | retry_delay | retry_max_delay | ttl | job_timeout | \
+	    dedup_window | retention | poll_interval) _spoolq_durations ;;
+	max_bytes | min_free_disk | retention_bytes) _spoolq_sizes ;;
+	durability) _spoolq_add none fsync ;;
+	overflow) _spoolq_add reject block drop-oldest ;;
+	archive) _spoolq_add yes no ;;
+	esac
+}
+
+# _spoolq_setting: a KEY=VALUE operand: the key with its "=", then, once
+# the "=" is typed, the values of that key.
+_spoolq_setting()
+{
+	local cur=${COMP_WORDS[COMP_CWORD]} save i
+	if [[ $cur == *=* ]]; then
+		save=("${COMP_WORDS[@]}")
+		COMP_WORDS[COMP_CWORD]=${cur#*=}
+		_spoolq_value "${cur%%=*}"
+		COMP_WORDS=("${save[@]}")
+		for i in "${!COMPREPLY[@]}"; do
+			COMPREPLY[i]=${cur%%=*}=${COMPREPLY[i]}
+		done
+	else
+		compopt -o nospace 2>/dev/null
+		_spoolq_arg key
+		COMPREPLY=("${COMPREPLY[@]/%/=}")
+	fi
+}
+
 _spoolq_files()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} IFS=$'\n'
@@ -102,6 +152,8 @@ _spoolq_arg()
 	exchange) _spoolq_exchanges ;;
 	target) _spoolq_queues; _spoolq_exchanges ;;
 	duration) _spoolq_durations ;;
+	size) _spoolq_sizes ;;
+	setting) _spoolq_setting ;;
 	dir) _spoolq_dirs ;;
 	file) _spoolq_files ;;
 	state) _spoolq_add ready inflight retry dead held ;;
@@ -170,13 +222,13 @@ _spoolq_optarg()
 
 _spoolq_qsend()
 {
-	local spec='-d:dir -H:none -k:none --at:none --dedup-id:none
+	local spec='-d:dir -g:none -H:none -k:none --at:none --dedup-id:none
 	    --delay:duration --timeout:duration --ttl:duration' f= w
 	local prev_opt nargs dashdash
 	_spoolq_scan "$spec" 1
 	_spoolq_optarg "$spec" && return
 	if [[ ${COMP_WORDS[COMP_CWORD]} == -* ]]; then
-		_spoolq_add -0 -c -d -f -H -h -k -l -p -q -v --at --dedup-id \
+		_spoolq_add -0 -c -d -f -g -H -h -k -l -p -q -v --at --dedup-id \
 		    --delay --help --timeout --ttl --version
 		return
 	fi
@@ -221,7 +273,7 @@ _spoolq_qack()
 _spoolq_qworker()
 {
 	local spec='-d:dir -j:none -n:none -t:duration --grace:duration
-	    --slots:none --output:dir --output-max:none --output-age:duration'
+	    --slots:none --output:dir --output-max:size --output-age:duration'
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev_opt nargs dashdash
 	_spoolq_scan "$spec" 1
@@ -253,7 +305,7 @@ bind|-|exchange queue - .
 cat|--meta --output:dir|queue - .
 check|--repair|queue .
 config|-|queue config key
-create|-|- -
+create|-|- setting
 delete|-|queue -
 destroy|-f|queue .
 exchange|-|xcmd exchange type - .
@@ -305,7 +357,9 @@ _spoolq_qadmin()
 		[[ $name == "$cmd" ]] && break
 	done < <(_spoolq_qadmin_table)
 	[[ $name == "$cmd" ]] || return
-	spec="-d:dir"
+	# After the command come only its own options (-d, -n, -q and -v
+	# go before it).
+	spec=
 	for o in $opts; do
 		[[ $o == *:* ]] && spec+=" $o"
 	done
@@ -317,7 +371,7 @@ _spoolq_qadmin()
 		for w in $opts; do
 			[[ $w == - ]] || o+=" ${w%%:*}"
 		done
-		_spoolq_add -d -h -n -q -v $o
+		_spoolq_add -h --help $o
 		return
 	fi
 	read -r -a kinds <<<"$kinds"
@@ -331,10 +385,7 @@ _spoolq_qadmin()
 	config/key)
 		case ${COMP_WORDS[COMP_CWORD - 1]} in
 		get) _spoolq_arg key ;;
-		set | *=*)
-			compopt -o nospace 2>/dev/null
-			_spoolq_arg key
-			COMPREPLY=("${COMPREPLY[@]/%/=}") ;;
+		set | *=*) _spoolq_setting ;;
 		esac ;;
 	exchange/xcmd) _spoolq_add create destroy list show ;;
 	exchange/exchange)

@@ -76,7 +76,6 @@ offers() {
 	offers qrecv -d "$T/other" '' :: billing
 	offers qrecv -d"$T/other" '' :: billing
 	offers qadmin -d "$T/other" ls '' :: billing
-	offers qadmin ls -d "$T/other" '' :: billing
 	SPOOLQ_DIR=$T/other offers qrecv '' :: billing
 	SPOOLQ_DIR=$T/none offers qrecv '' ::
 	# A ~ at the start is the home directory.
@@ -108,7 +107,12 @@ offers() {
 	assert_line exchange
 	offers qadmin re :: recover redrive release replay retry-now
 	offers qadmin - :: -d -h -n -q -v --dry-run --help --version
-	offers qadmin stats - :: -d -h -n -q -v --age --json --prometheus -o
+	# After the command, only its own options: -d, -n, -q and -v go
+	# before it (qadmin ls -d ROOT is a usage error; ls -n is a count).
+	offers qadmin stats - :: -h --help --age --json --prometheus -o
+	offers qadmin ls - :: -h --help --json -n
+	offers qadmin list - :: -h --help
+	offers qadmin list -- :: --help
 	offers qadmin ls jobs '' :: ready inflight retry dead held
 	offers qadmin purge jobs dead r :: ready retry
 	offers qadmin redrive --reason '' :: attempts expired rejected timeout overflow
@@ -121,6 +125,101 @@ offers() {
 	offers qadmin config jobs get retry :: retry_delay retry_max_delay
 	offers qadmin config jobs set lease=5m max_a :: max_attempts=
 	offers qadmin list '' ::
+}
+
+@test "completion: values after qadmin config QUEUE set KEY= and create QUEUE KEY=" {
+	local all=(500ms 10s 30s 1m 5m 15m 30m 1h 2h 6h 12h 1d 4d 7d)
+	offers qadmin config jobs set lease= :: "${all[@]/#/lease=}"
+	offers qadmin config jobs set retry_delay=3 :: retry_delay=3ms \
+	    retry_delay=3s retry_delay=3m retry_delay=3h retry_delay=3d
+	offers qadmin config jobs set durability= :: durability=none durability=fsync
+	offers qadmin config jobs set overflow= :: overflow=reject \
+	    overflow=block overflow=drop-oldest
+	offers qadmin config jobs set overflow=d :: overflow=drop-oldest
+	offers qadmin config jobs set archive= :: archive=yes archive=no
+	offers qadmin config jobs set max_bytes=10 :: max_bytes=10k \
+	    max_bytes=10M max_bytes=10G max_bytes=10T
+	offers qadmin config jobs set min_free_disk= :: min_free_disk=64k \
+	    min_free_disk=1M min_free_disk=10M min_free_disk=100M \
+	    min_free_disk=1G min_free_disk=10G
+	# Numbers: nothing to offer.
+	offers qadmin config jobs set max_attempts= ::
+	# After another setting, and as readline splits words at "=".
+	offers qadmin config jobs set ttl=1h archive=n :: archive=no
+	offers qadmin config jobs set overflow = b :: block
+	offers qadmin config jobs set durability = '' :: none fsync
+	# qadmin create takes the same settings after the new queue's name.
+	offers qadmin create new '' :: max_attempts= lease= retry_delay= \
+	    retry_max_delay= ttl= durability= job_timeout= dedup_window= \
+	    max_messages= max_bytes= overflow= min_free_disk= archive= \
+	    retention= retention_bytes= poll_interval=
+	offers qadmin create new lease=5m overflow=r :: overflow=reject
+	offers qadmin create new poll_interval=2 :: poll_interval=2ms \
+	    poll_interval=2s poll_interval=2m poll_interval=2h poll_interval=2d
+	offers qadmin create '' ::
+}
+
+# help_opts TOOL [COMMAND]: the options TOOL -h (or qadmin COMMAND -h)
+# lists, one a line.
+help_opts() {
+	"$SPOOLQ_BIN/$1" "${@:2}" -h 2>&1 | grep -v 'before the command' |
+	    sed -nE 's/^  (-[^ ]+(, -[^ ]+)*).*/\1/p' | tr -d , | tr ' ' '\n' |
+	    sed -E 's/(\[|=).*//' | grep -v '^-$'
+}
+
+# man_opts TOOL: the long options TOOL's man page names in its SYNOPSIS
+# and its option lists (.It Fl), one a line.
+man_opts() {
+	awk '/^\.Sh / { syn = ($2 == "SYNOPSIS") } syn || /^\.It /' \
+	    "$TOP/man/$1.1" | grep -oE 'Fl -[a-z][-a-z0-9]*' |
+	    sed 's/^Fl /-/' | sort -u
+}
+
+# offered OPTION: OPTION (or OPTION=) is among what comp offered.
+offered() {
+	grep -qxE -- "$1=?" <<<"$output"
+}
+
+@test "completion: every option of every tool's -h and man page, and every qadmin command" {
+	local t o c n=0
+	for t in qsend qrecv qack qworker; do
+		comp "$t" -
+		for o in $(help_opts "$t") $(man_opts "$t"); do
+			n=$((n + 1))
+			offered "$o" || fail "$t: $o is not completed"
+			grep -qF -- "$o" "$TOP/completion/_spoolq" ||
+			    fail "$t: $o is not in the zsh completion"
+		done
+	done
+	((n > 60))
+	# qadmin: its own options, its commands, each command's options.
+	comp qadmin -
+	for o in $(help_opts qadmin); do
+		offered "$o" || fail "qadmin: $o is not completed"
+	done
+	local all=$output cmds
+	cmds=$("$SPOOLQ_BIN/qadmin" -h |
+	    sed -nE 's/^(usage:| +) qadmin \[-nqv\] \[-d root\] ([a-z-]+).*/\2/p')
+	(($(wc -l <<<"$cmds") >= 22))
+	comp qadmin ''
+	for c in $cmds; do
+		offered "$c" || fail "qadmin: command $c is not completed"
+		grep -qE "^	    '$c:" "$TOP/completion/_spoolq" ||
+		    fail "qadmin: command $c is not in the zsh completion"
+	done
+	for c in $cmds; do
+		comp qadmin "$c" -
+		all+=$'\n'$output
+		for o in $(help_opts qadmin "$c"); do
+			offered "$o" || fail "qadmin $c: $o is not completed"
+		done
+	done
+	output=$all
+	for o in $(man_opts qadmin); do
+		offered "$o" || fail "qadmin: $o of qadmin(1) is not completed"
+		grep -qF -- "$o" "$TOP/completion/_spoolq" ||
+		    fail "qadmin: $o is not in the zsh completion"
+	done
 }
 
 @test "completion: durations after every option that takes one" {
@@ -137,6 +236,10 @@ offers() {
 	offers qworker --grace 4 :: 4ms 4s 4m 4h 4d
 	offers qadmin gc --tmp-age 9 :: 9ms 9s 9m 9h 9d
 	offers qadmin redrive --older-than 9 :: 9ms 9s 9m 9h 9d
+	# and sizes
+	offers qworker --output-max 2 :: 2k 2M 2G 2T
+	offers qworker --output-max=2 :: --output-max=2k --output-max=2M \
+	    --output-max=2G --output-max=2T
 }
 
 @test "completion: options of each tool, files and commands where they go" {
@@ -176,12 +279,28 @@ offers() {
 	    source "$1"
 	    words=(qadmin ls ""); CURRENT=3; _spoolq_queues; _spoolq_exchanges
 	    words=(qrecv -d "$2" ""); CURRENT=4; _spoolq_queues
-	    PREFIX=5 _spoolq_durations' zsh "$TOP/completion/_spoolq" "$T/other"
+	    PREFIX=5 _spoolq_durations
+	    # compset as zsh runs it: take KEY= off PREFIX into IPREFIX.
+	    compset() { [[ $PREFIX == *=* ]] || return 1
+		IPREFIX=${PREFIX%%=*}= PREFIX=${PREFIX#*=}; }
+	    _message() { print -r -- "($1)"; }
+	    PREFIX=overflow=d _spoolq_setting
+	    PREFIX=lease=3 _spoolq_setting
+	    PREFIX=max_bytes=1 _spoolq_setting
+	    PREFIX=archive= _spoolq_setting
+	    PREFIX=max_attempts= _spoolq_setting
+	    PREFIX=ma _spoolq_setting' zsh "$TOP/completion/_spoolq" "$T/other"
 	assert_success
 	assert_output "jobs mail
 events
 billing
-5ms 5s 5m 5h 5d"
+5ms 5s 5m 5h 5d
+reject block drop-oldest
+3ms 3s 3m 3h 3d
+1k 1M 1G 1T
+yes no
+(number)
+max_attempts lease retry_delay retry_max_delay ttl durability job_timeout dedup_window max_messages max_bytes overflow min_free_disk archive retention retention_bytes poll_interval"
 }
 
 @test "completion: make install puts them where bash-completion and zsh look" {
