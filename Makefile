@@ -228,7 +228,10 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION	:= $(shell sed -n 's/^.define SQ_VERSION[^"]*"\(.*\)"/\1/p' lib/spoolq.h)
 SONAME	 = libspoolq.so.0
-PUB_H	 = lib/spoolq.h lib/exchange.h lib/inspect.h lib/output.h lib/repair.h
+# spoolq.h and the headers it includes: a header added to it is installed
+# and exported with it.
+PUB_H	:= lib/spoolq.h $(addprefix lib/,$(shell sed -n \
+	   's/^\#include "\([a-z_]*\.h\)"$$/\1/p' lib/spoolq.h))
 PIC_OBJ	 = $(LIB_SRC:lib/%.c=$(O)/lib/pic/%.o)
 SOLIB	 = $(O)/lib/$(SONAME)
 SHLIB_LIBS := $(shell pkg-config --libs libbsd-overlay inih 2>/dev/null)
