@@ -78,11 +78,16 @@ sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms)
 	return 0;
 }
 
+/*
+ * The bound is kept by the monotonic clock: a step of the wall clock
+ * (NTP, by hand) must neither stretch nor cut the wait for a lock.
+ */
 int
 sq_backoff_lock(int fd, int op, int64_t wait_ms)
 {
 	struct sq_backoff b;
-	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
+	int64_t until = wait_ms < 0 ? INT64_MAX : sq_mono_ms() + wait_ms;
+	int64_t d, now;
 
 	sq_backoff_init(&b, LOCK_FIRST_MS, LOCK_MAX_MS);
 	for (;;) {
@@ -90,11 +95,14 @@ sq_backoff_lock(int fd, int op, int64_t wait_ms)
 			return 0;
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		if (sq_backoff_sleep(&b, until) == -1) {
-			if (errno == ETIMEDOUT)
+		d = sq_backoff_next(&b);
+		if (until != INT64_MAX) {
+			if ((now = sq_mono_ms()) >= until)
 				return 1;
-			if (errno != EINTR)
-				return -1;
+			if (until - now < d)
+				d = until - now;
 		}
+		if (poll(NULL, 0, (int)d) == -1 && errno != EINTR)
+			return -1;
 	}
 }

@@ -160,7 +160,8 @@ int	sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms);
  * sq_backoff_lock - take flock(2) op (LOCK_EX or LOCK_SH) on fd, waiting
  * at most wait_ms milliseconds (negative: no bound) for a holder: tries
  * with LOCK_NB, a back-off of 1 ms doubling up to 50 ms between tries.
- * Only flock, never fcntl locks (SPEC 2).  Returns 0 when locked, 1 when
+ * wait_ms is measured by sq_mono_ms, so a step of the wall clock neither
+ * stretches nor cuts it.  Only flock, never fcntl locks (SPEC 2).  Returns 0 when locked, 1 when
  * still busy after wait_ms (not an error: dma's three results), -1 with
  * errno.
  */
