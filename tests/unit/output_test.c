@@ -90,7 +90,7 @@ test_write(int dfd)
 	ok(fd != -1, "read it back");
 	close(fd);
 	ok(symlinkat("/etc/passwd", dfd, ID ".err") == 0, "plant a link");
-	ok(sq_output_read(dfd, ID, SQ_OUTPUT_ERR) == -1 && errno == ELOOP,
+	ok(sq_output_read(dfd, ID, SQ_OUTPUT_ERR) == -1 && errno == SQ_ENOTREG,
 	    "a link is not followed when read");
 	ok(sq_output_read(dfd, "nosuch", SQ_OUTPUT_STATUS) == -1 &&
 	    errno == ENOENT, "a missing file is ENOENT");
