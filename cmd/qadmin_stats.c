@@ -177,6 +177,9 @@ stats_table(FILE *fp, const struct qstats *qs)
 	fprintf(fp, "\n  %-12s sent %" PRIu64 ", acked %" PRIu64 ", retried %"
 	    PRIu64 ", dead-lettered %" PRIu64, "total", s->sent, s->acked,
 	    s->retried, s->dead_lettered);
+	/* Counts lost to a stopped holder of run/counters: said, not hidden. */
+	if (s->dropped > 0)
+		fprintf(fp, ", dropped %" PRIu64, s->dropped);
 	putc('\n', fp);
 	if (s->groups.groups > 0)
 		fprintf(fp, "  %-12s %zu: %zu in flight, %zu blocked, %zu "
@@ -292,8 +295,8 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 		    s->stray);
 		fprintf(fp, ",\"total\":{\"sent\":%" PRIu64 ",\"acked\":%"
 		    PRIu64 ",\"retried\":%" PRIu64 ",\"dead_lettered\":%"
-		    PRIu64 "}", s->sent, s->acked, s->retried,
-		    s->dead_lettered);
+		    PRIu64 ",\"dropped\":%" PRIu64 "}", s->sent, s->acked,
+		    s->retried, s->dead_lettered, s->dropped);
 		fprintf(fp, ",\"groups\":{\"all\":%zu,\"inflight\":%zu,"
 		    "\"blocked\":%zu,\"waiting\":%zu}", s->groups.groups,
 		    s->groups.inflight, s->groups.blocked, s->groups.waiting);
@@ -314,7 +317,7 @@ stats_json(FILE *fp, const struct qstats *qs, size_t n, int ages)
 enum metric {
 	M_MESSAGES, M_BYTES, M_OLDEST, M_NEXT_DUE, M_LEASE, M_DEAD,
 	M_DEAD_HOUR, M_DEAD_DAY, M_ATTEMPTS, M_WORKERS, M_HUNG, M_STRAY,
-	M_AGES, M_HELD, M_BROKEN, M_TOTAL, M_GROUPS, NMETRICS
+	M_AGES, M_HELD, M_BROKEN, M_TOTAL, M_GROUPS, M_DROPPED, NMETRICS
 };
 
 static const struct {
@@ -361,6 +364,9 @@ static const struct {
 	    "Message groups: all, in flight (head claimed), blocked "
 	    "(messages waiting behind their head), and the messages "
 	    "waiting." },
+	[M_DROPPED] = { "spoolq_counts_dropped_total",
+	    "Counts of spoolq_messages_total that were not written, because "
+	    "run/counters stayed locked (a stopped process held it)." },
 };
 
 static void
@@ -464,6 +470,9 @@ prom_queue(FILE *fp, enum metric m, const struct qstats *qs)
 		prom_sample(fp, m, q, "kind", "waiting_messages",
 		    (int64_t)s->groups.waiting);
 		break;
+	case M_DROPPED:
+		prom_sample(fp, m, q, NULL, NULL, (int64_t)s->dropped);
+		break;
 	default:
 		break;
 	}
@@ -484,7 +493,7 @@ stats_prometheus(FILE *fp, const struct qstats *qs, size_t n, int ages)
 			continue;
 		fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name,
 		    metrics[m].help, metrics[m].name,
-		    m == M_TOTAL ? "counter" : "gauge");
+		    m == M_TOTAL || m == M_DROPPED ? "counter" : "gauge");
 		for (i = 0; i < n; i++)
 			prom_queue(fp, (enum metric)m, &qs[i]);
 	}

@@ -267,6 +267,7 @@ sq_stats_collect(struct sq_queue *q, int64_t now_ms, struct sq_stats *s)
 		s->acked = v[SQ_COUNT_ACKED];
 		s->retried = v[SQ_COUNT_RETRIED];
 		s->dead_lettered = v[SQ_COUNT_DEAD];
+		s->dropped = v[SQ_COUNT_DROPPED];
 	}
 	if (sq_group_stats(q, &s->groups) == -1)
 		return -1;

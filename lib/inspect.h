@@ -66,6 +66,7 @@ struct sq_stats {
 	unsigned	workers_hung;		/* lock held, heartbeat > lease */
 	/* Since the queue was made (run/counters; counter.c): */
 	uint64_t	sent, acked, retried, dead_lettered;
+	uint64_t	dropped;		/* counts not written: lock busy */
 	struct sq_group_stats groups;		/* message groups (group.c) */
 };
 
@@ -81,6 +82,9 @@ struct sq_stats {
  * over every state; ready messages by age (qshape(1) buckets); and the
  * workers whose lock file run/worker.TOKEN is held (sq_worker_probe),
  * never creating run/; the counters of messages sent, acknowledged,
+ * retried and dead-lettered since the queue was made, and the counts
+ * that could not be written (dropped), read from run/counters (0 before
+ * the first).  Each state directory is listed once, in
  * retried and dead-lettered since the queue was made, read from
  * run/counters (0 before the first); the message groups
  * (sq_group_stats).  Each state directory is listed once, in

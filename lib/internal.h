@@ -210,33 +210,39 @@ int	path_split(const char *path, char *parent, size_t psize, char *base,
 
 /*
  * Throughput counters (counter.c): messages sent, acknowledged, retried
- * and dead-lettered since the queue was made, in run/counters.
+ * and dead-lettered since the queue was made, and counts that could not
+ * be written (dropped), in run/counters.
  */
 #define SQ_COUNTER_FILE		"run/counters"
-#define SQ_NCOUNTERS		4
+#define SQ_NCOUNTERS		5	/* struct sq_queue's counted[] */
 #define SQ_COUNT_SENT		0
 #define SQ_COUNT_ACKED		1
 #define SQ_COUNT_RETRIED	2
 #define SQ_COUNT_DEAD		3
+#define SQ_COUNT_DROPPED	4
 
 /*
  * sq_counter_add - count n messages of counter which (SQ_COUNT_*) in q;
  * written to run/counters by sq_counter_flush, which this calls once a
- * second at most.  Never fails: a count that cannot be written is lost.
+ * second at most.  Never fails: a count that cannot be written is counted
+ * as dropped (sq_counter_flush).
  */
 void	sq_counter_add(struct sq_queue *q, int which, uint64_t n);
 
 /*
  * sq_counter_flush - add q's pending counts to run/counters under its
- * lock (waited for 100 ms at most) and forget them.  0, or -1 when they
- * could not be written (and are lost); errno is kept.  sq_queue_close
- * calls it.
+ * lock (waited for COUNTER_WAIT_MS, 10 ms, at most) and forget them, with
+ * the drops others recorded.  When they cannot be written: unless final
+ * is set they stay pending for the next try; when it is (sq_queue_close)
+ * their number is recorded as dropped in run/counters.dropped.  0, or -1
+ * when they could not be written; errno is kept.
  */
-int	sq_counter_flush(struct sq_queue *q);
+int	sq_counter_flush(struct sq_queue *q, int final);
 
 /*
  * sq_counter_read - the counters of q, v[SQ_COUNT_*]; all 0 when
- * run/counters does not exist yet.  0, or -1 with errno.
+ * run/counters does not exist yet; v[SQ_COUNT_DROPPED] includes the
+ * drops not yet folded into it.  0, or -1 with errno.
  */
 int	sq_counter_read(struct sq_queue *q, uint64_t v[SQ_NCOUNTERS]);
 

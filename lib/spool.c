@@ -225,7 +225,7 @@ sq_queue_close(struct sq_queue *q)
 	    &q->deadfd, &q->index_fd };
 	size_t i;
 
-	(void)sq_counter_flush(q);
+	(void)sq_counter_flush(q, 1);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
 			close(*fds[i]);

@@ -397,7 +397,7 @@ struct sq_queue {
 	dev_t		dev;
 	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */
-	uint64_t	counted[4];		/* counts not yet in run/counters */
+	uint64_t	counted[5];		/* counts not yet in run/counters */
 	int64_t		counted_ms;		/* when they were last written */
 	int		live_fd;		/* worker lock: sq_worker_bind */
 	int64_t		live_ms;		/* its heartbeat interval; 0: none */

@@ -45,7 +45,7 @@ totals() {
 	run totals jobs
 	assert_output '7 2 1 1'
 	run cat "$SPOOLQ_DIR/jobs/run/counters"
-	assert_output '7 2 1 1'
+	assert_output '7 2 1 1 0'
 	# e acked, once dead-lettered by its exit status; c and later wait.
 	# (qworker exits 1: a message failed.)
 	run qworker -q --drain jobs -- sh -c 'read -r b; [ "$b" != once ] || exit 100'
@@ -100,4 +100,40 @@ totals() {
 	assert_count new jobs 0
 	run totals jobs
 	assert_output '200 200 0 0'
+}
+
+@test "counters: a stopped holder of run/counters costs others a bounded wait, and what they could not count is shown as dropped" {
+	local i holder
+	mkq jobs
+	qsend jobs first
+	# A process stopped while it holds the counters' lock (one process:
+	# the lock goes with it).
+	(exec 9>>"$SPOOLQ_DIR/jobs/run/counters"; flock 9; exec sleep 300) 3>&- &
+	holder=$!
+	wait_for eval '! flock -n "$SPOOLQ_DIR/jobs/run/counters" true'
+	kill -STOP "$holder"
+	for i in 1 2 3 4 5; do
+		qsend jobs "m$i"
+	done
+	qsend jobs a b c
+	run totals jobs
+	assert_output '1 0 0 0'
+	assert_equal "$(qadmin stats --json jobs | jq .queues[0].total.dropped)" 8
+	run qadmin stats jobs
+	assert_line '  total        sent 1, acked 0, retried 0, dead-lettered 0, dropped 8'
+	run qadmin stats --prometheus jobs
+	assert_line '# TYPE spoolq_counts_dropped_total counter'
+	assert_line 'spoolq_counts_dropped_total{queue="jobs"} 8'
+	# Once the holder is gone, counting goes on; the drops stay counted.
+	kill -CONT "$holder"
+	kill "$holder"
+	wait "$holder" || true
+	wait_for flock -n "$SPOOLQ_DIR/jobs/run/counters" true
+	qsend jobs last
+	run totals jobs
+	assert_output '2 0 0 0'
+	assert_equal "$(qadmin stats --json jobs | jq .queues[0].total.dropped)" 8
+	run cat "$SPOOLQ_DIR/jobs/run/counters"
+	assert_output '2 0 0 0 8'
+	assert_equal "$(stat -c %s "$SPOOLQ_DIR/jobs/run/counters.dropped")" 0
 }
