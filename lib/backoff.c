@@ -19,7 +19,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 #define LOCK_FIRST_MS	1		/* locks are mostly held for microseconds */
 #define LOCK_MAX_MS	50		/* longest wait between tries of a lock */
@@ -59,23 +59,35 @@ sq_backoff_next(struct sq_backoff *b)
 	return d;
 }
 
-int
-sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms)
+/* Sleep for the next wait of b, but not past until by the clock now(). */
+static int
+sleep_until(struct sq_backoff *b, int64_t until, int64_t (*now)(void))
 {
-	int64_t d = sq_backoff_next(b), now;
+	int64_t d = sq_backoff_next(b), t;
 
-	if (until_ms != INT64_MAX) {
-		now = sq_now_ms();
-		if (now >= until_ms) {
+	if (until != INT64_MAX) {
+		if ((t = now()) >= until) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if (until_ms - now < d)
-			d = until_ms - now;
+		if (until - t < d)
+			d = until - t;
 	}
 	if (poll(NULL, 0, (int)(d > INT32_MAX ? INT32_MAX : d)) == -1)
 		return -1;
 	return 0;
+}
+
+int
+sq_backoff_sleep(struct sq_backoff *b, int64_t until_ms)
+{
+	return sleep_until(b, until_ms, sq_now_ms);
+}
+
+int
+backoff_sleep_mono(struct sq_backoff *b, int64_t until)
+{
+	return sleep_until(b, until, sq_mono_ms);
 }
 
 /*
@@ -87,7 +99,6 @@ sq_backoff_lock(int fd, int op, int64_t wait_ms)
 {
 	struct sq_backoff b;
 	int64_t until = wait_ms < 0 ? INT64_MAX : sq_mono_ms() + wait_ms;
-	int64_t d, now;
 
 	sq_backoff_init(&b, LOCK_FIRST_MS, LOCK_MAX_MS);
 	for (;;) {
@@ -95,14 +106,11 @@ sq_backoff_lock(int fd, int op, int64_t wait_ms)
 			return 0;
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		d = sq_backoff_next(&b);
-		if (until != INT64_MAX) {
-			if ((now = sq_mono_ms()) >= until)
+		if (backoff_sleep_mono(&b, until) == -1) {
+			if (errno == ETIMEDOUT)
 				return 1;
-			if (until - now < d)
-				d = until - now;
+			if (errno != EINTR)
+				return -1;
 		}
-		if (poll(NULL, 0, (int)d) == -1 && errno != EINTR)
-			return -1;
 	}
 }

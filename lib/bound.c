@@ -194,11 +194,14 @@ fail:
 	return -1;
 }
 
-/* How long to wait for the usage lock: never past until, nor the lease. */
+/*
+ * How long to wait for the usage lock: never past until (sq_mono_ms),
+ * nor the lease.
+ */
 static int64_t
 lock_wait(const struct sq_queue *q, int64_t until)
 {
-	int64_t ms = USAGE_WAIT_MS, now = sq_now_ms();
+	int64_t ms = USAGE_WAIT_MS, now = sq_mono_ms();
 
 	if (q->conf.lease_ms > 0 && q->conf.lease_ms < ms)
 		ms = q->conf.lease_ms;
@@ -212,7 +215,8 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
     int *lockfd)
 {
 	struct statvfs sv;
-	int64_t until = wait_ms < 0 ? INT64_MAX : sq_now_ms() + wait_ms;
+	/* Monotonic: a step of the wall clock must not stretch the wait. */
+	int64_t until = wait_ms < 0 ? INT64_MAX : sq_mono_ms() + wait_ms;
 	struct sq_backoff b;
 	int fd, rc, saved, first;
 
@@ -239,9 +243,9 @@ sq_bound_admit(struct sq_queue *q, size_t n, size_t bytes, int64_t wait_ms,
 		rc = admit_once(q, fd, n, bytes, !first, lock_wait(q, until));
 		/* A batch waits message by message: it may never fit whole. */
 		if (rc != 1 || q->conf.overflow != SQ_OVERFLOW_BLOCK ||
-		    n > 1 || sq_now_ms() >= until)
+		    n > 1 || sq_mono_ms() >= until)
 			break;
-		if (sq_backoff_sleep(&b, until) == -1 && errno != EINTR)
+		if (backoff_sleep_mono(&b, until) == -1 && errno != EINTR)
 			break;
 	}
 	if (rc == 0 || rc == 2) {

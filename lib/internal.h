@@ -10,6 +10,14 @@
 #define SQ_MS_TO_S_CEIL(ms)	(((ms) + 999) / 1000)
 
 /*
+ * backoff_sleep_mono - sq_backoff_sleep with until a time of sq_mono_ms
+ * (INT64_MAX: none), for waits that a step of the wall clock must
+ * neither stretch nor cut.  Returns 0, or -1 with errno (ETIMEDOUT: until
+ * has come; EINTR).
+ */
+int	backoff_sleep_mono(struct sq_backoff *b, int64_t until);
+
+/*
  * index_lower_maint - make the next claim run sq_queue_maintain no later
  * than at_ms (a new retry due time).  Takes the index lock briefly.
  * Returns 0 or -1 with errno.

@@ -337,31 +337,50 @@ unhold() {
 	unhold
 }
 
-@test "a lock wait keeps its bound when the wall clock steps back an hour meanwhile (libfaketime)" {
-	command -v flock >/dev/null || skip "flock(1) is not installed"
+# clock_back CMD...: run CMD (with `run`, under timeout 30) with its wall
+# clock stepped back an hour half a second after it starts (libfaketime);
+# its monotonic clock runs true.
+clock_back() {
 	local lib
 	lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 	[[ -n $lib ]] || skip "libfaketime is not installed"
+	echo +0 >"$T/clock"
+	rm -f "$T/started"
+	(wait_for test -e "$T/started"; sleep 0.5; echo -3600 >"$T/clock") &
+	: >"$T/started"
+	run env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$T/clock" \
+	    FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	    ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+	    timeout 30 "$@"
+}
+
+@test "a lock wait keeps its bound when the wall clock steps back an hour meanwhile (libfaketime)" {
+	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q
 	qsend --dedup-id k1 q first
 	qrecv -A q >/dev/null
 	hold "$SPOOLQ_DIR/q/dedup/k1"
 	kill -STOP "$HOLDER"
-	echo +0 >"$T/clock"
-	# The sender's wall clock steps back while it waits for the marker.
-	(wait_for eval '[[ -e $T/sending ]]'; sleep 0.5; echo -3600 >"$T/clock") &
 	local t0
 	t0=$(now_f)
-	: >"$T/sending"
-	run env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$T/clock" \
-	    FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
-	    ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
-	    timeout 30 qsend --dedup-id k1 q again
+	clock_back qsend --dedup-id k1 q again
 	assert_equal "$status" 75
 	assert_output --partial 'busy'
 	float_between "$(elapsed_since "$t0")" 4.5 15
 	kill -CONT "$HOLDER"
 	unhold
+}
+
+@test "qsend --timeout under overflow = block keeps its bound when the wall clock steps back an hour meanwhile (libfaketime)" {
+	mkq q max_messages=1 overflow=block
+	qsend q one
+	local t0
+	t0=$(now_f)
+	clock_back qsend --timeout 3s q two
+	assert_equal "$status" 75
+	assert_output --partial 'queue full'
+	float_between "$(elapsed_since "$t0")" 2.9 15
+	assert_count new q 1
 }
 
 @test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
