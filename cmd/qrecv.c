@@ -266,7 +266,7 @@ main(int argc, char *argv[])
 	size_t *ends;
 	struct sq_queue q;
 	const char *root = NULL;
-	int64_t lease_ms = 0, wait_ms = -1, until_ms, next_ms;
+	int64_t lease_ms = 0, wait_ms = -1, until_ms, until, now, next_ms;
 	long long want = 1;
 	size_t total = 0, got, i, chunk;
 	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0, verbose = 0;
@@ -338,8 +338,9 @@ main(int argc, char *argv[])
 		err(EX_OSERR, NULL);
 	memset(&o, 0, sizeof(o));
 	o.sep = sep;
-	until_ms = wait_ms < 0 ? 0 : wait_ms == 0 ? INT64_MAX :
-	    sq_now_ms() + wait_ms;
+	/* Monotonic: a step of the wall clock must not stretch -w. */
+	until = wait_ms < 0 ? 0 : wait_ms == 0 ? INT64_MAX :
+	    sq_mono_ms() + wait_ms;
 	/* The watch goes up before the first look, so nothing slips by. */
 	if (wait_ms >= 0 && (w = sq_watch_open(&q)) == NULL)
 		err(EX_OSERR, "%s: watch", q.path);
@@ -360,8 +361,10 @@ main(int argc, char *argv[])
 			break;
 		if (got == chunk)
 			continue;
-		if (w == NULL || sq_now_ms() >= until_ms)
+		if (w == NULL || (now = sq_mono_ms()) >= until)
 			break;
+		until_ms = until == INT64_MAX ? INT64_MAX :
+		    sq_now_ms() + (until - now);
 		if (sq_watch_wait(w, next_ms < until_ms ? next_ms : until_ms)
 		    == -1 && errno != EINTR)
 			err(EX_OSERR, "%s: wait", q.path);

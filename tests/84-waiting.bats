@@ -383,6 +383,15 @@ clock_back() {
 	assert_count new q 1
 }
 
+@test "qrecv -w keeps its bound when the wall clock steps back an hour meanwhile (libfaketime)" {
+	mkq q
+	local t0
+	t0=$(now_f)
+	clock_back qrecv -w 3 q
+	assert_equal "$status" 1
+	float_between "$(elapsed_since "$t0")" 2.9 15
+}
+
 @test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q lease=30s
