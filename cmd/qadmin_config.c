@@ -63,7 +63,8 @@ cmd_config(struct admin *a, int argc, char **argv)
 {
 	struct sq_queue q;
 	const char *keys[SQ_CONF_UPDATE_MAX], *values[SQ_CONF_UPDATE_MAX];
-	char value[64], why[256], *eq;
+	char value[64], why[256], hint[PATH_MAX + 80] = "", *eq;
+	const char *queue;
 	int i;
 
 	if (getopt(argc, argv, "") != -1)
@@ -75,6 +76,7 @@ cmd_config(struct admin *a, int argc, char **argv)
 		config_open(a, &q, argv[optind]);
 	else
 		admin_open(a, &q, argv[optind]);
+	queue = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
 	if (argc == 0 || (argc == 1 && strcmp(argv[0], "show") == 0))
@@ -117,10 +119,16 @@ cmd_config(struct admin *a, int argc, char **argv)
 	}
 	/* All settings in one rewrite: a crash leaves all or none. */
 	if (!a->dry_run && sq_conf_update_many(&q, keys, values,
-	    (size_t)argc - 1, why, sizeof(why)) == -1)
+	    (size_t)argc - 1, why, sizeof(why)) == -1) {
+		/* A FIFO, link or directory is moved away first. */
+		if (strstr(why, ": not a regular file") != NULL)
+			snprintf(hint, sizeof(hint), "; qadmin check --repair "
+			    "%s moves it to quarantine/, then set writes a new "
+			    "one", queue);
 		errx(errno == EINVAL ? EX_CONFIG : tool_exit_code(errno),
-		    "%s%s%s", q.path, strncmp(why, SQ_CONF_FILE ":",
-		    sizeof(SQ_CONF_FILE)) == 0 ? "/" : ": ", why);
+		    "%s%s%s%s", q.path, strncmp(why, SQ_CONF_FILE ":",
+		    sizeof(SQ_CONF_FILE)) == 0 ? "/" : ": ", why, hint);
+	}
 	for (i = 0; i < argc - 1 && !a->quiet; i++)
 		printf("%sset %s = %s\n", a->dry_run ? "would " : "",
 		    keys[i], values[i]);

@@ -199,7 +199,12 @@ tool_open_why(char *buf, size_t size, const char *arg, const char *path,
 	/* Name the queue as the user did; queue.conf errors name the file. */
 	switch (e) {
 	case EINVAL:
-		strlcpy(buf, msg, size);
+		/* A queue.conf planted as a FIFO, link or directory. */
+		if (strstr(msg, ": not a regular file") != NULL)
+			snprintf(buf, size, "%s; qadmin check --repair %s "
+			    "moves it to quarantine/", msg, arg);
+		else
+			strlcpy(buf, msg, size);
 		return EX_CONFIG;
 	case ENOENT:
 		snprintf(buf, size, "%s: no such queue", arg);

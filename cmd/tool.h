@@ -38,7 +38,9 @@ void	tool_open(struct sq_queue *q, const char *root, const char *arg,
 /*
  * tool_open_why - why sq_queue_open of path (named arg by the user)
  * failed with errno e and its message msg, as the user names things:
- * "FILE:LINE: KEY: reason" for a bad queue.conf (EINVAL), "arg: no such
+ * "FILE:LINE: KEY: reason" for a bad queue.conf (EINVAL; for one that is
+ * not a regular file, "FILE: not a regular file (KIND); qadmin check
+ * --repair arg moves it to quarantine/"), "arg: no such
  * queue" (ENOENT), "arg: not a queue (path)" (ENOTDIR), "arg/DIR: reason"
  * for a state directory it may not use or that is missing, else "arg:
  * reason".  Into buf (size bytes); returns the exit status: 78, 66, or

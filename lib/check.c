@@ -396,7 +396,7 @@ check_held(struct checker *c)
 static void
 check_conf(struct checker *c)
 {
-	char err[512], what[640];
+	char err[512], what[640], to[PATH_SIZE];
 	struct sq_problem p;
 	struct stat st;
 
@@ -405,10 +405,17 @@ check_conf(struct checker *c)
 	if (fstatat(c->q.fd, SQ_CONF_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return;			/* optional: every key has a default */
 	if (!S_ISREG(st.st_mode)) {
+		/*
+		 * No tool can use the queue while it is there (78): out of
+		 * the way, the defaults apply until qadmin config set
+		 * writes a new one.
+		 */
 		snprintf(what, sizeof(what), "not a regular file (%s)",
 		    sq_mode_name(st.st_mode));
 		p.what = what;
-		found(c, &p);
+		quarantine(c, &p, c->q.fd, NULL, SQ_CONF_FILE, to);
+		if (p.error != ENOENT)
+			found(c, &p);
 		return;
 	}
 	check_perms(c, c->q.fd, SQ_CONF_FILE, SQ_CONF_FILE, NULL, &st);

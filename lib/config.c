@@ -338,8 +338,14 @@ handler(void *arg, const char *section, const char *key, const char *value)
 	if (l->errline != 0)
 		return 0;
 	if (strcmp(section, "queue") != 0) {
-		snprintf(l->why, sizeof(l->why), "%s: unknown section [%s]",
-		    key, section);
+		/* Each key belongs under [queue]: say so, wherever it is. */
+		if (section[0] == '\0')
+			snprintf(l->why, sizeof(l->why), "%s: before any "
+			    "section: every key must be under [queue] (qadmin "
+			    "config set moves it there)", key);
+		else
+			snprintf(l->why, sizeof(l->why), "%s: in section [%s]: "
+			    "every key must be under [queue]", key, section);
 		l->errline = l->in.line;
 		return 0;
 	}
@@ -367,6 +373,25 @@ handler(void *arg, const char *section, const char *key, const char *value)
 	return 1;
 }
 
+/*
+ * "PATH: not a regular file (KIND)" for an entry name of dirfd that
+ * sq_open_regular refused (e: SQ_ENOTREG), else "PATH: strerror(e)".
+ */
+static void
+not_regular(char *err, size_t errsize, int dirfd, const char *name,
+    const char *path, int e)
+{
+	struct stat st;
+
+	if (e == SQ_ENOTREG && fstatat(dirfd, name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+		snprintf(err, errsize, "%s: not a regular file (%s)", path,
+		    sq_mode_name(st.st_mode));
+	else
+		snprintf(err, errsize, "%s: %s", path, e == SQ_ENOTREG ?
+		    "not a regular file" : strerror(e));
+}
+
 /* sq_conf_load of the file name in dirfd, such as a new queue.conf. */
 static int
 load_file(struct sq_conf *c, int dirfd, const char *name, const char *path,
@@ -387,8 +412,7 @@ load_file(struct sq_conf *c, int dirfd, const char *name, const char *path,
 		saved = errno;
 		if (fd != -1)
 			close(fd);
-		snprintf(err, errsize, "%s: %s", path, saved == SQ_ENOTREG ?
-		    "not a regular file" : strerror(saved));
+		not_regular(err, errsize, dirfd, name, path, saved);
 		errno = saved;
 		return -1;
 	}
@@ -529,7 +553,10 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 struct finder {
 	struct lines	 in;
 	int		 lines[sizeof(conf_keys) / sizeof(conf_keys[0])];
+	int		 elsewhere[sizeof(conf_keys) / sizeof(conf_keys[0])];
 	int		 in_queue;	/* the last section header is [queue] */
+	int		 bare;		/* keys before any section header */
+	int		 headers;	/* any section header at all */
 	unsigned char	*keyof;		/* per line: 1 + the key it sets, or
 					   0; NULL: not wanted */
 	int		 nlines;	/* entries of keyof */
@@ -542,8 +569,10 @@ finder_reader(char *buf, int size, void *arg)
 	char *s = line_read(&f->in, buf, size);
 
 	/* A new key is appended: under [queue] only if that is the last. */
-	if (s != NULL && s[strspn(s, " \t")] == '[')
+	if (s != NULL && s[strspn(s, " \t")] == '[') {
 		f->in_queue = strncmp(s + strspn(s, " \t"), "[queue]", 7) == 0;
+		f->headers = 1;
+	}
 	return s;
 }
 
@@ -554,11 +583,15 @@ finder_handler(void *arg, const char *section, const char *key,
 	struct finder *f = arg;
 	size_t i;
 
-	(void)section;
 	(void)value;
+	if (section[0] == '\0')
+		f->bare = 1;
 	for (i = 0; conf_keys[i] != NULL; i++)
 		if (strcmp(key, conf_keys[i]) == 0) {
 			f->lines[i] = f->in.line;
+			/* In another section: set moves it under [queue]. */
+			f->elsewhere[i] = section[0] != '\0' &&
+			    strcmp(section, "queue") != 0;
 			if (f->keyof != NULL && f->in.line < f->nlines)
 				f->keyof[f->in.line] = (unsigned char)(i + 1);
 		}
@@ -705,6 +738,13 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
 		goto fail;
 	/*
+	 * Keys before any section header were meant for [queue]: one
+	 * header on top puts them there (inih takes a section named twice
+	 * as one), which mends such a file.
+	 */
+	if (f.bare)
+		fputs("[queue]\n", fp);
+	/*
 	 * Keep every line but the keys' own, which get the new values: all
 	 * settings go into one file and one rename, so a crash leaves all
 	 * of them or none.
@@ -713,7 +753,10 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 		next = memchr(line, '\n', (size_t)(old + len - line));
 		next = next ? next + 1 : old + len;
 		for (i = 0, done = 0, dropped = 0; i < nkeys && !done; i++)
-			if (last[i] && n == f.lines[slot[i]]) {
+			if (last[i] && n == f.lines[slot[i]] &&
+			    f.elsewhere[slot[i]])
+				dropped = 1;	/* appended under [queue] */
+			else if (last[i] && n == f.lines[slot[i]]) {
 				fprintf(fp, "%s = %s\n", keys[i], values[i]);
 				last[i] = 0;
 				done = 1;
@@ -725,7 +768,8 @@ sq_conf_update_many(struct sq_queue *q, const char *const *keys,
 		if (next[-1] != '\n')
 			fputc('\n', fp);	/* a last line without one */
 	}
-	for (i = 0, done = f.in_queue; i < nkeys; i++)
+	for (i = 0, done = f.in_queue || (f.bare && !f.headers); i < nkeys;
+	    i++)
 		if (last[i]) {
 			fprintf(fp, "%s%s = %s\n", done ? "" : "[queue]\n",
 			    keys[i], values[i]);
@@ -768,7 +812,7 @@ fail:
 	saved = errno;
 	flock(q->fd, LOCK_UN);
 	free(keyof);
-	snprintf(err, errsize, "%s: %s", SQ_CONF_FILE, strerror(saved));
+	not_regular(err, errsize, q->fd, SQ_CONF_FILE, SQ_CONF_FILE, saved);
 	errno = saved;
 	return -1;
 }

@@ -910,3 +910,79 @@ lease = 3m"
 	assert_count new q 1
 	assert_equal "$(cat "$SPOOLQ_DIR"/q/new/"$c"*)" keep
 }
+
+@test "queue.conf that is a FIFO, symlink or directory: every tool names its kind and what to do (78); check --repair quarantines it; config set then writes a new one" {
+	local kind c
+	echo 'lease = 5s' > "$T/elsewhere.conf"
+	for kind in fifo symlink directory; do
+		mkq "$kind"
+		c=$SPOOLQ_DIR/$kind/queue.conf
+		rm -f "$c"
+		case $kind in
+		fifo) mkfifo "$c"; kind=FIFO ;;
+		symlink) ln -s "$T/elsewhere.conf" "$c" ;;
+		directory) mkdir "$c" ;;
+		esac
+		local q=${c%/queue.conf}
+		q=${q##*/}
+		run --separate-stderr timeout 10 qsend "$q" x
+		assert_equal "$status" 78
+		assert_equal "$stderr" "qsend: $c: not a regular file ($kind); qadmin check --repair $q moves it to quarantine/"
+		run --separate-stderr timeout 10 qadmin config "$q" set lease=10s
+		assert_equal "$status" 78
+		assert_equal "$stderr" "qadmin: config: $c: not a regular file ($kind); qadmin check --repair $q moves it to quarantine/, then set writes a new one"
+		run --separate-stderr timeout 10 qadmin check "$q"
+		assert_failure 1
+		assert_equal "$stderr" "qadmin: check: $q: not a regular file ($kind): queue.conf"
+		run --separate-stderr timeout 10 qadmin check --repair "$q"
+		assert_success
+		assert_output "quarantine - queue.conf -> quarantine/queue.conf"
+		[[ -e $SPOOLQ_DIR/$q/quarantine/queue.conf || -L $SPOOLQ_DIR/$q/quarantine/queue.conf ]] ||
+		    fail "$q: queue.conf not in quarantine/"
+		# The target of a link is left as it was.
+		assert_equal "$(cat "$T/elsewhere.conf")" 'lease = 5s'
+		# The defaults apply; set writes a regular file.
+		qsend "$q" x
+		run --separate-stderr qadmin config "$q" set lease=10s
+		assert_success
+		[[ -f $c && ! -L $c ]] || fail "$c: not a regular file after set"
+		assert_equal "$(qadmin config "$q" get lease)" 10s
+		run timeout 10 qadmin check "$q"
+		assert_success
+	done
+}
+
+@test "queue.conf: a key outside [queue] is named as such (FILE:LINE: KEY: ...); config set moves it under [queue]" {
+	local c=$SPOOLQ_DIR/q/queue.conf
+	printf '# mine\nlease = 5s\nmax_attempts = 4\n[queue]\nttl = 1d\n' > "$c"
+	run --separate-stderr qsend q a
+	assert_failure 78
+	assert_equal "$stderr" "qsend: $c:2: lease: before any section: every key must be under [queue] (qadmin config set moves it there)"
+	checked q
+	assert_failure 1
+	assert_line "qadmin: check: q: q/queue.conf:2: lease: before any section: every key must be under [queue] (qadmin config set moves it there)"
+	run --separate-stderr qadmin config q set lease=10s
+	assert_success
+	assert_equal "$(cat "$c")" "[queue]
+# mine
+lease = 10s
+max_attempts = 4
+[queue]
+ttl = 1d"
+	assert_equal "$(qadmin config q get max_attempts)" 4
+	qsend q a
+	# A key in another section: named with it; set moves it too.
+	printf '[queue]\nttl = 1d\n[other]\nlease = 5s\n' > "$c"
+	run --separate-stderr qsend q a
+	assert_failure 78
+	assert_equal "$stderr" "qsend: $c:4: lease: in section [other]: every key must be under [queue]"
+	run --separate-stderr qadmin config q set lease=10s
+	assert_success
+	assert_equal "$(cat "$c")" "[queue]
+ttl = 1d
+[other]
+[queue]
+lease = 10s"
+	qsend q a
+	assert_count new q 2
+}
