@@ -48,6 +48,9 @@
 #include "internal.h"
 
 #define GROUP_GRACE_MS	5000		/* a younger baton is not judged */
+#define GROUP_IDLE_MS	(60LL * 60 * 1000)	/* then an idle group goes */
+#define GC_BATON	",head=.gc"	/* the baton of a group being removed */
+#define GC_PREFIX	".gc."		/* groups/.gc.KEY.RAND: being removed */
 #define GROUP_EVERY_MS	10000		/* maintenance at most this often */
 #define GROUP_MAINT	",maint"	/* groups/,maint: its last pass */
 #define BATON_MAX	(sizeof(SQ_GROUP_HEAD) + SQ_ID_MAX)
@@ -366,13 +369,19 @@ sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
     const char *key)
 {
 	struct stat st;
-	int gfd, saved;
+	int gfd, saved, tries;
 
-	if ((gfd = group_open(q, key, 1)) == -1)
-		return -1;
-	if (sq_rename(q->tmpfd, tmpname, gfd, name) == -1) {
+	for (tries = 0;; tries++) {
+		if ((gfd = group_open(q, key, 1)) == -1)
+			return -1;
+		if (sq_rename(q->tmpfd, tmpname, gfd, name) == 0)
+			break;
 		saved = errno;
 		close(gfd);
+		/* The group's directory was removed as idle meanwhile. */
+		if (saved == ENOENT && tries < 3 && fstatat(q->tmpfd, tmpname,
+		    &st, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
 		errno = saved;
 		return -1;
 	}
@@ -601,6 +610,109 @@ suspect_add(struct upkeep *u, const char *key, const char *b)
 	return 0;
 }
 
+/*
+ * Move the messages waiting in dfd, the directory of group key being
+ * removed, back into groups/KEY (made anew), and advance it.  0 or -1.
+ */
+static int
+regroup(struct sq_queue *q, int dfd, const char *key)
+{
+	struct dirent *e;
+	struct sq_name n;
+	DIR *d;
+	int fd, gfd, moved = 0, rc = 0;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || e->d_name[0] == ',' ||
+		    sq_name_parse(&n, e->d_name) == -1 ||
+		    !sq_entry_regular(fd, e->d_name, e->d_type))
+			continue;
+		if ((gfd = group_open(q, key, 1)) == -1) {
+			rc = -1;
+			break;
+		}
+		if (sq_rename(fd, e->d_name, gfd, e->d_name) == 0)
+			moved++;
+		else if (errno != ENOENT)
+			rc = -1;
+		close(gfd);
+	}
+	closedir(d);
+	if (moved > 0)
+		(void)sq_group_advance(q, key);
+	return rc;
+}
+
+/*
+ * Remove name, a directory of groups/ that a removal renamed away from
+ * groups/KEY, once what waits in it is back in its group: a sender that
+ * opened the directory before it moved may still publish into it.
+ */
+static int
+group_unmake(struct sq_queue *q, int gsfd, const char *name, const char *key)
+{
+	int dfd, tries;
+
+	for (tries = 0; tries < 3; tries++) {
+		if ((dfd = subdir_open(gsfd, name, 0)) == -1)
+			return errno == ENOENT ? 0 : -1;
+		if (regroup(q, dfd, key) == -1) {
+			close(dfd);
+			return -1;
+		}
+		unlinkat(dfd, GC_BATON, 0);
+		unlinkat(dfd, SQ_GROUP_FREE, 0);
+		close(dfd);
+		if (unlinkat(gsfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			return -1;
+	}
+	return 0;			/* the next pass goes on */
+}
+
+/*
+ * An idle group's directory goes, so that groups/ does not grow with every
+ * group ever used: its free baton is taken for the removal (,head=.gc:
+ * nobody advances the group meanwhile), the directory is renamed out of
+ * the way, and removed once empty.  A send that comes meanwhile makes the
+ * group anew.
+ */
+static int
+group_retire(struct upkeep *u, int gfd, const char *key)
+{
+	char moved[SQ_GROUP_MAX + 32];
+	int saved;
+
+	if (sq_rename(gfd, SQ_GROUP_FREE, gfd, GC_BATON) == -1)
+		return errno == ENOENT ? 0 : -1;
+	snprintf(moved, sizeof(moved), "%s%s.%08x", GC_PREFIX, key,
+	    arc4random());
+	if (sq_rename(u->gsfd, key, u->gsfd, moved) == -1) {
+		saved = errno;
+		(void)sq_rename(gfd, GC_BATON, gfd, SQ_GROUP_FREE);
+		errno = saved;
+		return -1;
+	}
+	return group_unmake(u->q, u->gsfd, moved, key);
+}
+
+/* Whether the group directory gfd saw no change for GROUP_IDLE_MS. */
+static int
+idle(struct upkeep *u, int gfd)
+{
+	struct stat st;
+
+	return fstat(gfd, &st) == 0 &&
+	    u->now_ms - SQ_MTIME_MS(&st) >= GROUP_IDLE_MS;
+}
+
 /* First look at one group: advance, roll forward, or suspect its head. */
 static int
 upkeep_group(struct upkeep *u, const char *key)
@@ -626,7 +738,18 @@ upkeep_group(struct upkeep *u, const char *key)
 			    "advance");
 			if (!(u->flags & SQ_GROUP_DRY))
 				rc = advance(u->q, gfd);
-		}
+		} else if (!(u->flags & SQ_GROUP_DRY) && idle(u, gfd))
+			rc = group_retire(u, gfd, key);
+		goto done;
+	}
+	age = u->now_ms - ((int64_t)v.baton_st.st_ctim.tv_sec * 1000 +
+	    v.baton_st.st_ctim.tv_nsec / 1000000);
+	if (id[0] == '.') {
+		/* A removal that stopped before moving the directory. */
+		if (!(u->flags & SQ_GROUP_DRY) && ((u->flags &
+		    SQ_GROUP_FORCE) || age >= GROUP_GRACE_MS) &&
+		    sq_rename(gfd, v.baton, gfd, SQ_GROUP_FREE) == 0)
+			rc = advance(u->q, gfd);
 		goto done;
 	}
 	if (group_scan(gfd, id, &v) == -1)
@@ -640,8 +763,6 @@ upkeep_group(struct upkeep *u, const char *key)
 			goto done;
 		}
 	}
-	age = u->now_ms - ((int64_t)v.baton_st.st_ctim.tv_sec * 1000 +
-	    v.baton_st.st_ctim.tv_nsec / 1000000);
 	if (v.baton[1] == 'g' || (u->flags & SQ_GROUP_FORCE) ||
 	    age >= GROUP_GRACE_MS)
 		rc = suspect_add(u, key, v.baton);
@@ -799,6 +920,21 @@ sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 				close(dfd);
 			}
 			unlinkat(u.gsfd, e->d_name, AT_REMOVEDIR);
+			continue;
+		}
+		if (strncmp(e->d_name, GC_PREFIX, sizeof(GC_PREFIX) - 1) == 0 &&
+		    !(flags & SQ_GROUP_DRY) && ((flags & SQ_GROUP_FORCE) ||
+		    old_entry(&u, e->d_name))) {
+			/* A removal that stopped half-way: finish it. */
+			char key[SQ_GROUP_MAX];
+			const char *k = e->d_name + sizeof(GC_PREFIX) - 1;
+			size_t len = strcspn(k, ".");
+
+			if (len > 0 && len < sizeof(key)) {
+				memcpy(key, k, len);
+				key[len] = '\0';
+				rc = group_unmake(q, u.gsfd, e->d_name, key);
+			}
 			continue;
 		}
 		if (sq_group_key_valid(e->d_name, strlen(e->d_name)))

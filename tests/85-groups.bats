@@ -268,6 +268,44 @@ claim_body() {
 	assert_equal "$(claim_body)" a2
 }
 
+@test "an idle group's directory goes after an hour; the next send makes it anew" {
+	qsend -g A q a1
+	qsend -g B q b1
+	qrecv -n 2 q | qack -
+	touch -d '2 hours ago' "$Q/groups/A"
+	qadmin recover q >/dev/null
+	[[ ! -e $Q/groups/A ]] || fail "idle group A kept: $(ls -A "$Q/groups")"
+	[[ -e $Q/groups/B ]] || fail "group B, idle only now, removed"
+	assert_equal "$(ls -A "$Q/groups" | grep -c '^\.')" 0
+	qsend -g A q a2
+	qsend -g A q a3
+	assert_equal "$(claim_body)" a2
+}
+
+@test "a group removal cut short is finished, and what was sent into it meanwhile is kept" {
+	qsend -g A q a1
+	qack "$(qrecv q)"
+	# Stopped after taking the baton: given back.
+	mv "$Q/groups/A/,free" "$Q/groups/A/,head=.gc"
+	qadmin recover q >/dev/null
+	assert_equal "$(head_of A)" ""
+	# Stopped after moving the directory, with a send into it meanwhile.
+	mv "$Q/groups/A/,free" "$Q/groups/A/,head=.gc"
+	mv "$Q/groups/A" "$Q/groups/.gc.A.0000abcd"
+	qsend -g A q a2
+	id=2000000000.000000000.1_0_00000000.late
+	echo late >"$Q/tmp/$id"
+	mv "$Q/tmp/$id" "$Q/groups/.gc.A.0000abcd/$id,g=A"
+	qadmin recover q >/dev/null
+	[[ ! -e $Q/groups/.gc.A.0000abcd ]] || fail "removal not finished"
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a2
+	run qrecv q
+	assert_failure 1
+	qack "$r"
+	assert_equal "$(claim_body)" late
+}
+
 @test "qadmin stats shows groups in flight and blocked; qadmin ls shows each message's group" {
 	qsend -g A q a1
 	qsend -g A q a2
