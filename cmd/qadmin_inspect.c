@@ -38,7 +38,16 @@ struct lister {
 	int		lines;		/* printed so far */
 	int		idw;		/* width of the ID column, widest yet */
 	int64_t		now;		/* epoch milliseconds */
+	const char	*label;		/* shown instead of the state, or NULL */
+	size_t		max, left;	/* -n: at most max of groups/ */
 };
+
+/* The state shown for m: its own, or "grouped" while it waits in groups/. */
+static const char *
+ls_state(const struct lister *l, const struct sq_msg *m)
+{
+	return l->label != NULL ? l->label : sq_state_name(m->state);
+}
 
 /* The fields of a name in JSON: "lease", "worker", "due", ... */
 static void
@@ -65,7 +74,7 @@ ls_json(struct lister *l, const struct sq_msg *m)
 	int64_t sent = sq_msg_sent_ms(m);
 
 	fputs(l->lines > 0 ? ",\n" : "\n", stdout);
-	printf("{\"state\":\"%s\",", sq_state_name(m->state));
+	printf("{\"state\":\"%s\",", ls_state(l, m));
 	if (stray == NULL) {
 		fputs("\"id\":", stdout);
 		admin_json_str(stdout, m->n.id);
@@ -157,7 +166,7 @@ ls_line(struct lister *l, const struct sq_msg *m)
 		snprintf(attempts, sizeof(attempts), "%u", m->n.attempts);
 	if ((idw = (int)strlen(id)) > l->idw)
 		l->idw = idw;
-	printf("%-8s %-*s %3s %4s %7jd ", sq_state_name(m->state), l->idw,
+	printf("%-8s %-*s %3s %4s %7jd ", ls_state(l, m), l->idw,
 	    id, attempts, admin_span(age, sizeof(age),
 	    (l->now - sq_msg_sent_ms(m)) / 1000),
 	    (intmax_t)m->st.st_size);
@@ -173,6 +182,9 @@ static int
 ls_one(const struct sq_msg *m, void *arg)
 {
 	struct lister *l = arg;
+
+	if (l->label != NULL && l->max > 0 && l->left-- == 0)
+		return 1;		/* -n: enough of groups/ */
 
 	if (l->json)
 		ls_json(l, m);
@@ -207,7 +219,7 @@ cmd_ls(struct admin *a, int argc, char **argv)
 	struct lister l;
 	struct sq_queue q;
 	size_t max = 0, nstates = 0, i;
-	int ch, rc;
+	int ch, rc, grouped = 0;
 
 	memset(&l, 0, sizeof(l));
 	l.idw = ID_WIDTH;
@@ -226,17 +238,22 @@ cmd_ls(struct admin *a, int argc, char **argv)
 	}
 	if (optind >= argc)
 		admin_usage("missing queue name");
-	if (argc - optind - 1 > SQ_NSTATES)
+	if (argc - optind - 1 > SQ_NSTATES + 1)
 		admin_usage("%s: too many states", tool_echo(argv[optind + 1 +
-		    SQ_NSTATES]));
+		    SQ_NSTATES + 1]));
 	for (i = (size_t)optind + 1; i < (size_t)argc; i++)
-		if (sq_state_parse(argv[i], &states[nstates++]) == -1) {
+		if (strcmp(argv[i], "grouped") == 0)
+			grouped = 1;
+		else if (nstates == SQ_NSTATES ||
+		    sq_state_parse(argv[i], &states[nstates++]) == -1) {
 			admin_usage("%s: not a state (ready, inflight, retry, "
-			    "dead, held)", tool_echo(argv[i]));
+			    "dead, held, grouped)", tool_echo(argv[i]));
 		}
-	if (nstates == 0)
+	if (nstates == 0 && !grouped) {
 		for (; nstates < SQ_NSTATES; nstates++)
 			states[nstates] = (enum sq_state)nstates;
+		grouped = 1;
+	}
 	admin_open(a, &q, argv[optind]);
 	l.now = sq_now_ms();
 	if (l.json)
@@ -250,6 +267,15 @@ cmd_ls(struct admin *a, int argc, char **argv)
 			err(tool_exit_code(errno), "%s: %s", argv[optind],
 			    sq_state_name(states[i]));
 		}
+	}
+	/* Messages waiting behind their group's head, in no order. */
+	l.label = "grouped";
+	l.max = l.left = max;
+	if (grouped && sq_group_each(&q, ls_one, &l) == -1) {
+		if (ferror(stdout))
+			err(EX_IOERR, "stdout");
+		err(tool_exit_code(errno), "%s: %s", argv[optind],
+		    SQ_DIR_GROUPS);
 	}
 	if (l.json)
 		fputs(l.lines > 0 ? "\n]\n" : "]\n", stdout);

@@ -60,7 +60,10 @@ tally_one(const struct sq_msg *m, void *arg)
 	return 0;
 }
 
-/* Count ready, retry and in-flight messages (and bytes when bounded). */
+/*
+ * Count ready, retry and in-flight messages, and those waiting in groups
+ * (and bytes when bounded).
+ */
 static int
 recount(struct sq_queue *q, struct usage *u)
 {
@@ -73,6 +76,9 @@ recount(struct sq_queue *q, struct usage *u)
 	for (i = 0; i < sizeof(live) / sizeof(live[0]); i++)
 		if (sq_msg_each(q, live[i], tally_one, &t) == -1)
 			return -1;
+	/* Messages waiting behind their group's head count too. */
+	if (sq_group_each(q, tally_one, &t) == -1)
+		return -1;
 	u->ms = sq_now_ms();
 	return 0;
 }

@@ -1000,3 +1000,68 @@ fail:
 	close(gsfd);
 	return -1;
 }
+
+/* ------------------------------------------------------------- walks */
+
+/* Call fn for each entry of one group's directory gfd: see sq_group_each. */
+static int
+each_waiting(int gfd, sq_msg_fn *fn, void *arg)
+{
+	struct dirent *e;
+	struct sq_msg m;
+	DIR *d;
+	int fd, rc = 0;
+
+	if ((fd = openat(gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || e->d_name[0] == ',')
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.state = SQ_STATE_READY;
+		m.dirfd = fd;
+		m.name = e->d_name;
+		m.parsed = sq_name_parse(&m.n, e->d_name) == 0;
+		if (fstatat(fd, e->d_name, &m.st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT)
+				continue;
+			rc = -1;
+			break;
+		}
+		rc = fn(&m, arg);
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
+{
+	struct dirent *e;
+	DIR *d;
+	int gsfd, gfd, fd, rc = 0;
+
+	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if ((fd = openat(gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		close(gsfd);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
+		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
+			continue;
+		rc = each_waiting(gfd, fn, arg);
+		close(gfd);
+	}
+	closedir(d);
+	close(gsfd);
+	return rc == 1 ? 0 : rc;
+}

@@ -119,6 +119,15 @@ struct sq_group_stats {
 int	sq_group_stats(struct sq_queue *q, struct sq_group_stats *s);
 
 /*
+ * sq_group_each - call fn for every entry waiting in a group's directory,
+ * groups/KEY/NAME (batons and dot names left out), as sq_msg_each does
+ * for a state: m->state is SQ_STATE_READY, the state it is to enter;
+ * m->dirfd is the group's directory.  In no order.  Returns 0, fn's -1,
+ * or -1 with errno; 0 without groups/.
+ */
+int	sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg);
+
+/*
  * sq_group_of - for a batch of claims: 1 when the message name (any
  * state) is in a group, with its key copied into key (SQ_GROUP_MAX
  * bytes), else 0.  A batch that takes several messages at once must take

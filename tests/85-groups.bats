@@ -323,6 +323,24 @@ claim_body() {
 	assert_line --regexp "^ready .* -$"
 	run qadmin ls --json q ready
 	assert_output --partial '"group":"B"'
+	# The message waiting behind a1 is listed last, as grouped.
+	run qadmin ls q
+	assert_equal "${lines[${#lines[@]} - 1]}" "$(qadmin ls q grouped)"
+	assert_line --regexp "^grouped .* group=A$"
+	run qadmin ls q grouped
+	assert_equal "${#lines[@]}" 1
+	run qadmin ls -n 1 q grouped ready
+	assert_equal "${#lines[@]}" 2
+}
+
+@test "messages waiting in a group count for max_messages" {
+	qadmin config q set max_messages=3 >/dev/null
+	qsend -g A q a1
+	qsend -g A q a2
+	qsend -g B q b1
+	expect_fail 75 qsend -g A q a3
+	assert_output --partial "full"
+	assert_equal "$(count groups/A q)" 2	# baton and a2
 }
 
 # The concurrency test's job: body "GROUP SEQ".  Logs start and end lines;
