@@ -161,21 +161,34 @@ undo:
 	return -1;
 }
 
+/*
+ * groups/ of q, opened once and kept with the queue (made first when
+ * create is set).  The descriptor belongs to q: never closed here.
+ */
+static int
+groups_dir(struct sq_queue *q, int create)
+{
+	if (!q->groups_open) {
+		if ((q->groupsfd = subdir_open(q->fd, SQ_DIR_GROUPS, create)) ==
+		    -1)
+			return -1;
+		q->groups_open = 1;
+	}
+	return q->groupsfd;
+}
+
 /* Open groups/KEY (made whole first when create is set). */
 static int
 group_open(struct sq_queue *q, const char *key, int create)
 {
-	int gsfd, fd, saved;
+	int gsfd, fd;
 
-	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, create)) == -1)
+	if ((gsfd = groups_dir(q, create)) == -1)
 		return -1;
 	fd = subdir_open(gsfd, key, 0);
 	if (fd == -1 && errno == ENOENT && create &&
 	    group_make(q, gsfd, key) == 0)
 		fd = subdir_open(gsfd, key, 0);
-	saved = errno;
-	close(gsfd);
-	errno = saved;
 	return fd;
 }
 
@@ -213,66 +226,76 @@ id_is(const char *e, const char *id)
 	return strncmp(e, id, a) == 0 && id[a] == '\0';
 }
 
+/* One entry of groups/KEY into *v (see group_scan). */
+static void
+scan_one(int gfd, const char *name, unsigned char type, int bad,
+    int stat_baton, struct gview *v)
+{
+	struct sq_name n;
+
+	if (name[0] == ',') {
+		if (strcmp(name, SQ_GROUP_FREE) != 0 &&
+		    strncmp(name, SQ_GROUP_HEAD, sizeof(SQ_GROUP_HEAD) - 1) !=
+		    0 && strncmp(name, SQ_GROUP_GONE,
+		    sizeof(SQ_GROUP_GONE) - 1) != 0)
+			return;
+		if (v->nbatons++ == 0) {
+			strlcpy(v->baton, name, sizeof(v->baton));
+			if (stat_baton)
+				(void)fstatat(gfd, name, &v->baton_st,
+				    AT_SYMLINK_NOFOLLOW);
+		}
+		return;
+	}
+	if (name[0] == '.' || (bad && sq_name_parse(&n, name) == -1) ||
+	    !sq_entry_regular(gfd, name, type))
+		return;
+	v->waiting++;
+	if (v->first[0] == '\0' || id_before(name, v->firstid)) {
+		strlcpy(v->first, name, sizeof(v->first));
+		strlcpy(v->firstid, name, sizeof(v->firstid));
+		v->firstid[strcspn(v->firstid, ",")] = '\0';
+	}
+	if (v->want != NULL && id_is(name, v->want))
+		strlcpy(v->wanted, name, sizeof(v->wanted));
+}
+
 /*
- * List groups/KEY (gfd) into *v: its baton, how many wait, the oldest
- * waiting by ID and, when want is set, the name of that ID.  Names that
- * do not parse, dot names and what is not a regular file are skipped
- * (qadmin check reports them).  0 or -1 with errno.
+ * List groups/KEY (gfd) into *v: its baton (stat'ed into v->baton_st
+ * with stat_baton), how many wait, the oldest waiting by ID and, when
+ * want is set, the name of that ID.  Names that do not parse, dot names
+ * and what is not a regular file are skipped (qadmin check reports
+ * them).  The directory is read with getdents64(2) on gfd itself, from
+ * its start: a settle lists its group once, and no more system calls
+ * than that.  0 or -1 with errno.
  */
 static int
-group_scan(int gfd, const char *want, struct gview *v)
+group_scan(int gfd, const char *want, int stat_baton, struct gview *v)
 {
-	struct dirent *e;
+	char buf[32 * 1024] __attribute__((aligned(8)));
+	struct dirent64 *e;
 	struct sq_name n;
-	DIR *d;
-	int fd, bad = 0;
+	ssize_t got, pos;
+	int bad = 0;
 
+again:
 	memset(v, 0, sizeof(*v));
 	v->want = want;
-	if ((fd = openat(gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if (lseek(gfd, 0, SEEK_SET) == -1)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
+	while ((got = getdents64(gfd, buf, sizeof(buf))) > 0)
+		for (pos = 0; pos < got; pos += e->d_reclen) {
+			e = (struct dirent64 *)(void *)(buf + pos);
+			scan_one(gfd, e->d_name, e->d_type, bad, stat_baton,
+			    v);
+		}
+	if (got == -1)
 		return -1;
-	}
-again:
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == ',') {
-			if (strcmp(e->d_name, SQ_GROUP_FREE) != 0 &&
-			    strncmp(e->d_name, SQ_GROUP_HEAD,
-			    sizeof(SQ_GROUP_HEAD) - 1) != 0 &&
-			    strncmp(e->d_name, SQ_GROUP_GONE,
-			    sizeof(SQ_GROUP_GONE) - 1) != 0)
-				continue;
-			if (v->nbatons++ == 0) {
-				strlcpy(v->baton, e->d_name, sizeof(v->baton));
-				(void)fstatat(fd, e->d_name, &v->baton_st,
-				    AT_SYMLINK_NOFOLLOW);
-			}
-			continue;
-		}
-		if (e->d_name[0] == '.' || (bad &&
-		    sq_name_parse(&n, e->d_name) == -1) ||
-		    !sq_entry_regular(fd, e->d_name, e->d_type))
-			continue;
-		v->waiting++;
-		if (v->first[0] == '\0' || id_before(e->d_name, v->firstid)) {
-			strlcpy(v->first, e->d_name, sizeof(v->first));
-			strlcpy(v->firstid, e->d_name, sizeof(v->firstid));
-			v->firstid[strcspn(v->firstid, ",")] = '\0';
-		}
-		if (want != NULL && id_is(e->d_name, want))
-			strlcpy(v->wanted, e->d_name, sizeof(v->wanted));
-	}
 	/* A name that does not parse came first: list again, parsing all. */
 	if (!bad && v->first[0] != '\0' && sq_name_parse(&n, v->first) == -1) {
 		bad = 1;
-		memset(v, 0, sizeof(*v));
-		v->want = want;
-		rewinddir(d);
 		goto again;
 	}
-	closedir(d);
 	return 0;
 }
 
@@ -319,11 +342,11 @@ promote(struct sq_queue *q, int gfd, const char *name)
 static int
 advance(struct sq_queue *q, int gfd)
 {
-	char to[BATON_MAX];
+	char to[BATON_MAX], headid[SQ_ID_MAX];
 	struct gview v;
 	const char *id;
 
-	if (group_scan(gfd, NULL, &v) == -1)
+	if (group_scan(gfd, NULL, 0, &v) == -1)
 		return -1;
 	if (v.nbatons == 0 || v.waiting == 0)
 		return 0;
@@ -341,7 +364,8 @@ advance(struct sq_queue *q, int gfd)
 	if (strcmp(id, v.firstid) == 0)
 		return promote(q, gfd, v.first) == -1 && errno != ENOENT ?
 		    -1 : 0;
-	if (group_scan(gfd, id, &v) == -1)
+	strlcpy(headid, id, sizeof(headid));	/* v is listed anew */
+	if (group_scan(gfd, headid, 0, &v) == -1)
 		return -1;
 	if (v.wanted[0] == '\0')
 		return 0;
@@ -410,7 +434,7 @@ sq_group_release(struct sq_queue *q, const struct sq_name *n)
 	 * then list again.
 	 */
 	for (tries = 0; tries < 3; tries++) {
-		if (group_scan(gfd, NULL, &v) == -1 || v.nbatons != 1 ||
+		if (group_scan(gfd, NULL, 0, &v) == -1 || v.nbatons != 1 ||
 		    (id = baton_id(v.baton)) == NULL || strcmp(id, n->id) != 0)
 			break;
 		if (v.waiting > 0)
@@ -446,7 +470,7 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 		return 1;
 	}
 	/* An idle group: when none older waits, the baton is taken here. */
-	if (group_scan(gfd, NULL, &v) == -1)
+	if (group_scan(gfd, NULL, 0, &v) == -1)
 		goto fail;
 	if (strcmp(v.baton, SQ_GROUP_FREE) == 0 && v.nbatons == 1 &&
 	    (v.waiting == 0 || strcmp(n->id, v.firstid) < 0) &&
@@ -719,13 +743,14 @@ upkeep_group(struct upkeep *u, const char *key)
 {
 	struct gview v;
 	const char *id;
+	char headid[SQ_ID_MAX];
 	int64_t age;
 	int gfd, rc = 0;
 
 	if ((gfd = subdir_open(u->gsfd, key, 0)) == -1)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
 		    0 : -1;
-	if (group_scan(gfd, NULL, &v) == -1)
+	if (group_scan(gfd, NULL, 1, &v) == -1)
 		goto fail;
 	if (v.nbatons != 1) {
 		say(u, key, v.nbatons == 0 ? "no baton" :
@@ -752,7 +777,8 @@ upkeep_group(struct upkeep *u, const char *key)
 			rc = advance(u->q, gfd);
 		goto done;
 	}
-	if (group_scan(gfd, id, &v) == -1)
+	strlcpy(headid, id, sizeof(headid));	/* v is listed anew */
+	if (group_scan(gfd, headid, 0, &v) == -1)
 		goto fail;
 	if (v.wanted[0] != '\0') {
 		if (strncmp(v.baton, SQ_GROUP_HEAD,
@@ -826,7 +852,7 @@ upkeep_suspects(struct upkeep *u)
 		id = baton_id(u->sus[i].baton);
 		if ((gfd = subdir_open(u->gsfd, u->sus[i].key, 0)) == -1)
 			goto out;
-		if (group_scan(gfd, id, &v) == -1) {
+		if (group_scan(gfd, id, 0, &v) == -1) {
 			close(gfd);
 			goto out;
 		}
@@ -896,12 +922,10 @@ sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 	u.flags = flags;
 	u.report = report;
 	u.arg = arg;
-	if ((u.gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+	if ((u.gsfd = groups_dir(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	if (!pass_due(&u)) {
-		close(u.gsfd);
+	if (!pass_due(&u))
 		return 0;
-	}
 	if ((fd = openat(u.gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
@@ -946,7 +970,6 @@ sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 out:
 	saved = errno;
 	free(u.sus);
-	close(u.gsfd);
 	errno = saved;
 	return rc;
 }
@@ -964,7 +987,7 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	int gsfd, gfd, fd, rc = 0;
 
 	memset(s, 0, sizeof(*s));
-	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+	if ((gsfd = groups_dir(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if (grouped_ids(q->curfd, &cur) == -1)
 		goto fail;
@@ -979,11 +1002,11 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
 			continue;
-		rc = group_scan(gfd, NULL, &v);
+		rc = group_scan(gfd, NULL, 0, &v);
 		close(gfd);
 		s->groups++;
 		s->waiting += v.waiting;
-		if ((id = baton_id(v.baton)) == NULL)
+		if ((id = baton_id(v.baton)) == NULL || id[0] == '.')
 			continue;
 		s->held++;
 		if (idset_has(&cur, id))
@@ -993,11 +1016,9 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	}
 	closedir(d);
 	idset_free(&cur);
-	close(gsfd);
 	return rc;
 fail:
 	idset_free(&cur);
-	close(gsfd);
 	return -1;
 }
 
@@ -1045,13 +1066,12 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 	DIR *d;
 	int gsfd, gfd, fd, rc = 0;
 
-	if ((gsfd = subdir_open(q->fd, SQ_DIR_GROUPS, 0)) == -1)
+	if ((gsfd = groups_dir(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
 	if ((fd = openat(gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || (d = fdopendir(fd)) == NULL) {
 		if (fd != -1)
 			close(fd);
-		close(gsfd);
 		return -1;
 	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
@@ -1062,6 +1082,5 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 		close(gfd);
 	}
 	closedir(d);
-	close(gsfd);
 	return rc == 1 ? 0 : rc;
 }

@@ -226,6 +226,9 @@ sq_queue_close(struct sq_queue *q)
 	size_t i;
 
 	(void)sq_counter_flush(q, 1);
+	if (q->groups_open)
+		close(q->groupsfd);
+	q->groups_open = 0;
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
 			close(*fds[i]);

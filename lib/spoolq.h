@@ -394,6 +394,8 @@ struct sq_queue {
 	int		tmpfd, newfd, curfd, retryfd, deadfd;
 	struct sq_conf	conf;
 	int		index_fd;		/* run/index, opened on demand */
+	int		groupsfd;		/* groups/, when groups_open */
+	int		groups_open;		/* (group.c, on demand) */
 	dev_t		dev;
 	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */

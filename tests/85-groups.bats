@@ -219,6 +219,23 @@ claim_body() {
 	assert_equal "$(claim_body)" a2
 }
 
+@test "a promotion cut short is finished for the baton's head, even with an older message waiting" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qack "$(qrecv q)"
+	h=$(only new q)
+	mv "$Q/new/$h" "$Q/groups/A/$h"
+	id=1000000000.000000000.1_0_00000000.old
+	echo old >"$Q/tmp/$id"
+	mv "$Q/tmp/$id" "$Q/groups/A/$id,g=A"
+	run qadmin check --repair q
+	assert_success
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" a2
+	qack "$r"
+	assert_equal "$(claim_body)" old
+}
+
 @test "qadmin check --repair frees a baton whose head was settled by a crashed consumer" {
 	qsend -g A q a1
 	qsend -g A q a2
