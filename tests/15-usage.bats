@@ -112,7 +112,7 @@ assert_usage_error() {
 		"stats --json --prometheus|stats: --json and --prometheus: choose one"
 		"stats -o f|stats: -o: only with --prometheus"
 		"ls|ls: missing queue name"
-		"ls q nostate|ls: nostate: not a state (ready, inflight, retry, dead, held)"
+		"ls q nostate|ls: nostate: not a state (ready, inflight, retry, dead, held, grouped)"
 		"delete q|delete: missing message id"
 		"move q|move: missing queue to move to"
 		"destroy|destroy: missing queue name"
