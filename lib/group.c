@@ -226,10 +226,15 @@ id_is(const char *e, const char *id)
 	return strncmp(e, id, a) == 0 && id[a] == '\0';
 }
 
-/* One entry of groups/KEY into *v (see group_scan). */
+/*
+ * One entry of groups/KEY into *v (see group_scan).  The oldest waiting
+ * entry of the chunk being read is kept as a pointer, *best, and copied
+ * into v once per chunk (best_flush): readdir often gives names newest
+ * first.
+ */
 static void
 scan_one(int gfd, const char *name, unsigned char type, int bad,
-    int stat_baton, struct gview *v)
+    int stat_baton, struct gview *v, const char **best)
 {
 	struct sq_name n;
 
@@ -247,17 +252,27 @@ scan_one(int gfd, const char *name, unsigned char type, int bad,
 		}
 		return;
 	}
-	if (name[0] == '.' || (bad && sq_name_parse(&n, name) == -1) ||
+	if (name[0] == '.' || (type != DT_REG && type != DT_UNKNOWN) ||
+	    (bad && sq_name_parse(&n, name) == -1) ||
 	    !sq_entry_regular(gfd, name, type))
 		return;
 	v->waiting++;
-	if (v->first[0] == '\0' || id_before(name, v->firstid)) {
-		strlcpy(v->first, name, sizeof(v->first));
-		strlcpy(v->firstid, name, sizeof(v->firstid));
-		v->firstid[strcspn(v->firstid, ",")] = '\0';
-	}
+	if (*best == NULL ? v->first[0] == '\0' ||
+	    id_before(name, v->firstid) : id_before(name, *best))
+		*best = name;
 	if (v->want != NULL && id_is(name, v->want))
 		strlcpy(v->wanted, name, sizeof(v->wanted));
+}
+
+static void
+best_flush(struct gview *v, const char **best)
+{
+	if (*best == NULL)
+		return;
+	strlcpy(v->first, *best, sizeof(v->first));
+	memcpy(v->firstid, v->first, strcspn(v->first, ","));
+	v->firstid[strcspn(v->first, ",")] = '\0';
+	*best = NULL;
 }
 
 /*
@@ -273,6 +288,7 @@ static int
 group_scan(int gfd, const char *want, int stat_baton, struct gview *v)
 {
 	char buf[32 * 1024] __attribute__((aligned(8)));
+	const char *best;
 	struct dirent64 *e;
 	struct sq_name n;
 	ssize_t got, pos;
@@ -283,12 +299,15 @@ again:
 	v->want = want;
 	if (lseek(gfd, 0, SEEK_SET) == -1)
 		return -1;
-	while ((got = getdents64(gfd, buf, sizeof(buf))) > 0)
+	while ((got = getdents64(gfd, buf, sizeof(buf))) > 0) {
+		best = NULL;
 		for (pos = 0; pos < got; pos += e->d_reclen) {
 			e = (struct dirent64 *)(void *)(buf + pos);
 			scan_one(gfd, e->d_name, e->d_type, bad, stat_baton,
-			    v);
+			    v, &best);
 		}
+		best_flush(v, &best);
+	}
 	if (got == -1)
 		return -1;
 	/* A name that does not parse came first: list again, parsing all. */
