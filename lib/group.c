@@ -569,22 +569,17 @@ idset_free(struct idset *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Add the IDs of grouped names in the directory dirfd to s (not sorted). */
+/* Add the IDs of grouped names in the directory dfd to s (not sorted). */
 static int
-grouped_ids(int dirfd, struct idset *s)
+grouped_ids(int dfd, struct idset *s)
 {
 	struct dirent *e;
 	struct sq_name n;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if ((fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1)
+	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while (rc == 0 && (e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.' && strstr(e->d_name, ",g=") != NULL &&
 		    sq_name_parse(&n, e->d_name) == 0 && n.group[0] != '\0')
@@ -665,12 +660,9 @@ regroup(struct sq_queue *q, int dfd, const char *key)
 	DIR *d;
 	int fd, gfd, moved = 0, rc = 0;
 
-	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
+	fd = dirfd(d);
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || e->d_name[0] == ',' ||
 		    sq_name_parse(&n, e->d_name) == -1 ||
@@ -933,7 +925,7 @@ sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 	struct upkeep u;
 	struct dirent *e;
 	DIR *d;
-	int fd, rc = 0, saved;
+	int rc = 0, saved;
 
 	memset(&u, 0, sizeof(u));
 	u.q = q;
@@ -945,10 +937,7 @@ sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 		return errno == ENOENT ? 0 : -1;
 	if (!pass_due(&u))
 		return 0;
-	if ((fd = openat(u.gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = dir_stream(u.gsfd)) == NULL) {
 		rc = -1;
 		goto out;
 	}
@@ -1003,7 +992,7 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	struct gview v;
 	const char *id;
 	DIR *d;
-	int gsfd, gfd, fd, rc = 0;
+	int gsfd, gfd, rc = 0;
 
 	memset(s, 0, sizeof(*s));
 	if ((gsfd = groups_dir(q, 0)) == -1)
@@ -1011,12 +1000,8 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	if (grouped_ids(q->curfd, &cur) == -1)
 		goto fail;
 	sort(cur.v, cur.n, sizeof(*cur.v), cmp_str);
-	if ((fd = openat(gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = dir_stream(gsfd)) == NULL)
 		goto fail;
-	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
@@ -1052,12 +1037,9 @@ each_waiting(int gfd, sq_msg_fn *fn, void *arg)
 	DIR *d;
 	int fd, rc = 0;
 
-	if ((fd = openat(gfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((d = dir_stream(gfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
+	fd = dirfd(d);
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || e->d_name[0] == ',')
 			continue;
@@ -1083,16 +1065,12 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 {
 	struct dirent *e;
 	DIR *d;
-	int gsfd, gfd, fd, rc = 0;
+	int gsfd, gfd, rc = 0;
 
 	if ((gsfd = groups_dir(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	if ((fd = openat(gsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((d = dir_stream(gsfd)) == NULL)
 		return -1;
-	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)

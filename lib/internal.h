@@ -4,6 +4,8 @@
 #ifndef SPOOLQ_INTERNAL_H
 #define SPOOLQ_INTERNAL_H
 
+#include <dirent.h>
+
 #include "spoolq.h"
 
 /* Milliseconds to whole epoch seconds, rounded up: deadlines never early. */
@@ -142,6 +144,13 @@ int	archive_message(struct sq_queue *q, const char *name,
 /* Called for each entry of a directory, lstat'ed; 0 goes on, else stops. */
 typedef int	dir_entry_fn(int dfd, const char *name, const struct stat *st,
 		    void *arg);
+
+/*
+ * dir_stream - a directory stream of its own on the directory dfd (a new
+ * descriptor: dfd's offset is left alone), for readdir(3); close it with
+ * closedir(3).  NULL with errno.
+ */
+DIR	*dir_stream(int dfd);
 
 /*
  * dir_each - call fn for every entry of the directory dfd but "." and

@@ -20,20 +20,32 @@
 
 #include "internal.h"
 
+DIR *
+dir_stream(int dfd)
+{
+	DIR *d;
+	int fd, saved;
+
+	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return d;
+}
+
 int
 dir_each(int dfd, dir_entry_fn *fn, void *arg)
 {
 	struct dirent *e;
 	struct stat st;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 
-	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
