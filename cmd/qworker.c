@@ -78,7 +78,7 @@ struct wqueue {
 	int		 lockfd;	/* run/worker.TOKEN */
 	int		 slotfd;	/* run/slot.N, or -1 */
 	int64_t		 next_ms;	/* next retry due / lease end */
-	int64_t		 poll_at;	/* look then, event or not (0: never) */
+	int64_t		 poll_at;	/* look then (sq_mono_ms; 0: never) */
 	/* Claims neither settled nor given back: again at each heartbeat. */
 	char		 stuck[STUCK_MAX][SQ_NAME_MAX + 1];
 	size_t		 nstuck;
@@ -89,7 +89,9 @@ struct job {
 	int		 errfd;		/* read end of the stderr pipe */
 	struct wqueue	*wq;
 	struct sq_claim	 c;
-	int64_t		 start_ms;
+	int64_t		 start_ms;	/* wall clock, for --output */
+	int64_t		 started;	/* sq_mono_ms, for how long it took */
+	/* Timers are times of sq_mono_ms: a wall clock step moves none. */
 	int64_t		 term_ms;	/* send TERM then (0: no timeout) */
 	int64_t		 kill_ms;	/* send KILL then (0: not yet) */
 	int		 timed_out;
@@ -470,6 +472,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 		goto fail;
 	}
 	j->start_ms = sq_now_ms();
+	j->started = sq_mono_ms();
 	env_build(&env, j);
 	j->pid = spawn(w, env.v, fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W]);
 	e = errno;
@@ -506,7 +509,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 		fcntl(j->outfd, F_SETFL, O_NONBLOCK);
 	timeout = w->timeout_ms >= 0 ? w->timeout_ms :
 	    wq->q.conf.job_timeout_ms;
-	j->term_ms = timeout > 0 ? j->start_ms + timeout : 0;
+	j->term_ms = timeout > 0 ? sq_mono_ms() + timeout : 0;
 	w->running++;
 	if (w->verbose)
 		fprintf(stderr, "qworker: %s %s %u claimed\n", c->n.id, wq->arg,
@@ -836,7 +839,7 @@ job_settle(struct worker *w, struct job *j)
 	struct sq_queue *q = &j->wq->q;
 	char newname[SQ_NAME_MAX + 1], status[32], outcome[48], *eq;
 	int rc, dead = 0, st = j->status;
-	int64_t took = sq_now_ms() - j->start_ms;
+	int64_t took = sq_mono_ms() - j->started;
 
 	if (j->errfd != -1)
 		job_read_stderr(w, j);
@@ -965,7 +968,7 @@ stop(struct worker *w, int code)
 {
 	if (w->stopping == 0) {
 		w->stopping = 1;
-		w->grace_end_ms = sq_now_ms() + w->grace_ms;
+		w->grace_end_ms = sq_mono_ms() + w->grace_ms;
 	}
 	if (code != 0)
 		w->exit_code = code;
@@ -983,7 +986,7 @@ pause_claims(struct worker *w, const char *what, int e)
 {
 	int64_t d = sq_backoff_next(&w->pause);
 
-	w->pause_until = sq_now_ms() + d;
+	w->pause_until = sq_mono_ms() + d;
 	if (w->drain && w->running == 0 && w->pause.tries >= DRAIN_TRIES) {
 		warnx("%s: %s; giving up", what, strerror(e));
 		stop(w, EX_TEMPFAIL);
@@ -1053,7 +1056,7 @@ output_gc(struct worker *w, int64_t now)
 	if (w->verbose && removed > 0)
 		fprintf(stderr, "qworker: %s: removed %zu old files\n",
 		    w->outpath, removed);
-	w->outgc_at = now + SQ_OUTPUT_GC_EVERY_MS;
+	w->outgc_at = sq_mono_ms() + SQ_OUTPUT_GC_EVERY_MS;
 }
 
 /* Claim for free job slots, queues in priority order.  Returns claims. */
@@ -1154,20 +1157,36 @@ beat_left(const struct worker *w)
 	return left > 0 ? left : 0;
 }
 
-/* When the loop must wake up next (ms from now; -1 = no limit). */
-static int
-next_timeout(struct worker *w, int64_t now)
+/*
+ * An epoch time of the library (a due time, a lease end) as a time of
+ * sq_mono_ms, given now of both clocks.
+ */
+static int64_t
+mono_at(int64_t epoch_ms, int64_t now, int64_t wall)
 {
-	int64_t at = now + beat_left(w);
+	if (epoch_ms == INT64_MAX)
+		return INT64_MAX;
+	return now + (epoch_ms > wall ? epoch_ms - wall : 0);
+}
+
+/*
+ * When the loop must wake up next, in ms from now (sq_mono_ms; the
+ * library's epoch times are taken from wall, the wall clock now).
+ */
+static int
+next_timeout(struct worker *w, int64_t now, int64_t wall)
+{
+	int64_t at = now + beat_left(w), t;
 	size_t i;
 
 	for (i = 0; i < w->nqueues && can_claim(w); i++) {
-		if (w->queues[i].next_ms < at)
-			at = w->queues[i].next_ms;
+		if ((t = mono_at(w->queues[i].next_ms, now, wall)) < at)
+			at = t;
 		if (w->queues[i].poll_at > 0 && w->queues[i].poll_at < at)
 			at = w->queues[i].poll_at;
-		if (sq_watch_due_ms(w->queues[i].watch) < at)
-			at = sq_watch_due_ms(w->queues[i].watch);
+		if ((t = mono_at(sq_watch_due_ms(w->queues[i].watch), now,
+		    wall)) < at)
+			at = t;
 	}
 	for (i = 0; i < w->maxjobs; i++) {
 		struct job *j = &w->jobs[i];
@@ -1333,7 +1352,7 @@ handle_signals(struct worker *w, int *want_claim)
 		case SIGTERM:
 			if (w->stopping == 0) {
 				w->stopping = 1;
-				w->grace_end_ms = sq_now_ms() + w->grace_ms;
+				w->grace_end_ms = sq_mono_ms() + w->grace_ms;
 			} else
 				w->stopping = 2;
 			break;
@@ -1361,7 +1380,7 @@ run(struct worker *w)
 {
 	struct pollfd *pfds;
 	size_t npfds = 1 + w->nqueues + 2 * w->maxjobs, n, i;
-	int64_t now;
+	int64_t now, wall;
 	int want_claim = 1, idle;
 
 	if ((pfds = reallocarray(NULL, npfds, sizeof(*pfds))) == NULL)
@@ -1372,23 +1391,23 @@ run(struct worker *w)
 		 * A heartbeat that is due goes first: a worker resumed after
 		 * SIGSTOP must not make fresh claims that read as hung.
 		 */
-		now = sq_now_ms();
+		now = sq_mono_ms();
 		if (beat_left(w) == 0) {
 			heartbeat(w, now);
 			want_claim = 1;		/* a periodic look, too */
 		}
 		if (w->outdir != -1 && now >= w->outgc_at)
-			output_gc(w, now);
+			output_gc(w, sq_now_ms());
 		if (want_claim && can_claim(w)) {
 			idle = claim_round(w) == 0 && w->pause_until == 0;
-			arm_polls(w, sq_now_ms());
+			arm_polls(w, sq_mono_ms());
 		}
 		want_claim = 0;
 		if (w->running == 0 && (w->stopping ||
 		    (w->limit > 0 && w->taken >= w->limit) ||
 		    (w->drain && idle)))
 			break;
-		now = sq_now_ms();
+		now = sq_mono_ms();
 		n = 0;
 		pfds[n++] = (struct pollfd){ .fd = w->sigfd, .events = POLLIN };
 		for (i = 0; i < w->nqueues; i++)
@@ -1401,7 +1420,7 @@ run(struct worker *w)
 		for (i = 0; i < w->maxjobs; i++)
 			pfds[n++] = (struct pollfd){ .events = POLLIN,
 			    .fd = w->jobs[i].pid ? w->jobs[i].outfd : -1 };
-		if (poll(pfds, n, next_timeout(w, now)) == -1 &&
+		if (poll(pfds, n, next_timeout(w, now, sq_now_ms())) == -1 &&
 		    errno != EINTR)
 			err(EX_OSERR, "poll");
 		if (pfds[0].revents)
@@ -1421,7 +1440,8 @@ run(struct worker *w)
 			    w->jobs[i].outfd != -1)
 				job_read_stdout(w, &w->jobs[i]);
 		}
-		now = sq_now_ms();
+		now = sq_mono_ms();
+		wall = sq_now_ms();
 		if (w->pause_until > 0 && now >= w->pause_until) {
 			w->pause_until = 0;
 			want_claim = 1;
@@ -1436,11 +1456,11 @@ run(struct worker *w)
 			struct wqueue *wq = &w->queues[i];
 
 			/* A due time seen arriving in retry/ came: look. */
-			if (now >= sq_watch_due_ms(wq->watch)) {
+			if (wall >= sq_watch_due_ms(wq->watch)) {
 				sq_watch_due_clear(wq->watch);
 				want_claim = 1;
 			}
-			if (now >= wq->next_ms ||
+			if (wall >= wq->next_ms ||
 			    (wq->poll_at > 0 && now >= wq->poll_at))
 				want_claim = 1;
 		}

@@ -337,16 +337,17 @@ unhold() {
 	unhold
 }
 
-# clock_back CMD...: run CMD (with `run`, under timeout 30) with its wall
-# clock stepped back an hour half a second after it starts (libfaketime);
-# its monotonic clock runs true.
-clock_back() {
-	local lib
+# clock_step OFFSET CMD...: run CMD (with `run`, under timeout 30) with
+# its wall clock stepped by OFFSET seconds (-3600, +3600) half a second
+# after it starts (libfaketime); its monotonic clock runs true.
+clock_step() {
+	local lib offset=$1
+	shift
 	lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
 	[[ -n $lib ]] || skip "libfaketime is not installed"
 	echo +0 >"$T/clock"
 	rm -f "$T/started"
-	(wait_for test -e "$T/started"; sleep 0.5; echo -3600 >"$T/clock") &
+	(wait_for test -e "$T/started"; sleep 0.5; echo "$offset" >"$T/clock") &
 	: >"$T/started"
 	run env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$T/clock" \
 	    FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 \
@@ -363,7 +364,7 @@ clock_back() {
 	kill -STOP "$HOLDER"
 	local t0
 	t0=$(now_f)
-	clock_back qsend --dedup-id k1 q again
+	clock_step -3600 qsend --dedup-id k1 q again
 	assert_equal "$status" 75
 	assert_output --partial 'busy'
 	float_between "$(elapsed_since "$t0")" 4.5 15
@@ -376,7 +377,7 @@ clock_back() {
 	qsend q one
 	local t0
 	t0=$(now_f)
-	clock_back qsend --timeout 3s q two
+	clock_step -3600 qsend --timeout 3s q two
 	assert_equal "$status" 75
 	assert_output --partial 'queue full'
 	float_between "$(elapsed_since "$t0")" 2.9 15
@@ -387,9 +388,24 @@ clock_back() {
 	mkq q
 	local t0
 	t0=$(now_f)
-	clock_back qrecv -w 3 q
+	clock_step -3600 qrecv -w 3 q
 	assert_equal "$status" 1
 	float_between "$(elapsed_since "$t0")" 2.9 15
+}
+
+@test "qworker: a wall clock stepped an hour ahead times out no job, and one stepped back stretches no timeout (libfaketime)" {
+	mkq q
+	qsend q slow
+	clock_step +3600 qworker -n 1 -t 30s q -- sh -c 'sleep 1.5; cat >/dev/null'
+	assert_success
+	assert_line --regexp ' q 1 ack [0-9.]+s$'
+	qsend q stuck
+	local t0
+	t0=$(now_f)
+	clock_step -3600 qworker -n 1 -t 2s q -- sleep 60
+	assert_failure 1
+	assert_line --regexp ' q 1 retry:timeout [0-9.]+s$'
+	float_between "$(elapsed_since "$t0")" 1.9 15
 }
 
 @test "qadmin config set: a queue.conf editor that was stopped holds another 10 s at most (exit 75, file unchanged)" {
