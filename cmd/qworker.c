@@ -1233,6 +1233,18 @@ heartbeat_ms(const struct worker *w)
 }
 
 /*
+ * A full disk left no room for the lock file's record: the worker runs,
+ * judged by others from the queue's lease as they read it (spoolq(5)).
+ */
+static void
+warn_unrecorded(const struct wqueue *wq)
+{
+	warnx("%s: no room in run/ to record this worker's heartbeat and "
+	    "lease (a full disk): others judge its claims by the queue's "
+	    "lease; do not shorten it while the disk is full", wq->arg);
+}
+
+/*
  * After (re)loading the settings: record the heartbeat interval and each
  * queue's lease in the lock files, before the new interval is used, so
  * that others judge this worker by what it now does (sq_worker_record).
@@ -1242,19 +1254,22 @@ record_liveness(struct worker *w)
 {
 	char what[PATH_MAX + 64];
 	size_t i;
-	int e;
+	int e, rc;
 
 	w->beat_ms = heartbeat_ms(w);
 	for (i = 0; i < w->nqueues; i++)
-		if (sq_worker_record(w->queues[i].lockfd, w->beat_ms,
-		    w->queues[i].q.conf.lease_ms) == -1) {
+		if ((rc = sq_worker_record(w->queues[i].lockfd, w->beat_ms,
+		    w->queues[i].q.conf.lease_ms)) == -1) {
 			e = errno;
 			warnx("%s: %s", tool_queue_what(what, sizeof(what),
 			    &w->queues[i].q, w->queues[i].arg, "worker lock",
 			    e), strerror(e));
-		} else
+		} else {
+			if (rc == 1)
+				warn_unrecorded(&w->queues[i]);
 			sq_worker_bind(&w->queues[i].q, w->queues[i].lockfd,
 			    w->beat_ms);
+		}
 }
 
 /*
@@ -1576,6 +1591,8 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
 			tool_queue_err(tool_exit_code(errno), &wq->q, wq->arg,
 			    "worker lock");
+		if (sq_worker_recorded(wq->lockfd) == 0)
+			warn_unrecorded(wq);
 		sq_worker_bind(&wq->q, wq->lockfd, w->beat_ms);
 		w->registered++;
 	}

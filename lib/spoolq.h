@@ -790,9 +790,11 @@ int	sq_worker_token(char *buf, size_t size);
 /*
  * sq_worker_register - create run/worker.TOKEN in q, holding flock(LOCK_EX)
  * on it and holding the record of sq_worker_record (heartbeat_ms,
- * lease_ms) before it appears under that name.  Returns the lock
- * descriptor (close-on-exec; keep it open for the worker's life) or -1
- * with errno.
+ * lease_ms) before it appears under that name.  On a full disk it takes
+ * over a dead worker's lock file when no file can be made, and the record
+ * may be empty (sq_worker_record; sq_worker_recorded tells).  Returns the
+ * lock descriptor (close-on-exec; keep it open for the worker's life) or
+ * -1 with errno (ENOSPC: no room, and no dead worker's file).
  */
 int	sq_worker_register(struct sq_queue *q, const char *token,
 	    int64_t heartbeat_ms, int64_t lease_ms);
@@ -805,9 +807,19 @@ int	sq_worker_register(struct sq_queue *q, const char *token,
  * by this record alone, never by their own reading of queue.conf (SPEC 2:
  * a live worker's claims are never recovered, whatever queue.conf says
  * now), so a worker that changes its lease (SIGHUP) calls this before
- * acting on it.  Also a heartbeat.  Returns 0 or -1 with errno.
+ * acting on it.  Also a heartbeat.  Returns 0, or 1 when there was no
+ * room to write it (ENOSPC, EDQUOT: a full disk): the file is then left
+ * empty, and others judge the worker by the queue's lease as they read
+ * it (spoolq(5)); or -1 with errno.
  */
 int	sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms);
+
+/*
+ * sq_worker_recorded - whether the lock file fd holds a record: 0 when it
+ * is empty (no room was left to write one), 1 when it holds one, -1 with
+ * errno of fstat(2).
+ */
+int	sq_worker_recorded(int fd);
 
 /*
  * sq_worker_heartbeat - set the lock file's mtime to now; call at least

@@ -72,9 +72,28 @@ sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms)
 
 	len = snprintf(buf, sizeof(buf), "heartbeat=%lld lease=%lld pid=%ld\n",
 	    (long long)heartbeat_ms, (long long)lease_ms, (long)getpid());
-	if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) == -1)
+	if (pwrite(fd, buf, (size_t)len, 0) == len && ftruncate(fd, len) == 0)
+		return futimens(fd, NULL);
+	if (errno != ENOSPC && errno != EDQUOT)
 		return -1;
-	return futimens(fd, NULL);
+	/*
+	 * No room for the record (a full disk): an empty file, which never
+	 * needs room, says "judge me by the queue's lease" (recorded_lease),
+	 * rather than a record cut short or the one of a worker before.
+	 */
+	if (ftruncate(fd, 0) == -1 || futimens(fd, NULL) == -1)
+		return -1;
+	return 1;
+}
+
+int
+sq_worker_recorded(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	return st.st_size > 0;
 }
 
 #define RECORD_MAX_MS	(100LL * 365 * 86400 * 1000)	/* 100 years */
@@ -127,9 +146,50 @@ lock_readable(int fd)
 }
 
 /*
+ * No room for a new file in run/ (ENOSPC, EDQUOT: no inode or directory
+ * block left): take over the lock file of a dead worker instead, renamed
+ * to tmp in dfd (a rename needs no new inode).  Its name goes, so its
+ * claims read as dead, as once gc removes it.  Returns the locked
+ * descriptor or -1 with errno ENOSPC when there is none.
+ */
+static int
+lock_file_adopt(int dfd, const char *tmp)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd = -1, lfd;
+
+	if ((lfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || (d = fdopendir(lfd)) == NULL) {
+		if (lfd != -1)
+			close(lfd);
+		errno = ENOSPC;
+		return -1;
+	}
+	while (fd == -1 && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, SQ_WORKER_PREFIX,
+		    sizeof(SQ_WORKER_PREFIX) - 1) != 0 ||
+		    (fd = sq_open_regular(dfd, e->d_name, O_RDWR, 0, NULL)) ==
+		    -1)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+		    sq_rename(dfd, e->d_name, dfd, tmp) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	closedir(d);
+	if (fd == -1)
+		errno = ENOSPC;
+	return fd;
+}
+
+/*
  * Make run/worker.TOKEN under a dot name, lock and record it, and rename
  * it into place: over a file of that name when replace is set (the
- * worker's own, whose lock was lost), else never over one.
+ * worker's own, whose lock was lost), else never over one.  On a full
+ * disk, a dead worker's file serves (lock_file_adopt), and the record may
+ * be empty (sq_worker_record).
  */
 static int
 lock_file_make(struct sq_queue *q, const char *token, int64_t heartbeat_ms,
@@ -143,6 +203,8 @@ lock_file_make(struct sq_queue *q, const char *token, int64_t heartbeat_ms,
 	if ((dfd = run_fd(q)) == -1)
 		return -1;
 	fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
+	if (fd == -1 && (errno == ENOSPC || errno == EDQUOT))
+		fd = lock_file_adopt(dfd, tmp);
 	if (fd == -1 || share_file(q->share, fd) == -1 ||
 	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1 ||
 	    sq_worker_record(fd, heartbeat_ms, lease_ms) == -1 ||

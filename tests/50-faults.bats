@@ -17,11 +17,12 @@ teardown() {
 	spoolq_teardown
 }
 
-# small_fs SIZE: mount a tmpfs of SIZE as the spool root (root only).
+# small_fs SIZE [OPTIONS]: mount a tmpfs of SIZE (and mount OPTIONS, such
+# as nr_inodes=N) as the spool root (root only).
 small_fs() {
 	(( EUID == 0 )) || skip "mounting a tmpfs needs root"
 	mkdir -p "$T/fs"
-	mount -t tmpfs -o "size=$1,mode=0755" spoolq-test "$T/fs" 2>/dev/null ||
+	mount -t tmpfs -o "size=$1,mode=0755${2:+,$2}" spoolq-test "$T/fs" 2>/dev/null ||
 	    skip "cannot mount a tmpfs here"
 	MOUNTED=$T/fs
 	export SPOOLQ_DIR=$T/fs/spool
@@ -382,4 +383,50 @@ closed_pipe() {
 	closed_pipe qrecv -A big
 	assert_equal "$status" 74
 	assert_count new big 1
+}
+
+# fill_fs: fill the file system of $T/fs: its blocks, then its inodes.
+fill_fs() {
+	local i
+	head -c 100000000 /dev/zero > "$T/fs/fill" 2>/dev/null || true
+	for i in $(seq 1 5000); do
+		{ : > "$T/fs/inode.$i"; } 2>/dev/null || return 0
+	done
+	fail "the file system never ran out of inodes"
+}
+
+@test "disk full: qworker starts all the same, with an empty lock file or a dead worker's, and says so; with neither it refuses (75)" {
+	small_fs 1m nr_inodes=200
+	mkq q
+	qsend q one two three
+	# A first worker makes run/counters and run/index while there is room.
+	run timeout 30 qworker -q -n 1 q -- cat
+	assert_success
+	assert_output one
+	local run=$SPOOLQ_DIR/q/run
+	echo 'heartbeat=10000 lease=30000 pid=1' > "$run/worker.Deadw0rker00"
+	fill_fs
+	# No inode for a lock file: the dead worker's is taken over.
+	run --separate-stderr timeout 30 qworker -n 1 q -- cat
+	assert_success
+	assert_output two
+	assert_file_not_exists "$run/worker.Deadw0rker00"
+	refute [ -e "$run"/worker.* ]
+	# Room for a file but not for its record: an empty lock file.
+	rm "$T/fs/inode.1"
+	head -c 100000000 /dev/zero >> "$T/fs/fill" 2>/dev/null || true
+	run --separate-stderr timeout 30 qworker -n 1 q -- sh -c 'cat; echo; stat -c %s "$0"/worker.*' "$run"
+	assert_success
+	assert_equal "$output" $'three\n0'
+	assert_equal "$stderr" "qworker: q: no room in run/ to record this worker's heartbeat and lease (a full disk): others judge its claims by the queue's lease; do not shorten it while the disk is full
+qworker: ${stderr##*qworker: }"
+	[[ $stderr == *" q 1 ack "* ]] || fail "no ack: $stderr"
+	# Neither a file nor a dead worker's: refused, nothing claimed.
+	rm -f "$T/fs/fill" "$T"/fs/inode.*
+	qsend q four
+	fill_fs
+	run --separate-stderr timeout 30 qworker -n 1 q -- cat
+	assert_failure 75
+	assert_equal "$stderr" "qworker: q: worker lock: No space left on device"
+	assert_count new q 1
 }
