@@ -215,13 +215,21 @@ older_than() {
 	wait_worker
 }
 
-@test "qworker: a stopped worker is judged by the lease it recorded, not by a longer one set since" {
-	mkq q lease=2s
-	local id
+# stopped_claim LEASE [EXIT]: a worker on q (with that lease) claims the
+# message it sent, $id, for a job that waits for $T/go and then exits
+# EXIT (0); the worker is then stopped.
+stopped_claim() {
+	mkq q "lease=$1"
 	id=$(qsend -p q job)
-	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done' "$T/go"
+	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done; exit "$1"' \
+	    "$T/go" "${2:-0}"
 	wait_for eval '[[ $(count cur q) == 1 ]]'
 	kill -STOP "$WPID"
+}
+
+@test "qworker: a stopped worker is judged by the lease it recorded, not by a longer one set since" {
+	local id
+	stopped_claim 2s
 	qadmin config q set lease=1h
 	wait_for -t 15 eval 'qrecv --lease 1h q > "$T/receipt"'
 	assert_equal "$(msgid "$(cat "$T/receipt")")" "$id"
@@ -339,12 +347,8 @@ fd_limited() {
 }
 
 @test "qworker: a claim recovered while the worker was stopped settles as lost when its job ends: no failure record, no second settle" {
-	mkq q lease=3s
 	local id
-	id=$(qsend -p q job)
-	start_worker q -- sh -c 'while ! [ -e "$0" ]; do sleep 0.1; done; exit 1' "$T/go"
-	wait_for eval '[[ $(count cur q) == 1 ]]'
-	kill -STOP "$WPID"
+	stopped_claim 3s 1
 	wait_for -t 15 older_than "$(lock_file q)" 4
 	# Another consumer takes the message over and acknowledges it.
 	qrecv q >"$T/receipt"

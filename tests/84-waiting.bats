@@ -301,13 +301,19 @@ unhold() {
 	assert_count new q 0		# still a duplicate within the window
 }
 
-@test "qsend --dedup-id: a marker locked by a stopped process holds a sender no longer than a lease shorter than 5 s" {
+# stopped_marker [SETTING...]: make q with the settings; the dedup marker
+# k1 of a message sent and taken is then locked by a stopped process.
+stopped_marker() {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
-	mkq q lease=2s
+	mkq q "$@"
 	qsend --dedup-id k1 q first
 	qrecv -A q >/dev/null
 	hold "$SPOOLQ_DIR/q/dedup/k1"
 	kill -STOP "$HOLDER"
+}
+
+@test "qsend --dedup-id: a marker locked by a stopped process holds a sender no longer than a lease shorter than 5 s" {
+	stopped_marker lease=2s
 	local t0
 	t0=$(now_f)
 	run timeout 30 qsend --dedup-id k1 q again
@@ -356,12 +362,7 @@ clock_step() {
 }
 
 @test "a lock wait keeps its bound when the wall clock steps back an hour meanwhile (libfaketime)" {
-	command -v flock >/dev/null || skip "flock(1) is not installed"
-	mkq q
-	qsend --dedup-id k1 q first
-	qrecv -A q >/dev/null
-	hold "$SPOOLQ_DIR/q/dedup/k1"
-	kill -STOP "$HOLDER"
+	stopped_marker
 	local t0
 	t0=$(now_f)
 	clock_step -3600 qsend --dedup-id k1 q again
