@@ -475,15 +475,25 @@ int
 sq_group_admit(struct sq_queue *q, const char *curname,
     const struct sq_name *n)
 {
-	char head[BATON_MAX];
+	char head[BATON_MAX], path[SQ_GROUP_MAX + BATON_MAX + 1];
 	struct sq_name m;
 	struct gview v;
 	struct stat st;
-	int gfd, rc, saved;
+	int gfd, gsfd, rc, saved;
 
+	baton(head, SQ_GROUP_HEAD, n->id);
+	/*
+	 * The common case in one call: the baton names this head.  Only a
+	 * look, so KEY is not opened on its own (a link planted there could
+	 * only make this claim stand, which whoever may plant it can do).
+	 */
+	snprintf(path, sizeof(path), "%s/%s", n->group, head);
+	if ((gsfd = groups_dir(q, 1)) != -1 &&
+	    fstatat(gsfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode))
+		return 1;
 	if ((gfd = group_open(q, n->group, 1)) == -1)
 		return -1;
-	baton(head, SQ_GROUP_HEAD, n->id);
 	if (fstatat(gfd, head, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		close(gfd);
 		return 1;
