@@ -768,13 +768,14 @@ give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
 	if (e == ENOENT || sq_name_parse(&n, name) == -1)
 		return;		/* lost: another consumer has it */
 	if (sq_unclaim(&wq->q, name) == 0) {
-		warnx("%s: %s: settle failed %d times (%s); given back to new/",
-		    wq->arg, n.id, tries, strerror(e));
+		warnx("%s: %s: settle failed %d time%s (%s); given back to "
+		    "new/", wq->arg, n.id, tries, tries == 1 ? "" : "s",
+		    strerror(e));
 		return;
 	}
-	warnx("%s: %s: settle failed %d times (%s), giving back too (%s); "
-	    "kept claimed until given back", wq->arg, n.id, tries, strerror(e),
-	    strerror(errno));
+	warnx("%s: %s: settle failed %d time%s (%s), giving back too (%s); "
+	    "kept claimed until given back", wq->arg, n.id, tries,
+	    tries == 1 ? "" : "s", strerror(e), strerror(errno));
 	if (wq->nstuck < STUCK_MAX)
 		strlcpy(wq->stuck[wq->nstuck++], name, SQ_NAME_MAX + 1);
 	w->failures = 1;
@@ -1022,7 +1023,9 @@ start_refused(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		warn("%s: %s: failure record", wq->arg, c->n.id);
 	if (sq_retry(&wq->q, c->name, -1, SQ_REASON_UNREADABLE, newname,
 	    &dead) == -1) {
+		e = errno;
 		warn("%s: %s: settle", wq->arg, c->n.id);
+		give_back(w, wq, c->name, e, 1);
 		return;
 	}
 	if (!w->quiet)
@@ -1031,13 +1034,29 @@ start_refused(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		    SQ_REASON_UNREADABLE);
 }
 
+/*
+ * Give back a claim no job ran for, uncounted; one that cannot be is
+ * given back counted, or kept for the heartbeat (give_back).  Returns 0
+ * or -1 (said).
+ */
+static int
+release(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
+{
+	int e;
+
+	if (sq_release(&wq->q, c->name) == 0)
+		return 0;
+	e = errno;
+	warn("%s: %s: release", wq->arg, c->n.id);
+	give_back(w, wq, c->name, e, 1);
+	return -1;
+}
+
 /* Give back a claim no job ran for, uncounted, with an outcome line. */
 static void
 job_release(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 {
-	if (sq_release(&wq->q, c->name) == -1)
-		warn("%s: %s: release", wq->arg, c->n.id);
-	else if (!w->quiet)
+	if (release(w, wq, c) == 0 && !w->quiet)
 		fprintf(stderr, "qworker: %s %s %u released 0.000s\n",
 		    c->n.id, wq->arg, c->n.attempts);
 }
@@ -1115,9 +1134,7 @@ claim_round(struct worker *w)
 				snprintf(what, sizeof(what), "%s: %s: start",
 				    wq->arg, c[i].n.id);
 				for (; i < got; i++)
-					if (sq_release(&wq->q, c[i].name) == -1)
-						warn("%s: %s: release",
-						    wq->arg, c[i].n.id);
+					(void)release(w, wq, &c[i]);
 				pause_claims(w, what, e);
 				return total;
 			}

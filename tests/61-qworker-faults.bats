@@ -148,6 +148,26 @@ logged() {
 	assert_line "qworker: the body cannot be opened: Permission denied"
 }
 
+@test "qworker: an unreadable body whose retry fails (EBADFD) is given back to new/ at once, counted, and ends in dead/" {
+	(( EUID == 0 )) || skip "needs root to drop CAP_DAC_OVERRIDE"
+	command -v setpriv >/dev/null || skip "setpriv is not installed"
+	need_strace
+	mkq q max_attempts=2 retry_delay=0
+	local id
+	id=$(qsend -p q locked)
+	chmod 000 "$SPOOLQ_DIR/q/new/$id"
+	# renameat2: the lock file, the claim, then the retry: it fails.
+	run timeout 30 strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=renameat2:error=EBADFD:when=3 \
+	    setpriv --bounding-set=-dac_override,-dac_read_search \
+	    qworker --drain q -- sh -c 'cat >/dev/null'
+	assert_equal "$status" 1
+	assert_line "qworker: q: $id: settle failed 1 time (File descriptor in bad state); given back to new/"
+	assert_line "qworker: $id q 2 dead:unreadable 0.000s"
+	assert_equal "$(names dead q)" "$id,a=2,r=unreadable"
+	assert_count cur q 0
+}
+
 # ----------------------------------------------------------- liveness
 
 # lock_file QUEUE: the worker lock file of the one worker of QUEUE.
