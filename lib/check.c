@@ -595,13 +595,7 @@ check_fields(struct checker *c, const struct sq_msg *m, const char *path)
 static uint64_t
 hash_id(const char *id)
 {
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a, 64 bits */
-
-	while (*id != '\0') {
-		h ^= (unsigned char)*id++;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return fnv1a(FNV1A_BASIS, id, strlen(id));
 }
 
 /*

@@ -2,23 +2,38 @@
  * claim.c - consumers: claim ready messages, keep the queue moving.
  *
  * The claim is one rename new/NAME -> cur/ID,a=k+1,l=DEADLINE: whoever
- * renames first owns the message; a loser sees ENOENT and moves on.
+ * renames first owns the message; a loser sees ENOENT and moves on.  That
+ * rename decides every race, between consumers of one host or of many;
+ * nothing else is trusted.  claim_one is the one place where a candidate
+ * name is accepted or skipped before that rename.
  *
- * Which names to try comes from run/index, a sorted snapshot of new/
- * with a cursor, shared by every consumer of the queue under flock(2)
- * on the file itself.  A claim reads a few names at the cursor and
- * advances it; only when the snapshot is used up is new/ listed again.
- * So the cost of a claim does not grow with the backlog, even for one
- * process per message (SPEC 6; Directory::Queue solves the same problem
- * with time buckets, which would break shell globs over new/).  The snapshot holds
- * at most INDEX_MAX names, the oldest, so its memory is bounded too.
- * The index is a cache: when it is damaged or missing it is rebuilt, and
- * a name in it is only a hint - the rename decides.  Its lock is waited
- * for at most INDEX_WAIT_MS: past that (a holder that was stopped), a
- * claim lists new/ itself, so no stopped process stops the others.
+ * Which names to try comes from the claim index of this host,
+ * run/index.HOST (index.c): a sorted snapshot of the oldest names of new/
+ * with a cursor, and a side list of the names that promotion and
+ * recovery moved back into new/ after the snapshot was taken (older IDs:
+ * they are merged ahead of the newer names in ID order, without listing
+ * new/ again).  A claim takes a few names under the index's flock(2),
+ * then tries them without it; only when the index is used up is new/
+ * listed again, once per snapshot and host (the others of the host wait
+ * for that listing, LIST_WAIT_MS at most).  So the cost of a claim does
+ * not grow with the backlog, even for one process per message (SPEC 6),
+ * nor with a trickle of retries.  The listing keeps only the oldest
+ * INDEX_MAX names, in a bounded heap, so memory is bounded too.
  *
- * The header also records when the next retry falls due or lease ends;
- * the claim that finds that time passed runs sq_queue_maintain first.
+ * Why per host (spoolq(5), The claim index): on a shared file system the
+ * clients of one host share one mount, so its flock and page cache agree,
+ * while another host's view of a shared file can be stale (a one-file
+ * index rewritten by each host made the other rebuild on every claim).
+ * Hosts never read each other's index: they list new/ each for itself and
+ * race on the same names, which the rename settles.  No lock is held
+ * across a rename, a listing or maintenance, and the lock is waited for
+ * at most INDEX_WAIT_MS: past that (a holder that was stopped), a claim
+ * lists new/ itself, so no stopped process stops the others.
+ *
+ * The index also records when the next retry falls due or lease ends,
+ * and the mtime of retry/ at the last maintenance: a claim that finds
+ * that time passed, or retry/ changed (perhaps by another host), runs
+ * maintenance first.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -26,6 +41,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,277 +49,22 @@
 
 #include "internal.h"
 
-#define INDEX_MAX	65536		/* names in one snapshot */
-#define INDEX_HDR	80		/* bytes of the text header */
-#define INDEX_MAGIC	"spoolq-index-1"
-#define INDEX_CHUNK	(16 * 1024)	/* bytes read at the cursor */
+#define INDEX_TAKE	64		/* names taken per lock hold */
 #define MAINT_EVERY_MS	(60 * 1000)	/* look for hand-made changes */
-#define INDEX_WAIT_MS	2000		/* then claim without the index */
-
-struct index {
-	int	fd;
-	int64_t	cursor, end;		/* byte offsets into the file */
-	int64_t	maint_ms;		/* run maintenance at this time */
-};
-
-/* ------------------------------------------------------------- index */
-
-static int
-index_write_header(struct index *ix)
-{
-	char hdr[INDEX_HDR + 1];
-
-	snprintf(hdr, sizeof(hdr), "%-15s %020lld %020lld %020lld",
-	    INDEX_MAGIC, (long long)ix->cursor, (long long)ix->end,
-	    (long long)ix->maint_ms);
-	memset(hdr + strlen(hdr), ' ', INDEX_HDR - strlen(hdr));
-	hdr[INDEX_HDR - 1] = '\n';
-	return pwrite(ix->fd, hdr, INDEX_HDR, 0) == INDEX_HDR ? 0 : -1;
-}
-
-/* Make the index read as used up: the next claim lists new/ again. */
-static void
-index_invalidate(struct index *ix)
-{
-	ix->cursor = ix->end = INDEX_HDR;
-	if (ftruncate(ix->fd, 0) == -1)
-		return;		/* a header that fails to match reads so too */
-}
-
-/* Read the header; a damaged or foreign one reads as "used up, maintain". */
-static void
-index_read_header(struct index *ix)
-{
-	char hdr[INDEX_HDR + 1], magic[32];
-	long long cursor, end, maint;
-	struct stat st;
-
-	ix->cursor = ix->end = INDEX_HDR;
-	ix->maint_ms = 0;
-	if (pread(ix->fd, hdr, INDEX_HDR, 0) != INDEX_HDR)
-		return;
-	hdr[INDEX_HDR] = '\0';
-	if (sscanf(hdr, "%31s %lld %lld %lld", magic, &cursor, &end,
-	    &maint) != 4 || strcmp(magic, INDEX_MAGIC) != 0)
-		return;
-	if (fstat(ix->fd, &st) == -1 || st.st_size != end ||
-	    cursor < INDEX_HDR || cursor > end)
-		return;
-	ix->cursor = cursor;
-	ix->end = end;
-	ix->maint_ms = maint;
-}
-
-static int
-index_lock(struct sq_queue *q, struct index *ix)
-{
-	if (q->index_fd == -1) {
-		q->index_fd = sq_open_regular(q->fd, SQ_INDEX_FILE, O_RDWR |
-		    O_CREAT, 0666, NULL);
-		if (q->index_fd == -1)
-			return -1;
-		share_file(q->share, q->index_fd);
-	}
-	ix->fd = q->index_fd;
-	/*
-	 * Bounded: a holder that was stopped must not stop every consumer
-	 * (SPEC 2).  Busy reads as EBUSY: the caller does without.
-	 */
-	switch (sq_backoff_lock(ix->fd, LOCK_EX, INDEX_WAIT_MS)) {
-	case 0:
-		break;
-	case 1:
-		errno = EBUSY;
-		return -1;
-	default:
-		return -1;
-	}
-	index_read_header(ix);
-	return 0;
-}
-
-static void
-index_unlock(struct index *ix)
-{
-	flock(ix->fd, LOCK_UN);
-}
-
-int
-index_lower_maint(struct sq_queue *q, int64_t at_ms)
-{
-	struct index ix;
-	int rc = 0;
-
-	if (index_lock(q, &ix) == -1)
-		return -1;
-	if (at_ms < ix.maint_ms) {
-		ix.maint_ms = at_ms;
-		rc = index_write_header(&ix);
-	}
-	index_unlock(&ix);
-	return rc;
-}
-
-int
-sq_queue_refresh(struct sq_queue *q)
-{
-	struct index ix;
-	int rc;
-
-	if (index_lock(q, &ix) == -1)
-		return errno == ENOENT || errno == SQ_ENOTREG ? 0 : -1;
-	ix.cursor = ix.end;
-	ix.maint_ms = 0;
-	rc = index_write_header(&ix);
-	index_unlock(&ix);
-	return rc;
-}
-
-/* Names collected from new/: one arena of NUL-terminated strings. */
-struct snapshot {
-	char	*arena;
-	size_t	 used, size;
-	size_t	*off;
-	size_t	 n, alloc;
-};
-
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sort and keep the oldest max names, compacting the arena. */
-static int
-snapshot_trim(struct snapshot *s, size_t max)
-{
-	char **v, *arena;
-	size_t i, used = 0, keep;
-
-	if ((v = reallocarray(NULL, s->n ? s->n : 1, sizeof(*v))) == NULL)
-		return -1;
-	for (i = 0; i < s->n; i++)
-		v[i] = s->arena + s->off[i];
-	sort(v, s->n, sizeof(*v), cmp_names);
-	keep = s->n < max ? s->n : max;
-	if ((arena = malloc(s->size)) == NULL) {
-		free(v);
-		return -1;
-	}
-	for (i = 0; i < keep; i++) {
-		size_t len = strlen(v[i]) + 1;
-
-		memcpy(arena + used, v[i], len);
-		s->off[i] = used;
-		used += len;
-	}
-	free(v);
-	free(s->arena);
-	s->arena = arena;
-	s->used = used;
-	s->n = keep;
-	return 0;
-}
-
-static int
-snapshot_add(struct snapshot *s, const char *name)
-{
-	size_t len = strlen(name) + 1;
-	void *p;
-
-	if (s->used + len > s->size) {
-		size_t size = s->size ? s->size * 2 : 64 * 1024;
-
-		while (size < s->used + len)
-			size *= 2;
-		if ((p = realloc(s->arena, size)) == NULL)
-			return -1;
-		s->arena = p;
-		s->size = size;
-	}
-	if (s->n == s->alloc) {
-		size_t n = s->alloc ? s->alloc * 2 : 1024;
-
-		if ((p = reallocarray(s->off, n, sizeof(*s->off))) == NULL)
-			return -1;
-		s->off = p;
-		s->alloc = n;
-	}
-	memcpy(s->arena + s->used, name, len);
-	s->off[s->n++] = s->used;
-	s->used += len;
-	if (s->n >= 2 * INDEX_MAX)
-		return snapshot_trim(s, INDEX_MAX);
-	return 0;
-}
-
-/* List new/ (dot names and names with newlines skipped) into a snapshot. */
-static int
-snapshot_take(struct sq_queue *q, struct snapshot *s)
-{
-	struct dirent *e;
-	DIR *d;
-	int fd, rc = 0;
-
-	memset(s, 0, sizeof(*s));
-	if ((fd = openat(q->newfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-	    == -1)
-		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || strchr(e->d_name, '\n') != NULL)
-			continue;
-		/* Only regular files are messages: the rest never gets in. */
-		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
-			continue;
-		rc = snapshot_add(s, e->d_name);
-	}
-	closedir(d);
-	if (rc == 0)
-		rc = snapshot_trim(s, INDEX_MAX);
-	return rc;
-}
-
-static void
-snapshot_free(struct snapshot *s)
-{
-	free(s->arena);
-	free(s->off);
-	memset(s, 0, sizeof(*s));
-}
-
-/*
- * Rewrite the index from a fresh listing.  The header is written last:
- * until then its end does not match the file size, so a crash mid-way
- * leaves an index that reads as used up.  When the index cannot be
- * written (a full disk, a read-only run/), the listing is kept in *s for
- * this claim alone and 1 is returned: consumers must go on working on a
- * full disk, for they are what frees it.  0 when written, -1 on error.
- */
-static int
-index_rebuild(struct sq_queue *q, struct index *ix, struct snapshot *s)
-{
-	if (snapshot_take(q, s) == -1)
-		return -1;
-	if (ftruncate(ix->fd, INDEX_HDR) == -1 ||
-	    (s->used > 0 && pwrite(ix->fd, s->arena, s->used, INDEX_HDR) !=
-	    (ssize_t)s->used))
-		goto unwritten;
-	ix->cursor = INDEX_HDR;
-	ix->end = INDEX_HDR + (int64_t)s->used;
-	if (index_write_header(ix) == -1)
-		goto unwritten;
-	snapshot_free(s);
-	return 0;
-unwritten:
-	index_invalidate(ix);
-	return 1;
-}
+#define LIST_WAIT_MS	5000		/* for another's listing, then list */
+#define MOVED_BYTES	(16 * 1024)	/* names one maintenance notes */
 
 /* ------------------------------------------------------------- claims */
+
+/* Names that one maintenance pass moved into new/, for the side list. */
+struct moved {
+	char	buf[MOVED_BYTES];	/* NUL-terminated names */
+	size_t	len;
+	int	overflow;		/* more than fit: some left out */
+};
+
+static int	maintain(struct sq_queue *, int64_t, struct sq_maint *,
+		    struct moved *);
 
 /* What one claim call is doing, for every name it tries. */
 struct claimer {
@@ -336,9 +97,13 @@ claimed_regular(struct sq_queue *q, const char *name, int tofd,
 }
 
 /*
- * Try to claim the ready message name.  Returns 1 when claimed (out
- * filled), 0 when it is gone, dead-lettered or not a message, -1 on error.
- * When dropping (overflow = drop-oldest), "claimed" means moved to dead/.
+ * Try to claim the ready message name: the one place where a candidate
+ * is accepted or skipped (a name that does not parse, an expired or
+ * worn-out message) before the claim rename, wherever it came from (the
+ * snapshot, the side list, a private listing).  Returns 1 when claimed
+ * (out filled), 0 when it is gone, dead-lettered or not a message, -1 on
+ * error.  When dropping (overflow = drop-oldest), "claimed" means moved
+ * to dead/.
  */
 static int
 claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
@@ -396,52 +161,33 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	return 1;
 }
 
-/* Claim from the index at its cursor until max are claimed or it ends. */
+/* Claim each of the n names picked from the index, in order. */
 static int
-claim_from_index(struct sq_queue *q, struct index *ix, const struct claimer *c,
-    struct sq_claim *out, size_t max, size_t *got)
+claim_picked(struct sq_queue *q, const struct claimer *c,
+    char (*pick)[SQ_NAME_MAX + 1], size_t n, struct sq_claim *out,
+    size_t *got)
 {
-	char buf[INDEX_CHUNK];
-	ssize_t r;
-	size_t pos;
+	size_t i;
 	int rc;
 
-	while (*got < max && ix->cursor < ix->end) {
-		r = pread(ix->fd, buf, sizeof(buf), ix->cursor);
-		if (r <= 0)
+	for (i = 0; i < n; i++) {
+		if ((rc = claim_one(q, pick[i], c, &out[*got])) == -1)
 			return -1;
-		for (pos = 0; *got < max && pos < (size_t)r;) {
-			char *nul = memchr(buf + pos, '\0', (size_t)r - pos);
-
-			if (nul == NULL) {
-				if (pos == 0) {		/* longer than a chunk */
-					ix->cursor = ix->end;
-					return 0;
-				}
-				break;
-			}
-			rc = claim_one(q, buf + pos, c, &out[*got]);
-			ix->cursor += nul - (buf + pos) + 1;
-			pos = (size_t)(nul - buf) + 1;
-			if (rc == -1)
-				return -1;
-			*got += (size_t)rc;
-		}
+		*got += (size_t)rc;
 	}
 	return 0;
 }
 
 /* Claim from a listing held in memory (the index could not be written). */
 static int
-claim_from_snapshot(struct sq_queue *q, struct snapshot *s,
+claim_from_names(struct sq_queue *q, const struct names *l,
     const struct claimer *c, struct sq_claim *out, size_t max, size_t *got)
 {
 	size_t i;
 	int rc;
 
-	for (i = 0; i < s->n && *got < max; i++) {
-		if ((rc = claim_one(q, s->arena + s->off[i], c,
-		    &out[*got])) == -1)
+	for (i = 0; i < l->n && *got < max; i++) {
+		if ((rc = claim_one(q, l->v[i], c, &out[*got])) == -1)
 			return -1;
 		*got += (size_t)rc;
 	}
@@ -449,94 +195,268 @@ claim_from_snapshot(struct sq_queue *q, struct snapshot *s,
 }
 
 /*
- * Claim without the index, when run/index cannot be created (a full disk,
- * a read-only or missing run/): maintain, list new/, claim from the
- * listing.
+ * Claim without the index, when run/index.HOST cannot be created or
+ * locked (a full disk, a read-only or missing run/, a stopped holder):
+ * maintain, list new/, claim from the listing.
  */
 static int
 claim_unindexed(struct sq_queue *q, const struct claimer *c,
     struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
 {
 	struct sq_maint m;
-	struct snapshot snap;
+	struct names l;
 	int rc;
 
 	(void)sq_workers_check(q, c->now_ms);	/* best effort here */
 	if (sq_queue_maintain(q, c->now_ms, &m) == -1 ||
-	    snapshot_take(q, &snap) == -1)
+	    names_list(q->newfd, INDEX_MAX, &l) == -1)
 		return -1;
-	rc = claim_from_snapshot(q, &snap, c, out, max, got);
-	snapshot_free(&snap);
+	rc = claim_from_names(q, &l, c, out, max, got);
+	names_free(&l);
 	*next_ms = m.next_ms < c->now_ms + MAINT_EVERY_MS ? m.next_ms :
 	    c->now_ms + MAINT_EVERY_MS;
 	return rc;
 }
 
+/* Whether the index cannot be used and a claim must list new/ itself. */
+static int
+index_unusable(int e)
+{
+	/*
+	 * ENOENT: a hand-made queue without run/; EBUSY: a holder of the
+	 * index lock is stopped; SQ_ENOTREG: something else planted as
+	 * run/index.HOST (qadmin check reports it); the rest: a full disk,
+	 * a read-only file system, no right to write run/.
+	 */
+	return e == ENOSPC || e == EDQUOT || e == EACCES || e == EROFS ||
+	    e == EPERM || e == ENOENT || e == EBUSY || e == SQ_ENOTREG ||
+	    e == ENAMETOOLONG;
+}
+
+static int64_t
+mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/*
+ * Maintenance is due when the index says so (a retry due, a lease ended,
+ * a minute passed) or when retry/ changed since the last one: another
+ * host's retry, which this host's index was never told of.
+ */
+static int
+maintenance_due(struct sq_queue *q, const struct index *ix, int64_t now_ms)
+{
+	struct stat st;
+
+	if (now_ms >= ix->maint_ms)
+		return 1;
+	return fstat(q->retryfd, &st) == 0 && mtime_ns(&st) != ix->retry_ns;
+}
+
+/*
+ * Run maintenance without holding the index: its renames can stall on a
+ * network file system.  The maintenance time is pushed on first, so that
+ * the other consumers of this host do not run it too; then the names it
+ * moved into new/ go on the side list, to be claimed in ID order ahead
+ * of the newer names of the snapshot, without listing new/ again.  Sets
+ * *moved.  Returns 0 with the index locked again, or -1 with errno and
+ * the index not locked.
+ */
+static int
+maintain_unlocked(struct sq_queue *q, struct index *ix, int64_t now_ms,
+    size_t *moved)
+{
+	struct sq_maint m;
+	struct moved *mv;
+	struct stat st;
+	int rc, saved;
+
+	*moved = 0;
+	if ((mv = malloc(sizeof(*mv))) == NULL) {
+		index_unlock(ix);
+		return -1;
+	}
+	mv->len = 0;
+	mv->overflow = 0;
+	ix->maint_ms = now_ms + MAINT_EVERY_MS;
+	if (fstat(q->retryfd, &st) == 0)
+		ix->retry_ns = mtime_ns(&st);
+	(void)index_save(ix);
+	index_unlock(ix);
+	rc = maintain(q, now_ms, &m, mv);
+	saved = errno;
+	if (index_lock(q, ix) == -1) {
+		free(mv);
+		return -1;
+	}
+	if (rc == -1) {
+		ix->maint_ms = now_ms;	/* the next claim tries again */
+	} else {
+		*moved = m.promoted + m.recovered;
+		if (mv->overflow)
+			index_reset(ix);	/* a mass move: list new/ */
+		else if (index_side_add(ix, mv->buf, mv->len) == -1)
+			index_reset(ix);
+		if (m.next_ms < ix->maint_ms)
+			ix->maint_ms = m.next_ms;
+	}
+	free(mv);
+	if (rc == -1) {
+		(void)index_save(ix);
+		index_unlock(ix);
+		errno = saved;
+	}
+	return rc;
+}
+
+/* Whether another live consumer of this host is listing new/ now. */
+static int
+listing_by_other(const struct index *ix, int64_t now_ms)
+{
+	if (ix->list_pid <= 0 || ix->list_pid == getpid() ||
+	    ix->list_ms > now_ms || now_ms - ix->list_ms >= LIST_WAIT_MS)
+		return 0;
+	return kill(ix->list_pid, 0) == 0 || errno == EPERM;
+}
+
+/*
+ * The index is used up: list new/ into a new snapshot, without the lock,
+ * unless another consumer of this host is listing it (then wait for its
+ * snapshot, LIST_WAIT_MS at most), so a host lists new/ once per
+ * snapshot.  Returns 0 with the index locked, 1 when the snapshot could
+ * not be written and the claims were made from the listing in memory,
+ * -1 with errno; the index is not locked unless 0 is returned.
+ */
+static int
+relist(struct sq_queue *q, struct index *ix, const struct claimer *c,
+    struct sq_claim *out, size_t max, size_t *got)
+{
+	struct sq_backoff b;
+	struct names l;
+	uint64_t gen;
+	int rc, saved;
+
+	sq_backoff_init(&b, 1, 50);
+	while (listing_by_other(ix, sq_now_ms())) {
+		gen = ix->gen;
+		index_unlock(ix);
+		rc = sq_backoff_sleep(&b, c->now_ms + LIST_WAIT_MS);
+		if (rc == -1 && errno != ETIMEDOUT)
+			return -1;
+		if (index_lock(q, ix) == -1)
+			return -1;
+		if (ix->gen != gen)
+			return 0;		/* its snapshot is in */
+		if (rc == -1)
+			break;			/* it stalled: list here */
+	}
+	ix->list_pid = getpid();
+	ix->list_ms = sq_now_ms();
+	gen = ix->gen;
+	(void)index_save(ix);
+	index_unlock(ix);
+	rc = names_list(q->newfd, INDEX_MAX, &l);
+	saved = errno;
+	if (index_lock(q, ix) == -1) {
+		if (rc == 0 && errno == EBUSY) {
+			rc = claim_from_names(q, &l, c, out, max, got);
+			names_free(&l);
+			return rc == -1 ? -1 : 1;
+		}
+		if (rc == 0)
+			names_free(&l);
+		return -1;
+	}
+	if (rc == -1) {
+		ix->list_pid = 0;
+		(void)index_save(ix);
+		index_unlock(ix);
+		errno = saved;
+		return -1;
+	}
+	if (ix->gen != gen) {
+		names_free(&l);		/* another's snapshot came first */
+		return 0;
+	}
+	if (index_install(ix, &l) == 0) {
+		names_free(&l);
+		return 0;
+	}
+	/* Consumers must go on working on a full disk: they free it. */
+	(void)index_save(ix);
+	index_unlock(ix);
+	rc = claim_from_names(q, &l, c, out, max, got);
+	names_free(&l);
+	return rc == -1 ? -1 : 1;
+}
+
+/*
+ * A claim: take a few names from the index under its lock, then try
+ * them without it, and so on until max are claimed or the index is used
+ * up; then list new/ once, and when still short look for claims of dead
+ * workers.  Every lock hold only reads and writes run/index.HOST.
+ */
 static int
 claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
     size_t max, size_t *got, int64_t *next_ms)
 {
-	struct sq_maint m;
-	struct snapshot snap;
+	char (*pick)[SQ_NAME_MAX + 1];
 	struct index ix;
-	int64_t now_ms = c->now_ms, deadline = c->deadline;
-	int rebuilt = 0, checked = 0, rc = 0, saved;
+	size_t n, moved;
+	int listed = 0, checked = 0, rc = 0;
 
 	*got = 0;
 	*next_ms = INT64_MAX;
-	if (index_lock(q, &ix) == -1) {
-		/*
-		 * ENOENT: a hand-made queue without run/; EBUSY: a holder
-		 * of the index lock is stopped; SQ_ENOTREG: something else
-		 * planted as run/index (qadmin check reports it).
-		 */
-		if (errno != ENOSPC && errno != EDQUOT && errno != EACCES &&
-		    errno != EROFS && errno != EPERM && errno != ENOENT &&
-		    errno != EBUSY && errno != SQ_ENOTREG)
+	if ((pick = reallocarray(NULL, INDEX_TAKE, sizeof(*pick))) == NULL)
+		return -1;
+	if (index_lock(q, &ix) == -1 ||
+	    (maintenance_due(q, &ix, c->now_ms) &&
+	    maintain_unlocked(q, &ix, c->now_ms, &moved) == -1)) {
+		free(pick);
+		if (!index_unusable(errno))
 			return -1;
 		return claim_unindexed(q, c, out, max, got, next_ms);
 	}
-	if (now_ms >= ix.maint_ms) {
-		if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
-			goto out;
-		ix.maint_ms = m.next_ms < now_ms + MAINT_EVERY_MS ? m.next_ms :
-		    now_ms + MAINT_EVERY_MS;
-		if (m.promoted + m.recovered > 0)
-			ix.cursor = ix.end;	/* let them in now */
-	}
-	for (;;) {
-		if ((rc = claim_from_index(q, &ix, c, out, max, got)) == -1 ||
-		    *got == max)
-			break;
-		if (rebuilt) {
-			/* Short: are claims of dead workers waiting? */
-			if (checked || sq_workers_check(q, now_ms) != 1)
-				break;
-			checked = 1;
-			if ((rc = sq_queue_maintain(q, now_ms, &m)) == -1)
-				break;
-			if (m.recovered == 0)
-				break;
+	while (*got < max) {
+		n = index_take(&ix, pick, max - *got < INDEX_TAKE ?
+		    max - *got : INDEX_TAKE);
+		if (n > 0) {
+			if (c->drop == NULL && c->deadline * 1000 < ix.maint_ms)
+				ix.maint_ms = c->deadline * 1000;
+			(void)index_save(&ix);	/* a cache: best effort */
+			index_unlock(&ix);
+			if ((rc = claim_picked(q, c, pick, n, out, got)) == -1 ||
+			    *got == max)
+				goto unlocked;
+			if (index_lock(q, &ix) == -1) {
+				rc = index_unusable(errno) ? 0 : -1;
+				goto unlocked;
+			}
+			continue;
 		}
-		if ((rc = index_rebuild(q, &ix, &snap)) == -1)
-			break;
-		if (rc == 1) {
-			rc = claim_from_snapshot(q, &snap, c, out, max, got);
-			snapshot_free(&snap);
-			break;
+		if (!listed) {
+			listed = 1;
+			if ((rc = relist(q, &ix, c, out, max, got)) != 0) {
+				rc = rc == 1 ? 0 : -1;
+				goto unlocked;
+			}
+			continue;
 		}
-		rebuilt = 1;
+		/* Short: are claims of dead workers waiting? */
+		if (checked || sq_workers_check(q, c->now_ms) != 1)
+			break;
+		checked = 1;
+		if ((rc = maintain_unlocked(q, &ix, c->now_ms, &moved)) == -1)
+			goto unlocked;
+		if (moved == 0)
+			break;
 	}
-	if (*got > 0 && c->drop == NULL && deadline * 1000 < ix.maint_ms)
-		ix.maint_ms = deadline * 1000;
-	*next_ms = ix.maint_ms;
-out:
-	saved = errno;
-	/* The index is a cache: when it cannot be saved, it is dropped. */
-	if (index_write_header(&ix) == -1)
-		index_invalidate(&ix);
+	(void)index_save(&ix);
 	index_unlock(&ix);
-	errno = saved;
+unlocked:
+	*next_ms = ix.maint_ms;
+	free(pick);
 	return rc;
 }
 
@@ -592,6 +512,7 @@ drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
 struct pass {
 	struct sq_maint	*m;
 	int64_t		 now_ms;
+	struct moved	*mv;		/* or NULL */
 	size_t		 nprobed;
 	struct {
 		char			token[SQ_TOKEN_MAX];
@@ -638,18 +559,37 @@ note_next(struct sq_maint *m, int64_t at_s)
 		m->next_ms = at_s * 1000;
 }
 
+/* Note a name moved into new/ (when the pass keeps them). */
+static void
+moved_note(struct pass *p, const char *name)
+{
+	size_t len = strlen(name) + 1;
+
+	if (p->mv == NULL)
+		return;
+	if (p->mv->len + len > sizeof(p->mv->buf)) {
+		p->mv->overflow = 1;
+		return;
+	}
+	memcpy(p->mv->buf + p->mv->len, name, len);
+	p->mv->len += len;
+}
+
 static int
 promote(struct sq_queue *q, const char *name, struct sq_name *n,
     struct pass *p)
 {
+	char moved[SQ_NAME_MAX + 1];
+
 	if (n->due > 0 && n->due * 1000 > p->now_ms) {
 		note_next(p->m, n->due);
 		return 0;
 	}
 	ready_name(n);
-	if (move_message(q->retryfd, name, q->newfd, n, NULL) == 0)
+	if (move_message(q->retryfd, name, q->newfd, n, moved) == 0) {
 		p->m->promoted++;
-	else if (errno != ENOENT && errno != EEXIST)
+		moved_note(p, moved);
+	} else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
 }
@@ -676,6 +616,7 @@ static int
 recover(struct sq_queue *q, const char *name, struct sq_name *n,
     struct pass *p)
 {
+	char moved[SQ_NAME_MAX + 1];
 	int dead = n->attempts >= q->conf.max_attempts;
 
 	if (n->token[0] != '\0') {
@@ -691,19 +632,22 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 	else
 		ready_name(n);
 	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
-	    NULL) == 0) {
+	    moved) == 0) {
 		(*(dead ? &p->m->dead : &p->m->recovered))++;
 		if (dead) {
 			sq_counter_add(q, SQ_COUNT_DEAD, 1);
 			sq_group_release(q, n);
-		}
+		} else
+			moved_note(p, moved);
 	} else if (errno != ENOENT && errno != EEXIST)
 		return -1;
 	return 0;
 }
 
-int
-sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
+/* A maintenance pass; the names it moves into new/ go to mv (may be NULL). */
+static int
+maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m,
+    struct moved *mv)
 {
 	struct pass p;
 
@@ -711,6 +655,7 @@ sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
 	m->next_ms = INT64_MAX;
 	p.m = m;
 	p.now_ms = now_ms;
+	p.mv = mv;
 	p.nprobed = 0;
 	if (each_message(q, q->retryfd, &p, promote) == -1 ||
 	    each_message(q, q->curfd, &p, recover) == -1)
@@ -718,4 +663,10 @@ sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
 	/* Groups left half-way by a crash; best effort, rate-limited. */
 	(void)sq_group_maintain(q, now_ms, 0, NULL, NULL);
 	return 0;
+}
+
+int
+sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m)
+{
+	return maintain(q, now_ms, m, NULL);
 }

@@ -363,17 +363,35 @@ out:
 	return rc;
 }
 
-/* run/worker.* of dead workers; run/.worker.* left by a killed start. */
+/*
+ * run/worker.* of dead workers; run/.worker.* left by a killed start;
+ * run/index, the shared claim index of older versions, which nothing
+ * reads any more; run/index.HOST of a host that has not claimed for 36 h
+ * (a consumer saves its index at least once a minute).
+ */
 static int
 gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 {
 	static const char prefix[] = SQ_WORKER_PREFIX;
+	static const char index[] = SQ_INDEX_PREFIX;
+	const char *ixname = index + sizeof(SQ_DIR_RUN);
 	struct gc *g = arg;
 	int fd;
 
 	/* Probing opens the file: only ever a regular one. */
 	if (!S_ISREG(st->st_mode))
 		return 0;
+	if (strcmp(name, SQ_INDEX_OLD) == 0) {
+		gc_remove(g, dfd, SQ_DIR_RUN, name, "claim index of an older "
+		    "version");
+		return 0;
+	}
+	if (strncmp(name, ixname, strlen(ixname)) == 0) {
+		if (g->now_ms - SQ_MTIME_MS(st) > SQ_GC_INDEX_AGE_MS)
+			gc_remove(g, dfd, SQ_DIR_RUN, name, "claim index of "
+			    "a host idle for 36h");
+		return 0;
+	}
 	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
 		/*
 		 * Another user's file that we may not read (made before lock

@@ -11,6 +11,33 @@
 /* Milliseconds to whole epoch seconds, rounded up: deadlines never early. */
 #define SQ_MS_TO_S_CEIL(ms)	(((ms) + 999) / 1000)
 
+/* index.c: the claim index of this host, run/index.HOST (spoolq(5)). */
+
+#define INDEX_MAX	65536	/* names in one snapshot: the oldest */
+#define FNV1A_BASIS	14695981039346656037ULL
+
+/* fnv1a - the 64-bit FNV-1a hash of len bytes at p, continuing from h. */
+uint64_t	fnv1a(uint64_t h, const void *p, size_t len);
+
+/* The header of an index, as read under its lock. */
+struct index {
+	int		fd;
+	uint64_t	gen;		/* drawn at random per snapshot */
+	int64_t		cursor, end;	/* byte offsets of the snapshot */
+	unsigned int	side_cur, side_used;	/* bytes of the side list */
+	uint64_t	side_sum;	/* its checksum */
+	int64_t		maint_ms;	/* run maintenance at this time */
+	int64_t		retry_ns;	/* retry/'s mtime at the last one */
+	pid_t		list_pid;	/* a consumer listing new/, or 0 */
+	int64_t		list_ms;	/* since then (epoch ms) */
+};
+
+/* Names of a directory, sorted (names_list). */
+struct names {
+	char	**v;
+	size_t	  n, alloc;
+};
+
 /*
  * backoff_sleep_mono - sq_backoff_sleep with until a time of sq_mono_ms
  * (INT64_MAX: none), for waits that a step of the wall clock must
@@ -20,11 +47,73 @@
 int	backoff_sleep_mono(struct sq_backoff *b, int64_t until);
 
 /*
- * index_lower_maint - make the next claim run sq_queue_maintain no later
- * than at_ms (a new retry due time).  Takes the index lock briefly.
- * Returns 0 or -1 with errno.
+ * index_path - "run/index.HOST" for this host (HOST as in message IDs)
+ * into buf of size bytes.  Returns 0, or -1 with errno ENAMETOOLONG.
+ */
+int	index_path(char *buf, size_t size);
+
+/*
+ * index_lock - open q's index of this host (created on demand, shared as
+ * the queue is), lock it within 2 seconds and read its header into ix;
+ * a damaged header reads as an empty index.  Returns 0, or -1 with errno
+ * (EBUSY: another holder kept the lock 2 seconds; ENOENT: no run/;
+ * SQ_ENOTREG: not a regular file; ENOSPC, EROFS, EACCES...).
+ */
+int	index_lock(struct sq_queue *q, struct index *ix);
+
+/* index_unlock - release the lock index_lock took. */
+void	index_unlock(struct index *ix);
+
+/* index_save - write ix's header, the commit point.  0 or -1 with errno. */
+int	index_save(struct index *ix);
+
+/* index_reset - make ix read as used up (snapshot and side list). */
+void	index_reset(struct index *ix);
+
+/*
+ * index_take - copy up to max names to try next into pick, in ID order,
+ * merging the side list with the snapshot, and advance the cursors (save
+ * the header after).  A damaged part resets the index.  Returns how many
+ * names were copied: 0 when the index is used up.
+ */
+size_t	index_take(struct index *ix, char (*pick)[SQ_NAME_MAX + 1],
+	    size_t max);
+
+/*
+ * index_side_add - merge the NUL-terminated names (len bytes in all)
+ * into the side list of ix, written at once; the header is saved by the
+ * caller.  Returns 0, 1 when they do not fit (the index is reset, so the
+ * next claim lists new/), or -1 with errno.
+ */
+int	index_side_add(struct index *ix, const char *names, size_t len);
+
+/*
+ * index_install - write the sorted listing l as ix's new snapshot (a new
+ * generation; the side list is kept) and save the header.  Returns 0, or
+ * -1 with errno, the index then reset.
+ */
+int	index_install(struct index *ix, const struct names *l);
+
+/*
+ * index_lower_maint - make the next claim on this host run
+ * sq_queue_maintain no later than at_ms (a new retry due time).  Takes
+ * the index lock briefly.  Returns 0 or -1 with errno.
  */
 int	index_lower_maint(struct sq_queue *q, int64_t at_ms);
+
+/*
+ * names_list - the oldest max names of regular files in the directory
+ * dfd (dot names and names with a newline left out), sorted, into *l,
+ * kept in a bounded heap while reading: memory is bounded by max, not by
+ * the directory.  Returns 0 or -1 with errno.
+ */
+int	names_list(int dfd, size_t max, struct names *l);
+
+/* names_free - free a listing of names_list. */
+void	names_free(struct names *l);
+
+/* short_host - this host's short name as in message IDs (name.c). */
+const char	*short_host(void);
 
 /* move.c: the names of a message in each state, and the moves. */
 

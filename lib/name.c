@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "spoolq.h"
+#include "internal.h"
 
 static int
 id_valid(const char *id, size_t len)
@@ -217,7 +217,7 @@ sq_name_format(char *buf, size_t size, const struct sq_name *n)
  * and its NUL: a 64-byte buffer makes gethostname(2) fail with
  * ENAMETOOLONG on such a name.
  */
-static const char *
+const char *
 short_host(void)
 {
 	static char host[HOST_NAME_MAX + 1];

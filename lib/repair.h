@@ -24,6 +24,7 @@
  */
 #define SQ_GC_TMP_AGE_MS	(36LL * 60 * 60 * 1000)
 #define SQ_GC_LEFTOVER_AGE_MS	(60LL * 60 * 1000)
+#define SQ_GC_INDEX_AGE_MS	(36LL * 60 * 60 * 1000)	/* run/index.HOST unsaved */
 
 /* The directory check --repair moves what it cannot mend into. */
 #define SQ_DIR_QUARANTINE	"quarantine"
@@ -90,6 +91,10 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *   run/.worker.*
  *               leftovers of a worker killed while starting, older than
  *               SQ_GC_LEFTOVER_AGE_MS;
+ *   run/index   the claim index shared by all hosts in older versions;
+ *   run/index.HOST
+ *               a host's claim index not saved for SQ_GC_INDEX_AGE_MS
+ *               (its consumers save it at least once a minute);
  *   dedup/ID    producer deduplication markers older than dedup_window
  *               that no sender holds locked;
  *   archive/... what retention and retention_bytes no longer keep

@@ -38,7 +38,8 @@
 #define SQ_DIR_GROUPS		"groups"	/* message groups: batons, queues */
 #define SQ_HELD_FILE		"held"	/* flag: the queue hands out nothing */
 #define SQ_CONF_FILE		"queue.conf"
-#define SQ_INDEX_FILE		"run/index"
+#define SQ_INDEX_PREFIX		"run/index."	/* + HOST: claim index */
+#define SQ_INDEX_OLD		"index"	/* in run/: before per-host indexes */
 #define SQ_WORKER_PREFIX	"worker."	/* run/worker.TOKEN: a live worker */
 #define SQ_SLOT_PREFIX		"slot."		/* run/slot.N: a worker slot */
 #define SQ_FAILURE_SUFFIX	".failure"	/* attr/ID.failure: last failure */

@@ -68,7 +68,7 @@ mode() {
 	assert_success
 	run as "$ANN" 022 qack "$output"
 	assert_success
-	assert_equal "$(mode "$SPOOLQ_DIR/jobs/run/index")" "664 $GID"
+	assert_equal "$(mode "$(index_of jobs)")" "664 $GID"
 }
 
 @test "shared root: umask 077 still shares, and nothing is writable by others" {

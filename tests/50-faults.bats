@@ -244,13 +244,14 @@ send_until_full() {
 	    fail "lost: $(comm -13 <(echo "$output" | sort) <(seq 1 200 | sort) | tr '\n' ' ')"$'\n'"$(cd "$(qdir q)" && find . -type f | sort)"
 }
 
-@test "damaged claim index: garbage or empty run/index does not lose or break claims" {
+@test "damaged claim index: garbage or empty run/index.HOST does not lose or break claims" {
 	mkq q
 	seq 1 10 | qsend -l q
 	run qrecv -A q
 	assert_output 1
 	local idx
-	idx=$(qdir q)/run/index
+	idx=$(index_of q)
+	[[ -f $idx ]] || fail "no claim index $idx: $(ls "$(qdir q)/run")"
 	head -c 8192 /dev/urandom > "$idx"
 	run --separate-stderr qrecv -A -n 5 q
 	refute_crash

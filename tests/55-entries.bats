@@ -242,7 +242,7 @@ planted_in_name() {
 	for k in $KINDS; do
 		rm -rf "$(qdir q)/run"
 		mkdir "$(qdir q)/run"
-		plant "$k" "$(qdir q)/run/index"
+		plant "$k" "$(index_of q)"
 		plant "$k" "$(qdir q)/run/worker.planted$k"
 		plant "$k" "$(qdir q)/run/slot.0"
 		run timeout -k 5 10 qsend q "real-$k"

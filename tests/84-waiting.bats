@@ -200,8 +200,8 @@ unhold() {
 	command -v flock >/dev/null || skip "flock(1) is not installed"
 	mkq q
 	qsend q a b c
-	qrecv q >/dev/null		# makes run/index
-	hold "$SPOOLQ_DIR/q/run/index"
+	qrecv q >/dev/null		# makes run/index.HOST
+	hold "$(index_of q)"
 	run timeout 30 qrecv q
 	assert_success
 	assert_equal "$(cat "$output")" b

@@ -131,6 +131,14 @@ qdir() {
 	esac
 }
 
+# index_of QUEUE [HOST]: the path of the claim index of HOST (default this
+# host) in QUEUE, run/index.HOST, HOST shortened as in message IDs.
+index_of() {
+	local h=${2:-$(hostname)}
+	h=${h%%.*}
+	printf '%s/run/index.%s\n' "$(qdir "$1")" "${h//[^A-Za-z0-9-]/-}"
+}
+
 # names STATE QUEUE: non-dot names in a state directory, one a line, sorted.
 names() {
 	local d

@@ -1,6 +1,7 @@
 /*
- * index_fuzz.c - the claim index run/index (a header, then the names of
- * ready messages, NUL-terminated, from a cursor), which every consumer
+ * index_fuzz.c - the claim index of this host, run/index.HOST (a header
+ * line with cursors and checksums, a side list, then blocks of the names
+ * of ready messages, NUL-terminated), which every consumer of the host
  * reads and anyone who may write run/ can leave damaged or forged.
  *
  * Invariant: whatever the index holds, the one ready message of the
@@ -9,6 +10,7 @@
  * claimed.
  */
 #include "fuzz.h"
+#include "internal.h"
 
 static struct sq_queue q;
 static int ready;
@@ -36,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sq_claim out[2];
 	struct sq_batch b;
-	char id[SQ_ID_MAX] = "";
+	char id[SQ_ID_MAX] = "", path[PATH_MAX];
 	int64_t next;
 	size_t got;
 
@@ -44,7 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sq_batch_begin(&b, &q, sent, id);
 	fuzz_check(sq_batch_add(&b, "body", 4) == 0 && sq_batch_end(&b) == 0,
 	    "send: %s", strerror(errno));
-	fuzz_write(q.fd, SQ_INDEX_FILE, data, size);
+	fuzz_check(index_path(path, sizeof(path)) == 0, "index path");
+	fuzz_write(q.fd, path, data, size);
 	fuzz_check(sq_claim(&q, 0, NULL, out, 2, &got, &next) == 0,
 	    "claim: %s", strerror(errno));
 	fuzz_check(got == 1 && strcmp(out[0].n.id, id) == 0,
