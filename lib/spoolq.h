@@ -692,9 +692,14 @@ struct sq_claim {
  * is dead-lettered (r=attempts), one older than ttl r=expired, instead of
  * claimed.  A claim lost to another consumer (ENOENT) is skipped.
  *
- * Ready names come from run/index, a sorted snapshot of new/ kept under
- * flock(2) and rebuilt when used up, so a claim costs the same at any
- * backlog (SPEC 6); arrivals after a snapshot join at the next one.
+ * Ready names come from this host's claim index, run/index.HOST (HOST as
+ * in message IDs): a sorted snapshot of the oldest names of new/, listed
+ * again only when used up, and a side list of the names promotion and
+ * recovery moved back since, merged in ID order; so a claim costs the
+ * same at any backlog and with any trickle of retries (SPEC 6).
+ * Arrivals after a snapshot join at the next one.  Other hosts keep
+ * their own index; the claim rename decides every race (spoolq(5), The
+ * claim index).
  *
  * A held queue (QUEUE/held exists) hands out nothing.
  * When fewer than max were ready, the worker locks are probed
@@ -1162,7 +1167,8 @@ int	sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name);
  * maintenance, so that messages an operator moved into new/ are offered
  * at once rather than after the current claim snapshot.  Returns 0 or -1
  * with errno (EBUSY: the claim index stayed locked for 2 seconds,
- * its holder is stopped).
+ * its holder is stopped).  Only this host's index is refreshed: other
+ * hosts offer the messages when their snapshot is used up.
  */
 int	sq_queue_refresh(struct sq_queue *q);
 
