@@ -52,6 +52,8 @@
 #define INDEX_TAKE	64		/* names taken per lock hold */
 #define MAINT_EVERY_MS	(60 * 1000)	/* look for hand-made changes */
 #define LIST_WAIT_MS	5000		/* for another's listing, then list */
+#define RETRY_LOOK_MS	1000		/* retry/ changed: maintain after, */
+#define RETRY_LONG	1000		/* when it held this many */
 #define MOVED_BYTES	(16 * 1024)	/* names one maintenance notes */
 
 /* ------------------------------------------------------------- claims */
@@ -61,6 +63,7 @@ struct moved {
 	char	buf[MOVED_BYTES];	/* NUL-terminated names */
 	size_t	len;
 	int	overflow;		/* more than fit: some left out */
+	size_t	retries;		/* messages seen in retry/ */
 };
 
 static int	maintain(struct sq_queue *, int64_t, struct sq_maint *,
@@ -242,7 +245,10 @@ mtime_ns(const struct stat *st)
 /*
  * Maintenance is due when the index says so (a retry due, a lease ended,
  * a minute passed) or when retry/ changed since the last one: another
- * host's retry, which this host's index was never told of.
+ * host's retry, which this host's index was never told of.  When the
+ * last maintenance found RETRY_LONG messages or more in retry/, the
+ * second is looked at RETRY_LOOK_MS after it at the earliest, so that a
+ * stream of retries into a long retry/ does not make every claim list it.
  */
 static int
 maintenance_due(struct sq_queue *q, const struct index *ix, int64_t now_ms)
@@ -251,6 +257,9 @@ maintenance_due(struct sq_queue *q, const struct index *ix, int64_t now_ms)
 
 	if (now_ms >= ix->maint_ms)
 		return 1;
+	if (now_ms >= ix->maint_at_ms && now_ms - ix->maint_at_ms <
+	    RETRY_LOOK_MS)
+		return 0;
 	return fstat(q->retryfd, &st) == 0 && mtime_ns(&st) != ix->retry_ns;
 }
 
@@ -279,7 +288,9 @@ maintain_unlocked(struct sq_queue *q, struct index *ix, int64_t now_ms,
 	}
 	mv->len = 0;
 	mv->overflow = 0;
+	mv->retries = 0;
 	ix->maint_ms = now_ms + MAINT_EVERY_MS;
+	ix->maint_at_ms = now_ms;
 	if (fstat(q->retryfd, &st) == 0)
 		ix->retry_ns = mtime_ns(&st);
 	(void)index_save(ix);
@@ -300,6 +311,8 @@ maintain_unlocked(struct sq_queue *q, struct index *ix, int64_t now_ms,
 			index_reset(ix);
 		if (m.next_ms < ix->maint_ms)
 			ix->maint_ms = m.next_ms;
+		/* A short retry/ is cheap to look at again at once. */
+		ix->maint_at_ms = mv->retries >= RETRY_LONG ? now_ms : 0;
 	}
 	free(mv);
 	if (rc == -1) {
@@ -581,6 +594,8 @@ promote(struct sq_queue *q, const char *name, struct sq_name *n,
 {
 	char moved[SQ_NAME_MAX + 1];
 
+	if (p->mv != NULL)
+		p->mv->retries++;
 	if (n->due > 0 && n->due * 1000 > p->now_ms) {
 		note_next(p->m, n->due);
 		return 0;

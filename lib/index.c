@@ -10,8 +10,8 @@
  *
  *	header	one text line of IX_HDR bytes: magic, generation, the end
  *		of the snapshot, its cursor, the side list's cursor, length
- *		and checksum, the maintenance time, retry/'s mtime at the
- *		last maintenance, who is listing new/ since when, and a
+ *		and checksum, the maintenance time, when the last one began
+ *		and retry/'s mtime then, who is listing new/ since when, and a
  *		checksum of the line itself;
  *	side	IX_SIDE bytes at IX_HDR: sorted NUL-terminated names moved
  *		back into new/ (promoted, recovered) after the snapshot was
@@ -56,7 +56,7 @@
 #define IX_BLOCKS	(IX_HDR + IX_SIDE)	/* offset of block 0 */
 #define IX_MAGIC	"spoolq-index-2"
 #define IX_FIELDS	"%-15s %016llx %020lld %020lld %05u %05u %016llx " \
-			"%020lld %020lld %010ld %020lld"
+			"%020lld %020lld %020lld %010ld %020lld"
 #define INDEX_WAIT_MS	2000		/* then claim without the index */
 
 /* ------------------------------------------------------------- format */
@@ -91,7 +91,8 @@ header_format(const struct index *ix, char *hdr)
 	    (unsigned long long)ix->gen, (long long)ix->end,
 	    (long long)ix->cursor, ix->side_cur, ix->side_used,
 	    (unsigned long long)ix->side_sum, (long long)ix->maint_ms,
-	    (long long)ix->retry_ns, (long)ix->list_pid,
+	    (long long)ix->maint_at_ms, (long long)ix->retry_ns,
+	    (long)ix->list_pid,
 	    (long long)ix->list_ms);
 	snprintf(line + len, sizeof(line) - (size_t)len, " %016llx",
 	    (unsigned long long)fnv1a(FNV1A_BASIS, line, (size_t)len));
@@ -110,6 +111,7 @@ index_empty(struct index *ix)
 	ix->side_cur = ix->side_used = 0;
 	ix->side_sum = fnv1a(FNV1A_BASIS, "", 0);
 	ix->maint_ms = 0;
+	ix->maint_at_ms = 0;
 	ix->retry_ns = 0;
 	ix->list_pid = 0;
 	ix->list_ms = 0;
@@ -124,7 +126,7 @@ index_read(struct index *ix)
 {
 	char hdr[IX_HDR + 1], again[IX_HDR], magic[16];
 	unsigned long long gen, sum, ssum;
-	long long end, cursor, maint, retry, lms;
+	long long end, cursor, maint, mat, retry, lms;
 	unsigned int scur, sused;
 	long pid;
 
@@ -133,8 +135,9 @@ index_read(struct index *ix)
 		return;
 	hdr[IX_HDR] = '\0';
 	if (sscanf(hdr, "%15s %16llx %20lld %20lld %5u %5u %16llx %20lld "
-	    "%20lld %10ld %20lld %16llx", magic, &gen, &end, &cursor, &scur,
-	    &sused, &ssum, &maint, &retry, &pid, &lms, &sum) != 12 ||
+	    "%20lld %20lld %10ld %20lld %16llx", magic, &gen, &end, &cursor,
+	    &scur, &sused, &ssum, &maint, &mat, &retry, &pid, &lms, &sum) !=
+	    13 ||
 	    strcmp(magic, IX_MAGIC) != 0 || end < IX_BLOCKS ||
 	    cursor < IX_BLOCKS || cursor > end || sused > IX_SIDE ||
 	    scur > sused)
@@ -146,6 +149,7 @@ index_read(struct index *ix)
 	ix->side_used = sused;
 	ix->side_sum = ssum;
 	ix->maint_ms = maint;
+	ix->maint_at_ms = mat;
 	ix->retry_ns = retry;
 	ix->list_pid = (pid_t)pid;
 	ix->list_ms = lms;

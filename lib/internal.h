@@ -27,7 +27,8 @@ struct index {
 	unsigned int	side_cur, side_used;	/* bytes of the side list */
 	uint64_t	side_sum;	/* its checksum */
 	int64_t		maint_ms;	/* run maintenance at this time */
-	int64_t		retry_ns;	/* retry/'s mtime at the last one */
+	int64_t		maint_at_ms;	/* when the last one began */
+	int64_t		retry_ns;	/* retry/'s mtime then */
 	pid_t		list_pid;	/* a consumer listing new/, or 0 */
 	int64_t		list_ms;	/* since then (epoch ms) */
 };
