@@ -58,6 +58,7 @@
 #define IX_FIELDS	"%-15s %016llx %020lld %020lld %05u %05u %016llx " \
 			"%020lld %020lld %020lld %010ld %020lld"
 #define INDEX_WAIT_MS	2000		/* then claim without the index */
+#define OFFER_WAIT_MS	100		/* then leave a name to the listing */
 
 /* ------------------------------------------------------------- format */
 
@@ -188,8 +189,9 @@ index_path(char *buf, size_t size)
 	return 0;
 }
 
-int
-index_lock(struct sq_queue *q, struct index *ix)
+/* index_lock, waiting wait_ms at most. */
+static int
+index_lock_wait(struct sq_queue *q, struct index *ix, int64_t wait_ms)
 {
 	char path[sizeof(SQ_INDEX_PREFIX) + HOST_NAME_MAX];
 
@@ -207,7 +209,7 @@ index_lock(struct sq_queue *q, struct index *ix)
 	 * Bounded: a holder that was stopped must not stop every consumer
 	 * (SPEC 2).  Busy reads as EBUSY: the caller does without.
 	 */
-	switch (sq_backoff_lock(ix->fd, LOCK_EX, INDEX_WAIT_MS)) {
+	switch (sq_backoff_lock(ix->fd, LOCK_EX, wait_ms)) {
 	case 0:
 		break;
 	case 1:
@@ -218,6 +220,12 @@ index_lock(struct sq_queue *q, struct index *ix)
 	}
 	index_read(ix);
 	return 0;
+}
+
+int
+index_lock(struct sq_queue *q, struct index *ix)
+{
+	return index_lock_wait(q, ix, INDEX_WAIT_MS);
 }
 
 void
@@ -238,6 +246,21 @@ index_lower_maint(struct sq_queue *q, int64_t at_ms)
 		ix.maint_ms = at_ms;
 		rc = index_save(&ix);
 	}
+	index_unlock(&ix);
+	return rc;
+}
+
+int
+index_offer(struct sq_queue *q, const char *name)
+{
+	struct index ix;
+	int rc;
+
+	/* Briefly: the name is in new/ anyway, offered at the next listing. */
+	if (index_lock_wait(q, &ix, OFFER_WAIT_MS) == -1)
+		return -1;
+	if ((rc = index_side_add(&ix, name, strlen(name) + 1)) != -1)
+		rc = index_save(&ix);
 	index_unlock(&ix);
 	return rc;
 }

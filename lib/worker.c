@@ -458,6 +458,7 @@ out:
 static int
 give_back(struct sq_queue *q, const char *name, int uncount)
 {
+	char back[SQ_NAME_MAX + 1];
 	struct sq_name n;
 
 	if (sq_name_parse(&n, name) == -1 || n.lease < 0) {
@@ -467,7 +468,11 @@ give_back(struct sq_queue *q, const char *name, int uncount)
 	if (uncount && n.attempts > 0)
 		n.attempts--;
 	ready_name(&n);
-	return move_message(q->curfd, name, q->newfd, &n, NULL);
+	if (move_message(q->curfd, name, q->newfd, &n, back) == -1)
+		return -1;
+	/* Offered again at once, ahead of newer names (best effort). */
+	(void)index_offer(q, back);
+	return 0;
 }
 
 int

@@ -83,6 +83,17 @@ header_field() {
 	assert_output "$(printf '%s\n' 2 3 hand)"
 }
 
+@test "claim index: claims given back (qrecv could not print them) are claimed again at once, ahead of newer names" {
+	[[ -w /dev/full ]] || skip "no /dev/full"
+	seq 1 5 | qsend -l q
+	run bash -c 'qrecv -n 3 q >/dev/full'
+	(( status == 74 )) || fail "qrecv to a full stdout: $status $output"
+	assert_count new q 5
+	by_hand
+	run -0 qrecv -A -n 10 q
+	assert_output "$(printf '%s\n' 1 2 3 4 5 hand)"
+}
+
 @test "claim index: one consumer claims in send order across snapshots (more than 65536 names), retries and hosts' listings" {
 	seq 1 70000 | qsend -l q
 	run -0 qrecv -A -n 30000 q
