@@ -313,7 +313,7 @@ side_load(struct reader *r)
 static int
 block_load(struct reader *r, int64_t off)
 {
-	char again[IX_BHDR + 1];
+	char bhdr[IX_BHDR + 1], again[IX_BHDR + 1];
 	unsigned long long gen, sum;
 	unsigned int used;
 
@@ -322,7 +322,9 @@ block_load(struct reader *r, int64_t off)
 	r->loaded = -1;
 	if (pread(r->ix->fd, r->block, IX_BLOCK, off) != IX_BLOCK)
 		return -1;
-	if (sscanf(r->block, "%16llx %5u %16llx", &gen, &used, &sum) != 3 ||
+	memcpy(bhdr, r->block, IX_BHDR);
+	bhdr[IX_BHDR] = '\0';		/* sscanf must not run past it */
+	if (sscanf(bhdr, "%16llx %5u %16llx", &gen, &used, &sum) != 3 ||
 	    gen != r->ix->gen || used > IX_BLOCK - IX_BHDR)
 		return -1;
 	snprintf(again, sizeof(again), "%016llx %05u %016llx\n", gen, used,
@@ -432,9 +434,15 @@ index_side_add(struct index *ix, const char *names, size_t len)
 	}
 	if ((buf = malloc(2 * (size_t)IX_SIDE)) == NULL)
 		return -1;
+	if (names[len - 1] != '\0') {
+		free(buf);
+		errno = EINVAL;
+		return -1;
+	}
 	if (have > 0 && (pread(ix->fd, buf, ix->side_used, IX_HDR) !=
 	    (ssize_t)ix->side_used || fnv1a(FNV1A_BASIS, buf,
-	    ix->side_used) != ix->side_sum)) {
+	    ix->side_used) != ix->side_sum ||
+	    buf[ix->side_used - 1] != '\0')) {
 		free(buf);
 		index_reset(ix);
 		return 1;

@@ -96,10 +96,11 @@ int	index_side_add(struct index *ix, const char *names, size_t len);
 int	index_install(struct index *ix, const struct names *l);
 
 /*
- * index_offer - put name, just moved back into new/ (a released claim),
- * on the side list of this host's index, so that it is claimed in ID
- * order at once rather than after the snapshot.  Waits 100 ms at most
- * for the lock.  Returns 0 or -1 with errno (as index_lock).
+ * index_offer - put name, just moved back into new/ (a released claim, a
+ * take undone), on the side list of this host's index, so that it is
+ * claimed in ID order at once rather than after the snapshot.  Waits
+ * 100 ms at most for the lock.  Returns 0 or -1 with errno (as
+ * index_lock).
  */
 int	index_offer(struct sq_queue *q, const char *name);
 

@@ -313,6 +313,7 @@ sq_take_done(struct sq_queue *q, const char *taken)
 int
 sq_take_undo(struct sq_queue *q, const char *taken)
 {
+	char back[SQ_NAME_MAX + 1];
 	struct sq_name n;
 	int fd, rc, saved;
 
@@ -324,13 +325,18 @@ sq_take_undo(struct sq_queue *q, const char *taken)
 		n.attempts--;
 	ready_name(&n);
 	if (!q->conf.archive)
-		return move_message(q->tmpfd, taken, q->newfd, &n, NULL);
-	if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
-		return -1;
-	rc = move_message(fd, taken, q->newfd, &n, NULL);
-	saved = errno;
-	close(fd);
-	errno = saved;
+		rc = move_message(q->tmpfd, taken, q->newfd, &n, back);
+	else {
+		if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
+			return -1;
+		rc = move_message(fd, taken, q->newfd, &n, back);
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	/* Offered again at once, ahead of newer names (best effort). */
+	if (rc == 0)
+		(void)index_offer(q, back);
 	return rc;
 }
 
