@@ -442,16 +442,16 @@ claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
 			if ((rc = claim_picked(q, c, pick, n, out, got)) == -1 ||
 			    *got == max)
 				goto unlocked;
-			if (index_lock(q, &ix) == -1) {
-				rc = index_unusable(errno) ? 0 : -1;
-				goto unlocked;
-			}
+			if (index_lock(q, &ix) == -1)
+				goto lost;
 			continue;
 		}
 		if (!listed) {
 			listed = 1;
-			if ((rc = relist(q, &ix, c, out, max, got)) != 0) {
-				rc = rc == 1 ? 0 : -1;
+			if ((rc = relist(q, &ix, c, out, max, got)) == -1)
+				goto lost;
+			if (rc == 1) {
+				rc = 0;
 				goto unlocked;
 			}
 			continue;
@@ -471,6 +471,14 @@ unlocked:
 	*next_ms = ix.maint_ms;
 	free(pick);
 	return rc;
+lost:
+	/* The index was lost midway (a stopped holder): go on without it. */
+	rc = index_unusable(errno) ? 0 : -1;
+	if (rc == 0 && *got == 0) {
+		free(pick);
+		return claim_unindexed(q, c, out, max, got, next_ms);
+	}
+	goto unlocked;
 }
 
 int
