@@ -333,6 +333,7 @@ baton_id(const char *b)
 static int
 promote(struct sq_queue *q, int gfd, const char *name)
 {
+	char moved[SQ_NAME_MAX + 1];
 	struct sq_name n;
 	int tofd;
 
@@ -347,10 +348,12 @@ promote(struct sq_queue *q, int gfd, const char *name)
 		tofd = q->retryfd;
 	else
 		n.due = -1;
-	if (move_message(gfd, name, tofd, &n, NULL) == -1)
+	if (move_message(gfd, name, tofd, &n, moved) == -1)
 		return -1;
 	if (tofd == q->retryfd)
 		(void)index_lower_maint(q, n.due * 1000);
+	else	/* an older ID: claimed at once, not after the snapshot */
+		(void)index_offer(q, moved);
 	return 0;
 }
 
