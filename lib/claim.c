@@ -348,13 +348,14 @@ relist(struct sq_queue *q, struct index *ix, const struct claimer *c,
 	struct sq_backoff b;
 	struct names l;
 	uint64_t gen;
+	int64_t until = sq_mono_ms() + LIST_WAIT_MS;
 	int rc, saved;
 
 	sq_backoff_init(&b, 1, 50);
 	while (listing_by_other(ix, sq_now_ms())) {
 		gen = ix->gen;
 		index_unlock(ix);
-		rc = sq_backoff_sleep(&b, c->now_ms + LIST_WAIT_MS);
+		rc = backoff_sleep_mono(&b, until);
 		if (rc == -1 && errno != ETIMEDOUT)
 			return -1;
 		if (index_lock(q, ix) == -1)
