@@ -67,6 +67,12 @@ $(O)/bin/qadmin: $(O)/cmd/qadmin.o $(QADMIN_OBJ) $(O)/cmd/tool.o $(LIBA)
 	@echo "LD $@"
 	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
+QWORKER_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard cmd/qworker_*.c))
+$(O)/bin/qworker: $(O)/cmd/qworker.o $(QWORKER_OBJ) $(O)/cmd/tool.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
 $(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"

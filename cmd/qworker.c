@@ -34,7 +34,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "tool.h"
+#include "qworker_batch.h"
 
 #define JOBS_MAX	1024
 #define KILL_GRACE_MS	5000		/* TERM, then KILL after this */
@@ -66,10 +66,6 @@
 #define JOB_FAILED	(-1)
 #define JOB_NOEXEC	(-2)
 #define JOB_NOOUTPUT	(-3)
-
-/* The exit codes of the outcome protocol (qmail, sysexits). */
-#define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
-#define IS_PERMFAIL(s)	((s) == 100 || (s) == EX_DATAERR)
 
 struct wqueue {
 	const char	*arg;		/* as given: SPOOLQ_QUEUE, logs */
@@ -109,6 +105,8 @@ struct job {
 	uint64_t	 kept[2];	/* of it, in the file */
 	int		 ferr[2];	/* errno of a failed write */
 	char		 lastc[2];	/* last byte kept */
+	struct wbatch	*batch;		/* --batch: its claims, or NULL */
+	int		 resfd;		/* --batch: the result pipe, or -1 */
 };
 
 struct worker {
@@ -141,6 +139,14 @@ struct worker {
 	int64_t		 outage_ms;	/* --output-age: gc after (0: never) */
 	int64_t		 outgc_at;	/* next look for old output */
 	pid_t		 pid;		/* our own, for the jobs to check */
+	size_t		 batch;		/* --batch: claims per job (0: one) */
+	int64_t		 batch_wait_ms;	/* --batch-wait: fill this long */
+	struct sq_claim	*pend;		/* the batch being filled */
+	size_t		 npend;
+	int64_t		 pend_until;	/* start it then at the latest */
+	struct sq_rate	 rate;		/* --rate (rate_set), else queue.conf */
+	int		 rate_set;
+	int		 rate_wait;	/* the last round found no token */
 };
 
 /* As in the SYNOPSIS of qworker(1). */
@@ -150,9 +156,17 @@ static const char synopsis[] =
     "               [--grace duration] [--slots count] "
     "[--output dir [--output-max size]\n"
     "               [--output-age duration]] "
-    "queue ... -- command [arg ...]\n";
+    "[--batch count [--batch-wait duration]]\n"
+    "               [--rate count/interval] queue ... -- command "
+    "[arg ...]\n";
 
 static const char options[] =
+    "  --batch count     run the command once for up to count messages, "
+    "their\n"
+    "                    paths as arguments (one queue; results on "
+    "$SPOOLQ_RESULT_FD)\n"
+    "  --batch-wait duration\n"
+    "                    wait this long for a batch to fill (default 0)\n"
     "  -d root           the spool root (default $SPOOLQ_DIR; "
     "spoolq(7))\n"
     "  --drain           exit once no message is ready and the jobs "
@@ -168,6 +182,11 @@ static const char options[] =
     "                    remove output older than this (default 7d)\n"
     "  --output-max size keep this much of each stream (default 1M)\n"
     "  -q                quiet: log only errors\n"
+    "  --rate count/interval\n"
+    "                    start at most count jobs (batches: messages) "
+    "per interval\n"
+    "                    across the queue's workers: 50/s, 100/m, 10/h "
+    "(default: rate)\n"
     "  --slots count     at most count workers per queue, system-wide\n"
     "  -t duration       kill a job running longer (default: "
     "job_timeout)\n"
@@ -236,6 +255,7 @@ ours(const char *var)
 	static const char *const names[] = {
 		"SPOOLQ_ID=", "SPOOLQ_QUEUE=", "SPOOLQ_ATTEMPT=", "SPOOLQ_PATH=",
 		"SPOOLQ_RECEIPT=", "SPOOLQ_KEY=", "SPOOLQ_ATTR_",
+		"SPOOLQ_BATCH=", "SPOOLQ_RESULT_FD=",
 	};
 	size_t i;
 
@@ -260,6 +280,14 @@ env_build(struct env *e, struct job *j)
 		*eq = '\0';
 		env_add(e, *ep, eq + 1);
 		*eq = '=';
+	}
+	if (j->batch != NULL) {
+		snprintf(attempt, sizeof(attempt), "%zu", j->batch->b.n);
+		env_add(e, "SPOOLQ_QUEUE", j->wq->arg);
+		env_add(e, "SPOOLQ_BATCH", attempt);
+		snprintf(attempt, sizeof(attempt), "%d", RESULT_FD);
+		env_add(e, "SPOOLQ_RESULT_FD", attempt);
+		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s/%s", sq_queue_real(&j->wq->q),
 	    SQ_DIR_CUR, j->c.name);
@@ -293,8 +321,8 @@ env_free(struct env *e)
  * 126 or 127 may as well come from a real program).
  */
 static void __attribute__((noreturn))
-job_exec(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
-    int xfd)
+job_exec(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
+    int errfd, int xfd, int resfd)
 {
 	int e;
 
@@ -307,12 +335,14 @@ job_exec(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
 	if (dup2(bodyfd, STDIN_FILENO) == -1 ||
 	    (outfd != -1 && dup2(outfd, STDOUT_FILENO) == -1) ||
 	    dup2(errfd, STDERR_FILENO) == -1 ||
-	    (xfd != EXEC_FD && dup3(xfd, EXEC_FD, O_CLOEXEC) == -1))
+	    (xfd != EXEC_FD && dup3(xfd, EXEC_FD, O_CLOEXEC) == -1) ||
+	    (resfd != -1 && dup2(resfd, RESULT_FD) == -1))
 		_exit(EX_OSERR);
-	if (syscall(SYS_close_range, EXEC_FD + 1, ~0U, 0) == -1)
-		for (e = EXEC_FD + 1; e < 1024; e++)
+	e = resfd != -1 ? RESULT_FD + 1 : EXEC_FD + 1;
+	if (syscall(SYS_close_range, e, ~0U, 0) == -1)
+		for (; e < 1024; e++)
 			close(e);
-	execve(w->path, w->cmd, envp);
+	execve(w->path, argv, envp);
 	e = errno;
 	(void)write(EXEC_FD, &e, sizeof(e));
 	_exit(127);
@@ -324,13 +354,13 @@ job_exec(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
  * the caller lives across the vfork.
  */
 static pid_t
-spawn(struct worker *w, char **envp, int bodyfd, int outfd, int errfd,
-    int xfd)
+spawn(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
+    int errfd, int xfd, int resfd)
 {
 	pid_t pid;
 
 	if ((pid = vfork()) == 0)
-		job_exec(w, envp, bodyfd, outfd, errfd, xfd);
+		job_exec(w, argv, envp, bodyfd, outfd, errfd, xfd, resfd);
 	return pid;
 }
 
@@ -435,23 +465,93 @@ job_output_create(struct worker *w, struct job *j)
 	return 0;
 }
 
+static void job_record_failure(struct worker *, struct job *, const char *);
+
+/* --batch: a failure record for claim c of a batch job of w (arg). */
+static void
+batch_failure(const struct sq_claim *c, const char *status, void *arg)
+{
+	struct worker *w = arg;
+	struct sq_claim keep;
+	size_t i;
+
+	for (i = 0; i < w->maxjobs; i++) {
+		struct job *j = &w->jobs[i];
+
+		if (j->batch == NULL || c < j->batch->b.c ||
+		    c >= j->batch->b.c + j->batch->b.n)
+			continue;
+		keep = j->c;
+		j->c = *c;
+		job_record_failure(w, j, status);
+		j->c = keep;
+		return;
+	}
+}
+
 /*
- * Start a job for the claim c.  Returns JOB_STARTED, JOB_FAILED (errno:
- * no job, the claim is the caller's), JOB_NOOUTPUT (errno: the --output
- * files cannot be made, the worker's fault) or JOB_NOEXEC (the command
- * could not be executed: w->exec_errno says why).
+ * --batch: the job j gets the nc claims c as arguments, and a result
+ * pipe, whose write end (in res[1]) lies above RESULT_FD so that the
+ * child can move it there.  Returns 0 or -1 with errno.
  */
 static int
-job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
+batch_prepare(struct worker *w, struct wqueue *wq, struct job *j,
+    const struct sq_claim *c, size_t nc, int res[2])
+{
+	int fd;
+
+	if ((j->batch = malloc(sizeof(*j->batch))) == NULL)
+		return -1;
+	if (wbatch_init(j->batch, &wq->q, wq->arg, c, nc, w->cmd,
+	    w->quiet) == -1) {
+		free(j->batch);
+		j->batch = NULL;
+		return -1;
+	}
+	j->batch->fail = batch_failure;
+	j->batch->fail_arg = w;
+	if (pipe2(res, O_CLOEXEC) == -1)
+		return -1;
+	if (res[1] <= RESULT_FD) {
+		if ((fd = fcntl(res[1], F_DUPFD_CLOEXEC, RESULT_FD + 1)) == -1)
+			return -1;
+		close(res[1]);
+		res[1] = fd;
+	}
+	return 0;
+}
+
+/* --batch: forget the batch of a job that did not start. */
+static void
+batch_discard(struct job *j)
+{
+	if (j->batch == NULL)
+		return;
+	wbatch_free(j->batch);
+	free(j->batch);
+	j->batch = NULL;
+}
+
+/*
+ * Start a job for the claim c, or with --batch for the nc claims c.
+ * Returns JOB_STARTED, JOB_FAILED (errno: no job, the claims are the
+ * caller's), JOB_NOOUTPUT (errno: the --output files cannot be made, the
+ * worker's fault) or JOB_NOEXEC (the command could not be executed:
+ * w->exec_errno says why).
+ */
+static int
+job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
+    size_t nc)
 {
 	struct job *j = NULL;
 	struct env env;
 	int64_t timeout;
 	ssize_t n;
 	size_t i;
-	/* body, stderr pipe, stdout pipe, exec pipe */
-	int fds[7] = { -1, -1, -1, -1, -1, -1, -1 }, e, rc = JOB_FAILED;
-	enum { BODY, ERR_R, ERR_W, OUT_R, OUT_W, X_R, X_W };
+	/* body, stderr pipe, stdout pipe, exec pipe, result pipe */
+	int fds[9] = { -1, -1, -1, -1, -1, -1, -1, -1, -1 }, e;
+	int rc = JOB_FAILED;
+	enum { BODY, ERR_R, ERR_W, OUT_R, OUT_W, X_R, X_W, RES_R, RES_W };
 
 	for (i = 0; i < w->maxjobs && j == NULL; i++)
 		if (w->jobs[i].pid == 0)
@@ -459,10 +559,13 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	memset(j, 0, sizeof(*j));
 	j->wq = wq;
 	j->c = *c;
-	j->errfd = j->outfd = j->file[0] = j->file[1] = -1;
-	fds[BODY] = sq_open_regular(wq->q.curfd, c->name, O_RDONLY, 0, NULL);
+	j->errfd = j->outfd = j->file[0] = j->file[1] = j->resfd = -1;
+	if (w->batch > 0 && batch_prepare(w, wq, j, c, nc, fds + RES_R) == -1)
+		goto fail;
+	fds[BODY] = w->batch > 0 ? open("/dev/null", O_RDONLY | O_CLOEXEC) :
+	    sq_open_regular(wq->q.curfd, c->name, O_RDONLY, 0, NULL);
 	if (fds[BODY] == -1)
-		return JOB_FAILED;
+		goto fail;
 	if (pipe2(fds + ERR_R, O_CLOEXEC) == -1 ||
 	    (w->outdir != -1 && pipe2(fds + OUT_R, O_CLOEXEC) == -1) ||
 	    pipe2(fds + X_R, O_CLOEXEC) == -1)
@@ -474,7 +577,8 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	j->start_ms = sq_now_ms();
 	j->started = sq_mono_ms();
 	env_build(&env, j);
-	j->pid = spawn(w, env.v, fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W]);
+	j->pid = spawn(w, j->batch != NULL ? j->batch->argv : w->cmd, env.v,
+	    fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W], fds[RES_W]);
 	e = errno;
 	env_free(&env);
 	errno = e;
@@ -485,8 +589,8 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	close(fds[BODY]);
 	close(fds[ERR_W]);
 	close(fds[X_W]);
-	if (fds[OUT_W] != -1)
-		close(fds[OUT_W]);
+	close_all(fds + OUT_W, 1);
+	close_all(fds + RES_W, 1);
 	/* End of file: the command runs.  An errno: execve failed. */
 	while ((n = read(fds[X_R], &e, sizeof(e))) == -1 && errno == EINTR)
 		;
@@ -496,9 +600,10 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 			;
 		j->pid = 0;
 		close(fds[ERR_R]);
-		if (fds[OUT_R] != -1)
-			close(fds[OUT_R]);
+		close_all(fds + OUT_R, 1);
+		close_all(fds + RES_R, 1);
 		job_output_discard(w, j);
+		batch_discard(j);
 		w->exec_errno = e;
 		return JOB_NOEXEC;
 	}
@@ -507,17 +612,20 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c)
 	fcntl(j->errfd, F_SETFL, O_NONBLOCK);
 	if ((j->outfd = fds[OUT_R]) != -1)
 		fcntl(j->outfd, F_SETFL, O_NONBLOCK);
+	if ((j->resfd = fds[RES_R]) != -1)
+		fcntl(j->resfd, F_SETFL, O_NONBLOCK);
 	timeout = w->timeout_ms >= 0 ? w->timeout_ms :
 	    wq->q.conf.job_timeout_ms;
 	j->term_ms = timeout > 0 ? sq_mono_ms() + timeout : 0;
 	w->running++;
-	if (w->verbose)
-		fprintf(stderr, "qworker: %s %s %u claimed\n", c->n.id, wq->arg,
-		    c->n.attempts);
+	for (i = 0; w->verbose && i < nc; i++)
+		fprintf(stderr, "qworker: %s %s %u claimed\n", c[i].n.id,
+		    wq->arg, c[i].n.attempts);
 	return JOB_STARTED;
 fail:
 	close_all(fds, sizeof(fds) / sizeof(fds[0]));
 	job_output_discard(w, j);
+	batch_discard(j);
 	return rc;
 }
 
@@ -833,6 +941,29 @@ give_back_stuck(struct wqueue *wq)
 	}
 }
 
+/*
+ * --batch: settle what the job left unsettled by the outcome table, one
+ * line per message.
+ */
+static void
+batch_settle(struct worker *w, struct job *j)
+{
+	if (j->errfd != -1)
+		job_read_stderr(w, j);
+	if (j->resfd != -1)
+		wbatch_read(j->batch, &j->resfd);
+	/* A grandchild still holds a pipe: stop listening. */
+	close_all(&j->errfd, 1);
+	close_all(&j->resfd, 1);
+	job_flush_line(j);
+	wbatch_end(j->batch, j->status, j->timed_out, j->release);
+	if (j->batch->failed)
+		w->failures = 1;
+	batch_discard(j);
+	j->pid = 0;
+	w->running--;
+}
+
 /* Settle a finished job by the outcome table; log one line. */
 static void
 job_settle(struct worker *w, struct job *j)
@@ -842,6 +973,10 @@ job_settle(struct worker *w, struct job *j)
 	int rc, dead = 0, st = j->status;
 	int64_t took = sq_mono_ms() - j->started;
 
+	if (j->batch != NULL) {
+		batch_settle(w, j);
+		return;
+	}
 	if (j->errfd != -1)
 		job_read_stderr(w, j);
 	if (j->outfd != -1)
@@ -1078,6 +1213,126 @@ output_gc(struct worker *w, int64_t now)
 	w->outgc_at = sq_mono_ms() + SQ_OUTPUT_GC_EVERY_MS;
 }
 
+/*
+ * The rate limit of wq (--rate, else its queue.conf): cut *want to the
+ * tokens taken from its bucket.  With none, its next look is due when
+ * one comes, and the round is not idle (--drain waits).  Returns *want.
+ */
+static size_t
+rate_take(struct worker *w, struct wqueue *wq, size_t *want)
+{
+	const struct sq_rate *r = w->rate_set ? &w->rate : &wq->q.conf.rate;
+	char what[PATH_MAX + 32];
+	int64_t next;
+	size_t got;
+	int e;
+
+	if (r->count == 0 || *want == 0)
+		return *want;
+	if (sq_rate_take(&wq->q, r, *want, &got, &next) == -1) {
+		e = errno;
+		snprintf(what, sizeof(what), "%s/%s", wq->arg, SQ_RATE_FILE);
+		pause_claims(w, what, e);
+		return *want = 0;
+	}
+	if (got == 0) {
+		w->rate_wait = 1;
+		if (next < wq->next_ms)
+			wq->next_ms = next;
+	}
+	return *want = got;
+}
+
+/* Put back the tokens of wq's rate that a claim did not use. */
+static void
+rate_give(struct worker *w, struct wqueue *wq, size_t unused)
+{
+	const struct sq_rate *r = w->rate_set ? &w->rate : &wq->q.conf.rate;
+
+	if (r->count > 0 && unused > 0 && sq_rate_give(&wq->q, r, unused) ==
+	    -1 && !w->quiet)
+		warn("%s/%s", wq->arg, SQ_RATE_FILE);
+}
+
+/* --batch: give back the claims of the batch being filled. */
+static void
+batch_release(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->npend; i++)
+		job_release(w, &w->queues[0], &w->pend[i]);
+	w->npend = 0;
+}
+
+/*
+ * --batch: claim into the batch being filled (w->pend) and start it as
+ * one job once it is full, at -n, or once nothing more is ready and
+ * --batch-wait is over since its first claim (at once with --drain).
+ * Until then the queue's next look is due when the wait ends.  Returns
+ * the claims made.
+ */
+static size_t
+batch_round(struct worker *w)
+{
+	struct wqueue *wq = &w->queues[0];
+	char what[PATH_MAX + 32];
+	size_t want, got, total = 0;
+	int e;
+
+	while (!w->stopping && w->npend < w->batch) {
+		want = w->batch - w->npend;
+		if (w->limit > 0 && (long long)want > w->limit - w->taken)
+			want = (size_t)(w->limit - w->taken);
+		if (want == 0 || rate_take(w, wq, &want) == 0)
+			break;
+		if (sq_claim(&wq->q, 0, w->token, w->pend + w->npend, want,
+		    &got, &wq->next_ms) == -1) {
+			e = errno;
+			rate_give(w, wq, want);
+			tool_queue_what(what, sizeof(what), &wq->q, wq->arg,
+			    "claim", e);
+			pause_claims(w, what, e);
+			break;
+		}
+		rate_give(w, wq, want - got);
+		if (got > 0 && w->npend == 0)
+			w->pend_until = sq_now_ms() + w->batch_wait_ms;
+		w->npend += got;
+		w->taken += got;
+		total += got;
+		if (got < want)
+			break;
+	}
+	if (w->npend == 0 || w->stopping)
+		return total;
+	if (w->npend < w->batch && !w->drain && (w->limit == 0 ||
+	    w->taken < w->limit) && sq_now_ms() < w->pend_until) {
+		if (w->pend_until < wq->next_ms)
+			wq->next_ms = w->pend_until;
+		return total;
+	}
+	switch (job_start(w, wq, w->pend, w->npend)) {
+	case JOB_STARTED:
+		sq_backoff_reset(&w->pause);
+		w->npend = 0;
+		break;
+	case JOB_NOEXEC:
+		warnc(w->exec_errno, "%s", w->path);
+		stop(w, EXIT_NOEXEC);
+		batch_release(w);
+		break;
+	default:
+		/* No body is opened: a start that fails is the worker's. */
+		e = errno;
+		snprintf(what, sizeof(what), "%s: batch of %zu: start", wq->arg,
+		    w->npend);
+		batch_release(w);
+		pause_claims(w, what, e);
+	}
+	return total;
+}
+
 /* Claim for free job slots, queues in priority order.  Returns claims. */
 static size_t
 claim_round(struct worker *w)
@@ -1087,6 +1342,9 @@ claim_round(struct worker *w)
 	size_t qi, i, got, total = 0, want;
 	int e, rc;
 
+	w->rate_wait = 0;
+	if (w->batch > 0)
+		return batch_round(w);
 	for (qi = 0; qi < w->nqueues; qi++) {
 		struct wqueue *wq = &w->queues[qi];
 
@@ -1098,21 +1356,25 @@ claim_round(struct worker *w)
 				want = sizeof(c) / sizeof(c[0]);
 			if (want == 0)
 				return total;
+			if (rate_take(w, wq, &want) == 0)
+				break;
 			if (sq_claim(&wq->q, 0, w->token, c, want, &got,
 			    &wq->next_ms) == -1) {
 				e = errno;
+				rate_give(w, wq, want);
 				tool_queue_what(what, sizeof(what), &wq->q,
 				    wq->arg, "claim", e);
 				pause_claims(w, what, e);
 				return total;
 			}
+			rate_give(w, wq, want - got);
 			for (i = 0; i < got; i++) {
 				if (w->stopping) {
 					/* The command cannot run: give back. */
 					job_release(w, wq, &c[i]);
 					continue;
 				}
-				switch (rc = job_start(w, wq, &c[i])) {
+				switch (rc = job_start(w, wq, &c[i], 1)) {
 				case JOB_STARTED:
 					sq_backoff_reset(&w->pause);
 					w->taken++;
@@ -1411,7 +1673,7 @@ static void
 run(struct worker *w)
 {
 	struct pollfd *pfds;
-	size_t npfds = 1 + w->nqueues + 2 * w->maxjobs, n, i;
+	size_t npfds = 1 + w->nqueues + 3 * w->maxjobs, n, i;
 	int64_t now, wall;
 	int want_claim = 1, idle;
 
@@ -1431,7 +1693,8 @@ run(struct worker *w)
 		if (w->outdir != -1 && now >= w->outgc_at)
 			output_gc(w, sq_now_ms());
 		if (want_claim && can_claim(w)) {
-			idle = claim_round(w) == 0 && w->pause_until == 0;
+			idle = claim_round(w) == 0 && w->pause_until == 0 &&
+			    !w->rate_wait;
 			arm_polls(w, sq_mono_ms());
 		}
 		want_claim = 0;
@@ -1452,6 +1715,9 @@ run(struct worker *w)
 		for (i = 0; i < w->maxjobs; i++)
 			pfds[n++] = (struct pollfd){ .events = POLLIN,
 			    .fd = w->jobs[i].pid ? w->jobs[i].outfd : -1 };
+		for (i = 0; i < w->maxjobs; i++)
+			pfds[n++] = (struct pollfd){ .events = POLLIN,
+			    .fd = w->jobs[i].pid ? w->jobs[i].resfd : -1 };
 		if (poll(pfds, n, next_timeout(w, now, sq_now_ms())) == -1 &&
 		    errno != EINTR)
 			err(EX_OSERR, "poll");
@@ -1471,6 +1737,9 @@ run(struct worker *w)
 			if (pfds[1 + w->nqueues + w->maxjobs + i].revents &&
 			    w->jobs[i].outfd != -1)
 				job_read_stdout(w, &w->jobs[i]);
+			if (pfds[1 + w->nqueues + 2 * w->maxjobs + i].revents &&
+			    w->jobs[i].resfd != -1)
+				wbatch_read(w->jobs[i].batch, &w->jobs[i].resfd);
 		}
 		now = sq_mono_ms();
 		wall = sq_now_ms();
@@ -1701,21 +1970,26 @@ teardown(struct worker *w)
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_DRAIN = 256, OPT_GRACE, OPT_OUTPUT, OPT_OUTPUT_AGE,
-	    OPT_OUTPUT_MAX, OPT_SLOTS, OPT_VERSION };
+	enum { OPT_BATCH = 256, OPT_BATCH_WAIT, OPT_DRAIN, OPT_GRACE,
+	    OPT_OUTPUT, OPT_OUTPUT_AGE, OPT_OUTPUT_MAX, OPT_RATE, OPT_SLOTS,
+	    OPT_VERSION };
 	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "batch-wait", required_argument, NULL, OPT_BATCH_WAIT },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "output-age", required_argument, NULL, OPT_OUTPUT_AGE },
 		{ "output-max", required_argument, NULL, OPT_OUTPUT_MAX },
+		{ "rate", required_argument, NULL, OPT_RATE },
 		{ "slots", required_argument, NULL, OPT_SLOTS },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct worker w;
 	const char *root = NULL, *output = NULL, *outopt = NULL;
+	const char *batchopt = NULL;
 	unsigned slots = 0;
 	int ch, i, dashes = -1;
 
@@ -1771,6 +2045,14 @@ main(int argc, char *argv[])
 		case 'v':
 			w.verbose = 1;
 			break;
+		case OPT_BATCH:
+			w.batch = (size_t)tool_number("--batch", optarg, 1,
+			    BATCH_MAX);
+			break;
+		case OPT_BATCH_WAIT:
+			w.batch_wait_ms = tool_duration("--batch-wait", optarg);
+			batchopt = "--batch-wait";
+			break;
 		case OPT_DRAIN:
 			w.drain = 1;
 			break;
@@ -1787,6 +2069,12 @@ main(int argc, char *argv[])
 		case OPT_OUTPUT_MAX:
 			w.outmax = tool_size("--output-max", optarg);
 			outopt = "--output-max";
+			break;
+		case OPT_RATE:
+			if (sq_rate_parse(optarg, &w.rate) == -1)
+				tool_bad("--rate: %s: not a rate (like 50/s, "
+				    "100/m, 10/h, 5/100ms; 0 = none)", optarg);
+			w.rate_set = 1;
 			break;
 		case OPT_SLOTS:
 			slots = (unsigned)tool_number("--slots", optarg, 1,
@@ -1805,6 +2093,13 @@ main(int argc, char *argv[])
 		usage("missing command after --");
 	if (outopt != NULL && output == NULL)
 		tool_usage(synopsis, "%s: only with --output", outopt);
+	if (batchopt != NULL && w.batch == 0)
+		tool_usage(synopsis, "%s: only with --batch", batchopt);
+	if (w.batch > 0 && output != NULL)
+		usage("--output: not with --batch (a batch job's output is "
+		    "not one message's)");
+	if (w.batch > 0 && dashes - optind > 1)
+		usage("--batch: one queue only");
 	w.cmd = argv + dashes + 1;
 	for (i = optind; i < dashes; i++)
 		for (int k = optind; k < i; k++)
@@ -1821,7 +2116,12 @@ main(int argc, char *argv[])
 		if (sq_queue_held(&w.queues[i].q))
 			warnx("%s: the queue is held: nothing is claimed until "
 			    "qadmin release", w.queues[i].arg);
+	if (w.batch > 0 && (w.pend = calloc(w.batch, sizeof(*w.pend))) ==
+	    NULL)
+		err(EX_OSERR, NULL);
 	run(&w);
+	batch_release(&w);
+	free(w.pend);
 	teardown(&w);
 	if (w.path != w.cmd[0])
 		free(w.path);

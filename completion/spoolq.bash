@@ -162,7 +162,7 @@ _spoolq_arg()
 	key) _spoolq_add max_attempts lease retry_delay retry_max_delay ttl \
 	    durability job_timeout dedup_window max_messages max_bytes \
 	    overflow min_free_disk archive retention retention_bytes \
-	    poll_interval ;;
+	    poll_interval rate ;;
 	esac
 }
 
@@ -273,7 +273,8 @@ _spoolq_qack()
 _spoolq_qworker()
 {
 	local spec='-d:dir -j:none -n:none -t:duration --grace:duration
-	    --slots:none --output:dir --output-max:size --output-age:duration'
+	    --slots:none --output:dir --output-max:size --output-age:duration
+	    --batch:none --batch-wait:duration --rate:none'
 	local cur=${COMP_WORDS[COMP_CWORD]}
 	local prev_opt nargs dashdash
 	_spoolq_scan "$spec" 1
@@ -288,8 +289,9 @@ _spoolq_qworker()
 	fi
 	_spoolq_optarg "$spec" && return
 	if [[ $cur == -* ]]; then
-		_spoolq_add -- -d -h -j -n -q -t -v --drain --grace --help \
-		    --output --output-age --output-max --slots --version
+		_spoolq_add -- -d -h -j -n -q -t -v --batch --batch-wait \
+		    --drain --grace --help --output --output-age --output-max \
+		    --rate --slots --version
 	else
 		_spoolq_queues
 	fi

@@ -89,6 +89,8 @@ sq_conf_defaults(struct sq_conf *c)
 	c->archive = 0;
 	c->retention_ms = 0;
 	c->retention_bytes = 0;
+	c->rate.count = 0;
+	c->rate.interval_ms = 0;
 }
 
 /*
@@ -205,6 +207,16 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 	}
 	else if (strcmp(key, "ttl") == 0)
 		rc = duration_key(&c->ttl_ms, value, 0, why, whysize);
+	else if (strcmp(key, "rate") == 0) {
+		struct sq_rate r;
+
+		if (sq_rate_parse(value, &r) == -1) {
+			snprintf(why, whysize, "%s: not a rate (like 50/s, "
+			    "100/m, 10/h, 5/100ms; 0 = none)", value);
+			rc = -1;
+		} else
+			c->rate = r;
+	}
 	else if (strcmp(key, "durability") == 0) {
 		if (strcmp(value, "none") == 0)
 			c->durability = SQ_DURABILITY_NONE;
@@ -229,7 +241,7 @@ static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
 	"durability", "job_timeout", "dedup_window", "max_messages",
 	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
-	"retention_bytes", "poll_interval", NULL,
+	"retention_bytes", "poll_interval", "rate", NULL,
 };
 
 /*
@@ -531,6 +543,8 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		    (unsigned long long)c->min_free_disk);
 	else if (strcmp(key, "archive") == 0)
 		strlcpy(buf, c->archive ? "yes" : "no", size);
+	else if (strcmp(key, "rate") == 0)
+		sq_rate_format(&c->rate, buf, size);
 	else if (strcmp(key, "retention") == 0)
 		d = &c->retention_ms;
 	else if (strcmp(key, "retention_bytes") == 0)

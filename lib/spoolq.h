@@ -40,6 +40,7 @@
 #define SQ_CONF_FILE		"queue.conf"
 #define SQ_INDEX_PREFIX		"run/index."	/* + HOST: claim index */
 #define SQ_INDEX_OLD		"index"	/* in run/: before per-host indexes */
+#define SQ_RATE_FILE		"run/rate"	/* the rate limit's bucket */
 #define SQ_WORKER_PREFIX	"worker."	/* run/worker.TOKEN: a live worker */
 #define SQ_SLOT_PREFIX		"slot."		/* run/slot.N: a worker slot */
 #define SQ_FAILURE_SUFFIX	".failure"	/* attr/ID.failure: last failure */
@@ -236,6 +237,50 @@ int64_t	sq_id_time(const char *id);
  */
 int64_t	sq_id_time_ms(const char *id);
 
+/* ---------------------------------------------------------------- rate */
+
+struct sq_queue;
+
+/* A rate limit: at most count per interval_ms; count 0 is no limit. */
+struct sq_rate {
+	unsigned	count;
+	int64_t		interval_ms;
+};
+
+/*
+ * sq_rate_parse - parse "N/s", "N/m", "N/h" or "N/DURATION" (a duration
+ * as sq_duration_parse takes it: "5/100ms", "10/2s"; at least 1 ms), N
+ * from 1 to 1000000, or "0" for no limit, into *r.  Returns 0, or -1 with
+ * errno EINVAL.
+ */
+int	sq_rate_parse(const char *s, struct sq_rate *r);
+
+/*
+ * sq_rate_format - r as sq_rate_parse takes it ("50/s", "3/m", "5/100ms",
+ * "0"), into buf (size bytes).
+ */
+void	sq_rate_format(const struct sq_rate *r, char *buf, size_t size);
+
+/*
+ * sq_rate_take - take up to want tokens of r from q's bucket, run/rate,
+ * shared by every worker of q (a token bucket holding r->count, filled
+ * at r->count per r->interval_ms, kept as the GCRA of ITU-T I.371 keeps
+ * it; rate.c).  *got gets the tokens taken (want when r has no limit),
+ * and when fewer than want, *next_ms the epoch ms when the next one can
+ * be had (else INT64_MAX).  The bucket's lock is waited for at most
+ * 100 ms, then the bucket is used without it (SPEC 2).  Returns 0, or -1
+ * with errno (nothing taken).
+ */
+int	sq_rate_take(struct sq_queue *q, const struct sq_rate *r, size_t want,
+	    size_t *got, int64_t *next_ms);
+
+/*
+ * sq_rate_give - put back n tokens taken by sq_rate_take and not used (a
+ * claim found fewer messages than tokens taken).  Returns 0 or -1 with
+ * errno.
+ */
+int	sq_rate_give(struct sq_queue *q, const struct sq_rate *r, size_t n);
+
 /* ---------------------------------------------------------------- config */
 
 enum sq_durability {
@@ -269,6 +314,7 @@ struct sq_conf {
 	int		archive;		/* acked messages kept in archive/ */
 	int64_t		retention_ms;		/* archive age bound; 0 = none */
 	uint64_t	retention_bytes;	/* archive size bound; 0 = none */
+	struct sq_rate	rate;			/* qworker jobs; 0 = no limit */
 };
 
 /*
@@ -1056,6 +1102,85 @@ int	sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 
 /* sq_reason_valid - 1 when s matches [a-z0-9-]{1,32}, else 0. */
 int	sq_reason_valid(const char *s);
+
+/* ---------------------------------------------------------------- batch */
+
+/*
+ * Batch jobs (qworker --batch, qworker(1)): one run of a command for
+ * several claims of one queue.  The job settles messages one by one
+ * through its result stream, lines "ack ID", "retry ID" or "reject ID
+ * [REASON]"; the rest follow its exit status.
+ */
+enum sq_verdict {
+	SQ_VERDICT_ACK,		/* sq_ack */
+	SQ_VERDICT_RETRY,	/* sq_retry: back-off, dead at max_attempts */
+	SQ_VERDICT_REJECT,	/* sq_reject: dead letter at once */
+	SQ_VERDICT_RELEASE	/* sq_release: back uncounted (never in a line) */
+};
+
+/* One line of a result stream. */
+struct sq_result {
+	enum sq_verdict	verdict;
+	char		id[SQ_ID_MAX];
+	char		reason[SQ_REASON_MAX];	/* reject; "" = "rejected" */
+};
+
+/*
+ * sq_result_parse - parse one line (len bytes, without its newline; a
+ * trailing CR is ignored) of a batch job's result stream into *r: a verb
+ * (ack, retry, reject), then the message as its ID, its claimed file name
+ * or that file's path (the ID is kept), then for reject an optional
+ * reason ([a-z0-9-]{1,32}), words separated by blanks.  Returns 0, or -1
+ * with errno EINVAL for anything else (an unknown verb, a missing or
+ * unparsable ID, an extra word, a NUL byte).
+ */
+int	sq_result_parse(const char *line, size_t len, struct sq_result *r);
+
+/* sq_verdict_name - "ack", "retry", "reject" or "release". */
+const char *sq_verdict_name(enum sq_verdict v);
+
+/* The claims of one batch job and which of them are settled. */
+struct sq_jobbatch {
+	struct sq_queue	*q;
+	struct sq_claim	*c;		/* the claims, in the order given */
+	size_t		 n;
+	size_t		*byid;		/* indexes into c, sorted by ID */
+	unsigned char	*settled;	/* per claim: settled (or lost) */
+	size_t		 left;		/* claims not settled yet */
+};
+
+/*
+ * sq_jobbatch_init - a batch of copies of the n claims c (n >= 1) of q,
+ * none settled; q must outlive it.  Returns 0, or -1 with errno EINVAL
+ * (n is 0) or ENOMEM.
+ */
+int	sq_jobbatch_init(struct sq_jobbatch *b, struct sq_queue *q,
+	    const struct sq_claim *c, size_t n);
+
+/* sq_jobbatch_free - free what sq_jobbatch_init allocated. */
+void	sq_jobbatch_free(struct sq_jobbatch *b);
+
+/*
+ * sq_jobbatch_find - the index in b->c of the claim of message id, into
+ * *i (a binary search: log n).  Returns 0, or -1 with errno ENOENT when
+ * the batch holds no such message.
+ */
+int	sq_jobbatch_find(const struct sq_jobbatch *b, const char *id,
+	    size_t *i);
+
+/*
+ * sq_jobbatch_settle - settle claim i of b by verdict v, once: ack,
+ * retry (reason is the dead-letter reason once max_attempts is reached,
+ * NULL for "attempts"), reject (reason NULL for "rejected"), release.
+ * The claim counts as settled from then on even when the call fails (a
+ * lost claim is no one's to settle).  newname (SQ_NAME_MAX + 1 bytes)
+ * gets its name in retry/ or dead/ ("" otherwise) and *dead whether it
+ * went to dead letters.  Returns 0, or -1 with errno EALREADY (settled
+ * before: nothing done), EINVAL (no claim i), or as sq_ack (ENOENT: the
+ * claim was lost).
+ */
+int	sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
+	    const char *reason, char *newname, int *dead);
 
 /* ---------------------------------------------------------------- states */
 
