@@ -318,7 +318,9 @@ env_free(struct env *e)
  * close-on-exec descriptor xfd becomes 3 and stays open until execve:
  * if execve fails, its errno goes through it to the worker, which then
  * knows that the command, not the message, failed (an exit status of
- * 126 or 127 may as well come from a real program).
+ * 126 or 127 may as well come from a real program).  A batch job's
+ * result pipe resfd (above RESULT_FD, or -1) becomes RESULT_FD, open
+ * across execve.
  */
 static void __attribute__((noreturn))
 job_exec(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,

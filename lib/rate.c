@@ -51,8 +51,9 @@ sq_rate_parse(const char *s, struct sq_rate *r)
 		r->interval_ms = 0;
 		return 0;
 	}
-	if ((slash = strchr(s, '/')) == NULL ||
-	    (len = (size_t)(slash - s)) == 0 || len >= sizeof(count))
+	if ((slash = strchr(s, '/')) == NULL || slash[1] == '\0' ||
+	    (len = (size_t)(slash - s)) == 0 || len >= sizeof(count) ||
+	    strspn(s, "0123456789") != len)
 		goto bad;
 	memcpy(count, s, len);
 	count[len] = '\0';
