@@ -291,3 +291,18 @@ teardown() {
 	assert_output --partial 'not with --batch'
 	assert_equal "$(ls "$SPOOLQ_DIR/q/run" | grep -c '^worker\.')" 0
 }
+
+@test "qworker --batch: message groups: at most one message of a group in a batch, each group in order" {
+	qsend -g g1 q a1 a2 a3
+	qsend -g g2 q b1 b2
+	qsend q u1 u2
+	work --drain --batch 10 q -- sh -c '
+		for f; do printf "%s " "$(cat "$f")"; done >>"$T/batches"
+		echo >>"$T/batches"' job
+	assert_success
+	assert_equal "$(cat "$T/batches")" "a1 b1 u1 u2 
+a2 b2 
+a3 "
+	assert_equal "$(outcome_lines "$T/log")" 7
+	assert_empty_queue q
+}
