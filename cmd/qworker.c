@@ -1936,7 +1936,7 @@ fd_budget(struct worker *w, size_t nqueues, unsigned slots)
 	need = (rlim_t)fds_open(rl.rlim_cur) + (rlim_t)nqueues *
 	    (QUEUE_FDS + (slots > 0)) + SIGNAL_FDS + (rlim_t)w->maxjobs *
 	    (JOB_FDS + (w->outdir != -1 ? JOB_FILE_FDS : 0)) + START_FDS +
-	    SPARE_FDS;
+	    (w->batch > 0 ? BATCH_START_FDS : 0) + SPARE_FDS;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
 	    (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur)) {
 		rl.rlim_cur = rl.rlim_max;

@@ -11,6 +11,7 @@
 
 #define BATCH_MAX	1000		/* --batch: paths on one command line */
 #define RESULT_FD	4		/* in the job: SPOOLQ_RESULT_FD */
+#define BATCH_START_FDS	2		/* a batch start: its result pipe */
 /* The exit codes of the outcome protocol (qmail, sysexits). */
 #define IS_TEMPFAIL(s)	((s) == EX_TEMPFAIL || (s) == 111)
 #define IS_PERMFAIL(s)	((s) == 100 || (s) == EX_DATAERR)
