@@ -45,6 +45,8 @@
 #define PAUSE_MIN_MS	100		/* first back-off after a failed start */
 #define PAUSE_MAX_MS	30000		/* longest back-off */
 #define DRAIN_TRIES	6		/* --drain gives up after these */
+#define BROKEN_MIN_MS	1000		/* first wait before a broken queue */
+#define BROKEN_MAX_MS	60000		/* longest wait before it */
 #define EXIT_NOEXEC	EX_UNAVAILABLE	/* the command cannot be executed */
 #define EXEC_FD		3		/* in the job: execve's errno pipe */
 #define JOB_FDS		2		/* a running job: stderr, stdout pipes */
@@ -78,6 +80,17 @@ struct wqueue {
 	/* Claims neither settled nor given back: again at each heartbeat. */
 	char		 stuck[STUCK_MAX][SQ_NAME_MAX + 1];
 	size_t		 nstuck;
+	struct sq_backoff broken;	/* claims failed: the queue's fault */
+	int64_t		 broken_until;	/* no claims before (sq_mono_ms; 0) */
+};
+
+/* A queue named on the command line that could not be opened (yet). */
+struct pending {
+	const char	*arg;
+	char		 path[PATH_MAX];
+	struct sq_backoff b;
+	int64_t		 at;		/* try again then (sq_mono_ms) */
+	char		 why[PATH_MAX * 2 + 256];	/* at start */
 };
 
 struct job {
@@ -110,8 +123,11 @@ struct job {
 };
 
 struct worker {
-	struct wqueue	*queues;
+	struct wqueue	*queues;	/* those served, room for all */
 	size_t		 nqueues;
+	struct pending	*pending;	/* the broken ones, tried again */
+	size_t		 npending, allqueues;
+	unsigned	 slots;		/* --slots */
 	struct job	*jobs;
 	size_t		 maxjobs, running;
 	char		 token[SQ_TOKEN_MAX];
@@ -1135,6 +1151,50 @@ pause_claims(struct worker *w, const char *what, int e)
 }
 
 /*
+ * Claims from wq failed by the queue's fault (a state directory removed
+ * or refused, a file system gone): skip it, serving the others, and try
+ * it again after a back-off, saying so once per wait.
+ */
+static void
+queue_broken(struct wqueue *wq, const char *what, int e)
+{
+	int64_t d = sq_backoff_next(&wq->broken);
+
+	wq->broken_until = sq_mono_ms() + d;
+	warnx("%s: %s; not served, trying again in %lld.%03llds", what,
+	    strerror(e), (long long)(d / 1000), (long long)(d % 1000));
+}
+
+/*
+ * Whether the state directories of wq are still where their names lead:
+ * one removed, renamed or replaced while served would be listed and
+ * claimed from unseen.  Opened again when they are all there again
+ * (with a fresh watch), else the queue is skipped, said once per wait.
+ * Returns 1 when wq can be served.
+ */
+static int
+queue_layout(struct wqueue *wq)
+{
+	char what[PATH_MAX + 64];
+	struct sq_watch *watch;
+	const char *moved;
+
+	if ((moved = sq_queue_moved(&wq->q)) == NULL)
+		return 1;
+	if (sq_queue_reopen(&wq->q) == -1 ||
+	    (watch = sq_watch_open(&wq->q)) == NULL) {
+		snprintf(what, sizeof(what), "%s/%s", wq->arg, moved);
+		queue_broken(wq, what, errno == SQ_EBROKEN ? ENOENT : errno);
+		return 0;
+	}
+	sq_watch_close(wq->watch);
+	wq->watch = watch;
+	warnx("%s/%s: moved or replaced while served; opened again", wq->arg,
+	    moved);
+	return 1;
+}
+
+/*
  * A body that cannot be opened is the message's failure: it counts as an
  * attempt (retry with back-off, at max_attempts a dead letter with
  * r=unreadable), with a failure record saying why.
@@ -1350,6 +1410,8 @@ claim_round(struct worker *w)
 	for (qi = 0; qi < w->nqueues; qi++) {
 		struct wqueue *wq = &w->queues[qi];
 
+		if (wq->broken_until > 0)
+			continue;	/* tried again when its wait is over */
 		while (!w->stopping) {
 			want = w->maxjobs - w->running;
 			if (w->limit > 0 && (long long)want > w->limit - w->taken)
@@ -1366,10 +1428,18 @@ claim_round(struct worker *w)
 				rate_give(w, wq, want);
 				tool_queue_what(what, sizeof(what), &wq->q,
 				    wq->arg, "claim", e);
+				if (!worker_fault(e)) {
+					queue_broken(wq, what, e);
+					break;		/* the next queue */
+				}
 				pause_claims(w, what, e);
 				return total;
 			}
 			rate_give(w, wq, want - got);
+			if (wq->broken.tries > 0) {
+				warnx("%s: claims work again", wq->arg);
+				sq_backoff_reset(&wq->broken);
+			}
 			for (i = 0; i < got; i++) {
 				if (w->stopping) {
 					/* The command cannot run: give back. */
@@ -1460,7 +1530,15 @@ next_timeout(struct worker *w, int64_t now, int64_t wall)
 	int64_t at = now + beat_left(w), t;
 	size_t i;
 
+	for (i = 0; i < w->npending; i++)
+		if (w->pending[i].at < at)
+			at = w->pending[i].at;
 	for (i = 0; i < w->nqueues && can_claim(w); i++) {
+		if (w->queues[i].broken_until > 0) {
+			if (w->queues[i].broken_until < at)
+				at = w->queues[i].broken_until;
+			continue;
+		}
 		if ((t = mono_at(w->queues[i].next_ms, now, wall)) < at)
 			at = t;
 		if (w->queues[i].poll_at > 0 && w->queues[i].poll_at < at)
@@ -1611,6 +1689,8 @@ heartbeat(struct worker *w, int64_t now)
 		else if (e != 0)
 			warnc(e, "%s: heartbeat", w->queues[i].arg);
 		give_back_stuck(&w->queues[i]);
+		if (w->queues[i].broken_until == 0)
+			(void)queue_layout(&w->queues[i]);
 	}
 }
 
@@ -1671,11 +1751,13 @@ arm_polls(struct worker *w, int64_t now)
 			w->queues[i].poll_at = now + ms;
 }
 
+static size_t	retry_pending(struct worker *, int64_t);
+
 static void
 run(struct worker *w)
 {
 	struct pollfd *pfds;
-	size_t npfds = 1 + w->nqueues + 3 * w->maxjobs, n, i;
+	size_t npfds = 1 + w->allqueues + 3 * w->maxjobs, n, i;
 	int64_t now, wall;
 	int want_claim = 1, idle;
 
@@ -1694,6 +1776,9 @@ run(struct worker *w)
 		}
 		if (w->outdir != -1 && now >= w->outgc_at)
 			output_gc(w, sq_now_ms());
+		if (w->npending > 0 && !w->stopping &&
+		    retry_pending(w, now) > 0)
+			want_claim = 1;
 		if (want_claim && can_claim(w)) {
 			idle = claim_round(w) == 0 && w->pause_until == 0 &&
 			    !w->rate_wait;
@@ -1758,6 +1843,11 @@ run(struct worker *w)
 		for (i = 0; i < w->nqueues; i++) {
 			struct wqueue *wq = &w->queues[i];
 
+			if (wq->broken_until > 0 && now >= wq->broken_until) {
+				wq->broken_until = 0;
+				if (queue_layout(wq))
+					want_claim = 1;
+			}
 			/* A due time seen arriving in retry/ came: look. */
 			if (wall >= sq_watch_due_ms(wq->watch)) {
 				sq_watch_due_clear(wq->watch);
@@ -1815,6 +1905,122 @@ unlock_all(void)
 }
 
 /*
+ * Open the queue arg (at path) into wq with its slot (--slots) and its
+ * watch, the watch before the first claim.  Returns 0, or an exit code
+ * with why (size bytes) saying what failed, as tool_open says it;
+ * EXIT_NOSLOT when every slot is busy.  Nothing is left open then.
+ */
+static int
+queue_open(struct worker *w, struct wqueue *wq, const char *arg,
+    const char *path, char *why, size_t size)
+{
+	char msg[PATH_MAX + 256];
+	int rc, e;
+
+	memset(wq, 0, sizeof(*wq));
+	wq->arg = arg;
+	wq->slotfd = -1;
+	wq->lockfd = -1;
+	if (sq_queue_open(&wq->q, path, msg, sizeof(msg)) == -1)
+		return tool_open_why(why, size, arg, path, msg, errno);
+	if (w->slots > 0 && (rc = sq_slot_take(&wq->q, w->slots,
+	    &wq->slotfd)) != 0) {
+		e = errno;
+		if (rc == 1)
+			snprintf(why, size, "%s: all %u slots busy", arg,
+			    w->slots);
+		else
+			snprintf(why, size, "%s: slot: %s", arg, strerror(e));
+		sq_queue_close(&wq->q);
+		return rc == 1 ? EXIT_NOSLOT : EX_IOERR;
+	}
+	if ((wq->watch = sq_watch_open(&wq->q)) == NULL) {
+		snprintf(why, size, "%s: watch: %s", arg, strerror(errno));
+		if (wq->slotfd != -1)
+			close(wq->slotfd);
+		sq_queue_close(&wq->q);
+		return EX_OSERR;
+	}
+	wq->next_ms = INT64_MAX;
+	sq_backoff_init(&wq->broken, BROKEN_MIN_MS, BROKEN_MAX_MS);
+	return 0;
+}
+
+/*
+ * Make the worker lock file of wq, the next queue served; its record
+ * holds the current heartbeat interval.  Returns 0, or -1 with errno.
+ */
+static int
+queue_register(struct worker *w, struct wqueue *wq)
+{
+	if ((wq->lockfd = sq_worker_register(&wq->q, w->token, w->beat_ms,
+	    wq->q.conf.lease_ms)) == -1)
+		return -1;
+	if (sq_worker_recorded(wq->lockfd) == 0)
+		warn_unrecorded(wq);
+	sq_worker_bind(&wq->q, wq->lockfd, w->beat_ms);
+	w->registered++;
+	return 0;
+}
+
+/* Say why p is not served, and when it is tried again. */
+static void
+pending_wait(struct pending *p, const char *why)
+{
+	int64_t d = sq_backoff_next(&p->b);
+
+	p->at = sq_mono_ms() + d;
+	warnx("%s; not served, trying again in %lld.%03llds", why,
+	    (long long)(d / 1000), (long long)(d % 1000));
+}
+
+/*
+ * Try again the broken queues whose wait is over: a queue that opens now
+ * is served from now on (its lock file made, the heartbeat interval
+ * recorded again, as it may be shorter now).  Returns how many joined.
+ */
+static size_t
+retry_pending(struct worker *w, int64_t now)
+{
+	char why[PATH_MAX * 2 + 256];
+	struct wqueue *wq;
+	size_t i = 0, joined = 0;
+
+	while (i < w->npending) {
+		struct pending *p = &w->pending[i];
+
+		if (now < p->at) {
+			i++;
+			continue;
+		}
+		wq = &w->queues[w->nqueues];
+		if (queue_open(w, wq, p->arg, p->path, why, sizeof(why)) != 0) {
+			pending_wait(p, why);
+			i++;
+			continue;
+		}
+		if (queue_register(w, wq) == -1) {
+			snprintf(why, sizeof(why), "%s: worker lock: %s",
+			    p->arg, strerror(errno));
+			sq_watch_close(wq->watch);
+			if (wq->slotfd != -1)
+				close(wq->slotfd);
+			sq_queue_close(&wq->q);
+			pending_wait(p, why);
+			i++;
+			continue;
+		}
+		w->nqueues++;
+		warnx("%s: can be read now; served", p->arg);
+		*p = w->pending[--w->npending];
+		joined++;
+	}
+	if (joined > 0)
+		record_liveness(w);
+	return joined;
+}
+
+/*
  * Everything that can fail at start is checked before the first lock
  * file is made, and the lock files go again at any exit (unlock_all):
  * a worker that did not start leaves nothing in run/ behind.
@@ -1823,40 +2029,51 @@ static void
 setup(struct worker *w, const char *root, char **queues, size_t nqueues,
     unsigned slots)
 {
+	char why[sizeof(w->pending->why)];
 	sigset_t mask;
 	size_t i;
-	int rc;
+	int rc, code = 0;
 
 	if (sq_worker_token(w->token, sizeof(w->token)) == -1)
 		err(EX_SOFTWARE, "token");
 	w->queues = calloc(nqueues, sizeof(*w->queues));
+	w->pending = calloc(nqueues, sizeof(*w->pending));
 	w->jobs = calloc(w->maxjobs, sizeof(*w->jobs));
-	if (w->queues == NULL || w->jobs == NULL)
+	if (w->queues == NULL || w->pending == NULL || w->jobs == NULL)
 		err(EX_OSERR, NULL);
-	w->nqueues = nqueues;
+	w->allqueues = nqueues;
+	w->slots = slots;
 	for (i = 0; i < nqueues; i++) {
-		struct wqueue *wq = &w->queues[i];
+		struct pending *p = &w->pending[w->npending];
 
-		wq->arg = queues[i];
-		wq->slotfd = -1;
-		wq->lockfd = -1;
-		tool_open(&wq->q, root, queues[i], 0);
-		if (slots > 0) {
-			if ((rc = sq_slot_take(&wq->q, slots, &wq->slotfd)) ==
-			    -1)
-				err(EX_IOERR, "%s: slot", wq->arg);
-			if (rc == 1) {
-				if (!w->quiet)
-					warnx("%s: all %u slots busy", wq->arg,
-					    slots);
-				exit(EXIT_NOSLOT);
-			}
+		p->arg = queues[i];
+		tool_queue_path(p->path, root, queues[i], 0);
+		if ((rc = queue_open(w, &w->queues[w->nqueues], p->arg,
+		    p->path, why, sizeof(why))) == 0) {
+			w->nqueues++;
+			continue;
 		}
-		/* The watch goes up before the first claim. */
-		if ((wq->watch = sq_watch_open(&wq->q)) == NULL)
-			err(EX_OSERR, "%s: watch", wq->arg);
-		wq->next_ms = INT64_MAX;
+		if (rc == EXIT_NOSLOT) {
+			if (!w->quiet)
+				warnx("%s", why);
+			exit(EXIT_NOSLOT);
+		}
+		/* Broken: served once mended, if others can be now. */
+		if (code == 0)
+			code = rc;
+		if (nqueues == 1)
+			errx(code, "%s", why);
+		sq_backoff_init(&p->b, BROKEN_MIN_MS, BROKEN_MAX_MS);
+		strlcpy(p->why, why, sizeof(p->why));
+		w->npending++;
 	}
+	for (i = 0; i < w->npending; i++)
+		if (w->nqueues > 0)
+			pending_wait(&w->pending[i], w->pending[i].why);
+		else
+			warnx("%s", w->pending[i].why);
+	if (w->nqueues == 0)
+		errx(code, "none of the queues can be served");
 	/* A vanished reader of our log must not kill us mid-settlement. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
@@ -1872,18 +2089,10 @@ setup(struct worker *w, const char *root, char **queues, size_t nqueues,
 		err(EX_OSERR, "atexit");
 	/* Our promise of liveness is in the lock file from the start. */
 	w->beat_ms = heartbeat_ms(w);
-	for (i = 0; i < nqueues; i++) {
-		struct wqueue *wq = &w->queues[i];
-
-		if ((wq->lockfd = sq_worker_register(&wq->q, w->token,
-		    w->beat_ms, wq->q.conf.lease_ms)) == -1)
-			tool_queue_err(tool_exit_code(errno), &wq->q, wq->arg,
-			    "worker lock");
-		if (sq_worker_recorded(wq->lockfd) == 0)
-			warn_unrecorded(wq);
-		sq_worker_bind(&wq->q, wq->lockfd, w->beat_ms);
-		w->registered++;
-	}
+	for (i = 0; i < w->nqueues; i++)
+		if (queue_register(w, &w->queues[i]) == -1)
+			tool_queue_err(tool_exit_code(errno), &w->queues[i].q,
+			    w->queues[i].arg, "worker lock");
 }
 
 /*
@@ -1966,6 +2175,7 @@ teardown(struct worker *w)
 	}
 	close(w->sigfd);
 	free(w->queues);
+	free(w->pending);
 	free(w->jobs);
 }
 

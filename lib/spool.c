@@ -385,6 +385,28 @@ sq_queue_reopen(struct sq_queue *q)
 	return 0;
 }
 
+const char *
+sq_queue_moved(const struct sq_queue *q)
+{
+	const struct {
+		int		 fd;
+		const char	*name;
+	} dirs[] = {
+		{ q->tmpfd, SQ_DIR_TMP }, { q->newfd, SQ_DIR_NEW },
+		{ q->curfd, SQ_DIR_CUR }, { q->retryfd, SQ_DIR_RETRY },
+		{ q->deadfd, SQ_DIR_DEAD },
+	};
+	struct stat open, named;
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (fstat(dirs[i].fd, &open) == 0 && (fstatat(q->fd,
+		    dirs[i].name, &named, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    named.st_dev != open.st_dev || named.st_ino != open.st_ino))
+			return dirs[i].name;
+	return NULL;
+}
+
 int
 sq_error_stale(int e)
 {

@@ -519,6 +519,15 @@ int	sq_queue_open_dirs(struct sq_queue *q, const char *path, char *err,
 int	sq_queue_reopen(struct sq_queue *q);
 
 /*
+ * sq_queue_moved - the name of the first state directory of q (tmp, new,
+ * cur, retry, dead) that its name no longer leads to: removed, renamed
+ * or replaced while q was open, so that what q lists is no longer what
+ * others see; NULL when every one is where it was.  A descriptor that
+ * cannot be fstat'ed counts as in place (sq_error_stale is the caller's).
+ */
+const char *sq_queue_moved(const struct sq_queue *q);
+
+/*
  * sq_error_stale - whether errno e may pass if the step is made again,
  * perhaps on descriptors opened again (sq_queue_reopen): a descriptor or
  * file handle a network file system dropped (EBADF, EBADFD, ESTALE), a

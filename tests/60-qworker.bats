@@ -1004,7 +1004,9 @@ output:"
 	done
 	expect_fail 66 qworker --drain nope -- true
 	assert_output --partial 'qworker: nope: no such queue'
-	expect_fail 66 qworker --drain q nope -- true
+	# With no queue it can serve (a good one is served, the others
+	# tried again: see below).
+	expect_fail 66 qworker --drain nope nope2 -- true
 	assert_dir_not_exists "$SPOOLQ_DIR/nope"
 	assert_equal "$(bodies new q)" keep
 	echo 'bogus_key = 1' >>"$SPOOLQ_DIR/q/queue.conf"
@@ -1019,15 +1021,14 @@ output:"
 	assert_output --regexp '^qworker \(spoolq\) [0-9]'
 }
 
-@test "qworker: a start that fails (66, 75, 78, 69) leaves no run/worker.* file in any queue" {
+@test "qworker: a start that fails (66, 75, 78, 69: no queue can be served) leaves no run/worker.* file in any queue" {
 	mkq r
 	qsend q keep
-	expect_fail 66 qworker --drain q nope -- true
-	expect_fail 66 qworker --drain q r nope -- true
+	expect_fail 66 qworker --drain nope nope2 -- true
 	echo 'bogus_key = 1' >"$T/bad.conf"
 	mkq s
 	cp "$T/bad.conf" "$SPOOLQ_DIR/s/queue.conf"
-	expect_fail 78 qworker --drain q s -- true
+	expect_fail 78 qworker --drain s nope -- true
 	expect_fail 69 qworker --drain q r -- "$T/no-such-command"
 	mkdir -p "$SPOOLQ_DIR/r/run"
 	flock -x "$SPOOLQ_DIR/r/run/slot.0" -c "
@@ -1045,4 +1046,52 @@ output:"
 	assert_failure 64
 	assert_output --partial 'q: queue named twice'
 	[ -z "$(ls "$SPOOLQ_DIR/q/run" 2>/dev/null | grep worker)" ]
+}
+
+@test "qworker q1 q2 q3: broken queues (a bad queue.conf, a missing state directory) are named and tried again with back-off while the others are served; mended, they are served; none servable is an error" {
+	mkq a
+	mkq b
+	mkq c
+	printf '[queue]\nlease = forever\n' > "$(qdir b)/queue.conf"
+	rmdir "$(qdir c)/cur"
+	qsend a x1
+	start_worker -v a b c -- sh -c 'cat; echo'
+	wait_for grep -qx x1 "$T/wout"
+	wait_for grep -q '^qworker: c/cur: No such file or directory; not served, trying again in [0-9.]*s$' "$T/wlog"
+	grep -q "^qworker: $(qdir b)/queue.conf:2: lease: forever: not a duration .*; not served, trying again in [0-9.]*s\$" "$T/wlog" ||
+	    fail "b not named: $(cat "$T/wlog")"
+	# Mended: served from then on.
+	qadmin config b set lease=30s >/dev/null
+	mkdir "$(qdir c)/cur"
+	qsend b y1
+	qsend c z1
+	wait_for grep -qx y1 "$T/wout"
+	wait_for grep -qx z1 "$T/wout"
+	grep -qx 'qworker: b: can be read now; served' "$T/wlog" || fail "$(cat "$T/wlog")"
+	grep -qx 'qworker: c: can be read now; served' "$T/wlog" || fail "$(cat "$T/wlog")"
+	# Broken while served: named, skipped, the others served; back again.
+	local said
+	said=$(grep -c '^qworker: c/cur: No such file or directory; not served' "$T/wlog")
+	mv "$(qdir c)/cur" "$(qdir c)/cur.away"
+	wait_for eval '(( $(grep -c "^qworker: c/cur: No such file or directory; not served, trying again in" "$T/wlog") > said ))'
+	qsend a x2
+	wait_for grep -qx x2 "$T/wout"
+	mv "$(qdir c)/cur.away" "$(qdir c)/cur"
+	qsend c z2
+	wait_for grep -qx z2 "$T/wout"
+	kill -TERM "$WPID"
+	wait_worker
+	assert_equal "$wstatus" 0
+	# Nothing can be served: an error, each named.
+	printf '[queue]\nlease = forever\n' > "$(qdir b)/queue.conf"
+	rmdir "$(qdir c)/cur"
+	run --separate-stderr timeout 20 qworker --drain b c -- cat
+	assert_failure 78
+	assert_equal "$stderr" "qworker: $(qdir b)/queue.conf:2: lease: forever: not a duration (like 500ms, 30s, 5m, 2h, 4d)
+qworker: c/cur: No such file or directory
+qworker: none of the queues can be served"
+	# One queue: as before, its error alone.
+	run --separate-stderr timeout 20 qworker --drain c -- cat
+	assert_failure 66
+	assert_equal "$stderr" 'qworker: c/cur: No such file or directory'
 }
