@@ -485,6 +485,19 @@ job_output_create(struct worker *w, struct job *j)
 
 static void job_record_failure(struct worker *, struct job *, const char *);
 
+static int settle(struct worker *, struct wqueue *, const char *,
+    enum sq_verdict, const char *, char *, int *);
+
+/* --batch: settle claim name of the batch's queue, as any claim of w. */
+static int
+batch_settle_one(const char *name, enum sq_verdict v, const char *reason,
+    char *newname, int *dead, void *arg)
+{
+	struct worker *w = arg;
+
+	return settle(w, &w->queues[0], name, v, reason, newname, dead);
+}
+
 /* --batch: a failure record for claim c of a batch job of w (arg). */
 static void
 batch_failure(const struct sq_claim *c, const char *status, void *arg)
@@ -527,7 +540,8 @@ batch_prepare(struct worker *w, struct wqueue *wq, struct job *j,
 		return -1;
 	}
 	j->batch->fail = batch_failure;
-	j->batch->fail_arg = w;
+	j->batch->settle = batch_settle_one;
+	j->batch->arg = w;
 	if (pipe2(res, O_CLOEXEC) == -1)
 		return -1;
 	if (res[1] <= RESULT_FD) {
@@ -858,29 +872,6 @@ job_record_failure(struct worker *w, struct job *j, const char *status)
 		warn("%s: %s: failure record", j->wq->arg, j->c.n.id);
 }
 
-/* How a claim ends. */
-enum settle { SETTLE_RELEASE, SETTLE_ACK, SETTLE_REJECT, SETTLE_RETRY };
-
-/* One settle of j's claim; 0 or -1 with errno. */
-static int
-settle_once(struct job *j, enum settle how, char *newname, int *dead)
-{
-	struct sq_queue *q = &j->wq->q;
-
-	switch (how) {
-	case SETTLE_RELEASE:
-		return sq_release(q, j->c.name);
-	case SETTLE_ACK:
-		return sq_ack(q, j->c.name);
-	case SETTLE_REJECT:
-		return sq_reject(q, j->c.name, SQ_REASON_REJECTED, newname);
-	case SETTLE_RETRY:
-		break;
-	}
-	return sq_retry(q, j->c.name, -1, j->timed_out ? SQ_REASON_TIMEOUT :
-	    SQ_REASON_ATTEMPTS, newname, dead);
-}
-
 /*
  * After tries settles of the claim name failed (errno e): give it back
  * to new/ or keep it for the heartbeat, and say which.
@@ -908,29 +899,30 @@ give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
 }
 
 /*
- * Settle j's claim.  A failure of the file system rather than of the
- * claim (sq_error_stale: GlusterFS gave EBADFD for an open directory) is
- * tried again SETTLE_TRIES times with a back-off, on directories opened
- * anew.  A claim that still cannot be settled is given back to new/ at
- * once (sq_unclaim), or, failing that, kept to be given back at each
- * heartbeat: it never waits for its lease with the token of a worker
- * that may have exited.  Returns 0, or -1 with errno (ENOENT: the claim
+ * Settle the claim name of wq by verdict v (sq_verdict_apply; reason: the
+ * dead-letter reason, NULL for the default).  A failure of the file
+ * system rather than of the claim (sq_error_stale: GlusterFS gave EBADFD
+ * for an open directory) is tried again SETTLE_TRIES times with a
+ * back-off, on directories opened anew.  A claim that still cannot be
+ * settled is given back to new/ at once (sq_unclaim), or, failing that,
+ * kept to be given back at each heartbeat: it never waits for its lease
+ * with the token of a worker that may have exited.  Returns 0, or -1 with errno (ENOENT: the claim
  * was lost).
  */
 static int
-settle(struct worker *w, struct job *j, enum settle how, char *newname,
-    int *dead)
+settle(struct worker *w, struct wqueue *wq, const char *name,
+    enum sq_verdict v, const char *reason, char *newname, int *dead)
 {
-	struct wqueue *wq = j->wq;
 	struct sq_backoff b;
 	int tries, e;
 
 	sq_backoff_init(&b, SETTLE_FIRST_MS, SETTLE_MAX_MS);
-	for (tries = 1; settle_once(j, how, newname, dead) == -1; tries++) {
+	for (tries = 1; sq_verdict_apply(&wq->q, name, v, reason, newname,
+	    dead) == -1; tries++) {
 		e = errno;
 		if (!sq_error_stale(e) || tries == SETTLE_TRIES) {
 			if (tries > 1 || sq_error_stale(e))
-				give_back(w, wq, j->c.name, e, tries);
+				give_back(w, wq, name, e, tries);
 			errno = e;
 			return -1;
 		}
@@ -1011,21 +1003,25 @@ job_settle(struct worker *w, struct job *j)
 		/* Recovered while we were stopped: no record, no settle. */
 		rc = -1;
 	} else if (j->release) {
-		rc = settle(w, j, SETTLE_RELEASE, newname, &dead);
+		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_RELEASE, NULL,
+		    newname, &dead);
 		strlcpy(outcome, "released", sizeof(outcome));
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->timed_out) {
-		rc = settle(w, j, SETTLE_ACK, newname, &dead);
+		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_ACK, NULL, newname,
+		    &dead);
 		strlcpy(outcome, "ack", sizeof(outcome));
 	} else if (WIFEXITED(st) && IS_PERMFAIL(WEXITSTATUS(st)) &&
 	    !j->timed_out) {
 		job_record_failure(w, j, status);
-		rc = settle(w, j, SETTLE_REJECT, newname, &dead);
+		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_REJECT, NULL,
+		    newname, &dead);
 		strlcpy(outcome, "dead:rejected", sizeof(outcome));
 	} else {
 		if (j->timed_out)
 			strlcpy(status, "timeout", sizeof(status));
 		job_record_failure(w, j, status);
-		rc = settle(w, j, SETTLE_RETRY, newname, &dead);
+		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_RETRY, j->timed_out ?
+		    SQ_REASON_TIMEOUT : NULL, newname, &dead);
 		snprintf(outcome, sizeof(outcome), "%s:%s", dead ? "dead" :
 		    "retry", dead ? (j->timed_out ? SQ_REASON_TIMEOUT :
 		    SQ_REASON_ATTEMPTS) : status);

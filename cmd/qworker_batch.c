@@ -105,8 +105,13 @@ settle(struct wbatch *wb, size_t i, enum sq_verdict v, const char *reason,
 	if ((v == SQ_VERDICT_RETRY || v == SQ_VERDICT_REJECT) &&
 	    wb->fail != NULL && (sq_receipt_check(wb->b.q, wb->b.c[i].name) ==
 	    0 || errno != ENOENT))
-		wb->fail(&wb->b.c[i], status, wb->fail_arg);
-	if (sq_jobbatch_settle(&wb->b, i, v, reason, newname, &dead) == -1) {
+		wb->fail(&wb->b.c[i], status, wb->arg);
+	/* Settled whatever comes of it: a lost claim is no one's to settle. */
+	if (sq_jobbatch_take(&wb->b, i) == -1)
+		return;
+	if ((wb->settle != NULL ? wb->settle(wb->b.c[i].name, v, reason,
+	    newname, &dead, wb->arg) : sq_verdict_apply(wb->b.q,
+	    wb->b.c[i].name, v, reason, newname, &dead)) == -1) {
 		warn("%s: %s: %s", wb->qarg, wb->b.c[i].n.id, errno ==
 		    ENOENT ? "claim lost (settled by someone else)" : "settle");
 		wb->failed = 1;

@@ -22,6 +22,10 @@
 typedef void	wbatch_fail_fn(const struct sq_claim *c, const char *status,
 		    void *arg);
 
+/* Called to settle a claim, as sq_verdict_apply does. */
+typedef int	wbatch_settle_fn(const char *name, enum sq_verdict v,
+		    const char *reason, char *newname, int *dead, void *arg);
+
 struct wbatch {
 	struct sq_jobbatch b;
 	const char	*qarg;		/* the queue as given, for logs */
@@ -34,8 +38,9 @@ struct wbatch {
 	int64_t		 start_ms;	/* sq_mono_ms at the start */
 	int		 quiet;
 	int		 failed;	/* an outcome other than ack */
-	wbatch_fail_fn	*fail;
-	void		*fail_arg;
+	wbatch_fail_fn	*fail;		/* NULL: no failure records */
+	wbatch_settle_fn *settle;	/* NULL: sq_verdict_apply */
+	void		*arg;		/* for both */
 };
 
 /*

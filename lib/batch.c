@@ -169,13 +169,29 @@ sq_jobbatch_find(const struct sq_jobbatch *b, const char *id, size_t *i)
 }
 
 int
-sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
+sq_verdict_apply(struct sq_queue *q, const char *name, enum sq_verdict v,
     const char *reason, char *newname, int *dead)
 {
-	const char *name;
-
 	*dead = 0;
 	newname[0] = '\0';
+	switch (v) {
+	case SQ_VERDICT_ACK:
+		return sq_ack(q, name);
+	case SQ_VERDICT_RETRY:
+		return sq_retry(q, name, -1, reason, newname, dead);
+	case SQ_VERDICT_REJECT:
+		*dead = 1;
+		return sq_reject(q, name, reason, newname);
+	case SQ_VERDICT_RELEASE:
+		return sq_release(q, name);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+sq_jobbatch_take(struct sq_jobbatch *b, size_t i)
+{
 	if (i >= b->n) {
 		errno = EINVAL;
 		return -1;
@@ -184,21 +200,19 @@ sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
 		errno = EALREADY;
 		return -1;
 	}
-	/* Settled whatever comes of it: a lost claim is no one's to settle. */
 	b->settled[i] = 1;
 	b->left--;
-	name = b->c[i].name;
-	switch (v) {
-	case SQ_VERDICT_ACK:
-		return sq_ack(b->q, name);
-	case SQ_VERDICT_RETRY:
-		return sq_retry(b->q, name, -1, reason, newname, dead);
-	case SQ_VERDICT_REJECT:
-		*dead = 1;
-		return sq_reject(b->q, name, reason, newname);
-	case SQ_VERDICT_RELEASE:
-		return sq_release(b->q, name);
-	}
-	errno = EINVAL;
-	return -1;
+	return 0;
+}
+
+int
+sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
+    const char *reason, char *newname, int *dead)
+{
+	*dead = 0;
+	newname[0] = '\0';
+	/* Settled whatever comes of it: a lost claim is no one's to settle. */
+	if (sq_jobbatch_take(b, i) == -1)
+		return -1;
+	return sq_verdict_apply(b->q, b->c[i].name, v, reason, newname, dead);
 }

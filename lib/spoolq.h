@@ -1178,15 +1178,31 @@ int	sq_jobbatch_find(const struct sq_jobbatch *b, const char *id,
 	    size_t *i);
 
 /*
+ * sq_verdict_apply - settle the claim cur/name of q by verdict v: sq_ack,
+ * sq_retry (reason: the dead-letter reason once max_attempts is reached,
+ * NULL for "attempts"), sq_reject (reason NULL for "rejected") or
+ * sq_release.  newname (SQ_NAME_MAX + 1 bytes) gets the name in retry/
+ * or dead/ ("" otherwise), *dead whether it went to dead letters.
+ * Returns 0, or -1 with errno as those (ENOENT: the claim was lost).
+ */
+int	sq_verdict_apply(struct sq_queue *q, const char *name,
+	    enum sq_verdict v, const char *reason, char *newname, int *dead);
+
+/*
+ * sq_jobbatch_take - mark claim i of b settled, before settling it by
+ * other means than sq_jobbatch_settle.  Returns 0, or -1 with errno
+ * EALREADY (settled before) or EINVAL (no claim i).
+ */
+int	sq_jobbatch_take(struct sq_jobbatch *b, size_t i);
+
+/*
  * sq_jobbatch_settle - settle claim i of b by verdict v, once: ack,
  * retry (reason is the dead-letter reason once max_attempts is reached,
  * NULL for "attempts"), reject (reason NULL for "rejected"), release.
  * The claim counts as settled from then on even when the call fails (a
- * lost claim is no one's to settle).  newname (SQ_NAME_MAX + 1 bytes)
- * gets its name in retry/ or dead/ ("" otherwise) and *dead whether it
- * went to dead letters.  Returns 0, or -1 with errno EALREADY (settled
- * before: nothing done), EINVAL (no claim i), or as sq_ack (ENOENT: the
- * claim was lost).
+ * lost claim is no one's to settle): sq_jobbatch_take, then
+ * sq_verdict_apply.  Returns 0, or -1 with errno EALREADY (settled
+ * before: nothing done), EINVAL (no claim i), or as sq_verdict_apply.
  */
 int	sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
 	    const char *reason, char *newname, int *dead);

@@ -12,23 +12,15 @@ load helpers
 load qworker_helpers
 
 setup() {
-	spoolq_setup
-	[[ -x $SPOOLQ_BIN/qworker ]] ||
-	    fail "$SPOOLQ_BIN/qworker: not built (run make first)"
+	qworker_setup
 	mkq q
-	WPID=
 }
 
 teardown() {
-	local p
 	if [[ -n $WPID ]]; then
 		kill -CONT "$WPID" 2>/dev/null || true
 	fi
-	if [[ -s $T/pgids ]]; then
-		for p in $(cat "$T/pgids"); do
-			kill -9 -- "-$p" 2>/dev/null || true
-		done
-	fi
+	kill_pgids
 	spoolq_teardown
 }
 

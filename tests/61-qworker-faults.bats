@@ -6,6 +6,7 @@
 # strace(1) fault injection, so each test says which system call fails.
 
 load helpers
+load qworker_helpers
 
 setup() { spoolq_setup; }
 teardown() { spoolq_teardown; }
@@ -15,12 +16,6 @@ need_strace() {
 	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
 	# LeakSanitizer cannot run under ptrace: leaks are checked elsewhere.
 	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
-}
-
-# start_worker ARGS...: qworker ARGS in the background, log in $T/wlog.
-start_worker() {
-	qworker "$@" >"$T/wout" 2>"$T/wlog" 3>&- &
-	WPID=$!
 }
 
 # start_traced INJECT ARGS...: as start_worker, under strace -f -e INJECT.
@@ -37,19 +32,6 @@ traced_pid() {
 	local pid
 	wait_for eval 'pid=$(pgrep -o -P "$WPID" -x qworker)'
 	echo "$pid"
-}
-
-exited() {
-	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[[ $st == Z* ]]
-}
-
-# wait_worker [SECONDS]: wait for $WPID to end; its status in $wstatus.
-wait_worker() {
-	wait_for -t "${1:-10}" exited "$WPID"
-	wstatus=0
-	wait "$WPID" || wstatus=$?
 }
 
 # lines RE FILE: the number of lines of FILE matching the regex RE.

@@ -9,11 +9,8 @@ load helpers
 load qworker_helpers
 
 setup() {
-	spoolq_setup
-	[[ -x $SPOOLQ_BIN/qworker ]] ||
-	    fail "$SPOOLQ_BIN/qworker: not built (run make first)"
+	qworker_setup
 	mkq q
-	WPID=
 	# job.sh: log the arguments, then settle as each body says:
 	# "ack", "retry", "reject[:REASON]" through the result descriptor,
 	# anything else left to the exit status ($EXIT, default 0).
@@ -38,12 +35,7 @@ setup() {
 }
 
 teardown() {
-	local p
-	if [[ -s $T/pgids ]]; then
-		for p in $(cat "$T/pgids"); do
-			kill -9 -- "-$p" 2>/dev/null || true
-		done
-	fi
+	kill_pgids
 	spoolq_teardown
 }
 

@@ -9,10 +9,7 @@ load helpers
 load qworker_helpers
 
 setup() {
-	spoolq_setup
-	[[ -x $SPOOLQ_BIN/qworker ]] ||
-	    fail "$SPOOLQ_BIN/qworker: not built (run make first)"
-	WPID=
+	qworker_setup
 }
 
 teardown() {

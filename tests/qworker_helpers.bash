@@ -1,6 +1,24 @@
 # qworker_helpers.bash - running qworker in a test and reading its log:
 # work, start_worker, wait_worker, and the outcome-line assertions.
 # Load after helpers.bash.
+
+# qworker_setup: spoolq_setup, and fail unless qworker is built.
+qworker_setup() {
+	spoolq_setup
+	[[ -x $SPOOLQ_BIN/qworker ]] ||
+	    fail "$SPOOLQ_BIN/qworker: not built (run make first)"
+	WPID=
+}
+
+# kill_pgids: kill the process groups whose leaders' pids the jobs of a
+# test wrote to $T/pgids (jobs that may outlive the test).
+kill_pgids() {
+	local p
+	[[ -s $T/pgids ]] || return 0
+	for p in $(cat "$T/pgids"); do
+		kill -9 -- "-$p" 2>/dev/null || true
+	done
+}
 # work ARGS...: `run` qworker ARGS under a 30 s timeout.  Its stdout (the
 # jobs' stdout) is in $output, its stderr in $stderr and in $T/log.
 work() {
