@@ -602,23 +602,18 @@ names_list(int dfd, size_t max, struct names *l)
 	DIR *d;
 	size_t i;
 	char *t;
-	int fd, rc = 0;
+	int rc = 0;
 
 	memset(l, 0, sizeof(*l));
 	if (max == 0)
 		return 0;
-	if ((fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC))
-	    == -1)
+	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '\n') != NULL)
 			continue;
 		/* Only regular files are messages: the rest never gets in. */
-		if (!sq_entry_regular(fd, e->d_name, e->d_type))
+		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
 			continue;
 		rc = names_offer(l, max, e->d_name);
 	}
