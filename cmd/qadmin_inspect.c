@@ -287,36 +287,19 @@ cmd_ls(struct admin *a, int argc, char **argv)
 
 /* ------------------------------------------------ cat */
 
-/* Copy fd to standard output, byte for byte. */
-static void
-copy_out(int fd, const char *what)
-{
-	char buf[65536];
-	ssize_t r;
-
-	while ((r = read(fd, buf, sizeof(buf))) != 0) {
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
-			err(EX_IOERR, "%s", what);
-		}
-		if (sq_write_all(STDOUT_FILENO, buf, (size_t)r) == -1)
-			err(EX_IOERR, "stdout");
-	}
-}
-
 /*
- * Copy fd to standard output made safe for a terminal (vis(3) with
- * VIS_OCTAL: tabs and newlines as they are, every other control byte,
- * NUL, escape and non-ASCII byte as \ooo, a backslash as \\): what a job
- * wrote to its standard error is shown by --meta, never sent raw.
+ * Copy fd to standard output: byte for byte (bodies), or, when safe is
+ * set, made safe for a terminal (vis(3) with VIS_OCTAL: tabs and
+ * newlines as they are, every other control byte, NUL, escape and
+ * non-ASCII byte as \ooo, a backslash too): what a job wrote to its
+ * standard error is shown by --meta, never sent raw.
  */
 static void
-copy_safe(int fd, const char *what)
+copy_out(int fd, const char *what, int safe)
 {
 	char buf[16384], shown[4 * sizeof(buf) + 1];
 	ssize_t r;
-	int len;
+	size_t len;
 
 	while ((r = read(fd, buf, sizeof(buf))) != 0) {
 		if (r == -1) {
@@ -324,8 +307,9 @@ copy_safe(int fd, const char *what)
 				continue;
 			err(EX_IOERR, "%s", what);
 		}
-		len = strvisx(shown, buf, (size_t)r, VIS_OCTAL);
-		if (sq_write_all(STDOUT_FILENO, shown, (size_t)len) == -1)
+		len = safe ? (size_t)strvisx(shown, buf, (size_t)r,
+		    VIS_OCTAL) : (size_t)r;
+		if (sq_write_all(STDOUT_FILENO, safe ? shown : buf, len) == -1)
 			err(EX_IOERR, "stdout");
 	}
 }
@@ -375,7 +359,7 @@ cat_output(const char *dir, const char *id, int gone)
 	printf("output:\n");
 	if (fflush(stdout) == EOF)
 		err(EX_IOERR, "stdout");
-	copy_safe(fd, "output status");
+	copy_out(fd, "output status", 1);
 	close(fd);
 	printf("stdout_file=%s/%s%s\nstderr_file=%s/%s%s\n", path, id,
 	    SQ_OUTPUT_OUT, path, id, SQ_OUTPUT_ERR);
@@ -422,7 +406,7 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name,
 		printf("failure:\n");
 		if (fflush(stdout) == EOF)
 			err(EX_IOERR, "stdout");
-		copy_safe(fd, "failure record");
+		copy_out(fd, "failure record", 1);
 		close(fd);
 	}
 }
@@ -491,7 +475,7 @@ cmd_cat(struct admin *a, int argc, char **argv)
 	if (meta)
 		cat_meta(&q, &m, name, output);
 	else
-		copy_out(fd, id);
+		copy_out(fd, id, 0);
 	close(fd);
 out:
 	sq_queue_close(&q);
