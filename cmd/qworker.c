@@ -1312,6 +1312,9 @@ rate_give(struct worker *w, struct wqueue *wq, size_t unused)
 		warn("%s/%s", wq->arg, SQ_RATE_FILE);
 }
 
+static size_t batch_fill(struct worker *);
+static int batch_start(struct worker *);
+
 /* --batch: give back the claims of the batch being filled. */
 static void
 batch_release(struct worker *w)
@@ -1332,6 +1335,18 @@ batch_release(struct worker *w)
  */
 static size_t
 batch_round(struct worker *w)
+{
+	size_t total = batch_fill(w);
+
+	/* Started: claim the next batch while this one runs. */
+	if (batch_start(w))
+		total += batch_fill(w);
+	return total;
+}
+
+/* --batch: claim into the batch being filled.  Returns the claims made. */
+static size_t
+batch_fill(struct worker *w)
 {
 	struct wqueue *wq = &w->queues[0];
 	char what[PATH_MAX + 32];
@@ -1362,19 +1377,34 @@ batch_round(struct worker *w)
 		if (got < want)
 			break;
 	}
-	if (w->npend == 0 || w->stopping)
-		return total;
+	return total;
+}
+
+/*
+ * --batch: start the batch being filled, if a job slot is free and it is
+ * full, -n is reached, or nothing more is ready and --batch-wait is over
+ * (at once with --drain).  Returns 1 when it started.
+ */
+static int
+batch_start(struct worker *w)
+{
+	struct wqueue *wq = &w->queues[0];
+	char what[PATH_MAX + 32];
+	int e;
+
+	if (w->npend == 0 || w->stopping || w->running >= w->maxjobs)
+		return 0;
 	if (w->npend < w->batch && !w->drain && (w->limit == 0 ||
 	    w->taken < w->limit) && sq_now_ms() < w->pend_until) {
 		if (w->pend_until < wq->next_ms)
 			wq->next_ms = w->pend_until;
-		return total;
+		return 0;
 	}
 	switch (job_start(w, wq, w->pend, w->npend)) {
 	case JOB_STARTED:
 		sq_backoff_reset(&w->pause);
 		w->npend = 0;
-		break;
+		return 1;
 	case JOB_NOEXEC:
 		warnc(w->exec_errno, "%s", w->path);
 		stop(w, EXIT_NOEXEC);
@@ -1388,7 +1418,7 @@ batch_round(struct worker *w)
 		batch_release(w);
 		pause_claims(w, what, e);
 	}
-	return total;
+	return 0;
 }
 
 /* Claim for free job slots, queues in priority order.  Returns claims. */
@@ -1479,7 +1509,9 @@ claim_round(struct worker *w)
 static int
 can_claim(const struct worker *w)
 {
-	return !w->stopping && w->running < w->maxjobs &&
+	/* --batch: the next batch is claimed while the last ones run. */
+	return !w->stopping && (w->batch > 0 ? w->npend < w->batch ||
+	    w->running < w->maxjobs : w->running < w->maxjobs) &&
 	    (w->limit == 0 || w->taken < w->limit) && w->pause_until == 0;
 }
 
