@@ -101,6 +101,7 @@ DEPS_GROUPS = build
 check: DEPS_GROUPS = build test fuzz bench demo examples ci
 check-crash: DEPS_GROUPS = build test
 check-asan: DEPS_GROUPS = build test
+check-cluster: DEPS_GROUPS = build cluster
 check-valgrind: DEPS_GROUPS = build test extra
 check-system: DEPS_GROUPS = build system
 demo: DEPS_GROUPS = build demo
@@ -135,9 +136,18 @@ fuzzers: deps-check
 fuzz: fuzzers
 	@FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run
 
+# CHECK_FLAGS=--cluster adds the short run of the cluster scenarios
+# (.ci/run does; it needs the cluster group of .ci/commands).
 check: all
 	@$(MAKE) --no-print-directory units asan fuzzers
-	@FUZZ_TIME=10 tests/run --asan --fuzz
+	@FUZZ_TIME=10 tests/run --asan --fuzz $(CHECK_FLAGS)
+
+# The scenarios on GlusterFS over loopback, two mounts as two hosts
+# (tests/cluster/run): needs root, /dev/fuse and the cluster group of
+# .ci/commands; says why and skips when it cannot.  CLUSTER_FLAGS=--short
+# for the quick variant.
+check-cluster: all
+	@tests/cluster/run $(CLUSTER_FLAGS)
 
 # Crash at every step: tests/crash/run kills each transition at every
 # system call under strace and checks what it leaves (make check kills it
@@ -296,7 +306,8 @@ clean-lib:
 .PHONY: install-lib uninstall-lib clean-lib
 
 .PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
-	check-asan check-valgrind check-system demo bench lint install uninstall \
+	check-asan check-valgrind check-system check-cluster demo bench lint \
+	install uninstall \
 	install-extras uninstall-extras clean
 .SECONDARY:
 
