@@ -32,7 +32,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(EXTRA_LDFLAGS)
 # Build directory: "." for the normal build, build-asan for the sanitized one.
 O	?= .
 
-TOOLS	 = qsend qrecv qack qadmin qworker
+TOOLS	 = qsend qrecv qack qadmin qworker qbridge
 LIB_SRC	 = $(wildcard lib/*.c)
 CMD_COMMON = cmd/tool.c
 UNIT_SRC = $(wildcard tests/unit/*_test.c)
@@ -73,6 +73,16 @@ $(O)/bin/qworker: $(O)/cmd/qworker.o $(QWORKER_OBJ) $(O)/cmd/tool.o $(LIBA)
 	@echo "LD $@"
 	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
+# qbridge: the core and one file per broker, each with its client library
+# from Debian (hiredis, nats.c, rabbitmq-c), linked dynamically.
+BRIDGE_PKGS = hiredis
+BRIDGE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard cmd/qbridge_*.c))
+BRIDGE_LIBS := $(shell pkg-config --libs $(BRIDGE_PKGS) 2>/dev/null)
+$(O)/bin/qbridge: $(O)/cmd/qbridge.o $(BRIDGE_OBJ) $(O)/cmd/tool.o $(LIBA)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS) $(BRIDGE_LIBS)
+
 $(O)/bin/%: $(O)/cmd/%.o $(O)/cmd/tool.o $(LIBA)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
@@ -100,6 +110,7 @@ units: $(UNITS)
 DEPS_GROUPS = build
 check: DEPS_GROUPS = build test fuzz bench demo examples ci
 check-crash: DEPS_GROUPS = build test
+check-bridge: DEPS_GROUPS = build test
 check-asan: DEPS_GROUPS = build test
 check-cluster: DEPS_GROUPS = build cluster
 check-valgrind: DEPS_GROUPS = build test extra
@@ -155,6 +166,11 @@ check-cluster: all
 check-crash: all
 	@tests/crash/run --all
 
+# The qbridge suites alone, with 10,000 messages per round trip instead
+# of make check's 1,000 (the brokers are real servers: minutes).
+check-bridge: all
+	@QBRIDGE_TEST_N=10000 bats tests/97-qbridge-*.bats
+
 check-asan: asan
 	@SPOOLQ_BIN=$(CURDIR)/build-asan/bin SPOOLQ_UNIT=$(CURDIR)/build-asan/tests/unit \
 	    tests/run --no-stress
@@ -201,8 +217,8 @@ uninstall:
 
 # systemd units (ExecStart= naming BINDIR) and shell completions, where
 # Debian looks for them.  Nothing is enabled or started.
-UNITFILES = examples/qworker@.service examples/spoolq-gc.service \
-	    examples/spoolq-gc.timer
+UNITFILES = examples/qworker@.service examples/qbridge@.service \
+	    examples/spoolq-gc.service examples/spoolq-gc.timer
 
 install-extras:
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
@@ -308,6 +324,9 @@ clean-lib:
 .PHONY: all build units deps-check asan fuzzers fuzz check check-crash \
 	check-asan check-valgrind check-system check-cluster demo bench lint \
 	install uninstall \
+
+.PHONY: all build units deps-check asan fuzzers fuzz check check-crash check-bridge \
+	check-asan check-valgrind check-system demo bench lint install uninstall \
 	install-extras uninstall-extras clean
 .SECONDARY:
 

@@ -1,4 +1,5 @@
-# bash completion for spoolq: qsend, qrecv, qack, qworker and qadmin.
+# bash completion for spoolq: qsend, qrecv, qack, qworker, qbridge and
+# qadmin.
 #
 # Completes options, qadmin commands, queue and exchange names, state
 # names, dead-letter reasons, queue.conf keys and their values (after
@@ -297,6 +298,28 @@ _spoolq_qworker()
 	fi
 }
 
+# qbridge out QUEUE URL, qbridge in URL QUEUE: the queue is offered where
+# it goes; a URL is the user's to type.
+_spoolq_qbridge()
+{
+	local spec='-d:dir --batch:none --credentials:file --timeout:duration'
+	local prev_opt nargs dashdash
+	if ((COMP_CWORD == 1)); then
+		_spoolq_add in out
+		return
+	fi
+	_spoolq_scan "$spec" 2
+	_spoolq_optarg "$spec" && return
+	if [[ ${COMP_WORDS[COMP_CWORD]} == -* ]]; then
+		_spoolq_add -d -h -q -v --batch --credentials --drain --help \
+		    --timeout --version
+	elif [[ ${COMP_WORDS[1]} == out ]] && ((nargs == 0)); then
+		_spoolq_queues
+	elif [[ ${COMP_WORDS[1]} == in ]] && ((nargs == 1)); then
+		_spoolq_queues
+	fi
+}
+
 # qadmin: the command table.  Each entry: NAME, its options ("-o" alone
 # or "-o:KIND" when it takes an argument), and the kinds of its
 # operands, the last repeated ("-" for anything, "." for nothing more).
@@ -423,7 +446,7 @@ _spoolq()
 	local COMP_WORDS=("${words[@]}") COMP_CWORD=$cword
 	COMPREPLY=()
 	case $tool in
-	qsend | qrecv | qack | qworker | qadmin) "_spoolq_$tool" ;;
+	qsend | qrecv | qack | qworker | qbridge | qadmin) "_spoolq_$tool" ;;
 	esac
 	if [[ -n $pfx ]]; then
 		for i in "${!COMPREPLY[@]}"; do
@@ -432,4 +455,4 @@ _spoolq()
 	fi
 }
 
-complete -F _spoolq qsend qrecv qack qworker qadmin
+complete -F _spoolq qsend qrecv qack qworker qbridge qadmin

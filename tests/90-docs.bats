@@ -43,6 +43,10 @@ examples() {
 	examples man/qworker.1
 }
 
+@test "docs: qbridge.1 examples run as shown" {
+	examples man/qbridge.1
+}
+
 @test "docs: qadmin.1 examples run as shown" {
 	examples man/qadmin.1
 }

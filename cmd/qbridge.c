@@ -1,0 +1,1006 @@
+/*
+ * qbridge - carry a queue into a broker (out, an outbox) or a broker's
+ * queue or stream into a queue (in, an inbox): Redis Streams, NATS
+ * JetStream, RabbitMQ.
+ *
+ * The core, this file, owns the local side and the loop; the brokers
+ * (qbridge_*.c, struct br_ops) own the connection.  Commit points:
+ *   out: a message is acked locally only after the broker confirmed it
+ *	(XADD reply, PubAck, publisher confirm); until then it stays
+ *	claimed by this worker, and a crash gives it back (worker lock),
+ *	so the broker may see it twice but never lose it;
+ *   in: a batch is acked to the broker only after every message of it
+ *	is published locally with the broker's message ID as its dedup ID,
+ *	so a crash between the two makes a re-delivery that the queue's
+ *	deduplication drops.
+ * A batch that could not be published is kept claimed and published
+ * again, in order, once the broker is back (bounded exponential
+ * back-off with jitter, one log line per wait).
+ *
+ * Like qworker it holds a worker lock with a heartbeat in run/ for its
+ * whole life, stops on SIGTERM/SIGINT (the batch in flight is finished
+ * or its claims released), reloads queue.conf and the credentials on
+ * SIGHUP, and ends with --drain once nothing is left.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ini.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "qbridge.h"
+#include "tool.h"
+
+#define BATCH_DEFAULT	100
+#define TIMEOUT_DEFAULT	10000		/* ms: connect and reply */
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	30000
+#define DRAIN_TRIES	4		/* --drain gives up after these */
+#define SLICE_MS	500		/* longest wait before looking at signals */
+#define HEARTBEAT_MAX_MS 10000
+
+static volatile sig_atomic_t got_stop, got_hup;
+
+struct pend {
+	struct sq_claim	 c;
+	struct br_out	 o;
+};
+
+struct qb {
+	struct bridge	 b;
+	struct sq_queue	 q;
+	const char	*qarg;
+	const char	*credfile;
+	struct sq_watch	*watch;
+	char		 token[SQ_TOKEN_MAX];
+	int		 lockfd;
+	int		 connected;
+	int		 drain, quiet, verbose;
+	int64_t		 beat_ms, beat_at;
+	struct sq_backoff backoff;
+	int		 exit_code;
+};
+
+static const char synopsis[] =
+    "usage: qbridge out [-qv] [-d root] [--batch count] [--credentials file]"
+    "\n               [--drain] [--timeout duration] queue url\n"
+    "       qbridge in [-qv] [-d root] [--batch count] [--credentials file]"
+    "\n               [--drain] [--timeout duration] url queue\n";
+
+static const char options[] =
+    "  --batch count     messages per batch, and the prefetch of in "
+    "(default 100)\n"
+    "  --credentials file\n"
+    "                    user and password (mode 600; else "
+    "QBRIDGE_USER, QBRIDGE_PASSWORD)\n"
+    "  -d root           the spool root (default $SPOOLQ_DIR; "
+    "spoolq(7))\n"
+    "  --drain           exit once nothing is left to carry\n"
+    "  -h, --help        this help\n"
+    "  -q                quiet: log only errors\n"
+    "  --timeout duration\n"
+    "                    wait this long for the broker (default 10s)\n"
+    "  -v                verbose\n"
+    "  --version         print the version\n"
+    "URLs: redis://HOST[:PORT]/STREAM[?group=G&consumer=C]\n"
+    "      nats://HOST[:PORT]/STREAM[?subject=S&durable=D]\n"
+    "      amqp://HOST[:PORT]/[VHOST][?exchange=X&key=K&queue=Q]\n";
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = 1;
+}
+
+/* ------------------------------------------------------------- url */
+
+static const struct br_ops *const brokers[] = {
+	&br_redis,
+	NULL
+};
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s (n bytes) into buf.  Returns 0, or -1 when too long. */
+static int
+pct_decode(const char *s, size_t n, char *buf, size_t size)
+{
+	size_t i, k = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (k + 1 >= size)
+			return -1;
+		if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+		    (lo = hexval(s[i + 2])) >= 0) {
+			buf[k++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else
+			buf[k++] = s[i];
+	}
+	buf[k] = '\0';
+	return 0;
+}
+
+int
+br_query(const struct br_url *u, const char *name, char *buf, size_t size)
+{
+	const char *p = u->query, *amp, *eq;
+	size_t nlen = strlen(name);
+
+	while (*p != '\0') {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq != NULL && (size_t)(eq - p) == nlen &&
+		    strncmp(p, name, nlen) == 0)
+			return pct_decode(eq + 1, (size_t)(amp - eq - 1), buf,
+			    size) == -1 ? -1 : 1;
+		p = *amp == '&' ? amp + 1 : amp;
+	}
+	return 0;
+}
+
+int
+br_query_check(const struct br_url *u, const char *const *names, char *err,
+    size_t errsize)
+{
+	const char *p = u->query, *amp, *eq;
+	size_t i, len;
+
+	while (*p != '\0') {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(amp - p));
+		len = (size_t)((eq != NULL ? eq : amp) - p);
+		for (i = 0; names[i] != NULL; i++)
+			if (strlen(names[i]) == len &&
+			    strncmp(p, names[i], len) == 0)
+				break;
+		if (names[i] == NULL || eq == NULL) {
+			snprintf(err, errsize, "%.*s: %s", (int)len, p,
+			    eq == NULL ? "no value" : "unknown URL parameter");
+			return -1;
+		}
+		p = *amp == '&' ? amp + 1 : amp;
+	}
+	return 0;
+}
+
+/*
+ * Split url into b->url and choose the broker.  Credentials in the URL
+ * are refused: the command line shows in ps(1).  Returns 0 or -1 with a
+ * message in err.
+ */
+static int
+url_parse(struct bridge *b, const char *url, char *err, size_t errsize)
+{
+	struct br_url *u = &b->url;
+	const char *p, *hostend, *slash, *q, *colon;
+	size_t i;
+	char port[16];
+	const char *errstr;
+
+	memset(u, 0, sizeof(*u));
+	if ((p = strstr(url, "://")) == NULL || p == url ||
+	    (size_t)(p - url) >= sizeof(u->scheme)) {
+		snprintf(err, errsize, "%s: not a URL (SCHEME://HOST/...)",
+		    url);
+		return -1;
+	}
+	memcpy(u->scheme, url, (size_t)(p - url));
+	for (i = 0; brokers[i] != NULL; i++) {
+		if (strcmp(u->scheme, brokers[i]->scheme) == 0)
+			break;
+		if (brokers[i]->tls_scheme != NULL &&
+		    strcmp(u->scheme, brokers[i]->tls_scheme) == 0) {
+			b->tls = 1;
+			break;
+		}
+	}
+	if (brokers[i] == NULL) {
+		snprintf(err, errsize, "%s: unknown scheme %s://", url,
+		    u->scheme);
+		return -1;
+	}
+	b->ops = brokers[i];
+	p += 3;
+	q = strchr(p, '?');
+	slash = strchr(p, '/');
+	if (slash != NULL && q != NULL && q < slash)
+		slash = NULL;
+	hostend = slash != NULL ? slash : q != NULL ? q : p + strlen(p);
+	if (memchr(p, '@', (size_t)(hostend - p)) != NULL) {
+		snprintf(err, errsize, "%s://...@: credentials in the URL "
+		    "show in ps(1); use --credentials FILE or QBRIDGE_USER and "
+		    "QBRIDGE_PASSWORD", u->scheme);
+		return -1;
+	}
+	colon = memchr(p, ':', (size_t)(hostend - p));
+	if ((size_t)((colon != NULL ? colon : hostend) - p) >= sizeof(u->host)
+	    || (colon != NULL ? colon : hostend) == p) {
+		snprintf(err, errsize, "%s: no host", url);
+		return -1;
+	}
+	memcpy(u->host, p, (size_t)((colon != NULL ? colon : hostend) - p));
+	u->port = b->tls ? b->ops->tls_port : b->ops->default_port;
+	if (colon != NULL) {
+		if ((size_t)(hostend - colon - 1) >= sizeof(port)) {
+			snprintf(err, errsize, "%s: bad port", url);
+			return -1;
+		}
+		memcpy(port, colon + 1, (size_t)(hostend - colon - 1));
+		port[hostend - colon - 1] = '\0';
+		u->port = (int)strtonum(port, 1, 65535, &errstr);
+		if (errstr != NULL) {
+			snprintf(err, errsize, "%s: port %s: %s", url, port,
+			    errstr);
+			return -1;
+		}
+	}
+	if (slash != NULL) {
+		const char *end = q != NULL ? q : slash + strlen(slash);
+
+		if (pct_decode(slash + 1, (size_t)(end - slash - 1), u->path,
+		    sizeof(u->path)) == -1) {
+			snprintf(err, errsize, "%s: path too long", url);
+			return -1;
+		}
+	}
+	if (q != NULL && strlcpy(u->query, q + 1, sizeof(u->query)) >=
+	    sizeof(u->query)) {
+		snprintf(err, errsize, "%s: query too long", url);
+		return -1;
+	}
+	strlcpy(u->shown, url, sizeof(u->shown));
+	return 0;
+}
+
+/* ------------------------------------------------------------- credentials */
+
+static int
+cred_handler(void *arg, const char *section, const char *name,
+    const char *value)
+{
+	struct br_cred *c = arg;
+
+	if (*section != '\0' && strcmp(section, "credentials") != 0)
+		return 0;
+	if (strcmp(name, "user") == 0)
+		return strlcpy(c->user, value, sizeof(c->user)) <
+		    sizeof(c->user);
+	if (strcmp(name, "password") == 0)
+		return strlcpy(c->password, value, sizeof(c->password)) <
+		    sizeof(c->password);
+	return 0;
+}
+
+/*
+ * The credentials: from file (INI, user = and password =, optionally
+ * under [credentials]) when given, which no one but its owner may read
+ * (ssh's rule for private keys), else from QBRIDGE_USER and
+ * QBRIDGE_PASSWORD.  Returns 0, or an exit code with a message in err.
+ */
+static int
+cred_load(struct br_cred *c, const char *file, char *err, size_t errsize)
+{
+	struct stat st;
+	const char *v;
+	FILE *f;
+	int fd, line;
+
+	memset(c, 0, sizeof(*c));
+	if (file == NULL) {
+		if ((v = getenv("QBRIDGE_USER")) != NULL)
+			strlcpy(c->user, v, sizeof(c->user));
+		if ((v = getenv("QBRIDGE_PASSWORD")) != NULL)
+			strlcpy(c->password, v, sizeof(c->password));
+		return 0;
+	}
+	if ((fd = sq_open_regular(AT_FDCWD, file, O_RDONLY, 0, &st)) == -1) {
+		snprintf(err, errsize, "%s: %s", file, strerror(errno));
+		return errno == EACCES ? EX_NOPERM : EX_CONFIG;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		close(fd);
+		snprintf(err, errsize, "%s: readable by others (mode %03o); "
+		    "chmod 600 it", file, (unsigned)(st.st_mode & 0777));
+		return EX_NOPERM;
+	}
+	if ((f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		snprintf(err, errsize, "%s: %s", file, strerror(errno));
+		return EX_OSERR;
+	}
+	line = ini_parse_file(f, cred_handler, c);
+	fclose(f);
+	if (line != 0) {
+		snprintf(err, errsize, "%s:%d: not user = or password =", file,
+		    line);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------- helpers */
+
+char *
+br_attrs_format(const struct sq_attr *a, size_t n, size_t *len)
+{
+	char *s, *p;
+	size_t i, total = 1;
+
+	for (i = 0; i < n; i++)
+		total += strlen(a[i].name) + strlen(a[i].value) + 2;
+	if ((s = p = malloc(total)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s=%s\n", a[i].name, a[i].value);
+	*p = '\0';
+	*len = (size_t)(p - s);
+	return s;
+}
+
+int
+br_in_attr(struct br_in *in, const char *name, const char *value)
+{
+	if (in->nattrs >= SQ_ATTRS_MAX || !sq_attr_name_valid(name) ||
+	    strlen(value) > SQ_ATTR_VALUE_MAX || strchr(value, '\n') != NULL)
+		return 0;
+	in->attrs[in->nattrs].name = name;
+	in->attrs[in->nattrs].value = value;
+	in->nattrs++;
+	return 1;
+}
+
+void
+br_attrs_parse(struct br_in *in, char *s)
+{
+	char *line, *eq;
+
+	while ((line = strsep(&s, "\n")) != NULL) {
+		if ((eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		br_in_attr(in, line, eq + 1);
+	}
+}
+
+static void
+logline(struct qb *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+logline(struct qb *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->quiet)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "qbridge: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Sleep up to ms, in slices, until a signal asks to stop. */
+static void
+nap(int64_t ms)
+{
+	int64_t until = sq_now_ms() + ms, now;
+
+	while (!got_stop && (now = sq_now_ms()) < until)
+		poll(NULL, 0, (int)(until - now < SLICE_MS ? until - now :
+		    SLICE_MS));
+}
+
+static void
+heartbeat(struct qb *s)
+{
+	int64_t now = sq_now_ms();
+
+	if (now < s->beat_at)
+		return;
+	if (sq_worker_heartbeat(s->lockfd) == -1)
+		warn("%s: heartbeat", s->qarg);
+	s->beat_at = now + s->beat_ms;
+}
+
+static int64_t
+beat_interval(const struct sq_conf *c)
+{
+	return c->lease_ms / 3 < HEARTBEAT_MAX_MS ? c->lease_ms / 3 :
+	    HEARTBEAT_MAX_MS;
+}
+
+/* SIGHUP: queue.conf and the credentials again, then a new connection. */
+static void
+reload(struct qb *s)
+{
+	struct sq_conf conf;
+	struct br_cred cred;
+	char path[PATH_MAX + 16], msg[PATH_MAX + 256];
+
+	got_hup = 0;
+	snprintf(path, sizeof(path), "%s/%s", s->q.path, SQ_CONF_FILE);
+	sq_conf_defaults(&conf);
+	if (sq_conf_load(&conf, s->q.fd, path, msg, sizeof(msg)) == -1)
+		warnx("%s (keeping the old settings)", msg);
+	else {
+		s->q.conf = conf;
+		s->beat_ms = beat_interval(&conf);
+		if (sq_worker_record(s->lockfd, s->beat_ms, conf.lease_ms) ==
+		    -1)
+			warn("%s: worker lock", s->qarg);
+		s->beat_at = sq_now_ms() + s->beat_ms;
+	}
+	if (cred_load(&cred, s->credfile, msg, sizeof(msg)) != 0)
+		warnx("%s (keeping the old credentials)", msg);
+	else
+		s->b.cred = cred;
+	if (s->connected) {
+		s->b.ops->close(&s->b);
+		s->connected = 0;
+	}
+	logline(s, "%s: reloaded", s->b.url.shown);
+}
+
+static int
+fatal_code(int rc)
+{
+	return rc == BR_AUTH ? EX_NOPERM : rc == BR_CONFIG ? EX_CONFIG :
+	    EX_UNAVAILABLE;
+}
+
+/*
+ * The broker failed (rc, why): drop the connection; a refusal that will
+ * not go away (credentials, configuration) ends the bridge, a broker
+ * that is down or gone is waited for, with one log line per wait.
+ * Returns 0 to go on, -1 to stop (s->exit_code set).
+ */
+static int
+broker_failed(struct qb *s, int rc, const char *why)
+{
+	int64_t d;
+
+	if (s->connected) {
+		s->b.ops->close(&s->b);
+		s->connected = 0;
+	}
+	if (rc == BR_AUTH || rc == BR_CONFIG) {
+		warnx("%s: %s", s->b.url.shown, why);
+		s->exit_code = fatal_code(rc);
+		return -1;
+	}
+	if (s->drain && s->backoff.tries >= DRAIN_TRIES) {
+		warnx("%s: %s; giving up", s->b.url.shown, why);
+		s->exit_code = EX_UNAVAILABLE;
+		return -1;
+	}
+	d = sq_backoff_next(&s->backoff);
+	warnx("%s: %s; retrying in %lld.%03llds", s->b.url.shown, why,
+	    (long long)(d / 1000), (long long)(d % 1000));
+	nap(d);
+	return 0;
+}
+
+/* Connect when not connected.  Returns 0 when connected, -1 if not. */
+static int
+ensure_connected(struct qb *s, int *stop)
+{
+	char why[BR_ERR_MAX];
+	int rc;
+
+	*stop = 0;
+	if (s->connected)
+		return 0;
+	if ((rc = s->b.ops->connect(&s->b, why, sizeof(why))) == BR_OK) {
+		s->connected = 1;
+		if (s->verbose)
+			logline(s, "%s: connected", s->b.url.shown);
+		return 0;
+	}
+	if (broker_failed(s, rc, why) == -1)
+		*stop = 1;
+	return -1;
+}
+
+/* ------------------------------------------------------------- out */
+
+static int
+attr_copy(const char *name, const char *value, void *arg)
+{
+	struct br_out *o = arg;
+	char *n, *v;
+	void *p;
+
+	if (name == NULL) {
+		if ((n = strdup(value)) == NULL)
+			return -1;
+		free((void *)(uintptr_t)o->key);
+		o->key = n;
+		return 0;
+	}
+	if ((p = reallocarray(o->attrs, o->nattrs + 1, sizeof(*o->attrs))) ==
+	    NULL)
+		return -1;
+	o->attrs = p;
+	if ((n = strdup(name)) == NULL)
+		return -1;
+	if ((v = strdup(value)) == NULL) {
+		free(n);
+		return -1;
+	}
+	o->attrs[o->nattrs].name = n;
+	o->attrs[o->nattrs++].value = v;
+	return 0;
+}
+
+static void
+out_free(struct br_out *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nattrs; i++) {
+		free((void *)(uintptr_t)o->attrs[i].name);
+		free((void *)(uintptr_t)o->attrs[i].value);
+	}
+	free(o->attrs);
+	free((void *)(uintptr_t)o->key);
+	free(o->body);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Read the claimed message's body and sidecar into p->o. */
+static int
+out_load(struct qb *s, struct pend *p)
+{
+	struct stat st;
+	ssize_t n;
+	size_t got = 0;
+	int fd, rc;
+
+	memset(&p->o, 0, sizeof(p->o));
+	p->o.id = p->c.n.id;
+	p->o.status = BR_PENDING;
+	p->o.expires_ms = p->c.n.expires > 0 ? p->c.n.expires * 1000 : 0;
+	if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY, 0, &st)) ==
+	    -1)
+		return -1;
+	if ((p->o.body = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, p->o.body + got, (size_t)st.st_size - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	p->o.len = got;
+	if (p->c.n.has_attr && (rc = sq_attr_each(&s->q, p->c.n.id, attr_copy,
+	    &p->o)) != 0 && !(rc == -1 && errno == ENOENT)) {
+		out_free(&p->o);
+		return -1;
+	}
+	return 0;
+}
+
+/* Claim and load up to s->b.batch messages.  Returns how many, -1. */
+static ssize_t
+out_claim(struct qb *s, struct pend *pend, int64_t *next_ms)
+{
+	struct sq_claim c[64];
+	char newname[SQ_NAME_MAX + 1];
+	size_t got, i, n = 0, want;
+
+	while (n < s->b.batch) {
+		want = s->b.batch - n < 64 ? s->b.batch - n : 64;
+		if (sq_claim(&s->q, 0, s->token, c, want, &got, next_ms) == -1)
+			return n > 0 ? (ssize_t)n : -1;
+		for (i = 0; i < got; i++) {
+			pend[n].c = c[i];
+			if (out_load(s, &pend[n]) == 0) {
+				n++;
+				continue;
+			}
+			warn("%s: %s", s->qarg, c[i].n.id);
+			if (errno != ENOENT && sq_reject(&s->q, c[i].name,
+			    SQ_REASON_UNREADABLE, newname) == -1)
+				warn("%s: %s: dead-letter", s->qarg,
+				    c[i].n.id);
+		}
+		if (got < want)
+			break;
+	}
+	return (ssize_t)n;
+}
+
+/* Settle what the broker answered; keep the rest first in pend. */
+static size_t
+out_settle(struct qb *s, struct pend *pend, size_t n, size_t *sent,
+    size_t *refused)
+{
+	char newname[SQ_NAME_MAX + 1];
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		struct pend *p = &pend[i];
+
+		if (p->o.status == BR_PENDING) {
+			if (k != i)
+				pend[k] = *p;
+			pend[k].o.id = pend[k].c.n.id;
+			k++;
+			continue;
+		}
+		if (p->o.status == BR_SENT) {
+			if (sq_ack(&s->q, p->c.name) == -1)
+				warn("%s: %s: ack", s->qarg, p->c.n.id);
+			(*sent)++;
+		} else {
+			if (sq_reject(&s->q, p->c.name, p->o.reason,
+			    newname) == -1)
+				warn("%s: %s: dead-letter", s->qarg,
+				    p->c.n.id);
+			else
+				logline(s, "%s %s dead:%s", p->c.n.id, s->qarg,
+				    p->o.reason);
+			(*refused)++;
+		}
+		out_free(&p->o);
+	}
+	return k;
+}
+
+static void
+out_release(struct qb *s, struct pend *pend, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (sq_release(&s->q, pend[i].c.name) == -1)
+			warn("%s: %s: release", s->qarg, pend[i].c.n.id);
+		out_free(&pend[i].o);
+	}
+	if (n > 0 && (s->exit_code == 0 || s->verbose))
+		logline(s, "%s: %zu released", s->qarg, n);
+}
+
+static void
+out_wait(struct qb *s, int64_t next_ms)
+{
+	int64_t until = sq_now_ms() + SLICE_MS;
+
+	if (next_ms < until)
+		until = next_ms;
+	if (s->beat_at < until)
+		until = s->beat_at;
+	if (sq_watch_wait(s->watch, until) == -1 && errno != EINTR)
+		nap(SLICE_MS);
+}
+
+static void
+out_run(struct qb *s)
+{
+	struct br_out *o;
+	struct pend *pend;
+	char why[BR_ERR_MAX];
+	size_t n = 0, i, sent, refused;
+	ssize_t got;
+	int64_t next_ms, t0;
+	int rc, stop;
+
+	if ((pend = calloc(s->b.batch, sizeof(*pend))) == NULL ||
+	    (o = calloc(s->b.batch, sizeof(*o))) == NULL)
+		err(EX_OSERR, NULL);
+	while (!got_stop) {
+		if (got_hup)
+			reload(s);
+		heartbeat(s);
+		if (n == 0) {
+			if ((got = out_claim(s, pend, &next_ms)) == -1) {
+				warn("%s: claim", s->qarg);
+				nap(sq_backoff_next(&s->backoff));
+				continue;
+			}
+			if ((n = (size_t)got) == 0) {
+				if (s->drain)
+					break;
+				out_wait(s, next_ms);
+				continue;
+			}
+		}
+		if (ensure_connected(s, &stop) == -1) {
+			if (stop)
+				break;
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			o[i] = pend[i].o;
+		t0 = sq_now_ms();
+		rc = s->b.ops->publish(&s->b, o, n, why, sizeof(why));
+		for (i = 0; i < n; i++)
+			pend[i].o = o[i];
+		sent = refused = 0;
+		n = out_settle(s, pend, n, &sent, &refused);
+		if (sent + refused > 0) {
+			t0 = sq_now_ms() - t0;
+			logline(s, "%s -> %s: %zu sent, %zu refused, %zu "
+			    "pending %lld.%03llds", s->qarg, s->b.url.shown,
+			    sent, refused, n, (long long)(t0 / 1000),
+			    (long long)(t0 % 1000));
+		}
+		if (rc == BR_OK) {
+			sq_backoff_reset(&s->backoff);
+			continue;
+		}
+		if (broker_failed(s, rc, why) == -1)
+			break;
+	}
+	out_release(s, pend, n);
+	free(pend);
+	free(o);
+}
+
+/* ------------------------------------------------------------- in */
+
+/*
+ * Send the fetched messages into the queue, each with its dedup ID.
+ * Returns 0, or -1 with errno (nothing is acked then: the broker gives
+ * them again, and what was sent is dropped as a duplicate).
+ */
+static int
+in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
+{
+	struct sq_batch b;
+	struct sq_msgopts o;
+	size_t i, dropped = 0;
+
+	sq_batch_begin(&b, &s->q, NULL, NULL);
+	for (i = 0; i < n; i++) {
+		memset(&o, 0, sizeof(o));
+		o.key = in[i].key[0] != '\0' ? in[i].key : NULL;
+		o.attrs = in[i].attrs;
+		o.nattrs = in[i].nattrs;
+		o.dedup_id = in[i].dedup[0] != '\0' ? in[i].dedup : NULL;
+		o.expires_ms = in[i].expires_ms;
+		if (sq_batch_options(&b, &o) == -1) {
+			/* A key or attribute we cannot keep: the body goes. */
+			o.key = NULL;
+			o.nattrs = 0;
+			if (sq_batch_options(&b, &o) == -1)
+				return -1;
+		}
+		if (sq_batch_add(&b, in[i].body, in[i].len) == -1)
+			return -1;
+		dropped = b.dropped;
+		/* Options are kept by reference: commit before o changes. */
+		if (sq_batch_commit(&b) == -1) {
+			sq_batch_abort(&b);
+			return -1;
+		}
+	}
+	if (sq_batch_end(&b) == -1)
+		return -1;
+	*dups = dropped;
+	return 0;
+}
+
+static void
+in_run(struct qb *s)
+{
+	struct br_in *in;
+	char why[BR_ERR_MAX];
+	size_t got, dups;
+	int64_t t0;
+	int rc, stop;
+
+	if ((in = calloc(s->b.batch, sizeof(*in))) == NULL)
+		err(EX_OSERR, NULL);
+	while (!got_stop) {
+		if (got_hup)
+			reload(s);
+		heartbeat(s);
+		if (ensure_connected(s, &stop) == -1) {
+			if (stop)
+				break;
+			continue;
+		}
+		got = 0;
+		rc = s->b.ops->fetch(&s->b, in, s->b.batch, s->drain ? 0 :
+		    SLICE_MS, &got, why, sizeof(why));
+		if (rc != BR_OK) {
+			s->b.ops->done(&s->b, in, got);
+			if (broker_failed(s, rc, why) == -1)
+				break;
+			continue;
+		}
+		if (got == 0) {
+			if (s->drain)
+				break;
+			continue;
+		}
+		t0 = sq_now_ms();
+		if (in_send(s, in, got, &dups) == -1) {
+			warn("%s: send", s->qarg);
+			s->b.ops->done(&s->b, in, got);
+			/* The broker gives them again on a new connection. */
+			s->b.ops->close(&s->b);
+			s->connected = 0;
+			nap(sq_backoff_next(&s->backoff));
+			continue;
+		}
+		rc = s->b.ops->ack(&s->b, why, sizeof(why));
+		s->b.ops->done(&s->b, in, got);
+		t0 = sq_now_ms() - t0;
+		logline(s, "%s -> %s: %zu received, %zu duplicates%s "
+		    "%lld.%03llds", s->b.url.shown, s->qarg, got, dups,
+		    rc == BR_OK ? "" : ", not acked", (long long)(t0 / 1000),
+		    (long long)(t0 % 1000));
+		if (rc == BR_OK) {
+			sq_backoff_reset(&s->backoff);
+			continue;
+		}
+		if (broker_failed(s, rc, why) == -1)
+			break;
+	}
+	free(in);
+}
+
+/* ------------------------------------------------------------- main */
+
+static void
+setup(struct qb *s, const char *root)
+{
+	struct sigaction sa;
+
+	tool_open(&s->q, root, s->qarg, 0);
+	if (!s->b.in && (s->watch = sq_watch_open(&s->q)) == NULL)
+		err(EX_OSERR, "%s: watch", s->qarg);
+	if (sq_worker_token(s->token, sizeof(s->token)) == -1)
+		err(EX_SOFTWARE, "token");
+	s->beat_ms = beat_interval(&s->q.conf);
+	s->beat_at = sq_now_ms() + s->beat_ms;
+	if ((s->lockfd = sq_worker_register(&s->q, s->token, s->beat_ms,
+	    s->q.conf.lease_ms)) == -1)
+		tool_queue_err(tool_exit_code(errno), &s->q, s->qarg,
+		    "worker lock");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+main(int argc, char *argv[])
+{
+	enum { OPT_BATCH = 256, OPT_CRED, OPT_DRAIN, OPT_TIMEOUT,
+	    OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "credentials", required_argument, NULL, OPT_CRED },
+		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "help", no_argument, NULL, 'h' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct qb s;
+	const char *root = NULL, *url;
+	char why[BR_ERR_MAX];
+	int ch, rc;
+
+	tool_init();
+	tool_args(argv, getprogname());
+	tool_synopsis(synopsis, NULL);
+	memset(&s, 0, sizeof(s));
+	s.lockfd = -1;
+	s.b.batch = BATCH_DEFAULT;
+	s.b.timeout_ms = TIMEOUT_DEFAULT;
+	sq_backoff_init(&s.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+	if (argc > 1 && argv[1][0] != '-') {
+		if (strcmp(argv[1], "in") == 0)
+			s.b.in = 1;
+		else if (strcmp(argv[1], "out") != 0)
+			tool_usage(synopsis, "%s: not in or out", argv[1]);
+		argv++;
+		argc--;
+	} else if (argc > 1 && strcmp(argv[1], "--version") == 0)
+		tool_version();
+	else if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0))
+		tool_help(synopsis, options, "qbridge(1)");
+	else
+		tool_usage(synopsis, "missing in or out");
+	while ((ch = getopt_long(argc, argv, "d:hqv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd':
+			root = optarg;
+			break;
+		case 'h':
+			tool_help(synopsis, options, "qbridge(1)");
+		case 'q':
+			s.quiet = 1;
+			break;
+		case 'v':
+			s.verbose = 1;
+			break;
+		case OPT_BATCH:
+			s.b.batch = (size_t)tool_number("--batch", optarg, 1,
+			    BR_BATCH_MAX);
+			break;
+		case OPT_CRED:
+			s.credfile = optarg;
+			break;
+		case OPT_DRAIN:
+			s.drain = 1;
+			break;
+		case OPT_TIMEOUT:
+			s.b.timeout_ms = tool_duration("--timeout", optarg);
+			if (s.b.timeout_ms < 1)
+				tool_bad("--timeout: too short");
+			break;
+		case OPT_VERSION:
+			tool_version();
+			break;
+		default:
+			tool_usage(synopsis, NULL);
+		}
+	}
+	if (argc - optind != 2)
+		tool_usage(synopsis, "%s", argc - optind < 2 ?
+		    "missing queue or url" : "too many arguments");
+	s.qarg = argv[optind + (s.b.in ? 1 : 0)];
+	url = argv[optind + (s.b.in ? 0 : 1)];
+	if (url_parse(&s.b, url, why, sizeof(why)) == -1 ||
+	    s.b.ops->check(&s.b, why, sizeof(why)) != BR_OK)
+		errx(EX_CONFIG, "%s", why);
+	if ((rc = cred_load(&s.b.cred, s.credfile, why, sizeof(why))) != 0)
+		errx(rc, "%s", why);
+	setup(&s, root);
+	if (s.b.in)
+		in_run(&s);
+	else
+		out_run(&s);
+	if (s.connected)
+		s.b.ops->close(&s.b);
+	sq_worker_unregister(&s.q, s.token, s.lockfd);
+	sq_watch_close(s.watch);
+	sq_queue_close(&s.q);
+	explicit_bzero(&s.b.cred, sizeof(s.b.cred));
+	return s.exit_code;
+}

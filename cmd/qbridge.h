@@ -1,0 +1,156 @@
+/*
+ * qbridge.h - what the core of qbridge (qbridge.c) and its brokers
+ * (qbridge_redis.c, qbridge_nats.c, qbridge_amqp.c) share.
+ *
+ * The core owns the local queue: it claims, settles and sends through
+ * libspoolq, keeps the worker lock and heartbeat, the back-off and the
+ * signals.  A broker owns one connection and speaks its client library:
+ * it publishes a batch and says, per message, whether the broker took
+ * it durably; it fetches a batch and acks it once the core has made it
+ * durable locally.  No queue logic in a broker, no wire protocol in the
+ * core.
+ */
+#ifndef QBRIDGE_H
+#define QBRIDGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spoolq.h"
+
+/* What a broker call returns. */
+#define BR_OK		0	/* done */
+#define BR_DOWN		1	/* connection lost or refused: back off */
+#define BR_AUTH		2	/* credentials refused: exit 77 */
+#define BR_CONFIG	3	/* the URL names nothing usable: exit 78 */
+
+/* The outcome of one published message (struct br_out.status). */
+#define BR_SENT		0	/* confirmed durably: ack locally */
+#define BR_REFUSED	1	/* refused for good: dead-letter, r=reason */
+#define BR_PENDING	2	/* not confirmed: publish again later */
+
+#define BR_ERR_MAX	512	/* bytes of an error message */
+#define BR_BATCH_MAX	1000	/* messages per batch (--batch) */
+
+/* The URL, split.  Strings are "" when absent. */
+struct br_url {
+	char		 scheme[16];	/* redis, rediss, nats, tls, amqp, amqps */
+	char		 host[256];
+	int		 port;		/* 0: the scheme's default */
+	char		 path[512];	/* after the first '/' of the path */
+	char		 query[1024];	/* after '?', unparsed */
+	char		 shown[2048];	/* for messages: no credentials */
+};
+
+/* Credentials, from --credentials FILE or the environment. */
+struct br_cred {
+	char		 user[256];
+	char		 password[1024];
+};
+
+/* One message going out: read from the queue by the core. */
+struct br_out {
+	const char	*id;		/* spoolq ID */
+	const char	*key;		/* routing key, or NULL */
+	char		*body;
+	size_t		 len;
+	struct sq_attr	*attrs;
+	size_t		 nattrs;
+	int64_t		 expires_ms;	/* 0: never */
+	int		 status;	/* BR_SENT, BR_REFUSED, BR_PENDING */
+	char		 reason[SQ_REASON_MAX];	/* with BR_REFUSED */
+};
+
+/* One message coming in: filled by the broker, sent by the core. */
+struct br_in {
+	char		*body;		/* malloc'ed by the broker */
+	size_t		 len;
+	char		 key[SQ_KEY_MAX + 1];
+	struct sq_attr	 attrs[SQ_ATTRS_MAX];	/* strings owned by the broker */
+	size_t		 nattrs;
+	char		 dedup[SQ_DEDUP_MAX + 1];	/* "": none */
+	int64_t		 expires_ms;	/* 0: never */
+};
+
+struct bridge;
+
+/*
+ * A broker.  Every call gets the bridge (its url, cred, options and the
+ * broker's own state in b->conn) and an error buffer it fills when it
+ * returns anything but BR_OK.
+ *
+ * check: the URL names what the broker needs (before anything starts).
+ * connect: open the connection (and, for in, the consumer).
+ * publish: publish n messages in order and wait for each confirmation,
+ *	setting out[i].status; BR_DOWN when the connection failed (those
+ *	not confirmed stay BR_PENDING).
+ * fetch: wait up to wait_ms for up to max messages into in[], *got of
+ *	them; re-delivered unacked messages of this consumer come first.
+ * ack: acknowledge the last fetch to the broker (all *got of them).
+ * done: free what fetch allocated for its messages.
+ * close: drop the connection (after an error, or at the end).
+ */
+struct br_ops {
+	const char	*scheme, *tls_scheme;
+	int		 default_port, tls_port;
+	int	(*check)(struct bridge *, char *, size_t);
+	int	(*connect)(struct bridge *, char *, size_t);
+	int	(*publish)(struct bridge *, struct br_out *, size_t, char *,
+		    size_t);
+	int	(*fetch)(struct bridge *, struct br_in *, size_t, int64_t,
+		    size_t *, char *, size_t);
+	int	(*ack)(struct bridge *, char *, size_t);
+	void	(*done)(struct bridge *, struct br_in *, size_t);
+	void	(*close)(struct bridge *);
+};
+
+struct bridge {
+	const struct br_ops *ops;
+	struct br_url	 url;
+	struct br_cred	 cred;
+	int		 in;		/* 1: qbridge in; 0: out */
+	int		 tls;		/* the TLS scheme was given */
+	size_t		 batch;		/* messages per batch / prefetch */
+	int64_t		 timeout_ms;	/* connect and reply timeout */
+	void		*conn;		/* the broker's state */
+};
+
+extern const struct br_ops br_redis, br_nats, br_amqp;
+
+/*
+ * br_query - the value of name in the URL's query ("a=1&b=2") into buf
+ * (size bytes), percent-decoded.  Returns 1 when found, 0 when absent,
+ * -1 when it does not fit.
+ */
+int	br_query(const struct br_url *u, const char *name, char *buf,
+	    size_t size);
+
+/*
+ * br_query_check - every name in the URL's query is one of names
+ * (NULL-terminated).  Returns 0, or -1 with the bad name in err.
+ */
+int	br_query_check(const struct br_url *u, const char *const *names,
+	    char *err, size_t errsize);
+
+/*
+ * br_attrs_format - attributes as "NAME=VALUE\n" lines into a malloc'ed
+ * string (for brokers with no header map); *len gets its length.
+ * Returns NULL when out of memory.
+ */
+char	*br_attrs_format(const struct sq_attr *a, size_t n, size_t *len);
+
+/*
+ * br_attrs_parse - split "NAME=VALUE\n" lines (s, modified in place)
+ * into in->attrs after those already there, skipping lines that are not
+ * valid attributes.
+ */
+void	br_attrs_parse(struct br_in *in, char *s);
+
+/*
+ * br_in_attr - add one attribute to in when name and value are valid
+ * and there is room; the strings must outlive the send.  Returns 1 when
+ * added, 0 when skipped.
+ */
+int	br_in_attr(struct br_in *in, const char *name, const char *value);
+
+#endif

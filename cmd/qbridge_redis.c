@@ -1,0 +1,462 @@
+/*
+ * qbridge_redis.c - qbridge's Redis Streams broker, through hiredis.
+ *
+ * out: one XADD per message, pipelined per batch, each entry with the
+ * fields body, id (the spoolq ID), key, attributes ("NAME=VALUE" lines)
+ * and expires (epoch ms), those without a value left out.  The XADD
+ * reply is the confirmation: with appendfsync always the entry is on the
+ * server's disk by then.
+ *
+ * in: a consumer group (made at the start of the stream, with the
+ * stream, when missing), read with XREADGROUP COUNT batch: first this
+ * consumer's pending entries (read from ID 0: those it was given and
+ * did not ack before a crash), then new ones (">").  The dedup ID of the
+ * local send is the entry's id field when it has a valid one (so that a
+ * message an outbox published twice arrives once), else the entry ID.
+ * XACK after the local send.
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "qbridge.h"
+
+#define FIELDS_MAX	12		/* XADD arguments per message */
+
+struct rconn {
+	redisContext	*c;
+	char		 group[256], consumer[256], maxlen[32];
+	int		 pending_done;	/* this consumer's pending entries read */
+	redisReply	*reply;		/* of the last fetch */
+	const char	**ids;		/* its entry IDs, for XACK */
+	size_t		 nids;
+};
+
+static const char *const params_in[] = { "group", "consumer", NULL };
+static const char *const params_out[] = { "maxlen", NULL };
+
+static int
+redis_check(struct bridge *b, char *err, size_t errsize)
+{
+	char v[32];
+	const char *errstr;
+
+	if (b->tls) {
+		snprintf(err, errsize, "%s: TLS is not offered by this "
+		    "hiredis; use redis:// through a TLS tunnel", b->url.shown);
+		return BR_CONFIG;
+	}
+	if (b->url.path[0] == '\0' || strchr(b->url.path, '/') != NULL) {
+		snprintf(err, errsize, "%s: no stream (redis://HOST:PORT/"
+		    "STREAM)", b->url.shown);
+		return BR_CONFIG;
+	}
+	if (br_query_check(&b->url, b->in ? params_in : params_out, err,
+	    errsize) == -1)
+		return BR_CONFIG;
+	if (br_query(&b->url, "maxlen", v, sizeof(v)) == 1) {
+		strtonum(v, 1, 1000000000000LL, &errstr);
+		if (errstr != NULL) {
+			snprintf(err, errsize, "maxlen=%s: %s", v, errstr);
+			return BR_CONFIG;
+		}
+	}
+	return BR_OK;
+}
+
+/* An error reply: is it the server's passing state or a refusal? */
+static int
+reply_class(const redisReply *r)
+{
+	static const char *const temp[] = { "OOM", "LOADING", "BUSY",
+	    "TRYAGAIN", "READONLY", "MASTERDOWN", "CLUSTERDOWN",
+	    "NOREPLICAS", "MISCONF", NULL };
+	size_t i;
+
+	if (strncmp(r->str, "NOAUTH", 6) == 0 ||
+	    strncmp(r->str, "NOPERM", 6) == 0 ||
+	    strncmp(r->str, "WRONGPASS", 9) == 0 ||
+	    strstr(r->str, "invalid password") != NULL ||
+	    strstr(r->str, "invalid username-password") != NULL)
+		return BR_AUTH;
+	if (strncmp(r->str, "WRONGTYPE", 9) == 0)
+		return BR_CONFIG;
+	for (i = 0; temp[i] != NULL; i++)
+		if (strncmp(r->str, temp[i], strlen(temp[i])) == 0)
+			return BR_DOWN;
+	return BR_REFUSED;
+}
+
+/* Run one command; BR_OK with *out (freed by the caller) or an error. */
+static int
+command(struct rconn *rc, int argc, const char **argv, const size_t *lens,
+    redisReply **out, char *err, size_t errsize)
+{
+	redisReply *r;
+	int cls;
+
+	*out = NULL;
+	if ((r = redisCommandArgv(rc->c, argc, argv, lens)) == NULL) {
+		snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+		    rc->c->errstr : "connection lost");
+		return BR_DOWN;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsize, "%s: %s", argv[0], r->str);
+		cls = reply_class(r);
+		freeReplyObject(r);
+		return cls == BR_REFUSED ? BR_CONFIG : cls;
+	}
+	*out = r;
+	return BR_OK;
+}
+
+static void
+redis_close(struct bridge *b)
+{
+	struct rconn *rc = b->conn;
+
+	if (rc == NULL)
+		return;
+	if (rc->reply != NULL)
+		freeReplyObject(rc->reply);
+	free(rc->ids);
+	if (rc->c != NULL)
+		redisFree(rc->c);
+	free(rc);
+	b->conn = NULL;
+}
+
+static int
+redis_connect(struct bridge *b, char *err, size_t errsize)
+{
+	struct rconn *rc;
+	struct timeval tv;
+	redisReply *r;
+	const char *argv[6];
+	char host[64];
+	int n = 0, st;
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	b->conn = rc;
+	if (br_query(&b->url, "group", rc->group, sizeof(rc->group)) != 1)
+		strlcpy(rc->group, "spoolq", sizeof(rc->group));
+	if (br_query(&b->url, "consumer", rc->consumer,
+	    sizeof(rc->consumer)) != 1) {
+		if (gethostname(host, sizeof(host)) == -1)
+			strlcpy(host, "qbridge", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		strlcpy(rc->consumer, host, sizeof(rc->consumer));
+	}
+	if (br_query(&b->url, "maxlen", rc->maxlen, sizeof(rc->maxlen)) != 1)
+		rc->maxlen[0] = '\0';
+	tv.tv_sec = b->timeout_ms / 1000;
+	tv.tv_usec = (b->timeout_ms % 1000) * 1000;
+	rc->c = redisConnectWithTimeout(b->url.host, b->url.port, tv);
+	if (rc->c == NULL || rc->c->err) {
+		snprintf(err, errsize, "%s", rc->c != NULL ? rc->c->errstr :
+		    "out of memory");
+		redis_close(b);
+		return BR_DOWN;
+	}
+	redisSetTimeout(rc->c, tv);
+	redisEnableKeepAlive(rc->c);
+	if (b->cred.password[0] != '\0') {
+		argv[n++] = "AUTH";
+		if (b->cred.user[0] != '\0')
+			argv[n++] = b->cred.user;
+		argv[n++] = b->cred.password;
+	} else
+		argv[n++] = "PING";
+	if ((st = command(rc, n, argv, NULL, &r, err, errsize)) != BR_OK) {
+		if (st != BR_DOWN && strncmp(argv[0], "AUTH", 4) == 0)
+			st = BR_AUTH;	/* AUTH refused, whatever its words */
+		redis_close(b);
+		return st;
+	}
+	freeReplyObject(r);
+	if (!b->in)
+		return BR_OK;
+	argv[0] = "XGROUP";
+	argv[1] = "CREATE";
+	argv[2] = b->url.path;
+	argv[3] = rc->group;
+	argv[4] = "0";
+	argv[5] = "MKSTREAM";
+	st = command(rc, 6, argv, NULL, &r, err, errsize);
+	if (st == BR_CONFIG && strstr(err, "BUSYGROUP") != NULL)
+		st = BR_OK;		/* the group is there already */
+	if (r != NULL)
+		freeReplyObject(r);
+	if (st != BR_OK)
+		redis_close(b);
+	return st;
+}
+
+static int
+redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
+    size_t errsize)
+{
+	struct rconn *rc = b->conn;
+	const char *argv[FIELDS_MAX + 4];
+	size_t lens[FIELDS_MAX + 4], i, alen;
+	char **attrs, exp[32];
+	redisReply *r;
+	int k, rv = BR_OK, cls;
+
+	if ((attrs = calloc(n, sizeof(*attrs))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	for (i = 0; i < n; i++) {
+		k = 0;
+#define ARG(s, l)	do { argv[k] = (s); lens[k++] = (l); } while (0)
+		ARG("XADD", 4);
+		ARG(b->url.path, strlen(b->url.path));
+		if (rc->maxlen[0] != '\0') {
+			ARG("MAXLEN", 6);
+			ARG("~", 1);
+			ARG(rc->maxlen, strlen(rc->maxlen));
+		}
+		ARG("*", 1);
+		ARG("body", 4);
+		ARG(out[i].body, out[i].len);
+		ARG("id", 2);
+		ARG(out[i].id, strlen(out[i].id));
+		if (out[i].key != NULL) {
+			ARG("key", 3);
+			ARG(out[i].key, strlen(out[i].key));
+		}
+		if (out[i].nattrs > 0) {
+			if ((attrs[i] = br_attrs_format(out[i].attrs,
+			    out[i].nattrs, &alen)) == NULL)
+				break;
+			ARG("attributes", 10);
+			ARG(attrs[i], alen);
+		}
+		if (out[i].expires_ms > 0) {
+			snprintf(exp, sizeof(exp), "%lld",
+			    (long long)out[i].expires_ms);
+			ARG("expires", 7);
+			ARG(exp, strlen(exp));
+		}
+#undef ARG
+		if (redisAppendCommandArgv(rc->c, k, argv, lens) != REDIS_OK)
+			break;
+	}
+	n = i;		/* what was appended gets its reply */
+	for (i = 0; i < n; i++) {
+		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK) {
+			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+			    rc->c->errstr : "connection lost");
+			rv = BR_DOWN;
+			break;
+		}
+		if (r->type != REDIS_REPLY_ERROR)
+			out[i].status = BR_SENT;
+		else if ((cls = reply_class(r)) == BR_REFUSED) {
+			out[i].status = BR_REFUSED;
+			strlcpy(out[i].reason, "refused",
+			    sizeof(out[i].reason));
+		} else if (rv == BR_OK) {
+			snprintf(err, errsize, "XADD: %s", r->str);
+			rv = cls;
+		}
+		freeReplyObject(r);
+	}
+	for (i = 0; i < n; i++)
+		free(attrs[i]);
+	free(attrs);
+	return rv;
+}
+
+/* One entry [id, [field, value, ...]] into in; 0, or -1 when deleted. */
+static int
+entry_in(const redisReply *e, struct br_in *in)
+{
+	const redisReply *f, *name, *v;
+	size_t i;
+
+	memset(in, 0, sizeof(*in));
+	if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+	    e->element[1]->type != REDIS_REPLY_ARRAY)
+		return -1;
+	f = e->element[1];
+	in->body = (char *)"";
+	for (i = 0; i + 1 < f->elements; i += 2) {
+		name = f->element[i];
+		v = f->element[i + 1];
+		if (name->type != REDIS_REPLY_STRING ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(name->str, "body") == 0) {
+			in->body = v->str;
+			in->len = v->len;
+		} else if (strlen(v->str) != v->len)
+			continue;	/* a NUL: not a text field */
+		else if (strcmp(name->str, "id") == 0) {
+			if (sq_dedup_id_valid(v->str))
+				strlcpy(in->dedup, v->str, sizeof(in->dedup));
+		} else if (strcmp(name->str, "key") == 0)
+			strlcpy(in->key, v->str, sizeof(in->key));
+		else if (strcmp(name->str, "attributes") == 0)
+			br_attrs_parse(in, v->str);
+		else if (strcmp(name->str, "expires") == 0)
+			in->expires_ms = strtonum(v->str, 0, INT64_MAX, NULL);
+		else
+			br_in_attr(in, name->str, v->str);
+	}
+	if (in->dedup[0] == '\0')
+		strlcpy(in->dedup, e->element[0]->str, sizeof(in->dedup));
+	return 0;
+}
+
+static int
+redis_ack_ids(struct bridge *b, const char **ids, size_t n, char *err,
+    size_t errsize)
+{
+	struct rconn *rc = b->conn;
+	const char **argv;
+	redisReply *r;
+	size_t i;
+	int st;
+
+	if (n == 0)
+		return BR_OK;
+	if ((argv = calloc(n + 3, sizeof(*argv))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	argv[0] = "XACK";
+	argv[1] = b->url.path;
+	argv[2] = rc->group;
+	for (i = 0; i < n; i++)
+		argv[i + 3] = ids[i];
+	st = command(rc, (int)(n + 3), argv, NULL, &r, err, errsize);
+	free(argv);
+	if (r != NULL)
+		freeReplyObject(r);
+	return st == BR_CONFIG ? BR_DOWN : st;
+}
+
+static int
+redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
+    size_t *got, char *err, size_t errsize)
+{
+	struct rconn *rc = b->conn;
+	const char *argv[12], **gone = NULL;
+	char count[32], block[32];
+	const redisReply *entries;
+	redisReply *r;
+	size_t i, ngone = 0;
+	int k, st;
+
+	*got = 0;
+	for (;;) {
+		k = 0;
+		snprintf(count, sizeof(count), "%zu", max);
+		argv[k++] = "XREADGROUP";
+		argv[k++] = "GROUP";
+		argv[k++] = rc->group;
+		argv[k++] = rc->consumer;
+		argv[k++] = "COUNT";
+		argv[k++] = count;
+		if (rc->pending_done && wait_ms > 0) {
+			snprintf(block, sizeof(block), "%lld",
+			    (long long)wait_ms);
+			argv[k++] = "BLOCK";
+			argv[k++] = block;
+		}
+		argv[k++] = "STREAMS";
+		argv[k++] = b->url.path;
+		argv[k++] = rc->pending_done ? ">" : "0";
+		if ((st = command(rc, k, argv, NULL, &r, err, errsize)) !=
+		    BR_OK)
+			return st;
+		entries = NULL;
+		if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		    r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements >= 2)
+			entries = r->element[0]->element[1];
+		if (entries == NULL || entries->elements == 0) {
+			freeReplyObject(r);
+			if (rc->pending_done)
+				return BR_OK;
+			rc->pending_done = 1;
+			continue;
+		}
+		break;
+	}
+	rc->reply = r;
+	if ((rc->ids = calloc(entries->elements, sizeof(*rc->ids))) == NULL ||
+	    (gone = calloc(entries->elements, sizeof(*gone))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	rc->nids = 0;
+	for (i = 0; i < entries->elements && *got < max; i++) {
+		const redisReply *e = entries->element[i];
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+		    e->element[0]->type != REDIS_REPLY_STRING)
+			continue;
+		if (entry_in(e, &in[*got]) == -1)
+			gone[ngone++] = e->element[0]->str;
+		else {
+			rc->ids[rc->nids++] = e->element[0]->str;
+			(*got)++;
+		}
+	}
+	/* Entries deleted from the stream while pending: nothing to carry. */
+	st = redis_ack_ids(b, gone, ngone, err, errsize);
+	free(gone);
+	return st;
+}
+
+static int
+redis_ack(struct bridge *b, char *err, size_t errsize)
+{
+	struct rconn *rc = b->conn;
+
+	return redis_ack_ids(b, rc->ids, rc->nids, err, errsize);
+}
+
+static void
+redis_done(struct bridge *b, struct br_in *in, size_t n)
+{
+	struct rconn *rc = b->conn;
+
+	(void)in;
+	(void)n;
+	if (rc == NULL)
+		return;
+	if (rc->reply != NULL)
+		freeReplyObject(rc->reply);
+	rc->reply = NULL;
+	free(rc->ids);
+	rc->ids = NULL;
+	rc->nids = 0;
+}
+
+const struct br_ops br_redis = {
+	.scheme = "redis",
+	.tls_scheme = "rediss",
+	.default_port = 6379,
+	.tls_port = 6379,
+	.check = redis_check,
+	.connect = redis_connect,
+	.publish = redis_publish,
+	.fetch = redis_fetch,
+	.ack = redis_ack,
+	.done = redis_done,
+	.close = redis_close,
+};

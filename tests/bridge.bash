@@ -1,0 +1,98 @@
+# bridge.bash - real brokers for the qbridge suites (tests/97-qbridge-*.bats):
+# each is started as a child of the test on 127.0.0.1, on a free port, with
+# a private directory, and stopped by its pid.  A broker that cannot start
+# here makes its tests skip with the reason, never pass.
+#
+# QBRIDGE_TEST_N: messages of the round trips (default 1000; 10000 in
+# make check-bridge).
+
+BRIDGE_N=${QBRIDGE_TEST_N:-1000}
+
+# free_port: a TCP port free on 127.0.0.1 right now.
+free_port() {
+	perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1,
+	    LocalAddr => "127.0.0.1", LocalPort => 0, ReuseAddr => 1)->sockport, "\n"'
+}
+
+# redis_start DIR [PORT]: start redis-server (appendfsync always) with its
+# files in DIR; sets REDIS_PID and REDIS_PORT.  Returns 1, with the reason
+# in BRIDGE_SKIP, when it cannot start.
+redis_start() {
+	local dir=$1 port=${2:-} tries
+	command -v redis-server >/dev/null ||
+	    { BRIDGE_SKIP="redis-server not installed"; return 1; }
+	mkdir -p "$dir"
+	for tries in 1 2 3; do
+		[[ -n $port ]] || port=$(free_port)
+		# Not a job of the test: it outlives the test that restarts it.
+		REDIS_PID=$(redis-server --port "$port" --bind 127.0.0.1 \
+		    --dir "$dir" --appendonly yes --appendfsync always \
+		    --save '' --daemonize no --logfile "$dir/log" \
+		    </dev/null >/dev/null 2>&1 & echo $!)
+		REDIS_PORT=$port
+		if wait_until 10 redis_up; then
+			return 0
+		fi
+		redis_kill
+		port=${2:-}
+	done
+	BRIDGE_SKIP="redis-server does not start: $(tail -n 3 "$dir/log" 2>/dev/null)"
+	return 1
+}
+
+redis_up() {
+	kill -0 "$REDIS_PID" 2>/dev/null &&
+	    [[ $(redis-cli -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
+}
+
+# redis_kill: kill -9 the server and wait until it is gone.
+redis_kill() {
+	kill -9 "$REDIS_PID" 2>/dev/null
+	wait_until 10 gone "$REDIS_PID" || true
+}
+
+# gone PID: no such process any more.
+gone() {
+	! kill -0 "$1" 2>/dev/null
+}
+
+# bridge_digest QUEUE: per ready message in ID order, its body and its
+# routing key and attributes (the attr/ sidecar), in hex, on one line.
+bridge_digest() {
+	perl -e '
+		my $d = shift;
+		opendir(my $dh, "$d/new") or die "$d/new: $!\n";
+		for my $n (sort grep { !/^\./ } readdir($dh)) {
+			(my $id = $n) =~ s/,.*//;
+			my @v;
+			for my $f ("$d/new/$n", "$d/attr/$id") {
+				my $s = "";
+				if (open(my $fh, "<", $f)) {
+					local $/;
+					$s = <$fh>;
+				}
+				push @v, unpack("H*", $s);
+			}
+			print "@v\n";
+		}' "$(qdir "$1")"
+}
+
+# bridge_fill QUEUE N: N messages in groups of 100, each group with its own
+# routing key and attributes, bodies of varied bytes (NUL, newline, UTF-8).
+bridge_fill() {
+	local q=$1 n=$2 g
+	for ((g = 0; g * 100 < n; g++)); do
+		perl -e 'my ($g, $n) = @ARGV;
+		    for my $i (0 .. $n - 1) {
+			printf "msg %d.%d \x01\xc3\xa9\n%s\0", $g, $i,
+			    "x" x (($g * 7 + $i) % 300);
+		    }' "$g" "$(( n - g * 100 < 100 ? n - g * 100 : 100 ))" |
+		    qsend -0 "$q" -k "route.$g" -H "group=$g" -H "h-$((g % 3))=v $g" ||
+		    return 1
+	done
+}
+
+# bridge_bodies QUEUE: every ready body in hex, sorted (a multiset).
+bridge_bodies() {
+	bridge_digest "$1" | cut -d' ' -f1 | sort
+}
