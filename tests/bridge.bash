@@ -56,6 +56,41 @@ gone() {
 	! kill -0 "$1" 2>/dev/null
 }
 
+# nats_start DIR [PORT [OPTION...]]: start nats-server with JetStream, its
+# store in DIR; sets NATS_PID and NATS_PORT.  Returns 1, with the reason
+# in BRIDGE_SKIP, when it cannot start.
+nats_start() {
+	local dir=$1 port=${2:-} tries
+	shift $(($# > 1 ? 2 : 1))
+	command -v nats-server >/dev/null ||
+	    { BRIDGE_SKIP="nats-server not installed"; return 1; }
+	mkdir -p "$dir"
+	for tries in 1 2 3; do
+		[[ -n $port ]] || port=$(free_port)
+		: >"$dir/log"
+		NATS_PID=$(nats-server -js -a 127.0.0.1 -p "$port" -sd "$dir" \
+		    -l "$dir/log" "$@" </dev/null >/dev/null 2>&1 & echo $!)
+		NATS_PORT=$port
+		if wait_until 10 nats_up "$dir"; then
+			return 0
+		fi
+		nats_kill
+		port=
+	done
+	BRIDGE_SKIP="nats-server does not start: $(tail -n 3 "$dir/log" 2>/dev/null)"
+	return 1
+}
+
+# nats_up DIR: the server of DIR is ready.
+nats_up() {
+	kill -0 "$NATS_PID" 2>/dev/null && grep -q 'Server is ready' "$1/log"
+}
+
+nats_kill() {
+	kill -9 "$NATS_PID" 2>/dev/null
+	wait_until 10 gone "$NATS_PID" || true
+}
+
 # bridge_digest QUEUE: per ready message in ID order, its body and its
 # routing key and attributes (the attr/ sidecar), in hex, on one line.
 bridge_digest() {

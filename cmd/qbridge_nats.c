@@ -1,0 +1,504 @@
+/*
+ * qbridge_nats.c - qbridge's NATS JetStream broker, through nats.c.
+ *
+ * The URL names a stream and a subject (default: the stream's name);
+ * the stream is made when missing, on file storage, taking the subject
+ * and every subject below it.  The client's own reconnection is off:
+ * a lost connection is the core's to wait for and renew, one log line
+ * per wait.
+ *
+ * out: each message is published asynchronously to SUBJECT.KEY (SUBJECT
+ * without a routing key) with the header Nats-Msg-Id = its spoolq ID, so
+ * that the stream drops a re-publish within its duplicate window, its
+ * attributes as headers and its expiry as Spoolq-Expires; the batch
+ * then waits for every PubAck (the ack handler records each one).  A
+ * subject no stream takes (no responders) is dead-lettered with
+ * r=unroutable, an error the server answers (too large, limits with
+ * discard new) with r=refused.
+ *
+ * in: a durable pull consumer (made when missing, explicit acks, with
+ * the ack wait of the URL's ackwait= or the server's 30 s), one
+ * Fetch of up to batch messages; the dedup ID of the local send is the
+ * Nats-Msg-Id, else STREAM.SEQUENCE; each message is acked after the
+ * local send, and the acks flushed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+
+#include "qbridge.h"
+
+#define HDR_EXPIRES	"Spoolq-Expires"
+
+struct nconn {
+	natsConnection	*nc;
+	jsCtx		*js;
+	natsSubscription *sub;
+	char		 stream[256], subject[256], durable[256];
+	int64_t		 ackwait_ms;	/* of a consumer we make; 0: server's */
+	natsMsgList	 list;		/* the last fetch */
+	/* out: the batch being confirmed, for the ack handler */
+	pthread_mutex_t	 mu;
+	struct br_out	*out;
+	size_t		 nout, hint;
+};
+
+static const char *const params_in[] = { "subject", "durable", "ackwait",
+    NULL };
+static const char *const params_out[] = { "subject", NULL };
+
+static int
+name_ok(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return 0;
+	return 1;
+}
+
+static int
+nats_check(struct bridge *b, char *err, size_t errsize)
+{
+	char v[256];
+	int64_t ms;
+
+	if (!name_ok(b->url.path)) {
+		snprintf(err, errsize, "%s: no stream name ([A-Za-z0-9_-]: "
+		    "nats://HOST:PORT/STREAM)", b->url.shown);
+		return BR_CONFIG;
+	}
+	if (br_query_check(&b->url, b->in ? params_in : params_out, err,
+	    errsize) == -1)
+		return BR_CONFIG;
+	if (br_query(&b->url, "durable", v, sizeof(v)) == 1 && !name_ok(v)) {
+		snprintf(err, errsize, "durable=%s: not a consumer name", v);
+		return BR_CONFIG;
+	}
+	if (br_query(&b->url, "ackwait", v, sizeof(v)) == 1 &&
+	    (sq_duration_parse(v, &ms) == -1 || ms < 1)) {
+		snprintf(err, errsize, "ackwait=%s: not a duration", v);
+		return BR_CONFIG;
+	}
+	if (br_query(&b->url, "subject", v, sizeof(v)) == 1 && (*v == '\0' ||
+	    strpbrk(v, " \t*>") != NULL)) {
+		snprintf(err, errsize, "subject=%s: not a subject", v);
+		return BR_CONFIG;
+	}
+	return BR_OK;
+}
+
+/* A status of the client as a result of ours. */
+static int
+status_class(natsStatus s)
+{
+	switch (s) {
+	case NATS_CONNECTION_AUTH_FAILED:
+	case NATS_NOT_PERMITTED:
+		return BR_AUTH;
+	default:
+		return BR_DOWN;
+	}
+}
+
+static int
+fail(natsStatus s, const char *what, char *err, size_t errsize)
+{
+	const char *last = nats_GetLastError(NULL), *p;
+
+	/* "(conn.c:2088): No server ...": the client's source line goes. */
+	if (last != NULL && *last == '(' && (p = strstr(last, "): ")) != NULL)
+		last = p + 3;
+	snprintf(err, errsize, "%s: %s", what, last != NULL && *last != '\0' ?
+	    last : natsStatus_GetText(s));
+	return status_class(s);
+}
+
+static void
+nats_close(struct bridge *b)
+{
+	struct nconn *n = b->conn;
+
+	if (n == NULL)
+		return;
+	natsMsgList_Destroy(&n->list);
+	if (n->sub != NULL)
+		natsSubscription_Destroy(n->sub);
+	if (n->js != NULL)
+		jsCtx_Destroy(n->js);
+	if (n->nc != NULL) {
+		natsConnection_Close(n->nc);
+		natsConnection_Destroy(n->nc);
+	}
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+	b->conn = NULL;
+}
+
+/* Find the message of id in the batch (published in order). */
+static struct br_out *
+find_out(struct nconn *n, const char *id)
+{
+	size_t i, k;
+
+	for (k = 0; k < n->nout; k++) {
+		i = (n->hint + k) % n->nout;
+		if (strcmp(n->out[i].id, id) == 0) {
+			n->hint = i + 1;
+			return &n->out[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+    void *closure)
+{
+	struct nconn *n = closure;
+	struct br_out *o;
+	const char *id = NULL;
+
+	(void)js;
+	(void)pa;
+	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
+		id = NULL;
+	pthread_mutex_lock(&n->mu);
+	if (id != NULL && n->out != NULL && (o = find_out(n, id)) != NULL) {
+		if (pae == NULL)
+			o->status = BR_SENT;
+		else if (pae->Err == NATS_NO_RESPONDERS) {
+			o->status = BR_REFUSED;
+			strlcpy(o->reason, "unroutable", sizeof(o->reason));
+		} else if (pae->ErrCode != 0) {
+			o->status = BR_REFUSED;
+			strlcpy(o->reason, "refused", sizeof(o->reason));
+		}
+		/* else a timeout: stays pending, published again */
+	}
+	pthread_mutex_unlock(&n->mu);
+	natsMsg_Destroy(msg);
+}
+
+/* The stream, made when missing, taking SUBJECT and SUBJECT.>. */
+static int
+stream_ensure(struct bridge *b, char *err, size_t errsize)
+{
+	struct nconn *n = b->conn;
+	jsStreamInfo *si = NULL;
+	jsStreamConfig sc;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	char below[300];
+	const char *subjects[2];
+
+	s = js_GetStreamInfo(&si, n->js, n->stream, NULL, &jerr);
+	if (s == NATS_OK) {
+		jsStreamInfo_Destroy(si);
+		return BR_OK;
+	}
+	if (s != NATS_NOT_FOUND)
+		return fail(s, "stream info", err, errsize);
+	snprintf(below, sizeof(below), "%s.>", n->subject);
+	subjects[0] = n->subject;
+	subjects[1] = below;
+	jsStreamConfig_Init(&sc);
+	sc.Name = n->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 2;
+	sc.Storage = js_FileStorage;
+	if ((s = js_AddStream(&si, n->js, &sc, NULL, &jerr)) != NATS_OK) {
+		if (jerr != 0) {
+			snprintf(err, errsize, "stream %s: %s", n->stream,
+			    nats_GetLastError(NULL));
+			return BR_CONFIG;
+		}
+		return fail(s, "stream create", err, errsize);
+	}
+	jsStreamInfo_Destroy(si);
+	return BR_OK;
+}
+
+static int
+consumer_ensure(struct bridge *b, char *err, size_t errsize)
+{
+	struct nconn *n = b->conn;
+	jsConsumerInfo *ci = NULL;
+	jsConsumerConfig cc;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	s = js_GetConsumerInfo(&ci, n->js, n->stream, n->durable, NULL,
+	    &jerr);
+	if (s == NATS_NOT_FOUND) {
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = n->durable;
+		cc.AckPolicy = js_AckExplicit;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.AckWait = n->ackwait_ms * 1000000;	/* nanoseconds */
+		s = js_AddConsumer(&ci, n->js, n->stream, &cc, NULL, &jerr);
+	}
+	if (s != NATS_OK)
+		return fail(s, "consumer", err, errsize);
+	jsConsumerInfo_Destroy(ci);
+	jsSubOptions_Init(&so);
+	so.Stream = n->stream;
+	so.Consumer = n->durable;
+	s = js_PullSubscribe(&n->sub, n->js, NULL, n->durable, NULL, &so,
+	    &jerr);
+	if (s != NATS_OK)
+		return fail(s, "pull subscribe", err, errsize);
+	return BR_OK;
+}
+
+static int
+nats_connect(struct bridge *b, char *err, size_t errsize)
+{
+	struct nconn *n;
+	natsOptions *opts = NULL;
+	jsOptions jo;
+	natsStatus s;
+	char url[600];
+	int rc;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	pthread_mutex_init(&n->mu, NULL);
+	b->conn = n;
+	strlcpy(n->stream, b->url.path, sizeof(n->stream));
+	if (br_query(&b->url, "subject", n->subject, sizeof(n->subject)) != 1)
+		strlcpy(n->subject, n->stream, sizeof(n->subject));
+	if (br_query(&b->url, "durable", n->durable, sizeof(n->durable)) != 1)
+		strlcpy(n->durable, "spoolq", sizeof(n->durable));
+	if (br_query(&b->url, "ackwait", url, sizeof(url)) == 1)
+		sq_duration_parse(url, &n->ackwait_ms);
+	snprintf(url, sizeof(url), "nats://%s:%d", b->url.host, b->url.port);
+	if ((s = natsOptions_Create(&opts)) != NATS_OK ||
+	    (s = natsOptions_SetURL(opts, url)) != NATS_OK ||
+	    (s = natsOptions_SetTimeout(opts, b->timeout_ms)) != NATS_OK ||
+	    (s = natsOptions_SetAllowReconnect(opts, false)) != NATS_OK ||
+	    (b->tls && (s = natsOptions_SetSecure(opts, true)) != NATS_OK) ||
+	    (b->cred.user[0] != '\0' && (s = natsOptions_SetUserInfo(opts,
+	    b->cred.user, b->cred.password)) != NATS_OK) ||
+	    (b->cred.user[0] == '\0' && b->cred.password[0] != '\0' &&
+	    (s = natsOptions_SetToken(opts, b->cred.password)) != NATS_OK)) {
+		natsOptions_Destroy(opts);
+		rc = fail(s, "options", err, errsize);
+		nats_close(b);
+		return rc;
+	}
+	s = natsConnection_Connect(&n->nc, opts);
+	natsOptions_Destroy(opts);
+	if (s != NATS_OK) {
+		rc = fail(s, "connect", err, errsize);
+		if (strstr(err, "uthoriz") != NULL)
+			rc = BR_AUTH;
+		nats_close(b);
+		return rc;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = b->timeout_ms;
+	jo.PublishAsync.AckHandler = on_puback;
+	jo.PublishAsync.AckHandlerClosure = n;
+	jo.PublishAsync.MaxPending = (int64_t)b->batch;
+	if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK) {
+		rc = fail(s, "jetstream", err, errsize);
+		nats_close(b);
+		return rc;
+	}
+	if ((rc = stream_ensure(b, err, errsize)) != BR_OK ||
+	    (b->in && (rc = consumer_ensure(b, err, errsize)) != BR_OK)) {
+		nats_close(b);
+		return rc;
+	}
+	return BR_OK;
+}
+
+/* One message as a natsMsg with its headers. */
+static natsStatus
+msg_make(struct nconn *n, const struct br_out *o, natsMsg **m)
+{
+	char subj[600], exp[32];
+	natsStatus s;
+	size_t i;
+
+	if (o->key != NULL && *o->key != '\0')
+		snprintf(subj, sizeof(subj), "%s.%s", n->subject, o->key);
+	else
+		strlcpy(subj, n->subject, sizeof(subj));
+	if ((s = natsMsg_Create(m, subj, NULL, o->body, (int)o->len)) !=
+	    NATS_OK)
+		return s;
+	s = natsMsgHeader_Set(*m, "Nats-Msg-Id", o->id);
+	for (i = 0; s == NATS_OK && i < o->nattrs; i++)
+		s = natsMsgHeader_Add(*m, o->attrs[i].name, o->attrs[i].value);
+	if (s == NATS_OK && o->expires_ms > 0) {
+		snprintf(exp, sizeof(exp), "%lld", (long long)o->expires_ms);
+		s = natsMsgHeader_Set(*m, HDR_EXPIRES, exp);
+	}
+	if (s != NATS_OK)
+		natsMsg_Destroy(*m);
+	return s;
+}
+
+static int
+nats_publish(struct bridge *b, struct br_out *out, size_t cnt, char *err,
+    size_t errsize)
+{
+	struct nconn *n = b->conn;
+	jsPubOptions po;
+	natsMsg *m;
+	natsStatus s = NATS_OK;
+	size_t i;
+	int rc = BR_OK;
+
+	pthread_mutex_lock(&n->mu);
+	n->out = out;
+	n->nout = cnt;
+	n->hint = 0;
+	pthread_mutex_unlock(&n->mu);
+	for (i = 0; i < cnt; i++) {
+		if ((s = msg_make(n, &out[i], &m)) != NATS_OK)
+			break;
+		if ((s = js_PublishMsgAsync(n->js, &m, NULL)) != NATS_OK) {
+			natsMsg_Destroy(m);
+			if (s == NATS_MAX_PAYLOAD) {
+				pthread_mutex_lock(&n->mu);
+				out[i].status = BR_REFUSED;
+				strlcpy(out[i].reason, "refused",
+				    sizeof(out[i].reason));
+				pthread_mutex_unlock(&n->mu);
+				s = NATS_OK;
+				continue;
+			}
+			break;
+		}
+	}
+	if (s != NATS_OK)
+		rc = fail(s, "publish", err, errsize);
+	jsPubOptions_Init(&po);
+	po.MaxWait = b->timeout_ms;
+	s = js_PublishAsyncComplete(n->js, &po);
+	if (s != NATS_OK && rc == BR_OK)
+		rc = fail(s, "PubAck", err, errsize);
+	pthread_mutex_lock(&n->mu);
+	n->out = NULL;
+	n->nout = 0;
+	pthread_mutex_unlock(&n->mu);
+	if (rc == BR_OK)
+		for (i = 0; i < cnt; i++)
+			if (out[i].status == BR_PENDING) {
+				snprintf(err, errsize, "PubAck: none came");
+				rc = BR_DOWN;
+			}
+	return rc;
+}
+
+static int
+nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
+    size_t *got, char *err, size_t errsize)
+{
+	struct nconn *n = b->conn;
+	jsMsgMetaData *meta;
+	jsErrCode jerr = 0;
+	natsStatus s;
+	const char *subj, *v, **keys;
+	size_t plen = strlen(n->subject);
+	int i, k, nkeys;
+
+	*got = 0;
+	natsMsgList_Destroy(&n->list);
+	s = natsSubscription_Fetch(&n->list, n->sub, (int)max,
+	    wait_ms > 0 ? wait_ms : 100, &jerr);
+	if (s == NATS_TIMEOUT)
+		return BR_OK;
+	if (s != NATS_OK)
+		return fail(s, "fetch", err, errsize);
+	for (i = 0; i < n->list.Count; i++) {
+		natsMsg *m = n->list.Msgs[i];
+		struct br_in *p = &in[*got];
+
+		memset(p, 0, sizeof(*p));
+		p->body = (char *)(uintptr_t)natsMsg_GetData(m);
+		p->len = (size_t)natsMsg_GetDataLength(m);
+		if (p->body == NULL)
+			p->body = (char *)"";
+		subj = natsMsg_GetSubject(m);
+		if (strncmp(subj, n->subject, plen) == 0 && subj[plen] == '.')
+			strlcpy(p->key, subj + plen + 1, sizeof(p->key));
+		if (natsMsgHeader_Get(m, "Nats-Msg-Id", &v) == NATS_OK &&
+		    sq_dedup_id_valid(v))
+			strlcpy(p->dedup, v, sizeof(p->dedup));
+		else if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+			snprintf(p->dedup, sizeof(p->dedup), "%.100s.%llu",
+			    n->stream,
+			    (unsigned long long)meta->Sequence.Stream);
+			jsMsgMetaData_Destroy(meta);
+		}
+		if (natsMsgHeader_Get(m, HDR_EXPIRES, &v) == NATS_OK)
+			p->expires_ms = strtonum(v, 0, INT64_MAX, NULL);
+		if (natsMsgHeader_Keys(m, &keys, &nkeys) == NATS_OK) {
+			for (k = 0; k < nkeys; k++) {
+				if (strncmp(keys[k], "Nats-", 5) == 0 ||
+				    strcmp(keys[k], HDR_EXPIRES) == 0 ||
+				    natsMsgHeader_Get(m, keys[k], &v) !=
+				    NATS_OK)
+					continue;
+				br_in_attr(p, keys[k], v);
+			}
+			free(keys);
+		}
+		(*got)++;
+	}
+	return BR_OK;
+}
+
+static int
+nats_ack(struct bridge *b, char *err, size_t errsize)
+{
+	struct nconn *n = b->conn;
+	natsStatus s;
+	int i;
+
+	for (i = 0; i < n->list.Count; i++)
+		if ((s = natsMsg_Ack(n->list.Msgs[i], NULL)) != NATS_OK)
+			return fail(s, "ack", err, errsize);
+	if ((s = natsConnection_FlushTimeout(n->nc, b->timeout_ms)) !=
+	    NATS_OK)
+		return fail(s, "ack", err, errsize);
+	return BR_OK;
+}
+
+static void
+nats_done(struct bridge *b, struct br_in *in, size_t cnt)
+{
+	struct nconn *n = b->conn;
+
+	(void)in;
+	(void)cnt;
+	if (n != NULL)
+		natsMsgList_Destroy(&n->list);
+}
+
+const struct br_ops br_nats = {
+	.scheme = "nats",
+	.tls_scheme = "tls",
+	.default_port = 4222,
+	.tls_port = 4222,
+	.check = nats_check,
+	.connect = nats_connect,
+	.publish = nats_publish,
+	.fetch = nats_fetch,
+	.ack = nats_ack,
+	.done = nats_done,
+	.close = nats_close,
+};
