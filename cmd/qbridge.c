@@ -111,6 +111,7 @@ on_signal(int sig)
 static const struct br_ops *const brokers[] = {
 	&br_redis,
 	&br_nats,
+	&br_amqp,
 	NULL
 };
 

@@ -131,3 +131,68 @@ bridge_fill() {
 bridge_bodies() {
 	bridge_digest "$1" | cut -d' ' -f1 | sort
 }
+
+# rabbit_start DIR [PORTS]: start rabbitmq-server (its Erlang node, epmd
+# and files all private: RABBITMQ_MNESIA_BASE, _LOG_BASE, _NODENAME,
+# _NODE_PORT, _DIST_PORT, ERL_EPMD_PORT) with its files in DIR; PORTS,
+# "AMQP DIST EPMD", restarts it on the ports it had.  Sets RABBIT_PID (the
+# Erlang VM), RABBIT_PORT and RABBIT_PORTS.  It takes 10 to 30 seconds.
+# Returns 1, with the reason in BRIDGE_SKIP, when it cannot start.
+rabbit_start() {
+	local dir=$1 ports=${2:-} amqp dist epmd
+	[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] ||
+	    { BRIDGE_SKIP="rabbitmq-server not installed"; return 1; }
+	[[ -n $ports ]] || ports="$(free_port) $(free_port) $(free_port)"
+	read -r amqp dist epmd <<<"$ports"
+	mkdir -p "$dir/home"
+	echo '[].' >"$dir/plugins"
+	rm -f "$dir/pid"
+	# The script, not the wrapper in /usr/sbin, which would switch to
+	# the rabbitmq user; not a job of the test, so that it outlives the
+	# test that restarts it.
+	(
+		export HOME=$dir/home RABBITMQ_MNESIA_BASE=$dir/mnesia \
+		    RABBITMQ_LOG_BASE=$dir/log \
+		    RABBITMQ_NODENAME=spoolq-$epmd@localhost \
+		    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+		    RABBITMQ_NODE_PORT=$amqp RABBITMQ_DIST_PORT=$dist \
+		    ERL_EPMD_PORT=$epmd RABBITMQ_PID_FILE=$dir/pid \
+		    RABBITMQ_ENABLED_PLUGINS_FILE=$dir/plugins \
+		    RABBITMQ_CONFIG_FILE=$dir/rabbitmq \
+		    RABBITMQ_ADVANCED_CONFIG_FILE=$dir/advanced.config
+		/usr/lib/rabbitmq/bin/rabbitmq-server </dev/null \
+		    >"$dir/out.log" 2>&1 &
+	)
+	RABBIT_PORT=$amqp RABBIT_PORTS=$ports
+	if ! wait_until 120 rabbit_up "$dir"; then
+		BRIDGE_SKIP="rabbitmq-server does not start: $(tail -n 3 "$dir/out.log" 2>/dev/null)"
+		rabbit_kill "$dir"
+		return 1
+	fi
+	RABBIT_PID=$(cat "$dir/pid")
+}
+
+# rabbit_up DIR: the server of DIR takes AMQP connections.
+rabbit_up() {
+	[[ -s $1/pid ]] && kill -0 "$(cat "$1/pid")" 2>/dev/null &&
+	    (exec 3<>"/dev/tcp/127.0.0.1/$RABBIT_PORT") 2>/dev/null
+}
+
+# rabbit_kill DIR: kill -9 the server's Erlang VM.
+rabbit_kill() {
+	local pid
+	pid=$(cat "$1/pid" 2>/dev/null) || return 0
+	kill -9 "$pid" 2>/dev/null
+	wait_until 10 gone "$pid" || true
+}
+
+# rabbit_stop DIR: kill the server and its epmd.
+rabbit_stop() {
+	rabbit_kill "$1"
+	# epmd refuses while it still lists the node it has not seen go.
+	wait_until 10 epmd_kill "${RABBIT_PORTS##* }" || true
+}
+
+epmd_kill() {
+	ERL_EPMD_PORT=$1 epmd -kill >/dev/null 2>&1
+}

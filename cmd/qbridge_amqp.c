@@ -1,0 +1,540 @@
+/*
+ * qbridge_amqp.c - qbridge's AMQP 0-9-1 broker (RabbitMQ), through
+ * rabbitmq-c.
+ *
+ * The URL names the virtual host (its path, "/" when empty), and in its
+ * parameters the exchange (default: the default exchange), a routing
+ * key and a queue; a queue named is declared durable when missing.
+ *
+ * out: channel 1 in confirm mode (confirm.select); each message is
+ * published persistent (delivery mode 2) and mandatory, with message_id
+ * = its spoolq ID, its attributes as headers, its expiry as expiration
+ * and as the header Spoolq-Expires; routing key: the message's when an
+ * exchange is named, else key=, else queue= (the default exchange routes
+ * by queue name: the message's key then travels as Spoolq-Key).  The batch then waits for the confirms (delivery
+ * tags count from 1 on the channel; an ack may be "multiple"): a
+ * basic.return before the ack is an unroutable message (r=unroutable),
+ * a basic.nack a refusal (r=refused).
+ *
+ * in: basic.qos with prefetch = batch, basic.consume with manual acks;
+ * the dedup ID of the local send is the message_id (a message without
+ * one is sent without: delivery tags are numbers of one channel, the
+ * same on the next connection, so they cannot tell messages apart);
+ * after the local send one basic.ack with multiple for the batch.
+ */
+#include <sys/time.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <amqp.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+
+#include "qbridge.h"
+
+#define CHANNEL		1
+#define HDR_EXPIRES	"Spoolq-Expires"
+#define HDR_KEY		"Spoolq-Key"
+#define FRAME_MAX	131072
+
+struct aconn {
+	amqp_connection_state_t c;
+	char		 vhost[256], exchange[256], key[256], queue[256];
+	uint64_t	 next_tag;	/* delivery tag of the next publish */
+	amqp_envelope_t	*env;		/* the last fetch */
+	size_t		 nenv, aenv;
+	char		 (*strs)[2][SQ_ATTR_VALUE_MAX + 1];	/* headers, as C */
+};
+
+static const char *const params[] = { "exchange", "key", "queue", NULL };
+
+static int
+amqp_check(struct bridge *b, char *err, size_t errsize)
+{
+	char q[256];
+
+	if (br_query_check(&b->url, params, err, errsize) == -1)
+		return BR_CONFIG;
+	if (b->in && br_query(&b->url, "queue", q, sizeof(q)) != 1) {
+		snprintf(err, errsize, "%s: no queue (amqp://HOST/VHOST?"
+		    "queue=QUEUE)", b->url.shown);
+		return BR_CONFIG;
+	}
+	return BR_OK;
+}
+
+/* The result of a failed RPC, as ours, with its words in err. */
+static int
+rpc_fail(amqp_rpc_reply_t r, const char *what, char *err, size_t errsize)
+{
+	amqp_connection_close_t *cc;
+	amqp_channel_close_t *ch;
+
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(err, errsize, "%s: %s", what,
+		    amqp_error_string2(r.library_error));
+		return BR_DOWN;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			cc = r.reply.decoded;
+			snprintf(err, errsize, "%s: %.*s", what,
+			    (int)cc->reply_text.len,
+			    (char *)cc->reply_text.bytes);
+			return cc->reply_code == AMQP_ACCESS_REFUSED ||
+			    cc->reply_code == 530 ? BR_AUTH :
+			    cc->reply_code == AMQP_CONNECTION_FORCED ? BR_DOWN :
+			    BR_CONFIG;
+		}
+		if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			ch = r.reply.decoded;
+			snprintf(err, errsize, "%s: %.*s", what,
+			    (int)ch->reply_text.len,
+			    (char *)ch->reply_text.bytes);
+			return ch->reply_code == AMQP_ACCESS_REFUSED ? BR_AUTH :
+			    BR_CONFIG;
+		}
+		snprintf(err, errsize, "%s: server error", what);
+		return BR_DOWN;
+	default:
+		snprintf(err, errsize, "%s: no reply", what);
+		return BR_DOWN;
+	}
+}
+
+static int
+rpc_check(struct aconn *a, const char *what, char *err, size_t errsize)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(a->c);
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return BR_OK;
+	return rpc_fail(r, what, err, errsize);
+}
+
+static void
+env_free(struct aconn *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nenv; i++)
+		amqp_destroy_envelope(&a->env[i]);
+	a->nenv = 0;
+}
+
+static void
+amqp_close(struct bridge *b)
+{
+	struct aconn *a = b->conn;
+
+	if (a == NULL)
+		return;
+	env_free(a);
+	free(a->env);
+	free(a->strs);
+	if (a->c != NULL) {
+		amqp_connection_close(a->c, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(a->c);
+	}
+	free(a);
+	b->conn = NULL;
+}
+
+static int
+amqp_connect(struct bridge *b, char *err, size_t errsize)
+{
+	struct aconn *a;
+	amqp_socket_t *sock;
+	amqp_rpc_reply_t r;
+	struct timeval tv;
+	int st;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	b->conn = a;
+	strlcpy(a->vhost, b->url.path[0] != '\0' ? b->url.path : "/",
+	    sizeof(a->vhost));
+	br_query(&b->url, "exchange", a->exchange, sizeof(a->exchange));
+	br_query(&b->url, "key", a->key, sizeof(a->key));
+	br_query(&b->url, "queue", a->queue, sizeof(a->queue));
+	tv.tv_sec = b->timeout_ms / 1000;
+	tv.tv_usec = (b->timeout_ms % 1000) * 1000;
+	if ((a->c = amqp_new_connection()) == NULL ||
+	    (sock = b->tls ? amqp_ssl_socket_new(a->c) :
+	    amqp_tcp_socket_new(a->c)) == NULL) {
+		snprintf(err, errsize, "out of memory");
+		amqp_close(b);
+		return BR_DOWN;
+	}
+	if ((st = amqp_socket_open_noblock(sock, b->url.host, b->url.port,
+	    &tv)) != AMQP_STATUS_OK) {
+		snprintf(err, errsize, "connect: %s", amqp_error_string2(st));
+		amqp_close(b);
+		return BR_DOWN;
+	}
+	amqp_set_rpc_timeout(a->c, &tv);
+	r = amqp_login(a->c, a->vhost, 0, FRAME_MAX, 0, AMQP_SASL_METHOD_PLAIN,
+	    b->cred.user[0] != '\0' ? b->cred.user : "guest",
+	    b->cred.password[0] != '\0' ? b->cred.password : "guest");
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		st = rpc_fail(r, "login", err, errsize);
+		/* RabbitMQ closes the socket on bad credentials. */
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_CONNECTION_CLOSED) {
+			snprintf(err, errsize, "login: refused (user, password "
+			    "or virtual host)");
+			st = BR_AUTH;
+		}
+		amqp_destroy_connection(a->c);
+		a->c = NULL;
+		amqp_close(b);
+		return st;
+	}
+	amqp_channel_open(a->c, CHANNEL);
+	if ((st = rpc_check(a, "channel", err, errsize)) != BR_OK)
+		goto fail;
+	if (a->queue[0] != '\0') {
+		amqp_queue_declare(a->c, CHANNEL, amqp_cstring_bytes(a->queue),
+		    0, 1, 0, 0, amqp_empty_table);
+		if ((st = rpc_check(a, a->queue, err, errsize)) != BR_OK)
+			goto fail;
+	}
+	if (b->in) {
+		amqp_basic_qos(a->c, CHANNEL, 0, (uint16_t)b->batch, 0);
+		if ((st = rpc_check(a, "basic.qos", err, errsize)) != BR_OK)
+			goto fail;
+		amqp_basic_consume(a->c, CHANNEL, amqp_cstring_bytes(a->queue),
+		    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+		st = rpc_check(a, "basic.consume", err, errsize);
+	} else {
+		amqp_confirm_select(a->c, CHANNEL);
+		st = rpc_check(a, "confirm.select", err, errsize);
+		a->next_tag = 1;
+	}
+	if (st == BR_OK)
+		return BR_OK;
+fail:
+	amqp_close(b);
+	return st;
+}
+
+/* The publish of one message; 0 or an amqp status. */
+static int
+publish_one(struct aconn *a, const struct br_out *o)
+{
+	amqp_basic_properties_t p;
+	amqp_table_entry_t ent[SQ_ATTRS_MAX + 2];
+	char exp[32], expms[32];
+	const char *key;
+	size_t i;
+	int64_t left;
+
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+	p.delivery_mode = 2;		/* persistent */
+	p.message_id = amqp_cstring_bytes(o->id);
+	for (i = 0; i < o->nattrs && i < SQ_ATTRS_MAX; i++) {
+		ent[i].key = amqp_cstring_bytes(o->attrs[i].name);
+		ent[i].value.kind = AMQP_FIELD_KIND_UTF8;
+		ent[i].value.value.bytes = amqp_cstring_bytes(o->attrs[i].value);
+	}
+	if (o->expires_ms > 0) {
+		left = o->expires_ms - sq_now_ms();
+		snprintf(exp, sizeof(exp), "%lld", (long long)(left > 0 ?
+		    left : 1));
+		snprintf(expms, sizeof(expms), "%lld",
+		    (long long)o->expires_ms);
+		p._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+		p.expiration = amqp_cstring_bytes(exp);
+		ent[i].key = amqp_cstring_bytes(HDR_EXPIRES);
+		ent[i].value.kind = AMQP_FIELD_KIND_UTF8;
+		ent[i].value.value.bytes = amqp_cstring_bytes(expms);
+		i++;
+	}
+	/* The default exchange routes by queue name: the key rides along. */
+	if (o->key != NULL && a->exchange[0] == '\0') {
+		ent[i].key = amqp_cstring_bytes(HDR_KEY);
+		ent[i].value.kind = AMQP_FIELD_KIND_UTF8;
+		ent[i].value.value.bytes = amqp_cstring_bytes(o->key);
+		i++;
+	}
+	if (i > 0) {
+		p._flags |= AMQP_BASIC_HEADERS_FLAG;
+		p.headers.num_entries = (int)i;
+		p.headers.entries = ent;
+	}
+	key = o->key != NULL && a->exchange[0] != '\0' ? o->key :
+	    a->key[0] != '\0' ? a->key : a->queue;
+	return amqp_basic_publish(a->c, CHANNEL, amqp_cstring_bytes(a->exchange),
+	    amqp_cstring_bytes(key), 1, 0, &p, (amqp_bytes_t){ o->len, o->body });
+}
+
+/*
+ * A confirm of tag (and, with multiple, of every tag before): ack (st
+ * BR_SENT) or nack (BR_REFUSED).  An ack of a message that came back
+ * (basic.return) settles it as unroutable.
+ */
+static void
+confirm(struct br_out *out, size_t n, uint64_t first, uint64_t tag,
+    int multiple, int st, size_t *left)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t t = first + i;
+
+		if (t > tag || (!multiple && t != tag) ||
+		    out[i].status != BR_PENDING)
+			continue;
+		if (st == BR_REFUSED)
+			strlcpy(out[i].reason, "refused",
+			    sizeof(out[i].reason));
+		out[i].status = st == BR_REFUSED || out[i].reason[0] != '\0' ?
+		    BR_REFUSED : BR_SENT;
+		(*left)--;
+	}
+}
+
+/* A basic.return: the message (by its message_id) came back. */
+static int
+returned(struct aconn *a, struct br_out *out, size_t n, char *err,
+    size_t errsize)
+{
+	amqp_message_t m;
+	amqp_rpc_reply_t r;
+	size_t i;
+
+	r = amqp_read_message(a->c, CHANNEL, &m, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		return rpc_fail(r, "basic.return", err, errsize);
+	for (i = 0; i < n; i++)
+		if ((m.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+		    m.properties.message_id.len == strlen(out[i].id) &&
+		    memcmp(m.properties.message_id.bytes, out[i].id,
+		    m.properties.message_id.len) == 0) {
+			/* Its ack follows: settled as unroutable then. */
+			strlcpy(out[i].reason, "unroutable",
+			    sizeof(out[i].reason));
+			break;
+		}
+	amqp_destroy_message(&m);
+	return BR_OK;
+}
+
+static int
+amqp_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
+    size_t errsize)
+{
+	struct aconn *a = b->conn;
+	amqp_frame_t f;
+	struct timeval tv;
+	uint64_t first = a->next_tag;
+	size_t i, sent = 0, left;
+	int st;
+
+	for (i = 0; i < n; i++) {
+		out[i].reason[0] = '\0';
+		if ((st = publish_one(a, &out[i])) != AMQP_STATUS_OK) {
+			snprintf(err, errsize, "publish: %s",
+			    amqp_error_string2(st));
+			break;
+		}
+		a->next_tag++;
+		sent++;
+	}
+	left = sent;
+	tv.tv_sec = b->timeout_ms / 1000;
+	tv.tv_usec = (b->timeout_ms % 1000) * 1000;
+	while (left > 0) {
+		st = amqp_simple_wait_frame_noblock(a->c, &f, &tv);
+		if (st != AMQP_STATUS_OK) {
+			snprintf(err, errsize, "confirms: %s",
+			    amqp_error_string2(st));
+			return BR_DOWN;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *ack = f.payload.method.decoded;
+
+			confirm(out, sent, first, ack->delivery_tag,
+			    ack->multiple, BR_SENT, &left);
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *nack = f.payload.method.decoded;
+
+			confirm(out, sent, first, nack->delivery_tag,
+			    nack->multiple, BR_REFUSED, &left);
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD:
+			if ((st = returned(a, out, sent, err, errsize)) !=
+			    BR_OK)
+				return st;
+			break;
+		case AMQP_CHANNEL_CLOSE_METHOD: {
+			amqp_channel_close_t *cc = f.payload.method.decoded;
+
+			snprintf(err, errsize, "channel closed: %.*s",
+			    (int)cc->reply_text.len,
+			    (char *)cc->reply_text.bytes);
+			return cc->reply_code == AMQP_NOT_FOUND ? BR_CONFIG :
+			    BR_DOWN;
+		}
+		case AMQP_CONNECTION_CLOSE_METHOD:
+			snprintf(err, errsize, "connection closed by the "
+			    "broker");
+			return BR_DOWN;
+		}
+	}
+	if (sent < n)
+		return BR_DOWN;
+	return BR_OK;
+}
+
+static int
+amqp_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
+    size_t *got, char *err, size_t errsize)
+{
+	struct aconn *a = b->conn;
+	amqp_rpc_reply_t r;
+	amqp_envelope_t *e;
+	amqp_basic_properties_t *p;
+	struct timeval tv;
+	size_t k;
+	int j;
+	void *np;
+
+	*got = 0;
+	env_free(a);
+	amqp_maybe_release_buffers(a->c);
+	if (a->aenv < max) {
+		if ((np = reallocarray(a->env, max, sizeof(*a->env))) == NULL)
+			goto nomem;
+		a->env = np;
+		if ((np = reallocarray(a->strs, max * SQ_ATTRS_MAX,
+		    sizeof(*a->strs))) == NULL)
+			goto nomem;
+		a->strs = np;
+		a->aenv = max;
+	}
+	while (a->nenv < max) {
+		/* The first waits; the rest take what has come. */
+		tv.tv_sec = a->nenv == 0 ? (wait_ms > 0 ? wait_ms : 100) / 1000 :
+		    0;
+		tv.tv_usec = a->nenv == 0 ? ((wait_ms > 0 ? wait_ms : 100) %
+		    1000) * 1000 : 1000;
+		e = &a->env[a->nenv];
+		r = amqp_consume_message(a->c, e, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			break;
+		if (r.reply_type != AMQP_RESPONSE_NORMAL)
+			return rpc_fail(r, "consume", err, errsize);
+		a->nenv++;
+	}
+	for (k = 0; k < a->nenv; k++) {
+		struct br_in *m = &in[k];
+
+		e = &a->env[k];
+		p = &e->message.properties;
+		memset(m, 0, sizeof(*m));
+		m->body = e->message.body.len > 0 ? e->message.body.bytes :
+		    (char *)"";
+		m->len = e->message.body.len;
+		if (e->routing_key.len > 0 && e->routing_key.len <= SQ_KEY_MAX &&
+		    (e->routing_key.len != strlen(a->queue) ||
+		    memcmp(e->routing_key.bytes, a->queue,
+		    e->routing_key.len) != 0))
+			snprintf(m->key, sizeof(m->key), "%.*s",
+			    (int)e->routing_key.len,
+			    (char *)e->routing_key.bytes);
+		if ((p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+		    p->message_id.len <= SQ_DEDUP_MAX) {
+			snprintf(m->dedup, sizeof(m->dedup), "%.*s",
+			    (int)p->message_id.len,
+			    (char *)p->message_id.bytes);
+			if (!sq_dedup_id_valid(m->dedup))
+				m->dedup[0] = '\0';
+		}
+		if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+			continue;
+		for (j = 0; j < p->headers.num_entries; j++) {
+			amqp_table_entry_t *t = &p->headers.entries[j];
+			char (*s)[SQ_ATTR_VALUE_MAX + 1] =
+			    a->strs[k * SQ_ATTRS_MAX + m->nattrs];
+
+			if ((t->value.kind != AMQP_FIELD_KIND_UTF8 &&
+			    t->value.kind != AMQP_FIELD_KIND_BYTES) ||
+			    t->key.len > SQ_ATTR_NAME_MAX ||
+			    t->value.value.bytes.len > SQ_ATTR_VALUE_MAX ||
+			    m->nattrs >= SQ_ATTRS_MAX)
+				continue;
+			snprintf(s[0], sizeof(s[0]), "%.*s", (int)t->key.len,
+			    (char *)t->key.bytes);
+			snprintf(s[1], sizeof(s[1]), "%.*s",
+			    (int)t->value.value.bytes.len,
+			    (char *)t->value.value.bytes.bytes);
+			if (strcmp(s[0], HDR_EXPIRES) == 0)
+				m->expires_ms = strtonum(s[1], 0, INT64_MAX,
+				    NULL);
+			else if (strcmp(s[0], HDR_KEY) == 0)
+				strlcpy(m->key, s[1], sizeof(m->key));
+			else
+				br_in_attr(m, s[0], s[1]);
+		}
+	}
+	*got = a->nenv;
+	return BR_OK;
+nomem:
+	snprintf(err, errsize, "%s", strerror(errno));
+	return BR_DOWN;
+}
+
+static int
+amqp_ack(struct bridge *b, char *err, size_t errsize)
+{
+	struct aconn *a = b->conn;
+	int st;
+
+	if (a->nenv == 0)
+		return BR_OK;
+	if ((st = amqp_basic_ack(a->c, CHANNEL,
+	    a->env[a->nenv - 1].delivery_tag, 1)) != AMQP_STATUS_OK) {
+		snprintf(err, errsize, "basic.ack: %s", amqp_error_string2(st));
+		return BR_DOWN;
+	}
+	return BR_OK;
+}
+
+static void
+amqp_done(struct bridge *b, struct br_in *in, size_t n)
+{
+	struct aconn *a = b->conn;
+
+	(void)in;
+	(void)n;
+	if (a != NULL)
+		env_free(a);
+}
+
+const struct br_ops br_amqp = {
+	.scheme = "amqp",
+	.tls_scheme = "amqps",
+	.default_port = 5672,
+	.tls_port = 5671,
+	.check = amqp_check,
+	.connect = amqp_connect,
+	.publish = amqp_publish,
+	.fetch = amqp_fetch,
+	.ack = amqp_ack,
+	.done = amqp_done,
+	.close = amqp_close,
+};
