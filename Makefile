@@ -49,7 +49,8 @@ UNITS	 = $(UNIT_SRC:%.c=$(O)/%)
 all: deps-check
 	@$(MAKE) --no-print-directory build
 
-build: $(BINS) $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency
+build: $(BINS) $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency \
+	$(O)/bench/bridge-base
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,6 +102,12 @@ $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency: $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
 	@$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
+
+# The baselines of bench/bridge: the brokers' client libraries alone.
+$(O)/bench/bridge-base: bench/bridge-base.c
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $< $(BRIDGE_LIBS)
 
 units: $(UNITS)
 
@@ -194,6 +201,7 @@ bench: all
 	@bench/run
 	@bench/worker
 	@bench/delivery
+	@bench/bridge
 	@bench/groups
 
 lint: deps-check
@@ -245,7 +253,7 @@ uninstall-extras:
 clean:
 	rm -rf bin build-asan build-fuzz lib/*.o lib/*.d lib/*.a cmd/*.o \
 	    cmd/*.d tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor \
-	    bench/spawn bench/latency
+	    bench/spawn bench/latency bench/bridge-base
 
 # ---------------------------------------------------------------- libspoolq
 # The C library for programs.  lib/libspoolq.so.0 is built from objects of

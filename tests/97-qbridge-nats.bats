@@ -93,9 +93,9 @@ outbox_empty() {
 	out=$!
 	qbridge in "$URL?ackwait=1s" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 60 ready_over b $((BRIDGE_N / 4))
+	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
 	restart
-	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
+	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
 	kill -TERM "$out" "$in"
 	wait "$out"
 	wait "$in"
@@ -122,7 +122,7 @@ outbox_empty() {
 	# What a killed inbox was given comes again after the ack wait.
 	qbridge in -q "$URL?ackwait=1s" b &
 	in=$!
-	wait_for -t 60 ready_over b $((BRIDGE_N - 1))
+	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
 	kill -TERM "$in"
 	wait "$in"
 	assert_count new a 0
@@ -142,7 +142,7 @@ outbox_empty() {
 	qsend a late
 	nats_start "$NDIR" "$NATS_PORT" || fail "restart: $BRIDGE_SKIP"
 	echo "$NATS_PID" >"$BATS_FILE_TMPDIR/nats.pid"
-	wait_for -t 60 outbox_empty a
+	wait_for -t 180 outbox_empty a
 	kill -TERM "$out"
 	wait "$out"
 	qbridge in --drain -q "$URL" b

@@ -66,13 +66,13 @@ ready_over() {
 	out=$!
 	qbridge in "$URL" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 60 ready_over b $((BRIDGE_N / 4))
+	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
 	rabbit_kill "$RDIR"
 	wait_for grep -q 'retrying in' "$T/out.log"
 	# Senders go on meanwhile.
 	qsend a late
 	rabbit_start "$RDIR" "$RABBIT_PORTS" || fail "restart: $BRIDGE_SKIP"
-	wait_for -t 120 ready_over b "$BRIDGE_N"
+	wait_for -t 240 ready_over b "$BRIDGE_N"
 	kill -TERM "$out" "$in"
 	wait "$out"
 	wait "$in"

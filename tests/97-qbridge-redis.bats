@@ -111,9 +111,9 @@ entries_are() {
 	out=$!
 	qbridge in "$URL?consumer=c" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 60 ready_over b $((BRIDGE_N / 4))
+	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
 	restart
-	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
+	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
 	kill -TERM "$out" "$in"
 	wait "$out"
 	wait "$in"
@@ -154,7 +154,7 @@ entries_are() {
 	qsend a late
 	redis_start "$RDIR" "$REDIS_PORT" || fail "restart: $BRIDGE_SKIP"
 	echo "$REDIS_PID" >"$BATS_FILE_TMPDIR/redis.pid"
-	wait_for -t 60 entries_are 301
+	wait_for -t 180 entries_are 301
 	kill -TERM "$out"
 	wait "$out"
 	qbridge in --drain -q "$URL" b
