@@ -513,6 +513,20 @@ broker_failed(struct qb *s, int rc, const char *why)
 	return 0;
 }
 
+/*
+ * After a batch: success resets the back-off, a failure is
+ * broker_failed's.  Returns 0 to go on, -1 to stop.
+ */
+static int
+batch_end(struct qb *s, int rc, const char *why)
+{
+	if (rc == BR_OK) {
+		sq_backoff_reset(&s->backoff);
+		return 0;
+	}
+	return broker_failed(s, rc, why);
+}
+
 /* Connect when not connected.  Returns 0 when connected, -1 if not. */
 static int
 ensure_connected(struct qb *s, int *stop)
@@ -763,11 +777,7 @@ out_run(struct qb *s)
 			    sent, refused, n, (long long)(t0 / 1000),
 			    (long long)(t0 % 1000));
 		}
-		if (rc == BR_OK) {
-			sq_backoff_reset(&s->backoff);
-			continue;
-		}
-		if (broker_failed(s, rc, why) == -1)
+		if (batch_end(s, rc, why) == -1)
 			break;
 	}
 	out_release(s, pend, n);
@@ -870,11 +880,7 @@ in_run(struct qb *s)
 		    "%lld.%03llds", s->b.url.shown, s->qarg, got, dups,
 		    rc == BR_OK ? "" : ", not acked", (long long)(t0 / 1000),
 		    (long long)(t0 % 1000));
-		if (rc == BR_OK) {
-			sq_backoff_reset(&s->backoff);
-			continue;
-		}
-		if (broker_failed(s, rc, why) == -1)
+		if (batch_end(s, rc, why) == -1)
 			break;
 	}
 	free(in);

@@ -25,9 +25,9 @@
 #define BR_CONFIG	3	/* the URL names nothing usable: exit 78 */
 
 /* The outcome of one published message (struct br_out.status). */
-#define BR_SENT		0	/* confirmed durably: ack locally */
-#define BR_REFUSED	1	/* refused for good: dead-letter, r=reason */
-#define BR_PENDING	2	/* not confirmed: publish again later */
+#define BR_SENT		10	/* confirmed durably: ack locally */
+#define BR_REFUSED	11	/* refused for good: dead-letter, r=reason */
+#define BR_PENDING	12	/* not confirmed: publish again later */
 
 #define BR_ERR_MAX	512	/* bytes of an error message */
 #define BR_BATCH_MAX	1000	/* messages per batch (--batch) */

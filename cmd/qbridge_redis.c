@@ -70,7 +70,13 @@ redis_check(struct bridge *b, char *err, size_t errsize)
 	return BR_OK;
 }
 
-/* An error reply: is it the server's passing state or a refusal? */
+#define REPLY_REFUSED	(-1)	/* reply_class: refused for good */
+
+/*
+ * An error reply: the server's passing state (BR_DOWN), credentials
+ * (BR_AUTH), a key that is no stream (BR_CONFIG), or a refusal of this
+ * command for good (REPLY_REFUSED).
+ */
 static int
 reply_class(const redisReply *r)
 {
@@ -90,7 +96,7 @@ reply_class(const redisReply *r)
 	for (i = 0; temp[i] != NULL; i++)
 		if (strncmp(r->str, temp[i], strlen(temp[i])) == 0)
 			return BR_DOWN;
-	return BR_REFUSED;
+	return REPLY_REFUSED;
 }
 
 /* Run one command; BR_OK with *out (freed by the caller) or an error. */
@@ -111,7 +117,7 @@ command(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 		snprintf(err, errsize, "%s: %s", argv[0], r->str);
 		cls = reply_class(r);
 		freeReplyObject(r);
-		return cls == BR_REFUSED ? BR_CONFIG : cls;
+		return cls == REPLY_REFUSED ? BR_CONFIG : cls;
 	}
 	*out = r;
 	return BR_OK;
@@ -263,7 +269,7 @@ redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 		}
 		if (r->type != REDIS_REPLY_ERROR)
 			out[i].status = BR_SENT;
-		else if ((cls = reply_class(r)) == BR_REFUSED) {
+		else if ((cls = reply_class(r)) == REPLY_REFUSED) {
 			out[i].status = BR_REFUSED;
 			strlcpy(out[i].reason, "refused",
 			    sizeof(out[i].reason));

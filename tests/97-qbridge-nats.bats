@@ -109,15 +109,7 @@ outbox_empty() {
 @test "nats: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
 	bridge_fill a "$BRIDGE_N"
 	want=$(bridge_bodies a)
-	for round in 1 2 3 4 5 6; do
-		qbridge out -q a "$URL" &
-		out=$!
-		qbridge in -q "$URL?ackwait=1s" b &
-		in=$!
-		sleep "0.$((RANDOM % 4 + 1))"
-		kill -9 "$out" "$in"
-		wait "$out" "$in" || true
-	done
+	bridge_kill_rounds "$URL" "$URL?ackwait=1s"
 	qbridge out --drain -q a "$URL"
 	# What a killed inbox was given comes again after the ack wait.
 	qbridge in -q "$URL?ackwait=1s" b &

@@ -84,15 +84,7 @@ ready_over() {
 @test "rabbitmq: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
 	bridge_fill a "$BRIDGE_N"
 	want=$(bridge_bodies a)
-	for round in 1 2 3 4 5 6; do
-		qbridge out -q a "$URL" &
-		out=$!
-		qbridge in -q "$URL" b &
-		in=$!
-		sleep "0.$((RANDOM % 4 + 1))"
-		kill -9 "$out" "$in"
-		wait "$out" "$in" || true
-	done
+	bridge_kill_rounds "$URL" "$URL"
 	qbridge out --drain -q a "$URL"
 	qbridge in --drain -q "$URL" b
 	assert_count new a 0

@@ -127,15 +127,7 @@ entries_are() {
 @test "redis: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
 	bridge_fill a "$BRIDGE_N"
 	want=$(bridge_bodies a)
-	for round in 1 2 3 4 5 6; do
-		qbridge out -q a "$URL" &
-		out=$!
-		qbridge in -q "$URL?consumer=c" b &
-		in=$!
-		sleep "0.$((RANDOM % 4 + 1))"
-		kill -9 "$out" "$in"
-		wait "$out" "$in" || true
-	done
+	bridge_kill_rounds "$URL" "$URL?consumer=c"
 	qbridge out --drain -q a "$URL"
 	qbridge in --drain -q "$URL?consumer=c" b
 	assert_count new a 0
@@ -225,5 +217,18 @@ entries_are() {
 	assert_success
 	assert_count dead a 1
 	[[ $(only dead a) == *,r=refused ]] || fail "$(only dead a)"
+	assert_equal "$(entries)" 2
+}
+
+@test "redis: a server out of memory (OOM) is waited for, nothing dead-lettered" {
+	qsend a one two
+	redis-cli -p "$REDIS_PORT" config set maxmemory 1 >/dev/null
+	expect_fail 69 qbridge out --drain a "$URL"
+	redis-cli -p "$REDIS_PORT" config set maxmemory 0 >/dev/null
+	assert_line --index 0 --regexp "^qbridge: $URL: XADD: OOM .*; retrying in [0-9.]+s$"
+	assert_count dead a 0
+	assert_count new a 2
+	run qbridge out --drain a "$URL"
+	assert_success
 	assert_equal "$(entries)" 2
 }

@@ -127,6 +127,22 @@ bridge_fill() {
 	done
 }
 
+# bridge_kill_rounds URL-OUT URL-IN: six rounds of an outbox (queue a to
+# URL-OUT) and an inbox (URL-IN to queue b) killed with SIGKILL after a
+# random 0.1 to 0.4 seconds.
+bridge_kill_rounds() {
+	local round out in
+	for round in 1 2 3 4 5 6; do
+		qbridge out -q a "$1" &
+		out=$!
+		qbridge in -q "$2" b &
+		in=$!
+		sleep "0.$((RANDOM % 4 + 1))"
+		kill -9 "$out" "$in"
+		wait "$out" "$in" || true
+	done
+}
+
 # bridge_bodies QUEUE: every ready body in hex, sorted (a multiset).
 bridge_bodies() {
 	bridge_digest "$1" | cut -d' ' -f1 | sort
