@@ -735,7 +735,7 @@ out_run(struct qb *s)
 	size_t n = 0, i, sent, refused;
 	ssize_t got;
 	int64_t next_ms, t0;
-	int rc, stop;
+	int rc, stop, refreshed = 0;
 
 	if ((pend = calloc(s->b.batch, sizeof(*pend))) == NULL ||
 	    (o = calloc(s->b.batch, sizeof(*o))) == NULL)
@@ -750,7 +750,13 @@ out_run(struct qb *s)
 				nap(sq_backoff_next(&s->backoff));
 				continue;
 			}
-			if ((n = (size_t)got) == 0) {
+			if ((n = (size_t)got) == 0 && s->drain && !refreshed) {
+				/* Claims given back by a dead bridge: look again. */
+				refreshed = 1;
+				if (sq_queue_refresh(&s->q) == 0)
+					continue;
+			}
+			if (n == 0) {
 				if (s->drain)
 					break;
 				out_wait(s, next_ms);

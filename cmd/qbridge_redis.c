@@ -80,7 +80,7 @@ redis_check(struct bridge *b, char *err, size_t errsize)
 static int
 reply_class(const redisReply *r)
 {
-	static const char *const temp[] = { "OOM", "LOADING", "BUSY",
+	static const char *const temp[] = { "OOM", "LOADING", "BUSY ",
 	    "TRYAGAIN", "READONLY", "MASTERDOWN", "CLUSTERDOWN",
 	    "NOREPLICAS", "MISCONF", NULL };
 	size_t i;
@@ -199,7 +199,7 @@ redis_connect(struct bridge *b, char *err, size_t errsize)
 	argv[4] = "0";
 	argv[5] = "MKSTREAM";
 	st = command(rc, 6, argv, NULL, &r, err, errsize);
-	if (st == BR_CONFIG && strstr(err, "BUSYGROUP") != NULL)
+	if (st != BR_OK && strstr(err, "BUSYGROUP") != NULL)
 		st = BR_OK;		/* the group is there already */
 	if (r != NULL)
 		freeReplyObject(r);
