@@ -31,6 +31,7 @@
 
 #define BR_ERR_MAX	512	/* bytes of an error message */
 #define BR_BATCH_MAX	1000	/* messages per batch (--batch) */
+#define DRAIN_WAIT_MS	1000	/* --drain: in ends after this long with none */
 
 /* The URL, split.  Strings are "" when absent. */
 struct br_url {

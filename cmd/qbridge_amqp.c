@@ -427,9 +427,9 @@ amqp_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	}
 	while (a->nenv < max) {
 		/* The first waits; the rest take what has come. */
-		tv.tv_sec = a->nenv == 0 ? (wait_ms > 0 ? wait_ms : 100) / 1000 :
+		tv.tv_sec = a->nenv == 0 ? (wait_ms > 0 ? wait_ms : DRAIN_WAIT_MS) / 1000 :
 		    0;
-		tv.tv_usec = a->nenv == 0 ? ((wait_ms > 0 ? wait_ms : 100) %
+		tv.tv_usec = a->nenv == 0 ? ((wait_ms > 0 ? wait_ms : DRAIN_WAIT_MS) %
 		    1000) * 1000 : 1000;
 		e = &a->env[a->nenv];
 		r = amqp_consume_message(a->c, e, &tv, 0);

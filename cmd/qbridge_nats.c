@@ -418,7 +418,7 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	*got = 0;
 	natsMsgList_Destroy(&n->list);
 	s = natsSubscription_Fetch(&n->list, n->sub, (int)max,
-	    wait_ms > 0 ? wait_ms : 100, &jerr);
+	    wait_ms > 0 ? wait_ms : DRAIN_WAIT_MS, &jerr);
 	if (s == NATS_TIMEOUT)
 		return BR_OK;
 	if (s != NATS_OK)
