@@ -342,7 +342,7 @@ promote(struct sq_queue *q, int gfd, const char *name)
 		return -1;
 	}
 	n.lease = -1;
-	n.token[0] = n.reason[0] = '\0';
+	n.token[0] = n.nonce[0] = n.reason[0] = '\0';
 	tofd = q->newfd;
 	if (n.due >= 0 && n.due * 1000 > sq_now_ms())
 		tofd = q->retryfd;

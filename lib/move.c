@@ -38,7 +38,7 @@ void
 ready_name(struct sq_name *n)
 {
 	n->lease = n->due = -1;
-	n->token[0] = n->reason[0] = '\0';
+	n->token[0] = n->nonce[0] = n->reason[0] = '\0';
 }
 
 void

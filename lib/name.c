@@ -90,7 +90,7 @@ field_parse(struct sq_name *n, const char *f, size_t len, unsigned *seen)
 	size_t vlen = len - 2;
 	int64_t num = 0;
 	unsigned bit;
-	const char *keys = "alwterhg", *k;
+	const char *keys = "alwterhgc", *k;
 
 	if (len == 1 && f[0] == SQ_F_ATTR) {
 		if (*seen & (1u << 6))
@@ -112,6 +112,12 @@ field_parse(struct sq_name *n, const char *f, size_t len, unsigned *seen)
 			return -1;
 		memcpy(n->token, v, vlen);
 		n->token[vlen] = '\0';
+		return 0;
+	case SQ_F_NONCE:
+		if (!token_valid(v, vlen, SQ_NONCE_MAX, 1))
+			return -1;
+		memcpy(n->nonce, v, vlen);
+		n->nonce[vlen] = '\0';
 		return 0;
 	case SQ_F_GROUP:
 		if (!sq_group_key_valid(v, vlen))
@@ -192,6 +198,8 @@ sq_name_format(char *buf, size_t size, const struct sq_name *n)
 		ADD(",%c=%lld", SQ_F_LEASE, (long long)n->lease);
 	if (n->token[0] != '\0')
 		ADD(",%c=%s", SQ_F_WORKER, n->token);
+	if (n->nonce[0] != '\0')
+		ADD(",%c=%s", SQ_F_NONCE, n->nonce);
 	if (n->due >= 0)
 		ADD(",%c=%lld", SQ_F_DUE, (long long)n->due);
 	if (n->expires >= 0)

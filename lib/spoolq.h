@@ -49,6 +49,7 @@
 #define SQ_F_ATTEMPTS		'a'	/* claims so far */
 #define SQ_F_LEASE		'l'	/* lease deadline, epoch seconds */
 #define SQ_F_WORKER		'w'	/* claiming worker's token */
+#define SQ_F_NONCE		'c'	/* claim nonce of a claim with no w= */
 #define SQ_F_DUE		't'	/* due time in retry/, epoch seconds */
 #define SQ_F_EXPIRES		'e'	/* expiry time, epoch seconds */
 #define SQ_F_GROUP		'g'	/* message group key */
@@ -60,6 +61,7 @@
 #define SQ_TOKEN_MAX		33	/* worker token, with its NUL */
 #define SQ_REASON_MAX		33	/* dead-letter reason, with its NUL */
 #define SQ_GROUP_MAX		33	/* group key [A-Za-z0-9_-], with its NUL */
+#define SQ_NONCE_MAX		9	/* claim nonce, 8 hex digits, with its NUL */
 #define SQ_QUEUE_NAME_MAX	128	/* SPEC 1: [A-Za-z0-9][A-Za-z0-9._-]{0,127} */
 
 /*
@@ -180,6 +182,7 @@ struct sq_name {
 	unsigned	attempts;		/* a= */
 	int64_t		lease;			/* l=, epoch seconds, or -1 */
 	char		token[SQ_TOKEN_MAX];	/* w= */
+	char		nonce[SQ_NONCE_MAX];	/* c=, or "" */
 	int64_t		due;			/* t=, epoch seconds, or -1 */
 	int64_t		expires;		/* e=, epoch seconds, or -1 */
 	char		group[SQ_GROUP_MAX];	/* g=, or "" */
@@ -196,7 +199,7 @@ struct sq_name {
 int	sq_name_parse(struct sq_name *n, const char *name);
 
 /*
- * sq_name_format - write n as "ID[,a=..][,l=..][,w=..][,t=..][,e=..]
+ * sq_name_format - write n as "ID[,a=..][,l=..][,w=..][,c=..][,t=..][,e=..]
  * [,g=..][,r=..][,h]" into buf (size bytes), leaving out absent fields and a=0.
  * Returns 0, or -1 with errno ENAMETOOLONG when it does not fit.
  */

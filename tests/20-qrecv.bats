@@ -22,7 +22,7 @@ teardown() {
 		[ "${#lines[@]}" -eq 1 ]
 		r=$output
 		[[ $r == "$SPOOLQ_DIR/q/cur/${ids[k]},a=1,l="* ]] || fail "unexpected receipt $r for ${ids[k]}"
-		assert_regex "${r##*/}" "^${ids[k]//./\\.},a=1,l=[0-9]{10}\$"
+		assert_regex "${r##*/}" "^${ids[k]//./\\.},a=1,l=[0-9]{10},c=[0-9a-f]{8}\$"
 		assert_file_exists "$r"
 	done
 	[[ $(cat "$SPOOLQ_DIR/q/cur/${ids[0]},"*) == first ]]

@@ -31,11 +31,14 @@ test_parse(void)
 	is_str(n.token, "tok9", "worker token");
 	is_str(n.reason, "attempts", "reason");
 	ok(sq_name_parse(&n, "hand-made") == 0, "a hand-delivered name is an ID");
+	ok(sq_name_parse(&n, "ID,a=1,l=1700000000,c=5f1e9a2b") == 0 &&
+	    strcmp(n.nonce, "5f1e9a2b") == 0, "claim nonce");
 
 	static const char *bad[] = {
 		"", ".hidden", ",a=1", "ID,", "ID,a=", "ID,a=x", "ID,a=1,a=2",
 		"ID,z=1", "ID,a", "ID,h=1", "ID,w=bad!", "ID,r=UPPER",
 		"ID,l=-1", "ID,h,h", "I\nD", "ID,t=1234567890123456789",
+		"ID,c=5f1e9a2b0", "ID,c=5F1E", "ID,c=1,c=2",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char shown[4 * 64 + 1];
@@ -64,6 +67,11 @@ test_format(void)
 	ok(sq_name_parse(&m, buf) == 0 && m.attempts == 2 &&
 	    m.lease == 1700000300 && strcmp(m.token, "w1") == 0 && m.has_attr,
 	    "format and parse round-trip");
+	n.token[0] = '\0';
+	strlcpy(n.nonce, "0a1b2c3d", sizeof(n.nonce));
+	ok(sq_name_format(buf, sizeof(buf), &n) == 0 &&
+	    strcmp(buf, "X,a=2,l=1700000300,c=0a1b2c3d,h") == 0,
+	    "a claim without a worker carries its nonce after l=");
 	ok(sq_name_format(buf, 4, &n) == -1 && errno == ENAMETOOLONG,
 	    "too small a buffer is ENAMETOOLONG");
 	char longid[SQ_ID_MAX + 10];
