@@ -214,8 +214,11 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 			snprintf(why, whysize, "%s: not a rate (like 50/s, "
 			    "100/m, 10/h, 5/100ms; 0 = none)", value);
 			rc = -1;
-		} else
-			c->rate = r;
+		} else {
+			/* Field by field: r's padding is not ours to copy. */
+			c->rate.count = r.count;
+			c->rate.interval_ms = r.interval_ms;
+		}
 	}
 	else if (strcmp(key, "durability") == 0) {
 		if (strcmp(value, "none") == 0)
