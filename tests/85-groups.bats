@@ -412,7 +412,7 @@ queue_empty() {
 		echo kill >>"$LOG"
 		start_worker
 	done
-	wait_for -t $((60 + n * per / 10)) queue_empty
+	wait_for -t $((240 + n * per / 10)) queue_empty
 	# Every message succeeded at least once; per group, the successful
 	# deliveries, repeats folded, are 1..per in order.
 	run awk -v per="$per" '
