@@ -102,7 +102,15 @@ install_units() {
 	line=${line//\$QWORKER_OPTS/$opts --drain}
 	line=${line//\$QWORKER_COMMAND/cat}
 	read -r -a cmd <<<"$line"
-	qworker -q "${cmd[@]}" >"$T/out"
-	assert_equal "$(sort "$T/out")" $'one\ntwo'
-	assert_count new jobs 0
+	# Its log is kept and shown on failure: a job that did not print
+	# must say why (retried, timed out, not started).
+	qworker "${cmd[@]}" >"$T/out" 2>"$T/log" ||
+	    fail "qworker: exit $?: $(cat "$T/log")"
+	[[ $(sort "$T/out") == $'one\ntwo' ]] ||
+	    fail "output: $(cat "$T/out"); log: $(cat "$T/log")"
+	local s
+	for s in new cur retry dead; do
+		assert_count "$s" jobs 0
+	done
+	assert_equal "$(grep -c ' ack ' "$T/log")" 2
 }
