@@ -3,16 +3,33 @@
  * MessageDeduplicationId): a send whose dedup ID was already sent within
  * dedup_window is accepted and dropped.
  *
- * Each dedup ID has a marker dedup/ID holding "MSGID STATE MS".  A sender
- * holds flock(2) on the marker for the whole send, so senders of one ID
- * take turns, and the kernel frees the lock if one crashes.  The marker
- * says "pending" before the message is published and "sent" after:
+ * Each dedup ID has a marker dedup/ID holding "MSGID STATE MS".  The
+ * commit point of a first send is the exclusive create of the marker
+ * (O_CREAT|O_EXCL): the file system, the server of a shared one, lets
+ * exactly one sender make it.  Its maker locks it (flock(2)) at once and
+ * holds the lock for the whole send, so senders of one ID take turns,
+ * and the kernel frees the lock if one crashes.  The marker says
+ * "pending" before the message is published and "sent" after.  A sender
+ * that finds the marker there locks it and judges what it says:
  *   sent, within the window      -> a duplicate: dropped;
  *   pending (its sender crashed)  -> if its body is still in tmp/, it was
  *                                    never published: publish it now (the
  *                                    first message is never lost) and drop
  *                                    ours; else it was published: drop ours;
- *   empty, or older than window   -> ours is the first: send it.
+ *   empty, or older than window   -> void (its maker crashed before
+ *                                    writing it, or failed): ours is the
+ *                                    first, written into it under the lock.
+ * A send is decided by the create or under the lock, never by a lookup
+ * alone.  A client of a shared file system (fs_remote) may answer a read
+ * from its caches, for about a second, with what the file held before
+ * another host wrote it; of the judgements only "void" lets a send
+ * through, so on such a file system a void marker is read again, through
+ * a new descriptor, after the lock has been held for MARKER_SETTLE_MS,
+ * longer than the caches keep anything: what it says then was written
+ * before our lock, by its last holder.  A marker made by us and locked at
+ * once is empty without a second look.
+ * A sender whose publication failed empties its marker and removes it,
+ * so that the producer's retry makes it anew.
  * Markers expire by time; qadmin gc removes them.
  *
  * The publication itself is send.c's: dedup_begin judges and writes
@@ -27,12 +44,15 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define DEDUP_DIR	SQ_DIR_DEDUP
 #define MARKER_WAIT_MS	5000		/* or the lease; then EBUSY */
+#define MARKER_SETTLE_MS 2000		/* > a client's caches (GlusterFS,
+					   NFS: 1 s by default) */
 
 struct marker {
 	char	id[SQ_ID_MAX];
@@ -87,6 +107,17 @@ marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
 	return 0;
 }
 
+/*
+ * A marker lets a send through when it says nothing (empty, damaged) or
+ * was written longer than dedup_window ago.
+ */
+static int
+marker_void(const struct sq_queue *q, const struct marker *m)
+{
+	return m->id[0] == '\0' ||
+	    sq_now_ms() - m->ms >= q->conf.dedup_window_ms;
+}
+
 /* Drop our tmp/ID (and its sidecar): a duplicate. */
 static void
 drop(struct sq_batch *b, const char *id)
@@ -94,6 +125,20 @@ drop(struct sq_batch *b, const char *id)
 	unlinkat(b->q->tmpfd, id, 0);
 	attr_remove(b->q, id);
 	b->dropped++;
+}
+
+/*
+ * The rename that publishes an orphan decides whether it was still
+ * unpublished: a lookup of tmp/ID may be answered from a shared file
+ * system's cache after another sender published it, and then the rename
+ * finds nothing (ENOENT), as good as done.
+ */
+static int
+orphan_rename(int fromfd, const char *id, int tofd, const char *name)
+{
+	if (sq_rename(fromfd, id, tofd, name) == -1 && errno != ENOENT)
+		return -1;
+	return 0;
 }
 
 /*
@@ -113,7 +158,7 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
 
 	if (m->name[0] != '\0' && sq_name_parse(&n, m->name) == 0 &&
 	    strcmp(n.id, m->id) == 0)
-		return sq_rename(q->tmpfd, m->id, strcmp(m->dir,
+		return orphan_rename(q->tmpfd, m->id, strcmp(m->dir,
 		    SQ_DIR_RETRY) == 0 ? q->retryfd : q->newfd, m->name);
 	if (publish_name(q, b->opts, m->id, name, &tofd) == -1 ||
 	    sq_name_parse(&n, name) == -1)
@@ -123,27 +168,79 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
 	n.has_attr = faccessat(q->fd, attr, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 	if (sq_name_format(name, sizeof(name), &n) == -1)
 		return -1;
-	return sq_rename(q->tmpfd, m->id, tofd, name);
+	return orphan_rename(q->tmpfd, m->id, tofd, name);
+}
+
+/* The marker fd is still the file named key in dfd. */
+static int
+same_file(int dfd, const char *key, int fd)
+{
+	struct stat a, b;
+
+	return fstat(fd, &a) == 0 && fstatat(dfd, key, &b,
+	    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+	    a.st_dev == b.st_dev;
+}
+
+/* Sleep ms milliseconds (a signal cuts it short). */
+static void
+pause_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
 }
 
 /*
- * Open and lock the marker of key.  After the lock is ours, the name must
- * still lead to the file we locked: qadmin gc may have removed an expired
- * marker meanwhile, and a sender on a removed file would not exclude the
- * next one.  A lock held for wait_ms (by a sender that was stopped)
- * gives EBUSY.  Returns the descriptor or -1.
+ * Make, or open, and lock the marker of key.  The commit point of a
+ * first send is the exclusive create: *made is set when it is ours and
+ * we locked it before anyone else could, so that nobody has written it.
+ * Else the lock is waited for, and after it is ours the name must still
+ * lead to the file we locked: qadmin gc may have removed an expired
+ * marker meanwhile, or a sender whose publication failed its own, and a
+ * sender on a removed file would not exclude the next one.  A marker
+ * that goes between the create and the open (EEXIST, then ENOENT) is
+ * made again, after a pause: a shared file system's client may still
+ * know the name for a second.  A lock held for wait_ms (by a sender that
+ * was stopped) gives EBUSY, and so does a name that stays in that state.
+ * Returns the descriptor or -1.
  */
 static int
-marker_lock(int dfd, const char *key, int64_t wait_ms)
+marker_lock(int dfd, const char *key, int64_t wait_ms, int *made)
 {
-	struct stat a, b;
+	struct sq_backoff bo;
+	int64_t until = sq_mono_ms() + wait_ms;
 	int fd, rc;
 
+	sq_backoff_init(&bo, 5, 200);
 	for (;;) {
-		fd = sq_open_regular(dfd, key, O_RDWR | O_CREAT, 0666, NULL);
-		if (fd == -1)
-			return -1;
-		share_file(dir_share(dfd), fd);
+		*made = 0;
+		fd = sq_open_regular(dfd, key, O_RDWR | O_CREAT | O_EXCL,
+		    0666, NULL);
+		if (fd != -1) {
+			share_file(dir_share(dfd), fd);
+			if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+				*made = 1;
+				return fd;
+			}
+			if (errno != EWOULDBLOCK) {
+				close(fd);
+				return -1;
+			}
+			/* Locked by another sender already: take turns. */
+		} else if (errno != EEXIST ||
+		    (fd = sq_open_regular(dfd, key, O_RDWR, 0, NULL)) == -1) {
+			if (errno != ENOENT)
+				return -1;
+			if (sq_mono_ms() >= until) {
+				errno = EBUSY;
+				return -1;
+			}
+			pause_ms(sq_backoff_next(&bo));
+			continue;	/* gone meanwhile: make it */
+		}
 		/* Bounded: a stopped sender must not hold the others. */
 		if ((rc = sq_backoff_lock(fd, LOCK_EX, wait_ms)) != 0) {
 			close(fd);
@@ -151,12 +248,44 @@ marker_lock(int dfd, const char *key, int64_t wait_ms)
 				errno = EBUSY;
 			return -1;
 		}
-		if (fstat(fd, &a) == 0 && fstatat(dfd, key, &b,
-		    AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
-		    a.st_dev == b.st_dev)
+		if (same_file(dfd, key, fd))
 			return fd;
 		close(fd);		/* removed under us: again */
 	}
+}
+
+/*
+ * Read the marker fd of key, locked by us, into m.  When what it says
+ * would let a send through (void: empty, damaged or expired) on a file
+ * system that other hosts write to, and it was not made by us (made),
+ * read it again once the lock has been ours for MARKER_SETTLE_MS, through
+ * a descriptor opened then: a read before may have come from a cache
+ * filled before its last holder wrote.  Returns 0, 1 when the marker
+ * was removed meanwhile (make or open it again), or -1 with errno.
+ */
+static int
+marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
+    int made, struct marker *m)
+{
+	struct stat a, b;
+	int nfd, rc;
+
+	if (marker_read(fd, m) == -1)
+		return -1;
+	if (made || !marker_void(q, m) || !fs_remote(fd))
+		return 0;
+	pause_ms(MARKER_SETTLE_MS);
+	if ((nfd = sq_open_regular(dfd, key, O_RDONLY, 0, &b)) == -1)
+		return errno == ENOENT ? 1 : -1;
+	if (fstat(fd, &a) == -1 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev) {
+		rc = fstat(fd, &a) == -1 ? -1 : 1;
+		close(nfd);
+		return rc;
+	}
+	rc = marker_read(nfd, m);
+	close(nfd);
+	return rc;
 }
 
 /* Unlock the marker; when nothing was published, take tmp/id back too. */
@@ -171,9 +300,15 @@ finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 		 * Ours was not published: no marker may claim it was, or the
 		 * producer's retry would be dropped and the message lost.
 		 */
-		if (d->pending && d->fd != -1 && ftruncate(d->fd, 0) == 0 &&
-		    q->conf.durability == SQ_DURABILITY_FSYNC)
-			fsync(d->fd);
+		if (d->pending && d->fd != -1 && ftruncate(d->fd, 0) == 0) {
+			if (q->conf.durability == SQ_DURABILITY_FSYNC)
+				fsync(d->fd);
+			/*
+			 * Ours, and locked: nobody else removes it.  Gone,
+			 * it lets the retry make it anew at once.
+			 */
+			unlinkat(d->dfd, d->key, 0);
+		}
 		unlinkat(q->tmpfd, id, 0);
 		attr_remove(q, id);
 	}
@@ -191,18 +326,25 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 	struct marker m;
 	struct stat st;
 	char name[SQ_NAME_MAX + 1];
-	int tofd;
+	int made, rc, tofd;
 
 	d->fd = -1;
 	d->pending = 0;
 	d->before = b->committed;
-	if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1 ||
-	    (d->fd = marker_lock(d->dfd, b->opts->dedup_id,
-	    q->conf.lease_ms < MARKER_WAIT_MS ? q->conf.lease_ms :
-	    MARKER_WAIT_MS)) == -1 ||
-	    marker_read(d->fd, &m) == -1)
+	d->key = b->opts->dedup_id;
+	if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1)
 		goto fail;
-	if (m.id[0] != '\0' && sq_now_ms() - m.ms < q->conf.dedup_window_ms) {
+	do {
+		if (d->fd != -1)
+			close(d->fd);
+		if ((d->fd = marker_lock(d->dfd, d->key, q->conf.lease_ms <
+		    MARKER_WAIT_MS ? q->conf.lease_ms : MARKER_WAIT_MS,
+		    &made)) == -1 ||
+		    (rc = marker_judge(q, d->dfd, d->key, d->fd, made,
+		    &m)) == -1)
+			goto fail;
+	} while (rc == 1);
+	if (!marker_void(q, &m)) {
 		if (strcmp(m.state, "pending") == 0 &&
 		    fstatat(q->tmpfd, m.id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && publish_orphan(b, &m) == -1)

@@ -184,18 +184,22 @@ int	batch_push(struct sq_batch *b, const char *id, size_t len, int now);
 struct dedup {
 	int	dfd;		/* dedup/ */
 	int	fd;		/* the marker, locked */
+	const char *key;	/* its name: the dedup ID */
 	int	pending;	/* it says "pending" for ours */
 	size_t	before;		/* the batch's committed count at the start */
 };
 
 /*
- * dedup_begin - the finished tmp/id of batch b has b's dedup ID: lock
- * its marker and judge.  A duplicate (the ID was sent within
- * dedup_window) is dropped - tmp/id and its sidecar removed, b->dropped
- * counted, a crashed first sender's body published - and gives 1.  The
- * first send of the ID gives 0 with the marker locked and saying
- * "pending": publish tmp/id, then call dedup_end.  -1 with errno: tmp/id
- * and its sidecar are removed.
+ * dedup_begin - the finished tmp/id of batch b has b's dedup ID: make
+ * (O_EXCL) or open its marker, lock it and judge.  A duplicate (the ID
+ * was sent within dedup_window) is dropped - tmp/id and its sidecar
+ * removed, b->dropped counted, a crashed first sender's body published -
+ * and gives 1.  The first send of the ID gives 0 with the marker locked
+ * and saying "pending": publish tmp/id, then call dedup_end.  On a file
+ * system other hosts write to, judging a marker that a first send may
+ * take over waits MARKER_SETTLE_MS (2 s) under its lock (dedup.c).  -1
+ * with errno (EBUSY: the marker stayed locked by another sender for the
+ * lease, at most 5 s): tmp/id and its sidecar are removed.
  */
 int	dedup_begin(struct dedup *d, struct sq_batch *b, const char *id);
 
@@ -266,6 +270,15 @@ int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
  * descriptor or -1 with errno.
  */
 int	subdir_open(int dfd, const char *name, int create);
+
+/*
+ * fs_remote - 1 when fd is on a file system that other hosts write to
+ * (NFS, FUSE, SMB, Ceph, GFS2 and the others of statfs(2) f_type known
+ * as such), whose client may answer from its caches of names,
+ * attributes and contents for about a second; 0 otherwise, also when
+ * fstatfs(2) fails.
+ */
+int	fs_remote(int fd);
 
 /*
  * dir_share - the access that the directory dfd shares with its group:

@@ -9,8 +9,12 @@
  * make in it takes the group's access from it, whatever our umask: a
  * directory its group bits and set-group-ID, a file group read and write.
  * Nothing we make is ever writable by others there.
+ *
+ * fs_remote tells the file systems that other hosts write to, whose
+ * clients cache names, attributes and contents (SPEC 2, "Waiting").
  */
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -243,4 +247,36 @@ out:
 	close(in);
 	errno = saved;
 	return rc;
+}
+
+/* statfs f_type values of file systems that other hosts write to. */
+static const long remote_fs[] = {
+	0x6969,			/* NFS */
+	0x65735546,		/* FUSE */
+	0x517b,			/* SMB */
+	(long)0xff534d42,	/* CIFS */
+	(long)0xfe534d42,	/* SMB2 */
+	0x00c36400,		/* Ceph */
+	0x01161970,		/* GFS2 */
+	0x47504653,		/* GPFS */
+	0x5346414f,		/* AFS */
+	0x0bd00bd0,		/* Lustre */
+	0x01021997,		/* 9p */
+	0x7461636f,		/* OCFS2 */
+	0x73757245,		/* Coda */
+	0x564c,			/* NCP */
+};
+
+int
+fs_remote(int fd)
+{
+	struct statfs sf;
+	size_t i;
+
+	if (fstatfs(fd, &sf) == -1)
+		return 0;
+	for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++)
+		if ((long)sf.f_type == remote_fs[i])
+			return 1;
+	return 0;
 }

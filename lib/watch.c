@@ -17,7 +17,6 @@
  * between a claim and the wait is missed.
  */
 #include <sys/inotify.h>
-#include <sys/vfs.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -25,25 +24,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "spoolq.h"
-
-/* statfs f_type values of file systems that other hosts write to. */
-static const long remote_fs[] = {
-	0x6969,			/* NFS */
-	0x65735546,		/* FUSE */
-	0x517b,			/* SMB */
-	(long)0xff534d42,	/* CIFS */
-	(long)0xfe534d42,	/* SMB2 */
-	0x00c36400,		/* Ceph */
-	0x01161970,		/* GFS2 */
-	0x47504653,		/* GPFS */
-	0x5346414f,		/* AFS */
-	0x0bd00bd0,		/* Lustre */
-	0x01021997,		/* 9p */
-	0x7461636f,		/* OCFS2 */
-	0x73757245,		/* Coda */
-	0x564c,			/* NCP */
-};
+#include "internal.h"
 
 struct sq_watch {
 	int			 fd;	/* inotify, or -1 */
@@ -57,19 +38,14 @@ struct sq_watch *
 sq_watch_open(struct sq_queue *q)
 {
 	struct sq_watch *w;
-	struct statfs sf;
 	char path[64], qpath[64], rpath[64];
-	size_t i;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return NULL;
 	w->fd = w->rwd = -1;
 	w->due_ms = INT64_MAX;
 	w->conf = &q->conf;
-	if (fstatfs(q->newfd, &sf) == 0)
-		for (i = 0; i < sizeof(remote_fs) / sizeof(remote_fs[0]); i++)
-			if ((long)sf.f_type == remote_fs[i])
-				w->poll = 1;
+	w->poll = fs_remote(q->newfd);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", q->newfd);
 	snprintf(qpath, sizeof(qpath), "/proc/self/fd/%d", q->fd);
 	snprintf(rpath, sizeof(rpath), "/proc/self/fd/%d", q->retryfd);

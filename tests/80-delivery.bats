@@ -582,6 +582,19 @@ concurrent_senders() {
 	    fail "marker: $(cat "$Q/dedup/K3")"
 }
 
+@test "qsend --dedup-id: a marker its sender made but never wrote (it crashed) lets the retry through" {
+	local id
+	mkdir -p "$Q/dedup"
+	: > "$Q/dedup/K5"
+	printf 'lost' > "$Q/tmp/1764425000.000000005.999_4_deadbeef.crashed"
+	id=$(qsend -p --dedup-id K5 q retried)
+	assert_equal "$(only new q)" "$id"
+	assert_equal "$(cat "$Q/new/$id")" retried
+	[[ $(cat "$Q/dedup/K5") =~ ^"$id sent "[0-9]{13}$ ]] || fail "marker: $(cat "$Q/dedup/K5")"
+	qsend --dedup-id K5 q again
+	assert_equal "$(only new q)" "$id"
+}
+
 @test "qsend --dedup-id: the retry of a crashed delayed send keeps it delayed" {
 	# The crashed sender's body keeps the delay (and a --ttl) of the send
 	# it completes.
@@ -600,7 +613,9 @@ concurrent_senders() {
 	assert_count new full 1
 	qack "$(qrecv full)"
 	# No marker may stay "pending" for an ID that was never published:
-	# the producer's retry must be sent, not dropped as a duplicate.
+	# the producer's retry must be sent, not dropped as a duplicate.  It
+	# is removed, so the retry makes it anew.
+	[[ ! -e $Q/../full/dedup/pay-41 ]] || fail "marker left: $(cat "$Q/../full/dedup/pay-41")"
 	run --separate-stderr qsend -v --dedup-id pay-41 full payment
 	assert_success
 	assert_equal "$stderr" ''
@@ -619,6 +634,7 @@ concurrent_senders() {
 	assert_equal "$status" 75
 	assert_count new q 0
 	assert_equal "$(ls -A "$Q/tmp")" ''
+	[[ ! -e $Q/dedup/pay-42 ]] || fail "marker left: $(cat "$Q/dedup/pay-42")"
 	# As above: the retry is sent.
 	run --separate-stderr qsend -v --dedup-id pay-42 q payment
 	assert_success
