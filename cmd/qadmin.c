@@ -269,6 +269,16 @@ admin_say(struct admin *a, const char *action, const char *id,
 	    from, to);
 }
 
+const char *
+admin_msg_dir(const struct sq_msg *m, char *buf, size_t size)
+{
+	if (m->state == SQ_STATE_GROUPED && m->parsed)
+		snprintf(buf, size, "%s/%s", SQ_DIR_GROUPS, m->n.group);
+	else
+		strlcpy(buf, sq_state_dir(m->state), size);
+	return buf;
+}
+
 int
 admin_ids(int argc, char **argv, int (*fn)(const char *, void *), void *arg)
 {

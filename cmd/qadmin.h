@@ -65,6 +65,13 @@ int	admin_ids(int argc, char **argv, int (*fn)(const char *, void *),
 	    void *arg);
 
 /*
+ * admin_msg_dir - the directory of m relative to its queue, for messages:
+ * its state's, or groups/KEY for a grouped message.  Returns buf (size
+ * bytes).
+ */
+const char *admin_msg_dir(const struct sq_msg *m, char *buf, size_t size);
+
+/*
  * admin_span - an age or a time span of s seconds (negative: 0) as
  * "5s", "3m", "2h" or "4d", rounded down to one unit, written into buf
  * of size bytes.  Returns buf.

@@ -242,7 +242,8 @@ cmd_ls(struct admin *a, int argc, char **argv)
 		admin_usage("%s: too many states", tool_echo(argv[optind + 1 +
 		    SQ_NSTATES + 1]));
 	for (i = (size_t)optind + 1; i < (size_t)argc; i++)
-		if (strcmp(argv[i], "grouped") == 0)
+		if (strcmp(argv[i], "grouped") == 0 ||
+		    strcmp(argv[i], SQ_DIR_GROUPS) == 0)
 			grouped = 1;
 		else if (nstates == SQ_NSTATES ||
 		    sq_state_parse(argv[i], &states[nstates++]) == -1) {
@@ -394,6 +395,8 @@ cat_meta(struct sq_queue *q, const struct sq_msg *m, const char *name,
 		printf("expires: %" PRId64 "\n", n->expires);
 	if (n->reason[0] != '\0')
 		printf("reason: %s\n", n->reason);
+	if (n->group[0] != '\0')
+		printf("group: %s\n", n->group);	/* [A-Za-z0-9_-] */
 	if (n->has_attr && sq_attr_each(q, n->id, meta_attr, NULL) == -1 &&
 	    errno != ENOENT)
 		warn("%s: attributes", n->id);
@@ -420,7 +423,7 @@ cmd_cat(struct admin *a, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[SQ_NAME_MAX + 1];
+	char name[SQ_NAME_MAX + 1], dir[SQ_GROUP_MAX + 16];
 	const char *output = NULL, *id;
 	struct sq_queue q;
 	struct sq_msg m;
@@ -465,8 +468,8 @@ cmd_cat(struct admin *a, int argc, char **argv)
 		if (errno == SQ_ENOTREG)
 			errx(EX_DATAERR, "%s/%s/%s: not a regular file (%s); "
 			    "qadmin check --repair %s moves it to quarantine/",
-			    argv[optind], sq_state_dir(m.state), name,
-			    sq_mode_name(m.st.st_mode), argv[optind]);
+			    argv[optind], admin_msg_dir(&m, dir, sizeof(dir)),
+			    name, sq_mode_name(m.st.st_mode), argv[optind]);
 		if (errno == EAGAIN)
 			errx(EX_TEMPFAIL, "%s: message keeps moving; try again",
 			    id);

@@ -36,10 +36,12 @@ struct walk {
 	char		**ids;		/* sorted, or NULL */
 	size_t		 nids;
 	int		 byid;		/* IDs were given: only those */
+	int		 all_heads;	/* move: follow groups through new/ */
 	char		*found;		/* per ID: met */
 	const char	*reason;	/* redrive --reason */
 	int64_t		 older_ms;	/* redrive --older-than, or -1 */
 	long long	 limit, done;
+	long long	 heads;		/* grouped messages moved from new/ */
 	int64_t		 now_ms;
 	int		 status;
 };
@@ -99,10 +101,13 @@ visit(const struct sq_msg *m, void *arg)
 		/* Asked for by ID: say what it is, not that it is missing. */
 		if (w->byid && w->nids > 0 && (hit = bsearch(&id, w->ids,
 		    w->nids, sizeof(*w->ids), cmp_str)) != NULL) {
+			char dir[SQ_GROUP_MAX + 16];
+
 			w->found[hit - w->ids] = 1;
 			warnx("%s/%s/%s: not a regular file (%s); qadmin "
 			    "check --repair %s moves it to quarantine/",
-			    w->qarg, sq_state_dir(m->state), m->name,
+			    w->qarg, admin_msg_dir(m, dir, sizeof(dir)),
+			    m->name,
 			    sq_mode_name(m->st.st_mode), w->qarg);
 			if (w->status == 0)
 				w->status = EX_DATAERR;
@@ -136,6 +141,8 @@ visit(const struct sq_msg *m, void *arg)
 			w->status = tool_exit_code(errno);
 			return 0;
 		}
+		if (m->state == SQ_STATE_READY && m->n.group[0] != '\0')
+			w->heads++;
 	}
 	{
 		char to[SQ_QUEUE_NAME_MAX + 32];
@@ -147,6 +154,14 @@ visit(const struct sq_msg *m, void *arg)
 	return 0;
 }
 
+static void
+walk_state(struct walk *w, enum sq_state st)
+{
+	if (sq_msg_each(w->q, st, visit, w) == -1)
+		err(tool_exit_code(errno), "%s: %s", w->q->path,
+		    sq_state_dir(st));
+}
+
 /* Walk the given states, then report IDs that were not found. */
 static int
 walk_run(struct walk *w, const enum sq_state *states, size_t n)
@@ -155,9 +170,19 @@ walk_run(struct walk *w, const enum sq_state *states, size_t n)
 
 	w->now_ms = sq_now_ms();
 	for (i = 0; i < n; i++)
-		if (sq_msg_each(w->q, states[i], visit, w) == -1)
-			err(tool_exit_code(errno), "%s: %s", w->q->path,
-			    sq_state_dir(states[i]));
+		walk_state(w, states[i]);
+	/*
+	 * A move of every ready message: each group's head that left
+	 * handed the baton to the next of its group, now in new/, so new/
+	 * is walked again until no group moves on.  A group's messages
+	 * thus reach the other queue in their order, one by one, and a
+	 * group whose head is in flight or waiting in retry/ stays whole.
+	 */
+	while (w->all_heads && w->heads > 0 && !w->a->dry_run &&
+	    (w->limit == 0 || w->done < w->limit)) {
+		w->heads = 0;
+		walk_state(w, SQ_STATE_READY);
+	}
 	for (i = 0; i < w->nids; i++) {
 		if (!w->found[i]) {
 			warnx("%s: no such message here",
@@ -215,30 +240,52 @@ plain_args(int argc, char **argv, const char *second)
 		admin_usage("missing %s", second);
 }
 
+/*
+ * The states purge walks, in this order: the messages waiting in groups
+ * first, so that a head's deletion, which hands its baton on, finds none
+ * of them left to promote into new/ behind the walk.  Waiting messages
+ * are ready ones: purging ready purges them too.
+ */
+static size_t
+purge_states(int argc, char **argv, enum sq_state *states)
+{
+	static const enum sq_state order[] = { SQ_STATE_GROUPED,
+	    SQ_STATE_READY, SQ_STATE_RETRY, SQ_STATE_DEAD, SQ_STATE_HELD };
+	int want[SQ_STATE_GROUPED + 1] = { 0 };
+	enum sq_state st;
+	size_t i, n = 0;
+	int j;
+
+	if (argc == 0)
+		want[SQ_STATE_READY] = want[SQ_STATE_RETRY] = 1;
+	for (j = 0; j < argc; j++) {
+		if (sq_state_parse(argv[j], &st) == -1)
+			tool_bad("%s: not a state (ready, retry, dead, held, "
+			    "grouped)", tool_echo(argv[j]));
+		if (st == SQ_STATE_INFLIGHT)
+			tool_bad("%s: in-flight messages belong to their "
+			    "consumers; delete one by ID", argv[j]);
+		want[st] = 1;
+	}
+	if (want[SQ_STATE_READY])
+		want[SQ_STATE_GROUPED] = 1;
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (want[order[i]])
+			states[n++] = order[i];
+	return n;
+}
+
 int
 cmd_purge(struct admin *a, int argc, char **argv)
 {
-	enum sq_state states[SQ_NSTATES] = { SQ_STATE_READY, SQ_STATE_RETRY };
+	enum sq_state states[SQ_STATE_GROUPED + 1];
 	struct sq_queue q;
 	struct walk w;
-	size_t n = 2;
-	int i;
+	size_t n;
 
 	plain_args(argc, argv, NULL);
+	n = purge_states(argc - optind - 1, argv + optind + 1, states);
 	admin_open(a, &q, argv[optind]);
-	if (argc - optind > 1)
-		for (n = 0, i = optind + 1; i < argc; i++, n++) {
-			if (n == SQ_NSTATES)
-				admin_usage("%s: too many states",
-				    tool_echo(argv[i]));
-			if (sq_state_parse(argv[i], &states[n]) == -1)
-				tool_bad("%s: not a state (ready, retry, "
-				    "dead, held)", tool_echo(argv[i]));
-			if (states[n] == SQ_STATE_INFLIGHT)
-				tool_bad("%s: in-flight messages belong "
-				    "to their consumers; delete one by ID",
-				    argv[i]);
-		}
 	walk_init(&w, a, &q, "purge", OP_DELETE, SQ_STATE_READY);
 	w.qarg = argv[optind];
 	return walk_run(&w, states, n);
@@ -247,8 +294,10 @@ cmd_purge(struct admin *a, int argc, char **argv)
 int
 cmd_delete(struct admin *a, int argc, char **argv)
 {
-	static const enum sq_state all[] = { SQ_STATE_READY,
-	    SQ_STATE_INFLIGHT, SQ_STATE_RETRY, SQ_STATE_DEAD, SQ_STATE_HELD };
+	/* Waiting in groups first, as purge_states says. */
+	static const enum sq_state all[] = { SQ_STATE_GROUPED,
+	    SQ_STATE_READY, SQ_STATE_INFLIGHT, SQ_STATE_RETRY, SQ_STATE_DEAD,
+	    SQ_STATE_HELD };
 	struct sq_queue q;
 	struct walk w;
 
@@ -322,8 +371,8 @@ int
 cmd_move(struct admin *a, int argc, char **argv)
 {
 	static const enum sq_state ready[] = { SQ_STATE_READY };
-	static const enum sq_state named[] = { SQ_STATE_READY,
-	    SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
+	static const enum sq_state named[] = { SQ_STATE_GROUPED,
+	    SQ_STATE_READY, SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
 	struct sq_queue q, to;
 	struct stat qst, tost;
 	struct walk w;
@@ -341,8 +390,10 @@ cmd_move(struct admin *a, int argc, char **argv)
 	w.to = &to;
 	w.to_label = label(argv[optind + 1]);
 	walk_ids(&w, argc - optind - 2, argv + optind + 2);
-	if (!w.byid)
+	if (!w.byid) {
+		w.all_heads = 1;
 		return walk_run(&w, ready, 1);
+	}
 	return walk_run(&w, named, sizeof(named) / sizeof(named[0]));
 }
 
@@ -389,7 +440,8 @@ hold_queue(struct admin *a, struct sq_queue *q, const char *arg, int on)
 int
 cmd_hold(struct admin *a, int argc, char **argv)
 {
-	static const enum sq_state from[] = { SQ_STATE_READY, SQ_STATE_RETRY };
+	static const enum sq_state from[] = { SQ_STATE_GROUPED,
+	    SQ_STATE_READY, SQ_STATE_RETRY };
 	struct sq_queue q;
 	struct walk w;
 
@@ -400,7 +452,7 @@ cmd_hold(struct admin *a, int argc, char **argv)
 	walk_init(&w, a, &q, "hold", OP_MOVE, SQ_STATE_HELD);
 	w.qarg = argv[optind];
 	walk_ids(&w, argc - optind - 1, argv + optind + 1);
-	return walk_run(&w, from, 2);
+	return walk_run(&w, from, sizeof(from) / sizeof(from[0]));
 }
 
 int

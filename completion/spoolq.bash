@@ -157,7 +157,7 @@ _spoolq_arg()
 	setting) _spoolq_setting ;;
 	dir) _spoolq_dirs ;;
 	file) _spoolq_files ;;
-	state) _spoolq_add ready inflight retry dead held ;;
+	state) _spoolq_add ready inflight retry dead held grouped ;;
 	reason) _spoolq_add attempts expired rejected timeout overflow ;;
 	type) _spoolq_add fanout direct topic ;;
 	key) _spoolq_add max_attempts lease retry_delay retry_max_delay ttl \

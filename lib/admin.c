@@ -120,6 +120,14 @@ name_for_state(struct sq_name *n, enum sq_state st, int reset)
 	(void)st;
 }
 
+/* The directory of name in state st of q: its group's when grouped. */
+static int
+state_dir(struct sq_queue *q, enum sq_state st, const char *name)
+{
+	return st == SQ_STATE_GROUPED ? group_dir_of(q, name) :
+	    sq_state_open(q, st, 0);
+}
+
 int
 sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
     struct sq_queue *to, enum sq_state target, int reset, char *newname)
@@ -132,13 +140,14 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 
 	if (from == SQ_STATE_INFLIGHT || target == SQ_STATE_INFLIGHT ||
 	    target == SQ_STATE_RETRY || target == SQ_STATE_DEAD ||
+	    target == SQ_STATE_GROUPED ||
 	    sq_name_parse(&n, name) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
 	name_for_state(&n, target, reset);
 	if (sq_name_format(dest, sizeof(dest), &n) == -1 ||
-	    (fromfd = sq_state_open(q, from, 0)) == -1 ||
+	    (fromfd = state_dir(q, from, name)) == -1 ||
 	    (tofd = sq_state_open(to, target, 1)) == -1)
 		goto out;
 	/* Only a regular file is a message: nothing else is ever moved. */
@@ -181,7 +190,11 @@ unmake:
 	/* Only what to has: a sidecar that could not follow stays. */
 	if (q != to)
 		sidecars_unlink(q, n.id, there);
-	/* Out of a group's states: its group goes on (a redrive, in). */
+	/*
+	 * Out of a group's states: its group goes on (a redrive, in).  A
+	 * grouped message that held the baton before its promotion hands
+	 * it on; one that did not leaves its group as it was.
+	 */
 	if (q != to || target == SQ_STATE_HELD)
 		sq_group_release(q, &n);
 	if (newname != NULL)
@@ -206,7 +219,7 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
-	if ((fd = sq_state_open(q, st, 0)) == -1)
+	if ((fd = state_dir(q, st, name)) == -1)
 		return -1;
 	rc = unlinkat(fd, name, 0);
 	saved = errno;

@@ -4,8 +4,8 @@
  * With archive on, an ack renames cur/NAME to archive/ID,a=k instead of
  * unlinking it (one rename, like every transition), and the message's
  * attributes stay in attr/.  Replay sends archived bodies again as new
- * messages (new IDs, the original ID kept as the attribute original-id),
- * so the archive is an offset-free log without a second storage engine.
+ * messages (new IDs, the original ID kept as the attribute original-id,
+ * the group of a grouped message kept), so the archive is an offset-free log without a second storage engine.
  * retention (age, from the time of archiving: the file's ctime) and
  * retention_bytes (the oldest go first) bound it; qadmin gc enforces
  * them.
@@ -145,6 +145,8 @@ replay_one(int dfd, const char *name, const struct stat *st, void *arg)
 	t.a[t.n].name = "original-id";
 	t.a[t.n++].value = n.id;
 	o.key = t.key;
+	/* In its group again: the g= of the archived name is its key. */
+	o.group = n.group[0] != '\0' ? n.group : NULL;
 	o.attrs = t.a;
 	o.nattrs = t.n;
 	if ((fd = sq_open_regular(dfd, name, O_RDONLY, 0, NULL)) == -1)

@@ -809,6 +809,89 @@ check_dups(struct checker *c)
 	return 0;
 }
 
+/* The walk of one group's directory, groups/KEY/. */
+struct group_walk {
+	struct checker	*c;
+	const char	*key;
+};
+
+/*
+ * An entry of groups/KEY/: a baton (the groups' maintenance judges
+ * those), or a message waiting in its group, which must be a regular
+ * file whose name parses and carries g=KEY.  What is not goes into
+ * quarantine/groups/, like a stray entry of a state.
+ */
+static int
+check_grouped(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct group_walk *w = arg;
+	char path[PATH_SIZE], what[64], to[PATH_SIZE];
+	struct sq_problem p;
+	struct sq_name n;
+	struct stat lst = *st;
+	int parsed;
+
+	if (name[0] == '.' || name[0] == ',')
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s/%s", SQ_DIR_GROUPS, w->key, name);
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	parsed = sq_name_parse(&n, name) == 0;
+	if (parsed)
+		p.id = n.id;
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(what, sizeof(what), "not a regular file (%s)",
+		    sq_mode_name(st->st_mode));
+		p.what = what;
+	} else if (!parsed)
+		p.what = "unparsable name";
+	else if (strcmp(n.group, w->key) != 0)
+		p.what = "name without its group's g= field";
+	else {
+		check_perms(w->c, dfd, name, path, n.id, &lst);
+		return 0;
+	}
+	quarantine(w->c, &p, dfd, SQ_DIR_GROUPS, name, to);
+	if (p.error != ENOENT)
+		found(w->c, &p);
+	return 0;
+}
+
+/* The messages waiting in groups/KEY/, for every group. */
+static int
+check_group_dirs(struct checker *c)
+{
+	struct group_walk w;
+	struct dirent *e;
+	DIR *d;
+	int gsfd, gfd, rc = 0, saved;
+
+	if ((gsfd = subdir_open(c->q.fd, SQ_DIR_GROUPS, 0)) == -1)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
+		    0 : -1;
+	if ((d = fdopendir(gsfd)) == NULL) {
+		saved = errno;
+		close(gsfd);
+		errno = saved;
+		return -1;
+	}
+	w.c = c;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
+		    (gfd = subdir_open(dirfd(d), e->d_name, 0)) == -1)
+			continue;
+		w.key = e->d_name;
+		rc = dir_each(gfd, check_grouped, &w);
+		saved = errno;
+		close(gfd);
+		errno = saved;
+	}
+	saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
+}
+
 /* A half-done group state, as sq_group_maintain found or mended it. */
 static void
 group_found(const char *key, const char *what, const char *action,
@@ -896,7 +979,8 @@ sq_queue_check(const char *path, int flags, sq_problem_fn *fn, void *arg,
 		if (c.fds[i] != -1 && sq_msg_each(&c.q, (enum sq_state)i,
 		    check_entry, &c) == -1)
 			goto out;
-	if (check_dups(&c) == -1 || check_file_dirs(&c) == -1)
+	if (check_dups(&c) == -1 || check_file_dirs(&c) == -1 ||
+	    check_group_dirs(&c) == -1)
 		goto out;
 	check_held(&c);
 	check_groups(&c);

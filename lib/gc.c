@@ -289,9 +289,16 @@ gc_attr_mark(int dfd, const char *name, const struct stat *st, void *arg)
 	return 0;
 }
 
+/* The same for a message waiting in its group. */
+static int
+gc_attr_mark_grouped(const struct sq_msg *m, void *arg)
+{
+	return gc_attr_mark(m->dirfd, m->name, &m->st, arg);
+}
+
 /*
- * Mark the sidecars of every message found in a state, in tmp/ (being
- * sent) or in quarantine/ (kept for a person).
+ * Mark the sidecars of every message found in a state, waiting in a
+ * group, in tmp/ (being sent) or in quarantine/ (kept for a person).
  */
 static int
 gc_attr_walk(struct gc *g)
@@ -304,6 +311,7 @@ gc_attr_walk(struct gc *g)
 		SQ_DIR_QUARANTINE "/" SQ_DIR_RETRY,
 		SQ_DIR_QUARANTINE "/" SQ_DIR_DEAD,
 		SQ_DIR_QUARANTINE "/" SQ_DIR_HOLD,
+		SQ_DIR_QUARANTINE "/" SQ_DIR_GROUPS,
 	};
 	size_t i;
 	int fd, rc;
@@ -319,7 +327,7 @@ gc_attr_walk(struct gc *g)
 		if (rc == -1)
 			return -1;
 	}
-	return 0;
+	return sq_msg_each(g->q, SQ_STATE_GROUPED, gc_attr_mark_grouped, g);
 }
 
 /*

@@ -192,6 +192,21 @@ group_open(struct sq_queue *q, const char *key, int create)
 	return fd;
 }
 
+int
+group_dir_of(struct sq_queue *q, const char *name)
+{
+	struct sq_name n;
+	int gsfd;
+
+	if (sq_name_parse(&n, name) == -1 || n.group[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((gsfd = groups_dir(q, 0)) == -1)
+		return -1;
+	return subdir_open(gsfd, n.group, 0);
+}
+
 /* What one listing of groups/KEY shows. */
 struct gview {
 	char		baton[BATON_MAX];	/* the first baton met, or "" */
@@ -1041,9 +1056,12 @@ fail:
 
 /* ------------------------------------------------------------- walks */
 
-/* Call fn for each entry of one group's directory gfd: see sq_group_each. */
+/*
+ * Call fn for each entry of gfd, the directory of group key: see
+ * sq_group_each.
+ */
 static int
-each_waiting(int gfd, sq_msg_fn *fn, void *arg)
+each_waiting(int gfd, const char *key, sq_msg_fn *fn, void *arg)
 {
 	struct dirent *e;
 	struct sq_msg m;
@@ -1057,10 +1075,12 @@ each_waiting(int gfd, sq_msg_fn *fn, void *arg)
 		if (e->d_name[0] == '.' || e->d_name[0] == ',')
 			continue;
 		memset(&m, 0, sizeof(m));
-		m.state = SQ_STATE_READY;
+		m.state = SQ_STATE_GROUPED;
 		m.dirfd = fd;
 		m.name = e->d_name;
-		m.parsed = sq_name_parse(&m.n, e->d_name) == 0;
+		/* A name of another group, or none, is no message here. */
+		m.parsed = sq_name_parse(&m.n, e->d_name) == 0 &&
+		    strcmp(m.n.group, key) == 0;
 		if (fstatat(fd, e->d_name, &m.st, AT_SYMLINK_NOFOLLOW) == -1) {
 			if (errno == ENOENT)
 				continue;
@@ -1088,7 +1108,7 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
 			continue;
-		rc = each_waiting(gfd, fn, arg);
+		rc = each_waiting(gfd, e->d_name, fn, arg);
 		close(gfd);
 	}
 	closedir(d);

@@ -121,8 +121,10 @@ int	sq_group_stats(struct sq_queue *q, struct sq_group_stats *s);
 /*
  * sq_group_each - call fn for every entry waiting in a group's directory,
  * groups/KEY/NAME (batons and dot names left out), as sq_msg_each does
- * for a state: m->state is SQ_STATE_READY, the state it is to enter;
- * m->dirfd is the group's directory.  In no order.  Returns 0, fn's -1,
+ * for a state: m->state is SQ_STATE_GROUPED; m->dirfd is the group's
+ * directory; m->parsed is 0 for a name that does not parse or whose g=
+ * is not KEY, which is no message of the group (qadmin check reports
+ * it).  In no order.  Returns 0, fn's -1,
  * or -1 with errno; 0 without groups/.
  */
 int	sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg);

@@ -388,7 +388,8 @@ sq_msg_oldest(struct sq_queue *q, enum sq_state st, size_t max,
 	if (o.n == 0)
 		goto out;
 	sort(o.heap, o.n, sizeof(*o.heap), entry_cmp);
-	if ((dfd = sq_state_open(q, st, 0)) == -1)
+	/* Grouped messages are in a directory each group: none given. */
+	if (st != SQ_STATE_GROUPED && (dfd = sq_state_open(q, st, 0)) == -1)
 		goto fail;
 	for (i = 0; i < o.n && rc == 0; i++) {
 		memset(&m, 0, sizeof(m));
@@ -433,7 +434,9 @@ sq_msg_open(struct sq_queue *q, const char *id, struct sq_msg *out,
 	for (tries = 0; tries < OPEN_TRIES; tries++) {
 		if (sq_msg_find(q, id, out, name) == -1)
 			return -1;
-		if ((dfd = sq_state_open(q, out->state, 0)) == -1) {
+		dfd = out->state == SQ_STATE_GROUPED ? group_dir_of(q, name) :
+		    sq_state_open(q, out->state, 0);
+		if (dfd == -1) {
 			if (errno == ENOENT)
 				continue;
 			return -1;

@@ -134,7 +134,9 @@ const char	*sq_msg_stray(const struct sq_msg *m);
  * sq_msg_each would pass them.  One listing of the directory; memory
  * grows with max (a heap of up to max names, about 400 bytes each),
  * never with the queue.  In the callback m->dirfd is the state
- * directory, still open, and m->st is the lstat taken while listing.
+ * directory, still open (-1 for SQ_STATE_GROUPED, whose messages are
+ * in their groups' directories), and m->st is the lstat taken while
+ * listing.
  * fn returns as for sq_msg_each.  Returns 0, or -1 with errno (ENOMEM,
  * or as sq_msg_each, or from fn).
  */

@@ -122,6 +122,13 @@ int	names_list(int dfd, size_t max, struct names *l);
 /* names_free - free a listing of names_list. */
 void	names_free(struct names *l);
 
+/*
+ * group_dir_of - open groups/KEY/ of q, KEY the g= of the message name,
+ * where a message of state SQ_STATE_GROUPED waits (group.c; not made).
+ * Returns a descriptor or -1 with errno (EINVAL: no g= in name, ENOENT).
+ */
+int	group_dir_of(struct sq_queue *q, const char *name);
+
 /* short_host - this host's short name as in message IDs (name.c). */
 const char	*short_host(void);
 

@@ -74,8 +74,9 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *               tmp_age_ms (SQ_GC_TMP_AGE_MS: the maildir(5) 36 h rule);
  *   attr/ID, attr/ID.failure
  *               sidecars older than SQ_GC_LEFTOVER_AGE_MS whose ID is in
- *               no state (new, cur, retry, dead, hold), nor in tmp/,
- *               archive/ or quarantine/: the sidecar names are kept sorted in
+ *               no state (new, cur, retry, dead, hold, or waiting in
+ *               groups/KEY/), nor in tmp/, archive/ or quarantine/: the
+ *               sidecar names are kept sorted in
  *               memory (proportional to the number of sidecars, none
  *               when attr/ is empty), each state streamed once, and the
  *               candidates confirmed by a second pass, so that a message

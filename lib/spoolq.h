@@ -1219,25 +1219,39 @@ enum sq_state {
 	SQ_STATE_RETRY,		/* retry/ */
 	SQ_STATE_DEAD,		/* dead/ */
 	SQ_STATE_HELD,		/* hold/, made on demand */
-	SQ_NSTATES
+	SQ_NSTATES,		/* the states above, one directory each */
+	/*
+	 * groups/KEY/, KEY its g=: ready, but waiting behind its group's
+	 * head (spoolq(5) "Message groups").  Not one directory, so left
+	 * out of the loops over the SQ_NSTATES states; sq_msg_each,
+	 * sq_msg_find, sq_admin_move and sq_admin_delete take it.
+	 */
+	SQ_STATE_GROUPED = SQ_NSTATES
 };
 
-/* sq_state_name - "ready", "inflight", "retry", "dead" or "held". */
+/*
+ * sq_state_name - "ready", "inflight", "retry", "dead", "held" or
+ * "grouped".
+ */
 const char	*sq_state_name(enum sq_state st);
 
-/* sq_state_dir - the state's directory: "new", "cur", "retry", ... */
+/*
+ * sq_state_dir - the state's directory: "new", "cur", "retry", ...;
+ * "groups" for SQ_STATE_GROUPED, whose messages are in groups/KEY/.
+ */
 const char	*sq_state_dir(enum sq_state st);
 
 /*
- * sq_state_parse - a state from its name or its directory name.  Returns
- * 0, or -1 with errno EINVAL.
+ * sq_state_parse - a state from its name or its directory name, "grouped"
+ * and "groups" included.  Returns 0, or -1 with errno EINVAL.
  */
 int	sq_state_parse(const char *s, enum sq_state *st);
 
 /*
  * sq_state_open - open the state's directory of q (not following links),
  * creating it first when create is set (hold/ is made on demand).
- * Returns a descriptor or -1 with errno (ENOENT when missing).
+ * Returns a descriptor or -1 with errno (ENOENT when missing, EINVAL for
+ * SQ_STATE_GROUPED, whose messages are each in their group's).
  */
 int	sq_state_open(struct sq_queue *q, enum sq_state st, int create);
 
@@ -1260,19 +1274,21 @@ typedef int	sq_msg_fn(const struct sq_msg *m, void *arg);
 /*
  * sq_msg_each - stream the non-dot entries of state st of q to fn,
  * unordered, in constant memory.  Entries that vanish meanwhile are
- * skipped; a missing hold/ is an empty state.  Returns 0 or -1 with
- * errno (from fn or the directory).
+ * skipped; a missing hold/ is an empty state.  SQ_STATE_GROUPED walks
+ * every group's directory (sq_group_each), m->dirfd then being the
+ * group's.  Returns 0 or -1 with errno (from fn or the directory).
  */
 int	sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn,
 	    void *arg);
 
 /*
  * sq_msg_find - find the regular file whose ID is id, in any state (ready
- * first).  Fills *out, with its name copied into name (SQ_NAME_MAX + 1
- * bytes).  Returns 0, or -1 with errno ENOENT (no such message) or
- * SQ_ENOTREG (only an entry that is not a regular file, such as a FIFO
- * or symlink planted there, has the ID; *out and name then describe it,
- * out->st its lstat).  Cost: one listing of each state directory.
+ * first, grouped last).  Fills *out, with its name copied into name
+ * (SQ_NAME_MAX + 1 bytes).  Returns 0, or -1 with errno ENOENT (no such
+ * message) or SQ_ENOTREG (only an entry that is not a regular file, such
+ * as a FIFO or symlink planted there, has the ID; *out and name then
+ * describe it, out->st its lstat).  Cost: one listing of each state directory, and of
+ * each group's directory when the ID is in none of them.
  */
 int	sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 	    char *name);
@@ -1299,8 +1315,13 @@ int	sq_queue_held(struct sq_queue *q);
  * sq_admin_move - move the message name from state from of q into state
  * target (ready or held) of queue to (which may be q): one rename, or,
  * between file systems, copy + fsync + publish + unlink.  The new name
- * keeps the ID, e= and h, and the attempts unless reset is set (redrive
- * resets them); the sidecars in attr/ follow.  newname (SQ_NAME_MAX + 1
+ * keeps the ID, e=, g= and h, and the attempts unless reset is set
+ * (redrive resets them); the sidecars in attr/ follow.  from may be
+ * SQ_STATE_GROUPED (the message waits in groups/KEY/, KEY its g=).  A
+ * move into another queue or into hold/ takes the message out of its
+ * group's states: the baton, if its ID holds it, is handed on
+ * (sq_group_release); a grouped message that comes into new/ joins its
+ * group at its first claim (sq_group_admit).  newname (SQ_NAME_MAX + 1
  * bytes, may be NULL) gets the new name.  Refuses (EINVAL) in-flight
  * messages, whose consumer owns them, and other targets.  Returns 0 or -1
  * with errno (ENOENT: the message moved on meanwhile).
@@ -1310,8 +1331,10 @@ int	sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	    char *newname);
 
 /*
- * sq_admin_delete - unlink the message name in state st of q, and its
- * sidecars.  Returns 0 or -1 with errno (ENOENT when gone).
+ * sq_admin_delete - unlink the message name in state st of q (which may
+ * be SQ_STATE_GROUPED), and its sidecars; a grouped message's baton, if
+ * its ID holds it, is then handed on to the next of its group, or freed
+ * (sq_group_release).  Returns 0 or -1 with errno (ENOENT when gone).
  */
 int	sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name);
 
@@ -1334,8 +1357,8 @@ typedef void	sq_replay_fn(const char *id, const char *new_id, void *arg);
  * sq_archive_replay - send every message of q's archive/ sent at or
  * after since_ms (epoch ms, from the ID; 0 = all) again into queue to
  * (which may be q): a new message with a new ID, the original's routing
- * key and attributes, and the attribute original-id.  Archived files
- * stay.  *n counts what was (or, on a dry run, would be) sent.  Returns
+ * key, attributes and group (g=: sent into its group, as qsend -g does),
+ * and the attribute original-id.  Archived files stay.  *n counts what was (or, on a dry run, would be) sent.  Returns
  * 0 or -1 with errno.
  */
 int	sq_archive_replay(struct sq_queue *q, struct sq_queue *to,

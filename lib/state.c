@@ -21,12 +21,13 @@
 
 static const struct {
 	const char	*name, *dir;
-} states[SQ_NSTATES] = {
+} states[SQ_NSTATES + 1] = {
 	[SQ_STATE_READY] = { "ready", SQ_DIR_NEW },
 	[SQ_STATE_INFLIGHT] = { "inflight", SQ_DIR_CUR },
 	[SQ_STATE_RETRY] = { "retry", SQ_DIR_RETRY },
 	[SQ_STATE_DEAD] = { "dead", SQ_DIR_DEAD },
 	[SQ_STATE_HELD] = { "held", SQ_DIR_HOLD },
+	[SQ_STATE_GROUPED] = { "grouped", SQ_DIR_GROUPS },
 };
 
 const char *
@@ -46,7 +47,7 @@ sq_state_parse(const char *s, enum sq_state *st)
 {
 	int i;
 
-	for (i = 0; i < SQ_NSTATES; i++)
+	for (i = 0; i <= SQ_STATE_GROUPED; i++)
 		if (strcmp(s, states[i].name) == 0 ||
 		    strcmp(s, states[i].dir) == 0) {
 			*st = (enum sq_state)i;
@@ -59,6 +60,10 @@ sq_state_parse(const char *s, enum sq_state *st)
 int
 sq_state_open(struct sq_queue *q, enum sq_state st, int create)
 {
+	if (st == SQ_STATE_GROUPED) {
+		errno = EINVAL;
+		return -1;
+	}
 	return subdir_open(q->fd, states[st].dir, create);
 }
 
@@ -70,6 +75,8 @@ sq_msg_each(struct sq_queue *q, enum sq_state st, sq_msg_fn *fn, void *arg)
 	DIR *d;
 	int fd, rc = 0;
 
+	if (st == SQ_STATE_GROUPED)
+		return sq_group_each(q, fn, arg);
 	if ((fd = sq_state_open(q, st, 0)) == -1)
 		return errno == ENOENT && st == SQ_STATE_HELD ? 0 : -1;
 	if ((d = fdopendir(fd)) == NULL) {
@@ -145,6 +152,11 @@ sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 		if (name[0] != '\0')
 			return 0;
 	}
+	/* Waiting behind its group's head. */
+	if (sq_group_each(q, match_id, &f) == -1)
+		return -1;
+	if (name[0] != '\0')
+		return 0;
 	if (f.stray_name[0] != '\0') {
 		/* Only something planted has the ID: say so. */
 		*out = f.stray;

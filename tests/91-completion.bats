@@ -113,7 +113,7 @@ offers() {
 	offers qadmin ls - :: -h --help --json -n
 	offers qadmin list - :: -h --help
 	offers qadmin list -- :: --help
-	offers qadmin ls jobs '' :: ready inflight retry dead held
+	offers qadmin ls jobs '' :: ready inflight retry dead held grouped
 	offers qadmin purge jobs dead r :: ready retry
 	offers qadmin redrive --reason '' :: attempts expired rejected timeout overflow
 	offers qadmin redrive --reason=r :: --reason=rejected
