@@ -76,7 +76,7 @@ $(O)/bin/qworker: $(O)/cmd/qworker.o $(QWORKER_OBJ) $(O)/cmd/tool.o $(LIBA)
 
 # qbridge: the core and one file per broker, each with its client library
 # from Debian (hiredis, nats.c, rabbitmq-c), linked dynamically.
-BRIDGE_PKGS = hiredis libnats librabbitmq
+BRIDGE_PKGS = hiredis libnats librabbitmq libssl libcrypto
 BRIDGE_OBJ = $(patsubst %.c,$(O)/%.o,$(wildcard cmd/qbridge_*.c))
 BRIDGE_LIBS := $(shell pkg-config --libs $(BRIDGE_PKGS) 2>/dev/null)
 $(O)/bin/qbridge: $(O)/cmd/qbridge.o $(BRIDGE_OBJ) $(O)/cmd/tool.o $(LIBA)

@@ -73,14 +73,18 @@ struct qb {
 };
 
 static const char synopsis[] =
-    "usage: qbridge out [-qv] [-d root] [--batch count] [--credentials file]"
-    "\n               [--drain] [--timeout duration] queue url\n"
-    "       qbridge in [-qv] [-d root] [--batch count] [--credentials file]"
-    "\n               [--drain] [--timeout duration] url queue\n";
+    "usage: qbridge out [-qv] [-d root] [--batch count] [--cacert file]"
+    "\n               [--credentials file] [--drain] [--timeout duration]"
+    " queue url\n"
+    "       qbridge in [-qv] [-d root] [--batch count] [--cacert file]"
+    "\n               [--credentials file] [--drain] [--timeout duration]"
+    " url queue\n";
 
 static const char options[] =
     "  --batch count     messages per batch, and the prefetch of in "
     "(default 100)\n"
+    "  --cacert file     trust the CA certificates of file (PEM) for TLS,\n"
+    "                    not the system's\n"
     "  --credentials file\n"
     "                    user and password (mode 600; else "
     "QBRIDGE_USER, QBRIDGE_PASSWORD)\n"
@@ -95,7 +99,9 @@ static const char options[] =
     "  --version         print the version\n"
     "URLs: redis://HOST[:PORT]/STREAM[?group=G&consumer=C]\n"
     "      nats://HOST[:PORT]/STREAM[?subject=S&durable=D]\n"
-    "      amqp://HOST[:PORT]/[VHOST][?exchange=X&key=K&queue=Q]\n";
+    "      amqp://HOST[:PORT]/[VHOST][?exchange=X&key=K&queue=Q]\n"
+    "TLS:  tls:// (NATS), amqps:// (AMQP); the server's certificate is "
+    "verified\n";
 
 static void
 on_signal(int sig)
@@ -282,6 +288,49 @@ url_parse(struct bridge *b, const char *url, char *err, size_t errsize)
 	}
 	strlcpy(u->shown, url, sizeof(u->shown));
 	return 0;
+}
+
+/*
+ * --cacert: only with a URL that may go TLS (the TLS schemes; nats://,
+ * which nats.c turns to TLS when the server requires it), and a file
+ * that can be read (the client libraries would say so only at the first
+ * connection).  Returns 0, or an exit code with a message in err.
+ */
+static int
+cacert_check(const struct bridge *b, char *err, size_t errsize)
+{
+	struct stat st;
+	int fd;
+
+	if (!b->tls && b->ops != &br_nats) {
+		snprintf(err, errsize, "--cacert: %s:// is not TLS "
+		    "(tls://, amqps://)", b->url.scheme);
+		return EX_USAGE;
+	}
+	if ((fd = sq_open_regular(AT_FDCWD, b->cacert, O_RDONLY, 0, &st)) ==
+	    -1) {
+		snprintf(err, errsize, "%s: %s", b->cacert, strerror(errno));
+		return errno == EACCES ? EX_NOPERM : EX_CONFIG;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+br_tls_refused(const struct bridge *b, int host, char *err, size_t errsize)
+{
+	size_t len = strlen(err);
+
+	if (host)
+		snprintf(err + len, errsize - len, " (the certificate does "
+		    "not name %s)", b->url.host);
+	else if (b->cacert != NULL)
+		snprintf(err + len, errsize - len, " (not signed by a CA of "
+		    "%s)", b->cacert);
+	else
+		snprintf(err + len, errsize - len, " (not signed by a CA the "
+		    "system trusts; --cacert FILE names others)");
+	return BR_CONFIG;
 }
 
 /* ------------------------------------------------------------- credentials */
@@ -922,10 +971,11 @@ setup(struct qb *s, const char *root)
 int
 main(int argc, char *argv[])
 {
-	enum { OPT_BATCH = 256, OPT_CRED, OPT_DRAIN, OPT_TIMEOUT,
+	enum { OPT_BATCH = 256, OPT_CACERT, OPT_CRED, OPT_DRAIN, OPT_TIMEOUT,
 	    OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
 		{ "credentials", required_argument, NULL, OPT_CRED },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
 		{ "help", no_argument, NULL, 'h' },
@@ -977,6 +1027,9 @@ main(int argc, char *argv[])
 			s.b.batch = (size_t)tool_number("--batch", optarg, 1,
 			    BR_BATCH_MAX);
 			break;
+		case OPT_CACERT:
+			s.b.cacert = optarg;
+			break;
 		case OPT_CRED:
 			s.credfile = optarg;
 			break;
@@ -1003,6 +1056,9 @@ main(int argc, char *argv[])
 	if (url_parse(&s.b, url, why, sizeof(why)) == -1 ||
 	    s.b.ops->check(&s.b, why, sizeof(why)) != BR_OK)
 		errx(EX_CONFIG, "%s", why);
+	if (s.b.cacert != NULL && (rc = cacert_check(&s.b, why,
+	    sizeof(why))) != 0)
+		errx(rc, "%s", why);
 	if ((rc = cred_load(&s.b.cred, s.credfile, why, sizeof(why))) != 0)
 		errx(rc, "%s", why);
 	setup(&s, root);

@@ -111,6 +111,8 @@ struct bridge {
 	struct br_cred	 cred;
 	int		 in;		/* 1: qbridge in; 0: out */
 	int		 tls;		/* the TLS scheme was given */
+	const char	*cacert;	/* --cacert: the CAs to trust, or NULL:
+					   the system's (OpenSSL's default paths) */
 	size_t		 batch;		/* messages per batch / prefetch */
 	int64_t		 timeout_ms;	/* connect and reply timeout */
 	void		*conn;		/* the broker's state */
@@ -132,6 +134,15 @@ int	br_query(const struct br_url *u, const char *name, char *buf,
  */
 int	br_query_check(const struct br_url *u, const char *const *names,
 	    char *err, size_t errsize);
+
+/*
+ * br_tls_refused - the broker's certificate was refused (host: for its
+ * names, else for its chain): append to the message in err what was
+ * checked against (--cacert or the system's CAs, the URL's host).
+ * Returns BR_CONFIG: retrying would not make the server trusted.
+ */
+int	br_tls_refused(const struct bridge *b, int host, char *err,
+	    size_t errsize);
 
 /*
  * br_attrs_format - attributes as "NAME=VALUE\n" lines into a malloc'ed

@@ -16,6 +16,8 @@
  * r=unroutable, an error the server answers (too large, limits with
  * discard new) with r=refused.
  *
+ * tls:// is TLS with the server's certificate verified (tls_setup).
+ *
  * in: a durable pull consumer (made when missing, explicit acks, with
  * the ack wait of the URL's ackwait= or the server's 30 s), one
  * Fetch of up to batch messages; the dedup ID of the local send is the
@@ -258,6 +260,29 @@ consumer_ensure(struct bridge *b, char *err, size_t errsize)
 	return BR_OK;
 }
 
+/*
+ * TLS verified both ways: the chain against --cacert or the system's
+ * CAs (nats.c loads OpenSSL's default paths), and the host name of the
+ * URL against the certificate (nats.c checks it only when told).  For
+ * tls://, and for nats:// when the server requires TLS (nats.c then
+ * goes TLS by itself).
+ */
+static natsStatus
+tls_setup(struct bridge *b, natsOptions *opts)
+{
+	natsStatus s;
+
+	/* nats:// goes TLS too when the server asks for it: verified. */
+	if ((b->tls && (s = natsOptions_SetSecure(opts, true)) != NATS_OK) ||
+	    (s = natsOptions_SkipServerVerification(opts, false)) != NATS_OK ||
+	    (s = natsOptions_SetExpectedHostname(opts, b->url.host)) !=
+	    NATS_OK)
+		return s;
+	if (b->cacert != NULL)
+		s = natsOptions_LoadCATrustedCertificates(opts, b->cacert);
+	return s;
+}
+
 static int
 nats_connect(struct bridge *b, char *err, size_t errsize)
 {
@@ -286,13 +311,15 @@ nats_connect(struct bridge *b, char *err, size_t errsize)
 	    (s = natsOptions_SetURL(opts, url)) != NATS_OK ||
 	    (s = natsOptions_SetTimeout(opts, b->timeout_ms)) != NATS_OK ||
 	    (s = natsOptions_SetAllowReconnect(opts, false)) != NATS_OK ||
-	    (b->tls && (s = natsOptions_SetSecure(opts, true)) != NATS_OK) ||
+	    (s = tls_setup(b, opts)) != NATS_OK ||
 	    (b->cred.user[0] != '\0' && (s = natsOptions_SetUserInfo(opts,
 	    b->cred.user, b->cred.password)) != NATS_OK) ||
 	    (b->cred.user[0] == '\0' && b->cred.password[0] != '\0' &&
 	    (s = natsOptions_SetToken(opts, b->cred.password)) != NATS_OK)) {
 		natsOptions_Destroy(opts);
 		rc = fail(s, "options", err, errsize);
+		if (s == NATS_SSL_ERROR)	/* --cacert: not certificates */
+			rc = BR_CONFIG;
 		nats_close(b);
 		return rc;
 	}
@@ -302,6 +329,15 @@ nats_connect(struct bridge *b, char *err, size_t errsize)
 		rc = fail(s, "connect", err, errsize);
 		if (strstr(err, "uthoriz") != NULL)
 			rc = BR_AUTH;
+		/*
+		 * A certificate refused (nats.c's verify callback writes
+		 * "CODE:REASON:depth=N:..."): no retrying makes it trusted.
+		 */
+		if (s == NATS_SSL_ERROR && (strstr(err, ":depth=") != NULL ||
+		    strstr(err, "expected hostname") != NULL))
+			rc = br_tls_refused(b, strstr(err, "mismatch") !=
+			    NULL || strstr(err, "hostname") != NULL, err,
+			    errsize);
 		nats_close(b);
 		return rc;
 	}

@@ -48,8 +48,10 @@ redis_check(struct bridge *b, char *err, size_t errsize)
 	const char *errstr;
 
 	if (b->tls) {
-		snprintf(err, errsize, "%s: TLS is not offered by this "
-		    "hiredis; use redis:// through a TLS tunnel", b->url.shown);
+		snprintf(err, errsize, "%s: this build has no TLS for Redis "
+		    "(hiredis %d.%d.%d, without hiredis_ssl); use redis:// "
+		    "through a TLS tunnel", b->url.shown, HIREDIS_MAJOR,
+		    HIREDIS_MINOR, HIREDIS_PATCH);
 		return BR_CONFIG;
 	}
 	if (b->url.path[0] == '\0' || strchr(b->url.path, '/') != NULL) {

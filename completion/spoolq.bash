@@ -302,7 +302,7 @@ _spoolq_qworker()
 # it goes; a URL is the user's to type.
 _spoolq_qbridge()
 {
-	local spec='-d:dir --batch:none --credentials:file --timeout:duration'
+	local spec='-d:dir --batch:none --cacert:file --credentials:file --timeout:duration'
 	local prev_opt nargs dashdash
 	if ((COMP_CWORD == 1)); then
 		_spoolq_add in out
@@ -311,8 +311,8 @@ _spoolq_qbridge()
 	_spoolq_scan "$spec" 2
 	_spoolq_optarg "$spec" && return
 	if [[ ${COMP_WORDS[COMP_CWORD]} == -* ]]; then
-		_spoolq_add -d -h -q -v --batch --credentials --drain --help \
-		    --timeout --version
+		_spoolq_add -d -h -q -v --batch --cacert --credentials --drain \
+		    --help --timeout --version
 	elif [[ ${COMP_WORDS[1]} == out ]] && ((nargs == 0)); then
 		_spoolq_queues
 	elif [[ ${COMP_WORDS[1]} == in ]] && ((nargs == 1)); then

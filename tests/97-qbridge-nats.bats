@@ -181,3 +181,45 @@ outbox_empty() {
 	assert_success
 	assert_count new a 0
 }
+
+@test "nats: tls:// verifies the server: a CA of --cacert is trusted; an unknown CA or another host name is refused (78), nothing lost" {
+	tls_certs "$T/tls" || skip "$BRIDGE_SKIP"
+	local NATS_PID NATS_PORT
+	nats_start "$T/tlsnats" "" --tls --tlscert "$T/tls/server.pem" \
+	    --tlskey "$T/tls/server.key" || skip "$BRIDGE_SKIP"
+	TURL=tls://localhost:$NATS_PORT/S$S
+	qsend a one two
+	# Not signed by a CA of the system's.
+	expect_fail 78 qbridge out --drain a "$TURL"
+	assert_output --regexp "^qbridge: $TURL: connect: SSL handshake error: .*unable to get local issuer certificate.* \(not signed by a CA the system trusts; --cacert FILE names others\)\$"
+	assert_equal "${#lines[@]}" 1
+	# Nor by the CA named.
+	expect_fail 78 qbridge out --drain --cacert "$T/tls/other.pem" a "$TURL"
+	assert_output --regexp "^qbridge: $TURL: connect: SSL handshake error: .* \(not signed by a CA of $T/tls/other.pem\)\$"
+	assert_equal "${#lines[@]}" 1
+	# nats:// goes TLS for a server that requires it, verified as well.
+	expect_fail 78 qbridge out --drain a "nats://localhost:$NATS_PORT/S$S"
+	assert_output --partial 'unable to get local issuer certificate'
+	# The right CA, but the URL names a host the certificate does not.
+	expect_fail 78 qbridge out --drain --cacert "$T/tls/ca.pem" a \
+	    "tls://127.0.0.1:$NATS_PORT/S$S"
+	assert_output --regexp "^qbridge: tls://127.0.0.1:$NATS_PORT/S$S: connect: SSL handshake error: .*mismatch.* \(the certificate does not name 127.0.0.1\)\$"
+	assert_equal "${#lines[@]}" 1
+	assert_count new a 2
+	assert_count cur a 0
+	# Trusted: the round trip.
+	run qbridge out --drain --cacert "$T/tls/ca.pem" a "$TURL"
+	assert_success
+	assert_line "qbridge: a -> $TURL: 2 sent, 0 refused, 0 pending ${lines[0]##* }"
+	assert_count new a 0
+	qbridge in --drain -q --cacert "$T/tls/ca.pem" "$TURL" b
+	assert_equal "$(bodies new b)" $'one\ntwo'
+	expect_fail 78 qbridge out --cacert "$T/nosuch" a "$TURL"
+	assert_output "qbridge: $T/nosuch: No such file or directory"
+	qsend a three
+	expect_fail 78 qbridge out --drain --cacert "$T/tls/ext" a "$TURL"
+	assert_output --regexp "^qbridge: $TURL: options: Error loading trusted certificates '$T/tls/ext'"
+	assert_equal "${#lines[@]}" 1
+	assert_count new a 1
+	nats_kill
+}

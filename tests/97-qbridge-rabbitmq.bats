@@ -9,6 +9,13 @@ load bridge
 
 setup_file() {
 	export RDIR="$BATS_FILE_TMPDIR/rabbit"
+	# A TLS listener too, with a certificate of a throw-away CA.
+	if tls_certs "$BATS_FILE_TMPDIR/tls"; then
+		export RABBIT_TLS_PORT=$(free_port)
+		rabbit_tls "$RDIR" "$BATS_FILE_TMPDIR/tls" "$RABBIT_TLS_PORT"
+	else
+		export TLS_SKIP=$BRIDGE_SKIP
+	fi
 	if rabbit_start "$RDIR"; then
 		export RABBIT_PORT RABBIT_PORTS
 	else
@@ -120,4 +127,34 @@ ready_over() {
 	expect_fail 69 qbridge out --drain a "amqp://127.0.0.1:$(free_port)/"
 	assert_line --regexp 'connect: .*; giving up$'
 	assert_count new a 1
+}
+
+@test "rabbitmq: amqps:// verifies the server: a CA of --cacert is trusted; an unknown CA or another host name is refused (78), nothing lost" {
+	[[ -z ${TLS_SKIP-} ]] || skip "$TLS_SKIP"
+	CA=$BATS_FILE_TMPDIR/tls
+	TURL="amqps://localhost:$RABBIT_TLS_PORT/?queue=q$S"
+	qsend a one two
+	# Not signed by a CA of the system's.
+	expect_fail 78 qbridge out --drain a "$TURL"
+	assert_output --regexp "^qbridge: amqps://[^ ]+: connect: SSL peer cert verification failed: .* \(not signed by a CA the system trusts; --cacert FILE names others\)\$"
+	assert_equal "${#lines[@]}" 1
+	# Nor by the CA named.
+	expect_fail 78 qbridge out --drain --cacert "$CA/other.pem" a "$TURL"
+	assert_output --regexp "^qbridge: amqps://[^ ]+: connect: SSL peer cert verification failed: .* \(not signed by a CA of $CA/other.pem\)\$"
+	assert_equal "${#lines[@]}" 1
+	# The right CA, but the URL names a host the certificate does not.
+	expect_fail 78 qbridge out --drain --cacert "$CA/ca.pem" a \
+	    "amqps://127.0.0.1:$RABBIT_TLS_PORT/?queue=q$S"
+	assert_output "qbridge: amqps://127.0.0.1:$RABBIT_TLS_PORT/?queue=q$S: connect: SSL hostname verification failed (the certificate does not name 127.0.0.1)"
+	assert_count new a 2
+	assert_count cur a 0
+	# Trusted: the round trip.
+	run qbridge out --drain --cacert "$CA/ca.pem" a "$TURL"
+	assert_success
+	assert_line --regexp "^qbridge: a -> amqps://[^ ]+: 2 sent, 0 refused, 0 pending"
+	assert_count new a 0
+	qbridge in --drain -q --cacert "$CA/ca.pem" "$TURL" b
+	assert_equal "$(bodies new b)" $'one\ntwo'
+	expect_fail 64 qbridge out --cacert "$CA/ca.pem" a "$URL"
+	assert_output 'qbridge: --cacert: amqp:// is not TLS (tls://, amqps://)'
 }

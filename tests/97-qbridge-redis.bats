@@ -183,7 +183,9 @@ entries_are() {
 	expect_fail 78 qbridge in "$URL?group=g&nonsense=1" b
 	assert_output 'qbridge: nonsense: unknown URL parameter'
 	expect_fail 78 qbridge out a "rediss://127.0.0.1/s"
-	assert_output --partial 'TLS is not offered'
+	assert_output --regexp '^qbridge: rediss://127.0.0.1/s: this build has no TLS for Redis \(hiredis [0-9.]+, without hiredis_ssl\); use redis:// through a TLS tunnel$'
+	expect_fail 64 qbridge out --cacert /dev/null a "$URL"
+	assert_output 'qbridge: --cacert: redis:// is not TLS (tls://, amqps://)'
 	# Nothing listens there: --drain gives up after a few back-offs.
 	expect_fail 69 qbridge out --drain a "redis://127.0.0.1:$(free_port)/s"
 	assert_line --index 0 --regexp 'Connection refused; retrying in [0-9.]+s$'

@@ -212,3 +212,42 @@ rabbit_stop() {
 epmd_kill() {
 	ERL_EPMD_PORT=$1 epmd -kill >/dev/null 2>&1
 }
+
+# tls_certs DIR: a throw-away CA (DIR/ca.pem) and a server certificate
+# it signed for the name localhost only (DIR/server.pem, DIR/server.key),
+# and a CA that signed nothing here (DIR/other.pem).  Returns 1, with the
+# reason in BRIDGE_SKIP, without openssl.
+tls_certs() {
+	local d=$1
+	command -v openssl >/dev/null ||
+	    { BRIDGE_SKIP="openssl not installed"; return 1; }
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+	    -subj '/CN=spoolq test CA' -keyout "$d/ca.key" -out "$d/ca.pem" \
+	    2>/dev/null &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
+	    -subj '/CN=spoolq other CA' -keyout "$d/other.key" \
+	    -out "$d/other.pem" 2>/dev/null &&
+	openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' \
+	    -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null &&
+	printf 'subjectAltName = DNS:localhost\n' >"$d/ext" &&
+	openssl x509 -req -days 2 -in "$d/server.csr" -CA "$d/ca.pem" \
+	    -CAkey "$d/ca.key" -CAcreateserial -extfile "$d/ext" \
+	    -out "$d/server.pem" 2>/dev/null ||
+	    { BRIDGE_SKIP="openssl cannot make certificates"; return 1; }
+}
+
+# rabbit_tls DIR CERTS PORT: the server of DIR (before rabbit_start) also
+# listens for AMQP over TLS on 127.0.0.1:PORT with the certificate of
+# CERTS (tls_certs), asking none of its clients.
+rabbit_tls() {
+	mkdir -p "$1"
+	cat >"$1/rabbitmq.conf" <<-EOF
+	listeners.ssl.1 = 127.0.0.1:$3
+	ssl_options.cacertfile = $2/ca.pem
+	ssl_options.certfile = $2/server.pem
+	ssl_options.keyfile = $2/server.key
+	ssl_options.verify = verify_none
+	ssl_options.fail_if_no_peer_cert = false
+	EOF
+}
