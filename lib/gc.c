@@ -448,7 +448,9 @@ gc_dedup(int dfd, const char *name, const struct stat *st, void *arg)
 /*
  * Ready and waiting messages past their expiry go to dead/ with
  * r=expired, as a consumer meeting them would do (SPEC 5: "by the next
- * consumer that meets it or by qadmin gc").  One rename each.
+ * consumer that meets it or by qadmin gc"), those waiting in their
+ * groups too.  One rename each; a group's baton held by the message is
+ * then handed on.
  */
 static int
 gc_expire(const struct sq_msg *m, void *arg)
@@ -462,8 +464,12 @@ gc_expire(const struct sq_msg *m, void *arg)
 	if (!m->parsed || !S_ISREG(m->st.st_mode) || !expired(g->q, &n,
 	    g->now_ms))
 		return 0;
-	snprintf(path, sizeof(path), "%s/%s", sq_state_dir(m->state),
-	    m->name);
+	if (m->state == SQ_STATE_GROUPED)
+		snprintf(path, sizeof(path), "%s/%s/%s", SQ_DIR_GROUPS,
+		    n.group, m->name);
+	else
+		snprintf(path, sizeof(path), "%s/%s", sq_state_dir(m->state),
+		    m->name);
 	it.path = path;
 	it.reason = SQ_REASON_EXPIRED;
 	it.error = 0;
@@ -471,7 +477,8 @@ gc_expire(const struct sq_msg *m, void *arg)
 	it.kept = 0;
 	if (!g->dry_run) {
 		dead_name(&n, SQ_REASON_EXPIRED);
-		fd = m->state == SQ_STATE_READY ? g->q->newfd : g->q->retryfd;
+		fd = m->state == SQ_STATE_READY ? g->q->newfd :
+		    m->state == SQ_STATE_RETRY ? g->q->retryfd : m->dirfd;
 		if (move_message(fd, m->name, g->q->deadfd, &n, NULL) == -1) {
 			if (errno == ENOENT)
 				return 0;	/* a consumer was quicker */
@@ -549,7 +556,9 @@ sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
 			goto out;
 	} else if (errno != ENOENT)
 		goto out;
+	/* Groups first: a head's expiry promotes the next into new/. */
 	if (sq_archive_trim(q, now_ms, dry_run, gc_trimmed, &g) == -1 ||
+	    sq_msg_each(q, SQ_STATE_GROUPED, gc_expire, &g) == -1 ||
 	    sq_msg_each(q, SQ_STATE_READY, gc_expire, &g) == -1 ||
 	    sq_msg_each(q, SQ_STATE_RETRY, gc_expire, &g) == -1)
 		goto out;

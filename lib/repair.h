@@ -100,10 +100,11 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *               that no sender holds locked;
  *   archive/... what retention and retention_bytes no longer keep
  *               (sq_archive_trim);
- *   new/, retry/
+ *   new/, retry/, groups/KEY/
  *               messages past their expiry (e=, or the queue's ttl) are
  *               not removed but dead-lettered with r=expired, one rename
- *               each, as a consumer meeting them would.
+ *               each, as a consumer meeting them would (the group's
+ *               baton, if the message holds it, handed on).
  *
  * Nothing in the state directories is touched: gc never removes a
  * message that is still to be delivered.  Entries are lstat'ed, never followed or opened.  With

@@ -328,3 +328,18 @@ three() {
 	assert_success
 	assert_equal "$(drain q)" $'A1\nA2\nA3'
 }
+
+@test "qadmin gc dead-letters an expired message waiting in its group; the group goes on" {
+	mapfile -t id < <(three A)
+	# Sent in 2001 by its ID: past a ttl of an hour.
+	old=1000000000.000000000.1_0_00000000.old
+	echo old >"$Q/tmp/$old"
+	mv "$Q/tmp/$old" "$Q/groups/A/$old,g=A"
+	qadmin config q set ttl=1h >/dev/null
+	run --separate-stderr qadmin gc q
+	assert_success
+	assert_output "gc groups/A/$old,g=A dead-lettered (expired)"
+	assert_equal "$(names dead q)" "$old,g=A,r=expired"
+	assert_equal "$(head_of A)" "${id[0]}"
+	assert_equal "$(drain q)" $'A1\nA2\nA3'
+}
