@@ -72,8 +72,8 @@ static const struct cmd cmds[] = {
 	{ "ls", cmd_ls, "ls [--json] [-n count] queue [state ...]",
 	    "  --json          one JSON object per message\n"
 	    "  -n count        the count oldest messages of each state\n"
-	    "  state           ready, inflight, retry, dead or held "
-	    "(default: all)\n" },
+	    "  state           ready, inflight, retry, dead, held or "
+	    "grouped (default: all)\n" },
 	{ "move", cmd_move, "move queue other [id ... | -]",
 	    "  other           the queue the messages go to, as ready\n"
 	    "  id ... | -      these messages (- reads IDs from stdin); "
@@ -81,11 +81,12 @@ static const struct cmd cmds[] = {
 	{ "peek", cmd_ls, "peek [--json] [-n count] queue [state ...]",
 	    "  --json          one JSON object per message\n"
 	    "  -n count        the count oldest messages of each state\n"
-	    "  state           ready, inflight, retry, dead or held "
-	    "(default: all)\n" },
+	    "  state           ready, inflight, retry, dead, held or "
+	    "grouped (default: all)\n" },
 	{ "purge", cmd_purge, "purge queue [state ...]",
-	    "  state           ready, retry, dead or held (default: ready "
-	    "and retry)\n" },
+	    "  state           ready (and grouped), retry, dead, held, or "
+	    "grouped alone\n"
+	    "                  (default: ready and retry)\n" },
 	{ "recover", cmd_recover, "recover queue",
 	    "  (no options)    recover lost claims, promote due retries, "
 	    "expire messages\n" },

@@ -471,6 +471,7 @@ int
 sq_queue_destroy(const char *path, int force)
 {
 	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[NAME_MAX + 1], err[64];
+	struct sq_group_stats gs;
 	struct sq_queue q;
 	struct sq_counts c;
 	int pfd, rc, saved;
@@ -479,7 +480,8 @@ sq_queue_destroy(const char *path, int force)
 	if (open_dirs(&q, path, err, sizeof(err)) == -1)
 		return -1;
 	if (!force && (sq_queue_count(&q, &c) == -1 ||
-	    c.ready + c.inflight + c.retry + c.dead > 0)) {
+	    c.ready + c.inflight + c.retry + c.dead > 0 ||
+	    sq_group_stats(&q, &gs) == -1 || gs.waiting > 0)) {
 		sq_queue_close(&q);
 		errno = ENOTEMPTY;
 		return -1;

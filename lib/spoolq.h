@@ -545,7 +545,7 @@ void	sq_queue_close(struct sq_queue *q);
 /*
  * sq_queue_destroy - remove the queue at path.  Unless force is set,
  * refuses (ENOTEMPTY) a queue holding messages in new, cur, retry or
- * dead.  The queue is first renamed to a dot name so that it disappears
+ * dead, or waiting in a group (groups/KEY/).  The queue is first renamed to a dot name so that it disappears
  * at once, then removed.  Returns 0 or -1 with errno.
  */
 int	sq_queue_destroy(const char *path, int force);

@@ -343,3 +343,17 @@ three() {
 	assert_equal "$(head_of A)" "${id[0]}"
 	assert_equal "$(drain q)" $'A1\nA2\nA3'
 }
+
+@test "qadmin destroy without -f refuses a queue whose only message waits in its group" {
+	mapfile -t id < <(three A)
+	qadmin -q delete q "${id[2]}"
+	# The head settled by a consumer that crashed before freeing the baton.
+	r=$(qrecv q)
+	rm -- "$r"
+	assert_count new q 0
+	assert_count groups/A q 2	# the baton and A2
+	expect_fail 65 qadmin destroy q
+	[[ -f $Q/groups/A/${id[1]},g=A ]] || fail "A2 lost"
+	qadmin -q destroy -f q
+	[[ ! -e $Q ]] || fail "not destroyed"
+}
