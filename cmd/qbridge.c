@@ -431,6 +431,14 @@ br_in_attr(struct br_in *in, const char *name, const char *value)
 }
 
 void
+br_in_group(struct br_in *in, const char *value)
+{
+	if (*value == '\0' || strchr(value, '\n') != NULL ||
+	    strlen(value) > SQ_KEY_MAX || sq_group_key(value, in->group) == -1)
+		in->group[0] = '\0';
+}
+
+void
 br_attrs_parse(struct br_in *in, char *s)
 {
 	char *line, *eq;
@@ -656,6 +664,7 @@ out_load(struct qb *s, struct pend *p)
 	p->o.id = p->c.n.id;
 	p->o.status = BR_PENDING;
 	p->o.expires_ms = p->c.n.expires > 0 ? p->c.n.expires * 1000 : 0;
+	p->o.group = p->c.n.group[0] != '\0' ? p->c.n.group : NULL;
 	if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY, 0, &st)) ==
 	    -1)
 		return -1;
@@ -726,6 +735,8 @@ out_settle(struct qb *s, struct pend *pend, size_t n, size_t *sent,
 			if (k != i)
 				pend[k] = *p;
 			pend[k].o.id = pend[k].c.n.id;
+			pend[k].o.group = pend[k].c.n.group[0] != '\0' ?
+			    pend[k].c.n.group : NULL;
 			k++;
 			continue;
 		}
@@ -862,6 +873,7 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
 		o.nattrs = in[i].nattrs;
 		o.dedup_id = in[i].dedup[0] != '\0' ? in[i].dedup : NULL;
 		o.expires_ms = in[i].expires_ms;
+		o.group = in[i].group[0] != '\0' ? in[i].group : NULL;
 		if (sq_batch_options(&b, &o) == -1) {
 			/* A key or attribute we cannot keep: the body goes. */
 			o.key = NULL;

@@ -58,6 +58,7 @@ struct br_out {
 	struct sq_attr	*attrs;
 	size_t		 nattrs;
 	int64_t		 expires_ms;	/* 0: never */
+	const char	*group;		/* group key (g=), or NULL */
 	int		 status;	/* BR_SENT, BR_REFUSED, BR_PENDING */
 	char		 reason[SQ_REASON_MAX];	/* with BR_REFUSED */
 };
@@ -71,6 +72,7 @@ struct br_in {
 	size_t		 nattrs;
 	char		 dedup[SQ_DEDUP_MAX + 1];	/* "": none */
 	int64_t		 expires_ms;	/* 0: never */
+	char		 group[SQ_GROUP_MAX];	/* group key, "": none */
 };
 
 struct bridge;
@@ -134,6 +136,16 @@ int	br_query(const struct br_url *u, const char *name, char *buf,
  */
 int	br_query_check(const struct br_url *u, const char *const *names,
 	    char *err, size_t errsize);
+
+/* The name of the header (NATS, AMQP) or field (Redis) of a group. */
+#define BR_HDR_GROUP	"Spoolq-Group"
+#define BR_FIELD_GROUP	"group"
+
+/*
+ * br_in_group - the group named value (a key as out sends it, or any
+ * name another producer gave) as in's group key, by sq_group_key.
+ */
+void	br_in_group(struct br_in *in, const char *value);
 
 /*
  * br_tls_refused - the broker's certificate was refused (host: for its

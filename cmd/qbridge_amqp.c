@@ -10,9 +10,10 @@
  * out: channel 1 in confirm mode (confirm.select); each message is
  * published persistent (delivery mode 2) and mandatory, with message_id
  * = its spoolq ID, its attributes as headers, its expiry as expiration
- * and as the header Spoolq-Expires; routing key: the message's when an
- * exchange is named, else key=, else queue= (the default exchange routes
- * by queue name: the message's key then travels as Spoolq-Key).  The batch then waits for the confirms (delivery
+ * and as the header Spoolq-Expires, its group as Spoolq-Group; routing
+ * key: the message's when an exchange is named, else key=, else queue=
+ * (the default exchange routes by queue name: the message's key then
+ * travels as Spoolq-Key).  The batch then waits for the confirms (delivery
  * tags count from 1 on the channel; an ack may be "multiple"): a
  * basic.return before the ack is an unroutable message (r=unroutable),
  * a basic.nack a refusal (r=refused).
@@ -286,7 +287,7 @@ static int
 publish_one(struct aconn *a, const struct br_out *o)
 {
 	amqp_basic_properties_t p;
-	amqp_table_entry_t ent[SQ_ATTRS_MAX + 2];
+	amqp_table_entry_t ent[SQ_ATTRS_MAX + 3];
 	char exp[32], expms[32];
 	const char *key;
 	size_t i;
@@ -312,6 +313,12 @@ publish_one(struct aconn *a, const struct br_out *o)
 		ent[i].key = amqp_cstring_bytes(HDR_EXPIRES);
 		ent[i].value.kind = AMQP_FIELD_KIND_UTF8;
 		ent[i].value.value.bytes = amqp_cstring_bytes(expms);
+		i++;
+	}
+	if (o->group != NULL) {
+		ent[i].key = amqp_cstring_bytes(BR_HDR_GROUP);
+		ent[i].value.kind = AMQP_FIELD_KIND_UTF8;
+		ent[i].value.value.bytes = amqp_cstring_bytes(o->group);
 		i++;
 	}
 	/* The default exchange routes by queue name: the key rides along. */
@@ -545,6 +552,8 @@ amqp_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 				    NULL);
 			else if (strcmp(s[0], HDR_KEY) == 0)
 				strlcpy(m->key, s[1], sizeof(m->key));
+			else if (strcmp(s[0], BR_HDR_GROUP) == 0)
+				br_in_group(m, s[1]);
 			else
 				br_in_attr(m, s[0], s[1]);
 		}

@@ -10,7 +10,8 @@
  * out: each message is published asynchronously to SUBJECT.KEY (SUBJECT
  * without a routing key) with the header Nats-Msg-Id = its spoolq ID, so
  * that the stream drops a re-publish within its duplicate window, its
- * attributes as headers and its expiry as Spoolq-Expires; the batch
+ * attributes as headers, its expiry as Spoolq-Expires and its group as
+ * Spoolq-Group; the batch
  * then waits for every PubAck (the ack handler records each one).  A
  * subject no stream takes (no responders) is dead-lettered with
  * r=unroutable, an error the server answers (too large, limits with
@@ -381,6 +382,8 @@ msg_make(struct nconn *n, const struct br_out *o, natsMsg **m)
 		snprintf(exp, sizeof(exp), "%lld", (long long)o->expires_ms);
 		s = natsMsgHeader_Set(*m, HDR_EXPIRES, exp);
 	}
+	if (s == NATS_OK && o->group != NULL)
+		s = natsMsgHeader_Set(*m, BR_HDR_GROUP, o->group);
 	if (s != NATS_OK)
 		natsMsg_Destroy(*m);
 	return s;
@@ -482,10 +485,13 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 		}
 		if (natsMsgHeader_Get(m, HDR_EXPIRES, &v) == NATS_OK)
 			p->expires_ms = strtonum(v, 0, INT64_MAX, NULL);
+		if (natsMsgHeader_Get(m, BR_HDR_GROUP, &v) == NATS_OK)
+			br_in_group(p, v);
 		if (natsMsgHeader_Keys(m, &keys, &nkeys) == NATS_OK) {
 			for (k = 0; k < nkeys; k++) {
 				if (strncmp(keys[k], "Nats-", 5) == 0 ||
 				    strcmp(keys[k], HDR_EXPIRES) == 0 ||
+				    strcmp(keys[k], BR_HDR_GROUP) == 0 ||
 				    natsMsgHeader_Get(m, keys[k], &v) !=
 				    NATS_OK)
 					continue;

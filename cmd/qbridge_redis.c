@@ -2,8 +2,9 @@
  * qbridge_redis.c - qbridge's Redis Streams broker, through hiredis.
  *
  * out: one XADD per message, pipelined per batch, each entry with the
- * fields body, id (the spoolq ID), key, attributes ("NAME=VALUE" lines)
- * and expires (epoch ms), those without a value left out.  The XADD
+ * fields body, id (the spoolq ID), key, attributes ("NAME=VALUE" lines),
+ * expires (epoch ms) and group (the g= key), those without a value left
+ * out.  The XADD
  * reply is the confirmation: with appendfsync always the entry is on the
  * server's disk by then.
  *
@@ -27,7 +28,7 @@
 
 #include "qbridge.h"
 
-#define FIELDS_MAX	12		/* XADD arguments per message */
+#define FIELDS_MAX	14		/* XADD arguments per message */
 
 struct rconn {
 	redisContext	*c;
@@ -257,6 +258,10 @@ redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 			ARG("expires", 7);
 			ARG(exp, strlen(exp));
 		}
+		if (out[i].group != NULL) {
+			ARG(BR_FIELD_GROUP, strlen(BR_FIELD_GROUP));
+			ARG(out[i].group, strlen(out[i].group));
+		}
 #undef ARG
 		if (redisAppendCommandArgv(rc->c, k, argv, lens) != REDIS_OK)
 			break;
@@ -320,6 +325,8 @@ entry_in(const redisReply *e, struct br_in *in)
 			br_attrs_parse(in, v->str);
 		else if (strcmp(name->str, "expires") == 0)
 			in->expires_ms = strtonum(v->str, 0, INT64_MAX, NULL);
+		else if (strcmp(name->str, BR_FIELD_GROUP) == 0)
+			br_in_group(in, v->str);
 		else
 			br_in_attr(in, name->str, v->str);
 	}

@@ -223,3 +223,7 @@ outbox_empty() {
 	assert_count new a 1
 	nats_kill
 }
+
+@test "nats: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
+	bridge_groups_check "$URL" "$URL"
+}

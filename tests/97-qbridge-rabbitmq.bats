@@ -158,3 +158,7 @@ ready_over() {
 	expect_fail 64 qbridge out --cacert "$CA/ca.pem" a "$URL"
 	assert_output 'qbridge: --cacert: amqp:// is not TLS (tls://, amqps://)'
 }
+
+@test "rabbitmq: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
+	bridge_groups_check "$URL" "$URL"
+}

@@ -234,3 +234,7 @@ entries_are() {
 	assert_success
 	assert_equal "$(entries)" 2
 }
+
+@test "redis: a message's group (qsend -g) crosses the bridge as the stream field group and holds in the inbox" {
+	bridge_groups_check "$URL" "$URL"
+}

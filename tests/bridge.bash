@@ -251,3 +251,54 @@ rabbit_tls() {
 	ssl_options.fail_if_no_peer_cert = false
 	EOF
 }
+
+# bridge_groups QUEUE: per message waiting in QUEUE (new/ and groups/),
+# its group key (g=, "-" for none) and its body, by group, in ID order
+# within each (the order a bridge keeps: a group's next message is
+# published only after its head).
+bridge_groups() {
+	perl -e '
+		my $d = shift;
+		my %m;
+		for my $dir ("$d/new", glob("$d/groups/*")) {
+			opendir(my $dh, $dir) or next;
+			for my $n (grep { !/^[.,]/ } readdir($dh)) {
+				(my $id = $n) =~ s/,.*//;
+				my ($g) = $n =~ /,g=([^,]+)/;
+				open(my $fh, "<", "$dir/$n") or die "$dir/$n: $!\n";
+				local $/;
+				$m{$id} = [$g // "-", <$fh>];
+			}
+		}
+		print "$m{$_}[0] $m{$_}[1]\n" for sort {
+			$m{$a}[0] cmp $m{$b}[0] or $a cmp $b } keys %m;' \
+	    "$(qdir "$1")"
+}
+
+# bridge_groups_check URL-OUT URL-IN: grouped messages keep their groups
+# (g=) from queue a through the broker into queue b, in order.
+bridge_groups_check() {
+	qsend -g g1 a one
+	qsend -g g1 a two
+	qsend -g 'a group, named freely' a three
+	qsend a plain
+	qsend -g g2 a four
+	want=$(bridge_groups a)
+	[[ $(tr '\n' ' ' <<<"$want") =~ \
+	    ^-\ plain\ g1\ one\ g1\ two\ g2\ four\ h[0-9a-f]{16}\ three\ $ ]] ||
+	    fail "$want"
+	run qbridge out --drain a "$1"
+	assert_success
+	assert_count new a 0
+	assert_count cur a 0
+	run qbridge in --drain "$2" b
+	assert_success
+	assert_lines_eq "$want" "$(bridge_groups b)"
+	# The groups hold in b: two waits behind one.
+	got=$(for i in 1 2 3 4 5; do
+		r=$(qrecv b) || break
+		cat "$r"
+		echo
+	done | sort | tr '\n' ' ')
+	assert_equal "$got" "four one plain three "
+}
