@@ -36,7 +36,7 @@ struct walk {
 	char		**ids;		/* sorted, or NULL */
 	size_t		 nids;
 	int		 byid;		/* IDs were given: only those */
-	int		 all_heads;	/* move: follow groups through new/ */
+	int		 follow;	/* move: follow groups through new/ */
 	char		*found;		/* per ID: met */
 	const char	*reason;	/* redrive --reason */
 	int64_t		 older_ms;	/* redrive --older-than, or -1 */
@@ -172,17 +172,20 @@ walk_run(struct walk *w, const enum sq_state *states, size_t n)
 	for (i = 0; i < n; i++)
 		walk_state(w, states[i]);
 	/*
-	 * A move of every ready message: each group's head that left
-	 * handed the baton to the next of its group, now in new/, so new/
-	 * is walked again until no group moves on.  A group's messages
-	 * thus reach the other queue in their order, one by one, and a
-	 * group whose head is in flight or waiting in retry/ stays whole.
+	 * A move: each group's head that left handed the baton to the
+	 * next of its group, now in new/, so new/ is walked again until no
+	 * group moves on.  A group's messages thus reach the other queue
+	 * in their order, one by one, and a group whose head is in flight
+	 * or waiting in retry/ stays whole.  Then, when IDs were given,
+	 * the messages still waiting in their groups.
 	 */
-	while (w->all_heads && w->heads > 0 && !w->a->dry_run &&
+	while (w->follow && w->heads > 0 && !w->a->dry_run &&
 	    (w->limit == 0 || w->done < w->limit)) {
 		w->heads = 0;
 		walk_state(w, SQ_STATE_READY);
 	}
+	if (w->follow && w->byid)
+		walk_state(w, SQ_STATE_GROUPED);
 	for (i = 0; i < w->nids; i++) {
 		if (!w->found[i]) {
 			warnx("%s: no such message here",
@@ -371,8 +374,9 @@ int
 cmd_move(struct admin *a, int argc, char **argv)
 {
 	static const enum sq_state ready[] = { SQ_STATE_READY };
-	static const enum sq_state named[] = { SQ_STATE_GROUPED,
-	    SQ_STATE_READY, SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
+	/* Then grouped: see walk_run. */
+	static const enum sq_state named[] = { SQ_STATE_READY,
+	    SQ_STATE_RETRY, SQ_STATE_HELD, SQ_STATE_DEAD };
 	struct sq_queue q, to;
 	struct stat qst, tost;
 	struct walk w;
@@ -390,10 +394,9 @@ cmd_move(struct admin *a, int argc, char **argv)
 	w.to = &to;
 	w.to_label = label(argv[optind + 1]);
 	walk_ids(&w, argc - optind - 2, argv + optind + 2);
-	if (!w.byid) {
-		w.all_heads = 1;
+	w.follow = 1;
+	if (!w.byid)
 		return walk_run(&w, ready, 1);
-	}
 	return walk_run(&w, named, sizeof(named) / sizeof(named[0]));
 }
 

@@ -357,3 +357,15 @@ three() {
 	qadmin -q destroy -f q
 	[[ ! -e $Q ]] || fail "not destroyed"
 }
+
+@test "qadmin move by ID of a whole group: its messages leave head first, in their order" {
+	mapfile -t id < <(three A)
+	run --separate-stderr qadmin move q o "${id[2]}" "${id[1]}" "${id[0]}"
+	assert_success
+	assert_lines_eq "move ${id[0]} ready -> o/ready
+move ${id[1]} ready -> o/ready
+move ${id[2]} ready -> o/ready" "$output"
+	assert_count groups/A q 1
+	assert_equal "$(head_of A)" ""
+	assert_equal "$(drain o)" $'A1\nA2\nA3'
+}
