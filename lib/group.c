@@ -368,7 +368,7 @@ promote(struct sq_queue *q, int gfd, const char *name)
 	if (tofd == q->retryfd)
 		(void)index_lower_maint(q, n.due * 1000);
 	else	/* an older ID: claimed at once, not after the snapshot */
-		(void)index_offer(q, moved);
+		(void)index_offer_later(q, moved);
 	return 0;
 }
 

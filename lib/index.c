@@ -15,7 +15,10 @@
  *		checksum of the line itself;
  *	side	IX_SIDE bytes at IX_HDR: sorted NUL-terminated names moved
  *		back into new/ (promoted, recovered) after the snapshot was
- *		taken: older IDs that must join the claim order at once;
+ *		taken: older IDs that must join the claim order at once.  A
+ *		process may keep those it moves in its struct sq_queue and
+ *		write them together (index_offer_later), at the latest when
+ *		it next locks the index or closes the queue;
  *	blocks	from IX_BLOCKS, IX_BLOCK bytes each: a text block header
  *		(generation, bytes used, checksum) and NUL-terminated names,
  *		the sorted snapshot of the oldest INDEX_MAX names of new/.
@@ -59,6 +62,7 @@
 			"%020lld %020lld %020lld %010ld %020lld"
 #define INDEX_WAIT_MS	2000		/* then claim without the index */
 #define OFFER_WAIT_MS	100		/* then leave a name to the listing */
+#define OFFER_FLUSH_MS	100		/* names kept in a queue this long */
 
 /* ------------------------------------------------------------- format */
 
@@ -189,7 +193,31 @@ index_path(char *buf, size_t size)
 	return 0;
 }
 
-/* index_lock, waiting wait_ms at most. */
+static void
+offer_forget(struct sq_queue *q)
+{
+	q->offered_len = 0;
+	q->offered_ms = 0;
+}
+
+/*
+ * The names q keeps (index_offer) go on the side list of ix, locked,
+ * and its header is saved; a side list that cannot take them is reset,
+ * so that new/ is listed again.
+ */
+static void
+offer_merge(struct sq_queue *q, struct index *ix)
+{
+	if (index_side_add(ix, q->offered, q->offered_len) == -1)
+		index_reset(ix);
+	(void)index_save(ix);
+	offer_forget(q);
+}
+
+/*
+ * index_lock, waiting wait_ms at most.  Whoever takes the lock of q's
+ * index first writes what q keeps for it.
+ */
 static int
 index_lock_wait(struct sq_queue *q, struct index *ix, int64_t wait_ms)
 {
@@ -219,6 +247,8 @@ index_lock_wait(struct sq_queue *q, struct index *ix, int64_t wait_ms)
 		return -1;
 	}
 	index_read(ix);
+	if (q->offered_len > 0)
+		offer_merge(q, ix);
 	return 0;
 }
 
@@ -251,18 +281,49 @@ index_lower_maint(struct sq_queue *q, int64_t at_ms)
 }
 
 int
-index_offer(struct sq_queue *q, const char *name)
+index_offer_flush(struct sq_queue *q)
 {
 	struct index ix;
-	int rc;
 
-	/* Briefly: the name is in new/ anyway, offered at the next listing. */
-	if (index_lock_wait(q, &ix, OFFER_WAIT_MS) == -1)
+	if (q->offered_len == 0)
+		return 0;
+	/* Briefly: the names are in new/ anyway, found at the next listing. */
+	if (index_lock_wait(q, &ix, OFFER_WAIT_MS) == -1) {
+		offer_forget(q);
 		return -1;
-	if ((rc = index_side_add(&ix, name, strlen(name) + 1)) != -1)
-		rc = index_save(&ix);
-	index_unlock(&ix);
-	return rc;
+	}
+	index_unlock(&ix);		/* the lock took them */
+	return 0;
+}
+
+int
+index_offer(struct sq_queue *q, const char *name)
+{
+	if (index_offer_later(q, name) == -1)
+		return -1;
+	return index_offer_flush(q);
+}
+
+int
+index_offer_later(struct sq_queue *q, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	int64_t now = sq_now_ms();
+
+	if (q->offered_len + len > sizeof(q->offered) &&
+	    index_offer_flush(q) == -1)
+		return -1;
+	if (len > sizeof(q->offered)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(q->offered + q->offered_len, name, len);
+	q->offered_len += len;
+	if (q->offered_ms == 0)
+		q->offered_ms = now;
+	else if (now - q->offered_ms >= OFFER_FLUSH_MS || now < q->offered_ms)
+		return index_offer_flush(q);
+	return 0;
 }
 
 int

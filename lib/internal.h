@@ -58,7 +58,8 @@ int	index_path(char *buf, size_t size);
  * the queue is), lock it within 2 seconds and read its header into ix;
  * a damaged header reads as an empty index.  Returns 0, or -1 with errno
  * (EBUSY: another holder kept the lock 2 seconds; ENOENT: no run/;
- * SQ_ENOTREG: not a regular file; ENOSPC, EROFS, EACCES...).
+ * SQ_ENOTREG: not a regular file; ENOSPC, EROFS, EACCES...).  The names
+ * q keeps for the side list (index_offer) are written first.
  */
 int	index_lock(struct sq_queue *q, struct index *ix);
 
@@ -98,11 +99,31 @@ int	index_install(struct index *ix, const struct names *l);
 /*
  * index_offer - put name, just moved back into new/ (a released claim, a
  * take undone), on the side list of this host's index, so that it is
- * claimed in ID order at once rather than after the snapshot.  Waits
- * 100 ms at most for the lock.  Returns 0 or -1 with errno (as
- * index_lock).
+ * claimed in ID order ahead of the snapshot rather than after it, with
+ * the names q kept (index_offer_later).  Waits 100 ms at most for the
+ * lock.  Returns 0 or -1 with errno (as index_lock).
  */
 int	index_offer(struct sq_queue *q, const char *name);
+
+/*
+ * index_offer_later - the same for many names, such as the next heads of
+ * the groups a settle frees: name is kept in q (SQ_OFFER_BYTES) and
+ * written with those kept before it by index_offer_flush: when they no
+ * longer fit, when the first was kept OFFER_FLUSH_MS (100 ms) ago,
+ * whenever index_lock is taken for q (a claim, under the lock it takes
+ * anyway) and when q is closed; so a settle of a thousand heads writes
+ * the side list a few times, not once each.  What a crash or an exit
+ * without sq_queue_close loses is only a hint: the name is in new/, and
+ * the next listing of new/ finds it.  Returns 0 or -1 with errno.
+ */
+int	index_offer_later(struct sq_queue *q, const char *name);
+
+/*
+ * index_offer_flush - write the names q keeps (index_offer) onto the side
+ * list, waiting 100 ms at most for the lock; they are forgotten either
+ * way (the listing of new/ finds them).  Returns 0 or -1 with errno.
+ */
+int	index_offer_flush(struct sq_queue *q);
 
 /*
  * index_lower_maint - make the next claim on this host run

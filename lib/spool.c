@@ -226,6 +226,8 @@ sq_queue_close(struct sq_queue *q)
 	size_t i;
 
 	(void)sq_counter_flush(q, 1);
+	if (q->fd >= 0 && q->offered_len > 0)
+		(void)index_offer_flush(q);
 	if (q->groups_open)
 		close(q->groupsfd);
 	q->groups_open = 0;

@@ -437,6 +437,12 @@ int	sq_queue_name_valid(const char *name);
  */
 int	sq_queue_path(char *buf, size_t size, const char *root, const char *arg);
 
+/*
+ * Bytes of the names moved back into new/ that an open queue keeps for
+ * the side list of run/index.HOST before it writes them (index_offer).
+ */
+#define SQ_OFFER_BYTES	4096
+
 /* An open queue: directory descriptors, its settings and its shown path. */
 struct sq_queue {
 	char		path[PATH_MAX];		/* as given, for messages */
@@ -454,6 +460,9 @@ struct sq_queue {
 	int		live_fd;		/* worker lock: sq_worker_bind */
 	int64_t		live_ms;		/* its heartbeat interval; 0: none */
 	int64_t		live_at;		/* its last beat, sq_mono_ms */
+	char		offered[SQ_OFFER_BYTES];	/* names for run/index */
+	size_t		offered_len;		/* (index.c) bytes of them */
+	int64_t		offered_ms;		/* when the first was kept */
 };
 
 /*

@@ -103,6 +103,91 @@ test_take(struct sq_queue *q)
 	index_unlock(&ix);
 }
 
+/* What another process sees of q's side list: its names, concatenated. */
+static void
+side_seen(const char *path, char *got, size_t size)
+{
+	char pick[16][SQ_NAME_MAX + 1], err[512];
+	struct sq_queue other;
+	struct index ix;
+	size_t i, n;
+
+	got[0] = '\0';
+	if (sq_queue_open(&other, path, err, sizeof(err)) == -1) {
+		strlcpy(got, err, size);
+		return;
+	}
+	if (index_lock(&other, &ix) == 0) {
+		n = index_take(&ix, pick, 16);
+		for (i = 0; i < n; i++)
+			strlcat(got, pick[i], size);
+		index_unlock(&ix);	/* not saved: the names stay */
+	}
+	sq_queue_close(&other);
+}
+
+static void
+test_offer(const char *path)
+{
+	char got[64], err[512], name[64];
+	struct sq_queue q;
+	struct index ix;
+	int i, flushed = 0, fails = 0;
+
+	if (sq_queue_open(&q, path, err, sizeof(err)) == -1) {
+		ok(0, "open %s: %s", path, err);
+		return;
+	}
+	ok(index_lock(&q, &ix) == 0, "lock the index");
+	index_reset(&ix);
+	(void)index_save(&ix);
+	index_unlock(&ix);
+	ok(index_offer_later(&q, "c") == 0 && index_offer_later(&q, "a") == 0,
+	    "offer c and a");
+	side_seen(path, got, sizeof(got));
+	is_str(got, "", "they are kept in the queue, not yet written");
+	ok(index_lock(&q, &ix) == 0, "the next lock of the index");
+	index_unlock(&ix);
+	side_seen(path, got, sizeof(got));
+	is_str(got, "ac", "writes them onto the side list, in ID order");
+	ok(q.offered_len == 0, "and forgets them");
+	ok(index_offer_later(&q, "b") == 0, "offer b");
+	q.offered_ms -= 1000;		/* kept for a second */
+	ok(index_offer_later(&q, "d") == 0, "then d");
+	side_seen(path, got, sizeof(got));
+	is_str(got, "abcd", "names kept long enough are written at the next "
+	    "offer");
+	for (i = 0; i < 200 && !flushed; i++) {
+		snprintf(name, sizeof(name), "e%03d-%040d", i, 0);
+		if (index_offer_later(&q, name) == -1)
+			fails++;
+		flushed = q.offered_len < (size_t)(i + 1) * (strlen(name) + 1);
+	}
+	ok(fails == 0, "offer names of 45 bytes");
+	ok(flushed && i * (strlen(name) + 1) > SQ_OFFER_BYTES,
+	    "names that no longer fit are written (after %d)", i);
+	side_seen(path, got, sizeof(got));
+	ok(strncmp(got, "abcde000-", 9) == 0, "onto the side list: %.12s...",
+	    got);
+	ok(index_lock(&q, &ix) == 0, "lock the index");
+	index_reset(&ix);
+	(void)index_save(&ix);
+	index_unlock(&ix);
+	ok(index_offer_later(&q, "f") == 0, "offer f");
+	sq_queue_close(&q);
+	side_seen(path, got, sizeof(got));
+	is_str(got, "f", "the close of the queue writes what it keeps");
+	if (sq_queue_open(&q, path, err, sizeof(err)) == -1) {
+		ok(0, "open %s: %s", path, err);
+		return;
+	}
+	ok(index_offer_later(&q, "b") == 0 && index_offer(&q, "a") == 0,
+	    "offer b for later, then a at once");
+	side_seen(path, got, sizeof(got));
+	is_str(got, "abf", "both are written at once");
+	sq_queue_close(&q);
+}
+
 /* Mark the index as being listed by pid since now; make it used up. */
 static int
 mark_listing(struct sq_queue *q, pid_t pid)
@@ -183,6 +268,7 @@ main(void)
 	test_take(&q);
 	test_lister(&q);
 	sq_queue_close(&q);
+	test_offer(path);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)
 		ok(0, "remove %s", dir);
