@@ -277,13 +277,12 @@ marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
 	pause_ms(MARKER_SETTLE_MS);
 	if ((nfd = sq_open_regular(dfd, key, O_RDONLY, 0, &b)) == -1)
 		return errno == ENOENT ? 1 : -1;
-	if (fstat(fd, &a) == -1 || a.st_ino != b.st_ino ||
-	    a.st_dev != b.st_dev) {
-		rc = fstat(fd, &a) == -1 ? -1 : 1;
-		close(nfd);
-		return rc;
-	}
-	rc = marker_read(nfd, m);
+	if (fstat(fd, &a) == -1)
+		rc = -1;
+	else if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+		rc = 1;			/* another marker now */
+	else
+		rc = marker_read(nfd, m);
 	close(nfd);
 	return rc;
 }
