@@ -290,10 +290,10 @@ cmd_ls(struct admin *a, int argc, char **argv)
 
 /*
  * Copy fd to standard output: byte for byte (bodies), or, when safe is
- * set, made safe for a terminal (vis(3) with VIS_OCTAL: tabs and
- * newlines as they are, every other control byte, NUL, escape and
- * non-ASCII byte as \ooo, a backslash too): what a job wrote to its
- * standard error is shown by --meta, never sent raw.
+ * set, made safe for a terminal by tool_vis (tabs and newlines as they
+ * are, every other control byte, NUL, escape and non-ASCII byte as \ooo,
+ * a backslash as \134), as qworker logs a job's lines: what a job wrote to
+ * its standard error is shown by --meta, never sent raw.
  */
 static void
 copy_out(int fd, const char *what, int safe)
@@ -308,8 +308,8 @@ copy_out(int fd, const char *what, int safe)
 				continue;
 			err(EX_IOERR, "%s", what);
 		}
-		len = safe ? (size_t)strvisx(shown, buf, (size_t)r,
-		    VIS_OCTAL) : (size_t)r;
+		len = safe ? tool_vis(shown, buf, (size_t)r,
+		    TOOL_VIS_LINES) : (size_t)r;
 		if (sq_write_all(STDOUT_FILENO, safe ? shown : buf, len) == -1)
 			err(EX_IOERR, "stdout");
 	}
@@ -319,11 +319,13 @@ copy_out(int fd, const char *what, int safe)
 static int
 meta_attr(const char *name, const char *value, void *arg)
 {
+	size_t len = strlen(value);
 	char *shown;
 
 	(void)arg;
-	if (stravis(&shown, value, VIS_OCTAL | VIS_NL) == -1)
+	if ((shown = malloc(4 * len + 1)) == NULL)
 		err(EX_OSERR, NULL);
+	tool_vis(shown, value, len, TOOL_VIS_LINE);
 	if (name == NULL)
 		printf("key: %s\n", shown);
 	else

@@ -40,6 +40,7 @@
 #define KILL_GRACE_MS	5000		/* TERM, then KILL after this */
 #define TAIL_MAX	4096		/* bytes of stderr kept per job */
 #define LINE_MAX_COPY	4096		/* a longer stderr line is cut */
+#define LOG_PREFIX_MAX	(SQ_ID_MAX + 24)	/* "ID+N: " */
 #define HEARTBEAT_MAX_MS 10000		/* at least this often */
 #define EXIT_NOSLOT	EX_TEMPFAIL	/* --slots: every slot busy */
 #define PAUSE_MIN_MS	100		/* first back-off after a failed start */
@@ -111,6 +112,8 @@ struct job {
 	size_t		 tailpos, taillen;
 	char		 line[LINE_MAX_COPY];	/* stderr line being copied */
 	size_t		 linelen;
+	uint64_t	 linecut;	/* bytes of it beyond line[] */
+	int		 linebegun;	/* a line is being copied */
 	/* --output: [0] standard output, [1] standard error */
 	int		 outfd;		/* read end of the stdout pipe */
 	int		 file[2];	/* .ID.TOKEN.out/.err, or -1 */
@@ -662,49 +665,80 @@ fail:
 }
 
 /*
- * Write the job's pending stderr line to ours, prefixed with the message
- * ID, in one write(2), ending it with a newline if it has none (a last
- * line without one, or a piece of an overlong line).  A line of one job
- * is never torn by another's.
+ * What the lines of job j are logged under: the message ID, or for a
+ * batch of more than one the first message's ID and "+N", N the number
+ * of the batch's other messages.  Into buf (LOG_PREFIX_MAX bytes).
+ */
+static void
+job_log_prefix(const struct job *j, char *buf)
+{
+	if (j->batch != NULL && j->batch->b.n > 1)
+		snprintf(buf, LOG_PREFIX_MAX, "%s+%zu", j->c.n.id,
+		    j->batch->b.n - 1);
+	else
+		strlcpy(buf, j->c.n.id, LOG_PREFIX_MAX);
+}
+
+/*
+ * Write the job's pending stderr line to ours, in one write(2), as one
+ * line whatever the job wrote: "ID: " (job_log_prefix), the line made
+ * visible by tool_vis (escape, carriage return, NUL, any control or
+ * non-ASCII byte and a backslash as \ooo, as qadmin cat --meta shows
+ * it), and for a line longer than LINE_MAX_COPY bytes its start, then
+ * "...[qworker: N more bytes cut]".  A job can thus neither drive the
+ * terminal of whoever reads the log nor write a line that passes for
+ * another one, and a line of one job is never torn by another's.
  */
 static void
 job_flush_line(struct job *j)
 {
-	char out[SQ_ID_MAX + 2 + LINE_MAX_COPY + 1];
+	char out[LOG_PREFIX_MAX + 2 + 4 * LINE_MAX_COPY + 64];
 	size_t len;
 
-	if (j->linelen == 0)
+	if (!j->linebegun)
 		return;
-	len = strlcpy(out, j->c.n.id, SQ_ID_MAX);
+	job_log_prefix(j, out);
+	len = strlen(out);
 	out[len++] = ':';
 	out[len++] = ' ';
-	memcpy(out + len, j->line, j->linelen);
-	len += j->linelen;
-	if (out[len - 1] != '\n')
-		out[len++] = '\n';
+	len += tool_vis(out + len, j->line, j->linelen, TOOL_VIS_LINE);
+	if (j->linecut > 0)
+		len += (size_t)snprintf(out + len, sizeof(out) - len,
+		    "...[qworker: %llu more bytes cut]",
+		    (unsigned long long)j->linecut);
+	out[len++] = '\n';
 	/* If our stderr is gone, keep draining all the same. */
 	(void)sq_write_all(STDERR_FILENO, out, len);
 	j->linelen = 0;
+	j->linecut = 0;
+	j->linebegun = 0;
 }
 
-/* Copy n bytes of the job's stderr to ours, line by line. */
+/*
+ * Copy n bytes of the job's stderr to ours, line by line: a line is
+ * logged when its newline comes (or the job's stderr ends), what goes
+ * beyond LINE_MAX_COPY bytes of it counted, not kept.
+ */
 static void
 job_copy_lines(struct job *j, const char *buf, size_t n)
 {
 	const char *nl;
-	size_t k;
+	size_t k, take;
 
 	while (n > 0) {
 		nl = memchr(buf, '\n', n);
-		k = nl != NULL ? (size_t)(nl - buf) + 1 : n;
-		if (k > sizeof(j->line) - j->linelen) {
-			k = sizeof(j->line) - j->linelen;
-			nl = NULL;
-		}
-		memcpy(j->line + j->linelen, buf, k);
-		j->linelen += k;
-		if (nl != NULL || j->linelen == sizeof(j->line))
+		k = nl != NULL ? (size_t)(nl - buf) : n;
+		take = sizeof(j->line) - j->linelen;
+		if (take > k)
+			take = k;
+		memcpy(j->line + j->linelen, buf, take);
+		j->linelen += take;
+		j->linecut += k - take;
+		j->linebegun = 1;
+		if (nl != NULL) {
 			job_flush_line(j);
+			k++;
+		}
 		buf += k;
 		n -= k;
 	}
@@ -1726,7 +1760,7 @@ static void
 handle_signals(struct worker *w, int *want_claim)
 {
 	struct signalfd_siginfo si;
-	char msg[PATH_MAX + 256];
+	char msg[PATH_MAX + 256], shown[4 * sizeof(msg) + 1];
 	size_t i;
 
 	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1743,10 +1777,13 @@ handle_signals(struct worker *w, int *want_claim)
 				    w->queues[i].q.path, SQ_CONF_FILE);
 				sq_conf_defaults(&conf);
 				if (sq_conf_load(&conf, w->queues[i].q.fd, path,
-				    msg, sizeof(msg)) == -1)
+				    msg, sizeof(msg)) == -1) {
+					/* It echoes the file: made visible. */
+					tool_vis(shown, msg, strlen(msg),
+					    TOOL_VIS_LINE);
 					warnx("%s (keeping the old settings)",
-					    msg);
-				else
+					    shown);
+				} else
 					w->queues[i].q.conf = conf;
 			}
 			record_liveness(w);

@@ -22,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#define LIBBSD_OPENBSD_VIS	/* libbsd: the OpenBSD strnvis (unused) */
-#include <vis.h>
 
 #include "qworker_batch.h"
 
@@ -141,12 +139,11 @@ settle(struct wbatch *wb, size_t i, enum sq_verdict v, const char *reason,
 static void
 refuse(struct wbatch *wb, const char *line, size_t len, const char *why)
 {
-	/* strvis(3): at most 4 bytes for each byte. */
-	char cut[SHOWN_MAX + 1], shown[4 * SHOWN_MAX + 1];
+	/* tool_vis: at most 4 bytes for each byte. */
+	char shown[4 * SHOWN_MAX + 1];
 
-	strlcpy(cut, line, sizeof(cut));
-	strvis(shown, cut, VIS_CSTYLE | VIS_NL | VIS_TAB |
-	    VIS_OCTAL);
+	tool_vis(shown, line, len < SHOWN_MAX ? len : SHOWN_MAX,
+	    TOOL_VIS_LINE);
 	warnx("%s: result line %u: \"%s\"%s: %s", wb->qarg, wb->lineno,
 	    shown, len > SHOWN_MAX ? "..." : "", why);
 }

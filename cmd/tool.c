@@ -199,12 +199,17 @@ tool_open_why(char *buf, size_t size, const char *arg, const char *path,
 	/* Name the queue as the user did; queue.conf errors name the file. */
 	switch (e) {
 	case EINVAL:
-		/* A queue.conf planted as a FIFO, link or directory. */
+		/*
+		 * queue.conf's keys and values are echoed: made visible
+		 * (tool_vis), cut to fit.  A queue.conf planted as a FIFO,
+		 * link or directory: say how to mend it.
+		 */
+		tool_vis(buf, msg, strnlen(msg, (size - 1) / 4 - 64),
+		    TOOL_VIS_LINE);
 		if (strstr(msg, ": not a regular file") != NULL)
-			snprintf(buf, size, "%s; qadmin check --repair %s "
-			    "moves it to quarantine/", msg, arg);
-		else
-			strlcpy(buf, msg, size);
+			snprintf(buf + strlen(buf), size - strlen(buf),
+			    "; qadmin check --repair %s moves it to "
+			    "quarantine/", arg);
 		return EX_CONFIG;
 	case ENOENT:
 		snprintf(buf, size, "%s: no such queue", arg);
@@ -298,6 +303,13 @@ tool_size(const char *opt, const char *s)
 	return n;
 }
 
+size_t
+tool_vis(char *dst, const char *s, size_t len, int line)
+{
+	return (size_t)strvisx(dst, s, len, line == TOOL_VIS_LINE ?
+	    VIS_OCTAL | VIS_NL : VIS_OCTAL);
+}
+
 const char *
 tool_echo(const char *s)
 {
@@ -308,7 +320,7 @@ tool_echo(const char *s)
 
 	if (len > TOOL_ECHO_MAX)
 		len = TOOL_ECHO_MAX;
-	strvisx(b, s, len, VIS_SAFE | VIS_OCTAL);
+	tool_vis(b, s, len, TOOL_VIS_LINE);
 	if (s[len] != '\0')
 		strlcat(b, "...", sizeof(buf[0]));
 	return b;

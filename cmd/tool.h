@@ -38,9 +38,10 @@ void	tool_open(struct sq_queue *q, const char *root, const char *arg,
 /*
  * tool_open_why - why sq_queue_open of path (named arg by the user)
  * failed with errno e and its message msg, as the user names things:
- * "FILE:LINE: KEY: reason" for a bad queue.conf (EINVAL; for one that is
- * not a regular file, "FILE: not a regular file (KIND); qadmin check
- * --repair arg moves it to quarantine/"), "arg: no such
+ * "FILE:LINE: KEY: reason" for a bad queue.conf (EINVAL; made visible by
+ * tool_vis, since it echoes the file's text; size must be over 256; for
+ * one that is not a regular file, "FILE: not a regular file (KIND);
+ * qadmin check --repair arg moves it to quarantine/"), "arg: no such
  * queue" (ENOENT), "arg: not a queue (path)" (ENOTDIR), "arg/DIR: reason"
  * for a state directory it may not use or that is missing, else "arg:
  * reason".  Into buf (size bytes); returns the exit status: 78, 66, or
@@ -146,9 +147,25 @@ int64_t	tool_time(const char *opt, const char *s);
 uint64_t tool_size(const char *opt, const char *s);
 
 /*
+ * tool_vis - make the len bytes of s (NULs too) safe to show, to a
+ * terminal and to a program that reads the text line by line: strvisx(3)
+ * with VIS_OCTAL (vis(3)) turns every control byte (escape, carriage
+ * return, backspace, NUL...), DEL and every byte outside ASCII into
+ * \ooo, a backslash too (\134), so that what was shown can be told from
+ * what shows it.  Tabs are kept; newlines too with TOOL_VIS_LINES (text
+ * of many lines: a job's standard error in qadmin cat --meta), and they
+ * become \012 with TOOL_VIS_LINE (one line: a log line, an echoed
+ * input).  dst holds at least 4 * len + 1 bytes.  Returns the length of
+ * the NUL-terminated text in dst.
+ */
+#define TOOL_VIS_LINES	0
+#define TOOL_VIS_LINE	1
+size_t	tool_vis(char *dst, const char *s, size_t len, int line);
+
+/*
  * tool_echo - the user's input s as an error message may echo it: its
- * first TOOL_ECHO_MAX bytes, then "..." when it is longer, made safe for
- * a terminal by strvisx(3) (VIS_SAFE | VIS_OCTAL: control bytes and
+ * first TOOL_ECHO_MAX bytes, then "..." when it is longer, made safe by
+ * tool_vis (TOOL_VIS_LINE: one line, control bytes, newlines and
  * non-ASCII as \ooo).  A receipt, name, key or option value of any size
  * then costs one short line.  Returns one of TOOL_ECHO_SLOTS static
  * buffers used in turn, so that one message may echo that many inputs.

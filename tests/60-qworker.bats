@@ -423,15 +423,17 @@ teardown() {
 	(( st != 124 )) || fail "qworker hung on 5 MB of stderr"
 	assert_equal "$st" 0
 	assert_equal "$(stat -c %s "$T/out")" 5000000
-	assert_equal "$(tr -cd '#' <"$T/log" | wc -c)" 5000000
-	grep -q 'end-of-job$' "$T/log"
+	# All of it was read: one line, its start and the count of the rest.
+	assert_equal "$(tr -cd '#' <"$T/log" | wc -c)" 4096
+	grep -qxE "$(re_escape "$id"): #{4096}\.\.\.\[qworker: 4995914 more bytes cut\]" "$T/log" ||
+	    fail "not one cut line: $(cut -c 1-200 "$T/log")"
 	assert_logged "$T/log" "$id" 1 ack
 	assert_empty_queue q
 }
 
 # ------------------------------------------------------ concurrency, limits
 
-@test "qworker -j 4: each copied stderr line carries its message ID, whole; a last line without newline too; a long line in pieces" {
+@test "qworker -j 4: each copied stderr line carries its message ID, whole; a last line without newline too; a long line cut" {
 	local id ids n
 	ids=$(qsend -p q 1 2 3 4)
 	work --drain -j 4 q -- sh -c '
@@ -448,8 +450,67 @@ teardown() {
 	n=$(grep -cvE "^qworker: |^$ID_RE: " "$T/log") || true
 	assert_equal "$n" 0
 	id=$(tail -n 1 <<<"$ids")
-	assert_equal "$(grep "^$(re_escape "$id"): L" "$T/log" | tr -cd L | wc -c)" 5000
-	assert_equal "$(grep -c "^$(re_escape "$id"): L" "$T/log")" 2
+	assert_equal "$(grep -c "^$(re_escape "$id"): L" "$T/log")" 1
+	grep -qxE "$(re_escape "$id"): L{4096}\.\.\.\[qworker: 904 more bytes cut\]" "$T/log" ||
+	    fail "the 5000-byte line is not its first 4096 bytes and a mark: $(grep -c L "$T/log") lines"
+}
+
+# ------------------------------------------------ what a job writes to the log
+
+# no_raw_bytes FILE: FILE holds no byte but printable ASCII, tab and newline.
+no_raw_bytes() {
+	local n
+	n=$(tr -d '\n\t' <"$1" | LC_ALL=C grep -c '[^[:print:]]') || true
+	[[ $n == 0 ]] || fail "raw control or non-ASCII bytes in $1: $(cat -A "$1")"
+}
+
+@test "qworker: a job's escape, carriage return, NUL, backspace, backslash and non-ASCII reach the log as \\ooo, never raw, on its one line" {
+	local id
+	id=$(qsend -p q x)
+	work --drain q -- sh -c 'printf "a\033[31mred\033[0m\rcr\000nul\bbs\\\\ \tt\303\251\n" >&2'
+	assert_success
+	no_raw_bytes "$T/log"
+	assert_equal "$(grep -vc '^qworker: ' "$T/log")" 1
+	grep -qxF "$id: a\033[31mred\033[0m\015cr\000nul\010bs\134 	t\303\251" "$T/log" ||
+	    fail "not the job's line made visible: $(cat -A "$T/log")"
+	assert_logged "$T/log" "$id" 1 ack
+}
+
+@test "qworker: a job cannot forge a log line: after a carriage return, a form feed or a newline its text stays on a line of its own ID" {
+	local id fake
+	id=$(qsend -p q x)
+	fake="qworker: 1700000000.000000001.1_0_deadbeef.forged q 1 ack 0.001s"
+	work --drain q -- sh -c 'printf "ok\r%s\n" "$0" >&2
+	    printf "ok\f%s\v\n" "$0" >&2
+	    printf "ok\n%s\n" "$0" >&2
+	    printf "%s" "$0" >&2' "$fake"
+	assert_success
+	no_raw_bytes "$T/log"
+	# Split as a terminal, a log reader or a parser of any line ending
+	# would: the only outcome line is the real one.
+	assert_equal "$(tr '\r\f\v' '\n\n\n' <"$T/log" | grep -c '^qworker: ')" 1
+	assert_logged "$T/log" "$id" 1 ack
+	grep -qxF "$id: ok\015$fake" "$T/log"
+	grep -qxF "$id: ok\014$fake\013" "$T/log"
+	assert_equal "$(grep -cxF "$id: $fake" "$T/log")" 2
+	assert_equal "$(grep -vc '^qworker: ' "$T/log")" 5
+}
+
+@test "qworker: a job's 100 KB line is one log line: its first 4096 bytes, made visible, and a mark of how much was cut" {
+	local id
+	id=$(qsend -p q x)
+	work --drain q -- sh -c 'printf "\033" >&2; head -c 102400 /dev/zero | tr "\0" L >&2
+	    printf "\nafter\n" >&2; head -c 102400 /dev/zero >&2'
+	assert_success
+	no_raw_bytes "$T/log"
+	assert_equal "$(wc -l <"$T/log")" 4
+	grep -qxE "$(re_escape "$id"): \\\\033L{4095}\.\.\.\[qworker: 98305 more bytes cut\]" "$T/log" ||
+	    fail "not the line's start and a mark: $(cut -c 1-200 "$T/log")"
+	grep -qxF "$id: after" "$T/log"
+	# A last line without a newline, of NULs: cut the same way.
+	grep -qxE "$(re_escape "$id"): (\\\\000){4096}\.\.\.\[qworker: 98304 more bytes cut\]" "$T/log" ||
+	    fail "not the NUL line's start and a mark"
+	assert_logged "$T/log" "$id" 1 ack
 }
 
 @test "qworker -j 4: never more than 4 jobs at once, and 4 do run together" {
@@ -720,6 +781,24 @@ teardown() {
 	kill -TERM "$WPID"
 	wait_worker 10
 	assert_equal "$wstatus" 1
+}
+
+@test "qworker: a bad queue.conf value is echoed made visible, on SIGHUP and at start" {
+	mkq h
+	qsend h x
+	start_worker h -- cat
+	wait_for grep -q " h 1 ack " "$T/wlog"
+	printf '[queue]\nlease = 5\033[2J\033[H\a\n' > "$SPOOLQ_DIR/h/queue.conf"
+	kill -HUP "$WPID"
+	wait_for grep -q 'keeping the old settings' "$T/wlog"
+	kill -TERM "$WPID"
+	wait_worker 10
+	no_raw_bytes "$T/wlog"
+	grep -qxF "qworker: $SPOOLQ_DIR/h/queue.conf:2: lease: 5\033[2J\033[H\007: not a duration (like 500ms, 30s, 5m, 2h, 4d) (keeping the old settings)" "$T/wlog" ||
+	    fail "not the error made visible: $(cat -A "$T/wlog")"
+	run --separate-stderr timeout 20 qworker --drain h -- cat
+	assert_failure 78
+	assert_equal "$stderr" "qworker: $SPOOLQ_DIR/h/queue.conf:2: lease: 5\033[2J\033[H\007: not a duration (like 500ms, 30s, 5m, 2h, 4d)"
 }
 
 @test "qworker: a live worker's claim is not recovered when its lease (1s) passes" {

@@ -192,6 +192,20 @@ teardown() {
 	assert_count cur q 0
 }
 
+@test "qworker --batch: a batch job's stderr lines carry its first ID and +N, N its other messages, made visible as any job's" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q m1 m2 m3 m4)
+	work --drain --batch 3 q -- sh -c 'printf "batch of %s\r\033\n" "$#" >&2' job
+	assert_success
+	assert_equal "$(grep -cv '^qworker: ' "$T/log")" 2
+	grep -qxF "${ids[0]}+2: batch of 3\015\033" "$T/log" ||
+	    fail "no line of the first batch as ${ids[0]}+2: $(cat -A "$T/log")"
+	# A batch of one is its message's.
+	grep -qxF "${ids[3]}: batch of 1\015\033" "$T/log" ||
+	    fail "no line of the last batch as ${ids[3]}: $(cat -A "$T/log")"
+	assert_equal "$(outcome_lines "$T/log")" 4
+}
+
 @test "qworker --batch 2 -j 2: two batches run at once" {
 	seq 4 | qsend -l q
 	# Each job waits (at most 20 s) until both have started.

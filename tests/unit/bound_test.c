@@ -13,6 +13,7 @@
 
 #include "spoolq.h"
 #include "tap.h"
+#include "tap_queue.h"
 
 /* Write record as run/usage of q and ask room for one message. */
 static int
@@ -36,26 +37,17 @@ main(void)
 {
 	static const char *const keys[] = { "durability", "max_messages" };
 	static const char *const values[] = { "none", "10" };
-	char dir[] = "/tmp/spoolq-unit.XXXXXX", path[PATH_MAX], err[512];
-	char rec[64];
+	struct tap_queue t;
 	struct sq_queue q;
+	char rec[64];
 
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/q", dir);
-	if (sq_queue_create(path, keys, values, 2, err, sizeof(err)) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		printf("not ok 1 - make a queue: %s\n1..1\n", err);
-		return 1;
-	}
+	tap_queue_make(&t, &q, keys, values, 2);
 	ok(admit(&q, "0 0 -9223372036854775808\n") == 0,
 	    "a record dated before 1970 is recounted: admitted");
 	snprintf(rec, sizeof(rec), "999 0 %lld\n", (long long)sq_now_ms());
 	ok(admit(&q, rec) == 0, "a fresh record of a full queue is "
 	    "recounted before refusing: admitted");
 	ok(admit(&q, "garbage") == 0, "garbage is recounted: admitted");
-	sq_queue_close(&q);
-	sq_queue_destroy(path, 1);
-	rmdir(dir);
+	tap_queue_remove(&t, &q);
 	return tap_done();
 }

@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "tap.h"
+#include "tap_queue.h"
 
 /* Make files 0000..n-1 (4 digits) in dfd, in a shuffled order. */
 static int
@@ -253,24 +254,15 @@ test_lister(struct sq_queue *q)
 int
 main(void)
 {
-	char dir[] = "/tmp/spoolq-unit.XXXXXX", path[PATH_MAX], err[512];
+	struct tap_queue t;
 	struct sq_queue q;
 
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/q", dir);
-	if (sq_queue_create(path, NULL, NULL, 0, err, sizeof(err)) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		printf("not ok 1 - make a queue: %s\n1..1\n", err);
-		return 1;
-	}
-	test_listing(dir);
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	test_listing(t.dir);
 	test_take(&q);
 	test_lister(&q);
 	sq_queue_close(&q);
-	test_offer(path);
-	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
-	if (system(path) != 0)
-		ok(0, "remove %s", dir);
+	test_offer(t.path);
+	tap_queue_remove(&t, NULL);
 	return tap_done();
 }

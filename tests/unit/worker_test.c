@@ -19,6 +19,7 @@
 
 #include "spoolq.h"
 #include "tap.h"
+#include "tap_queue.h"
 
 #define YEAR_MS		(365LL * 86400 * 1000)
 
@@ -122,17 +123,10 @@ liveness(struct sq_queue *q)
 int
 main(void)
 {
-	char dir[] = "/tmp/spoolq-unit.XXXXXX", path[PATH_MAX], err[512];
+	struct tap_queue t;
 	struct sq_queue q;
 
-	if (mkdtemp(dir) == NULL)
-		return 1;
-	snprintf(path, sizeof(path), "%s/q", dir);
-	if (sq_queue_create(path, NULL, NULL, 0, err, sizeof(err)) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		printf("not ok 1 - make a queue: %s\n1..1\n", err);
-		return 1;
-	}
+	tap_queue_make(&t, &q, NULL, NULL, 0);
 	ok(probe(&q, "heartbeat=10000 lease=300000 pid=1\n", 0) ==
 	    SQ_WORKER_ALIVE, "a fresh heartbeat is alive");
 	ok(probe(&q, "heartbeat=10000 lease=300000 pid=1\n", 300001) ==
@@ -148,8 +142,6 @@ main(void)
 	    1000 * YEAR_MS) == SQ_WORKER_HUNG,
 	    "nor does a heartbeat whose triple overflows");
 	liveness(&q);
-	sq_queue_close(&q);
-	sq_queue_destroy(path, 1);
-	rmdir(dir);
+	tap_queue_remove(&t, &q);
 	return tap_done();
 }

@@ -1,0 +1,74 @@
+/*
+ * tap_queue.h - the queue a C unit test works in: made and opened in a
+ * directory of its own under /tmp, removed with all it holds at the end.
+ * Include after tap.h and spoolq.h.
+ */
+#ifndef SPOOLQ_TAP_QUEUE_H
+#define SPOOLQ_TAP_QUEUE_H
+
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct tap_queue {
+	char		dir[32];	/* /tmp/spoolq-unit.XXXXXX */
+	char		path[PATH_MAX];	/* dir/q */
+};
+
+/*
+ * tap_queue_make - make the directory /tmp/spoolq-unit.XXXXXX (its path
+ * into t->dir), the queue t->dir/q (t->path) with the n settings keys[i] =
+ * values[i] (n may be 0), and open it into q.  On failure no test can
+ * run: print "not ok 1 - make a queue: why" and the plan, and exit 1.
+ */
+static void
+tap_queue_make(struct tap_queue *t, struct sq_queue *q,
+    const char *const *keys, const char *const *values, size_t n)
+{
+	char why[512] = "";
+
+	strlcpy(t->dir, "/tmp/spoolq-unit.XXXXXX", sizeof(t->dir));
+	if (mkdtemp(t->dir) == NULL) {
+		snprintf(why, sizeof(why), "%s: %s", t->dir, strerror(errno));
+		goto fail;
+	}
+	snprintf(t->path, sizeof(t->path), "%s/q", t->dir);
+	if (sq_queue_create(t->path, keys, values, n, why, sizeof(why)) ==
+	    -1 || sq_queue_open(q, t->path, why, sizeof(why)) == -1)
+		goto fail;
+	return;
+fail:
+	printf("not ok 1 - make a queue: %s\n1..1\n", why);
+	exit(1);
+}
+
+/*
+ * tap_queue_remove - close q (unless NULL: closed already) and remove
+ * t->dir with all that the test left in it (rm -rf, run without a
+ * shell).  A failure is a failed test.
+ */
+static void
+tap_queue_remove(struct tap_queue *t, struct sq_queue *q)
+{
+	pid_t pid;
+	int st = -1;
+
+	if (q != NULL)
+		sq_queue_close(q);
+	if ((pid = fork()) == 0) {
+		execlp("rm", "rm", "-rf", "--", t->dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+	if (st != 0)
+		ok(0, "remove %s", t->dir);
+}
+
+#endif
