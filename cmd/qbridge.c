@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <ini.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -690,16 +691,16 @@ out_load(struct qb *s, struct pend *p)
 	return 0;
 }
 
-/* Claim and load up to s->b.batch messages.  Returns how many, -1. */
+/* Claim and load up to max messages.  Returns how many, -1. */
 static ssize_t
-out_claim(struct qb *s, struct pend *pend, int64_t *next_ms)
+out_claim(struct qb *s, struct pend *pend, size_t max, int64_t *next_ms)
 {
 	struct sq_claim c[64];
 	char newname[SQ_NAME_MAX + 1];
 	size_t got, i, n = 0, want;
 
-	while (n < s->b.batch) {
-		want = s->b.batch - n < 64 ? s->b.batch - n : 64;
+	while (n < max) {
+		want = max - n < 64 ? max - n : 64;
 		if (sq_claim(&s->q, 0, s->token, c, want, &got, next_ms) == -1)
 			return n > 0 ? (ssize_t)n : -1;
 		for (i = 0; i < got; i++) {
@@ -720,10 +721,189 @@ out_claim(struct qb *s, struct pend *pend, int64_t *next_ms)
 	return (ssize_t)n;
 }
 
-/* Settle what the broker answered; keep the rest first in pend. */
+/* ------------------------------------------------------------- acks */
+
+/*
+ * The local acks of confirmed messages, done by ACKERS threads, each with
+ * its own handle on the queue, while the main thread claims and
+ * publishes: an ack is an unlink, and on a disk that frees blocks at
+ * once (discard) it waits for the device far longer than the broker
+ * takes to confirm a message.  A confirmed message waits in the ring
+ * (at most ACK_RING batches, then the main thread waits) still claimed
+ * by this bridge: a crash before its ack gives it back, and it is
+ * published again (at least once; the broker's or the inbox's
+ * deduplication drops the copy).
+ */
+#define ACKERS		4
+#define ACK_RING	4		/* batches of names waiting */
+
+struct ackq {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 more, less;
+	char		(*names)[SQ_NAME_MAX + 1];
+	size_t		 cap, head, count, busy;
+	int		 stop;
+	struct sq_conf	 conf;		/* the main thread's, after reload */
+	unsigned	 gen;		/* bumped at each reload */
+	pthread_t	 th[ACKERS];
+	size_t		 nth;
+	struct qb	*s;
+};
+
+static void *
+acker(void *arg)
+{
+	struct ackq *a = arg;
+	struct sq_queue q;
+	struct stat st1, st2;
+	char name[SQ_NAME_MAX + 1], msg[PATH_MAX + 256];
+	unsigned gen;
+	int ok;
+
+	if (sq_queue_open(&q, a->s->q.path, msg, sizeof(msg)) == -1) {
+		warnx("%s", msg);
+		ok = 0;
+	} else if (fstat(q.fd, &st1) == -1 || fstat(a->s->q.fd, &st2) == -1 ||
+	    st1.st_dev != st2.st_dev || st1.st_ino != st2.st_ino) {
+		warnx("%s: not the queue any more", a->s->qarg);
+		sq_queue_close(&q);
+		ok = 0;
+	} else
+		ok = 1;
+	pthread_mutex_lock(&a->mu);
+	gen = a->gen - 1;
+	for (;;) {
+		while (a->count == 0 && !a->stop)
+			pthread_cond_wait(&a->more, &a->mu);
+		if (a->count == 0)
+			break;
+		strlcpy(name, a->names[a->head], sizeof(name));
+		a->head = (a->head + 1) % a->cap;
+		a->count--;
+		a->busy++;
+		if (ok && gen != a->gen) {
+			q.conf = a->conf;
+			gen = a->gen;
+		}
+		pthread_mutex_unlock(&a->mu);
+		if (sq_ack(ok ? &q : &a->s->q, name) == -1)
+			warn("%s: %s: ack", a->s->qarg, name);
+		pthread_mutex_lock(&a->mu);
+		a->busy--;
+		pthread_cond_broadcast(&a->less);
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (ok)
+		sq_queue_close(&q);
+	return NULL;
+}
+
+/* Start the ackers; with none (they cannot start), acks are inline. */
+static void
+ackq_start(struct ackq *a, struct qb *s)
+{
+	sigset_t all, old;
+
+	memset(a, 0, sizeof(*a));
+	a->s = s;
+	a->cap = s->b.batch * ACK_RING;
+	if ((a->names = calloc(a->cap, sizeof(*a->names))) == NULL)
+		err(EX_OSERR, NULL);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->more, NULL);
+	pthread_cond_init(&a->less, NULL);
+	a->conf = s->q.conf;
+	/* Signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (a->nth = 0; a->nth < ACKERS; a->nth++)
+		if (pthread_create(&a->th[a->nth], NULL, acker, a) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Queue the ack of cur/name: waits while the ring is full. */
+static void
+ackq_push(struct ackq *a, const char *name)
+{
+	if (a->nth == 0) {
+		if (sq_ack(&a->s->q, name) == -1)
+			warn("%s: %s: ack", a->s->qarg, name);
+		return;
+	}
+	pthread_mutex_lock(&a->mu);
+	while (a->count == a->cap)
+		pthread_cond_wait(&a->less, &a->mu);
+	strlcpy(a->names[(a->head + a->count) % a->cap], name,
+	    sizeof(a->names[0]));
+	a->count++;
+	pthread_cond_signal(&a->more);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* The settings of a reload, for the ackers' next acks. */
+static void
+ackq_conf(struct ackq *a, const struct sq_conf *conf)
+{
+	pthread_mutex_lock(&a->mu);
+	a->conf = *conf;
+	a->gen++;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * Wait until every queued ack is done.  Returns 1 when some were still
+ * to do (an ack may free the next message of a group), else 0.
+ */
+static int
+ackq_flush(struct ackq *a)
+{
+	int some;
+
+	pthread_mutex_lock(&a->mu);
+	some = a->count + a->busy > 0;
+	while (a->count + a->busy > 0)
+		pthread_cond_wait(&a->less, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	return some;
+}
+
+/* Finish every queued ack and stop the ackers. */
+static void
+ackq_stop(struct ackq *a)
+{
+	size_t i;
+
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->more);
+	pthread_mutex_unlock(&a->mu);
+	for (i = 0; i < a->nth; i++)
+		pthread_join(a->th[i], NULL);
+	pthread_cond_destroy(&a->more);
+	pthread_cond_destroy(&a->less);
+	pthread_mutex_destroy(&a->mu);
+	free(a->names);
+}
+
+/* ------------------------------------------------------------- out */
+
+/* A pend copied to another place: its br_out points into its claim. */
+static void
+pend_moved(struct pend *p)
+{
+	p->o.id = p->c.n.id;
+	p->o.group = p->c.n.group[0] != '\0' ? p->c.n.group : NULL;
+}
+
+/*
+ * Settle the n messages the broker answered for: the confirmed ones go
+ * to the ackers, the refused ones to dead/; those not confirmed are kept
+ * first in pend, in order.  Returns how many are kept.
+ */
 static size_t
-out_settle(struct qb *s, struct pend *pend, size_t n, size_t *sent,
-    size_t *refused)
+out_settle(struct qb *s, struct ackq *aq, struct pend *pend, size_t n,
+    size_t *sent, size_t *refused)
 {
 	char newname[SQ_NAME_MAX + 1];
 	size_t i, k = 0;
@@ -732,17 +912,15 @@ out_settle(struct qb *s, struct pend *pend, size_t n, size_t *sent,
 		struct pend *p = &pend[i];
 
 		if (p->o.status == BR_PENDING) {
-			if (k != i)
+			if (k != i) {
 				pend[k] = *p;
-			pend[k].o.id = pend[k].c.n.id;
-			pend[k].o.group = pend[k].c.n.group[0] != '\0' ?
-			    pend[k].c.n.group : NULL;
+				pend_moved(&pend[k]);
+			}
 			k++;
 			continue;
 		}
 		if (p->o.status == BR_SENT) {
-			if (sq_ack(&s->q, p->c.name) == -1)
-				warn("%s: %s: ack", s->qarg, p->c.n.id);
+			ackq_push(aq, p->c.name);
 			(*sent)++;
 		} else {
 			if (sq_reject(&s->q, p->c.name, p->o.reason,
@@ -786,67 +964,120 @@ out_wait(struct qb *s, int64_t next_ms)
 		nap(SLICE_MS);
 }
 
+/*
+ * Claim until there is something to publish.  Returns 1 when pend holds
+ * messages (*n of them), 0 to look again, -1 to end (--drain, all done).
+ */
+static int
+out_fill(struct qb *s, struct pend *pend, size_t *n, int *refreshed)
+{
+	ssize_t got;
+	int64_t next_ms;
+
+	if ((got = out_claim(s, pend, s->b.batch, &next_ms)) == -1) {
+		warn("%s: claim", s->qarg);
+		nap(sq_backoff_next(&s->backoff));
+		return 0;
+	}
+	if ((*n = (size_t)got) > 0)
+		return 1;
+	if (s->drain && !*refreshed) {
+		/* Claims given back by a dead bridge: look again. */
+		*refreshed = 1;
+		if (sq_queue_refresh(&s->q) == 0)
+			return 0;
+	}
+	if (s->drain)
+		return -1;
+	out_wait(s, next_ms);
+	return 0;
+}
+
+/*
+ * The outbox, a pipeline of one batch in flight: pend[0..nf) are
+ * published and await their confirmations (their br_out copied into o),
+ * pend[nf..n) are claimed and wait their turn.  While the broker
+ * confirms, the next batch is claimed and read, and the ackers unlink
+ * what was confirmed before; once the confirmations are in, the next
+ * batch goes out.  Order holds: a batch goes out only after the one
+ * before was confirmed whole, and what was not confirmed goes out again
+ * first.
+ */
 static void
 out_run(struct qb *s)
 {
+	struct ackq aq;
 	struct br_out *o;
 	struct pend *pend;
-	char why[BR_ERR_MAX];
-	size_t n = 0, i, sent, refused;
+	char why[BR_ERR_MAX], why2[BR_ERR_MAX];
+	size_t n = 0, nf, i, k, sent, refused, want;
 	ssize_t got;
 	int64_t next_ms, t0;
-	int rc, stop, refreshed = 0;
+	int rc, rc2, stop, refreshed = 0;
 
-	if ((pend = calloc(s->b.batch, sizeof(*pend))) == NULL ||
+	if ((pend = calloc(2 * s->b.batch, sizeof(*pend))) == NULL ||
 	    (o = calloc(s->b.batch, sizeof(*o))) == NULL)
 		err(EX_OSERR, NULL);
+	ackq_start(&aq, s);
 	while (!got_stop) {
-		if (got_hup)
+		if (got_hup) {
 			reload(s);
+			ackq_conf(&aq, &s->q.conf);
+		}
 		heartbeat(s);
 		if (n == 0) {
-			if ((got = out_claim(s, pend, &next_ms)) == -1) {
-				warn("%s: claim", s->qarg);
-				nap(sq_backoff_next(&s->backoff));
-				continue;
-			}
-			if ((n = (size_t)got) == 0 && s->drain && !refreshed) {
-				/* Claims given back by a dead bridge: look again. */
-				refreshed = 1;
-				if (sq_queue_refresh(&s->q) == 0)
-					continue;
-			}
-			if (n == 0) {
-				if (s->drain)
+			if ((rc = out_fill(s, pend, &n, &refreshed)) == -1) {
+				/* --drain: the last acks may free a group's next. */
+				if (!ackq_flush(&aq))
 					break;
-				out_wait(s, next_ms);
+				refreshed = 0;
 				continue;
 			}
+			if (rc == 0)
+				continue;
 		}
 		if (ensure_connected(s, &stop) == -1) {
 			if (stop)
 				break;
 			continue;
 		}
-		for (i = 0; i < n; i++)
+		nf = n < s->b.batch ? n : s->b.batch;
+		for (i = 0; i < nf; i++)
 			o[i] = pend[i].o;
 		t0 = sq_now_ms();
-		rc = s->b.ops->publish(&s->b, o, n, why, sizeof(why));
-		for (i = 0; i < n; i++)
+		rc = s->b.ops->send(&s->b, o, nf, why, sizeof(why));
+		/* While the broker works: the next batch, from the queue. */
+		want = nf + s->b.batch - n;
+		if (rc == BR_OK && want > 0 && !got_stop && (got = out_claim(s,
+		    pend + n, want, &next_ms)) > 0)
+			n += (size_t)got;
+		rc2 = s->b.ops->confirm(&s->b, o, nf, why2, sizeof(why2));
+		if (rc == BR_OK && rc2 != BR_OK) {
+			rc = rc2;
+			strlcpy(why, why2, sizeof(why));
+		}
+		for (i = 0; i < nf; i++)
 			pend[i].o = o[i];
 		sent = refused = 0;
-		n = out_settle(s, pend, n, &sent, &refused);
+		i = out_settle(s, &aq, pend, nf, &sent, &refused);
+		if (i < nf && nf < n) {
+			memmove(pend + i, pend + nf, (n - nf) * sizeof(*pend));
+			for (k = i; k < i + n - nf; k++)
+				pend_moved(&pend[k]);
+		}
+		n -= nf - i;
 		if (sent + refused > 0) {
 			t0 = sq_now_ms() - t0;
 			logline(s, "%s -> %s: %zu sent, %zu refused, %zu "
 			    "pending %lld.%03llds", s->qarg, s->b.url.shown,
-			    sent, refused, n, (long long)(t0 / 1000),
+			    sent, refused, i, (long long)(t0 / 1000),
 			    (long long)(t0 % 1000));
 		}
 		if (batch_end(s, rc, why) == -1)
 			break;
 	}
 	out_release(s, pend, n);
+	ackq_stop(&aq);
 	free(pend);
 	free(o);
 }

@@ -84,9 +84,14 @@ struct bridge;
  *
  * check: the URL names what the broker needs (before anything starts).
  * connect: open the connection (and, for in, the consumer).
- * publish: publish n messages in order and wait for each confirmation,
- *	setting out[i].status; BR_DOWN when the connection failed (those
- *	not confirmed stay BR_PENDING).
+ * send: publish n messages in order without waiting for their
+ *	confirmations (out[] must stay in place until confirm); a message
+ *	refused at once gets BR_REFUSED.  BR_DOWN when the connection
+ *	failed (confirm is still called for what went out).
+ * confirm: wait for the confirmations of the last send (the same out[]
+ *	and n), setting out[i].status; BR_DOWN when the connection failed
+ *	(those not confirmed stay BR_PENDING).  One send is confirmed
+ *	before the next: the core works on its queue in between.
  * fetch: wait up to wait_ms for up to max messages into in[], *got of
  *	them; re-delivered unacked messages of this consumer come first.
  * ack: acknowledge the last fetch to the broker (all *got of them).
@@ -98,7 +103,9 @@ struct br_ops {
 	int		 default_port, tls_port;
 	int	(*check)(struct bridge *, char *, size_t);
 	int	(*connect)(struct bridge *, char *, size_t);
-	int	(*publish)(struct bridge *, struct br_out *, size_t, char *,
+	int	(*send)(struct bridge *, struct br_out *, size_t, char *,
+		    size_t);
+	int	(*confirm)(struct bridge *, struct br_out *, size_t, char *,
 		    size_t);
 	int	(*fetch)(struct bridge *, struct br_in *, size_t, int64_t,
 		    size_t *, char *, size_t);

@@ -47,6 +47,8 @@ struct aconn {
 	amqp_connection_state_t c;
 	char		 vhost[256], exchange[256], key[256], queue[256];
 	uint64_t	 next_tag;	/* delivery tag of the next publish */
+	uint64_t	 first_tag;	/* of the last send */
+	size_t		 nsent;		/* messages of the last send */
 	amqp_envelope_t	*env;		/* the last fetch */
 	size_t		 nenv, aenv;
 	char		 (*strs)[2][SQ_ATTR_VALUE_MAX + 1];	/* headers, as C */
@@ -392,26 +394,40 @@ returned(struct aconn *a, struct br_out *out, size_t n, char *err,
 }
 
 static int
-amqp_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
+amqp_send(struct bridge *b, struct br_out *out, size_t n, char *err,
     size_t errsize)
 {
 	struct aconn *a = b->conn;
-	amqp_frame_t f;
-	struct timeval tv;
-	uint64_t first = a->next_tag;
-	size_t i, sent = 0, left;
+	size_t i;
 	int st;
 
+	a->first_tag = a->next_tag;
+	a->nsent = 0;
 	for (i = 0; i < n; i++) {
 		out[i].reason[0] = '\0';
 		if ((st = publish_one(a, &out[i])) != AMQP_STATUS_OK) {
 			snprintf(err, errsize, "publish: %s",
 			    amqp_error_string2(st));
-			break;
+			return BR_DOWN;
 		}
 		a->next_tag++;
-		sent++;
+		a->nsent++;
 	}
+	return BR_OK;
+}
+
+static int
+amqp_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
+    size_t errsize)
+{
+	struct aconn *a = b->conn;
+	amqp_frame_t f;
+	struct timeval tv;
+	uint64_t first = a->first_tag;
+	size_t sent = a->nsent < n ? a->nsent : n, left;
+	int st;
+
+	a->nsent = 0;
 	left = sent;
 	tv.tv_sec = b->timeout_ms / 1000;
 	tv.tv_usec = (b->timeout_ms % 1000) * 1000;
@@ -459,8 +475,10 @@ amqp_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 			return BR_DOWN;
 		}
 	}
-	if (sent < n)
+	if (sent < n) {
+		snprintf(err, errsize, "publish: not all sent");
 		return BR_DOWN;
+	}
 	return BR_OK;
 }
 
@@ -599,7 +617,8 @@ const struct br_ops br_amqp = {
 	.tls_port = 5671,
 	.check = amqp_check,
 	.connect = amqp_connect,
-	.publish = amqp_publish,
+	.send = amqp_send,
+	.confirm = amqp_confirm,
 	.fetch = amqp_fetch,
 	.ack = amqp_ack,
 	.done = amqp_done,

@@ -11,8 +11,8 @@
  * without a routing key) with the header Nats-Msg-Id = its spoolq ID, so
  * that the stream drops a re-publish within its duplicate window, its
  * attributes as headers, its expiry as Spoolq-Expires and its group as
- * Spoolq-Group; the batch
- * then waits for every PubAck (the ack handler records each one).  A
+ * Spoolq-Group (send); then confirm waits for every PubAck of the batch
+ * (the ack handler, on the client's thread, records each one).  A
  * subject no stream takes (no responders) is dead-lettered with
  * r=unroutable, an error the server answers (too large, limits with
  * discard new) with r=refused.
@@ -390,15 +390,13 @@ msg_make(struct nconn *n, const struct br_out *o, natsMsg **m)
 }
 
 static int
-nats_publish(struct bridge *b, struct br_out *out, size_t cnt, char *err,
+nats_send(struct bridge *b, struct br_out *out, size_t cnt, char *err,
     size_t errsize)
 {
 	struct nconn *n = b->conn;
-	jsPubOptions po;
 	natsMsg *m;
 	natsStatus s = NATS_OK;
 	size_t i;
-	int rc = BR_OK;
 
 	pthread_mutex_lock(&n->mu);
 	n->out = out;
@@ -423,11 +421,24 @@ nats_publish(struct bridge *b, struct br_out *out, size_t cnt, char *err,
 		}
 	}
 	if (s != NATS_OK)
-		rc = fail(s, "publish", err, errsize);
+		return fail(s, "publish", err, errsize);
+	return BR_OK;
+}
+
+static int
+nats_confirm(struct bridge *b, struct br_out *out, size_t cnt, char *err,
+    size_t errsize)
+{
+	struct nconn *n = b->conn;
+	jsPubOptions po;
+	natsStatus s;
+	size_t i;
+	int rc = BR_OK;
+
 	jsPubOptions_Init(&po);
 	po.MaxWait = b->timeout_ms;
 	s = js_PublishAsyncComplete(n->js, &po);
-	if (s != NATS_OK && rc == BR_OK)
+	if (s != NATS_OK)
 		rc = fail(s, "PubAck", err, errsize);
 	pthread_mutex_lock(&n->mu);
 	n->out = NULL;
@@ -538,7 +549,8 @@ const struct br_ops br_nats = {
 	.tls_port = 4222,
 	.check = nats_check,
 	.connect = nats_connect,
-	.publish = nats_publish,
+	.send = nats_send,
+	.confirm = nats_confirm,
 	.fetch = nats_fetch,
 	.ack = nats_ack,
 	.done = nats_done,

@@ -1,10 +1,10 @@
 /*
  * qbridge_redis.c - qbridge's Redis Streams broker, through hiredis.
  *
- * out: one XADD per message, pipelined per batch, each entry with the
- * fields body, id (the spoolq ID), key, attributes ("NAME=VALUE" lines),
- * expires (epoch ms) and group (the g= key), those without a value left
- * out.  The XADD
+ * out: one XADD per message, pipelined per batch (send writes them all,
+ * confirm reads their replies), each entry with the fields body, id (the
+ * spoolq ID), key, attributes ("NAME=VALUE" lines), expires (epoch ms)
+ * and group (the g= key), those without a value left out.  The XADD
  * reply is the confirmation: with appendfsync always the entry is on the
  * server's disk by then.
  *
@@ -37,6 +37,7 @@ struct rconn {
 	redisReply	*reply;		/* of the last fetch */
 	const char	**ids;		/* its entry IDs, for XACK */
 	size_t		 nids;
+	size_t		 nsent;		/* XADDs of the last send */
 };
 
 static const char *const params_in[] = { "group", "consumer", NULL };
@@ -212,22 +213,19 @@ redis_connect(struct bridge *b, char *err, size_t errsize)
 }
 
 static int
-redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
+redis_send(struct bridge *b, struct br_out *out, size_t n, char *err,
     size_t errsize)
 {
 	struct rconn *rc = b->conn;
 	const char *argv[FIELDS_MAX + 4];
 	size_t lens[FIELDS_MAX + 4], i, alen;
-	char **attrs, exp[32];
-	redisReply *r;
-	int k, rv = BR_OK, cls;
+	char *attrs, exp[32];
+	int k, done = 0;
 
-	if ((attrs = calloc(n, sizeof(*attrs))) == NULL) {
-		snprintf(err, errsize, "%s", strerror(errno));
-		return BR_DOWN;
-	}
+	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
 		k = 0;
+		attrs = NULL;
 #define ARG(s, l)	do { argv[k] = (s); lens[k++] = (l); } while (0)
 		ARG("XADD", 4);
 		ARG(b->url.path, strlen(b->url.path));
@@ -246,11 +244,11 @@ redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 			ARG(out[i].key, strlen(out[i].key));
 		}
 		if (out[i].nattrs > 0) {
-			if ((attrs[i] = br_attrs_format(out[i].attrs,
+			if ((attrs = br_attrs_format(out[i].attrs,
 			    out[i].nattrs, &alen)) == NULL)
 				break;
 			ARG("attributes", 10);
-			ARG(attrs[i], alen);
+			ARG(attrs, alen);
 		}
 		if (out[i].expires_ms > 0) {
 			snprintf(exp, sizeof(exp), "%lld",
@@ -263,16 +261,45 @@ redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 			ARG(out[i].group, strlen(out[i].group));
 		}
 #undef ARG
-		if (redisAppendCommandArgv(rc->c, k, argv, lens) != REDIS_OK)
+		/* The command is formatted into hiredis's buffer: args go. */
+		k = redisAppendCommandArgv(rc->c, k, argv, lens);
+		free(attrs);
+		if (k != REDIS_OK)
 			break;
 	}
-	n = i;		/* what was appended gets its reply */
+	rc->nsent = i;		/* what was appended gets its reply */
+	/* On the wire now, so that the server works while we do. */
+	while (!done)
+		if (redisBufferWrite(rc->c, &done) != REDIS_OK) {
+			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+			    rc->c->errstr : "connection lost");
+			rc->nsent = 0;
+			return BR_DOWN;
+		}
+	if (i < n) {
+		snprintf(err, errsize, "XADD: %s", strerror(errno));
+		return BR_DOWN;
+	}
+	return BR_OK;
+}
+
+static int
+redis_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
+    size_t errsize)
+{
+	struct rconn *rc = b->conn;
+	redisReply *r;
+	size_t i;
+	int rv = BR_OK, cls;
+
+	if (rc->nsent < n)
+		n = rc->nsent;
+	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
 		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK) {
 			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
 			    rc->c->errstr : "connection lost");
-			rv = BR_DOWN;
-			break;
+			return BR_DOWN;
 		}
 		if (r->type != REDIS_REPLY_ERROR)
 			out[i].status = BR_SENT;
@@ -286,9 +313,6 @@ redis_publish(struct bridge *b, struct br_out *out, size_t n, char *err,
 		}
 		freeReplyObject(r);
 	}
-	for (i = 0; i < n; i++)
-		free(attrs[i]);
-	free(attrs);
 	return rv;
 }
 
@@ -469,7 +493,8 @@ const struct br_ops br_redis = {
 	.tls_port = 6379,
 	.check = redis_check,
 	.connect = redis_connect,
-	.publish = redis_publish,
+	.send = redis_send,
+	.confirm = redis_confirm,
 	.fetch = redis_fetch,
 	.ack = redis_ack,
 	.done = redis_done,
