@@ -16,12 +16,11 @@
 #include "inspect.h"
 #include "repair.h"
 #include "tap.h"
+#include "tap_queue.h"
 
 /* Sent at 1700000000.999 s: whole seconds would make it 0.999 s older. */
 #define ID	"1700000000.999000000.42_0_0a0b0c0d.host"
 #define SENT_MS	1700000000999LL
-
-static char dir[256];
 
 static void
 test_id_time(void)
@@ -57,85 +56,63 @@ test_ttl(void)
 	ok(expired(&q, &n, 1700000002000LL), "e=: expired at its second");
 }
 
-/* A queue at dir/q with ttl=1s and one ready message ID. */
-static int
-make_queue(struct sq_queue *q)
-{
-	const char *k[] = { "ttl" }, *v[] = { "1s" };
-	char path[300], why[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/q", dir);
-	if (sq_queue_create(path, k, v, 1, why, sizeof(why)) == -1 ||
-	    sq_queue_open(q, path, why, sizeof(why)) == -1)
-		return -1;
-	if ((fd = openat(q->newfd, ID, O_WRONLY | O_CREAT | O_EXCL, 0644)) ==
-	    -1)
-		return -1;
-	return close(fd);
-}
-
+/* In q (ttl=1s), the one ready message ID. */
 static void
-test_gc_and_stats(void)
+test_gc_and_stats(struct sq_queue *q)
 {
-	struct sq_queue q;
 	struct sq_stats s;
 	struct timespec ts[2];
 	struct stat st;
 	int fd;
 
-	if (make_queue(&q) == -1) {
-		ok(0, "make a queue in %s: %s", dir, strerror(errno));
+	if ((fd = openat(q->newfd, ID, O_WRONLY | O_CREAT | O_EXCL, 0644)) ==
+	    -1 || close(fd) == -1) {
+		ok(0, "send %s: %s", ID, strerror(errno));
 		return;
 	}
 
-	ok(sq_stats_collect(&q, SENT_MS + 299500, &s) == 0, "stats");
+	ok(sq_stats_collect(q, SENT_MS + 299500, &s) == 0, "stats");
 	ok(s.oldest_ready == SENT_MS, "oldest ready: its send time in ms");
 	ok(s.ready_age[sq_stats_age_bucket(299)] == 1 &&
 	    sq_stats_age_bucket(299) != sq_stats_age_bucket(300),
 	    "299.5 s old counts as under 300 s, not as 300 s");
 
 	/* ttl=1s: gc at x+1.5 s keeps the message, at x+2.0 s expires it. */
-	ok(fstatat(q.newfd, ID, &st, 0) == 0 &&
-	    sq_queue_gc(&q, SENT_MS + 501, SQ_GC_TMP_AGE_MS, 0, NULL, NULL) ==
-	    0 && fstatat(q.newfd, ID, &st, 0) == 0,
+	ok(fstatat(q->newfd, ID, &st, 0) == 0 &&
+	    sq_queue_gc(q, SENT_MS + 501, SQ_GC_TMP_AGE_MS, 0, NULL, NULL) ==
+	    0 && fstatat(q->newfd, ID, &st, 0) == 0,
 	    "gc leaves a message 0.501 s old under ttl=1s in new/");
-	ok(sq_queue_gc(&q, SENT_MS + 1001, SQ_GC_TMP_AGE_MS, 0, NULL, NULL) ==
-	    0 && fstatat(q.newfd, ID, &st, 0) == -1 &&
-	    fstatat(q.deadfd, ID ",r=expired", &st, 0) == 0,
+	ok(sq_queue_gc(q, SENT_MS + 1001, SQ_GC_TMP_AGE_MS, 0, NULL, NULL) ==
+	    0 && fstatat(q->newfd, ID, &st, 0) == -1 &&
+	    fstatat(q->deadfd, ID ",r=expired", &st, 0) == 0,
 	    "gc dead-letters it 1.001 s after its send with r=expired");
 	/* A tmp/ file written at x.999 is not older than 36 h at +36h-1ms. */
-	fd = openat(q.tmpfd, "leftover", O_WRONLY | O_CREAT | O_EXCL, 0644);
+	fd = openat(q->tmpfd, "leftover", O_WRONLY | O_CREAT | O_EXCL, 0644);
 	ts[0].tv_sec = ts[1].tv_sec = 1700000000;
 	ts[0].tv_nsec = ts[1].tv_nsec = 999000000;
 	ok(fd != -1 && futimens(fd, ts) == 0 && close(fd) == 0,
 	    "tmp file with mtime x.999");
-	ok(sq_queue_gc(&q, SENT_MS + SQ_GC_TMP_AGE_MS, SQ_GC_TMP_AGE_MS, 0,
-	    NULL, NULL) == 0 && fstatat(q.tmpfd, "leftover", &st, 0) == 0,
+	ok(sq_queue_gc(q, SENT_MS + SQ_GC_TMP_AGE_MS, SQ_GC_TMP_AGE_MS, 0,
+	    NULL, NULL) == 0 && fstatat(q->tmpfd, "leftover", &st, 0) == 0,
 	    "gc keeps a tmp file exactly 36 h old");
 
-	ok(sq_queue_gc(&q, SENT_MS + SQ_GC_TMP_AGE_MS + 1, SQ_GC_TMP_AGE_MS,
-	    0, NULL, NULL) == 0 && fstatat(q.tmpfd, "leftover", &st, 0) == -1,
+	ok(sq_queue_gc(q, SENT_MS + SQ_GC_TMP_AGE_MS + 1, SQ_GC_TMP_AGE_MS,
+	    0, NULL, NULL) == 0 && fstatat(q->tmpfd, "leftover", &st, 0) == -1,
 	    "gc removes the tmp file 1 ms later");
-	sq_queue_close(&q);
 }
 
 int
 main(void)
 {
-	char cmd[300];
+	static const char *const keys[] = { "ttl" };
+	static const char *const values[] = { "1s" };
+	struct tap_queue t;
+	struct sq_queue q;
 
-	snprintf(dir, sizeof(dir), "%s/age_test.XXXXXX",
-	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(dir) == NULL) {
-		perror(dir);
-		return 1;
-	}
 	test_id_time();
 	test_ttl();
-	test_gc_and_stats();
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		ok(0, "remove %s", dir);
+	tap_queue_make(&t, &q, keys, values, 1);
+	test_gc_and_stats(&q);
+	tap_queue_remove(&t, &q);
 	return tap_done();
 }

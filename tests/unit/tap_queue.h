@@ -1,7 +1,7 @@
 /*
  * tap_queue.h - the queue a C unit test works in: made and opened in a
- * directory of its own under /tmp, removed with all it holds at the end.
- * Include after tap.h and spoolq.h.
+ * directory of its own under $TMPDIR (else /tmp), removed with all it
+ * holds at the end.  Include after tap.h and spoolq.h.
  */
 #ifndef SPOOLQ_TAP_QUEUE_H
 #define SPOOLQ_TAP_QUEUE_H
@@ -16,25 +16,32 @@
 #include <unistd.h>
 
 struct tap_queue {
-	char		dir[32];	/* /tmp/spoolq-unit.XXXXXX */
-	char		path[PATH_MAX];	/* dir/q */
+	char		dir[PATH_MAX - 8];	/* $TMPDIR/spoolq-unit.XXXXXX */
+	char		path[PATH_MAX];		/* dir/q */
 };
 
 /*
- * tap_queue_make - make the directory /tmp/spoolq-unit.XXXXXX (its path
- * into t->dir), the queue t->dir/q (t->path) with the n settings keys[i] =
- * values[i] (n may be 0), and open it into q.  On failure no test can
- * run: print "not ok 1 - make a queue: why" and the plan, and exit 1.
+ * tap_queue_make - make the directory spoolq-unit.XXXXXX under $TMPDIR,
+ * else /tmp (its path into t->dir), the queue t->dir/q (t->path) with
+ * the n settings keys[i] = values[i] (n may be 0), and open it into q.
+ * On failure no test can run: print "not ok 1 - make a queue: why" and
+ * the plan, and exit 1.
  */
 static void
 tap_queue_make(struct tap_queue *t, struct sq_queue *q,
     const char *const *keys, const char *const *values, size_t n)
 {
-	char why[512] = "";
+	const char *tmp = getenv("TMPDIR");
+	char why[512] = "TMPDIR: too long";
+	int len;
 
-	strlcpy(t->dir, "/tmp/spoolq-unit.XXXXXX", sizeof(t->dir));
+	len = snprintf(t->dir, sizeof(t->dir), "%s/spoolq-unit.XXXXXX",
+	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+	if (len < 0 || (size_t)len >= sizeof(t->dir))
+		goto fail;
 	if (mkdtemp(t->dir) == NULL) {
-		snprintf(why, sizeof(why), "%s: %s", t->dir, strerror(errno));
+		snprintf(why, sizeof(why), "%.400s: %s", t->dir,
+		    strerror(errno));
 		goto fail;
 	}
 	snprintf(t->path, sizeof(t->path), "%s/q", t->dir);
