@@ -32,7 +32,9 @@
  * A consumer never looks into groups/: claims see at most one message
  * per group, so their cost does not depend on how many wait, and a batch
  * of claims holds at most one message per group.  The cost of a step is
- * one listing of its own group's directory.
+ * one listing of its own group's directory at most: the settle of a head
+ * usually takes the next one from the group's order file, groups/KEY/.order,
+ * a sorted hint that a listing leaves for the settles after it (below).
  */
 #include <sys/stat.h>
 
@@ -54,6 +56,12 @@
 #define GROUP_EVERY_MS	10000		/* maintenance at most this often */
 #define GROUP_MAINT	",maint"	/* groups/,maint: its last pass */
 #define BATON_MAX	(sizeof(SQ_GROUP_HEAD) + SQ_ID_MAX)
+#define ORDER_FILE	".order"	/* groups/KEY/.order: the next heads */
+#define ORDER_MAGIC	"spoolq-order-1\n"
+#define ORDER_END	".\n"		/* its last line: written whole */
+#define ORDER_MIN	16		/* waiting: worth an order file */
+#define ORDER_NAMES	256		/* names one order file holds */
+#define ORDER_BYTES	(ORDER_NAMES * (SQ_NAME_MAX + 1) + 64)
 
 /* ------------------------------------------------------------- keys */
 
@@ -423,35 +431,215 @@ sq_group_advance(struct sq_queue *q, const char *key)
 	return rc;
 }
 
+/* ------------------------------------------------------- order file */
+
+/*
+ * The order file of a group (spoolq(5) "Message groups"): groups/KEY/.order
+ * holds the names that waited in the group when a settle listed it, from
+ * the head it chose on, sorted, one a line, between ORDER_MAGIC and
+ * ORDER_END.  The settle of a head takes the name after it from there
+ * instead of listing the directory again, so that settling a group of
+ * many waiting messages costs the same per message as a small one.  It
+ * is a hint, never trusted on its own: whatever adds a message to the
+ * group's directory (a send, a claim undone, a removal undone) removes
+ * .order after its rename, the file is made before the listing it holds
+ * (so an add that the listing missed removes it), and the baton's rename
+ * still decides who is head.  Whatever is wrong with it (missing, cut
+ * short by a crash, used up, naming a message that is gone) sends the
+ * settle back to listing the directory.
+ */
+
+/* An add to groups/KEY is done: the order file no longer holds all. */
+static void
+order_drop(int gfd)
+{
+	(void)unlinkat(gfd, ORDER_FILE, 0);
+}
+
+/*
+ * The name after the head id in the order file of gfd into next, read
+ * into buf (ORDER_BYTES).  1 when found, 0 when there is no usable one.
+ */
+static int
+order_next(int gfd, const char *id, char *buf, char *next)
+{
+	struct stat st;
+	ssize_t len;
+	char *p, *e;
+	size_t idlen = strlen(id);
+	int fd;
+
+	if ((fd = sq_open_regular(gfd, ORDER_FILE, O_RDONLY, 0, NULL)) == -1)
+		return 0;
+	len = read(fd, buf, ORDER_BYTES - 1);
+	close(fd);
+	if (len < (ssize_t)(sizeof(ORDER_MAGIC) + sizeof(ORDER_END) - 2) ||
+	    memcmp(buf, ORDER_MAGIC, sizeof(ORDER_MAGIC) - 1) != 0 ||
+	    memcmp(buf + len - (sizeof(ORDER_END) - 1), ORDER_END,
+	    sizeof(ORDER_END) - 1) != 0)
+		return 0;
+	buf[len] = '\0';
+	for (p = buf + sizeof(ORDER_MAGIC) - 1; *p != '\0'; p = e + 1) {
+		if ((e = strchr(p, '\n')) == NULL)
+			return 0;
+		if (strncmp(p, id, idlen) == 0 && (p[idlen] == ',' ||
+		    p + idlen == e))
+			break;
+	}
+	if (*p == '\0')
+		return 0;		/* the head is not in it */
+	p = e + 1;
+	if ((e = strchr(p, '\n')) == NULL || (size_t)(e - p) > SQ_NAME_MAX ||
+	    e == p || *p == '.')
+		return 0;		/* used up */
+	memcpy(next, p, (size_t)(e - p));
+	next[e - p] = '\0';
+	/* Still waiting, a regular file: else the directory is listed. */
+	return fstatat(gfd, next, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
+}
+
+/*
+ * Release the head n by the order file: hand the baton to the name after
+ * it and promote that.  1 when done, 0 when the directory must be listed.
+ */
+static int
+release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
+{
+	char from[BATON_MAX], to[BATON_MAX], next[SQ_NAME_MAX + 1];
+	char nextid[SQ_ID_MAX], *buf;
+	size_t len;
+	int rc = 0;
+
+	if ((buf = malloc(ORDER_BYTES)) == NULL)
+		return 0;
+	if (order_next(gfd, n->id, buf, next) &&
+	    (len = strcspn(next, ",")) < sizeof(nextid)) {
+		memcpy(nextid, next, len);
+		nextid[len] = '\0';
+		baton(from, SQ_GROUP_HEAD, n->id);
+		baton(to, SQ_GROUP_HEAD, nextid);
+		if (sq_rename(gfd, from, gfd, to) == 0) {
+			(void)promote(q, gfd, next);
+			rc = 1;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+/*
+ * Write the order file of gfd for the head first, just chosen by a
+ * listing and not yet promoted.  The file is made first and listed into
+ * after, so that an add the listing misses removes it; when first is not
+ * the oldest of that listing (an older one came meanwhile), there is no
+ * order file.  Best effort.
+ */
+static void
+order_write(struct sq_queue *q, int gfd, const char *first)
+{
+	struct sq_name n;
+	struct names l;
+	size_t i, len, used, kept = 0;
+	char *buf;
+	int fd;
+
+	order_drop(gfd);
+	if ((buf = malloc(ORDER_BYTES)) == NULL)
+		return;
+	fd = openat(gfd, ORDER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1) {
+		free(buf);
+		return;
+	}
+	share_file(q->share, fd);
+	if (names_list(gfd, ORDER_NAMES + 4, &l) == -1)
+		goto drop;
+	memcpy(buf, ORDER_MAGIC, sizeof(ORDER_MAGIC) - 1);
+	used = sizeof(ORDER_MAGIC) - 1;
+	for (i = 0; i < l.n && kept < ORDER_NAMES; i++) {
+		if (l.v[i][0] == ',' || sq_name_parse(&n, l.v[i]) == -1)
+			continue;
+		if (kept == 0 && strcmp(l.v[i], first) != 0)
+			break;		/* an older one came: no file */
+		len = strlen(l.v[i]);
+		memcpy(buf + used, l.v[i], len);
+		buf[used + len] = '\n';
+		used += len + 1;
+		kept++;
+	}
+	names_free(&l);
+	if (kept < 2)
+		goto drop;
+	memcpy(buf + used, ORDER_END, sizeof(ORDER_END) - 1);
+	used += sizeof(ORDER_END) - 1;
+	if (write(fd, buf, used) != (ssize_t)used)
+		goto drop;
+	close(fd);
+	free(buf);
+	return;
+drop:
+	close(fd);
+	order_drop(gfd);
+	free(buf);
+}
+
 /* ------------------------------------------------------- transitions */
 
 int
-sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
-    const char *key)
+group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
+    const char *name, const char *key)
 {
 	struct stat st;
-	int gfd, saved, tries;
+	int saved, tries;
 
 	for (tries = 0;; tries++) {
-		if ((gfd = group_open(q, key, 1)) == -1)
+		if (*gfd == -1 && (*gfd = group_open(q, key, 1)) == -1)
 			return -1;
-		if (sq_rename(q->tmpfd, tmpname, gfd, name) == 0)
-			break;
+		if (sq_rename(q->tmpfd, tmpname, *gfd, name) == 0)
+			return 0;
 		saved = errno;
-		close(gfd);
 		/* The group's directory was removed as idle meanwhile. */
 		if (saved == ENOENT && tries < 3 && fstatat(q->tmpfd, tmpname,
-		    &st, AT_SYMLINK_NOFOLLOW) == 0)
+		    &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			close(*gfd);
+			*gfd = -1;
 			continue;
+		}
 		errno = saved;
 		return -1;
 	}
+}
+
+void
+group_publish_done(struct sq_queue *q, int gfd)
+{
+	struct stat st;
+
+	order_drop(gfd);
 	if (q->conf.durability == SQ_DURABILITY_FSYNC)
 		(void)fsync(gfd);
 	/* Sent: the rest is the group's business, never the send's. */
 	if (fstatat(gfd, SQ_GROUP_FREE, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		(void)advance(q, gfd);
 	close(gfd);
+}
+
+int
+sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
+    const char *key)
+{
+	int gfd = -1, saved;
+
+	if (group_publish_into(q, &gfd, tmpname, name, key) == -1) {
+		saved = errno;
+		if (gfd != -1)
+			close(gfd);
+		errno = saved;
+		return -1;
+	}
+	group_publish_done(q, gfd);
 	return 0;
 }
 
@@ -465,6 +653,11 @@ sq_group_release(struct sq_queue *q, const struct sq_name *n)
 
 	if (n->group[0] == '\0' || (gfd = group_open(q, n->group, 0)) == -1)
 		return;
+	/* The next head named by the order file: no listing. */
+	if (release_ordered(q, gfd, n)) {
+		close(gfd);
+		return;
+	}
 	/*
 	 * Hand the baton straight to the oldest waiting message, or free
 	 * it.  A recovery may turn ,head= into ,gone= and back meanwhile:
@@ -480,10 +673,14 @@ sq_group_release(struct sq_queue *q, const struct sq_name *n)
 			strlcpy(to, SQ_GROUP_FREE, sizeof(to));
 		if (sq_rename(gfd, v.baton, gfd, to) == -1)
 			continue;
+		if (v.waiting >= ORDER_MIN)
+			order_write(q, gfd, v.first);
 		if (v.waiting > 0)
 			(void)promote(q, gfd, v.first);
-		else
+		else {
+			order_drop(gfd);
 			(void)advance(q, gfd);	/* a send meanwhile */
+		}
 		break;
 	}
 	close(gfd);
@@ -531,8 +728,10 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 		m.attempts--;
 	ready_name(&m);
 	rc = move_message(q->curfd, curname, gfd, &m, NULL);
-	if (rc == 0)
+	if (rc == 0) {
+		order_drop(gfd);
 		rc = advance(q, gfd);
+	}
 	else if (errno == ENOENT)
 		rc = 0;
 	saved = errno;
@@ -700,9 +899,10 @@ regroup(struct sq_queue *q, int dfd, const char *key)
 			rc = -1;
 			break;
 		}
-		if (sq_rename(fd, e->d_name, gfd, e->d_name) == 0)
+		if (sq_rename(fd, e->d_name, gfd, e->d_name) == 0) {
+			order_drop(gfd);
 			moved++;
-		else if (errno != ENOENT)
+		} else if (errno != ENOENT)
 			rc = -1;
 		close(gfd);
 	}
@@ -731,6 +931,7 @@ group_unmake(struct sq_queue *q, int gsfd, const char *name, const char *key)
 		}
 		unlinkat(dfd, GC_BATON, 0);
 		unlinkat(dfd, SQ_GROUP_FREE, 0);
+		order_drop(dfd);
 		close(dfd);
 		if (unlinkat(gsfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
 			return 0;

@@ -59,7 +59,9 @@ int	sq_group_advance(struct sq_queue *q, const char *key);
  * sq_group_release - message n (its ID and g=) of q has left the states
  * that hold its group (new/, cur/, retry/) for good: acknowledged, dead-
  * lettered, taken, deleted or moved away.  Frees the group's baton if n
- * holds it (,head=ID or ,gone=ID -> ,free) and advances the group.  Does
+ * holds it (,head=ID or ,gone=ID -> ,free) and advances the group; the
+ * next head comes from the group's order file (groups/KEY/.order) when
+ * it names one, else from a listing of the group's directory.  Does
  * nothing for a message without g= or whose ID does not hold the baton.
  * Best effort, never fails: what a crash leaves is mended by
  * sq_group_maintain.

@@ -150,6 +150,28 @@ void	names_free(struct names *l);
  */
 int	group_dir_of(struct sq_queue *q, const char *name);
 
+/*
+ * group_publish_into - the send of a grouped message as sq_group_publish
+ * makes it, for a batch of sends into one group: *gfd is the group's
+ * directory, opened (made whole first if needed) when it is -1 and kept
+ * open for the next message.  The rename of tmp/tmpname to
+ * groups/KEY/name is the commit point of the send.  Returns 0, or -1
+ * with errno of the rename (EEXIST: the name is taken) or of making the
+ * directory; *gfd may be open either way.
+ */
+int	group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
+	    const char *name, const char *key);
+
+/*
+ * group_publish_done - after the renames of group_publish_into into gfd:
+ * remove the group's order file (spoolq(5) "Message groups": after the
+ * renames that added to the group), synchronize the directory under
+ * durability = fsync, let the group advance when its baton is free, and
+ * close gfd.  Best effort: a crash before it leaves what
+ * sq_group_maintain mends.
+ */
+void	group_publish_done(struct sq_queue *q, int gfd);
+
 /* short_host - this host's short name as in message IDs (name.c). */
 const char	*short_host(void);
 

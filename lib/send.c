@@ -239,10 +239,11 @@ sync_pending(struct sq_batch *b)
 /*
  * Rename tmp/ID into place.  A clash cannot happen by construction; if
  * it does all the same, the message gets a new ID (and its sidecar with
- * it) rather than replacing anything.
+ * it) rather than replacing anything.  A grouped message goes into its
+ * group's directory, *gfd, opened by the first of the batch and kept.
  */
 static int
-publish(struct sq_batch *b, const char *tmpname)
+publish(struct sq_batch *b, const char *tmpname, int *gfd)
 {
 	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
 	int tries, dirfd, rc;
@@ -253,7 +254,7 @@ publish(struct sq_batch *b, const char *tmpname)
 			return -1;
 		if (b->opts != NULL && b->opts->group != NULL) {
 			/* Into its group's queue, delayed or not. */
-			rc = sq_group_publish(b->q, tmpname, name,
+			rc = group_publish_into(b->q, gfd, tmpname, name,
 			    b->opts->group);
 			dirfd = -1;
 		} else
@@ -287,13 +288,19 @@ static int
 publish_first(struct sq_batch *b, size_t n)
 {
 	size_t i;
-	int rc = 0;
+	int rc = 0, gfd = -1, saved;
 
 	for (i = 0; i < n; i++)
-		if (publish(b, b->ids[i]) == -1) {
+		if (publish(b, b->ids[i], &gfd) == -1) {
 			rc = -1;
 			break;
 		}
+	/* A grouped batch goes into one group: its upkeep once at the end. */
+	if (gfd != -1) {
+		saved = errno;
+		group_publish_done(b->q, gfd);
+		errno = saved;
+	}
 	memmove(b->ids, b->ids + i, (b->npending - i) * sizeof(*b->ids));
 	b->npending -= i;
 	b->committed += i;

@@ -121,6 +121,102 @@ claim_body() {
 	assert_count groups/A q 1	# the free baton
 }
 
+# drain_bodies: claim and ack one message at a time until none is ready,
+# printing the bodies one a line.
+drain_bodies() {
+	local r
+	while r=$(qrecv q); do
+		cat "$r"
+		echo
+		qack "$r"
+	done
+}
+
+@test "the settle of a head writes the order file groups/KEY/.order; the next settles take their heads from it, in ID order" {
+	seq 1 40 | qsend -g A -l q
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" 1
+	qack "$r"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file: $(ls -A "$Q/groups/A" | head -3)"
+	# From the head it chose on, sorted, between its first and last line.
+	assert_equal "$(head -1 "$Q/groups/A/.order")" spoolq-order-1
+	assert_equal "$(tail -1 "$Q/groups/A/.order")" .
+	assert_equal "$(sed -n 2p "$Q/groups/A/.order")" "$(names new q)"
+	assert_equal "$(sed '1d;$d' "$Q/groups/A/.order" | wc -l)" 39
+	assert_equal "$(sed '1d;$d' "$Q/groups/A/.order" | sort -c && echo sorted)" sorted
+	run drain_bodies
+	assert_output "$(seq 2 40)"
+	assert_equal "$(head_of A)" ""
+	[[ ! -e $Q/groups/A/.order ]] || fail "the order file outlived the group's messages"
+	assert_count groups/A q 1	# the free baton
+}
+
+@test "a send into a group, or a claim put back into it, removes its order file" {
+	seq 1 20 | qsend -g A -l q
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file"
+	qsend -g A q 21
+	[[ ! -e $Q/groups/A/.order ]] || fail "a send left the order file"
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file after the next settle"
+	# A message of the group delivered by hand: its claim is undone into
+	# the group, which removes the order file, and it comes in ID order.
+	id=1000000000.000000000.1_0_00000000.hand
+	printf hand >"$Q/tmp/$id"
+	mv "$Q/tmp/$id" "$Q/new/$id,g=A"
+	r=$(qrecv -n 10 q)
+	assert_equal "$(wc -l <<<"$r")" 1
+	assert_equal "$(cat "$r")" 3
+	[[ -f $Q/groups/A/$id,g=A ]] || fail "not put back: $(names new q)"
+	[[ ! -e $Q/groups/A/.order ]] || fail "a claim put back left the order file"
+	qack "$r"
+	run drain_bodies
+	assert_output "$(printf '%s\n' hand; seq 4 21)"
+}
+
+@test "an order file cut short, naming a message that is gone, or used up is not followed: the group is listed" {
+	seq 1 40 | qsend -g A -l q
+	qack "$(qrecv q)"
+	o=$Q/groups/A/.order
+	[[ -f $o ]] || fail "no order file"
+	# Cut short by a crash: no last line.
+	sed -i '$d' "$o"
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" 2
+	qack "$r"
+	# Naming a message that is gone: 4 taken out of the group by hand.
+	[[ -f $o && $(tail -1 "$o") == . ]] || fail "no new order file"
+	rm "$Q/groups/A/$(sed -n 3p "$o")"
+	for want in 3 5; do
+		r=$(qrecv q)
+		assert_equal "$(cat "$r")" "$want"
+		qack "$r"
+	done
+	# Used up: it names only the head and one more.
+	sed -i '4,$d' "$o" && echo . >>"$o"
+	run drain_bodies
+	assert_output "$(seq 6 40)"
+}
+
+@test "qsend -l -g: each line that has come is out, and its group's head is ready, before the next line comes" {
+	mkfifo "$T/fifo"
+	qsend -g A -l q <"$T/fifo" 3>&- &
+	local pid=$!
+	exec 5>"$T/fifo"
+	printf 'one\ntwo\n' >&5
+	r=$(qrecv -w 60 q) || fail "the head did not come while qsend waits"
+	assert_equal "$(cat "$r")" one
+	qack "$r"
+	r=$(qrecv -w 60 q) || fail "the next did not come while qsend waits"
+	assert_equal "$(cat "$r")" two
+	qack "$r"
+	printf 'three\n' >&5
+	exec 5>&-
+	wait "$pid"
+	run drain_bodies
+	assert_output three
+}
+
 @test "a dead-lettered head frees its group" {
 	qsend -g A q a1
 	qsend -g A q a2
