@@ -2,9 +2,12 @@
 # qbridge with a real nats-server (JetStream): round trip, faults of the
 # server and of the bridge, errors.  One server per file, on a free port
 # of 127.0.0.1; each test uses a stream of its own.
+# The bodies the three broker suites share are in qbridge_common.bash,
+# run here with this file's server, URLs and hooks.
 
 load helpers
 load bridge
+load qbridge_common
 
 setup_file() {
 	export NDIR="$BATS_FILE_TMPDIR/nats"
@@ -29,6 +32,11 @@ setup() {
 	nats_up "$NDIR" || skip "nats-server stopped"
 	S=$BATS_TEST_NUMBER
 	URL=nats://127.0.0.1:$NATS_PORT/S$S
+	URL_IN="$URL?durable=d"
+	URL_KILL="$URL?ackwait=1s"
+	AWAY_ERR='No server available for connection'
+	TLS_CHAIN_RE='SSL handshake error: .*unable to get local issuer certificate.*'
+	TLS_HOST_RE='SSL handshake error: .*mismatch.*'
 	mkq a
 	# The inbox commits message by message (each has its dedup ID):
 	# without fsync, so that the suite stays short.
@@ -36,42 +44,40 @@ setup() {
 }
 
 teardown() {
+	[[ -z ${TLS_PID-} ]] || kill -9 "$TLS_PID" 2>/dev/null || true
 	spoolq_teardown
 }
 
-# restart: kill -9 the shared server and start it again on its port.
-restart() {
+broker_stop() {
 	nats_kill
+}
+
+# broker_start: the shared server again, on its port.
+broker_start() {
 	nats_start "$NDIR" "$NATS_PORT" || fail "restart: $BRIDGE_SKIP"
 	echo "$NATS_PID" >"$BATS_FILE_TMPDIR/nats.pid"
 }
 
-# ready_over QUEUE N: more than N messages are ready in QUEUE.
-ready_over() {
-	(( $(count new "$1") > $2 ))
+away_drained() {
+	outbox_empty a
 }
 
-# outbox_empty QUEUE: nothing ready or claimed is left in QUEUE.
-outbox_empty() {
-	(( $(count new "$1") + $(count cur "$1") == 0 ))
+# tls_server: a server of the test's own that requires TLS, with a
+# certificate for localhost of a throw-away CA; the shared one is left.
+tls_server() {
+	local pid=$NATS_PID port=$NATS_PORT
+	CA=$T/tls
+	tls_certs "$CA" || skip "$BRIDGE_SKIP"
+	nats_start "$T/tlsnats" "" --tls --tlscert "$CA/server.pem" \
+	    --tlskey "$CA/server.key" || skip "$BRIDGE_SKIP"
+	TLS_PID=$NATS_PID TLS_PORT=$NATS_PORT
+	TLS_URL=tls://localhost:$TLS_PORT/S$S
+	TLS_IP_URL=tls://127.0.0.1:$TLS_PORT/S$S
+	NATS_PID=$pid NATS_PORT=$port
 }
 
 @test "nats: round trip of $BRIDGE_N messages, byte for byte with keys and attributes, in order" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_digest a)
-	run qbridge out --drain a "$URL"
-	assert_success
-	assert_line --regexp "^qbridge: a -> $URL: 100 sent, 0 refused, 0 pending"
-	assert_count new a 0
-	assert_count cur a 0
-	run qbridge in --drain "$URL?durable=d" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
-	assert_lines_eq "$want" "$(bridge_digest b)"
-	# Again: nothing new arrives, everything was acked.
-	run qbridge in --drain "$URL?durable=d" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
+	qb_round_trip
 }
 
 @test "nats: a re-publish of a message is dropped by the stream (Nats-Msg-Id)" {
@@ -87,58 +93,15 @@ outbox_empty() {
 }
 
 @test "nats: the server killed (kill -9) and restarted mid-way: nothing lost, nothing twice" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_bodies a)
-	qbridge out a "$URL" 2>"$T/out.log" &
-	out=$!
-	qbridge in "$URL?ackwait=1s" b 2>"$T/in.log" &
-	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
-	restart
-	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
-	kill -TERM "$out" "$in"
-	wait "$out"
-	wait "$in"
-	assert_lines_eq "$want" "$(bridge_bodies b)"
-	assert_count new a 0
-	assert_count cur a 0
-	run cat "$T/out.log" "$T/in.log"
-	assert_output --regexp 'retrying in [0-9.]+s'
+	qb_server_killed
 }
 
 @test "nats: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_bodies a)
-	bridge_kill_rounds "$URL" "$URL?ackwait=1s"
-	qbridge out --drain -q a "$URL"
-	# What a killed inbox was given comes again after the ack wait.
-	qbridge in -q "$URL?ackwait=1s" b &
-	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
-	kill -TERM "$in"
-	wait "$in"
-	assert_count new a 0
-	assert_count cur a 0
-	assert_lines_eq "$want" "$(bridge_bodies b)"
+	qb_bridge_killed
 }
 
 @test "nats: the server away: sends succeed locally, the backlog drains on its return" {
-	nats_kill
-	bridge_fill a 300
-	want=$( (bridge_bodies a; echo 6c617465) | sort)	# + "late"
-	qbridge out a "$URL" 2>"$T/out.log" &
-	out=$!
-	wait_for grep -q 'No server available for connection; retrying in' \
-	    "$T/out.log"
-	# Senders go on meanwhile.
-	qsend a late
-	nats_start "$NDIR" "$NATS_PORT" || fail "restart: $BRIDGE_SKIP"
-	echo "$NATS_PID" >"$BATS_FILE_TMPDIR/nats.pid"
-	wait_for -t 180 outbox_empty a
-	kill -TERM "$out"
-	wait "$out"
-	qbridge in --drain -q "$URL" b
-	assert_lines_eq "$want" "$(bridge_bodies b)"
+	qb_server_away
 }
 
 @test "nats: unroutable and oversized messages are dead-lettered with their reasons" {
@@ -183,47 +146,19 @@ outbox_empty() {
 }
 
 @test "nats: tls:// verifies the server: a CA of --cacert is trusted; an unknown CA or another host name is refused (78), nothing lost" {
-	tls_certs "$T/tls" || skip "$BRIDGE_SKIP"
-	local NATS_PID NATS_PORT
-	nats_start "$T/tlsnats" "" --tls --tlscert "$T/tls/server.pem" \
-	    --tlskey "$T/tls/server.key" || skip "$BRIDGE_SKIP"
-	TURL=tls://localhost:$NATS_PORT/S$S
-	qsend a one two
-	# Not signed by a CA of the system's.
-	expect_fail 78 qbridge out --drain a "$TURL"
-	assert_output --regexp "^qbridge: $TURL: connect: SSL handshake error: .*unable to get local issuer certificate.* \(not signed by a CA the system trusts; --cacert FILE names others\)\$"
-	assert_equal "${#lines[@]}" 1
-	# Nor by the CA named.
-	expect_fail 78 qbridge out --drain --cacert "$T/tls/other.pem" a "$TURL"
-	assert_output --regexp "^qbridge: $TURL: connect: SSL handshake error: .* \(not signed by a CA of $T/tls/other.pem\)\$"
-	assert_equal "${#lines[@]}" 1
+	qb_tls
 	# nats:// goes TLS for a server that requires it, verified as well.
-	expect_fail 78 qbridge out --drain a "nats://localhost:$NATS_PORT/S$S"
-	assert_output --partial 'unable to get local issuer certificate'
-	# The right CA, but the URL names a host the certificate does not.
-	expect_fail 78 qbridge out --drain --cacert "$T/tls/ca.pem" a \
-	    "tls://127.0.0.1:$NATS_PORT/S$S"
-	assert_output --regexp "^qbridge: tls://127.0.0.1:$NATS_PORT/S$S: connect: SSL handshake error: .*mismatch.* \(the certificate does not name 127.0.0.1\)\$"
-	assert_equal "${#lines[@]}" 1
-	assert_count new a 2
-	assert_count cur a 0
-	# Trusted: the round trip.
-	run qbridge out --drain --cacert "$T/tls/ca.pem" a "$TURL"
-	assert_success
-	assert_line "qbridge: a -> $TURL: 2 sent, 0 refused, 0 pending ${lines[0]##* }"
-	assert_count new a 0
-	qbridge in --drain -q --cacert "$T/tls/ca.pem" "$TURL" b
-	assert_equal "$(bodies new b)" $'one\ntwo'
-	expect_fail 78 qbridge out --cacert "$T/nosuch" a "$TURL"
-	assert_output "qbridge: $T/nosuch: No such file or directory"
 	qsend a three
-	expect_fail 78 qbridge out --drain --cacert "$T/tls/ext" a "$TURL"
-	assert_output --regexp "^qbridge: $TURL: options: Error loading trusted certificates '$T/tls/ext'"
+	expect_fail 78 qbridge out --drain a "nats://localhost:$TLS_PORT/S$S"
+	assert_output --partial 'unable to get local issuer certificate'
+	expect_fail 78 qbridge out --cacert "$T/nosuch" a "$TLS_URL"
+	assert_output "qbridge: $T/nosuch: No such file or directory"
+	expect_fail 78 qbridge out --drain --cacert "$CA/ext" a "$TLS_URL"
+	assert_output --regexp "^qbridge: $TLS_URL: options: Error loading trusted certificates '$CA/ext'"
 	assert_equal "${#lines[@]}" 1
 	assert_count new a 1
-	nats_kill
 }
 
 @test "nats: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
-	bridge_groups_check "$URL" "$URL"
+	qb_groups
 }

@@ -3,9 +3,12 @@
 # the server and of the bridge, errors.  The server is slow to start: one
 # per file, on free ports of 127.0.0.1 with a private node, epmd and
 # directory; each test uses queues of its own.
+# The bodies the three broker suites share are in qbridge_common.bash,
+# run here with this file's server, URLs and hooks.
 
 load helpers
 load bridge
+load qbridge_common
 
 setup_file() {
 	export RDIR="$BATS_FILE_TMPDIR/rabbit"
@@ -33,6 +36,10 @@ setup() {
 	rabbit_up "$RDIR" || skip "rabbitmq-server stopped"
 	S=$BATS_TEST_NUMBER
 	URL="amqp://127.0.0.1:$RABBIT_PORT/?queue=q$S"
+	URL_IN=$URL
+	URL_KILL=$URL
+	TLS_CHAIN_RE='SSL peer cert verification failed: .*'
+	TLS_HOST_RE='SSL hostname verification failed'
 	mkq a
 	# The inbox commits message by message (each has its dedup ID):
 	# without fsync, so that the suite stays short.
@@ -43,27 +50,16 @@ teardown() {
 	spoolq_teardown
 }
 
-# ready_over QUEUE N: more than N messages are ready in QUEUE.
-ready_over() {
-	(( $(count new "$1") > $2 ))
+# tls_server: the TLS listener of the shared server (setup_file).
+tls_server() {
+	[[ -z ${TLS_SKIP-} ]] || skip "$TLS_SKIP"
+	CA=$BATS_FILE_TMPDIR/tls
+	TLS_URL="amqps://localhost:$RABBIT_TLS_PORT/?queue=q$S"
+	TLS_IP_URL="amqps://127.0.0.1:$RABBIT_TLS_PORT/?queue=q$S"
 }
 
 @test "rabbitmq: round trip of $BRIDGE_N messages, byte for byte with keys and attributes, in order" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_digest a)
-	run qbridge out --drain a "$URL"
-	assert_success
-	assert_line --regexp "^qbridge: a -> amqp://[^ ]+: 100 sent, 0 refused, 0 pending"
-	assert_count new a 0
-	assert_count cur a 0
-	run qbridge in --drain "$URL" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
-	assert_lines_eq "$want" "$(bridge_digest b)"
-	# Again: nothing new arrives, everything was acked.
-	run qbridge in --drain "$URL" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
+	qb_round_trip
 }
 
 @test "rabbitmq: the server killed (kill -9) mid-way and away a while: sends go on, nothing lost, nothing twice" {
@@ -90,14 +86,7 @@ ready_over() {
 }
 
 @test "rabbitmq: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_bodies a)
-	bridge_kill_rounds "$URL" "$URL"
-	qbridge out --drain -q a "$URL"
-	qbridge in --drain -q "$URL" b
-	assert_count new a 0
-	assert_count cur a 0
-	assert_lines_eq "$want" "$(bridge_bodies b)"
+	qb_bridge_killed
 }
 
 @test "rabbitmq: unroutable messages are dead-lettered with r=unroutable, the rest go" {
@@ -131,35 +120,11 @@ ready_over() {
 }
 
 @test "rabbitmq: amqps:// verifies the server: a CA of --cacert is trusted; an unknown CA or another host name is refused (78), nothing lost" {
-	[[ -z ${TLS_SKIP-} ]] || skip "$TLS_SKIP"
-	CA=$BATS_FILE_TMPDIR/tls
-	TURL="amqps://localhost:$RABBIT_TLS_PORT/?queue=q$S"
-	qsend a one two
-	# Not signed by a CA of the system's.
-	expect_fail 78 qbridge out --drain a "$TURL"
-	assert_output --regexp "^qbridge: amqps://[^ ]+: connect: SSL peer cert verification failed: .* \(not signed by a CA the system trusts; --cacert FILE names others\)\$"
-	assert_equal "${#lines[@]}" 1
-	# Nor by the CA named.
-	expect_fail 78 qbridge out --drain --cacert "$CA/other.pem" a "$TURL"
-	assert_output --regexp "^qbridge: amqps://[^ ]+: connect: SSL peer cert verification failed: .* \(not signed by a CA of $CA/other.pem\)\$"
-	assert_equal "${#lines[@]}" 1
-	# The right CA, but the URL names a host the certificate does not.
-	expect_fail 78 qbridge out --drain --cacert "$CA/ca.pem" a \
-	    "amqps://127.0.0.1:$RABBIT_TLS_PORT/?queue=q$S"
-	assert_output "qbridge: amqps://127.0.0.1:$RABBIT_TLS_PORT/?queue=q$S: connect: SSL hostname verification failed (the certificate does not name 127.0.0.1)"
-	assert_count new a 2
-	assert_count cur a 0
-	# Trusted: the round trip.
-	run qbridge out --drain --cacert "$CA/ca.pem" a "$TURL"
-	assert_success
-	assert_line --regexp "^qbridge: a -> amqps://[^ ]+: 2 sent, 0 refused, 0 pending"
-	assert_count new a 0
-	qbridge in --drain -q --cacert "$CA/ca.pem" "$TURL" b
-	assert_equal "$(bodies new b)" $'one\ntwo'
+	qb_tls
 	expect_fail 64 qbridge out --cacert "$CA/ca.pem" a "$URL"
 	assert_output 'qbridge: --cacert: amqp:// is not TLS (tls://, amqps://)'
 }
 
 @test "rabbitmq: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
-	bridge_groups_check "$URL" "$URL"
+	qb_groups
 }

@@ -2,9 +2,12 @@
 # qbridge with a real redis-server (Redis Streams): round trip, faults of
 # the broker and of the bridge, errors.  One server per file, on a free
 # port of 127.0.0.1; each test uses streams of its own.
+# The bodies the three broker suites share are in qbridge_common.bash,
+# run here with this file's server, URLs and hooks.
 
 load helpers
 load bridge
+load qbridge_common
 
 setup_file() {
 	export RDIR="$BATS_FILE_TMPDIR/redis"
@@ -29,6 +32,9 @@ setup() {
 	redis_up || skip "redis-server stopped"
 	S=$BATS_TEST_NUMBER
 	URL=redis://127.0.0.1:$REDIS_PORT/s$S
+	URL_IN="$URL?group=g&consumer=c"
+	URL_KILL="$URL?consumer=c"
+	AWAY_ERR='Connection refused'
 	mkq a
 	# The inbox commits message by message (each has its dedup ID):
 	# without fsync, so that the suite stays short.
@@ -39,9 +45,12 @@ teardown() {
 	spoolq_teardown
 }
 
-# restart: kill -9 the shared server and start it again on its port.
-restart() {
+broker_stop() {
 	redis_kill
+}
+
+# broker_start: the shared server again, on its port.
+broker_start() {
 	redis_start "$RDIR" "$REDIS_PORT" || fail "restart: $BRIDGE_SKIP"
 	echo "$REDIS_PID" >"$BATS_FILE_TMPDIR/redis.pid"
 }
@@ -50,36 +59,24 @@ entries() {
 	redis-cli -p "$REDIS_PORT" xlen "s$S"
 }
 
-# ready_over QUEUE N: more than N messages are ready in QUEUE.
-ready_over() {
-	(( $(count new "$1") > $2 ))
-}
-
 # entries_are N: the test's stream holds N entries.
 entries_are() {
 	[[ $(entries) == "$1" ]]
 }
 
-@test "redis: round trip of $BRIDGE_N messages, byte for byte with keys and attributes, in order" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_digest a)
-	run qbridge out --drain a "$URL"
-	assert_success
-	assert_line --regexp "^qbridge: a -> $URL: 100 sent, 0 refused, 0 pending"
-	assert_count new a 0
-	assert_count cur a 0
+round_trip_check() {
 	assert_equal "$(entries)" "$BRIDGE_N"
-	run qbridge in --drain "$URL?group=g&consumer=c" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
-	assert_lines_eq "$want" "$(bridge_digest b)"
 	# The group has nothing pending: everything was acked.
 	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
 	assert_line --index 0 0
-	# Again: nothing new arrives.
-	run qbridge in --drain "$URL?group=g&consumer=c" b
-	assert_success
-	assert_count new b "$BRIDGE_N"
+}
+
+away_drained() {
+	entries_are 301
+}
+
+@test "redis: round trip of $BRIDGE_N messages, byte for byte with keys and attributes, in order" {
+	qb_round_trip
 }
 
 @test "redis: the stream's fields are body, id, key, attributes and expires" {
@@ -105,55 +102,15 @@ entries_are() {
 }
 
 @test "redis: the server killed (kill -9) and restarted mid-way: nothing lost, nothing twice" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_bodies a)
-	qbridge out a "$URL" 2>"$T/out.log" &
-	out=$!
-	qbridge in "$URL?consumer=c" b 2>"$T/in.log" &
-	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
-	restart
-	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
-	kill -TERM "$out" "$in"
-	wait "$out"
-	wait "$in"
-	assert_lines_eq "$want" "$(bridge_bodies b)"
-	assert_count new a 0
-	assert_count cur a 0
-	run cat "$T/out.log" "$T/in.log"
-	assert_output --regexp 'retrying in [0-9.]+s'
+	qb_server_killed
 }
 
 @test "redis: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
-	bridge_fill a "$BRIDGE_N"
-	want=$(bridge_bodies a)
-	bridge_kill_rounds "$URL" "$URL?consumer=c"
-	qbridge out --drain -q a "$URL"
-	qbridge in --drain -q "$URL?consumer=c" b
-	assert_count new a 0
-	assert_count cur a 0
-	assert_lines_eq "$want" "$(bridge_bodies b)"
+	qb_bridge_killed
 }
 
 @test "redis: the server away: sends succeed locally, the backlog drains on its return" {
-	redis_kill
-	bridge_fill a 300
-	want=$( (bridge_bodies a; echo 6c617465) | sort)	# + "late"
-	qbridge out a "$URL" 2>"$T/out.log" &
-	out=$!
-	wait_for grep -q 'Connection refused; retrying in' "$T/out.log"
-	# Senders go on meanwhile.
-	qsend a late
-	redis_start "$RDIR" "$REDIS_PORT" || fail "restart: $BRIDGE_SKIP"
-	echo "$REDIS_PID" >"$BATS_FILE_TMPDIR/redis.pid"
-	wait_for -t 180 entries_are 301
-	kill -TERM "$out"
-	wait "$out"
-	qbridge in --drain -q "$URL" b
-	assert_lines_eq "$want" "$(bridge_bodies b)"
-	# The worker lock is gone with the bridge.
-	run ls "$(qdir a)/run"
-	refute_output --partial worker.
+	qb_server_away
 }
 
 @test "redis: SIGHUP reloads and reconnects; SIGTERM stops at once, the lock file removed" {
@@ -236,5 +193,5 @@ entries_are() {
 }
 
 @test "redis: a message's group (qsend -g) crosses the bridge as the stream field group and holds in the inbox" {
-	bridge_groups_check "$URL" "$URL"
+	qb_groups
 }

@@ -274,31 +274,3 @@ bridge_groups() {
 			$m{$a}[0] cmp $m{$b}[0] or $a cmp $b } keys %m;' \
 	    "$(qdir "$1")"
 }
-
-# bridge_groups_check URL-OUT URL-IN: grouped messages keep their groups
-# (g=) from queue a through the broker into queue b, in order.
-bridge_groups_check() {
-	qsend -g g1 a one
-	qsend -g g1 a two
-	qsend -g 'a group, named freely' a three
-	qsend a plain
-	qsend -g g2 a four
-	want=$(bridge_groups a)
-	[[ $(tr '\n' ' ' <<<"$want") =~ \
-	    ^-\ plain\ g1\ one\ g1\ two\ g2\ four\ h[0-9a-f]{16}\ three\ $ ]] ||
-	    fail "$want"
-	run qbridge out --drain a "$1"
-	assert_success
-	assert_count new a 0
-	assert_count cur a 0
-	run qbridge in --drain "$2" b
-	assert_success
-	assert_lines_eq "$want" "$(bridge_groups b)"
-	# The groups hold in b: two waits behind one.
-	got=$(for i in 1 2 3 4 5; do
-		r=$(qrecv b) || break
-		cat "$r"
-		echo
-	done | sort | tr '\n' ' ')
-	assert_equal "$got" "four one plain three "
-}

@@ -1,0 +1,202 @@
+# qbridge_common.bash - the test bodies the qbridge suites share
+# (tests/97-qbridge-{redis,nats,rabbitmq}.bats), one per kind of test,
+# run against the broker of the file that loads it.  Each file's setup
+# sets, for its broker:
+#
+#   URL		the queue or stream of the test (a URL of qbridge)
+#   URL_IN	URL with what the inbox of a round trip adds (a consumer)
+#   URL_KILL	URL with what an inbox killed at random adds (an ack wait)
+#   AWAY_ERR	the words of the log line of a server that is not there
+#
+# and defines, when it runs the bodies that need them (after loading this
+# file, whose own stand-ins fail the test):
+#
+#   broker_stop		kill -9 the server and wait until it is gone
+#   broker_start	start it again on its port (fails the test if not)
+#   round_trip_check	what a round trip left in the broker (by default
+#			nothing is checked)
+#   away_drained	the backlog of the "server away" test has arrived
+#   tls_server		a TLS server for the test: sets TLS_URL to its
+#			URL for the name localhost, TLS_IP_URL for
+#			127.0.0.1, and CA to the directory of tls_certs
+#
+# The certificate errors differ by client library: TLS_CHAIN_RE and
+# TLS_HOST_RE are the words (extended regexps) of an untrusted chain and
+# of a certificate of another host.
+
+# The hooks, until the file that loads this one defines its own.
+broker_stop() {
+	fail "broker_stop: not defined for this broker"
+}
+broker_start() {
+	fail "broker_start: not defined for this broker"
+}
+round_trip_check() {
+	:
+}
+away_drained() {
+	fail "away_drained: not defined for this broker"
+}
+tls_server() {
+	fail "tls_server: not defined for this broker"
+}
+
+# ready_over QUEUE N: more than N messages are ready in QUEUE.
+ready_over() {
+	(( $(count new "$1") > $2 ))
+}
+
+# outbox_empty QUEUE: nothing ready or claimed is left in QUEUE.
+outbox_empty() {
+	(( $(count new "$1") + $(count cur "$1") == 0 ))
+}
+
+# re_quote STRING: STRING as an extended regexp that matches it alone.
+re_quote() {
+	sed 's/[][\.|$(){}?+*^]/\\&/g' <<<"$1"
+}
+
+# qb_round_trip: N messages with keys and attributes, out and in, byte
+# for byte and in order; an inbox run again finds nothing new.
+qb_round_trip() {
+	bridge_fill a "$BRIDGE_N"
+	want=$(bridge_digest a)
+	run qbridge out --drain a "$URL"
+	assert_success
+	assert_line --regexp "^qbridge: a -> $(re_quote "$URL"): 100 sent, 0 refused, 0 pending"
+	assert_count new a 0
+	assert_count cur a 0
+	run qbridge in --drain "$URL_IN" b
+	assert_success
+	assert_count new b "$BRIDGE_N"
+	assert_lines_eq "$want" "$(bridge_digest b)"
+	round_trip_check
+	# Again: nothing new arrives, everything was acked.
+	run qbridge in --drain "$URL_IN" b
+	assert_success
+	assert_count new b "$BRIDGE_N"
+}
+
+# qb_server_killed: the server killed (kill -9) and started again while an
+# outbox and an inbox run: nothing lost, nothing twice, one log line per
+# wait.
+qb_server_killed() {
+	bridge_fill a "$BRIDGE_N"
+	want=$(bridge_bodies a)
+	qbridge out a "$URL" 2>"$T/out.log" &
+	out=$!
+	qbridge in "$URL_KILL" b 2>"$T/in.log" &
+	in=$!
+	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
+	broker_stop
+	broker_start
+	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
+	kill -TERM "$out" "$in"
+	wait "$out"
+	wait "$in"
+	assert_lines_eq "$want" "$(bridge_bodies b)"
+	assert_count new a 0
+	assert_count cur a 0
+	run cat "$T/out.log" "$T/in.log"
+	assert_output --regexp 'retrying in [0-9.]+s'
+}
+
+# qb_bridge_killed: an outbox and an inbox killed (kill -9) at random
+# moments, six times, then run to the end: nothing lost, nothing twice.
+qb_bridge_killed() {
+	bridge_fill a "$BRIDGE_N"
+	want=$(bridge_bodies a)
+	bridge_kill_rounds "$URL" "$URL_KILL"
+	qbridge out --drain -q a "$URL"
+	# What a killed inbox was given comes again (at once, or after the
+	# ack wait).
+	qbridge in -q "$URL_KILL" b &
+	in=$!
+	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
+	kill -TERM "$in"
+	wait "$in"
+	assert_count new a 0
+	assert_count cur a 0
+	assert_lines_eq "$want" "$(bridge_bodies b)"
+}
+
+# qb_server_away: the server stopped before the messages are sent: sends
+# succeed locally, the outbox waits with a line per wait, and the backlog
+# drains when the server is back.
+qb_server_away() {
+	broker_stop
+	bridge_fill a 300
+	want=$( (bridge_bodies a; echo 6c617465) | sort)	# + "late"
+	qbridge out a "$URL" 2>"$T/out.log" &
+	out=$!
+	wait_for grep -q "$AWAY_ERR; retrying in" "$T/out.log"
+	# Senders go on meanwhile.
+	qsend a late
+	broker_start
+	wait_for -t 180 away_drained
+	kill -TERM "$out"
+	wait "$out"
+	qbridge in --drain -q "$URL" b
+	assert_lines_eq "$want" "$(bridge_bodies b)"
+	# The worker lock is gone with the bridge.
+	run ls "$(qdir a)/run"
+	refute_output --partial worker.
+}
+
+# qb_tls: the server's certificate verified: a CA of --cacert is trusted;
+# an unknown CA or a certificate of another host is refused with one
+# line and exit status 78, and nothing is taken from the queue.
+qb_tls() {
+	tls_server
+	qsend a one two
+	# Not signed by a CA of the system's.
+	expect_fail 78 qbridge out --drain a "$TLS_URL"
+	assert_output --regexp "^qbridge: $(re_quote "$TLS_URL"): connect: $TLS_CHAIN_RE \(not signed by a CA the system trusts; --cacert FILE names others\)\$"
+	assert_equal "${#lines[@]}" 1
+	# Nor by the CA named.
+	expect_fail 78 qbridge out --drain --cacert "$CA/other.pem" a "$TLS_URL"
+	assert_output --regexp "^qbridge: $(re_quote "$TLS_URL"): connect: $TLS_CHAIN_RE \(not signed by a CA of $(re_quote "$CA/other.pem")\)\$"
+	assert_equal "${#lines[@]}" 1
+	# The right CA, but the URL names a host the certificate does not.
+	expect_fail 78 qbridge out --drain --cacert "$CA/ca.pem" a "$TLS_IP_URL"
+	assert_output --regexp "^qbridge: $(re_quote "$TLS_IP_URL"): connect: $TLS_HOST_RE \(the certificate does not name 127\.0\.0\.1\)\$"
+	assert_equal "${#lines[@]}" 1
+	assert_count new a 2
+	assert_count cur a 0
+	# Trusted: the round trip.
+	run qbridge out --drain --cacert "$CA/ca.pem" a "$TLS_URL"
+	assert_success
+	assert_line --regexp "^qbridge: a -> $(re_quote "$TLS_URL"): 2 sent, 0 refused, 0 pending"
+	assert_count new a 0
+	qbridge in --drain -q --cacert "$CA/ca.pem" "$TLS_URL" b
+	assert_equal "$(bodies new b)" $'one\ntwo'
+}
+
+# qb_groups: grouped messages (qsend -g) keep their groups (g=) from queue
+# a through the broker into queue b, in order within each group, and the
+# groups hold in b.
+qb_groups() {
+	qsend -g g1 a one
+	qsend -g g1 a two
+	qsend -g 'a group, named freely' a three
+	qsend a plain
+	qsend -g g2 a four
+	want=$(bridge_groups a)
+	[[ $(tr '\n' ' ' <<<"$want") =~ \
+	    ^-\ plain\ g1\ one\ g1\ two\ g2\ four\ h[0-9a-f]{16}\ three\ $ ]] ||
+	    fail "$want"
+	run qbridge out --drain a "$URL"
+	assert_success
+	assert_count new a 0
+	assert_count cur a 0
+	run qbridge in --drain "$URL" b
+	assert_success
+	assert_lines_eq "$want" "$(bridge_groups b)"
+	# The groups hold in b: two waits behind one.
+	got=$(for i in 1 2 3 4 5; do
+		r=$(qrecv b) || break
+		cat "$r"
+		echo
+	done | sort | tr '\n' ' ')
+	assert_equal "$got" "four one plain three "
+}
