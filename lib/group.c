@@ -409,6 +409,8 @@ advance(struct sq_queue *q, int gfd)
 	if (strcmp(id, v.firstid) == 0)
 		return promote(q, gfd, v.first) == -1 && errno != ENOENT ?
 		    -1 : 0;
+	if (strcmp(id, v.firstid) < 0)
+		return 0;	/* older than all that wait: not waiting */
 	strlcpy(headid, id, sizeof(headid));	/* v is listed anew */
 	if (group_scan(gfd, headid, 0, &v) == -1)
 		return -1;
@@ -469,9 +471,13 @@ order_next(int gfd, const char *id, char *buf, char *next)
 	size_t idlen = strlen(id);
 	int fd;
 
-	if ((fd = sq_open_regular(gfd, ORDER_FILE, O_RDONLY, 0, NULL)) == -1)
+	/* Never followed nor waited on; only a regular file is read. */
+	fd = openat(gfd, ORDER_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
 		return 0;
-	len = read(fd, buf, ORDER_BYTES - 1);
+	len = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ?
+	    read(fd, buf, ORDER_BYTES - 1) : -1;
 	close(fd);
 	if (len < (ssize_t)(sizeof(ORDER_MAGIC) + sizeof(ORDER_END) - 2) ||
 	    memcmp(buf, ORDER_MAGIC, sizeof(ORDER_MAGIC) - 1) != 0 ||
@@ -1017,8 +1023,16 @@ upkeep_group(struct upkeep *u, const char *key)
 			rc = advance(u->q, gfd);
 		goto done;
 	}
-	strlcpy(headid, id, sizeof(headid));	/* v is listed anew */
-	if (group_scan(gfd, headid, 0, &v) == -1)
+	/*
+	 * Whether the head waits in its group: the oldest waiting is it, or
+	 * is younger (then it does not); only an older one waiting needs
+	 * the name looked for, in a second listing.
+	 */
+	strlcpy(headid, id, sizeof(headid));	/* v may be listed anew */
+	if (v.waiting > 0 && strcmp(headid, v.firstid) == 0)
+		strlcpy(v.wanted, v.first, sizeof(v.wanted));
+	else if (v.waiting > 0 && strcmp(headid, v.firstid) > 0 &&
+	    group_scan(gfd, headid, 0, &v) == -1)
 		goto fail;
 	if (v.wanted[0] != '\0') {
 		if (strncmp(v.baton, SQ_GROUP_HEAD,
