@@ -307,18 +307,21 @@ index_offer(struct sq_queue *q, const char *name)
 int
 index_offer_later(struct sq_queue *q, const char *name)
 {
-	size_t len = strlen(name) + 1;
+	size_t at = q->offered_len, len = strlen(name) + 1;
 	int64_t now = sq_now_ms();
 
-	if (q->offered_len + len > sizeof(q->offered) &&
-	    index_offer_flush(q) == -1)
-		return -1;
 	if (len > sizeof(q->offered)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(q->offered + q->offered_len, name, len);
-	q->offered_len += len;
+	/* Within bounds whatever offered_len says. */
+	if (at > sizeof(q->offered) - len) {
+		if (index_offer_flush(q) == -1)
+			return -1;
+		at = 0;
+	}
+	memcpy(q->offered + at, name, len);
+	q->offered_len = at + len;
 	if (q->offered_ms == 0)
 		q->offered_ms = now;
 	else if (now - q->offered_ms >= OFFER_FLUSH_MS || now < q->offered_ms)
