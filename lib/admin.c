@@ -107,19 +107,6 @@ sidecars_unlink(struct sq_queue *q, const char *id, unsigned which)
 	}
 }
 
-/* The name a message gets in state st (ready and held: ID,a,e,h). */
-static void
-name_for_state(struct sq_name *n, enum sq_state st, int reset)
-{
-	ready_name(n);
-	if (reset) {
-		/* A redrive is a fresh start: attempts and expiry both. */
-		n->attempts = 0;
-		n->expires = -1;
-	}
-	(void)st;
-}
-
 /* The directory of name in state st of q: its group's when grouped. */
 static int
 state_dir(struct sq_queue *q, enum sq_state st, const char *name)
@@ -145,7 +132,8 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 		errno = EINVAL;
 		return -1;
 	}
-	name_for_state(&n, target, reset);
+	/* Ready and held: ID,a,e,h. */
+	redrive_name(&n, reset);
 	if (sq_name_format(dest, sizeof(dest), &n) == -1 ||
 	    (fromfd = state_dir(q, from, name)) == -1 ||
 	    (tofd = sq_state_open(to, target, 1)) == -1)
@@ -160,7 +148,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	/* Into another queue: the sidecars first, so h always holds. */
 	if (q != to)
 		made = sidecars_make(q, to, n.id, &there);
-	if (sq_rename(fromfd, name, tofd, dest) == 0) {
+	if (move_rename(fromfd, name, tofd, dest) == 0) {
 		rc = 0;
 	} else if (errno == EXDEV) {
 		/* Another file system: copy, publish, then remove. */
@@ -168,7 +156,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 		if (sq_id_new(tmp, sizeof(tmp)) == -1 ||
 		    copy_file(fromfd, name, tmpfd, tmp) == -1)
 			goto unmake;
-		if (sq_rename(tmpfd, tmp, tofd, dest) == -1) {
+		if (move_rename(tmpfd, tmp, tofd, dest) == -1) {
 			saved = errno;
 			unlinkat(tmpfd, tmp, 0);
 			errno = saved;

@@ -30,14 +30,15 @@ archive_fd(struct sq_queue *q, int create)
 }
 
 int
-archive_message(struct sq_queue *q, const char *name, struct sq_name *n)
+archive_message(struct sq_queue *q, const char *name, struct sq_name *n,
+    char *newname)
 {
 	int fd, rc, saved;
 
 	if ((fd = archive_fd(q, 1)) == -1)
 		return -1;
 	ready_name(n);
-	rc = move_message(q->curfd, name, fd, n, NULL);
+	rc = move_message(q->curfd, name, fd, n, newname);
 	saved = errno;
 	close(fd);
 	errno = saved;

@@ -165,8 +165,8 @@ static void
 quarantine(struct checker *c, struct sq_problem *p, int dfd, const char *dir,
     const char *name, char *to)
 {
-	char alt[NAME_MAX + 1];
-	int qfd, n, rc, saved;
+	char used[NAME_MAX + 1];
+	int qfd, rc, saved;
 
 	quarantine_path(to, dir, name);
 	if (!plan_repair(c, p, "quarantine", to))
@@ -175,12 +175,8 @@ quarantine(struct checker *c, struct sq_problem *p, int dfd, const char *dir,
 		repair_done(p, -1);
 		return;
 	}
-	rc = sq_rename(dfd, name, qfd, name);
-	for (n = 1; rc == -1 && errno == EEXIST && n < 10; n++) {
-		snprintf(alt, sizeof(alt), "%s.q%d", name, n);
-		if ((rc = sq_rename(dfd, name, qfd, alt)) == 0)
-			quarantine_path(to, dir, alt);
-	}
+	if ((rc = move_quarantine(dfd, name, qfd, used, sizeof(used))) == 0)
+		quarantine_path(to, dir, used);
 	saved = errno;
 	close(qfd);
 	errno = saved;
@@ -531,8 +527,7 @@ name_fits(enum sq_state st, const struct sq_name *n, int64_t now_ms,
 	case SQ_STATE_RETRY:
 		allowed[2] = 1;
 		missing = has[2] ? NULL : "due time";
-		ready_name(proper);
-		proper->due = has[2] ? n->due : SQ_MS_TO_S_CEIL(now_ms);
+		retry_name(proper, has[2] ? n->due : SQ_MS_TO_S_CEIL(now_ms));
 		break;
 	case SQ_STATE_DEAD:
 		allowed[3] = 1;
@@ -582,7 +577,7 @@ check_fields(struct checker *c, const struct sq_msg *m, const char *path)
 		if (c->fds[tost] == -1)
 			p.error = ENOTDIR;	/* its state has no directory */
 		else {
-			repair_done(&p, sq_rename(m->dirfd, m->name,
+			repair_done(&p, move_rename(m->dirfd, m->name,
 			    c->fds[tost], newname));
 			if (p.error == ENOENT)
 				return;		/* a consumer moved it */

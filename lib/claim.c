@@ -95,7 +95,7 @@ claimed_regular(struct sq_queue *q, const char *name, int tofd,
 		return 0;		/* gone on already */
 	if (S_ISREG(st.st_mode))
 		return 1;
-	(void)sq_rename(tofd, moved, q->newfd, name);
+	(void)move_rename(tofd, moved, q->newfd, name);
 	return 0;
 }
 
@@ -140,22 +140,12 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 			return -1;
 		return 0;
 	}
-	ready_name(&n);
-	n.attempts++;
-	/* From now: a claimer stopped since it began gets a whole lease. */
-	n.lease = SQ_MS_TO_S_CEIL(sq_now_ms() + c->lease_ms);
 	/*
-	 * Every claim gets a name of its own: a worker's token, else a
-	 * random nonce.  Two clients of a shared file system that both
-	 * see the message free (one through a stale name) then rename it
-	 * to different names, and the server lets one win; to one name,
-	 * the kernel would take the loser's rename for a rename of the
-	 * file onto itself and report success to both (rename(2)).
+	 * From now: a claimer stopped since it began gets a whole lease.
+	 * The token or a nonce gives every claim a name of its own.
 	 */
-	if (c->token != NULL)
-		strlcpy(n.token, c->token, sizeof(n.token));
-	else
-		snprintf(n.nonce, sizeof(n.nonce), "%08x", arc4random());
+	claimed_name(&n, SQ_MS_TO_S_CEIL(sq_now_ms() + c->lease_ms),
+	    c->token);
 	/* A worker back from a pause beats before it claims (worker.c). */
 	if (c->token != NULL && sq_worker_fresh(q) == -1)
 		return -1;

@@ -24,51 +24,9 @@
 #include "internal.h"
 
 #define MS_PER_S	1000LL
-#define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)
 #define MAX_ATTEMPTS	10000
 #define MIN_POLL_INTERVAL_MS 10		/* shorter would be busy polling */
 #define EDIT_WAIT_MS	10000		/* for another editor of queue.conf */
-
-int
-sq_duration_parse(const char *s, int64_t *ms)
-{
-	static const struct {
-		const char	*suffix;
-		long long	 ms;
-	} units[] = {
-		{ "ms", 1 }, { "s", MS_PER_S }, { "", MS_PER_S },
-		{ "m", 60 * MS_PER_S }, { "h", 3600 * MS_PER_S },
-		{ "d", 86400 * MS_PER_S },
-	};
-	char digits[24];
-	const char *errstr;
-	size_t n = strspn(s, "0123456789"), i;
-	long long v;
-
-	if (n == 0 || n >= sizeof(digits)) {
-		errno = n == 0 ? EINVAL : ERANGE;
-		return -1;
-	}
-	memcpy(digits, s, n);
-	digits[n] = '\0';
-	v = strtonum(digits, 0, MAX_DURATION_MS, &errstr);
-	if (errstr != NULL) {
-		errno = ERANGE;
-		return -1;
-	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(s + n, units[i].suffix) != 0)
-			continue;
-		if (v > MAX_DURATION_MS / units[i].ms) {
-			errno = ERANGE;
-			return -1;
-		}
-		*ms = v * units[i].ms;
-		return 0;
-	}
-	errno = EINVAL;
-	return -1;
-}
 
 void
 sq_conf_defaults(struct sq_conf *c)
@@ -486,31 +444,6 @@ const char *const *
 sq_conf_keys(void)
 {
 	return conf_keys;
-}
-
-void
-sq_duration_format(int64_t ms, char *buf, size_t size)
-{
-	static const struct {
-		const char	*suffix;
-		int64_t		 ms;
-	} units[] = {
-		{ "d", 86400 * MS_PER_S }, { "h", 3600 * MS_PER_S },
-		{ "m", 60 * MS_PER_S }, { "s", MS_PER_S },
-	};
-	size_t i;
-
-	if (ms == 0) {
-		strlcpy(buf, "0", size);
-		return;
-	}
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (ms % units[i].ms == 0) {
-			snprintf(buf, size, "%lld%s", (long long)(ms /
-			    units[i].ms), units[i].suffix);
-			return;
-		}
-	snprintf(buf, size, "%lldms", (long long)ms);
 }
 
 int

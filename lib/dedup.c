@@ -136,7 +136,7 @@ drop(struct sq_batch *b, const char *id)
 static int
 orphan_rename(int fromfd, const char *id, int tofd, const char *name)
 {
-	if (sq_rename(fromfd, id, tofd, name) == -1 && errno != ENOENT)
+	if (move_rename(fromfd, id, tofd, name) == -1 && errno != ENOENT)
 		return -1;
 	return 0;
 }
@@ -160,13 +160,10 @@ publish_orphan(struct sq_batch *b, const struct marker *m)
 	    strcmp(n.id, m->id) == 0)
 		return orphan_rename(q->tmpfd, m->id, strcmp(m->dir,
 		    SQ_DIR_RETRY) == 0 ? q->retryfd : q->newfd, m->name);
-	if (publish_name(q, b->opts, m->id, name, &tofd) == -1 ||
-	    sq_name_parse(&n, name) == -1)
-		return -1;
 	/* The flag h says what is on disk, not what this send has. */
 	snprintf(attr, sizeof(attr), "%s/%s", SQ_DIR_ATTR, m->id);
-	n.has_attr = faccessat(q->fd, attr, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if (sq_name_format(name, sizeof(name), &n) == -1)
+	if (publish_name_h(q, b->opts, m->id, faccessat(q->fd, attr, F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0, name, &tofd) == -1)
 		return -1;
 	return orphan_rename(q->tmpfd, m->id, tofd, name);
 }

@@ -1,8 +1,9 @@
 /*
  * fsutil.c - the few file-system primitives every module shares.
  *
- * sq_rename is the only way a message changes state: one rename that
- * never replaces an existing file (SPEC 2).  Where the file system does
+ * sq_rename is the one rename under every change of a message's state
+ * (made through move.c) and of every other file that is published by
+ * rename: it never replaces an existing file (SPEC 2).  Where the file system does
  * not know RENAME_NOREPLACE it answers EINVAL, and we fall back to a plain
  * rename and rely on names being unique by construction; never link(2)
  * plus unlink(2), which a crash can leave as two copies.

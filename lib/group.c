@@ -66,22 +66,6 @@
 /* ------------------------------------------------------------- keys */
 
 int
-sq_group_key_valid(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len >= SQ_GROUP_MAX)
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!(s[i] >= 'a' && s[i] <= 'z') &&
-		    !(s[i] >= 'A' && s[i] <= 'Z') &&
-		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '_' &&
-		    s[i] != '-')
-			return 0;
-	return 1;
-}
-
-int
 sq_group_key(const char *group, char *key)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a, 64 bits */
@@ -364,13 +348,12 @@ promote(struct sq_queue *q, int gfd, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
-	n.lease = -1;
-	n.token[0] = n.nonce[0] = n.reason[0] = '\0';
 	tofd = q->newfd;
-	if (n.due >= 0 && n.due * 1000 > sq_now_ms())
+	if (n.due >= 0 && n.due * 1000 > sq_now_ms()) {
 		tofd = q->retryfd;
-	else
-		n.due = -1;
+		retry_name(&n, n.due);
+	} else
+		ready_name(&n);
 	if (move_message(gfd, name, tofd, &n, moved) == -1)
 		return -1;
 	if (tofd == q->retryfd)
@@ -603,7 +586,7 @@ group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
 	for (tries = 0;; tries++) {
 		if (*gfd == -1 && (*gfd = group_open(q, key, 1)) == -1)
 			return -1;
-		if (sq_rename(q->tmpfd, tmpname, *gfd, name) == 0)
+		if (move_rename(q->tmpfd, tmpname, *gfd, name) == 0)
 			return 0;
 		saved = errno;
 		/* The group's directory was removed as idle meanwhile. */
@@ -730,9 +713,7 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 	}
 	/* Not the head: it waits in its group, the attempt not counted. */
 	m = *n;
-	if (m.attempts > 0)
-		m.attempts--;
-	ready_name(&m);
+	released_name(&m);
 	rc = move_message(q->curfd, curname, gfd, &m, NULL);
 	if (rc == 0) {
 		order_drop(gfd);
@@ -905,7 +886,7 @@ regroup(struct sq_queue *q, int dfd, const char *key)
 			rc = -1;
 			break;
 		}
-		if (sq_rename(fd, e->d_name, gfd, e->d_name) == 0) {
+		if (move_rename(fd, e->d_name, gfd, e->d_name) == 0) {
 			order_drop(gfd);
 			moved++;
 		} else if (errno != ENOENT)

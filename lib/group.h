@@ -19,7 +19,8 @@ struct sq_queue;
 
 /*
  * sq_group_key_valid - 1 when the len bytes at s are a group key as the
- * g= field holds it, [A-Za-z0-9_-]{1,32}, else 0.
+ * g= field holds it, [A-Za-z0-9_-]{1,32}, else 0.  A rule of message
+ * names, defined with them in name.c.
  */
 int	sq_group_key_valid(const char *s, size_t len);
 

@@ -175,21 +175,80 @@ void	group_publish_done(struct sq_queue *q, int gfd);
 /* short_host - this host's short name as in message IDs (name.c). */
 const char	*short_host(void);
 
-/* move.c: the names of a message in each state, and the moves. */
+/*
+ * move.c: the names of a message in each state, and the moves.  Every
+ * move of a message between states (tmp/, new/, cur/, retry/, dead/,
+ * hold/, archive/, groups/KEY/, quarantine/, and the take of qrecv -A
+ * into tmp/) is one of move_message, move_rename and move_quarantine,
+ * and every new name is made by the rules below: no other module calls
+ * sq_rename for a message or sets the fields of its next state.
+ */
 
 /*
- * move_message - rename name in fromfd to the name n formats to in tofd,
- * writing the new name into newname (SQ_NAME_MAX + 1 bytes) when not NULL.
- * Returns 0 or -1 with errno (ENOENT when the message is gone).
+ * move_message - rename name in fromfd to the name n formats to in tofd
+ * (move_rename), writing the new name into newname (SQ_NAME_MAX + 1
+ * bytes) when not NULL.  Returns 0 or -1 with errno (ENOENT when the
+ * message is gone; EEXIST when the name is taken; ENAMETOOLONG when n
+ * does not fit in a name).
  */
 int	move_message(int fromfd, const char *name, int tofd,
 	    const struct sq_name *n, char *newname);
 
+/*
+ * move_rename - the commit point of a move: rename from in fromfd to to
+ * in tofd, a name made by these rules or one the message already has
+ * (a take, a publish, a name put back), never over an existing file
+ * (sq_rename: RENAME_NOREPLACE where the file system has it; SPEC 2).
+ * The same name in the same directory is no move and succeeds, as
+ * rename(2) does.  Returns 0 or -1 with errno (ENOENT: gone; EEXIST).
+ */
+int	move_rename(int fromfd, const char *from, int tofd, const char *to);
+
+/*
+ * move_quarantine - move the entry name in dfd (a message or anything
+ * else found in a state directory) into the quarantine directory qfd
+ * under its own name, or, when that is taken, NAME.q1 to NAME.q9; the
+ * name used goes into to (size bytes).  Returns 0 or -1 with errno
+ * (EEXIST: all ten taken; ENAMETOOLONG).
+ */
+int	move_quarantine(int dfd, const char *name, int qfd, char *to,
+	    size_t size);
+
 /* dead_name - turn n into its dead-letter form with the given reason. */
 void	dead_name(struct sq_name *n, const char *reason);
 
-/* ready_name - turn n into its form in new/ (ID, a, e, h kept). */
+/*
+ * ready_name - turn n into its form in new/, held and archived (ID, a,
+ * e, g, h kept; lease, token, nonce, due time and reason dropped).
+ */
 void	ready_name(struct sq_name *n);
+
+/* retry_name - turn n into its form in retry/, due at due (epoch s). */
+void	retry_name(struct sq_name *n, int64_t due);
+
+/*
+ * released_name - turn the claim n into its form back in new/ with its
+ * attempt not counted (a release, a take undone, a claim put back into
+ * its group).
+ */
+void	released_name(struct sq_name *n);
+
+/*
+ * redrive_name - turn n into its form back in new/ or hold/ by an
+ * operator's move; with reset (a redrive) attempts and expiry start
+ * afresh.
+ */
+void	redrive_name(struct sq_name *n, int reset);
+
+/*
+ * claimed_name - turn the ready n into its claim: one more attempt, the
+ * lease deadline lease (epoch s), and the worker's token, or, when token
+ * is NULL, a random nonce, so that no two claims share a name.
+ */
+void	claimed_name(struct sq_name *n, int64_t lease, const char *token);
+
+/* touched_name - give the claim n the new lease deadline lease (epoch s). */
+void	touched_name(struct sq_name *n, int64_t lease);
 
 /*
  * expired - 1 when message n is past its time at now_ms (epoch ms): its
@@ -212,6 +271,14 @@ int	has_sidecar(const struct sq_msgopts *o);
  */
 int	publish_name(struct sq_queue *q, const struct sq_msgopts *o,
 	    const char *id, char *name, int *dirfd);
+
+/*
+ * publish_name_h - publish_name with h set by has_attr (what is on
+ * disk) rather than by o: for a body published on behalf of another
+ * sender (dedup.c).
+ */
+int	publish_name_h(struct sq_queue *q, const struct sq_msgopts *o,
+	    const char *id, int has_attr, char *name, int *dirfd);
 
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
@@ -289,10 +356,11 @@ int	drop_oldest(struct sq_queue *q, size_t max, const char *reason,
 
 /*
  * archive_message - the ack of an archiving queue: rename cur/name to
- * archive/ID,a=k (n is the parsed name; changed).  0 or -1 with errno.
+ * archive/ID,a=k (n is the parsed name; changed), its new name written
+ * to newname (SQ_NAME_MAX + 1 bytes) when not NULL.  0 or -1 with errno.
  */
 int	archive_message(struct sq_queue *q, const char *name,
-	    struct sq_name *n);
+	    struct sq_name *n, char *newname);
 
 /* Called for each entry of a directory, lstat'ed; 0 goes on, else stops. */
 typedef int	dir_entry_fn(int dfd, const char *name, const struct stat *st,

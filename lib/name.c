@@ -71,6 +71,23 @@ field_number(const char *s, size_t len)
 	return v;
 }
 
+/* The g= field's rule, with the other name rules (group.h). */
+int
+sq_group_key_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len >= SQ_GROUP_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') &&
+		    !(s[i] >= 'A' && s[i] <= 'Z') &&
+		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '_' &&
+		    s[i] != '-')
+			return 0;
+	return 1;
+}
+
 int
 sq_name_init(struct sq_name *n, const char *id)
 {

@@ -258,7 +258,7 @@ publish(struct sq_batch *b, const char *tmpname, int *gfd)
 			    b->opts->group);
 			dirfd = -1;
 		} else
-			rc = sq_rename(b->q->tmpfd, tmpname, dirfd, name);
+			rc = move_rename(b->q->tmpfd, tmpname, dirfd, name);
 		if (rc == 0) {
 			if (dirfd == b->q->retryfd)
 				(void)index_lower_maint(b->q, b->opts->due_ms);

@@ -191,7 +191,7 @@ sq_ack(struct sq_queue *q, const char *name)
 	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
 		return -1;
 	if (q->conf.archive) {
-		if (archive_message(q, name, &n) == -1)
+		if (archive_message(q, name, &n, NULL) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
 		sq_group_release(q, &n);
@@ -220,10 +220,9 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	}
 	if (delay_ms < 0)
 		delay_ms = sq_conf_backoff_ms(&q->conf, n.attempts);
-	ready_name(&n);
 	/* A due time of now must be due at once: no rounding up then. */
-	n.due = delay_ms > 0 ? SQ_MS_TO_S_CEIL(now_ms + delay_ms) :
-	    now_ms / 1000;
+	retry_name(&n, delay_ms > 0 ? SQ_MS_TO_S_CEIL(now_ms + delay_ms) :
+	    now_ms / 1000);
 	if (move_message(q->curfd, name, q->retryfd, &n, newname) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_RETRIED, 1);
@@ -262,13 +261,11 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 
 	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
 		return -1;
-	n.lease = SQ_MS_TO_S_CEIL(sq_now_ms() + lease_ms);
-	if (sq_name_format(newname, SQ_NAME_MAX + 1, &n) == -1)
+	touched_name(&n, SQ_MS_TO_S_CEIL(sq_now_ms() + lease_ms));
+	if (move_message(q->curfd, name, q->curfd, &n, newname) == -1)
 		return -1;
 	if (strcmp(newname, name) == 0)
 		return 0;		/* same deadline, same receipt */
-	if (sq_rename(q->curfd, name, q->curfd, newname) == -1)
-		return -1;
 	/* A shorter lease must still be recovered on time (best effort). */
 	(void)index_lower_maint(q, n.lease * 1000);
 	return 0;
@@ -283,11 +280,10 @@ sq_take(struct sq_queue *q, const char *name, char *taken)
 		return -1;
 	if (q->conf.archive) {
 		/* The ack of an archiving queue keeps it: that is all. */
-		if (archive_message(q, name, &n) == -1)
-			return -1;
-		return sq_name_format(taken, SQ_NAME_MAX + 1, &n);
+		return archive_message(q, name, &n, taken);
 	}
-	if (sq_rename(q->curfd, name, q->tmpfd, name) == -1)
+	/* Out of sight under the same name: the commit point of -A. */
+	if (move_rename(q->curfd, name, q->tmpfd, name) == -1)
 		return -1;
 	strlcpy(taken, name, SQ_NAME_MAX + 1);
 	return 0;
@@ -321,9 +317,7 @@ sq_take_undo(struct sq_queue *q, const char *taken)
 		errno = EINVAL;
 		return -1;
 	}
-	if (n.attempts > 0)
-		n.attempts--;
-	ready_name(&n);
+	released_name(&n);
 	if (!q->conf.archive)
 		rc = move_message(q->tmpfd, taken, q->newfd, &n, back);
 	else {
@@ -352,5 +346,5 @@ sq_touch_undo(struct sq_queue *q, const char *newname, const char *name)
 	}
 	if (strcmp(newname, name) == 0)
 		return 0;
-	return sq_rename(q->curfd, newname, q->curfd, name);
+	return move_rename(q->curfd, newname, q->curfd, name);
 }

@@ -1,6 +1,10 @@
 /*
- * when.c - points in time as users give them (qsend --at, qadmin replay
- * --since): "@EPOCH" seconds, or a local date and time.
+ * when.c - points in time and durations as users give them: times
+ * (qsend --at, qadmin replay --since) as "@EPOCH" seconds or a local
+ * date and time; durations (queue.conf, --delay, --lease, rates) as
+ * digits and a unit, "500ms", "30s" (or bare seconds), "5m", "2h", "4d",
+ * up to 100 years.  A bottom module: queue.conf (config.c) and rates
+ * (rate.c) both read and write durations by it.
  *
  * A local time is read with strptime(3) and made a time with mktime(3),
  * which would quietly turn a day or hour that does not exist (Feb 30,
@@ -11,11 +15,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "spoolq.h"
+
+#define MS_PER_S	1000LL
+#define MAX_DURATION_MS	(100LL * 365 * 86400 * MS_PER_S)	/* 100 y */
 
 #define EPOCH_MAX	4102444800LL	/* 2100-01-01T00:00:00Z */
 
@@ -76,4 +84,70 @@ sq_time_parse(const char *s, int64_t *ms)
 	}
 	errno = EINVAL;
 	return -1;
+}
+
+int
+sq_duration_parse(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char	*suffix;
+		long long	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", MS_PER_S }, { "", MS_PER_S },
+		{ "m", 60 * MS_PER_S }, { "h", 3600 * MS_PER_S },
+		{ "d", 86400 * MS_PER_S },
+	};
+	char digits[24];
+	const char *errstr;
+	size_t n = strspn(s, "0123456789"), i;
+	long long v;
+
+	if (n == 0 || n >= sizeof(digits)) {
+		errno = n == 0 ? EINVAL : ERANGE;
+		return -1;
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	v = strtonum(digits, 0, MAX_DURATION_MS, &errstr);
+	if (errstr != NULL) {
+		errno = ERANGE;
+		return -1;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(s + n, units[i].suffix) != 0)
+			continue;
+		if (v > MAX_DURATION_MS / units[i].ms) {
+			errno = ERANGE;
+			return -1;
+		}
+		*ms = v * units[i].ms;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+void
+sq_duration_format(int64_t ms, char *buf, size_t size)
+{
+	static const struct {
+		const char	*suffix;
+		int64_t		 ms;
+	} units[] = {
+		{ "d", 86400 * MS_PER_S }, { "h", 3600 * MS_PER_S },
+		{ "m", 60 * MS_PER_S }, { "s", MS_PER_S },
+	};
+	size_t i;
+
+	if (ms == 0) {
+		strlcpy(buf, "0", size);
+		return;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, size, "%lld%s", (long long)(ms /
+			    units[i].ms), units[i].suffix);
+			return;
+		}
+	snprintf(buf, size, "%lldms", (long long)ms);
 }

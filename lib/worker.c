@@ -465,9 +465,10 @@ give_back(struct sq_queue *q, const char *name, int uncount)
 		errno = EINVAL;
 		return -1;
 	}
-	if (uncount && n.attempts > 0)
-		n.attempts--;
-	ready_name(&n);
+	if (uncount)
+		released_name(&n);
+	else
+		ready_name(&n);
 	if (move_message(q->curfd, name, q->newfd, &n, back) == -1)
 		return -1;
 	/* Offered again at once, ahead of newer names (best effort). */

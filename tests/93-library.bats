@@ -105,3 +105,33 @@ public() {
 	expect_fail 66 "$T/consumer" nosuchqueue
 	expect_fail 64 "$T/producer" jobs
 }
+
+# calls: "A B" for each library module A (lib/A.o of the build tree) that
+# calls a function or uses data defined in module B, one a line, sorted.
+calls() {
+	local o
+	for o in "$TOP"/lib/*.o; do
+		nm "$o" | awk -v m="$(basename "$o" .o)" \
+		    '$1 == "U" { print "U", $2, m } NF == 3 && $2 ~ /^[TDBR]$/ { print "D", $3, m }'
+	done | awk '$1 == "D" { def[$2] = $3; next } { use[NR] = $2 " " $3 }
+	    END { for (i in use) { split(use[i], u, " ");
+		if ((u[1] in def) && def[u[1]] != u[2]) print u[2], def[u[1]] } }' | sort -u
+}
+
+@test "no two library modules call each other: the calls between lib/*.c form no cycle, with the state machine (move.c) at the bottom" {
+	[[ -e $TOP/lib/move.o ]] || skip "the objects are not built"
+	local edges m
+	run calls
+	assert_success
+	edges=$output
+	# The graph is there to judge: the moves between states are move.c's.
+	assert_line "claim move"
+	for m in settle send dedup admin worker group gc archive check; do
+		grep -qx "$m move" <<<"$edges" || fail "$m does not move messages by move.c"
+	done
+	# move.c calls nothing but the name rules and the file system.
+	assert_equal "$(awk '$1 == "move" { print $2 }' <<<"$edges" | tr '\n' ' ')" "fsutil name "
+	run tsort <<<"$edges"
+	assert_success
+	refute_output --partial loop
+}
