@@ -133,28 +133,61 @@ print_receipt(struct settle *s, const char *name, const char *newname)
 	err(EX_IOERR, "stdout");
 }
 
+/* One settle of a receipt, as sq_settle_again runs it. */
+struct step {
+	struct settle	*s;
+	const char	*path;		/* the receipt as given */
+	const char	*name;
+	char		*newname;
+	int		*dead;
+};
+
+static int
+step_run(struct sq_queue *q, void *arg)
+{
+	struct step *st = arg;
+
+	switch (st->s->action) {
+	case ACK:
+		return sq_ack(q, st->name);
+	case RETRY:
+		return sq_retry(q, st->name, st->s->delay_ms, NULL,
+		    st->newname, st->dead);
+	case REJECT:
+		return sq_reject(q, st->name, st->s->reason, st->newname);
+	case TOUCH:
+		return sq_touch(q, st->name, st->s->lease_ms, st->newname);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* One line per back-off of a settle the file system failed. */
+static void
+step_log(int tries, int e, int64_t wait_ms, void *arg)
+{
+	struct step *st = arg;
+
+	warnx("%s: settle failed %d time%s (%s); trying again in %lld ms",
+	    st->path, tries, tries == 1 ? "" : "s", strerror(e),
+	    (long long)wait_ms);
+}
+
 static void
 settle_one(struct settle *s, const char *path)
 {
 	char name[SQ_NAME_MAX + 1], newname[SQ_NAME_MAX + 1];
-	int rc = -1, dead = 0;
+	struct step st;
+	int rc, dead = 0, tries;
 
 	if (open_receipt(s, path, name) == -1)
 		return;
-	switch (s->action) {
-	case ACK:
-		rc = sq_ack(&s->q, name);
-		break;
-	case RETRY:
-		rc = sq_retry(&s->q, name, s->delay_ms, NULL, newname, &dead);
-		break;
-	case REJECT:
-		rc = sq_reject(&s->q, name, s->reason, newname);
-		break;
-	case TOUCH:
-		rc = sq_touch(&s->q, name, s->lease_ms, newname);
-		break;
-	}
+	st.s = s;
+	st.path = path;
+	st.name = name;
+	st.newname = newname;
+	st.dead = &dead;
+	rc = sq_settle_again(&s->q, step_run, &st, step_log, &tries);
 	if (rc == -1) {
 		char where[PATH_MAX + 16];
 		const char *d = NULL;
@@ -167,6 +200,17 @@ settle_one(struct settle *s, const char *path)
 			snprintf(where, sizeof(where), "%s/%s", s->qdir, d);
 			failed(s, tool_exit_code(e), "%s: %s", where,
 			    strerror(e));
+			return;
+		}
+		if (sq_error_stale(e)) {
+			/* Nothing done: the receipt holds as before. */
+			snprintf(where, sizeof(where), "settle failed %d "
+			    "time%s", tries, tries == 1 ? "" : "s");
+			warnx("%s: %s (%s); left claimed: the receipt holds "
+			    "until its lease ends", path, where,
+			    strerror(e));
+			if (s->status == 0)
+				s->status = tool_exit_code(e);
 			return;
 		}
 		failed(s, e == ENOENT ? EX_NOINPUT : tool_exit_code(e),

@@ -121,43 +121,151 @@ out_write(const char *buf, size_t len)
 	return done;
 }
 
+/* Give back the claims from..n-1 that were never shown. */
+static void
+give_back_rest(struct sq_queue *q, const struct sq_claim *c, size_t from,
+    size_t n)
+{
+	for (; from < n; from++)
+		sq_release(q, c[from].name);
+}
+
 /* Give back the claims from..n-1 that were never shown, and fail. */
 static void
 give_back(struct sq_queue *q, const struct sq_claim *c, size_t from,
     size_t n, int saved)
 {
-	for (; from < n; from++)
-		sq_release(q, c[from].name);
+	give_back_rest(q, c, from, n);
 	errno = saved;
 	err(EX_IOERR, "stdout");
+}
+
+/* A step of -A on one message, as sq_settle_again runs it. */
+struct take {
+	enum { TAKE, TAKE_DONE, TAKE_UNDO } op;
+	struct sq_queue	*q;
+	const char	*name;		/* the claim, cur/name */
+	char		 taken[SQ_NAME_MAX + 1];
+};
+
+static const char *const take_ops[] = { "take", "ack", "give back" };
+
+static int
+take_run(struct sq_queue *q, void *arg)
+{
+	struct take *t = arg;
+
+	switch (t->op) {
+	case TAKE:
+		return sq_take(q, t->name, t->taken);
+	case TAKE_DONE:
+		return sq_take_done(q, t->taken);
+	case TAKE_UNDO:
+		return sq_take_undo(q, t->taken);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/*
+ * The path of the message of t: in cur/ until taken, then in tmp/ (in
+ * archive/ in an archiving queue).
+ */
+static const char *
+take_path(struct sq_queue *q, const struct take *t)
+{
+	static char path[PATH_MAX + SQ_NAME_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", q->path, t->op == TAKE ?
+	    SQ_DIR_CUR : q->conf.archive ? SQ_DIR_ARCHIVE : SQ_DIR_TMP,
+	    t->op == TAKE ? t->name : t->taken);
+	return path;
+}
+
+/* One line per back-off of a step the file system failed. */
+static void
+take_log(int tries, int e, int64_t wait_ms, void *arg)
+{
+	struct take *t = arg;
+
+	warnx("%s: %s failed %d time%s (%s); trying again in %lld ms",
+	    take_path(t->q, t), take_ops[t->op], tries, tries == 1 ? "" :
+	    "s", strerror(e), (long long)wait_ms);
+}
+
+/*
+ * Make step op of t, again after a failure of the file system
+ * (sq_settle_again).  When it still fails, say so ("PATH: OP failed N
+ * times (why)", then what became of the message: then) and return -1
+ * with errno.
+ */
+static int
+take_step(struct sq_queue *q, struct take *t, int op, const char *then)
+{
+	int tries, e;
+
+	t->op = op;
+	if (sq_settle_again(q, take_run, t, take_log, &tries) == 0)
+		return 0;
+	e = errno;
+	warnx("%s: %s failed %d time%s (%s)%s", take_path(q, t),
+	    take_ops[op], tries, tries == 1 ? "" : "s", strerror(e), then);
+	errno = e;
+	return -1;
 }
 
 /*
  * -A: show the body of cur/name, at most once.  It is taken out of sight
  * first (the commit point), acknowledged once all of it was written, and
  * given back to new/ when it could not be: a body that was not delivered
- * is never lost.  Returns 0, or -1 (errno set) when stdout failed.
+ * is never lost.  A take, ack or give-back that the file system failed is
+ * made again (take_step).  Returns 0; -1 (errno set) when stdout failed;
+ * -2 (errno set, said) when the message could not be taken and is left
+ * claimed or given back; 1 when its body was shown but its ack failed:
+ * it is left taken in tmp/, for qadmin gc, never shown again.
  */
 static int
 print_body(struct sq_queue *q, const char *name, int sep, int raw)
 {
-	char buf[64 * 1024], taken[SQ_NAME_MAX + 1];
+	char buf[64 * 1024];
+	const char *kept;
+	struct take t;
 	ssize_t n;
 	size_t len;
 	int fd, saved, eof = 0;
 
-	if ((fd = sq_open_regular(q->curfd, name, O_RDONLY, 0, NULL)) == -1)
-		err(EX_IOERR, "%s/cur/%s", q->path, name);
-	if (sq_take(q, name, taken) == -1)
-		err(EX_IOERR, "%s/cur/%s", q->path, name);
+	/* Where a body not shown stays when it cannot be given back. */
+	kept = q->conf.archive ? "; not shown, left in archive/" :
+	    "; not shown, left taken in tmp/";
+	memset(&t, 0, sizeof(t));
+	t.q = q;
+	t.name = name;
+	if ((fd = sq_open_regular(q->curfd, name, O_RDONLY, 0, NULL)) == -1) {
+		warn("%s/cur/%s", q->path, name);
+		return -2;
+	}
+	if (take_step(q, &t, TAKE, "; not shown") == -1) {
+		saved = errno;
+		close(fd);
+		/* Its lease need not run out: back to new/ if it can. */
+		if (sq_release(q, name) == 0)
+			warnx("%s/cur/%s: given back to new/", q->path, name);
+		else
+			warnx("%s/cur/%s: left claimed until its lease ends",
+			    q->path, name);
+		errno = saved;
+		return -2;
+	}
 	while (!eof) {
 		if ((n = read(fd, buf, sizeof(buf) - 1)) == -1) {
 			if (errno == EINTR)
 				continue;
 			saved = errno;
-			sq_take_undo(q, taken);
+			close(fd);
+			warnx("%s/cur/%s: %s", q->path, name, strerror(saved));
+			(void)take_step(q, &t, TAKE_UNDO, kept);
 			errno = saved;
-			err(EX_IOERR, "%s/cur/%s", q->path, name);
+			return -2;
 		}
 		len = (size_t)n;
 		if (n == 0) {
@@ -171,16 +279,18 @@ print_body(struct sq_queue *q, const char *name, int sep, int raw)
 			close(fd);
 			/* All of the body out, only the separator lost: shown. */
 			if (n == 0)
-				sq_take_done(q, taken);
+				(void)take_step(q, &t, TAKE_DONE, "; shown once: "
+				    "qadmin gc removes it");
 			else
-				sq_take_undo(q, taken);
+				(void)take_step(q, &t, TAKE_UNDO, kept);
 			errno = saved;
 			return -1;
 		}
 	}
 	close(fd);
-	if (sq_take_done(q, taken) == -1)
-		warn("%s/cur/%s: ack", q->path, name);
+	if (take_step(q, &t, TAKE_DONE, "; shown once: qadmin gc removes "
+	    "it") == -1)
+		return 1;
 	return 0;
 }
 
@@ -270,6 +380,7 @@ main(int argc, char *argv[])
 	long long want = 1;
 	size_t total = 0, got, i, chunk;
 	int ch, sep = '\n', autoack = 0, raw = 0, meta = 0, verbose = 0;
+	int e, status = 0;
 
 	tool_init();
 	tool_args(argv, getprogname());
@@ -353,9 +464,21 @@ main(int argc, char *argv[])
 			    "claim");
 		if (!autoack)
 			print_receipts(&q, claims, got, meta, &o, ends);
-		for (i = 0; autoack && i < got; i++)
-			if (print_body(&q, claims[i].name, sep, raw) == -1)
+		for (i = 0; autoack && i < got; i++) {
+			switch (print_body(&q, claims[i].name, sep, raw)) {
+			case -1:
 				give_back(&q, claims, i + 1, got, errno);
+				break;
+			case -2:
+				e = errno;
+				give_back_rest(&q, claims, i + 1, got);
+				exit(e == ENOENT ? EX_NOINPUT :
+				    tool_exit_code(e));
+			case 1:
+				status = EX_IOERR;
+				break;
+			}
+		}
 		total += got;
 		if (total == (size_t)want || (got < chunk && total > 0))
 			break;
@@ -374,5 +497,7 @@ main(int argc, char *argv[])
 	free(ends);
 	free(claims);
 	sq_queue_close(&q);
+	if (status != 0)
+		return status;
 	return total > 0 ? 0 : EXIT_NONE;
 }

@@ -59,9 +59,6 @@
 					   run/worker lock, run/index */
 #define SIGNAL_FDS	1		/* the signalfd */
 #define FDS_PROBE_MAX	65536		/* descriptors looked at for the count */
-#define SETTLE_TRIES	5		/* a settle the file system fails */
-#define SETTLE_FIRST_MS	50		/* first wait before trying again */
-#define SETTLE_MAX_MS	800		/* longest wait: 1.5 s in all */
 #define STUCK_MAX	16		/* unsettled claims kept per queue */
 
 /* job_start results */
@@ -932,38 +929,50 @@ give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
 	w->failures = 1;
 }
 
+/* A settle by verdict, as sq_settle_again makes it. */
+struct verdict {
+	const char	*name;
+	enum sq_verdict	 v;
+	const char	*reason;
+	char		*newname;
+	int		*dead;
+};
+
+static int
+verdict_step(struct sq_queue *q, void *arg)
+{
+	struct verdict *vs = arg;
+
+	return sq_verdict_apply(q, vs->name, vs->v, vs->reason, vs->newname,
+	    vs->dead);
+}
+
 /*
  * Settle the claim name of wq by verdict v (sq_verdict_apply; reason: the
  * dead-letter reason, NULL for the default).  A failure of the file
  * system rather than of the claim (sq_error_stale: GlusterFS gave EBADFD
- * for an open directory) is tried again SETTLE_TRIES times with a
- * back-off, on directories opened anew.  A claim that still cannot be
- * settled is given back to new/ at once (sq_unclaim), or, failing that,
- * kept to be given back at each heartbeat: it never waits for its lease
- * with the token of a worker that may have exited.  Returns 0, or -1 with errno (ENOENT: the claim
- * was lost).
+ * for an open directory) is tried again SQ_SETTLE_TRIES times in all
+ * with a back-off, on directories opened anew (sq_settle_again, as qack
+ * and qrecv -A do).  A claim that still cannot be settled is given back
+ * to new/ at once (sq_unclaim), or, failing that, kept to be given back
+ * at each heartbeat: it never waits for its lease with the token of a
+ * worker that may have exited.  Returns 0, or -1 with errno (ENOENT: the
+ * claim was lost).
  */
 static int
 settle(struct worker *w, struct wqueue *wq, const char *name,
     enum sq_verdict v, const char *reason, char *newname, int *dead)
 {
-	struct sq_backoff b;
+	struct verdict vs = { name, v, reason, newname, dead };
 	int tries, e;
 
-	sq_backoff_init(&b, SETTLE_FIRST_MS, SETTLE_MAX_MS);
-	for (tries = 1; sq_verdict_apply(&wq->q, name, v, reason, newname,
-	    dead) == -1; tries++) {
-		e = errno;
-		if (!sq_error_stale(e) || tries == SETTLE_TRIES) {
-			if (tries > 1 || sq_error_stale(e))
-				give_back(w, wq, name, e, tries);
-			errno = e;
-			return -1;
-		}
-		(void)sq_backoff_sleep(&b, INT64_MAX);
-		(void)sq_queue_reopen(&wq->q);
-	}
-	return 0;
+	if (sq_settle_again(&wq->q, verdict_step, &vs, NULL, &tries) == 0)
+		return 0;
+	e = errno;
+	if (tries > 1 || sq_error_stale(e))
+		give_back(w, wq, name, e, tries);
+	errno = e;
+	return -1;
 }
 
 /* At a heartbeat: give back the claims no settle could end. */

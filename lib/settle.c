@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -347,4 +348,29 @@ sq_touch_undo(struct sq_queue *q, const char *newname, const char *name)
 	if (strcmp(newname, name) == 0)
 		return 0;
 	return move_rename(q->curfd, newname, q->curfd, name);
+}
+
+int
+sq_settle_again(struct sq_queue *q, sq_settle_fn *step, void *arg,
+    sq_settle_log_fn *log, int *tries)
+{
+	struct sq_backoff b;
+	int64_t wait_ms;
+	int e;
+
+	sq_backoff_init(&b, SQ_SETTLE_FIRST_MS, SQ_SETTLE_MAX_MS);
+	for (*tries = 1; step(q, arg) == -1; ++*tries) {
+		e = errno;
+		if (!sq_error_stale(e) || *tries == SQ_SETTLE_TRIES) {
+			errno = e;
+			return -1;
+		}
+		wait_ms = sq_backoff_next(&b);
+		if (log != NULL)
+			log(*tries, e, wait_ms, arg);
+		(void)poll(NULL, 0, (int)wait_ms);
+		/* The file system may have dropped our directories. */
+		(void)sq_queue_reopen(q);
+	}
+	return 0;
 }

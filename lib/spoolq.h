@@ -1121,6 +1121,43 @@ int	sq_reject(struct sq_queue *q, const char *name, const char *reason,
 int	sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 	    char *newname);
 
+/*
+ * A settle that the file system failed rather than the claim (EIO; a
+ * descriptor or file handle a network file system dropped, as GlusterFS's
+ * EBADFD "remote_fd is -1" or NFS's ESTALE; EAGAIN, EINTR: sq_error_stale)
+ * left the message where it was, and may pass if made again: it is made
+ * again SQ_SETTLE_TRIES times in all, after waits that double from
+ * SQ_SETTLE_FIRST_MS to SQ_SETTLE_MAX_MS (jittered down by up to a fifth;
+ * about 1.5 s in all), on directories opened anew (sq_queue_reopen).
+ */
+#define SQ_SETTLE_TRIES		5	/* tries in all */
+#define SQ_SETTLE_FIRST_MS	50	/* the first wait, milliseconds */
+#define SQ_SETTLE_MAX_MS	800	/* the longest wait, milliseconds */
+
+/* One settling step on q (sq_settle_again); 0, or -1 with errno. */
+typedef int	sq_settle_fn(struct sq_queue *q, void *arg);
+
+/*
+ * Told before each wait of sq_settle_again: the tries made so far (1,
+ * 2...), the errno of the last, and the wait that follows (milliseconds).
+ */
+typedef void	sq_settle_log_fn(int tries, int e, int64_t wait_ms, void *arg);
+
+/*
+ * sq_settle_again - run step(q, arg) until it succeeds, fails with an
+ * error that is not one of the file system (ENOENT: the lease was lost;
+ * EINVAL...), or has failed SQ_SETTLE_TRIES times, waiting between tries
+ * as above; log (may be NULL) is called with arg once per wait, before
+ * it, so that a tool says once per back-off what it waits for (SPEC 2:
+ * a step that failed and left the state unchanged is never retried at
+ * once).  step must leave the message in its state when it fails, as
+ * every settle does (one rename or unlink).  *tries gets the number of
+ * tries made.  Returns 0, or -1 with the errno of the last try: the
+ * message is then still where it was before the first.
+ */
+int	sq_settle_again(struct sq_queue *q, sq_settle_fn *step, void *arg,
+	    sq_settle_log_fn *log, int *tries);
+
 /* sq_reason_valid - 1 when s matches [a-z0-9-]{1,32}, else 0. */
 int	sq_reason_valid(const char *s);
 

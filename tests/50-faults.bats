@@ -431,3 +431,123 @@ qworker: ${stderr##*qworker: }"
 	assert_equal "$stderr" "qworker: q: worker lock: No space left on device"
 	assert_count new q 1
 }
+
+# ------------------------------------- settles the file system fails
+
+# need_strace: skip unless strace(1) can inject faults here.
+need_strace() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+}
+
+# traced INJECT CMD...: run CMD under strace -f -e INJECT (stderr apart).
+traced() {
+	local inject=$1
+	shift
+	run --separate-stderr strace -E "$(leakless_env)" -f -qq -o /dev/null -e "$inject" "$@"
+	refute_crash
+}
+
+@test "qack: an ack, retry, reject or touch the file system fails once (EIO, EBADFD) is made again after one back-off line: settled" {
+	need_strace
+	mkq q
+	qsend q a b c d
+	local -a r
+	mapfile -t r < <(qrecv -n 4 q)
+	traced inject=unlinkat:error=EIO:when=1 qack "${r[0]}"
+	assert_success
+	assert_equal "$stderr" "qack: ${r[0]}: settle failed 1 time (Input/output error); trying again in $(sed -n 's/.*again in \([0-9]*\) ms$/\1/p' <<<"$stderr") ms"
+	assert_file_not_exists "${r[0]}"
+	traced inject=renameat2:error=EBADFD:when=1 qack --retry "${r[1]}"
+	assert_success
+	assert_equal "$(grep -c 'settle failed 1 time (File descriptor in bad state); trying again in [0-9]* ms$' <<<"$stderr")" 1
+	assert_equal "$(names retry q | sed 's/,.*//')" "$(msgid "${r[1]}")"
+	traced inject=renameat2:error=ESTALE:when=1 qack --reject "${r[2]}"
+	assert_success
+	assert_equal "$(names dead q)" "$(msgid "${r[2]}"),a=1,r=rejected"
+	traced inject=renameat2:error=EINTR:when=1 qack --touch 1h "${r[3]}"
+	assert_success
+	assert_equal "$(wc -l <<<"$stderr")" 1
+	assert_equal "$(names cur q)" "${output##*/}"
+	(( $(field "$output" l) > $(field "${r[3]}" l) )) || fail "lease not extended: $output"
+	assert_count new q 0
+}
+
+@test "qack: a settle the file system keeps failing exits 74 (EIO) or 75 (EAGAIN) after 4 back-offs, the message left claimed under its receipt" {
+	need_strace
+	mkq q
+	qsend q a
+	local r
+	r=$(qrecv q)
+	traced inject=unlinkat:error=EIO qack "$r"
+	assert_equal "$status" 74
+	assert_equal "$(grep -c "^qack: $r: settle failed [1-4] times\? (Input/output error); trying again in [0-9]* ms$" <<<"$stderr")" 4
+	assert_equal "$(tail -n 1 <<<"$stderr")" "qack: $r: settle failed 5 times (Input/output error); left claimed: the receipt holds until its lease ends"
+	assert_equal "$(wc -l <<<"$stderr")" 5
+	assert_equal "$(names cur q)" "${r##*/}"
+	traced inject=renameat2:error=EAGAIN qack --retry "$r"
+	assert_equal "$status" 75
+	assert_equal "$(names cur q)" "${r##*/}"
+	assert_count retry q 0
+	assert_count dead q 0
+	assert_count new q 0
+	# The receipt still holds: settled once the file system is back.
+	run qack "$r"
+	assert_success
+	assert_count cur q 0
+}
+
+@test "qrecv -A: a take or an ack the file system fails once (EIO, ESTALE) is made again: each body shown once, nothing left" {
+	need_strace
+	mkq q
+	qsend q a b
+	# The claim is the first rename, the take the second.
+	traced inject=renameat2:error=EIO:when=2 qrecv -A q
+	assert_success
+	assert_output a
+	assert_equal "$(grep -c '^qrecv: .*/q/cur/.*: take failed 1 time (Input/output error); trying again in [0-9]* ms$' <<<"$stderr")" 1
+	traced inject=unlinkat:error=ESTALE:when=1 qrecv -A q
+	assert_success
+	assert_output b
+	assert_equal "$(grep -c '^qrecv: .*/q/tmp/.*: ack failed 1 time (Stale file handle); trying again in [0-9]* ms$' <<<"$stderr")" 1
+	local s
+	for s in new cur tmp retry dead; do
+		assert_count "$s" q 0
+	done
+}
+
+@test "qrecv -A: a take the file system keeps failing exits 74, shows nothing, and leaves every claim claimed: none lost, none shown twice" {
+	need_strace
+	mkq q
+	qsend q a b
+	local ids
+	ids=$(names new q)
+	# Two claims, then every take and give-back fails.
+	traced inject=renameat2:error=EIO:when=3+ qrecv -A -n 2 q
+	assert_equal "$status" 74
+	assert_output ''
+	assert_equal "$(grep -c 'take failed [1-4] times\? (Input/output error); trying again' <<<"$stderr")" 4
+	grep -q -- '^qrecv: .*/q/cur/.*: take failed 5 times (Input/output error); not shown$' <<<"$stderr" || fail "stderr: $stderr"
+	grep -q -- '^qrecv: .*/q/cur/.*: left claimed until its lease ends$' <<<"$stderr" || fail "stderr: $stderr"
+	assert_equal "$(names cur q | sed 's/,.*//')" "$ids"
+	assert_count new q 0
+	assert_count tmp q 0
+}
+
+@test "qrecv -A: an ack the file system keeps failing shows the body once, exits 74, and leaves it taken in tmp/, never shown again" {
+	need_strace
+	mkq q
+	qsend q a
+	local id
+	id=$(names new q)
+	traced inject=unlinkat:error=EIO qrecv -A q
+	assert_equal "$status" 74
+	assert_output a
+	grep -q -- "^qrecv: .*/q/tmp/$id,.*: ack failed 5 times (Input/output error); shown once: qadmin gc removes it$" <<<"$stderr" || fail "stderr: $stderr"
+	assert_equal "$(names tmp q | sed 's/,.*//')" "$id"
+	assert_count new q 0
+	assert_count cur q 0
+	run qrecv -A q
+	assert_equal "$status" 1
+	assert_output ''
+}
