@@ -931,6 +931,7 @@ give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
 
 /* A settle by verdict, as sq_settle_again makes it. */
 struct verdict {
+	struct wqueue	*wq;
 	const char	*name;
 	enum sq_verdict	 v;
 	const char	*reason;
@@ -947,13 +948,24 @@ verdict_step(struct sq_queue *q, void *arg)
 	    vs->dead);
 }
 
+/* One line per back-off of a settle the file system failed (SPEC 2). */
+static void
+verdict_log(int tries, int e, int64_t wait_ms, void *arg)
+{
+	struct verdict *vs = arg;
+
+	warnx("%s: %.*s: settle failed %d time%s (%s); trying again in "
+	    "%lld ms", vs->wq->arg, (int)strcspn(vs->name, ","), vs->name,
+	    tries, tries == 1 ? "" : "s", strerror(e), (long long)wait_ms);
+}
+
 /*
  * Settle the claim name of wq by verdict v (sq_verdict_apply; reason: the
  * dead-letter reason, NULL for the default).  A failure of the file
  * system rather than of the claim (sq_error_stale: GlusterFS gave EBADFD
  * for an open directory) is tried again SQ_SETTLE_TRIES times in all
- * with a back-off, on directories opened anew (sq_settle_again, as qack
- * and qrecv -A do).  A claim that still cannot be settled is given back
+ * with a back-off and one line per wait, on directories opened anew
+ * (sq_settle_again, as qack and qrecv -A do).  A claim that still cannot be settled is given back
  * to new/ at once (sq_unclaim), or, failing that, kept to be given back
  * at each heartbeat: it never waits for its lease with the token of a
  * worker that may have exited.  Returns 0, or -1 with errno (ENOENT: the
@@ -963,10 +975,11 @@ static int
 settle(struct worker *w, struct wqueue *wq, const char *name,
     enum sq_verdict v, const char *reason, char *newname, int *dead)
 {
-	struct verdict vs = { name, v, reason, newname, dead };
+	struct verdict vs = { wq, name, v, reason, newname, dead };
 	int tries, e;
 
-	if (sq_settle_again(&wq->q, verdict_step, &vs, NULL, &tries) == 0)
+	if (sq_settle_again(&wq->q, verdict_step, &vs, verdict_log, &tries) ==
+	    0)
 		return 0;
 	e = errno;
 	if (tries > 1 || sq_error_stale(e))

@@ -405,15 +405,17 @@ fd_limited() {
 
 # ------------------------------------------------------------ settling
 
-@test "qworker: an ack failing once with EBADFD (as on GlusterFS) is made again: acked, nothing left claimed" {
+@test "qworker: an ack failing once with EBADFD (as on GlusterFS) is made again after one back-off line: acked, nothing left claimed" {
 	need_strace
 	mkq q
-	qsend q one
+	local id
+	id=$(qsend -p q one)
 	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
 	    -e inject=unlinkat:error=EBADFD:when=1 qworker -n 1 q -- true
 	assert_success
 	assert_line --regexp ' q 1 ack [0-9.]+s$'
-	refute_output --partial 'settle'
+	assert_line --regexp "^qworker: q: $id: settle failed 1 time \(File descriptor in bad state\); trying again in [0-9]+ ms$"
+	assert_equal "$(grep -c settle <<<"$output")" 1
 	assert_count cur q 0
 	assert_count new q 0
 }
@@ -426,6 +428,7 @@ fd_limited() {
 	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
 	    -e inject=unlinkat:error=EBADFD qworker -n 1 q -- true
 	assert_failure 1
+	assert_equal "$(grep -cE "^qworker: q: $id: settle failed [1-4] times? \(File descriptor in bad state\); trying again in [0-9]+ ms$" <<<"$output")" 4
 	assert_line "qworker: q: $id: settle failed 5 times (File descriptor in bad state); given back to new/"
 	assert_count cur q 0
 	assert_equal "$(names new q)" "$id,a=1"
