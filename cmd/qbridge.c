@@ -1085,7 +1085,9 @@ out_run(struct qb *s)
 /* ------------------------------------------------------------- in */
 
 /*
- * Send the fetched messages into the queue, each with its dedup ID.
+ * Send the fetched messages into the queue, each with its dedup ID, as
+ * one batch: bodies and markers are flushed together, and a message is
+ * acked to the broker only after the whole batch was committed.
  * Returns 0, or -1 with errno (nothing is acked then: the broker gives
  * them again, and what was sent is dropped as a duplicate).
  */
@@ -1094,9 +1096,12 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
 {
 	struct sq_batch b;
 	struct sq_msgopts o;
-	size_t i, dropped = 0;
+	size_t i;
+	int saved;
 
 	sq_batch_begin(&b, &s->q, NULL, NULL);
+	/* Each message's options are read by its add: o may change. */
+	sq_batch_defer_dedup(&b);
 	for (i = 0; i < n; i++) {
 		memset(&o, 0, sizeof(o));
 		o.key = in[i].key[0] != '\0' ? in[i].key : NULL;
@@ -1110,21 +1115,21 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
 			o.key = NULL;
 			o.nattrs = 0;
 			if (sq_batch_options(&b, &o) == -1)
-				return -1;
+				goto fail;
 		}
 		if (sq_batch_add(&b, in[i].body, in[i].len) == -1)
-			return -1;
-		dropped = b.dropped;
-		/* Options are kept by reference: commit before o changes. */
-		if (sq_batch_commit(&b) == -1) {
-			sq_batch_abort(&b);
-			return -1;
-		}
+			goto fail;
 	}
 	if (sq_batch_end(&b) == -1)
 		return -1;
-	*dups = dropped;
+	*dups = b.dropped;
 	return 0;
+fail:
+	saved = errno;
+	sq_batch_abort(&b);
+	(void)sq_batch_end(&b);
+	errno = saved;
+	return -1;
 }
 
 static void

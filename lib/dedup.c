@@ -33,7 +33,12 @@
  * Markers expire by time; qadmin gc removes them.
  *
  * The publication itself is send.c's: dedup_begin judges and writes
- * "pending", send.c commits the batch, dedup_end writes "sent".  This
+ * "pending", send.c commits the batch, dedup_end writes "sent".  A batch
+ * may hold many sends pending at once (deferred, one marker each, each
+ * locked until the batch is committed): their "pending" is made durable
+ * with the batch's bodies, by one flush before any is published, and
+ * their "sent" is not flushed at all - a "pending" marker whose body has
+ * left tmp/ says the same, and the rename was flushed before.  This
  * module calls nothing of send.c; the names it publishes an orphan under
  * are move.c's rules.
  */
@@ -51,6 +56,8 @@
 
 #define DEDUP_DIR	SQ_DIR_DEDUP
 #define MARKER_WAIT_MS	5000		/* or the lease; then EBUSY */
+#define MW_CUT		1		/* marker_write: cut after the record */
+#define MW_SYNC		2		/* and fsync it (durability) */
 #define MARKER_SETTLE_MS 2000		/* > a client's caches (GlusterFS,
 					   NFS: 1 s by default) */
 
@@ -87,7 +94,7 @@ marker_read(int fd, struct marker *m)
 
 static int
 marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
-    const char *dir, const char *name)
+    const char *dir, const char *name, int how)
 {
 	char buf[SQ_ID_MAX + SQ_NAME_MAX + 64];
 	int len;
@@ -100,9 +107,11 @@ marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
 	 * with old bytes after it, never an empty marker (which would let a
 	 * retry through as a first send).
 	 */
-	if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) == -1)
+	if (pwrite(fd, buf, (size_t)len, 0) != len || ((how & MW_CUT) &&
+	    ftruncate(fd, len) == -1))
 		return -1;
-	if (q->conf.durability == SQ_DURABILITY_FSYNC && fsync(fd) == -1)
+	if ((how & MW_SYNC) && q->conf.durability == SQ_DURABILITY_FSYNC &&
+	    fsync(fd) == -1)
 		return -1;
 	return 0;
 }
@@ -200,12 +209,13 @@ pause_ms(int64_t ms)
  * sender on a removed file would not exclude the next one.  A marker
  * that goes between the create and the open (EEXIST, then ENOENT) is
  * made again, after a pause: a shared file system's client may still
- * know the name for a second.  A lock held for wait_ms (by a sender that
- * was stopped) gives EBUSY, and so does a name that stays in that state.
- * Returns the descriptor or -1.
+ * know the name for a second.  A lock held for wait_ms (by a sender
+ * that was stopped) gives EBUSY, and so does a name that stays in that
+ * state.  share is dir_share(dfd).  Returns the descriptor or -1.
  */
 static int
-marker_lock(int dfd, const char *key, int64_t wait_ms, int *made)
+marker_lock(int dfd, const char *key, mode_t share, int64_t wait_ms,
+    int *made)
 {
 	struct sq_backoff bo;
 	int64_t until = sq_mono_ms() + wait_ms;
@@ -217,7 +227,7 @@ marker_lock(int dfd, const char *key, int64_t wait_ms, int *made)
 		fd = sq_open_regular(dfd, key, O_RDWR | O_CREAT | O_EXCL,
 		    0666, NULL);
 		if (fd != -1) {
-			share_file(dir_share(dfd), fd);
+			share_file(share, fd);
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 				*made = 1;
 				return fd;
@@ -267,9 +277,14 @@ marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
 	struct stat a, b;
 	int nfd, rc;
 
+	if (made) {
+		/* Made and locked by us at once: nobody wrote it. */
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
 	if (marker_read(fd, m) == -1)
 		return -1;
-	if (made || !marker_void(q, m) || !fs_remote(fd))
+	if (!marker_void(q, m) || !fs_remote(fd))
 		return 0;
 	pause_ms(MARKER_SETTLE_MS);
 	if ((nfd = sq_open_regular(dfd, key, O_RDONLY, 0, &b)) == -1)
@@ -291,7 +306,7 @@ finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 	struct sq_queue *q = b->q;
 	int saved = errno;
 
-	if (rc == -1 && b->committed == d->before) {
+	if (rc == -1 && (d->defer || b->committed == d->before)) {
 		/*
 		 * Ours was not published: no marker may claim it was, or the
 		 * producer's retry would be dropped and the message lost.
@@ -310,7 +325,7 @@ finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 	}
 	if (d->fd != -1)
 		close(d->fd);
-	if (d->dfd != -1)
+	if (d->dfd != -1 && !d->keep_dfd)
 		close(d->dfd);
 	errno = saved;
 }
@@ -321,21 +336,24 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 	struct sq_queue *q = b->q;
 	struct marker m;
 	struct stat st;
-	char name[SQ_NAME_MAX + 1];
-	int made, rc, tofd;
+	int made, rc;
 
 	d->fd = -1;
 	d->pending = 0;
 	d->before = b->committed;
-	d->key = b->opts->dedup_id;
-	if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1)
-		goto fail;
+	strlcpy(d->keybuf, b->opts->dedup_id, sizeof(d->keybuf));
+	d->key = d->keybuf;
+	if (!d->keep_dfd) {
+		if ((d->dfd = subdir_open(q->fd, DEDUP_DIR, 1)) == -1)
+			goto fail;
+		d->share = dir_share(d->dfd);
+	}
 	do {
 		if (d->fd != -1)
 			close(d->fd);
-		if ((d->fd = marker_lock(d->dfd, d->key, q->conf.lease_ms <
-		    MARKER_WAIT_MS ? q->conf.lease_ms : MARKER_WAIT_MS,
-		    &made)) == -1 ||
+		if ((d->fd = marker_lock(d->dfd, d->key, d->share,
+		    q->conf.lease_ms < MARKER_WAIT_MS ? q->conf.lease_ms :
+		    MARKER_WAIT_MS, &made)) == -1 ||
 		    (rc = marker_judge(q, d->dfd, d->key, d->fd, made,
 		    &m)) == -1)
 			goto fail;
@@ -346,15 +364,18 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 		    S_ISREG(st.st_mode) && publish_orphan(b, &m) == -1)
 			goto fail;
 		if (strcmp(m.state, "sent") != 0 &&
-		    marker_write(q, d->fd, m.id, "sent", NULL, NULL) == -1)
+		    marker_write(q, d->fd, m.id, "sent", NULL, NULL,
+		    MW_CUT | MW_SYNC) == -1)
 			goto fail;
 		drop(b, id);
 		finish(d, b, id, 0);
 		return 1;
 	}
-	if (publish_name(q, b->opts, id, name, &tofd) == -1 ||
-	    marker_write(q, d->fd, id, "pending", tofd == q->retryfd ?
-	    SQ_DIR_RETRY : SQ_DIR_NEW, name) == -1)
+	/* An empty marker, one we made, needs no cut after the write. */
+	if (publish_name(q, b->opts, id, d->name, &d->tofd) == -1 ||
+	    marker_write(q, d->fd, id, "pending", d->tofd == q->retryfd ?
+	    SQ_DIR_RETRY : SQ_DIR_NEW, d->name, (made ? 0 : MW_CUT) |
+	    (d->defer ? 0 : MW_SYNC)) == -1)
 		goto fail;
 	d->pending = 1;
 	return 0;
@@ -367,7 +388,8 @@ int
 dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 {
 	if (rc == 0)
-		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL);
+		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL,
+		    MW_CUT | (d->defer ? 0 : MW_SYNC));
 	finish(d, b, id, rc);
 	return rc;
 }

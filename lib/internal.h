@@ -304,6 +304,26 @@ struct dedup {
 	const char *key;	/* its name: the dedup ID */
 	int	pending;	/* it says "pending" for ours */
 	size_t	before;		/* the batch's committed count at the start */
+	/* Set by the caller before dedup_begin, for a deferred send: */
+	int	keep_dfd;	/* dfd is the batch's: open it not, close it not */
+	mode_t	share;		/* with keep_dfd: dir_share(dfd) */
+	int	defer;		/* the batch syncs the markers, see send.c */
+	/* Set by dedup_begin when it gives 0: */
+	char	keybuf[SQ_DEDUP_MAX + 1];
+	char	name[SQ_NAME_MAX + 1];	/* the name it is to be published as */
+	int	tofd;			/* in this directory of the queue */
+};
+
+/*
+ * A deduplicated send held pending in its batch (sq_batch_defer_dedup):
+ * its marker stays locked and says "pending" until the batch is
+ * committed, and then "sent" (or it is taken back).
+ */
+struct sq_dedup_slot {
+	struct dedup	d;
+	char		id[SQ_ID_MAX];	/* tmp/ID */
+	int64_t		due_ms;		/* of a delayed one, for the index */
+	int		published;
 };
 
 /*
@@ -316,7 +336,11 @@ struct dedup {
  * system other hosts write to, judging a marker that a first send may
  * take over waits MARKER_SETTLE_MS (2 s) under its lock (dedup.c).  -1
  * with errno (EBUSY: the marker stayed locked by another sender for the
- * lease, at most 5 s): tmp/id and its sidecar are removed.
+ * lease, at most 5 s): tmp/id and its sidecar are removed.  Giving 0
+ * it leaves in d->name and d->tofd where tmp/id is to go (the marker
+ * records it).  With d->defer the "pending" is written without fsync:
+ * the batch makes its markers durable with its bodies, before any of
+ * them is published (send.c).
  */
 int	dedup_begin(struct dedup *d, struct sq_batch *b, const char *id);
 
@@ -325,7 +349,8 @@ int	dedup_begin(struct dedup *d, struct sq_batch *b, const char *id);
  * ended with rc (0 or -1, errno set): mark the ID "sent", or, when
  * nothing of the batch was published, take the marker back and remove
  * tmp/id and its sidecar.  Unlocks the marker.  Returns 0 or -1 with
- * errno.
+ * errno.  A deferred send (d->defer) is taken back whenever rc is -1:
+ * its batch passes 0 only for one it published.
  */
 int	dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc);
 

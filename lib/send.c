@@ -9,6 +9,13 @@
  * for larger ones, so that a batch pays one flush, not one per message.
  * On failure the uncommitted files are removed from tmp/; what was
  * committed stays.
+ *
+ * A send with a dedup ID is committed on its own, between its marker's
+ * "pending" and "sent" (dedup.c), unless the batch defers them
+ * (sq_batch_defer_dedup): then each keeps its marker locked and
+ * "pending" (not flushed), and the name it is to take, in a slot; the
+ * commit flushes bodies and markers together, renames each, flushes
+ * new/, and only then writes "sent" into each marker and unlocks it.
  */
 #include <sys/stat.h>
 
@@ -55,6 +62,13 @@ sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
 	b->sent = sent;
 	b->arg = arg;
 	b->wait_ms = -1;
+	b->ddfd = -1;
+}
+
+void
+sq_batch_defer_dedup(struct sq_batch *b)
+{
+	b->defer_dedup = 1;
 }
 
 /* Make room for one more pending message. */
@@ -125,9 +139,103 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 	struct dedup d;
 	int rc;
 
+	memset(&d, 0, sizeof(d));
 	if ((rc = dedup_begin(&d, b, id)) != 0)
 		return rc == 1 ? 0 : -1;
 	return dedup_end(&d, b, id, batch_push(b, id, len, 1));
+}
+
+/*
+ * Settle the deferred sends after their batch's commit or abort: "sent"
+ * into the markers of those published, the others taken back (marker
+ * emptied and removed, tmp/ID and sidecar removed).  Returns 0, or -1
+ * with errno when a marker could not be written (its body is published
+ * all the same, and its "pending" says so).
+ */
+static int
+dedup_settle(struct sq_batch *b)
+{
+	struct sq_dedup_slot *s;
+	size_t i;
+	int rc = 0, saved = errno;
+
+	for (i = 0; i < b->ndd; i++) {
+		s = &b->dd[i];
+		if (dedup_end(&s->d, b, s->id, s->published ? 0 : -1) == -1 &&
+		    s->published) {
+			rc = -1;
+			saved = errno;
+		}
+	}
+	b->ndd = b->ddnext = 0;
+	errno = saved;
+	return rc;
+}
+
+/* Whether key is that of a send pending in b's slots. */
+static int
+dedup_held(const struct sq_batch *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndd; i++)
+		if (strcmp(b->dd[i].d.keybuf, key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Deduplicate tmp/ID (len bytes) and keep it pending in a slot, its
+ * marker locked.  The slots full, or the ID already pending (its
+ * marker is ours, locked), the batch is committed first.  Returns 0 or
+ * -1 with errno (the batch aborted).
+ */
+static int
+dedup_defer(struct sq_batch *b, const char *id, size_t len)
+{
+	struct sq_dedup_slot *s;
+	int rc, saved;
+
+	if ((b->ndd == SQ_DEDUP_BATCH || dedup_held(b, b->opts->dedup_id)) &&
+	    sq_batch_commit(b) == -1)
+		goto fail;
+	if (b->dd == NULL) {
+		if ((b->dd = calloc(SQ_DEDUP_BATCH, sizeof(*b->dd))) == NULL)
+			goto fail;
+		if ((b->ddfd = subdir_open(b->q->fd, SQ_DIR_DEDUP, 1)) == -1) {
+			saved = errno;
+			free(b->dd);
+			b->dd = NULL;
+			errno = saved;
+			goto fail;
+		}
+		b->ddshare = dir_share(b->ddfd);
+	}
+	s = &b->dd[b->ndd];
+	memset(s, 0, sizeof(*s));
+	s->d.dfd = b->ddfd;
+	s->d.keep_dfd = 1;
+	s->d.share = b->ddshare;
+	s->d.defer = 1;
+	if ((rc = dedup_begin(&s->d, b, id)) != 0) {
+		if (rc == 1)
+			return 0;
+		saved = errno;
+		sq_batch_abort(b);
+		errno = saved;
+		return -1;
+	}
+	memcpy(s->id, id, SQ_ID_MAX);
+	s->due_ms = b->opts->due_ms;
+	b->ndd++;
+	return batch_push(b, id, len, 0);
+fail:
+	saved = errno;
+	unlinkat(b->q->tmpfd, id, 0);
+	attr_remove(b->q, id);
+	sq_batch_abort(b);
+	errno = saved;
+	return -1;
 }
 
 int
@@ -145,9 +253,13 @@ tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 		errno = saved;
 		return -1;
 	}
-	if (b->opts != NULL && b->opts->dedup_id != NULL)
+	if (b->opts != NULL && b->opts->dedup_id != NULL) {
+		if (b->defer_dedup && b->opts->group == NULL)
+			return dedup_defer(b, id, len);
 		return dedup_push(b, id, len);
-	return batch_push(b, id, len, 0);
+	}
+	/* Deferring, the options may change after this add: commit now. */
+	return batch_push(b, id, len, b->defer_dedup);
 }
 
 int
@@ -221,8 +333,12 @@ sync_pending(struct sq_batch *b)
 
 	if (b->q->conf.durability == SQ_DURABILITY_NONE)
 		return 0;
+	/* The markers of deferred sends are in the queue, too. */
 	if (b->npending > FSYNC_EACH_MAX)
 		return syncfs(b->q->tmpfd);
+	for (i = b->ddnext; i < b->ndd; i++)
+		if (fsync(b->dd[i].d.fd) == -1)
+			return -1;
 	for (i = 0; i < b->npending; i++) {
 		fd = sq_open_regular(b->q->tmpfd, b->ids[i], O_RDONLY, 0,
 		    NULL);
@@ -233,6 +349,25 @@ sync_pending(struct sq_batch *b)
 		if (rc == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/*
+ * Rename a deferred send's tmp/ID under the name its marker records.
+ * No new name on a clash (which cannot happen by construction): the
+ * marker would not say it, so the send fails and is taken back.
+ */
+static int
+publish_deferred(struct sq_batch *b, struct sq_dedup_slot *s)
+{
+	if (sq_rename(b->q->tmpfd, s->id, s->d.tofd, s->d.name) == -1)
+		return -1;
+	s->published = 1;
+	b->ddnext++;
+	if (s->d.tofd == b->q->retryfd)
+		(void)index_lower_maint(b->q, s->due_ms);
+	if (b->sent != NULL)
+		b->sent(s->id, b->arg);
 	return 0;
 }
 
@@ -248,6 +383,8 @@ publish(struct sq_batch *b, const char *tmpname, int *gfd)
 	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
 	int tries, dirfd, rc;
 
+	if (b->ddnext < b->ndd && strcmp(b->dd[b->ddnext].id, tmpname) == 0)
+		return publish_deferred(b, &b->dd[b->ddnext]);
 	strlcpy(id, tmpname, sizeof(id));
 	for (tries = 0; tries < 8; tries++) {
 		if (publish_name(b->q, b->opts, id, name, &dirfd) == -1)
@@ -360,6 +497,10 @@ sq_batch_commit(struct sq_batch *b)
 	if (rc == -1)
 		goto fail;
 	b->bytes = 0;
+	if (b->ndd > 0 && dedup_settle(b) == -1) {
+		sq_counter_add(b->q, SQ_COUNT_SENT, n);
+		return -1;
+	}
 	sq_counter_add(b->q, SQ_COUNT_SENT, n);
 	return 0;
 fail:
@@ -382,6 +523,8 @@ sq_batch_abort(struct sq_batch *b)
 	}
 	b->npending = 0;
 	b->bytes = 0;
+	if (b->ndd > 0)
+		(void)dedup_settle(b);
 	errno = saved;
 }
 
@@ -393,6 +536,12 @@ sq_batch_end(struct sq_batch *b)
 	free(b->ids);
 	b->ids = NULL;
 	b->nalloc = 0;
+	if (b->dd != NULL) {
+		free(b->dd);
+		b->dd = NULL;
+		close(b->ddfd);
+		b->ddfd = -1;
+	}
 	errno = saved;
 	return rc;
 }

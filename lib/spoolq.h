@@ -572,6 +572,9 @@ int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
 /* Batches commit at this many messages or bytes, whichever comes first. */
 #define SQ_BATCH_MESSAGES	1024
 #define SQ_BATCH_BYTES		(8 * 1024 * 1024)
+/* A batch keeps at most this many deduplicated sends pending (one
+   locked marker, one descriptor, each): sq_batch_defer_dedup. */
+#define SQ_DEDUP_BATCH		128
 
 /* Limits of what a producer may say about a message (spoolq(5) ATTRIBUTES). */
 #define SQ_KEY_MAX		255	/* routing key bytes (AMQP: 255) */
@@ -598,6 +601,8 @@ struct sq_msgopts {
 	const char	*group;		/* group key (sq_group_key), or NULL */
 };
 
+struct sq_dedup_slot;			/* internal */
+
 /* Called once per message as it becomes visible in new/. */
 typedef void	sq_sent_fn(const char *id, void *arg);
 
@@ -621,6 +626,11 @@ struct sq_batch {
 	int64_t		wait_ms;		/* overflow = block: -1 forever */
 	int		sidecar_linked;		/* fan-out linked attr/ID already */
 	int		input_failed;		/* last *_add_fd: read(2) failed */
+	int		defer_dedup;		/* sq_batch_defer_dedup */
+	struct sq_dedup_slot *dd;		/* its pending sends, or NULL */
+	size_t		ndd, ddnext;		/* how many; the next to publish */
+	int		ddfd;			/* dedup/, open while dd is */
+	unsigned int	ddshare;		/* its group sharing (mode bits) */
 };
 
 /*
@@ -656,6 +666,24 @@ int	sq_batch_add(struct sq_batch *b, const void *body, size_t len);
  * queue (ENOSPC: the queue's disk is full, not the input's).
  */
 int	sq_batch_add_fd(struct sq_batch *b, int fd);
+
+/*
+ * sq_batch_defer_dedup - let b keep sends with a dedup ID (and no group)
+ * pending as other sends are, up to SQ_DEDUP_BATCH of them, instead of
+ * committing each on its own, so that a batch of them costs one flush
+ * of bodies and markers and one of new/ under durability = fsync, and
+ * no directory open per message.  Each such send's options are read by
+ * its sq_batch_add: the caller may change them before the next one.  A
+ * send without a dedup ID, or with a group, is still committed at once
+ * (with those before it).  The dedup rule holds as for a send on its
+ * own (dedup.c): a crash before the commit leaves "pending" markers
+ * whose bodies the next send of the ID publishes, one after it leaves
+ * "pending" markers whose bodies are gone, and either way the next send
+ * of the ID is dropped.  A marker stays locked until its batch is
+ * committed or aborted: another sender of the ID waits for it (for the
+ * lease, at most 5 s, then EBUSY).  Call before the first add.
+ */
+void	sq_batch_defer_dedup(struct sq_batch *b);
 
 /* sq_batch_commit - make every pending message visible.  0 or -1. */
 int	sq_batch_commit(struct sq_batch *b);
