@@ -1922,6 +1922,13 @@ run(struct worker *w)
 			want_claim = 1;
 		}
 		enforce_deadlines(w, now);
+		/*
+		 * A beat that is due goes before the settles too: a worker
+		 * resumed after a stop says so while the jobs that ended
+		 * meanwhile still count as its claims.
+		 */
+		if (beat_left(w) == 0)
+			heartbeat(w, now);
 		for (i = 0; i < w->maxjobs; i++)
 			if (w->jobs[i].pid && w->jobs[i].reaped) {
 				job_settle(w, &w->jobs[i]);

@@ -220,6 +220,13 @@ older_than() {
 # stopped_claim LEASE [EXIT]: a worker on q (with that lease) claims the
 # message it sent, $id, for a job that waits for $T/go and then exits
 # EXIT (0); the worker is then stopped.
+# job_ended PID: the one child of PID has exited (a zombie, not yet reaped).
+job_ended() {
+	local c
+	c=$(pgrep -P "$1") || return 1
+	[[ $(ps -o stat= -p "$c") == Z* ]]
+}
+
 stopped_claim() {
 	mkq q "lease=$1"
 	id=$(qsend -p q job)
@@ -357,6 +364,9 @@ fd_limited() {
 	assert_equal "$(msgid "$(cat "$T/receipt")")" "$id"
 	qack "$(cat "$T/receipt")"
 	touch "$T/go"
+	# The job ends while its worker is stopped: the worker, resumed,
+	# finds it ended and must still say it was away first.
+	wait_for -t 30 job_ended "$WPID"
 	kill -CONT "$WPID"
 	wait_for logged "^qworker: q: this worker was stopped for [0-9]+\.[0-9]{3}s, longer than the lease: its claims may have been recovered$"
 	wait_for logged "^qworker: q: $id: claim lost \(settled by someone else\)"
