@@ -173,3 +173,23 @@ as_user() {
 	assert_success
 	assert_line --index 0 'sh .ci/deps build test fuzz bench demo examples ci'
 }
+
+@test "deps: debian/control builds with every library package the build group of the list names" {
+	# What build-essential brings (compiler, libc headers, make, the
+	# shell and its tools) is not named in Build-Depends (Debian policy
+	# 4.2); every other package of the build group must be.
+	local essential=' binutils coreutils dash gcc libc6-dev make mawk sed '
+	local want have p missing=
+	want=$(awk '!/^#/ && NF >= 3 && $3 ~ /(^|,)build(,|$)/ { print $2 }' \
+	    "$TOP/.ci/commands" | sort -u)
+	[[ -n $want ]] || fail "no build packages in .ci/commands"
+	have=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$TOP/debian/control" |
+	    sed -E 's/^Build-Depends://; s/\(.*\)//; s/[ ,]+/\n/g' | sed '/^$/d')
+	for p in $want; do
+		[[ $essential == *" $p "* ]] && continue
+		grep -qx -- "$p" <<<"$have" || missing+=" $p"
+	done
+	[[ -z $missing ]] || fail "not in debian/control Build-Depends:$missing"
+	grep -qx debhelper-compat <<<"$have" ||
+	    fail "Build-Depends not read: $have"
+}
