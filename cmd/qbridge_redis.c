@@ -14,7 +14,13 @@
  * did not ack before a crash), then new ones (">").  The dedup ID of the
  * local send is the entry's id field when it has a valid one (so that a
  * message an outbox published twice arrives once), else the entry ID.
- * XACK after the local send.
+ * XACK after the local send, of the whole batch in one command, which
+ * goes out with the next command (the next XREADGROUP): one round trip
+ * per batch.  Its reply is read before that command's; an XACK that
+ * fails fails that command, and the connection is made anew (the
+ * entries not acked come again as pending ones, and the inbox drops
+ * them as duplicates).  Closing, the XACK still waiting is sent and its
+ * reply read.
  */
 #include <sys/time.h>
 
@@ -38,6 +44,7 @@ struct rconn {
 	const char	**ids;		/* its entry IDs, for XACK */
 	size_t		 nids;
 	size_t		 nsent;		/* XADDs of the last send */
+	int		 acks_out;	/* XACKs written, replies not read */
 };
 
 static const char *const params_in[] = { "group", "consumer", NULL };
@@ -103,16 +110,59 @@ reply_class(const redisReply *r)
 	return REPLY_REFUSED;
 }
 
-/* Run one command; BR_OK with *out (freed by the caller) or an error. */
+/*
+ * Send what waits in the output buffer and read the replies of the
+ * XACKs written before.  BR_OK, or BR_DOWN with a message in err.
+ */
+static int
+acks_read(struct rconn *rc, char *err, size_t errsize)
+{
+	redisReply *r;
+	int st = BR_OK;
+
+	while (rc->acks_out > 0) {
+		rc->acks_out--;
+		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK ||
+		    r == NULL) {
+			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+			    rc->c->errstr : "connection lost");
+			return BR_DOWN;
+		}
+		if (r->type == REDIS_REPLY_ERROR && st == BR_OK) {
+			snprintf(err, errsize, "XACK: %s", r->str);
+			st = BR_DOWN;
+		}
+		freeReplyObject(r);
+	}
+	return st;
+}
+
+/*
+ * Run one command (after the XACKs written before it, in one write);
+ * BR_OK with *out (freed by the caller) or an error.
+ */
 static int
 command(struct rconn *rc, int argc, const char **argv, const size_t *lens,
     redisReply **out, char *err, size_t errsize)
 {
-	redisReply *r;
-	int cls;
+	redisReply *r = NULL;
+	int cls, st;
 
 	*out = NULL;
-	if ((r = redisCommandArgv(rc->c, argc, argv, lens)) == NULL) {
+	if (rc->acks_out > 0) {
+		if (redisAppendCommandArgv(rc->c, argc, argv, lens) !=
+		    REDIS_OK) {
+			snprintf(err, errsize, "%s", rc->c->errstr[0] !=
+			    '\0' ? rc->c->errstr : "connection lost");
+			return BR_DOWN;
+		}
+		if ((st = acks_read(rc, err, errsize)) != BR_OK)
+			return st;
+		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK)
+			r = NULL;
+	} else
+		r = redisCommandArgv(rc->c, argc, argv, lens);
+	if (r == NULL) {
 		snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
 		    rc->c->errstr : "connection lost");
 		return BR_DOWN;
@@ -131,14 +181,18 @@ static void
 redis_close(struct bridge *b)
 {
 	struct rconn *rc = b->conn;
+	char err[BR_ERR_MAX];
 
 	if (rc == NULL)
 		return;
 	if (rc->reply != NULL)
 		freeReplyObject(rc->reply);
 	free(rc->ids);
-	if (rc->c != NULL)
+	if (rc->c != NULL) {
+		if (rc->acks_out > 0 && rc->c->err == 0)
+			(void)acks_read(rc, err, sizeof(err));
 		redisFree(rc->c);
+	}
 	free(rc);
 	b->conn = NULL;
 }
@@ -461,12 +515,38 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	return st;
 }
 
+/*
+ * XACK the batch: written now, sent with the next command (or at the
+ * close), its reply read before that command's.
+ */
 static int
 redis_ack(struct bridge *b, char *err, size_t errsize)
 {
 	struct rconn *rc = b->conn;
+	const char **argv;
+	size_t i;
+	int st;
 
-	return redis_ack_ids(b, rc->ids, rc->nids, err, errsize);
+	if (rc->nids == 0)
+		return BR_OK;
+	if ((argv = calloc(rc->nids + 3, sizeof(*argv))) == NULL) {
+		snprintf(err, errsize, "%s", strerror(errno));
+		return BR_DOWN;
+	}
+	argv[0] = "XACK";
+	argv[1] = b->url.path;
+	argv[2] = rc->group;
+	for (i = 0; i < rc->nids; i++)
+		argv[i + 3] = rc->ids[i];
+	st = redisAppendCommandArgv(rc->c, (int)(rc->nids + 3), argv, NULL);
+	free(argv);
+	if (st != REDIS_OK) {
+		snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+		    rc->c->errstr : "connection lost");
+		return BR_DOWN;
+	}
+	rc->acks_out++;
+	return BR_OK;
 }
 
 static void

@@ -38,7 +38,7 @@ setup() {
 	TLS_CHAIN_RE='SSL handshake error: .*unable to get local issuer certificate.*'
 	TLS_HOST_RE='SSL handshake error: .*mismatch.*'
 	mkq a
-	# The inbox commits message by message (each has its dedup ID):
+	# The inbox commits its batches (each message with its dedup ID)
 	# without fsync, so that the suite stays short.
 	mkq b durability=none
 }

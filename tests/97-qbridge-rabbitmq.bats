@@ -41,7 +41,7 @@ setup() {
 	TLS_CHAIN_RE='SSL peer cert verification failed: .*'
 	TLS_HOST_RE='SSL hostname verification failed'
 	mkq a
-	# The inbox commits message by message (each has its dedup ID):
+	# The inbox commits its batches (each message with its dedup ID)
 	# without fsync, so that the suite stays short.
 	mkq b durability=none
 }

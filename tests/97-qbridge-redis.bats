@@ -36,7 +36,7 @@ setup() {
 	URL_KILL="$URL?consumer=c"
 	AWAY_ERR='Connection refused'
 	mkq a
-	# The inbox commits message by message (each has its dedup ID):
+	# The inbox commits its batches (each message with its dedup ID)
 	# without fsync, so that the suite stays short.
 	mkq b durability=none
 }
@@ -99,6 +99,31 @@ away_drained() {
 	assert_output other
 	run cat "$(qdir b)/attr/$(msgid "$(names new b | tail -n 1)")"
 	assert_output 'attr color red'
+}
+
+@test "redis: the inbox's XACK goes out with its next read or when it stops: nothing pending after SIGTERM or --drain" {
+	for i in $(seq 1 250); do
+		redis-cli -p "$REDIS_PORT" xadd "s$S" '*' body "m$i" >/dev/null
+	done
+	qbridge in -q --batch 100 "$URL_IN" b &
+	pid=$!
+	wait_for -t 60 ready_over b 249
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
+	assert_count new b 250
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+	# 50 more: the last batch is acked by the close of --drain.
+	for i in $(seq 251 300); do
+		redis-cli -p "$REDIS_PORT" xadd "s$S" '*' body "m$i" >/dev/null
+	done
+	run qbridge in --drain -q --batch 100 "$URL_IN" b
+	assert_success
+	assert_count new b 300
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
 }
 
 @test "redis: the server killed (kill -9) and restarted mid-way: nothing lost, nothing twice" {
