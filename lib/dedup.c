@@ -224,8 +224,13 @@ marker_lock(int dfd, const char *key, mode_t share, int64_t wait_ms,
 	sq_backoff_init(&bo, 5, 200);
 	for (;;) {
 		*made = 0;
-		fd = sq_open_regular(dfd, key, O_RDWR | O_CREAT | O_EXCL,
-		    0666, NULL);
+		/*
+		 * An exclusive create makes a new regular file or fails
+		 * (EEXIST for any entry there, a symlink too): no check of
+		 * what it opened is needed.
+		 */
+		fd = openat(dfd, key, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0666);
 		if (fd != -1) {
 			share_file(share, fd);
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
