@@ -108,7 +108,34 @@ struct sender {
 	struct sq_batch	*b;
 	size_t		 n;
 	const char	*name;		/* the queue or exchange, as given */
+	const char	*dedup_id;	/* --dedup-id, or NULL */
 };
+
+/*
+ * Whether the --dedup-id marker of a queue is something planted there
+ * that is not a regular file (the send refused it, SQ_ENOTREG); if so,
+ * buf says which and what it is.
+ */
+static int
+planted_marker(const struct sender *s, char *buf, size_t size)
+{
+	char rel[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (s->dedup_id == NULL)
+		return 0;
+	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_DEDUP, s->dedup_id);
+	for (i = 0; i < s->n; i++)
+		if (fstatat(s->queues[i].fd, rel, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+			/* Cut short, it still names the marker's queue. */
+			return snprintf(buf, size, "%s/%s: not a regular file "
+			    "(%s)", s->n == 1 ? s->name : s->queues[i].path,
+			    rel, sq_mode_name(st.st_mode)) > 0;
+		}
+	return 0;
+}
 
 static int
 sender_add(struct sender *s, const void *body, size_t len)
@@ -172,6 +199,9 @@ fail(struct sender *s, const char *what)
 	} else if (e == EFBIG) {
 		code = EX_DATAERR;
 		warnx("%s: message larger than the queue's max_bytes", what);
+	} else if (e == SQ_ENOTREG && planted_marker(s, buf, sizeof(buf))) {
+		code = EX_DATAERR;
+		warnx("%s; qadmin check --repair moves it to quarantine/", buf);
 	} else {
 		/* A directory of a queue that refuses us: name it. */
 		for (i = 0; what == s->name && i < s->n; i++)
@@ -188,7 +218,7 @@ fail(struct sender *s, const char *what)
 	}
 	for (i = 0; i < s->n; i++)
 		warnx("%s: %zu message%s sent before the error",
-		    s->b[i].q->path, s->b[i].committed,
+		    s->n == 1 ? s->name : s->b[i].q->path, s->b[i].committed,
 		    s->b[i].committed == 1 ? "" : "s");
 	exit(code);
 }
@@ -449,6 +479,7 @@ main(int argc, char *argv[])
 		    tool_echo(o.dedup_id));
 	memset(&s, 0, sizeof(s));
 	s.name = argv[0];
+	s.dedup_id = o.dedup_id;
 	tool_queue_path(path, root, argv[0], create);
 	if (sq_exchange_is(path))
 		open_exchange(&s, path, o.key);

@@ -460,6 +460,25 @@ synopsis_of_usage() {
 	    fail "marker: $(cat "$Q/dedup/order-17")"
 }
 
+@test "qsend --dedup-id: a marker that is not a regular file is named with its kind, exit 65, nothing sent, check --repair clears it" {
+	local kind
+	mkdir -p "$Q/dedup"
+	mkfifo "$Q/dedup/f1"
+	ln -s /etc/passwd "$Q/dedup/s1"
+	mkdir "$Q/dedup/d1"
+	for kind in f1:FIFO s1:symlink d1:directory; do
+		run --separate-stderr timeout 20 qsend --dedup-id "${kind%%:*}" q body
+		assert_equal "$status" 65
+		assert_equal "${stderr_lines[0]}" "qsend: q/dedup/${kind%%:*}: not a regular file (${kind#*:}); qadmin check --repair moves it to quarantine/"
+		assert_equal "${stderr_lines[1]}" "qsend: q: 0 messages sent before the error"
+	done
+	assert_count new q 0
+	assert_equal "$(ls -A "$Q/tmp")" ""
+	qadmin check --repair q >/dev/null || true
+	qsend --dedup-id f1 q body
+	assert_count new q 1
+}
+
 @test "qsend --dedup-id: still dropped after the first was consumed and acked (the window counts sends)" {
 	qsend --dedup-id job-1 q first
 	qack "$(qrecv q)"
