@@ -305,7 +305,7 @@ cacert_check(const struct bridge *b, char *err, size_t errsize)
 
 	if (!b->tls && b->ops != &br_nats) {
 		snprintf(err, errsize, "--cacert: %s:// is not TLS "
-		    "(tls://, amqps://)", b->url.scheme);
+		    "(tls://, amqps://, nats://)", b->url.scheme);
 		return EX_USAGE;
 	}
 	if ((fd = sq_open_regular(AT_FDCWD, b->cacert, O_RDONLY, 0, &st)) ==
@@ -743,6 +743,7 @@ struct ackq {
 	char		(*names)[SQ_NAME_MAX + 1];
 	size_t		 cap, head, count, busy;
 	int		 stop;
+	int		 pushed;	/* an ack queued since the last flush */
 	struct sq_conf	 conf;		/* the main thread's, after reload */
 	unsigned	 gen;		/* bumped at each reload */
 	pthread_t	 th[ACKERS];
@@ -837,6 +838,7 @@ ackq_push(struct ackq *a, const char *name)
 	strlcpy(a->names[(a->head + a->count) % a->cap], name,
 	    sizeof(a->names[0]));
 	a->count++;
+	a->pushed = 1;
 	pthread_cond_signal(&a->more);
 	pthread_mutex_unlock(&a->mu);
 }
@@ -852,8 +854,11 @@ ackq_conf(struct ackq *a, const struct sq_conf *conf)
 }
 
 /*
- * Wait until every queued ack is done.  Returns 1 when some were still
- * to do (an ack may free the next message of a group), else 0.
+ * Wait until every queued ack is done.  Returns 1 when an ack was queued
+ * since the last flush (done now, it may have moved the next message of
+ * a group into new/ after a claim found nothing), else 0: then every ack
+ * was done before the last claim.  Inline acks (no ackers) are done
+ * before the next claim and count as none.
  */
 static int
 ackq_flush(struct ackq *a)
@@ -861,9 +866,10 @@ ackq_flush(struct ackq *a)
 	int some;
 
 	pthread_mutex_lock(&a->mu);
-	some = a->count + a->busy > 0;
 	while (a->count + a->busy > 0)
 		pthread_cond_wait(&a->less, &a->mu);
+	some = a->pushed;
+	a->pushed = 0;
 	pthread_mutex_unlock(&a->mu);
 	return some;
 }
@@ -1027,7 +1033,11 @@ out_run(struct qb *s)
 		heartbeat(s);
 		if (n == 0) {
 			if ((rc = out_fill(s, pend, &n, &refreshed)) == -1) {
-				/* --drain: the last acks may free a group's next. */
+				/*
+				 * --drain ends when a claim made after every
+				 * ack was done found nothing: an ack of a
+				 * group's head moves its next into new/.
+				 */
 				if (!ackq_flush(&aq))
 					break;
 				refreshed = 0;

@@ -162,3 +162,7 @@ tls_server() {
 @test "nats: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
 	qb_groups
 }
+
+@test "nats: one outbox with --drain carries all 100 messages of a group, in order, each freed by the ack of the one before" {
+	qb_group_drain
+}

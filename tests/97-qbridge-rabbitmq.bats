@@ -122,9 +122,13 @@ tls_server() {
 @test "rabbitmq: amqps:// verifies the server: a CA of --cacert is trusted; an unknown CA or another host name is refused (78), nothing lost" {
 	qb_tls
 	expect_fail 64 qbridge out --cacert "$CA/ca.pem" a "$URL"
-	assert_output 'qbridge: --cacert: amqp:// is not TLS (tls://, amqps://)'
+	assert_output 'qbridge: --cacert: amqp:// is not TLS (tls://, amqps://, nats://)'
 }
 
 @test "rabbitmq: a message's group (qsend -g) crosses the bridge as the header Spoolq-Group and holds in the inbox" {
 	qb_groups
+}
+
+@test "rabbitmq: one outbox with --drain carries all 100 messages of a group, in order, each freed by the ack of the one before" {
+	qb_group_drain
 }

@@ -167,7 +167,7 @@ away_drained() {
 	expect_fail 78 qbridge out a "rediss://127.0.0.1/s"
 	assert_output --regexp '^qbridge: rediss://127.0.0.1/s: this build has no TLS for Redis \(hiredis [0-9.]+, without hiredis_ssl\); use redis:// through a TLS tunnel$'
 	expect_fail 64 qbridge out --cacert /dev/null a "$URL"
-	assert_output 'qbridge: --cacert: redis:// is not TLS (tls://, amqps://)'
+	assert_output 'qbridge: --cacert: redis:// is not TLS (tls://, amqps://, nats://)'
 	# Nothing listens there: --drain gives up after a few back-offs.
 	expect_fail 69 qbridge out --drain a "redis://127.0.0.1:$(free_port)/s"
 	assert_line --index 0 --regexp 'Connection refused; retrying in [0-9.]+s$'
@@ -219,4 +219,8 @@ away_drained() {
 
 @test "redis: a message's group (qsend -g) crosses the bridge as the stream field group and holds in the inbox" {
 	qb_groups
+}
+
+@test "redis: one outbox with --drain carries all 100 messages of a group, in order, each freed by the ack of the one before" {
+	qb_group_drain
 }

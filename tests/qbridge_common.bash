@@ -200,3 +200,23 @@ qb_groups() {
 	done | sort | tr '\n' ' ')
 	assert_equal "$got" "four one plain three "
 }
+
+# qb_group_drain: one outbox with --drain carries a whole group, each
+# message freed by the ack of the one before, in order: it ends only when
+# a claim made after its last ack found nothing.
+qb_group_drain() {
+	seq 1 100 | qsend -l -g A a
+	want=$(bridge_groups a)
+	assert_equal "$(sort -u <<<"$want" | wc -l)" 100
+	run qbridge out -q --drain a "$URL"
+	assert_success
+	assert_count new a 0
+	assert_count cur a 0
+	assert_equal "$(bridge_groups a)" ""
+	run qbridge in -q --drain "$URL_IN" b
+	assert_success
+	assert_count new b 1
+	assert_lines_eq "$want" "$(bridge_groups b)"
+	assert_equal "$(bridge_groups b | head -1)" "A 1"
+	assert_equal "$(bridge_groups b | tail -1)" "A 100"
+}
