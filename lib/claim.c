@@ -500,7 +500,11 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	c.lease_ms = lease_ms;
 	c.token = token;
 	c.drop = NULL;
-	return claim(q, &c, out, max, got, next_ms);
+	if (claim(q, &c, out, max, got, next_ms) == -1)
+		return -1;
+	/* Groups whose heads are gone: best effort, a stat at most. */
+	(void)sq_group_tick(q, c.now_ms, next_ms);
+	return 0;
 }
 
 int

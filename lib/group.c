@@ -1119,7 +1119,10 @@ old_entry(struct upkeep *u, const char *name)
 	    st.st_ctim.tv_nsec / 1000000) >= GROUP_GRACE_MS;
 }
 
-/* Whether a pass is due (groups/,maint older than GROUP_EVERY_MS). */
+/*
+ * Whether a pass is due (groups/,maint older than GROUP_EVERY_MS); when
+ * not, the next is due GROUP_EVERY_MS after the last (sq_group_tick).
+ */
 static int
 pass_due(struct upkeep *u)
 {
@@ -1130,8 +1133,11 @@ pass_due(struct upkeep *u)
 		return 1;
 	if (fstatat(u->gsfd, GROUP_MAINT, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && u->now_ms - SQ_MTIME_MS(&st) <
-	    GROUP_EVERY_MS && SQ_MTIME_MS(&st) <= u->now_ms)
+	    GROUP_EVERY_MS && SQ_MTIME_MS(&st) <= u->now_ms) {
+		/* Another's pass: this process's next comes 10 s after it. */
+		u->q->group_ms = SQ_MTIME_MS(&st) + GROUP_EVERY_MS;
 		return 0;
+	}
 	fd = sq_open_regular(u->gsfd, GROUP_MAINT, O_WRONLY | O_CREAT, 0666,
 	    NULL);
 	if (fd != -1) {
@@ -1204,6 +1210,20 @@ out:
 	free(u.sus);
 	errno = saved;
 	return rc;
+}
+
+int
+sq_group_tick(struct sq_queue *q, int64_t now_ms, int64_t *next_ms)
+{
+	if (now_ms >= q->group_ms || q->group_ms - now_ms > GROUP_EVERY_MS) {
+		q->group_ms = now_ms + GROUP_EVERY_MS;
+		if (sq_group_maintain(q, now_ms, 0, NULL, NULL) == -1 &&
+		    errno != ENOENT)
+			return -1;
+	}
+	if (q->groups_open && q->group_ms < *next_ms)
+		*next_ms = q->group_ms;
+	return 0;
 }
 
 /* ------------------------------------------------------------- stats */

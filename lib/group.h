@@ -106,6 +106,20 @@ typedef void	sq_group_report_fn(const char *key, const char *what,
 int	sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 	    sq_group_report_fn *report, void *arg);
 
+/*
+ * sq_group_tick - run sq_group_maintain when this process has not run it
+ * for 10 s (GROUP_EVERY_MS; q->group_ms holds when it is due, a clock
+ * step back makes it due), so that a claim mends a group whose head is
+ * gone within 15 s (5 s grace + 10 s), not at the next minute's
+ * maintenance of the claim index (spoolq(5) "Message groups").  When it
+ * is not due this costs no system call; when due, groups/,maint limits
+ * the passes of all processes to one per 10 s.  now_ms: ms since the
+ * epoch.  When the queue has groups/, lowers *next_ms (ms since the
+ * epoch) to the next tick, so that a waiting consumer comes back for it.
+ * Returns 0, or -1 with errno from sq_group_maintain.
+ */
+int	sq_group_tick(struct sq_queue *q, int64_t now_ms, int64_t *next_ms);
+
 /* What sq_group_stats counts. */
 struct sq_group_stats {
 	size_t	groups;		/* directories in groups/ */

@@ -463,6 +463,7 @@ struct sq_queue {
 	char		offered[SQ_OFFER_BYTES];	/* names for run/index */
 	size_t		offered_len;		/* (index.c) bytes of them */
 	int64_t		offered_ms;		/* when the first was kept */
+	int64_t		group_ms;		/* group upkeep due (group.c) */
 };
 
 /*

@@ -39,6 +39,20 @@ head_of() {
 	esac
 }
 
+# head_of_in QUEUE KEY: as head_of, in another queue of the test.
+head_of_in() {
+	local b
+	b=$(cd "$(qdir "$1")/groups/$2" && ls -1A | grep '^,') || return 1
+	echo "${b#,head=}"
+}
+
+# claim_body_of QUEUE WANT: claim one message of QUEUE whose body is WANT.
+claim_body_of() {
+	local r
+	r=$(qrecv "$1") || return 1
+	[[ $(cat "$r") == "$2" ]]
+}
+
 # claim_body: claim one message, print its body (fails when none).
 claim_body() {
 	local r
@@ -349,6 +363,28 @@ drain_bodies() {
 	assert_equal "$(claim_body)" a2
 	run qadmin check q
 	assert_success
+}
+
+# need_strace: skip unless strace(1) can inject faults here.
+need_strace() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+}
+
+@test "an ack killed after its unlink frees its group within 15 s, by the claims alone" {
+	need_strace
+	mkq gk lease=5s
+	qsend -g K gk k1 k2 k3
+	r=$(qrecv gk)
+	assert_equal "$(cat "$r")" k1
+	# Killed after the unlink, before the baton moves on.
+	run strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=renameat2:signal=SIGKILL:when=1 qack "$r"
+	[[ ! -e $r ]] || fail "the ack did not unlink $r"
+	[[ $(head_of_in gk K) == "$(basename "$r" | cut -d, -f1)" ]] ||
+	    fail "the baton moved: $(head_of_in gk K)"
+	# Index maintenance comes once a minute; group upkeep every 10 s.
+	wait_for -t 40 claim_body_of gk k2
 }
 
 @test "qadmin check --repair advances a group whose baton is free while messages wait" {
