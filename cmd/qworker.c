@@ -1394,8 +1394,11 @@ batch_round(struct worker *w)
 {
 	size_t total = batch_fill(w);
 
-	/* Started: claim the next batch while this one runs. */
-	if (batch_start(w))
+	/*
+	 * Started: claim the next batch while this one runs, and start it
+	 * too while job slots are free (-j), not at the next look.
+	 */
+	while (batch_start(w))
 		total += batch_fill(w);
 	return total;
 }
@@ -1927,8 +1930,10 @@ run(struct worker *w)
 		 * resumed after a stop says so while the jobs that ended
 		 * meanwhile still count as its claims.
 		 */
-		if (beat_left(w) == 0)
+		if (beat_left(w) == 0) {
 			heartbeat(w, now);
+			want_claim = 1;		/* a periodic look, too */
+		}
 		for (i = 0; i < w->maxjobs; i++)
 			if (w->jobs[i].pid && w->jobs[i].reaped) {
 				job_settle(w, &w->jobs[i]);
