@@ -271,7 +271,7 @@ drain_bodies() {
 	qworker q -- sleep 60 2>/dev/null &
 	w=$!
 	WORKERS=$w
-	wait_for test "$(count cur q)" = 1
+	wait_for eval '[[ $(count cur q) == 1 ]]'
 	run qrecv q
 	assert_failure 1
 	kill -9 "$w"

@@ -193,3 +193,17 @@ as_user() {
 	grep -qx debhelper-compat <<<"$have" ||
 	    fail "Build-Depends not read: $have"
 }
+
+@test "tests: a wait's condition is read again at each look, never expanded once when the wait begins" {
+	# wait_for test "$(count cur q)" = 1 expands the count once: a state
+	# reached a moment later is never seen.  Such a condition belongs in
+	# single quotes (eval '...', bash -c '...') or a function.
+	run grep -nE '^[[:space:]]*(wait_for|wait_until)( -t [0-9]+)? (test|\[|\[\[) [^'"'"']*"?\$\(' \
+	    "$TOP"/tests/*.bats "$TOP"/tests/*.bash
+	assert_failure 1
+	assert_output ''
+	# The pattern finds the shape it is for.
+	printf '\twait_for test "$(count cur q)" = 1\n' >"$T/racy.bats"
+	run grep -cE '^[[:space:]]*(wait_for|wait_until)( -t [0-9]+)? (test|\[|\[\[) [^'"'"']*"?\$\(' "$T/racy.bats"
+	assert_output 1
+}
