@@ -189,6 +189,19 @@ count_msg(const struct sq_msg *m, void *arg)
 	return 0;
 }
 
+/*
+ * A message waiting in its group (groups/KEY/) is ready, blocked only by
+ * its group's head: it counts with new/ in every ready figure.
+ */
+static int
+count_grouped(const struct sq_msg *m, void *arg)
+{
+	struct sq_msg r = *m;
+
+	r.state = SQ_STATE_READY;
+	return count_msg(&r, arg);
+}
+
 /* 1 when s is a worker token as spoolq(5) allows: [A-Za-z0-9]{1,32}. */
 static int
 token_valid(const char *s)
@@ -262,6 +275,8 @@ sq_stats_collect(struct sq_queue *q, int64_t now_ms, struct sq_stats *s)
 	for (st = 0; st < SQ_NSTATES; st++)
 		if (sq_msg_each(q, (enum sq_state)st, count_msg, s) == -1)
 			return -1;
+	if (sq_msg_each(q, SQ_STATE_GROUPED, count_grouped, s) == -1)
+		return -1;
 	if (sq_counter_read(q, v) == 0) {
 		s->sent = v[SQ_COUNT_SENT];
 		s->acked = v[SQ_COUNT_ACKED];

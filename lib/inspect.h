@@ -73,8 +73,11 @@ struct sq_stats {
 /*
  * sq_stats_collect - fill *s with the statistics of q as of now_ms
  * (milliseconds since the epoch; ages, windows and worker heartbeats are
- * measured from it): count and bytes per state; the send time of the
- * oldest ready message (from its ID, else its mtime: sq_msg_sent_ms); the
+ * measured from it): count and bytes per state, where ready holds new/
+ * and the messages waiting behind their group's head in groups/KEY/,
+ * which are ready but blocked by their group (groups.waiting says how
+ * many of them); the send time of the oldest ready message, grouped or
+ * not (from its ID, else its mtime: sq_msg_sent_ms); the
  * earliest lease deadline and the next retry due time; dead letters by
  * reason (a fixed table, unknown reasons under "other"); how many files
  * entered dead/ in the last hour and day, from their ctime, which the
@@ -84,9 +87,7 @@ struct sq_stats {
  * never creating run/; the counters of messages sent, acknowledged,
  * retried and dead-lettered since the queue was made, and the counts
  * that could not be written (dropped), read from run/counters (0 before
- * the first).  Each state directory is listed once, in
- * retried and dead-lettered since the queue was made, read from
- * run/counters (0 before the first); the message groups
+ * the first); the message groups
  * (sq_group_stats).  Each state directory is listed once, in
  * constant memory; entries that move meanwhile may be missed or seen
  * twice, as with any listing of a live queue.  Changes nothing.

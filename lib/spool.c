@@ -461,11 +461,15 @@ count_dir(int fd, size_t *n)
 int
 sq_queue_count(struct sq_queue *q, struct sq_counts *c)
 {
+	struct sq_group_stats gs;
+
 	if (count_dir(q->newfd, &c->ready) == -1 ||
 	    count_dir(q->curfd, &c->inflight) == -1 ||
 	    count_dir(q->retryfd, &c->retry) == -1 ||
-	    count_dir(q->deadfd, &c->dead) == -1)
+	    count_dir(q->deadfd, &c->dead) == -1 ||
+	    sq_group_stats(q, &gs) == -1)
 		return -1;
+	c->ready += gs.waiting;	/* ready, behind their groups' heads */
 	return 0;
 }
 

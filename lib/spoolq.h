@@ -565,7 +565,12 @@ struct sq_counts {
 	size_t	ready, inflight, retry, dead;
 };
 
-/* sq_queue_count - count the messages of q per state.  Returns 0 or -1. */
+/*
+ * sq_queue_count - count the messages of q per state.  ready counts
+ * new/ and the messages waiting behind their group's head in
+ * groups/KEY/ (spoolq(5) "Message groups"), which are ready but blocked
+ * by their group.  Returns 0 or -1.
+ */
 int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
 
 /* ---------------------------------------------------------------- send */

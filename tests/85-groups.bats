@@ -482,6 +482,53 @@ need_strace() {
 	assert_equal "${#lines[@]}" 2
 }
 
+@test "qadmin list, stats, --json and --prometheus count the messages waiting in their groups as ready, oldest first" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qsend -g A q a3
+	qsend -g B q b1
+	qsend -g B q b2
+	r1=$(qrecv q)
+	r2=$(qrecv q)
+	run qrecv q
+	assert_failure 1
+	# Every message two hours older, in the same order: names and batons.
+	old() {
+		local n=$1 s=${1%%.*}
+		echo "$((s - 7200)).${n#*.}"
+	}
+	for d in cur groups/A groups/B; do
+		for f in "$Q/$d"/[0-9,]*; do
+			b=${f##*/} p=
+			case $b in ,head=*) p=,head= b=${b#,head=} ;; esac
+			mv "$f" "$Q/$d/$p$(old "$b")"
+		done
+	done
+	assert_equal "$(ls "$Q/new")" ""
+	run qadmin list
+	assert_success
+	assert_line "$(printf 'q\t3\t2\t0\t0\tok')"
+	run qadmin stats q
+	assert_success
+	assert_line --regexp "^  ready +3 +6  oldest 2h$"
+	assert_line "  groups       2: 2 in flight, 2 blocked, 3 messages waiting"
+	run qadmin stats --json q
+	assert_success
+	age=$(grep -o '"oldest_age_seconds":[0-9]*' <<<"$output")
+	age=${age#*:}
+	((age >= 7200 && age < 7500)) || fail "oldest age $age"
+	assert_output --partial '"ready":{"count":3,"bytes":6,'
+	run qadmin stats --prometheus q
+	assert_line 'spoolq_messages{queue="q",state="ready"} 3'
+	assert_line 'spoolq_bytes{queue="q",state="ready"} 6'
+	assert_line 'spoolq_groups{queue="q",kind="waiting_messages"} 3'
+	age=$(grep '^spoolq_oldest_ready_age_seconds' <<<"$output")
+	age=${age##* }
+	((age >= 7200 && age < 7500)) || fail "oldest age $age"
+	run qadmin stats --age q
+	assert_line --regexp "^q +3 +0 +0 +0 +0 +0 +3 +0$"
+}
+
 @test "messages waiting in a group count for max_messages" {
 	qadmin config q set max_messages=3 >/dev/null
 	qsend -g A q a1
