@@ -67,6 +67,7 @@ struct qb {
 	char		 token[SQ_TOKEN_MAX];
 	int		 lockfd;
 	int		 connected;
+	int		 served;	/* a connection was set up once */
 	int		 drain, quiet, verbose;
 	int64_t		 beat_ms, beat_at;
 	struct sq_backoff backoff;
@@ -540,9 +541,15 @@ fatal_code(int rc)
 }
 
 /*
- * The broker failed (rc, why): drop the connection; a refusal that will
- * not go away (credentials, configuration) ends the bridge, a broker
- * that is down or gone is waited for, with one log line per wait.
+ * The broker failed (rc, why): drop the connection; a broker that is
+ * down or gone is waited for, with one log line per wait.  A refusal
+ * (credentials, configuration) ends the bridge when no connection was
+ * ever set up: the URL or the credentials are wrong, and trying again
+ * would not help.  Once one was, a refusal is waited for like an outage:
+ * a broker that restarts refuses for a while (RabbitMQ's "home node of
+ * durable queue is down" while it recovers a queue; a login before its
+ * users are loaded), and an operator's edit of users or queues is put
+ * right without a restart of every bridge.
  * Returns 0 to go on, -1 to stop (s->exit_code set).
  */
 static int
@@ -554,14 +561,14 @@ broker_failed(struct qb *s, int rc, const char *why)
 		s->b.ops->close(&s->b);
 		s->connected = 0;
 	}
-	if (rc == BR_AUTH || rc == BR_CONFIG) {
+	if ((rc == BR_AUTH || rc == BR_CONFIG) && !s->served) {
 		warnx("%s: %s", s->b.url.shown, why);
 		s->exit_code = fatal_code(rc);
 		return -1;
 	}
 	if (s->drain && s->backoff.tries >= DRAIN_TRIES) {
 		warnx("%s: %s; giving up", s->b.url.shown, why);
-		s->exit_code = EX_UNAVAILABLE;
+		s->exit_code = fatal_code(rc);
 		return -1;
 	}
 	d = sq_backoff_next(&s->backoff);
@@ -597,6 +604,7 @@ ensure_connected(struct qb *s, int *stop)
 		return 0;
 	if ((rc = s->b.ops->connect(&s->b, why, sizeof(why))) == BR_OK) {
 		s->connected = 1;
+		s->served = 1;
 		if (s->verbose)
 			logline(s, "%s: connected", s->b.url.shown);
 		return 0;

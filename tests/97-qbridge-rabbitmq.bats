@@ -69,14 +69,14 @@ tls_server() {
 	out=$!
 	qbridge in "$URL" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
+	bridge_wait 120 ready_over b $((BRIDGE_N / 4))
 	rabbit_kill "$RDIR"
 	# Senders go on meanwhile; the outbox, done with the rest already
 	# or not, finds the server gone when it carries this one.
 	qsend a late
 	wait_for grep -q 'retrying in' "$T/out.log"
 	rabbit_start "$RDIR" "$RABBIT_PORTS" || fail "restart: $BRIDGE_SKIP"
-	wait_for -t 240 ready_over b "$BRIDGE_N"
+	bridge_wait 240 ready_over b "$BRIDGE_N"
 	kill -TERM "$out" "$in"
 	wait "$out"
 	wait "$in"

@@ -191,6 +191,29 @@ away_drained() {
 	assert_equal "$(entries)" 1
 }
 
+@test "redis: a refusal after the bridge has served is waited for: the password set and lifted, nothing lost" {
+	qsend a one
+	qbridge out a "$URL" 2>"$T/out.log" &
+	out=$!
+	wait_for entries_are 1
+	# The server starts to want a password and drops every client.
+	redis-cli -p "$REDIS_PORT" config set requirepass right >/dev/null
+	redis-cli -p "$REDIS_PORT" -a right client kill type normal \
+	    >/dev/null 2>&1
+	qsend a two
+	rc=0
+	wait_until 30 grep -Eq '(NOAUTH|WRONGPASS).*; retrying in [0-9.]+s$' \
+	    "$T/out.log" || rc=$?
+	redis-cli -p "$REDIS_PORT" -a right config set requirepass '' \
+	    >/dev/null 2>&1
+	(( rc == 0 )) || fail "no wait: $(cat "$T/out.log")"
+	wait_for entries_are 2
+	kill -TERM "$out"
+	wait "$out"
+	assert_count new a 0
+	assert_count dead a 0
+}
+
 @test "redis: a body the server refuses is dead-lettered with r=refused, the rest go" {
 	redis-cli -p "$REDIS_PORT" config set proto-max-bulk-len 1mb >/dev/null
 	qsend a before

@@ -46,6 +46,28 @@ ready_over() {
 	(( $(count new "$1") > $2 ))
 }
 
+# bridge_wait SECONDS CMD...: wait_for, but a timeout also shows where the
+# messages are (each state of queues a and b) and the end of the bridges'
+# logs ($T/out.log, $T/in.log), so that a failure says which side stopped.
+bridge_wait() {
+	local t=$1 q s f
+	shift
+	wait_until "$t" "$@" && return 0
+	{
+		echo "wait_for: timed out after ${t}s: $*"
+		for q in a b; do
+			for s in new cur retry dead; do
+				printf '%s/%s: %s\n' "$q" "$s" "$(count "$s" "$q")"
+			done
+		done
+		for f in "$T/out.log" "$T/in.log"; do
+			[[ -f $f ]] || continue
+			echo "--- ${f##*/} (last 20 lines)"
+			tail -n 20 "$f"
+		done
+	} | fail
+}
+
 # outbox_empty QUEUE: nothing ready or claimed is left in QUEUE.
 outbox_empty() {
 	(( $(count new "$1") + $(count cur "$1") == 0 ))
@@ -87,10 +109,10 @@ qb_server_killed() {
 	out=$!
 	qbridge in "$URL_KILL" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N / 4))
+	bridge_wait 120 ready_over b $((BRIDGE_N / 4))
 	broker_stop
 	broker_start
-	wait_for -t 240 ready_over b $((BRIDGE_N - 1))
+	bridge_wait 240 ready_over b $((BRIDGE_N - 1))
 	kill -TERM "$out" "$in"
 	wait "$out"
 	wait "$in"
@@ -110,9 +132,9 @@ qb_bridge_killed() {
 	qbridge out --drain -q a "$URL"
 	# What a killed inbox was given comes again (at once, or after the
 	# ack wait).
-	qbridge in -q "$URL_KILL" b &
+	qbridge in "$URL_KILL" b 2>"$T/in.log" &
 	in=$!
-	wait_for -t 120 ready_over b $((BRIDGE_N - 1))
+	bridge_wait 120 ready_over b $((BRIDGE_N - 1))
 	kill -TERM "$in"
 	wait "$in"
 	assert_count new a 0
@@ -133,7 +155,7 @@ qb_server_away() {
 	# Senders go on meanwhile.
 	qsend a late
 	broker_start
-	wait_for -t 180 away_drained
+	bridge_wait 180 away_drained
 	kill -TERM "$out"
 	wait "$out"
 	qbridge in --drain -q "$URL" b
