@@ -427,6 +427,24 @@ check_conf(struct checker *c)
 	found(c, &p);
 }
 
+/* The descriptor c->q holds for state st, or -1 (none, or not open). */
+static int
+queue_state_fd(const struct checker *c, enum sq_state st)
+{
+	switch (st) {
+	case SQ_STATE_READY:
+		return c->q.newfd;
+	case SQ_STATE_INFLIGHT:
+		return c->q.curfd;
+	case SQ_STATE_RETRY:
+		return c->q.retryfd;
+	case SQ_STATE_DEAD:
+		return c->q.deadfd;
+	default:
+		return -1;
+	}
+}
+
 /*
  * Open path leniently into c->q: every subdirectory that is there, the
  * settings when they load.  Reports (and repairs) the tree on the way.
@@ -463,8 +481,10 @@ check_tree(struct checker *c, const char *path)
 	c->q.curfd = openat(c->q.fd, SQ_DIR_CUR, DIR_FLAGS);
 	c->q.retryfd = openat(c->q.fd, SQ_DIR_RETRY, DIR_FLAGS);
 	c->q.deadfd = openat(c->q.fd, SQ_DIR_DEAD, DIR_FLAGS);
+	/* A state the queue holds open is not opened twice (a small fd limit). */
 	for (i = 0; i < SQ_NSTATES; i++)
-		c->fds[i] = sq_state_open(&c->q, (enum sq_state)i, 0);
+		if ((c->fds[i] = queue_state_fd(c, (enum sq_state)i)) == -1)
+			c->fds[i] = sq_state_open(&c->q, (enum sq_state)i, 0);
 	return 0;
 }
 
@@ -930,7 +950,8 @@ check_free(struct checker *c)
 	int saved = errno;
 
 	for (i = 0; i < SQ_NSTATES; i++)
-		if (c->fds[i] != -1)
+		if (c->fds[i] != -1 &&
+		    c->fds[i] != queue_state_fd(c, (enum sq_state)i))
 			close(c->fds[i]);
 	sq_queue_close(&c->q);
 	for (i = 0; i < c->ncand; i++) {

@@ -1274,7 +1274,9 @@ fail:
 
 /*
  * Call fn for each entry of gfd, the directory of group key: see
- * sq_group_each.
+ * sq_group_each.  gfd is read as the stream itself, not a copy, so that
+ * a walk holds one descriptor for the group (a small fd limit): it is
+ * closed here.
  */
 static int
 each_waiting(int gfd, const char *key, sq_msg_fn *fn, void *arg)
@@ -1282,10 +1284,14 @@ each_waiting(int gfd, const char *key, sq_msg_fn *fn, void *arg)
 	struct dirent *e;
 	struct sq_msg m;
 	DIR *d;
-	int fd, rc = 0;
+	int fd, rc = 0, saved;
 
-	if ((d = dir_stream(gfd)) == NULL)
+	if ((d = fdopendir(gfd)) == NULL) {
+		saved = errno;
+		close(gfd);
+		errno = saved;
 		return -1;
+	}
 	fd = dirfd(d);
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || e->d_name[0] == ',')
@@ -1325,7 +1331,6 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
 			continue;
 		rc = each_waiting(gfd, e->d_name, fn, arg);
-		close(gfd);
 	}
 	closedir(d);
 	return rc == 1 ? 0 : rc;

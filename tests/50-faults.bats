@@ -279,21 +279,6 @@ send_until_full() {
 	expect_fail 1 qrecv q
 }
 
-# low_fds N CMD...: run CMD with descriptors 0-2 only and a limit of N
-# (in a bash of its own: bats keeps descriptors of its own open).
-low_fds() {
-	local n=$1
-	shift
-	# LeakSanitizer cannot run at exit with so few descriptors (its
-	# tracer fails and the exit spins): it is off here, and a bound
-	# turns any hang into a failure.
-	timeout -k 5 60 bash -c 'for fd in /proc/$$/fd/*; do
-		fd=${fd##*/}
-		(( fd <= 2 )) || { eval "exec $fd>&-"; } 2>/dev/null
-	done
-	ulimit -n "$0" && exec env "$1" "${@:2}"' "$n" "$(leakless_env)" "$@"
-}
-
 @test "running out of descriptors while a queue is opened is reported as that (74), never as no queue (66), in every tool" {
 	local n t out rc r r2
 	mkq q

@@ -369,3 +369,43 @@ move ${id[2]} ready -> o/ready" "$output"
 	assert_equal "$(head_of A)" ""
 	assert_equal "$(drain o)" $'A1\nA2\nA3'
 }
+
+@test "qadmin check, check --repair, stats, ls and list work within a limit of 16 descriptors on a queue with groups" {
+	local g i r out
+	for i in $(seq 1 20); do
+		qsend -g big q "big$i"
+	done
+	for g in A B C D E F; do
+		three "$g" >/dev/null
+	done
+	# big1 settled from a listing of 19: big2 is head by the order file.
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" big1
+	qack "$r"
+	[[ -f $Q/groups/big/.order ]] || fail "no order file"
+	r=$(qrecv q)		# a head in flight
+	assert_equal "$(cat "$r")" big2
+	r=$(qrecv q)		# and one waiting in retry/
+	assert_equal "$(cat "$r")" A1
+	qack --retry "$r"
+	x=2000000000.000000000.1_0_00000000.x
+	mkfifo "$Q/groups/C/$x,g=C"
+	out=$(low_fds 16 qadmin check q 2>&1) && fail "check passed: $out"
+	[[ $out == "qadmin: check: q: not a regular file (FIFO): groups/C/$x,g=C" ]] ||
+	    fail "$out"
+	out=$(low_fds 16 qadmin check --repair q 2>/dev/null) || fail "repair: $out"
+	[[ $out == "quarantine $x groups/C/$x,g=C -> quarantine/groups/$x,g=C" ]] ||
+	    fail "$out"
+	out=$(low_fds 16 qadmin check q 2>&1) || fail "check: $out"
+	assert_equal "$out" ""
+	# 37 messages: 1 in flight, 1 in retry/, 35 ready (30 of them grouped).
+	out=$(low_fds 16 qadmin stats q 2>&1) || fail "stats: $out"
+	[[ $out == *$'\n  ready              35 '* ]] || fail "$out"
+	[[ $out == *"groups       7: 1 in flight, 7 blocked, 30 messages waiting"* ]] ||
+	    fail "$out"
+	out=$(low_fds 16 qadmin ls q 2>&1) || fail "ls: $out"
+	assert_equal "$(grep -c '^grouped ' <<<"$out")" 30
+	assert_equal "$(grep -c . <<<"$out")" 37
+	out=$(low_fds 16 qadmin list 2>&1) || fail "list: $out"
+	assert_equal "$(grep '^q' <<<"$out")" "$(printf 'q\t35\t1\t1\t0\tok')"
+}
