@@ -824,6 +824,75 @@ check_dups(struct checker *c)
 	return 0;
 }
 
+/*
+ * An entry of groups/ or groups/KEY/ (path, as the report names it) that
+ * is not of its kind (a regular file or a directory): noun says what it
+ * stands for.  Reported, and moved into quarantine/groups/ when
+ * repairing.  Returns 1 when moved (or, on a dry run, would be).
+ */
+static int
+check_odd(struct checker *c, int dfd, const char *name, const struct stat *st,
+    const char *path, const char *noun)
+{
+	char what[96], to[PATH_SIZE];
+	struct sq_problem p;
+
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	snprintf(what, sizeof(what), "%s not a %s (%s)", noun,
+	    strcmp(noun, "group") == 0 ? "directory" : "regular file",
+	    sq_mode_name(st->st_mode));
+	p.what = what;
+	quarantine(c, &p, dfd, SQ_DIR_GROUPS, name, to);
+	if (p.error == ENOENT)
+		return 0;		/* renamed meanwhile: not ours */
+	found(c, &p);
+	return p.repaired || (p.action != NULL && c->plan);
+}
+
+/*
+ * A baton of groups/KEY/ (spoolq(5) "Message groups") must be a regular
+ * file.  Another kind works as one, by rename, but is no file a tool
+ * opens: it goes into quarantine/groups/, and a regular baton of the
+ * same name is made in its place.  Never two batons: the quarantine is a
+ * rename of the baton itself, which only one of its racers wins; from
+ * then until the new one is made the group has none, so that nobody can
+ * take it (a claim of the head is undone into its group, a settle leaves
+ * the baton for the group's maintenance), and the maintenance of the
+ * check, run after, hands it on.
+ */
+static int
+check_baton(struct checker *c, int dfd, const char *name, const struct stat *st,
+    const char *path)
+{
+	struct sq_problem p;
+	int fd, moved;
+
+	if (strcmp(name, SQ_GROUP_FREE) != 0 && strncmp(name, SQ_GROUP_HEAD,
+	    sizeof(SQ_GROUP_HEAD) - 1) != 0 && strncmp(name, SQ_GROUP_GONE,
+	    sizeof(SQ_GROUP_GONE) - 1) != 0)
+		return 0;		/* no name of ours */
+	if (S_ISREG(st->st_mode))
+		return 0;
+	moved = check_odd(c, dfd, name, st, path, "baton");
+	if (!moved)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.what = "baton moved into quarantine";
+	if (plan_repair(c, &p, "make", path)) {
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, 0666);
+		if (fd != -1) {
+			(void)share_file(dir_share(dfd), fd);
+			close(fd);
+		}
+		repair_done(&p, fd == -1 ? -1 : 0);
+	}
+	found(c, &p);
+	return 0;
+}
+
 /* The walk of one group's directory, groups/KEY/. */
 struct group_walk {
 	struct checker	*c;
@@ -846,9 +915,14 @@ check_grouped(int dfd, const char *name, const struct stat *st, void *arg)
 	struct stat lst = *st;
 	int parsed;
 
-	if (name[0] == '.' || name[0] == ',')
-		return 0;
 	snprintf(path, sizeof(path), "%s/%s/%s", SQ_DIR_GROUPS, w->key, name);
+	if (name[0] == ',')
+		return check_baton(w->c, dfd, name, st, path);
+	if (name[0] == '.') {
+		if (strcmp(name, SQ_GROUP_ORDER) == 0 && !S_ISREG(st->st_mode))
+			check_odd(w->c, dfd, name, st, path, "order file");
+		return 0;
+	}
 	memset(&p, 0, sizeof(p));
 	p.path = path;
 	parsed = sq_name_parse(&n, name) == 0;
@@ -872,6 +946,36 @@ check_grouped(int dfd, const char *name, const struct stat *st, void *arg)
 	return 0;
 }
 
+/*
+ * An entry of groups/ itself: a group's directory (also one being made,
+ * .new.*, or removed, .gc.*) must be a directory, groups/,maint a
+ * regular file; other names are left alone.  1 when the entry was of the
+ * wrong kind (reported, and moved into quarantine/groups/ when
+ * repairing): a send makes the group anew.
+ */
+static int
+check_groups_entry(struct checker *c, int gsfd, const char *name)
+{
+	char path[PATH_SIZE];
+	struct stat st;
+	int dir;
+
+	if (strcmp(name, SQ_GROUP_MAINT) == 0)
+		dir = 0;
+	else if (sq_group_key_valid(name, strlen(name)) ||
+	    strncmp(name, ".new.", 5) == 0 || strncmp(name, ".gc.", 4) == 0)
+		dir = 1;
+	else
+		return 0;
+	if (fstatat(gsfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_GROUPS, name);
+	(void)check_odd(c, gsfd, name, &st, path, dir ? "group" :
+	    "maintenance stamp");
+	return 1;
+}
+
 /* The messages waiting in groups/KEY/, for every group. */
 static int
 check_group_dirs(struct checker *c)
@@ -892,7 +996,8 @@ check_group_dirs(struct checker *c)
 	}
 	w.c = c;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
+		if (check_groups_entry(c, dirfd(d), e->d_name) ||
+		    !sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
 		    (gfd = subdir_open(dirfd(d), e->d_name, 0)) == -1)
 			continue;
 		w.key = e->d_name;

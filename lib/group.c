@@ -54,9 +54,9 @@
 #define GC_BATON	",head=.gc"	/* the baton of a group being removed */
 #define GC_PREFIX	".gc."		/* groups/.gc.KEY.RAND: being removed */
 #define GROUP_EVERY_MS	10000		/* maintenance at most this often */
-#define GROUP_MAINT	",maint"	/* groups/,maint: its last pass */
+#define GROUP_MAINT	SQ_GROUP_MAINT	/* groups/,maint: its last pass */
 #define BATON_MAX	(sizeof(SQ_GROUP_HEAD) + SQ_ID_MAX)
-#define ORDER_FILE	".order"	/* groups/KEY/.order: the next heads */
+#define ORDER_FILE	SQ_GROUP_ORDER	/* groups/KEY/.order: the next heads */
 #define ORDER_MAGIC	"spoolq-order-1\n"
 #define ORDER_END	".\n"		/* its last line: written whole */
 #define ORDER_MIN	16		/* waiting: worth an order file */

@@ -470,3 +470,114 @@ planted_in_name() {
 	assert_failure 64
 	assert_count new q 2
 }
+
+# drain_group: claim and ack one message at a time, printing each body,
+# and fail when a second one is ready while the first is out.
+drain_group() {
+	local r
+	while r=$(qrecv q); do
+		cat "$r"
+		echo
+		if qrecv q >/dev/null; then
+			echo "two out at once"
+			return 1
+		fi
+		qack "$r"
+	done
+}
+
+# batons KEY: the batons of group KEY, one a line, with their kinds.
+batons() {
+	local f
+	for f in "$(qdir q)/groups/$1"/,*; do
+		echo "${f##*/} $(type_of "$f")"
+	done
+}
+
+@test "a free baton of any other kind: check reports it, --repair quarantines it and makes a regular one, and the group is served one at a time in order" {
+	local k Q
+	Q=$(qdir q)
+	declare -A kind=([fifo]=FIFO [socket]=socket [symlink]=symlink
+	    [fifolink]=symlink [dir]=directory [device]=device)
+	for k in $KINDS; do
+		qsend -g "$k" q "${k}0"
+		qack "$(qrecv q)"
+		assert_equal "$(batons "$k")" ",free regular empty file"
+		rm "$Q/groups/$k/,free"
+		plant "$k" "$Q/groups/$k/,free"
+		run --separate-stderr qadmin check q
+		assert_failure 1
+		assert_equal "$stderr" "qadmin: check: q: baton not a regular file (${kind[$k]}): groups/$k/,free"
+		run --separate-stderr qadmin check --repair q
+		assert_success
+		assert_equal "$output" "quarantine - groups/$k/,free -> quarantine/groups/,free${QN-}
+make - groups/$k/,free -> groups/$k/,free"
+		QN=.q$(( ${#QN} == 0 ? 1 : ${QN#.q} + 1 ))
+		assert_equal "$(batons "$k")" ",free regular empty file"
+		run --separate-stderr qadmin check q
+		assert_success
+		qsend -g "$k" q "${k}1" "${k}2" "${k}3"
+		run drain_group
+		assert_success
+		assert_output "${k}1
+${k}2
+${k}3"
+	done
+	[[ -e $Q/quarantine/groups/,free ]] || fail "not quarantined"
+}
+
+@test "a head's baton of any other kind: --repair makes it a regular file of the same name, never a second head, and the group goes on in order" {
+	local k Q ids
+	Q=$(qdir q)
+	for k in $KINDS; do
+		qsend -g "$k" q "${k}0"
+		qack "$(qrecv q)"
+		rm "$Q/groups/$k/,free"
+		plant "$k" "$Q/groups/$k/,free"
+		# The planted baton is taken as it is by the sends.
+		qsend -g "$k" q "${k}1" "${k}2" "${k}3"
+		mapfile -t ids < <(ls "$Q/new" "$Q/groups/$k" | grep "^[0-9].*,g=$k" | cut -d, -f1 | sort)
+		assert_equal "${#ids[@]}" 3
+		[[ $(batons "$k") == ",head=${ids[0]} "* ]] || fail "$(batons "$k")"
+		run --separate-stderr qadmin check --repair q
+		assert_success
+		assert_line "make - groups/$k/,head=${ids[0]} -> groups/$k/,head=${ids[0]}"
+		assert_equal "$(batons "$k")" ",head=${ids[0]} regular empty file"
+		run drain_group
+		assert_success
+		assert_output "${k}1
+${k}2
+${k}3"
+		assert_equal "$(batons "$k")" ",free regular empty file"
+	done
+}
+
+@test "an order file, a group or groups/,maint of another kind: check reports it, --repair quarantines it, and sends to the group work again" {
+	local k Q
+	Q=$(qdir q)
+	declare -A kind=([fifo]=FIFO [socket]=socket [symlink]=symlink
+	    [fifolink]=symlink [dir]=directory [device]=device)
+	qsend -g A q a1 a2
+	for k in $KINDS; do
+		plant "$k" "$Q/groups/A/.order"
+		[[ $k == dir ]] || plant "$k" "$Q/groups/G$k"
+		rm -f "$Q/groups/,maint"
+		plant "$k" "$Q/groups/,maint"
+		run qadmin check q
+		assert_failure 1
+		assert_line --partial "order file not a regular file (${kind[$k]}): groups/A/.order"
+		[[ $k == dir ]] ||
+		    assert_line --partial "group not a directory (${kind[$k]}): groups/G$k"
+		assert_line --partial "maintenance stamp not a regular file (${kind[$k]}): groups/,maint"
+		[[ $k == dir ]] || expect_fail 66 qsend -g "G$k" q x
+		run --separate-stderr qadmin check --repair q
+		assert_success
+		[[ ! -e $Q/groups/A/.order && ! -L $Q/groups/A/.order ]] || fail "order file left"
+		run --separate-stderr qadmin check q
+		assert_success
+		assert_equal "$stderr" ""
+		qsend -g "G$k" q "g$k"
+	done
+	run bash -c 'while r=$(qrecv q); do cat "$r"; echo; qack "$r"; done'
+	assert_equal "$(sort <<<"$output" | tr '\n' ' ')" "a1 a2 $(for k in $KINDS; do echo "g$k"; done | sort | tr '\n' ' ')"
+}
