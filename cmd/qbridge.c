@@ -453,6 +453,62 @@ br_attrs_parse(struct br_in *in, char *s)
 	}
 }
 
+/*
+ * A line to print, made visible as a whole by tool_vis (one line): what
+ * the brokers say (AMQP reply texts, NATS and Redis errors, the client
+ * libraries' and TLS error strings) is not ours and may hold control
+ * bytes or escape sequences, and so may the URL, file names and
+ * queue.conf's text it names.  What we write ourselves is printable
+ * ASCII and shows as it is.  Into shown (SHOWN_MAX bytes), cut to fit;
+ * on the stack, since the ack threads say things too.
+ */
+#define LINE_IN_MAX	(BR_ERR_MAX + PATH_MAX + 2048)
+#define SHOWN_MAX	(4 * LINE_IN_MAX + 1)
+
+static const char *
+line_vis(char *shown, const char *fmt, va_list ap)
+{
+	char line[LINE_IN_MAX];
+	int n;
+
+	if ((n = vsnprintf(line, sizeof(line), fmt, ap)) < 0)
+		n = 0;
+	tool_vis(shown, line, (size_t)n < sizeof(line) ? (size_t)n :
+	    sizeof(line) - 1, TOOL_VIS_LINE);
+	return shown;
+}
+
+/* warnx(3), the line made visible (line_vis). */
+static void
+say(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+say(const char *fmt, ...)
+{
+	char shown[SHOWN_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	warnx("%s", line_vis(shown, fmt, ap));
+	va_end(ap);
+}
+
+/* errx(3), the line made visible (line_vis). */
+static void
+die(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+
+static void
+die(int code, const char *fmt, ...)
+{
+	char shown[SHOWN_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	errx(code, "%s", line_vis(shown, fmt, ap));
+}
+
 static void
 logline(struct qb *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -460,14 +516,13 @@ logline(struct qb *s, const char *fmt, ...)
 static void
 logline(struct qb *s, const char *fmt, ...)
 {
+	char shown[SHOWN_MAX];
 	va_list ap;
 
 	if (s->quiet)
 		return;
 	va_start(ap, fmt);
-	fprintf(stderr, "qbridge: ");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "qbridge: %s\n", line_vis(shown, fmt, ap));
 	va_end(ap);
 }
 
@@ -513,7 +568,7 @@ reload(struct qb *s)
 	snprintf(path, sizeof(path), "%s/%s", s->q.path, SQ_CONF_FILE);
 	sq_conf_defaults(&conf);
 	if (sq_conf_load(&conf, s->q.fd, path, msg, sizeof(msg)) == -1)
-		warnx("%s (keeping the old settings)", msg);
+		say("%s (keeping the old settings)", msg);
 	else {
 		s->q.conf = conf;
 		s->beat_ms = beat_interval(&conf);
@@ -523,7 +578,7 @@ reload(struct qb *s)
 		s->beat_at = sq_now_ms() + s->beat_ms;
 	}
 	if (cred_load(&cred, s->credfile, msg, sizeof(msg)) != 0)
-		warnx("%s (keeping the old credentials)", msg);
+		say("%s (keeping the old credentials)", msg);
 	else
 		s->b.cred = cred;
 	if (s->connected) {
@@ -562,17 +617,17 @@ broker_failed(struct qb *s, int rc, const char *why)
 		s->connected = 0;
 	}
 	if ((rc == BR_AUTH || rc == BR_CONFIG) && !s->served) {
-		warnx("%s: %s", s->b.url.shown, why);
+		say("%s: %s", s->b.url.shown, why);
 		s->exit_code = fatal_code(rc);
 		return -1;
 	}
 	if (s->drain && s->backoff.tries >= DRAIN_TRIES) {
-		warnx("%s: %s; giving up", s->b.url.shown, why);
+		say("%s: %s; giving up", s->b.url.shown, why);
 		s->exit_code = fatal_code(rc);
 		return -1;
 	}
 	d = sq_backoff_next(&s->backoff);
-	warnx("%s: %s; retrying in %lld.%03llds", s->b.url.shown, why,
+	say("%s: %s; retrying in %lld.%03llds", s->b.url.shown, why,
 	    (long long)(d / 1000), (long long)(d % 1000));
 	nap(d);
 	return 0;
@@ -770,11 +825,11 @@ acker(void *arg)
 	int ok;
 
 	if (sq_queue_open(&q, a->s->q.path, msg, sizeof(msg)) == -1) {
-		warnx("%s", msg);
+		say("%s", msg);
 		ok = 0;
 	} else if (fstat(q.fd, &st1) == -1 || fstat(a->s->q.fd, &st2) == -1 ||
 	    st1.st_dev != st2.st_dev || st1.st_ino != st2.st_ino) {
-		warnx("%s: not the queue any more", a->s->qarg);
+		say("%s: not the queue any more", a->s->qarg);
 		sq_queue_close(&q);
 		ok = 0;
 	} else
@@ -1321,12 +1376,12 @@ main(int argc, char *argv[])
 	url = argv[optind + (s.b.in ? 0 : 1)];
 	if (url_parse(&s.b, url, why, sizeof(why)) == -1 ||
 	    s.b.ops->check(&s.b, why, sizeof(why)) != BR_OK)
-		errx(EX_CONFIG, "%s", why);
+		die(EX_CONFIG, "%s", why);
 	if (s.b.cacert != NULL && (rc = cacert_check(&s.b, why,
 	    sizeof(why))) != 0)
-		errx(rc, "%s", why);
+		die(rc, "%s", why);
 	if ((rc = cred_load(&s.b.cred, s.credfile, why, sizeof(why))) != 0)
-		errx(rc, "%s", why);
+		die(rc, "%s", why);
 	setup(&s, root);
 	if (s.b.in)
 		in_run(&s);

@@ -214,6 +214,44 @@ away_drained() {
 	assert_count dead a 0
 }
 
+# no_client_blocked: no client of the server waits in a blocking command,
+# at two looks in a row.
+no_client_blocked() {
+	local look
+	for look in 1 2; do
+		redis-cli -p "$REDIS_PORT" client list | grep -q 'flags=[A-Za-z]*b' &&
+		    return 1
+		sleep 0.2
+	done
+}
+
+# group_made KEY: the stream KEY has the consumer group g.
+group_made() {
+	redis-cli -p "$REDIS_PORT" --raw xinfo groups "$1" 2>/dev/null | grep -qx g
+}
+
+@test "redis: a server's error that echoes a name with an escape sequence is logged made visible, never raw" {
+	# The stream's name holds ESC [31m, percent-encoded in the URL; the
+	# server's NOGROUP reply echoes it.
+	local key="s$S"$'\033[31mx'
+	qbridge in "redis://127.0.0.1:$REDIS_PORT/s$S%1B%5B31mx?group=g" b \
+	    2>"$T/err" &
+	pid=$!
+	wait_for -t 30 group_made "$key"
+	# Stopped between two reads, the bridge finds the stream gone.
+	kill -STOP "$pid"
+	wait_for -t 30 no_client_blocked
+	assert_equal "$(redis-cli -p "$REDIS_PORT" del "$key")" 1
+	kill -CONT "$pid"
+	# It has served: the refusal is waited for, one line per wait.
+	wait_for -t 30 grep -q 'NOGROUP.*; retrying in' "$T/err"
+	kill -TERM "$pid"
+	wait "$pid"
+	run cat "$T/err"
+	assert_line --index 0 --regexp "^qbridge: redis://[^ ]+: XREADGROUP: NOGROUP No such key 's$S\\\\033\\[31mx' or consumer group 'g' in XREADGROUP with GROUP option; retrying in [0-9.]+s\$"
+	refute_output --partial $'\033'
+}
+
 @test "redis: a body the server refuses is dead-lettered with r=refused, the rest go" {
 	redis-cli -p "$REDIS_PORT" config set proto-max-bulk-len 1mb >/dev/null
 	qsend a before
