@@ -169,19 +169,49 @@ claim_name(const char *name, struct sq_name *n)
  * one) and what belongs to it only: its failure record and sidecar.  The
  * unlink is the commit point of the ack.
  */
-static int
-ack_unlink(struct sq_queue *q, int dirfd, const char *name,
-    const struct sq_name *n)
+/* What follows the unlink of an ack: counter, group, records. */
+static void
+acked(struct sq_queue *q, const struct sq_name *n)
 {
-	if (unlinkat(dirfd, name, 0) == -1)
-		return -1;
 	sq_counter_add(q, SQ_COUNT_ACKED, 1);
 	sq_group_release(q, n);
 	/* Redrives reset attempts: any message may have a failure record. */
 	failure_remove(q, n->id);
 	if (n->has_attr)
 		attr_remove(q, n->id);
+}
+
+static int
+ack_unlink(struct sq_queue *q, int dirfd, const char *name,
+    const struct sq_name *n)
+{
+	if (unlinkat(dirfd, name, 0) == -1)
+		return -1;
+	acked(q, n);
 	return 0;
+}
+
+/*
+ * After a move of from (in fromfd) to to (in tofd) that failed: whether
+ * it was made all the same.  A file system may report an error for a
+ * rename it made (NFS: the reply is lost, the request sent again is
+ * answered ENOENT or ESTALE), and the move made again then finds nothing
+ * to move: the message must be taken where it went, not reported lost or
+ * left.  Made when from is gone (ENOENT) and to is a regular file; names
+ * are unique, so no one else put it there.  Returns 1 when made, else 0
+ * with errno as the failure left it.
+ */
+static int
+moved_anyway(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+	int saved = errno, made;
+
+	made = fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
+	    errno == ENOENT && fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) ==
+	    0 && S_ISREG(st.st_mode);
+	errno = saved;
+	return made;
 }
 
 int
@@ -272,19 +302,46 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 	return 0;
 }
 
+/*
+ * sq_take in an archiving queue: the ack keeps it in archive/, which is
+ * all.  A move that failed but was made is taken (moved_anyway).
+ */
+static int
+take_archive(struct sq_queue *q, const char *name, struct sq_name *n,
+    char *taken)
+{
+	struct sq_name a = *n;
+	char to[SQ_NAME_MAX + 1];
+	int fd, made;
+
+	if (sq_receipt_check(q, name) == 0 && archive_message(q, name, n,
+	    taken) == 0)
+		return 0;
+	ready_name(&a);
+	if (sq_name_format(to, sizeof(to), &a) == -1 ||
+	    (fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
+		return -1;
+	made = moved_anyway(q->curfd, name, fd, to);
+	close(fd);
+	if (!made)
+		return -1;
+	strlcpy(taken, to, SQ_NAME_MAX + 1);
+	return 0;
+}
+
 int
 sq_take(struct sq_queue *q, const char *name, char *taken)
 {
 	struct sq_name n;
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+	if (claim_name(name, &n) == -1)
 		return -1;
-	if (q->conf.archive) {
-		/* The ack of an archiving queue keeps it: that is all. */
-		return archive_message(q, name, &n, taken);
-	}
+	if (q->conf.archive)
+		return take_archive(q, name, &n, taken);
 	/* Out of sight under the same name: the commit point of -A. */
-	if (move_rename(q->curfd, name, q->tmpfd, name) == -1)
+	if ((sq_receipt_check(q, name) == -1 || move_rename(q->curfd, name,
+	    q->tmpfd, name) == -1) && !moved_anyway(q->curfd, name, q->tmpfd,
+	    name))
 		return -1;
 	strlcpy(taken, name, SQ_NAME_MAX + 1);
 	return 0;
@@ -304,7 +361,17 @@ sq_take_done(struct sq_queue *q, const char *taken)
 		sq_group_release(q, &n);
 		return 0;		/* archived when taken */
 	}
-	return ack_unlink(q, q->tmpfd, taken, &n);
+	if (ack_unlink(q, q->tmpfd, taken, &n) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	/*
+	 * Gone already: an unlink the file system made but reported failed
+	 * (made again, it finds nothing), or qadmin gc's once the lease was
+	 * over.  Acknowledged all the same.
+	 */
+	acked(q, &n);
+	return 0;
 }
 
 int
@@ -320,11 +387,15 @@ sq_take_undo(struct sq_queue *q, const char *taken)
 	}
 	released_name(&n);
 	if (!q->conf.archive)
-		rc = move_message(q->tmpfd, taken, q->newfd, &n, back);
-	else {
-		if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
-			return -1;
-		rc = move_message(fd, taken, q->newfd, &n, back);
+		fd = q->tmpfd;
+	else if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
+		return -1;
+	rc = move_message(fd, taken, q->newfd, &n, back);
+	/* Made, though the file system said it failed (moved_anyway). */
+	if (rc == -1 && sq_name_format(back, sizeof(back), &n) == 0 &&
+	    moved_anyway(fd, taken, q->newfd, back))
+		rc = 0;
+	if (q->conf.archive) {
 		saved = errno;
 		close(fd);
 		errno = saved;

@@ -1060,21 +1060,27 @@ int	sq_unclaim(struct sq_queue *q, const char *name);
  * under is written to taken (SQ_NAME_MAX + 1 bytes).  Follow with
  * sq_take_done once the body was delivered, or sq_take_undo when it could
  * not be.  A crash in between leaves tmp/name for qadmin gc, which keeps
- * it until its lease is over.  Returns 0 or -1 with errno as sq_ack.
+ * it until its lease is over.  A move the file system reported failed
+ * but made (an NFS reply lost: made again, it finds cur/name gone) is
+ * taken: 0 when cur/name is gone and the taken name is a regular file.
+ * Returns 0 or -1 with errno as sq_ack.
  */
 int	sq_take(struct sq_queue *q, const char *name, char *taken);
 
 /*
  * sq_take_done - acknowledge the message taken as taken, as sq_ack does:
  * unlink it with its sidecars (an archiving queue has archived it
- * already).  Returns 0 or -1 with errno.
+ * already).  A message already gone (ENOENT: an unlink the file system
+ * made but reported failed, or qadmin gc's after the lease) is
+ * acknowledged all the same.  Returns 0 or -1 with errno.
  */
 int	sq_take_done(struct sq_queue *q, const char *taken);
 
 /*
  * sq_take_undo - give the message taken as taken back to new/ as a ready
  * message, the attempt not counted (as sq_release): its body could not be
- * delivered.  Returns 0 or -1 with errno.
+ * delivered.  A move reported failed but made (as sq_take) is given
+ * back.  Returns 0 or -1 with errno.
  */
 int	sq_take_undo(struct sq_queue *q, const char *taken);
 

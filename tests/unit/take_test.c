@@ -1,0 +1,151 @@
+/*
+ * take_test.c - the at-most-once take (qrecv -A) when the file system
+ * reports an error for a move it made: an NFS server whose reply was
+ * lost answers the request sent again with ENOENT, so the move made
+ * again finds nothing to move.  The take, its ack and its give-back must
+ * each hold what was made: the message taken, acknowledged or given
+ * back, never reported lost or left where it is not.
+ *
+ * renameat2(2) and unlinkat(2) are interposed: this program's own
+ * definitions, which libspoolq.a's calls bind to, make the call and then,
+ * when lie is set, say it failed with EIO.
+ */
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spoolq.h"
+#include "tap.h"
+#include "tap_queue.h"
+
+static int lie;		/* the next move or unlink: made, said failed */
+
+int
+renameat2(int ofd, const char *from, int nfd, const char *to,
+    unsigned int flags)
+{
+	long rc = syscall(SYS_renameat2, ofd, from, nfd, to, flags);
+
+	if (rc == 0 && lie) {
+		lie = 0;
+		errno = EIO;
+		return -1;
+	}
+	return (int)rc;
+}
+
+int
+unlinkat(int dfd, const char *name, int flags)
+{
+	long rc = syscall(SYS_unlinkat, dfd, name, flags);
+
+	if (rc == 0 && lie) {
+		lie = 0;
+		errno = EIO;
+		return -1;
+	}
+	return (int)rc;
+}
+
+/* The number of entries of dir of q (not starting with "."). */
+static int
+count(struct sq_queue *q, const char *dir)
+{
+	struct dirent *e;
+	DIR *d;
+	int n = 0, fd;
+
+	if ((fd = openat(q->fd, dir, O_RDONLY | O_DIRECTORY)) == -1 ||
+	    (d = fdopendir(fd)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Send one message and claim it into c.  Returns 0 or -1. */
+static int
+send_claim(struct sq_queue *q, struct sq_claim *c)
+{
+	struct sq_batch batch;
+	size_t got;
+	int64_t next;
+
+	sq_batch_begin(&batch, q, NULL, NULL);
+	if (sq_batch_add(&batch, "x", 1) == -1 || sq_batch_end(&batch) ==
+	    -1) {
+		sq_batch_abort(&batch);
+		return -1;
+	}
+	if (sq_claim(q, 60000, NULL, c, 1, &got, &next) == -1 || got != 1)
+		return -1;
+	return 0;
+}
+
+static void
+take(struct sq_queue *q, const char *dir)
+{
+	char taken[SQ_NAME_MAX + 1], other[SQ_NAME_MAX + 1];
+	struct sq_claim c;
+	struct stat st;
+	int rc;
+
+	ok(send_claim(q, &c) == 0, "%s: send and claim", dir);
+	lie = 1;
+	rc = sq_take(q, c.name, taken);
+	ok(rc == 0 && !lie, "%s: a take made but said failed is taken", dir);
+	ok(count(q, SQ_DIR_CUR) == 0 && count(q, dir) == 1,
+	    "%s: it is there, not in cur/", dir);
+	/* Another ID: a receipt neither in cur/ nor taken. */
+	strlcpy(other, c.name, sizeof(other));
+	other[0] = other[0] == '1' ? '0' : '1';
+	errno = 0;
+	ok(sq_take(q, other, taken) == -1 && errno == ENOENT,
+	    "%s: a receipt neither in cur/ nor taken still fails", dir);
+	if (rc != 0)
+		return;
+	lie = 1;
+	rc = sq_take_undo(q, taken);
+	ok(rc == 0 && !lie && count(q, SQ_DIR_NEW) == 1 &&
+	    count(q, dir) == 0,
+	    "%s: a give-back made but said failed is given back", dir);
+	ok(send_claim(q, &c) == 0 && sq_take(q, c.name, taken) == 0,
+	    "%s: claimed and taken again", dir);
+	if (strcmp(dir, SQ_DIR_TMP) != 0)
+		return;
+	lie = 1;
+	ok(sq_take_done(q, taken) == -1 && errno == EIO && !lie,
+	    "tmp: an ack made but said failed says so");
+	ok(sq_take_done(q, taken) == 0 &&
+	    fstatat(q->tmpfd, taken, &st, AT_SYMLINK_NOFOLLOW) == -1,
+	    "tmp: made again, it finds the message gone: acknowledged");
+	ok(count(q, SQ_DIR_NEW) == 1 && count(q, SQ_DIR_CUR) == 0 &&
+	    count(q, SQ_DIR_TMP) == 0, "tmp: nothing left but the one given "
+	    "back");
+}
+
+int
+main(void)
+{
+	static const char *const keys[] = { "archive" };
+	static const char *const yes[] = { "yes" };
+	struct tap_queue t, a;
+	struct sq_queue q, qa;
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	take(&q, SQ_DIR_TMP);
+	tap_queue_remove(&t, &q);
+	tap_queue_make(&a, &qa, keys, yes, 1);
+	take(&qa, SQ_DIR_ARCHIVE);
+	tap_queue_remove(&a, &qa);
+	return tap_done();
+}
