@@ -543,6 +543,7 @@ struct pass {
 	struct {
 		char			token[SQ_TOKEN_MAX];
 		enum sq_worker_state	state;
+		int64_t			hung_ms;	/* alive until */
 	} probed[PROBE_CACHE];
 };
 
@@ -579,10 +580,17 @@ each_message(struct sq_queue *q, int dirfd, struct pass *p, visit_fn *fn)
 }
 
 static void
+note_next_ms(struct sq_maint *m, int64_t at_ms)
+{
+	if (at_ms >= 0 && at_ms < m->next_ms)
+		m->next_ms = at_ms;
+}
+
+static void
 note_next(struct sq_maint *m, int64_t at_s)
 {
-	if (at_s >= 0 && at_s * 1000 < m->next_ms)
-		m->next_ms = at_s * 1000;
+	if (at_s >= 0)
+		note_next_ms(m, at_s * 1000);
 }
 
 /* Note a name moved into new/ (when the pass keeps them). */
@@ -622,19 +630,29 @@ promote(struct sq_queue *q, const char *name, struct sq_name *n,
 	return 0;
 }
 
-/* The state of a claim's worker, probed once per pass. */
+/*
+ * The state of a claim's worker, probed once per pass.  A live worker
+ * judged by its heartbeat makes the pass note when that heartbeat turns
+ * older than its lease: a worker stopped then (SIGSTOP, a host cut off)
+ * is found hung by the next claim after that time, and its claims
+ * recovered, rather than at a maintenance a lease or a minute later.
+ */
 static enum sq_worker_state
 worker_state(struct sq_queue *q, const char *token, struct pass *p)
 {
 	enum sq_worker_state state;
+	int64_t hung_ms = INT64_MAX;
 	size_t i;
 
 	for (i = 0; i < p->nprobed; i++)
 		if (strcmp(p->probed[i].token, token) == 0)
-			return p->probed[i].state;
-	state = sq_worker_probe(q, token, p->now_ms);
+			return p->probed[i].state;	/* noted */
+	state = worker_probe_at(q, token, p->now_ms, &hung_ms);
+	if (state == SQ_WORKER_ALIVE)
+		note_next_ms(p->m, hung_ms);
 	if (p->nprobed < PROBE_CACHE) {
 		strlcpy(p->probed[p->nprobed].token, token, SQ_TOKEN_MAX);
+		p->probed[p->nprobed].hung_ms = hung_ms;
 		p->probed[p->nprobed++].state = state;
 	}
 	return state;

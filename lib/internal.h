@@ -372,6 +372,19 @@ int	tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 int	copy_file(int fromfd, const char *name, int tofd, const char *tmpname);
 
 /*
+ * worker_probe_at - sq_worker_probe at now_ms (epoch ms), and for a
+ * worker found alive by a held lock whose heartbeat (the lock file's
+ * mtime) is younger than its recorded lease, *hung_ms (when not NULL) set
+ * to the epoch ms at which that heartbeat turns older than the lease
+ * unless the worker beats again: the time a consumer probes it again, so
+ * that a stopped worker's claims are recovered as soon as it reads as
+ * hung, not at the next maintenance (spoolq(7), shared file systems).
+ * Left alone in every other case.
+ */
+enum sq_worker_state worker_probe_at(struct sq_queue *q, const char *token,
+	    int64_t now_ms, int64_t *hung_ms);
+
+/*
  * drop_oldest - dead-letter up to max of the oldest ready messages of q
  * with r=reason, in claim order (overflow = drop-oldest).  *got tells how
  * many went.  Returns 0 or -1 with errno.

@@ -819,7 +819,9 @@ struct sq_maint {
 	size_t		promoted;	/* retry/ -> new/ */
 	size_t		recovered;	/* cur/ -> new/ */
 	size_t		dead;		/* cur/ -> dead/ (attempts used up) */
-	int64_t		next_ms;	/* earliest future due time or deadline */
+	int64_t		next_ms;	/* earliest future due time or deadline,
+					   or time a live worker holding
+					   claims would read as hung */
 };
 
 /*
@@ -829,7 +831,11 @@ struct sq_maint {
  * every time still ends in dead/).  A claim is recovered when its lease
  * ended (now_ms past l), or, for a worker's claim (w=TOKEN), only when
  * that worker is dead or hung (sq_worker_probe), whatever its lease.
- * Each move is one rename; a lost race (ENOENT) is skipped.  Fills *m.
+ * Each move is one rename; a lost race (ENOENT) is skipped.  Fills *m;
+ * its next_ms (epoch ms) also counts, for each live worker that holds
+ * claims, the time its heartbeat turns older than its lease, so that a
+ * consumer that maintains again then recovers a stopped worker's claims
+ * at once.
  * Returns 0 or -1 with errno.
  */
 int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);

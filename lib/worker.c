@@ -314,13 +314,18 @@ sq_worker_unregister(struct sq_queue *q, const char *token, int fd)
 	close(fd);
 }
 
-/* Probe a lock file in the run/ directory dfd. */
+/*
+ * Probe a lock file in the run/ directory dfd.  For a live worker judged
+ * by its heartbeat, *hung_ms (when not NULL) is set to the time its
+ * heartbeat turns older than its lease, if it does not beat before: when
+ * to probe again to find it hung with no delay.  Else it is left alone.
+ */
 static enum sq_worker_state
 probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
-    int reap)
+    int reap, int64_t *hung_ms)
 {
 	struct stat st;
-	int64_t lease;
+	int64_t lease, beat_ms;
 	int fd;
 	enum sq_worker_state state;
 
@@ -337,18 +342,27 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
 		if (reap)
 			unlinkat(dfd, name, 0);
 	} else if (errno == EWOULDBLOCK && fstat(fd, &st) == 0 &&
-	    (lease = recorded_lease(fd)) != -1 &&
-	    now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 +
-	    st.st_mtim.tv_nsec / 1000000) > (lease ? lease : q->conf.lease_ms))
-		state = SQ_WORKER_HUNG;
-	else
+	    (lease = recorded_lease(fd)) != -1) {
+		if (lease == 0)
+			lease = q->conf.lease_ms;
+		beat_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
+		    st.st_mtim.tv_nsec / 1000000;
+		if (now_ms - beat_ms > lease)
+			state = SQ_WORKER_HUNG;
+		else {
+			state = SQ_WORKER_ALIVE;
+			if (hung_ms != NULL)
+				*hung_ms = beat_ms + lease + 1;
+		}
+	} else
 		state = SQ_WORKER_ALIVE;
 	close(fd);
 	return state;
 }
 
 enum sq_worker_state
-sq_worker_probe(struct sq_queue *q, const char *token, int64_t now_ms)
+worker_probe_at(struct sq_queue *q, const char *token, int64_t now_ms,
+    int64_t *hung_ms)
 {
 	char name[64];
 	enum sq_worker_state state;
@@ -357,9 +371,15 @@ sq_worker_probe(struct sq_queue *q, const char *token, int64_t now_ms)
 	snprintf(name, sizeof(name), "%s%s", SQ_WORKER_PREFIX, token);
 	if ((dfd = run_fd(q)) == -1)
 		return SQ_WORKER_ALIVE;		/* cannot tell: leave it */
-	state = probe(q, dfd, name, now_ms, 0);
+	state = probe(q, dfd, name, now_ms, 0, hung_ms);
 	close(dfd);
 	return state;
+}
+
+enum sq_worker_state
+sq_worker_probe(struct sq_queue *q, const char *token, int64_t now_ms)
+{
+	return worker_probe_at(q, token, now_ms, NULL);
 }
 
 int
@@ -382,7 +402,8 @@ sq_workers_check(struct sq_queue *q, int64_t now_ms)
 		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
 			continue;	/* no worker's lock */
 		/* A dead worker's file goes now: its claims read as dead. */
-		if (probe(q, dirfd(d), e->d_name, now_ms, 1) != SQ_WORKER_ALIVE)
+		if (probe(q, dirfd(d), e->d_name, now_ms, 1, NULL) !=
+		    SQ_WORKER_ALIVE)
 			found = 1;
 	}
 	closedir(d);

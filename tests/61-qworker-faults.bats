@@ -266,6 +266,33 @@ stopped_claim() {
 	wait_worker
 }
 
+@test "qworker: a stopped worker's claim is recovered by the first claim after its heartbeat is older than its lease, not at the next maintenance" {
+	local id r job
+	stopped_claim 6s
+	job=$(only cur q)
+	[[ $job == *,w=* ]] || fail "not a worker's claim: $job"
+	qsend q m1 m2 m3
+	# A claim with a fresh index maintains: the worker is alive (its
+	# heartbeat made fresh here), so its claim stays; the claims here
+	# last an hour, so no lease of theirs makes the next one maintain.
+	touch "$(lock_file q)"
+	rm -f "$(index_of q)"
+	r=$(qrecv --lease 1h q)
+	assert_equal "$(cat "$(qdir q)/cur/${r##*/}")" m1
+	assert_equal "$(names cur q | grep -c ',w=')" 1
+	wait_for -t 15 older_than "$(lock_file q)" 7
+	# The index still holds m2 and m3; the next claim takes the worker's
+	# claim back first (its ID is older), its attempt counted.
+	r=$(qrecv --lease 1h q)
+	assert_equal "$(msgid "$r")" "$id"
+	assert_equal "$(field "$r" a)" 2
+	assert_equal "$(names cur q | grep -c ',w=')" 0
+	kill -CONT "$WPID"
+	touch "$T/go"
+	kill -TERM "$WPID"
+	wait_worker
+}
+
 # fd_limited SOFT HARD CMD...: run CMD with descriptors 0-2 only and the
 # given descriptor limits (in a bash of its own: bats keeps descriptors
 # of its own open).
