@@ -58,8 +58,14 @@
 #define MARKER_WAIT_MS	5000		/* or the lease; then EBUSY */
 #define MW_CUT		1		/* marker_write: cut after the record */
 #define MW_SYNC		2		/* and fsync it (durability) */
-#define MARKER_SETTLE_MS 2000		/* > a client's caches (GlusterFS,
-					   NFS: 1 s by default) */
+/*
+ * Twice the 1 s that a GlusterFS client keeps attributes and small
+ * contents (md-cache, quick-read: whole-second clocks), which nothing
+ * forces it to read past, and a last write behind its writer's unlock
+ * (write-behind).  A marker's mtime comes from the same caches, so it
+ * cannot shorten the wait (spoolq(5), Deduplication markers).
+ */
+#define MARKER_SETTLE_MS 2000
 
 struct marker {
 	char	id[SQ_ID_MAX];

@@ -614,6 +614,30 @@ concurrent_senders() {
 	assert_equal "$(only new q)" "$id"
 }
 
+@test "qsend --dedup-id: on a local file system a void marker, however old, is judged at once: no settle wait, the send goes and the marker says sent" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local id old k
+	old=$(( $(now_ms) - 3600 * 1000 ))
+	mkdir -p "$Q/dedup"
+	# Left empty by a sender that crashed an hour ago, and written an
+	# hour ago, past dedup_window: both let the send through.
+	: > "$Q/dedup/V1"
+	printf '1764425000.000000006.999_5_deadbeef.old sent %s\n' "$old" > "$Q/dedup/V2"
+	touch -d '1 hour ago' "$Q/dedup/V1" "$Q/dedup/V2"
+	for k in V1 V2; do
+		strace -E "$(leakless_env)" -f -o "$T/strace.$k" \
+		    -e trace=nanosleep,clock_nanosleep qsend -p --dedup-id "$k" q "body $k" >"$T/id.$k" ||
+		    fail "qsend --dedup-id $k failed"
+		id=$(cat "$T/id.$k")
+		assert_equal "$(cat "$Q/new/$id")" "body $k"
+		[[ $(cat "$Q/dedup/$k") =~ ^"$id sent "[0-9]{13}$ ]] || fail "marker $k: $(cat "$Q/dedup/$k")"
+		(( $(cut -d' ' -f3 "$Q/dedup/$k") > old )) || fail "marker $k not written anew"
+		assert_equal "$(grep -c 'nanosleep(' "$T/strace.$k")" 0
+	done
+	assert_count new q 2
+}
+
 @test "qsend --dedup-id: the retry of a crashed delayed send keeps it delayed" {
 	# The crashed sender's body keeps the delay (and a --ttl) of the send
 	# it completes.
