@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <langinfo.h>
 #include <libutil.h>
 #include <limits.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,10 +18,19 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
+#include <wctype.h>
 #define LIBBSD_OPENBSD_VIS	/* libbsd: the OpenBSD strnvis (unused) */
 #include <vis.h>
 
 #include "tool.h"
+
+/*
+ * The user's LC_CTYPE when it is UTF-8, for tool_vis alone, else
+ * (locale_t)0.  Not the process's locale: the name rules of the library
+ * (isalnum on queue, attribute and host names) must not follow it.
+ */
+static locale_t vis_locale;
 
 void
 tool_init(void)
@@ -44,6 +55,13 @@ tool_init(void)
 	 * than dying half-way with nothing reported.
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	/* What the user's terminal shows as text (tool_vis). */
+	vis_locale = newlocale(LC_CTYPE_MASK, "", (locale_t)0);
+	if (vis_locale != (locale_t)0 && strcmp(nl_langinfo_l(CODESET,
+	    vis_locale), "UTF-8") != 0) {
+		freelocale(vis_locale);
+		vis_locale = (locale_t)0;
+	}
 }
 
 int
@@ -303,11 +321,64 @@ tool_size(const char *opt, const char *s)
 	return n;
 }
 
+/*
+ * A character kept as it is in a UTF-8 locale: printable, and not one
+ * that changes how the text around it reads (the bidirectional controls
+ * of Trojan Source, CVE-2021-42574; zero-width characters; the byte
+ * order mark; interlinear annotations), which glibc counts as printable.
+ */
+static int
+vis_keep(wchar_t wc)
+{
+	if ((wc >= 0x200b && wc <= 0x200f) || (wc >= 0x202a && wc <= 0x202e) ||
+	    (wc >= 0x2060 && wc <= 0x206f) || wc == 0xfeff ||
+	    (wc >= 0xfff9 && wc <= 0xfffb))
+		return 0;
+	return iswprint_l((wint_t)wc, vis_locale) != 0;
+}
+
 size_t
 tool_vis(char *dst, const char *s, size_t len, int line)
 {
-	return (size_t)strvisx(dst, s, len, line == TOOL_VIS_LINE ?
-	    VIS_OCTAL | VIS_NL : VIS_OCTAL);
+	int flags = VIS_OCTAL | VIS_NOLOCALE | (line == TOOL_VIS_LINE ?
+	    VIS_NL : 0);
+	size_t i = 0, from = 0, k = 0, n;
+	locale_t old;
+	mbstate_t st;
+	wchar_t wc;
+
+	if (vis_locale == (locale_t)0)
+		return (size_t)strvisx(dst, s, len, flags);
+	/*
+	 * UTF-8: each valid multibyte character that vis_keep keeps is
+	 * copied as it is; the bytes between (ASCII, invalid or cut
+	 * sequences, characters not kept) go through strvisx byte by byte.
+	 * A kept character is as long in dst as in s: 4 * len + 1 bytes
+	 * still hold it all.
+	 */
+	old = uselocale(vis_locale);
+	memset(&st, 0, sizeof(st));
+	while (i < len) {
+		if ((unsigned char)s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		n = mbrtowc(&wc, s + i, len - i, &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n < 2 ||
+		    !vis_keep(wc)) {
+			memset(&st, 0, sizeof(st));
+			i++;
+			continue;
+		}
+		k += (size_t)strvisx(dst + k, s + from, i - from, flags);
+		memcpy(dst + k, s + i, n);
+		k += n;
+		i += n;
+		from = i;
+	}
+	uselocale(old);
+	k += (size_t)strvisx(dst + k, s + from, i - from, flags);
+	return k;
 }
 
 const char *

@@ -19,7 +19,9 @@
  * tool_init - make sure descriptors 0, 1 and 2 are open (on /dev/null if
  * they were closed), so that no file we open is taken for them; ignore
  * SIGPIPE, so that a closed output is the write error EPIPE, handled as
- * every output error is (exit 74), never a silent death half-way.
+ * every output error is (exit 74), never a silent death half-way; note
+ * the user's LC_CTYPE for tool_vis when it is UTF-8 (newlocale(3), not
+ * setlocale: the library's name rules stay those of the C locale).
  */
 void	tool_init(void);
 
@@ -152,11 +154,15 @@ uint64_t tool_size(const char *opt, const char *s);
  * with VIS_OCTAL (vis(3)) turns every control byte (escape, carriage
  * return, backspace, NUL...), DEL and every byte outside ASCII into
  * \ooo, a backslash too (\134), so that what was shown can be told from
- * what shows it.  Tabs are kept; newlines too with TOOL_VIS_LINES (text
- * of many lines: a job's standard error in qadmin cat --meta), and they
- * become \012 with TOOL_VIS_LINE (one line: a log line, an echoed
- * input).  dst holds at least 4 * len + 1 bytes.  Returns the length of
- * the NUL-terminated text in dst.
+ * what shows it.  When tool_init found a UTF-8 LC_CTYPE, a valid UTF-8
+ * character that is printable (iswprint) is copied as it is, except the
+ * bidirectional, zero-width and annotation controls and the byte order
+ * mark; invalid or cut sequences and every character not kept are
+ * still \ooo, byte by byte.  Tabs are kept; newlines too with
+ * TOOL_VIS_LINES (text of many lines: a job's standard error in qadmin
+ * cat --meta), and they become \012 with TOOL_VIS_LINE (one line: a log
+ * line, an echoed input).  dst holds at least 4 * len + 1 bytes.
+ * Returns the length of the NUL-terminated text in dst.
  */
 #define TOOL_VIS_LINES	0
 #define TOOL_VIS_LINE	1

@@ -479,6 +479,31 @@ no_raw_bytes() {
 	assert_logged "$T/log" "$id" 1 ack
 }
 
+# The job's line of the UTF-8 tests: text, an escape sequence, a byte that
+# is never UTF-8, a cut sequence, a C1 control (CSI), a right-to-left
+# override, a backslash.
+UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\256x \\\\ end\n" >&2'
+
+@test "qworker: in a UTF-8 locale a job's printable UTF-8 reaches the log as it is; control bytes, invalid and cut sequences, C1 and bidirectional controls stay \\ooo" {
+	[[ $(LC_ALL=C.UTF-8 locale charmap 2>/dev/null) == UTF-8 ]] ||
+	    skip "no C.UTF-8 locale here"
+	local id
+	id=$(qsend -p q x)
+	LC_ALL=C.UTF-8 work --drain q -- sh -c "$UTF8_JOB"
+	assert_success
+	grep -qxF "$id: café 中 \033[31m \377 \303 \302\233 \342\200\256x \134 end" "$T/log" ||
+	    fail "not the job's line as UTF-8 shows it: $(cat -A "$T/log")"
+	assert_equal "$(LC_ALL=C grep -c $'[\x01-\x08\x0b-\x1f\x7f]' "$T/log")" 0
+	assert_logged "$T/log" "$id" 1 ack
+	# In the C locale every byte outside ASCII stays \ooo.
+	id=$(qsend -p q x)
+	LC_ALL=C work --drain q -- sh -c "$UTF8_JOB"
+	assert_success
+	no_raw_bytes "$T/log"
+	grep -qxF "$id: caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\256x \134 end" "$T/log" ||
+	    fail "not the job's line made visible: $(cat -A "$T/log")"
+}
+
 @test "qworker: a job cannot forge a log line: after a carriage return, a form feed or a newline its text stays on a line of its own ID" {
 	local id fake
 	id=$(qsend -p q x)
