@@ -976,6 +976,30 @@ check_groups_entry(struct checker *c, int gsfd, const char *name)
 	return 1;
 }
 
+/*
+ * The order file of groups/KEY/ (gfd), a hint of the next heads, must
+ * check and name them in their order (group_order_wrong); a wrong one is
+ * removed, and the next settle that lists the group writes it anew.
+ */
+static void
+check_order(struct checker *c, int gfd, const char *key)
+{
+	char path[PATH_SIZE];
+	struct sq_problem p;
+
+	memset(&p, 0, sizeof(p));
+	if ((p.what = group_order_wrong(gfd, key)) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/%s/%s", SQ_DIR_GROUPS, key,
+	    SQ_GROUP_ORDER);
+	p.path = path;
+	if (plan_repair(c, &p, "remove", "-"))
+		repair_done(&p, unlinkat(gfd, SQ_GROUP_ORDER, 0));
+	if (p.error == ENOENT)
+		return;			/* removed by a settle meanwhile */
+	found(c, &p);
+}
+
 /* The messages waiting in groups/KEY/, for every group. */
 static int
 check_group_dirs(struct checker *c)
@@ -1002,6 +1026,8 @@ check_group_dirs(struct checker *c)
 			continue;
 		w.key = e->d_name;
 		rc = dir_each(gfd, check_grouped, &w);
+		if (rc == 0)
+			check_order(c, gfd, e->d_name);
 		saved = errno;
 		close(gfd);
 		errno = saved;

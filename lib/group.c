@@ -57,7 +57,8 @@
 #define GROUP_MAINT	SQ_GROUP_MAINT	/* groups/,maint: its last pass */
 #define BATON_MAX	(sizeof(SQ_GROUP_HEAD) + SQ_ID_MAX)
 #define ORDER_FILE	SQ_GROUP_ORDER	/* groups/KEY/.order: the next heads */
-#define ORDER_MAGIC	"spoolq-order-1\n"
+#define ORDER_MAGIC	"spoolq-order-2 "	/* then inode, seal, newline */
+#define ORDER_HEAD	(sizeof(ORDER_MAGIC) - 1 + 16 + 1 + 16 + 1)
 #define ORDER_END	".\n"		/* its last line: written whole */
 #define ORDER_MIN	16		/* waiting: worth an order file */
 #define ORDER_NAMES	256		/* names one order file holds */
@@ -421,7 +422,7 @@ sq_group_advance(struct sq_queue *q, const char *key)
 /*
  * The order file of a group (spoolq(5) "Message groups"): groups/KEY/.order
  * holds the names that waited in the group when a settle listed it, from
- * the head it chose on, sorted, one a line, between ORDER_MAGIC and
+ * the head it chose on, sorted, one a line, between a first line and
  * ORDER_END.  The settle of a head takes the name after it from there
  * instead of listing the directory again, so that settling a group of
  * many waiting messages costs the same per message as a small one.  It
@@ -429,9 +430,16 @@ sq_group_advance(struct sq_queue *q, const char *key)
  * group's directory (a send, a claim undone, a removal undone) removes
  * .order after its rename, the file is made before the listing it holds
  * (so an add that the listing missed removes it), and the baton's rename
- * still decides who is head.  Whatever is wrong with it (missing, cut
- * short by a crash, used up, naming a message that is gone) sends the
- * settle back to listing the directory.
+ * still decides who is head.  Its first line, ORDER_MAGIC, the file's
+ * own inode number and a seal, a 64-bit hash of that number and of the
+ * lines after it (order_seal), is checked before anything in it is used:
+ * a file that was not written whole by order_write for that very inode
+ * (written or edited by hand, copied, cut short by a crash) does not
+ * check, is removed, and the group's directory is listed, which writes a
+ * right one.  The name it gives must also be of the group and younger
+ * than the head.  Whatever else is wrong with it (missing, used up,
+ * naming a message that is gone) sends the settle back to listing the
+ * directory.
  */
 
 /* An add to groups/KEY is done: the order file no longer holds all. */
@@ -442,16 +450,49 @@ order_drop(int gfd)
 }
 
 /*
- * The name after the head id in the order file of gfd into next, read
- * into buf (ORDER_BYTES).  1 when found, 0 when there is no usable one.
+ * The seal of an order file: a 64-bit hash of its inode number ino and
+ * of the len bytes at p (the lines after the first), eight at a time.
+ */
+static uint64_t
+order_seal(uint64_t ino, const char *p, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ ino, w;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, len);
+	h = (h ^ w ^ ((uint64_t)len << 56)) * 0x100000001b3ULL;
+	return h ^ (h >> 32);
+}
+
+/* The first line of the order file of inode ino, sealing body (blen). */
+static void
+order_first_line(char *line, uint64_t ino, const char *body, size_t blen)
+{
+	char tmp[ORDER_HEAD + 1];
+
+	snprintf(tmp, sizeof(tmp), "%s%016llx %016llx\n", ORDER_MAGIC,
+	    (unsigned long long)ino,
+	    (unsigned long long)order_seal(ino, body, blen));
+	memcpy(line, tmp, ORDER_HEAD);
+}
+
+/*
+ * Read the order file of gfd into buf (ORDER_BYTES, NUL-terminated) and
+ * check its first line and seal.  1 when it checks, with *body at the
+ * line after the first; 0 when there is none (or an empty one, being
+ * written); -1 when there is one that does not check.
  */
 static int
-order_next(int gfd, const char *id, char *buf, char *next)
+order_read(int gfd, char *buf, char **body)
 {
+	char line[ORDER_HEAD];
 	struct stat st;
 	ssize_t len;
-	char *p, *e;
-	size_t idlen = strlen(id);
 	int fd;
 
 	/* Never followed nor waited on; only a regular file is read. */
@@ -459,16 +500,45 @@ order_next(int gfd, const char *id, char *buf, char *next)
 	    O_CLOEXEC);
 	if (fd == -1)
 		return 0;
-	len = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ?
-	    read(fd, buf, ORDER_BYTES - 1) : -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return 0;	/* qadmin check reports it */
+	}
+	len = read(fd, buf, ORDER_BYTES - 1);
 	close(fd);
-	if (len < (ssize_t)(sizeof(ORDER_MAGIC) + sizeof(ORDER_END) - 2) ||
-	    memcmp(buf, ORDER_MAGIC, sizeof(ORDER_MAGIC) - 1) != 0 ||
+	if (len == 0)
+		return 0;
+	if (len < (ssize_t)(ORDER_HEAD + sizeof(ORDER_END) - 1) ||
 	    memcmp(buf + len - (sizeof(ORDER_END) - 1), ORDER_END,
 	    sizeof(ORDER_END) - 1) != 0)
-		return 0;
+		return -1;
+	order_first_line(line, (uint64_t)st.st_ino, buf + ORDER_HEAD,
+	    (size_t)len - ORDER_HEAD);
+	if (memcmp(buf, line, ORDER_HEAD) != 0)
+		return -1;
 	buf[len] = '\0';
-	for (p = buf + sizeof(ORDER_MAGIC) - 1; *p != '\0'; p = e + 1) {
+	*body = buf + ORDER_HEAD;
+	return 1;
+}
+
+/*
+ * The name after the head id of group key in the order file of gfd into
+ * next, read into buf (ORDER_BYTES).  1 when found, 0 when there is no
+ * usable one, -1 when the file does not check (order_read) or names a
+ * message of another group, or one older than the head.
+ */
+static int
+order_next(int gfd, const char *id, const char *key, char *buf, char *next)
+{
+	struct stat st;
+	struct sq_name n;
+	char *p, *e;
+	size_t idlen = strlen(id);
+	int rc;
+
+	if ((rc = order_read(gfd, buf, &p)) != 1)
+		return rc;
+	for (; *p != '\0'; p = e + 1) {
 		if ((e = strchr(p, '\n')) == NULL)
 			return 0;
 		if (strncmp(p, id, idlen) == 0 && (p[idlen] == ',' ||
@@ -483,6 +553,9 @@ order_next(int gfd, const char *id, char *buf, char *next)
 		return 0;		/* used up */
 	memcpy(next, p, (size_t)(e - p));
 	next[e - p] = '\0';
+	if (sq_name_parse(&n, next) == -1 || strcmp(n.group, key) != 0 ||
+	    strcmp(n.id, id) <= 0)
+		return -1;
 	/* Still waiting, a regular file: else the directory is listed. */
 	return fstatat(gfd, next, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode);
@@ -498,12 +571,13 @@ release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
 	char from[BATON_MAX], to[BATON_MAX], next[SQ_NAME_MAX + 1];
 	char nextid[SQ_ID_MAX], *buf;
 	size_t len;
-	int rc = 0;
+	int found, rc = 0;
 
 	if ((buf = malloc(ORDER_BYTES)) == NULL)
 		return 0;
-	if (order_next(gfd, n->id, buf, next) &&
-	    (len = strcspn(next, ",")) < sizeof(nextid)) {
+	if ((found = order_next(gfd, n->id, n->group, buf, next)) == -1)
+		order_drop(gfd);	/* wrong: the listing writes it anew */
+	if (found == 1 && (len = strcspn(next, ",")) < sizeof(nextid)) {
 		memcpy(nextid, next, len);
 		nextid[len] = '\0';
 		baton(from, SQ_GROUP_HEAD, n->id);
@@ -527,6 +601,7 @@ release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
 static void
 order_write(struct sq_queue *q, int gfd, const char *first)
 {
+	struct stat st;
 	struct sq_name n;
 	struct names l;
 	size_t i, len, used, kept = 0;
@@ -543,10 +618,9 @@ order_write(struct sq_queue *q, int gfd, const char *first)
 		return;
 	}
 	share_file(q->share, fd);
-	if (names_list(gfd, ORDER_NAMES + 4, &l) == -1)
+	if (fstat(fd, &st) == -1 || names_list(gfd, ORDER_NAMES + 4, &l) == -1)
 		goto drop;
-	memcpy(buf, ORDER_MAGIC, sizeof(ORDER_MAGIC) - 1);
-	used = sizeof(ORDER_MAGIC) - 1;
+	used = ORDER_HEAD;		/* the first line comes last */
 	for (i = 0; i < l.n && kept < ORDER_NAMES; i++) {
 		if (l.v[i][0] == ',' || sq_name_parse(&n, l.v[i]) == -1)
 			continue;
@@ -563,6 +637,8 @@ order_write(struct sq_queue *q, int gfd, const char *first)
 		goto drop;
 	memcpy(buf + used, ORDER_END, sizeof(ORDER_END) - 1);
 	used += sizeof(ORDER_END) - 1;
+	order_first_line(buf, (uint64_t)st.st_ino, buf + ORDER_HEAD,
+	    used - ORDER_HEAD);
 	if (write(fd, buf, used) != (ssize_t)used)
 		goto drop;
 	close(fd);
@@ -574,7 +650,69 @@ drop:
 	free(buf);
 }
 
-/* ------------------------------------------------------- transitions */
+/*
+ * Whether the order file of gfd, the directory of group key, could lead
+ * a settle astray (qadmin check): NULL when it is fine or absent, else
+ * what is wrong.  Right is a file that checks (order_read) whose names
+ * after the head, up to the first one that is gone, are the oldest
+ * waiting messages in their order.  Reads the file and lists gfd; -1
+ * from the listing is taken as fine.
+ */
+const char *
+group_order_wrong(int gfd, const char *key)
+{
+	const char *why = NULL, *id;
+	struct stat st;
+	struct names l;
+	struct gview v;
+	struct sq_name n;
+	char *buf, *p, *e;
+	size_t i = 0, idlen;
+	int rc;
+
+	if ((buf = malloc(ORDER_BYTES)) == NULL)
+		return NULL;
+	if ((rc = order_read(gfd, buf, &p)) != 1) {
+		free(buf);
+		return rc == 0 ? NULL : "order file that does not check "
+		    "(written by hand or cut short)";
+	}
+	if (group_scan(gfd, NULL, 0, &v) == -1 || v.nbatons != 1 ||
+	    strncmp(v.baton, SQ_GROUP_HEAD, sizeof(SQ_GROUP_HEAD) - 1) != 0 ||
+	    names_list(gfd, ORDER_NAMES + 4, &l) == -1) {
+		free(buf);
+		return NULL;
+	}
+	id = baton_id(v.baton);
+	idlen = strlen(id);
+	/* The head's line, then each line against the next waiting name. */
+	for (; *p != '\0' && (e = strchr(p, '\n')) != NULL; p = e + 1)
+		if (strncmp(p, id, idlen) == 0 && (p[idlen] == ',' ||
+		    p + idlen == e))
+			break;
+	for (p = *p != '\0' ? strchr(p, '\n') + 1 : p; *p != '\0' &&
+	    *p != '.' && (e = strchr(p, '\n')) != NULL; p = e + 1) {
+		*e = '\0';
+		if (fstatat(gfd, p, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			break;		/* gone: the settle lists from here */
+		while (i < l.n && (l.v[i][0] == ',' ||
+		    sq_name_parse(&n, l.v[i]) == -1 ||
+		    strcmp(n.group, key) != 0 || strcmp(n.id, id) <= 0))
+			i++;		/* not waiting behind the head */
+		if (i == l.n)
+			break;		/* beyond the listing */
+		if (strcmp(p, l.v[i++]) != 0) {
+			why = "order file that names the next heads out "
+			    "of their order";
+			break;
+		}
+	}
+	names_free(&l);
+	free(buf);
+	return why;
+}
+
+/* ------------------------------------------------------- transitions *//* ------------------------------------------------------- transitions */
 
 int
 group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,

@@ -151,6 +151,15 @@ void	names_free(struct names *l);
 int	group_dir_of(struct sq_queue *q, const char *name);
 
 /*
+ * group_order_wrong - whether the order file of gfd, the directory of
+ * group key, could lead a settle astray: NULL when it is right or
+ * absent, else what is wrong ("order file that does not check ...", one
+ * whose names after the head are not the oldest waiting in their order).
+ * For qadmin check; the settles check it themselves (group.c).
+ */
+const char *group_order_wrong(int gfd, const char *key);
+
+/*
  * group_publish_into - the send of a grouped message as sq_group_publish
  * makes it, for a batch of sends into one group: *gfd is the group's
  * directory, opened (made whole first if needed) when it is -1 and kept

@@ -132,7 +132,9 @@ struct sq_problem {
 					   starting with path and ':' */
 	const char	*action;	/* the repair: "mkdir", "rename",
 					   "recover", "quarantine", "copy",
-					   "chmod", "chown"; NULL: none */
+					   "chmod", "chown", "make" (a
+					   group's baton), "remove" (a
+					   wrong order file); NULL: none */
 	const char	*to;		/* the repair's result: a path
 					   relative to the queue, a mode */
 	int		 repaired;	/* 1: the repair was made */

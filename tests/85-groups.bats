@@ -153,7 +153,7 @@ drain_bodies() {
 	qack "$r"
 	[[ -f $Q/groups/A/.order ]] || fail "no order file: $(ls -A "$Q/groups/A" | head -3)"
 	# From the head it chose on, sorted, between its first and last line.
-	assert_equal "$(head -1 "$Q/groups/A/.order")" spoolq-order-1
+	[[ $(head -1 "$Q/groups/A/.order") =~ ^spoolq-order-2\ [0-9a-f]{16}\ [0-9a-f]{16}$ ]] || fail "first line: $(head -1 "$Q/groups/A/.order")"
 	assert_equal "$(tail -1 "$Q/groups/A/.order")" .
 	assert_equal "$(sed -n 2p "$Q/groups/A/.order")" "$(names new q)"
 	assert_equal "$(sed '1d;$d' "$Q/groups/A/.order" | wc -l)" 39
@@ -527,6 +527,84 @@ need_strace() {
 	((age >= 7200 && age < 7500)) || fail "oldest age $age"
 	run qadmin stats --age q
 	assert_line --regexp "^q +3 +0 +0 +0 +0 +0 +3 +0$"
+}
+
+# twenty KEY: send m1..m20 into group KEY, claim and ack m1, so that the
+# settle lists the group and leaves its order file for the next heads.
+twenty() {
+	qsend -g "$1" q $(seq -f "$1%g" 1 20)
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" "${1}1"
+	qack "$r"
+	[[ -f $Q/groups/$1/.order ]] || fail "no order file in $1"
+}
+
+# swap34: lines 3 and 4 of the input swapped.
+swap34() {
+	awk 'NR == 3 { l = $0; next } { print } NR == 4 { print l }'
+}
+
+# drain_bodies_line: claim and ack one at a time, bodies on one line.
+drain_bodies_line() {
+	local r out=
+	while r=$(qrecv q); do
+		out+="$(cat "$r") "
+		qack "$r"
+	done
+	echo "$out"
+}
+
+@test "an order file written or edited by hand is not trusted: the group is served in ID order, the file written anew, and check reports and removes a wrong one" {
+	local f want
+	# Written by hand, m4 before m3.
+	twenty A
+	f=$Q/groups/A/.order
+	{
+		echo spoolq-order-1
+		swap34 <"$f" | sed 1d
+	} >"$f.new"
+	assert_equal "$(sed -n 3p "$f.new")" "$(sed -n 4p "$f")"
+	assert_equal "$(sed -n 4p "$f.new")" "$(sed -n 3p "$f")"
+	cat "$f.new" >"$f"
+	rm "$f.new"
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" A2
+	qack "$r"
+	# Written anew by that settle's listing: it checks.
+	[[ -f $f ]] || fail "no order file written anew"
+	run --separate-stderr qadmin check q
+	assert_success
+	want=$(seq -f "A%g" 3 20 | tr '\n' ' ')
+	assert_equal "$(drain_bodies_line)" "$want"
+	# Edited in place, its first line kept: m3 and m4 swapped.
+	twenty B
+	f=$Q/groups/B/.order
+	swap34 <"$f" >"$f.new"
+	cat "$f.new" >"$f"
+	rm "$f.new"
+	run --separate-stderr qadmin check q
+	assert_failure 1
+	assert_equal "$stderr" "qadmin: check: q: order file that does not check (written by hand or cut short): groups/B/.order"
+	run --separate-stderr qadmin check --repair q
+	assert_success
+	assert_output "remove - groups/B/.order -> -"
+	[[ ! -e $f ]] || fail "not removed"
+	want=$(seq -f "B%g" 2 20 | tr '\n' ' ')
+	assert_equal "$(drain_bodies_line)" "$want"
+	# A message put into the group's directory by hand, between m3 and
+	# m4: the order file checks, but no longer names the next heads.
+	twenty C
+	f=$Q/groups/C/.order
+	m3=$(sed -n 3p "$f")
+	echo Cx >"$Q/groups/C/${m3%%,*}z,g=C"
+	run --separate-stderr qadmin check q
+	assert_failure 1
+	assert_equal "$stderr" "qadmin: check: q: order file that names the next heads out of their order: groups/C/.order"
+	run --separate-stderr qadmin check --repair q
+	assert_success
+	assert_output "remove - groups/C/.order -> -"
+	want="C2 C3 Cx $(seq -f "C%g" 4 20 | tr '\n' ' ')"
+	assert_equal "$(drain_bodies_line)" "$want"
 }
 
 @test "messages waiting in a group count for max_messages" {
