@@ -109,6 +109,7 @@ struct sender {
 	size_t		 n;
 	const char	*name;		/* the queue or exchange, as given */
 	const char	*dedup_id;	/* --dedup-id, or NULL */
+	const char	*group;		/* the group's key (-g), or NULL */
 };
 
 /*
@@ -134,6 +135,30 @@ planted_marker(const struct sender *s, char *buf, size_t size)
 			    "(%s)", s->n == 1 ? s->name : s->queues[i].path,
 			    rel, sq_mode_name(st.st_mode)) > 0;
 		}
+	return 0;
+}
+
+/*
+ * Whether groups/KEY of a queue, the directory of the message's group,
+ * is something planted there that is not a directory (the send could not
+ * open it); if so, buf says which and what it is.
+ */
+static int
+planted_group(const struct sender *s, char *buf, size_t size)
+{
+	char rel[PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	if (s->group == NULL)
+		return 0;
+	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_GROUPS, s->group);
+	for (i = 0; i < s->n; i++)
+		if (fstatat(s->queues[i].fd, rel, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+			return snprintf(buf, size, "%s/%s: not a directory "
+			    "(%s)", s->n == 1 ? s->name : s->queues[i].path,
+			    rel, sq_mode_name(st.st_mode)) > 0;
 	return 0;
 }
 
@@ -200,6 +225,10 @@ fail(struct sender *s, const char *what)
 		code = EX_DATAERR;
 		warnx("%s: message larger than the queue's max_bytes", what);
 	} else if (e == SQ_ENOTREG && planted_marker(s, buf, sizeof(buf))) {
+		code = EX_DATAERR;
+		warnx("%s; qadmin check --repair moves it to quarantine/", buf);
+	} else if ((e == ENOTDIR || e == ELOOP) &&
+	    planted_group(s, buf, sizeof(buf))) {
 		code = EX_DATAERR;
 		warnx("%s; qadmin check --repair moves it to quarantine/", buf);
 	} else {
@@ -480,6 +509,7 @@ main(int argc, char *argv[])
 	memset(&s, 0, sizeof(s));
 	s.name = argv[0];
 	s.dedup_id = o.dedup_id;
+	s.group = o.group;
 	tool_queue_path(path, root, argv[0], create);
 	if (sq_exchange_is(path))
 		open_exchange(&s, path, o.key);
