@@ -67,7 +67,7 @@ struct qb {
 	char		 token[SQ_TOKEN_MAX];
 	int		 lockfd;
 	int		 connected;
-	int		 served;	/* a connection was set up once */
+	int		 served;	/* a batch went through once */
 	int		 drain, quiet, verbose;
 	int64_t		 beat_ms, beat_at;
 	struct sq_backoff backoff;
@@ -598,9 +598,11 @@ fatal_code(int rc)
 /*
  * The broker failed (rc, why): drop the connection; a broker that is
  * down or gone is waited for, with one log line per wait.  A refusal
- * (credentials, configuration) ends the bridge when no connection was
- * ever set up: the URL or the credentials are wrong, and trying again
- * would not help.  Once one was, a refusal is waited for like an outage:
+ * (credentials, configuration) ends the bridge while no batch has gone
+ * through since it started: the URL or the credentials are wrong (an
+ * AMQP exchange is only looked up by the first publish), and trying
+ * again would not help.  Once one has, a refusal is waited for like an
+ * outage:
  * a broker that restarts refuses for a while (RabbitMQ's "home node of
  * durable queue is down" while it recovers a queue; a login before its
  * users are loaded), and an operator's edit of users or queues is put
@@ -642,6 +644,7 @@ batch_end(struct qb *s, int rc, const char *why)
 {
 	if (rc == BR_OK) {
 		sq_backoff_reset(&s->backoff);
+		s->served = 1;
 		return 0;
 	}
 	return broker_failed(s, rc, why);
@@ -659,7 +662,6 @@ ensure_connected(struct qb *s, int *stop)
 		return 0;
 	if ((rc = s->b.ops->connect(&s->b, why, sizeof(why))) == BR_OK) {
 		s->connected = 1;
-		s->served = 1;
 		if (s->verbose)
 			logline(s, "%s: connected", s->b.url.shown);
 		return 0;
