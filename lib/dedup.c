@@ -37,7 +37,7 @@
  * may hold many sends pending at once (deferred, one marker each, each
  * locked until the batch is committed): their "pending" is made durable
  * with the batch's bodies, by one flush before any is published, and
- * their "sent" is not flushed at all - a "pending" marker whose body has
+ * "sent" is never written into them: a "pending" marker whose body has
  * left tmp/ says the same, and the rename was flushed before.  This
  * module calls nothing of send.c; the names it publishes an orphan under
  * are move.c's rules.
@@ -398,9 +398,14 @@ fail:
 int
 dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 {
-	if (rc == 0)
+	/*
+	 * A deferred send's marker stays "pending": its body has left tmp/,
+	 * which says "sent" as well, and a batch saves a write and a cut
+	 * per message.
+	 */
+	if (rc == 0 && !d->defer)
 		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL,
-		    MW_CUT | (d->defer ? 0 : MW_SYNC));
+		    MW_CUT | MW_SYNC);
 	finish(d, b, id, rc);
 	return rc;
 }

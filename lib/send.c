@@ -15,7 +15,8 @@
  * (sq_batch_defer_dedup): then each keeps its marker locked and
  * "pending" (not flushed), and the name it is to take, in a slot; the
  * commit flushes bodies and markers together, renames each, flushes
- * new/, and only then writes "sent" into each marker and unlocks it.
+ * new/, and only then unlocks each marker, left "pending": a pending
+ * marker whose body has left tmp/ means "sent" (dedup.c).
  */
 #include <sys/stat.h>
 
@@ -146,11 +147,11 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 }
 
 /*
- * Settle the deferred sends after their batch's commit or abort: "sent"
- * into the markers of those published, the others taken back (marker
- * emptied and removed, tmp/ID and sidecar removed).  Returns 0, or -1
- * with errno when a marker could not be written (its body is published
- * all the same, and its "pending" says so).
+ * Settle the deferred sends after their batch's commit or abort: the
+ * markers of those published unlocked as they are ("pending", their
+ * bodies gone from tmp/), the others taken back (marker emptied and
+ * removed, tmp/ID and sidecar removed).  Returns 0, or -1 with errno
+ * when the marker of a published send could not be settled.
  */
 static int
 dedup_settle(struct sq_batch *b)

@@ -684,8 +684,9 @@ int	sq_batch_add_fd(struct sq_batch *b, int fd);
  * (with those before it).  The dedup rule holds as for a send on its
  * own (dedup.c): a crash before the commit leaves "pending" markers
  * whose bodies the next send of the ID publishes, one after it leaves
- * "pending" markers whose bodies are gone, and either way the next send
- * of the ID is dropped.  A marker stays locked until its batch is
+ * "pending" markers whose bodies are gone (as the commit itself does:
+ * it never writes "sent" into them), and either way the next send of
+ * the ID is dropped.  A marker stays locked until its batch is
  * committed or aborted: another sender of the ID waits for it (for the
  * lease, at most 5 s, then EBUSY).  Call before the first add.
  */

@@ -5,6 +5,7 @@
  * (SIGKILL) before or in the middle of the commit loses nothing and
  * makes no duplicate once the same IDs are sent again.
  */
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -81,6 +82,39 @@ bodies_once(const struct tap_queue *t, int n)
 	return good;
 }
 
+/*
+ * The markers of the n IDs "id-i" each say "MSGID pending MS ..." with
+ * MSGID a message in new/: a committed batch leaves them so, its bodies
+ * gone from tmp/ (no "sent" written per message).
+ */
+static int
+markers_pending(const struct tap_queue *t, int n)
+{
+	char path[PATH_MAX + 64], buf[512], id[160], state[16];
+	char msg[PATH_MAX + 200];
+	struct stat st;
+	ssize_t len;
+	int i, fd;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/dedup/id-%d", t->path, i);
+		if ((fd = open(path, O_RDONLY)) == -1)
+			return 0;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			return 0;
+		buf[len] = '\0';
+		if (sscanf(buf, "%159s %15s", id, state) != 2 ||
+		    strcmp(state, "pending") != 0)
+			return 0;
+		snprintf(msg, sizeof(msg), "%s/new/%s", t->path, id);
+		if (stat(msg, &st) == -1)
+			return 0;
+	}
+	return 1;
+}
+
 static int kill_after = -1;	/* send() kills the process at this one */
 static int published;
 
@@ -152,6 +186,8 @@ whole(void)
 	ok(count(&t, "new") == N && bodies_once(&t, N),
 	    "  each body once in new/");
 	ok(count(&t, "tmp") == 0, "  nothing left in tmp/");
+	ok(markers_pending(&t, N), "  each marker pending with its message "
+	    "in new/");
 	ok(send_all(&q, N, 1) == N, "the same IDs again: all %d dropped", N);
 	ok(count(&t, "new") == N && bodies_once(&t, N),
 	    "  still each body once");
