@@ -18,7 +18,8 @@
  * basic.return before the ack is an unroutable message (r=unroutable),
  * a basic.nack a refusal (r=refused).
  *
- * in: basic.qos with prefetch = batch, basic.consume with manual acks;
+ * in: basic.qos with prefetch = two batches (one is on its way while the
+ * other is written locally), basic.consume with manual acks;
  * the dedup ID of the local send is the message_id (a message without
  * one is sent without: delivery tags are numbers of one channel, the
  * same on the next connection, so they cannot tell messages apart);
@@ -42,6 +43,7 @@
 #define HDR_EXPIRES	"Spoolq-Expires"
 #define HDR_KEY		"Spoolq-Key"
 #define FRAME_MAX	131072
+#define PREFETCH_BATCHES 2		/* in: basic.qos prefetch, in batches */
 
 struct aconn {
 	amqp_connection_state_t c;
@@ -266,7 +268,12 @@ amqp_connect(struct bridge *b, char *err, size_t errsize)
 			goto fail;
 	}
 	if (b->in) {
-		amqp_basic_qos(a->c, CHANNEL, 0, (uint16_t)b->batch, 0);
+		/*
+		 * Two batches: the next one comes while one is written
+		 * into the queue, and a fetch finds it whole.
+		 */
+		amqp_basic_qos(a->c, CHANNEL, 0, (uint16_t)(PREFETCH_BATCHES *
+		    b->batch), 0);
 		if ((st = rpc_check(a, "basic.qos", err, errsize)) != BR_OK)
 			goto fail;
 		amqp_basic_consume(a->c, CHANNEL, amqp_cstring_bytes(a->queue),
