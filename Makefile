@@ -238,7 +238,7 @@ install-extras:
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
 	done
 	install -m 644 completion/spoolq.bash $(DESTDIR)$(BASHCOMPDIR)/qadmin
-	for t in qsend qrecv qack qworker; do \
+	for t in $(filter-out qadmin,$(TOOLS)); do \
 		ln -sf qadmin $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
 	done
 	install -m 644 completion/_spoolq $(DESTDIR)$(ZSHCOMPDIR)/_spoolq

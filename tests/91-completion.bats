@@ -48,7 +48,7 @@ offers() {
 }
 
 @test "completion: bash registers one function for every tool" {
-	for t in qsend qrecv qack qworker qadmin; do
+	for t in qsend qrecv qack qworker qbridge qadmin; do
 		run complete -p "$t"
 		assert_success
 		assert_output "complete -F _spoolq $t"
@@ -65,10 +65,17 @@ offers() {
 	offers qadmin bind '' :: events
 	offers qadmin bind events '' :: jobs mail
 	offers qadmin exchange show '' :: events
+	# qbridge: its direction, then the queue where it goes.
+	offers qbridge '' :: in out
+	offers qbridge out '' :: jobs mail
+	offers qbridge out -q --batch 10 j :: jobs
+	offers qbridge in redis://db/jobs '' :: jobs mail
 	# Not for a new name, nor after the last operand.
 	offers qadmin exchange create '' ::
 	offers qadmin check jobs '' ::
 	offers qrecv jobs '' ::
+	offers qbridge out jobs '' ::
+	offers qbridge in '' ::
 }
 
 @test "completion: the spool root is -d, else SPOOLQ_DIR, else the default" {
@@ -182,8 +189,13 @@ offered() {
 
 @test "completion: every option of every tool's -h and man page, and every qadmin command" {
 	local t o c n=0
-	for t in qsend qrecv qack qworker; do
-		comp "$t" -
+	for t in qsend qrecv qack qworker qbridge; do
+		# qbridge takes its options after its direction, in or out.
+		if [[ $t == qbridge ]]; then
+			comp qbridge out -
+		else
+			comp "$t" -
+		fi
 		for o in $(help_opts "$t") $(man_opts "$t"); do
 			n=$((n + 1))
 			offered "$o" || fail "$t: $o is not completed"
@@ -234,6 +246,7 @@ offered() {
 	offers qack --touch 1 :: 1ms 1s 1m 1h 1d
 	offers qworker -t 4 :: 4ms 4s 4m 4h 4d
 	offers qworker --grace 4 :: 4ms 4s 4m 4h 4d
+	offers qbridge in --timeout 6 :: 6ms 6s 6m 6h 6d
 	offers qadmin gc --tmp-age 9 :: 9ms 9s 9m 9h 9d
 	offers qadmin redrive --older-than 9 :: 9ms 9s 9m 9h 9d
 	# and sizes
@@ -309,7 +322,7 @@ max_attempts lease retry_delay retry_max_delay ttl durability job_timeout dedup_
 	assert_success
 	local c=$T/root/usr/share/bash-completion/completions
 	assert_file_exists "$T/root/usr/share/zsh/vendor-completions/_spoolq"
-	for t in qsend qrecv qack qworker qadmin; do
+	for t in qsend qrecv qack qworker qbridge qadmin; do
 		assert_file_exists "$c/$t"
 		# The bash-completion loader finds each tool's file by its name.
 		run env XDG_DATA_DIRS="$T/root/usr/share" bash -c '

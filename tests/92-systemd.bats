@@ -33,7 +33,7 @@ install_units() {
 
 @test "systemd: the installed units pass systemd-analyze verify" {
 	install_units
-	for u in qworker@.service spoolq-gc.service spoolq-gc.timer; do
+	for u in qworker@.service qbridge@.service spoolq-gc.service spoolq-gc.timer; do
 		assert_file_exists "$U/$u"
 		run systemd-analyze verify --man=no "$U/$u"
 		assert_success
