@@ -74,13 +74,16 @@ struct qb {
 	int		 exit_code;
 };
 
-static const char synopsis[] =
-    "usage: qbridge out [-qv] [-d root] [--batch count] [--cacert file]"
-    "\n               [--credentials file] [--drain] [--timeout duration]"
+/* The synopsis of both modes (-h), and of each (its usage errors). */
+#define SYN_OUT	"qbridge out [-qv] [-d root] [--batch count] [--cacert file]" \
+    "\n               [--credentials file] [--drain] [--timeout duration]" \
     " queue url\n"
-    "       qbridge in [-qv] [-d root] [--batch count] [--cacert file]"
-    "\n               [--credentials file] [--drain] [--timeout duration]"
-    " url queue\n";
+#define SYN_IN	"qbridge in [-qv] [-d root] [--batch count] [--cacert file]" \
+    "\n               [--credentials file] [--drain] [--timeout duration]" \
+    " url queue\n"
+static const char synopsis[] = "usage: " SYN_OUT "       " SYN_IN;
+static const char synopsis_out[] = "usage: " SYN_OUT;
+static const char synopsis_in[] = "usage: " SYN_IN;
 
 static const char options[] =
     "  --batch count     messages per batch, and the prefetch of in "
@@ -1308,6 +1311,7 @@ main(int argc, char *argv[])
 	};
 	struct qb s;
 	const char *root = NULL, *url;
+	const char *synopsis_mode = synopsis;
 	char why[BR_ERR_MAX];
 	int ch, rc;
 
@@ -1323,14 +1327,22 @@ main(int argc, char *argv[])
 		if (strcmp(argv[1], "in") == 0)
 			s.b.in = 1;
 		else if (strcmp(argv[1], "out") != 0)
-			tool_usage(synopsis, "%s: not in or out", argv[1]);
+			tool_usage(synopsis, "%s: not in or out",
+			    tool_echo(argv[1]));
 		argv++;
 		argc--;
+		/* getopt reports a bad option as "argv[0]: why". */
+		tool_args(argv, getprogname());
+		synopsis_mode = s.b.in ? synopsis_in : synopsis_out;
+		tool_synopsis(synopsis_mode, NULL);
 	} else if (argc > 1 && strcmp(argv[1], "--version") == 0)
 		tool_version();
 	else if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0))
 		tool_help(synopsis, options, "qbridge(1)");
+	else if (argc > 1)
+		tool_usage(synopsis, "%s: options come after in or out",
+		    tool_echo(argv[1]));
 	else
 		tool_usage(synopsis, "missing in or out");
 	while ((ch = getopt_long(argc, argv, "d:hqv", longopts, NULL)) != -1) {
@@ -1368,12 +1380,13 @@ main(int argc, char *argv[])
 			tool_version();
 			break;
 		default:
-			tool_usage(synopsis, NULL);
+			tool_usage(synopsis_mode, NULL);
 		}
 	}
 	if (argc - optind != 2)
-		tool_usage(synopsis, "%s", argc - optind < 2 ?
-		    "missing queue or url" : "too many arguments");
+		tool_usage(synopsis_mode, "%s", argc - optind < 2 ?
+		    (s.b.in ? "missing url or queue" : "missing queue or url") :
+		    "too many arguments");
 	s.qarg = argv[optind + (s.b.in ? 1 : 0)];
 	url = argv[optind + (s.b.in ? 0 : 1)];
 	if (url_parse(&s.b, url, why, sizeof(why)) == -1 ||

@@ -182,6 +182,36 @@ assert_usage_error() {
 	assert_usage_error qsend "invalid option -- 'n'"
 }
 
+@test "qbridge: each usage error says what is wrong, then the synopsis of its mode (in or out) alone" {
+	local url=redis://127.0.0.1:1/s
+	expect_fail 64 qbridge out --bogus q "$url"
+	assert_usage_error qbridge "unrecognized option '--bogus'"
+	assert_line --index 1 --regexp '^usage: qbridge out \[-qv\] '
+	refute_output --partial 'qbridge in'
+	expect_fail 64 qbridge in -x "$url" q
+	assert_usage_error qbridge "invalid option -- 'x'"
+	assert_line --index 1 --regexp '^usage: qbridge in \[-qv\] '
+	refute_output --partial 'qbridge out'
+	expect_fail 64 qbridge in "$url"
+	assert_usage_error qbridge "missing url or queue"
+	refute_output --partial 'qbridge out'
+	expect_fail 64 qbridge out q "$url" extra
+	assert_usage_error qbridge "too many arguments"
+	refute_output --partial 'qbridge in'
+	expect_fail 64 qbridge out --batch 0 q "$url"
+	assert_usage_error qbridge "--batch 0: too small (from 1 to 1000)"
+	refute_output --partial 'qbridge in'
+	# Before the mode is known, both forms.
+	expect_fail 64 qbridge -d "$SPOOLQ_DIR" out q "$url"
+	assert_usage_error qbridge "-d: options come after in or out"
+	assert_line --regexp '^ +qbridge in \[-qv\] '
+	expect_fail 64 qbridge sideways q "$url"
+	assert_usage_error qbridge "sideways: not in or out"
+	expect_fail 64 qbridge
+	assert_usage_error qbridge "missing in or out"
+	assert_line --regexp '^ +qbridge in \[-qv\] '
+}
+
 @test "a bad option value: what is wrong in one line, then the synopsis of that one command, exit 64" {
 	local -a c
 	local i
@@ -269,6 +299,10 @@ assert_usage_error() {
 	assert_output "qrecv: jobs: no such queue (no spool root $typo)"
 	expect_fail 66 qworker -d "$typo" --drain jobs -- true
 	assert_output "qworker: jobs: no such queue (no spool root $typo)"
+	expect_fail 66 qbridge out -d "$typo" jobs redis://127.0.0.1:1/s
+	assert_output "qbridge: jobs: no such queue (no spool root $typo)"
+	expect_fail 66 qbridge in -d "$typo" redis://127.0.0.1:1/s jobs
+	assert_output "qbridge: jobs: no such queue (no spool root $typo)"
 	# qack takes receipts (paths); a -d given must still exist.
 	mkq q
 	qsend q x
@@ -496,7 +530,8 @@ assert_short_echo() {
 	    "qadmin config q get $big" "qadmin config q set $big=1" \
 	    "qadmin cat q $big" "qadmin delete q $big" "qworker $big -- true" \
 	    "qsend --at $big q x" "qsend -H $big q x" "qack --reject=$big x" \
-	    "qadmin ls q $big" "qworker -j $big q -- true"; do
+	    "qadmin ls q $big" "qworker -j $big q -- true" "qbridge $big q u" \
+	    "qbridge -$big out q u"; do
 		run --separate-stderr $cmd
 		refute_crash
 		(( status != 0 )) || fail "$cmd: exit 0"
