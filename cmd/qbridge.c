@@ -1398,6 +1398,9 @@ main(int argc, char *argv[])
 	if ((rc = cred_load(&s.b.cred, s.credfile, why, sizeof(why))) != 0)
 		die(rc, "%s", why);
 	setup(&s, root);
+	if (!s.b.in && s.verbose && sq_queue_held(&s.q))
+		warnx("%s: the queue is held: nothing is claimed until "
+		    "qadmin release", s.qarg);
 	if (s.b.in)
 		in_run(&s);
 	else

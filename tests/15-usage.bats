@@ -336,7 +336,7 @@ assert_usage_error() {
 
 # ------------------------------------------------------- held queues
 
-@test "a held queue is shown as held by list and stats (text, JSON, Prometheus); -v says so in qrecv and qworker" {
+@test "a held queue is shown as held by list and stats (text, JSON, Prometheus); -v says so in qrecv, qworker and qbridge out" {
 	mkq jobs
 	mkq other
 	qsend jobs a b
@@ -370,6 +370,14 @@ assert_usage_error() {
 	run --separate-stderr qworker -v --drain jobs -- cat
 	assert_success
 	assert_equal "$stderr" "qworker: jobs: the queue is held: nothing is claimed until qadmin release"
+	assert_count new jobs 2
+	# Nothing to carry out of a held queue: drained before any broker.
+	run --separate-stderr qbridge out -v --drain jobs redis://127.0.0.1:1/s
+	assert_success
+	assert_equal "$stderr" "qbridge: jobs: the queue is held: nothing is claimed until qadmin release"
+	run --separate-stderr qbridge out --drain jobs redis://127.0.0.1:1/s
+	assert_success
+	assert_equal "$stderr" ""
 	assert_count new jobs 2
 	qadmin release jobs
 	run --separate-stderr qadmin list
