@@ -5,6 +5,7 @@ BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+EXAMPLESDIR ?= $(PREFIX)/share/doc/spoolq/examples
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR	?=
 
@@ -223,14 +224,21 @@ uninstall:
 	done
 	@$(MAKE) --no-print-directory uninstall-extras
 
-# systemd units (ExecStart= naming BINDIR) and shell completions, where
-# Debian looks for them.  Nothing is enabled or started.
+# systemd units (ExecStart= naming BINDIR), shell completions and the
+# examples (those in C go with the library: LIBEXAMPLESDIR), where Debian
+# looks for them.  Nothing is enabled or started.
 UNITFILES = examples/qworker@.service examples/qbridge@.service \
 	    examples/spoolq-gc.service examples/spoolq-gc.timer
+EXAMPLES = $(filter-out %.c,$(wildcard examples/*))
+C_EXAMPLES = $(wildcard examples/*.c)
 
 install-extras:
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
-	    $(DESTDIR)$(ZSHCOMPDIR)
+	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(EXAMPLESDIR)
+	for e in $(EXAMPLES); do \
+		if [ -x $$e ]; then m=755; else m=644; fi; \
+		install -m $$m $$e $(DESTDIR)$(EXAMPLESDIR)/ || exit 1; \
+	done
 	for u in $(UNITFILES); do \
 		sed -e "s|/usr/local/bin/|$(BINDIR)/|g" \
 		    -e "s|^Environment=PATH=|&$(BINDIR):|" $$u \
@@ -249,6 +257,9 @@ uninstall-extras:
 	done
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_spoolq
+	for e in $(EXAMPLES); do rm -f $(DESTDIR)$(EXAMPLESDIR)/$${e##*/}; done
+	rmdir $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(dir $(EXAMPLESDIR)) \
+	    2>/dev/null || true
 
 clean:
 	rm -rf bin build-asan build-fuzz lib/*.o lib/*.d lib/*.a cmd/*.o \
@@ -264,6 +275,7 @@ clean:
 # $(INCLUDEDIR)/spoolq, found through spoolq.pc.  The tools keep linking
 # libspoolq.a statically (start-up cost, SPEC 6).
 LIBDIR	?= $(PREFIX)/lib
+LIBEXAMPLESDIR ?= $(EXAMPLESDIR)
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 VERSION	:= $(shell sed -n 's/^.define SQ_VERSION[^"]*"\(.*\)"/\1/p' lib/spoolq.h)
@@ -317,11 +329,14 @@ install-lib: all
 	install -m 644 $(PUB_H) $(DESTDIR)$(INCLUDEDIR)/spoolq/
 	install -m 644 $(O)/lib/spoolq.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	install -m 644 man/libspoolq.3 $(DESTDIR)$(MANDIR)/man3/
+	install -d $(DESTDIR)$(LIBEXAMPLESDIR)
+	install -m 644 $(C_EXAMPLES) $(DESTDIR)$(LIBEXAMPLESDIR)/
 
 uninstall-lib:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libspoolq.so \
 	    $(DESTDIR)$(LIBDIR)/libspoolq.a $(DESTDIR)$(PKGCONFIGDIR)/spoolq.pc \
-	    $(DESTDIR)$(MANDIR)/man3/libspoolq.3
+	    $(DESTDIR)$(MANDIR)/man3/libspoolq.3 \
+	    $(addprefix $(DESTDIR)$(LIBEXAMPLESDIR)/,$(notdir $(C_EXAMPLES)))
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/spoolq
 
 clean-lib:

@@ -43,6 +43,18 @@ install_units() {
 	assert_output "ExecStart=$T/usr/bin/qworker \$QWORKER_OPTS %i -- \$QWORKER_COMMAND"
 	run grep -h '^Environment=PATH=' "$U/spoolq-gc.service"
 	assert_output "Environment=PATH=$T/usr/bin:/usr/local/bin:/usr/bin:/bin"
+	# The examples as they are, in the documentation's directory (the
+	# C ones go with the library), scripts still executable.
+	local e x=$T/usr/share/doc/spoolq/examples n=0
+	for e in "$TOP"/examples/*; do
+		[[ $e == *.c ]] && continue
+		n=$((n + 1))
+		cmp "$e" "$x/${e##*/}" || fail "${e##*/}: not installed as it is"
+	done
+	((n >= 10))
+	assert_file_executable "$x/handler.sh"
+	assert_file_not_executable "$x/qworker.env"
+	assert_file_not_exists "$x/consumer.c"
 	# Nothing enabled, nothing outside the unit directory.
 	run find "$T/usr" -name '*.wants' -o -path '*/etc/*'
 	assert_output ''
@@ -50,6 +62,7 @@ install_units() {
 	    uninstall-extras DESTDIR= PREFIX="$T/usr"
 	assert_success
 	assert_file_not_exists "$U/qworker@.service"
+	assert_dir_not_exists "$x"
 }
 
 @test "systemd: every unit of examples/ passes systemd-analyze verify" {

@@ -61,6 +61,9 @@ public() {
 		assert_file_exists "$p/include/spoolq/$h.h"
 	done
 	assert_file_exists "$p/share/man/man3/libspoolq.3"
+	for e in producer consumer; do
+		cmp "$TOP/examples/$e.c" "$p/share/doc/spoolq/examples/$e.c"
+	done
 	run grep -x 'prefix=/usr/local' "$p/lib/pkgconfig/spoolq.pc"
 	assert_success
 	# uninstall takes the library back out.
@@ -69,6 +72,7 @@ public() {
 	assert_file_not_exists "$p/lib/libspoolq.so.0"
 	assert_file_not_exists "$p/lib/pkgconfig/spoolq.pc"
 	assert_dir_not_exists "$p/include/spoolq"
+	assert_dir_not_exists "$p/share/doc/spoolq"
 }
 
 @test "the example producer and consumer build against the installed library" {
