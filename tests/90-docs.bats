@@ -58,3 +58,19 @@ examples() {
 @test "docs: spoolq.7 examples run as shown" {
 	examples man/spoolq.7
 }
+
+@test "docs: spoolq(7) lists and refers to every tool the Makefile builds, and README's overview names each" {
+	local top=$BATS_TEST_DIRNAME/.. tools t overview
+	tools=$(sed -n 's/^TOOLS[[:space:]]*=//p' "$top/Makefile")
+	[[ $(wc -w <<<"$tools") -ge 6 ]] || fail "TOOLS not read: $tools"
+	overview=$(sed -n '/^## What it is/,/^There is no daemon/p' "$top/README.md")
+	for t in $tools; do
+		grep -qx ".It Xr $t 1" "$top/man/spoolq.7" ||
+		    fail "spoolq.7: $t is not in the list of tools"
+		sed -n '/^\.Sh SEE ALSO/,$p' "$top/man/spoolq.7" |
+		    grep -qx "\.Xr $t 1 ,\{0,1\}" ||
+		    fail "spoolq.7: $t is not in SEE ALSO"
+		[[ $overview == *"\`$t\`"* ]] ||
+		    fail "README.md, What it is: $t is not named"
+	done
+}
