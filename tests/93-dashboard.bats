@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
-# examples/grafana-spoolq.json queries only metrics that qadmin stats
-# --prometheus writes: every name in its queries is in a fresh report.
+# examples/grafana-spoolq.json queries only metrics, label values and
+# labels that qadmin stats --prometheus writes: every name in its queries,
+# every label=value it matches and every label it sums by is in a fresh
+# report.
 
 load helpers
 
@@ -48,4 +50,35 @@ queried() {
 	    spoolq_dead_lettered_last_hour spoolq_workers; do
 		queried | grep -qx "$m" || fail "$m: not on the dashboard"
 	done
+}
+
+@test "dashboard: every label value it matches and every label it sums by is in a fresh qadmin stats --prometheus" {
+	local e sel m pair by l n=0
+	mkq jobs
+	qsend jobs ready inflight dead
+	r=$(qrecv jobs)
+	r=$(qrecv jobs)
+	qack --reject "$r"
+	qadmin stats --prometheus -o "$T/spoolq.prom"
+	while IFS= read -r e; do
+		# name="value": a sample of the metric with that label and value.
+		for sel in $(grep -oE 'spoolq_[a-z_]+\{[^}]*\}' <<<"$e"); do
+			m=${sel%%\{*}
+			for pair in $(grep -oE '[a-z_]+="[^"$]*"' <<<"$sel"); do
+				n=$((n + 1))
+				grep -qF -- "$pair" <(grep "^$m{" "$T/spoolq.prom") ||
+				    fail "$m{$pair}: queried by the dashboard, no such sample"
+			done
+		done
+		# by (LABEL, ...): every metric of the query has the label.
+		by=$(sed -nE 's/.*by \(([a-z_, ]+)\).*/\1/p' <<<"$e" | tr -d ,)
+		for l in $by; do
+			for m in $(grep -oE 'spoolq_[a-z_]+' <<<"$e" | sort -u); do
+				n=$((n + 1))
+				grep -qE "^$m\{([^}]*,)?$l=\"" "$T/spoolq.prom" ||
+				    fail "$m: summed by $l, which it does not carry"
+			done
+		done
+	done < <(jq -r '.. | objects | (.expr // empty)' "$DASH")
+	((n >= 10)) || fail "only $n labels checked"
 }
