@@ -33,7 +33,14 @@ main(int argc, char *argv[])
 		    *err ? err : strerror(errno));
 		return 66;
 	}
-	while (sq_claim(&q, 0, NULL, &c, 1, &got, &next_ms) == 0 && got > 0) {
+	for (;;) {
+		if (sq_claim(&q, 0, NULL, &c, 1, &got, &next_ms) == -1) {
+			fprintf(stderr, "consumer: %s: %s\n", argv[1],
+			    strerror(errno));
+			return 74;
+		}
+		if (got == 0)
+			break;
 		/* The receipt is cur/NAME: read the body from there. */
 		if ((fd = sq_open_regular(q.curfd, c.name, O_RDONLY, 0,
 		    NULL)) == -1) {

@@ -108,6 +108,13 @@ public() {
 	assert_output five
 	expect_fail 66 "$T/consumer" nosuchqueue
 	expect_fail 64 "$T/producer" jobs
+	# A claim that fails is an error, not an empty queue: the consumer
+	# says so and exits 74, and the message stays ready.
+	"$T/producer" jobs six
+	expect_fail 74 strace -f -o /dev/null -e inject=renameat2:error=EIO \
+	    "$T/consumer" jobs
+	assert_output 'consumer: jobs: Input/output error'
+	assert_count new jobs 1
 }
 
 # calls: "A B" for each library module A (lib/A.o of the build tree) that
