@@ -40,6 +40,7 @@
 
 #define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
 #define CONF_MAX	(16 * 1024 * 1024)	/* bytes of exchange.conf */
+#define BOM		"\xef\xbb\xbf"	/* UTF-8 byte order mark */
 #define LONG_MARK	"\001"	/* the value of a line too long for inih */
 #define NAME_SHOWN	100	/* key name bytes kept from such a line */
 #define EDIT_WAIT_MS	10000	/* for another editor of exchange.conf */
@@ -372,7 +373,7 @@ reader(char *buf, int size, void *arg)
 	memcpy(l->raw, p, len);
 	l->raw[len] = '\0';
 	s = l->raw;
-	if (l->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+	if (l->line == 1 && strncmp(s, BOM, 3) == 0)
 		s += 3;		/* a byte order mark, as inih skips it */
 	if (strlen(l->raw) != len) {
 		fail(l, "a NUL byte in the line");
@@ -862,22 +863,41 @@ out_str(struct out *o, const char *s)
 	out_add(o, s, strlen(s));
 }
 
-/* Copy line i of the loaded text, a key line rewritten as "key = P". */
+/*
+ * Copy line i of the loaded text so that it reads the same whatever an
+ * edit puts before it.  An indented line is a continuation when a key
+ * line comes before it (classify), so a line that was read as a key or a
+ * [section] only because none came before it loses its indent: once an
+ * edit adds a key line above, or removes the header between, it would
+ * otherwise join that key.  A continuation line of a binding is
+ * rewritten as "key = P", as its key line may go.
+ */
 static void
 out_line(struct out *o, const struct sq_exchange *x, const struct edit *ed,
     const char *text, size_t i)
 {
 	const struct lineinfo *li = &ed->lines[i];
+	const char *p = text + li->off;
+	size_t n = li->len, bom = 0, k;
 
 	if (li->kind == K_CONT && li->bind >= 0) {
-		/* Its key line may go: make it stand on its own. */
 		out_str(o, "key = ");
 		out_str(o, x->bindings[li->bind].pattern);
 		out_str(o, "\n");
 		return;
 	}
-	out_add(o, text + li->off, li->len);
-	if (li->len == 0 || text[li->off + li->len - 1] != '\n')
+	if (li->kind == K_HEADER || li->kind == K_KEY) {
+		if (li->off == 0 && n >= 3 && memcmp(p, BOM, 3) == 0)
+			bom = 3;
+		for (k = bom; k < n && p[k] != '\n' &&
+		    isspace((unsigned char)p[k]); k++)
+			;
+		out_add(o, p, bom);
+		p += k;
+		n -= k;
+	}
+	out_add(o, p, n);
+	if (n == 0 || p[n - 1] != '\n')
 		out_str(o, "\n");
 }
 

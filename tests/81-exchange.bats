@@ -293,6 +293,21 @@ mount_elsewhere() {
 	assert_same "$(printf 'type: topic\nr\torders.us.#\nq\torders.eu.*')" "$output"
 }
 
+@test "qadmin bind and unbind keep what indented headers and keys bind: no line joins the key line an edit puts or leaves before it" {
+	mkqs q r s
+	mkdir "$SPOOLQ_DIR/x"
+	printf '%s\n' '[exchange]' 'type = direct' '[bind "q"]' \
+	    '  [bind "r"]' '	key = r1' '[bind "s"]' '  key = s1' >"$(X x)"
+	qadmin bind x q k
+	run qadmin exchange show x
+	assert_same "$(printf 'type: direct\nq\tk\nr\tr1\ns\ts1')" "$output"
+	qadmin unbind x q k
+	qadmin bind x s s2
+	qadmin unbind x s s1
+	run qadmin exchange show x
+	assert_same "$(printf 'type: direct\nr\tr1\ns\ts2')" "$output"
+}
+
 @test "qadmin -n bind and unbind say what they would do and change nothing" {
 	local before
 	mkq q
