@@ -16,9 +16,18 @@
  *                                    never published: publish it now (the
  *                                    first message is never lost) and drop
  *                                    ours; else it was published: drop ours;
- *   empty, or older than window   -> void (its maker crashed before
- *                                    writing it, or failed): ours is the
- *                                    first, written into it under the lock.
+ *   older than window             -> void: ours is the first, written
+ *                                    into it under the lock;
+ *   empty (or damaged)            -> void too (its maker crashed before
+ *                                    writing it, or has not locked it
+ *                                    yet): removed under the lock and
+ *                                    made anew, never written into, so
+ *                                    that its maker, locking it late,
+ *                                    finds the name gone and does not
+ *                                    take it for its own.
+ * Only the maker of a marker writes into it while it is empty: a maker
+ * counts as one only if, once it holds the lock, the name still leads to
+ * the file it made.
  * A send is decided by the create or under the lock, never by a lookup
  * alone.  A client of a shared file system (fs_remote) may answer a read
  * from its caches, for about a second, with what the file held before
@@ -240,8 +249,18 @@ marker_lock(int dfd, const char *key, mode_t share, int64_t wait_ms,
 		if (fd != -1) {
 			share_file(share, fd);
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-				*made = 1;
-				return fd;
+				/*
+				 * Another sender may have locked it between
+				 * our create and our lock, found it empty and
+				 * removed it (marker_judge): then it is not
+				 * the marker any more.
+				 */
+				if (same_file(dfd, key, fd)) {
+					*made = 1;
+					return fd;
+				}
+				close(fd);
+				continue;
 			}
 			if (errno != EWOULDBLOCK) {
 				close(fd);
@@ -278,8 +297,10 @@ marker_lock(int dfd, const char *key, mode_t share, int64_t wait_ms,
  * system that other hosts write to, and it was not made by us (made),
  * read it again once the lock has been ours for MARKER_SETTLE_MS, through
  * a descriptor opened then: a read before may have come from a cache
- * filled before its last holder wrote.  Returns 0, 1 when the marker
- * was removed meanwhile (make or open it again), or -1 with errno.
+ * filled before its last holder wrote.  An empty or damaged marker not
+ * made by us is removed (its maker may lock it after us).  Returns 0, 1
+ * when the marker was removed meanwhile or by us (make or open it
+ * again), or -1 with errno.
  */
 static int
 marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
@@ -295,19 +316,32 @@ marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
 	}
 	if (marker_read(fd, m) == -1)
 		return -1;
-	if (!marker_void(q, m) || !fs_remote(fd))
+	if (marker_void(q, m) && fs_remote(fd)) {
+		pause_ms(MARKER_SETTLE_MS);
+		if ((nfd = sq_open_regular(dfd, key, O_RDONLY, 0, &b)) == -1)
+			return errno == ENOENT ? 1 : -1;
+		if (fstat(fd, &a) == -1)
+			rc = -1;
+		else if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			rc = 1;		/* another marker now */
+		else
+			rc = marker_read(nfd, m);
+		close(nfd);
+		if (rc != 0)
+			return rc;
+	}
+	if (m->id[0] != '\0')
 		return 0;
-	pause_ms(MARKER_SETTLE_MS);
-	if ((nfd = sq_open_regular(dfd, key, O_RDONLY, 0, &b)) == -1)
-		return errno == ENOENT ? 1 : -1;
-	if (fstat(fd, &a) == -1)
-		rc = -1;
-	else if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
-		rc = 1;			/* another marker now */
-	else
-		rc = marker_read(nfd, m);
-	close(nfd);
-	return rc;
+	/*
+	 * Empty (or damaged), and not made by us: its maker may be between
+	 * its create and its lock, and would take it for its own, unwritten,
+	 * once we unlock.  So it is never written into by another: it is
+	 * removed, under our lock, and made anew; a maker that then locks
+	 * it finds the name gone (marker_lock).
+	 */
+	if (unlinkat(dfd, key, 0) == -1 && errno != ENOENT)
+		return -1;
+	return 1;
 }
 
 /* Unlock the marker; when nothing was published, take tmp/id back too. */

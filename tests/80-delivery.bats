@@ -547,6 +547,33 @@ concurrent_senders() {
 	done
 }
 
+@test "qsend --dedup-id: a sender stopped between the create of its marker and its lock does not deliver after another sender went through it" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local pid
+	# The first flock(2) of qsend --dedup-id locks the marker it has just
+	# made; held back there, a second sender finds the marker empty and
+	# goes through it while the first still waits to lock it.
+	strace -E "$(leakless_env)" -f -qq -o /dev/null \
+	    -e inject=flock:delay_enter=2000000:when=1 \
+	    qsend --dedup-id same q first 2>"$T/err.first" &
+	pid=$!
+	for _ in $(seq 1000); do
+		[[ -e $Q/dedup/same ]] && break
+		sleep 0.05
+	done
+	assert_file_exists "$Q/dedup/same"
+	qsend --dedup-id same q second
+	wait "$pid" || fail "first sender: $(cat "$T/err.first")"
+	assert_equal "$(cat "$T/err.first")" ''
+	# Exactly one of the two was delivered (which one depends on whether
+	# the second was done before the first took the lock); the marker
+	# names it.
+	assert_count new q 1
+	assert_equal "$(ls -A "$Q/tmp")" ''
+	[[ $(cat "$Q/dedup/same") =~ ^"$(only new q) sent "[0-9]{13}$ ]] || fail "marker: $(cat "$Q/dedup/same")"
+}
+
 @test "qsend --dedup-id: the first concurrent senders on a queue without dedup/ all succeed" {
 	# The first senders on a queue race to make dedup/; losing that race
 	# is no error.  50 fresh queues make the race all but certain.
