@@ -4,34 +4,27 @@
  *	./producer jobs 'resize photo-1.jpg' 'resize photo-2.jpg'
  */
 #include <spoolq.h>
-#include <stdio.h>
+#include <err.h>
 #include <string.h>
 
 int
 main(int argc, char *argv[])
 {
-	char root[PATH_MAX], path[PATH_MAX], err[256] = "";
+	char why[PATH_MAX + 256];
 	struct sq_queue q;
 	struct sq_batch b;
 	int i;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: producer QUEUE MESSAGE...\n");
-		return 64;
-	}
-	if (sq_spool_root(root, sizeof(root), NULL) == -1 ||
-	    sq_queue_path(path, sizeof(path), root, argv[1]) == -1 ||
-	    sq_queue_open(&q, path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "producer: %s: %s\n", argv[1],
-		    *err ? err : strerror(errno));
-		return 66;
-	}
+	if (argc < 3)
+		errx(64, "usage: producer QUEUE MESSAGE...");
+	if (sq_queue_open_arg(&q, NULL, argv[1], why, sizeof(why)) == -1)
+		errx(66, "%s", why);
 	sq_batch_begin(&b, &q, NULL, NULL);
 	for (i = 2; i < argc; i++)
 		if (sq_batch_add(&b, argv[i], strlen(argv[i])) == -1)
 			break;
 	if (i < argc || sq_batch_end(&b) == -1) {
-		fprintf(stderr, "producer: %s: %s\n", argv[1], strerror(errno));
+		warn("%s", argv[1]);
 		sq_batch_abort(&b);
 		return 74;
 	}

@@ -436,6 +436,24 @@ sq_queue_open(struct sq_queue *q, const char *path, char *err, size_t errsize)
 	return 0;
 }
 
+int
+sq_queue_open_arg(struct sq_queue *q, const char *root, const char *arg,
+    char *err, size_t errsize)
+{
+	char rootbuf[PATH_MAX], path[PATH_MAX];
+
+	if (sq_spool_root(rootbuf, sizeof(rootbuf), root) == -1) {
+		snprintf(err, errsize, "spool root: %s", strerror(errno));
+		return -1;
+	}
+	if (sq_queue_path(path, sizeof(path), rootbuf, arg) == -1) {
+		snprintf(err, errsize, "%s: %s", arg, errno == EINVAL ?
+		    "bad queue name" : strerror(errno));
+		return -1;
+	}
+	return sq_queue_open(q, path, err, errsize);
+}
+
 /* Count the non-dot entries of dir (in q). */
 static int
 count_dir(int fd, size_t *n)

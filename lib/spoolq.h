@@ -512,6 +512,19 @@ int	sq_queue_open(struct sq_queue *q, const char *path, char *err,
 	    size_t errsize);
 
 /*
+ * sq_queue_open_arg - open the queue named by a command-line argument as
+ * the tools do (SPEC 1): arg itself when it contains '/', else the queue
+ * NAME arg under the spool root of sq_spool_root(root) (root NULL: the
+ * default root).  Returns 0; -1 with errno ENOENT (no home directory
+ * for the default root, or no such queue), ENAMETOOLONG, EINVAL (a bad
+ * queue name, err "ARG: bad queue name"; or a bad queue.conf), or as
+ * for sq_queue_open.  err (errsize bytes) always gets a whole message
+ * that names the spool root, arg or the queue's path.
+ */
+int	sq_queue_open_arg(struct sq_queue *q, const char *root,
+	    const char *arg, char *err, size_t errsize);
+
+/*
  * sq_queue_open_dirs - sq_queue_open without loading queue.conf: the
  * settings stay at their defaults.  For mending a queue whose queue.conf
  * does not load (qadmin config set).  Returns 0, or -1 with errno and err

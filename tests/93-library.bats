@@ -106,7 +106,15 @@ public() {
 	"$T/producer" jobs five
 	run qrecv -A jobs
 	assert_output five
+	# A queue argument is a name under the spool root or, with a slash,
+	# a path, as for the tools (sq_queue_open_arg).
+	"$T/producer" "$SPOOLQ_DIR/jobs" six
+	run qrecv -A jobs
+	assert_output six
 	expect_fail 66 "$T/consumer" nosuchqueue
+	assert_output "consumer: $SPOOLQ_DIR/nosuchqueue: no such queue"
+	expect_fail 66 "$T/producer" -jobs one
+	assert_output 'producer: -jobs: bad queue name'
 	expect_fail 64 "$T/producer" jobs
 	# A claim that fails is an error, not an empty queue: the consumer
 	# says so and exits 74, and the message stays ready.
