@@ -330,7 +330,8 @@ tool_size(const char *opt, const char *s)
 static int
 vis_keep(wchar_t wc)
 {
-	if ((wc >= 0x200b && wc <= 0x200f) || (wc >= 0x202a && wc <= 0x202e) ||
+	if (wc == 0x061c || (wc >= 0x200b && wc <= 0x200f) ||
+	    (wc >= 0x202a && wc <= 0x202e) ||
 	    (wc >= 0x2060 && wc <= 0x206f) || wc == 0xfeff ||
 	    (wc >= 0xfff9 && wc <= 0xfffb))
 		return 0;

@@ -156,8 +156,9 @@ uint64_t tool_size(const char *opt, const char *s);
  * \ooo, a backslash too (\134), so that what was shown can be told from
  * what shows it.  When tool_init found a UTF-8 LC_CTYPE, a valid UTF-8
  * character that is printable (iswprint) is copied as it is, except the
- * bidirectional, zero-width and annotation controls and the byte order
- * mark; invalid or cut sequences and every character not kept are
+ * bidirectional controls (U+061C, U+200E, U+200F, U+202A to U+202E,
+ * U+2066 to U+2069), the zero-width and annotation controls and the
+ * byte order mark; invalid or cut sequences and every character not kept are
  * still \ooo, byte by byte.  Tabs are kept; newlines too with
  * TOOL_VIS_LINES (text of many lines: a job's standard error in qadmin
  * cat --meta), and they become \012 with TOOL_VIS_LINE (one line: a log

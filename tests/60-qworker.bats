@@ -504,6 +504,20 @@ UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\
 	    fail "not the job's line made visible: $(cat -A "$T/log")"
 }
 
+@test "qworker: in a UTF-8 locale every bidirectional control of a job's line stays \\ooo, the Arabic letter mark too" {
+	[[ $(LC_ALL=C.UTF-8 locale charmap 2>/dev/null) == UTF-8 ]] ||
+	    skip "no C.UTF-8 locale here"
+	local id
+	id=$(qsend -p q x)
+	# U+061C, U+200E, U+202E and U+2066 between letters, and an é kept.
+	LC_ALL=C.UTF-8 work --drain q -- sh -c \
+	    'printf "a\330\234b \342\200\216c \342\200\256d \342\201\246e \303\251\n" >&2'
+	assert_success
+	grep -qxF "$id: a\330\234b \342\200\216c \342\200\256d \342\201\246e é" "$T/log" ||
+	    fail "a bidirectional control reached the log: $(cat -A "$T/log")"
+	assert_logged "$T/log" "$id" 1 ack
+}
+
 @test "qworker: a job cannot forge a log line: after a carriage return, a form feed or a newline its text stays on a line of its own ID" {
 	local id fake
 	id=$(qsend -p q x)
