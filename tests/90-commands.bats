@@ -100,6 +100,23 @@ SH
 	assert_output ''
 }
 
+@test "scan: Makefile recipes with nested make functions and automatic variables are read as shell" {
+	cat >"$T/Makefile" <<'MK'
+TOOLS = a b
+bin/%: src/%.c
+	@mkdir -p $(dir $@)
+	m_cc -o $@ $< $(filter-out $(NOT),$(LIBS))
+install:
+	for t in $(filter-out a,$(TOOLS)); do \
+		m_ln -sf a $(DESTDIR)$(BINDIR)/$$t || exit 1; \
+	done
+MK
+	reported -l "$T/empty" "$T/Makefile"
+	assert_failure 1
+	refute_output --partial 'cannot parse'
+	assert_equal "$names" "$(printf '%s\n' m_cc m_ln mkdir | sort)"
+}
+
 @test "scan: a script that cannot be parsed is an error" {
 	printf 'if then fi (\n' >"$T/broken.sh"
 	run "$TOP/.ci/scan" -l "$T/empty" "$T/broken.sh"
