@@ -401,6 +401,62 @@ executable(const char *path)
 }
 
 /*
+ * The interpreter named by the "#!" line of the script at path, when it
+ * cannot be run: execve(2) then fails with an errno (ENOENT, EACCES) that
+ * names neither, as for a script with DOS line ends ("/bin/sh\r").
+ * Reads what execve(2) reads of the file (256 bytes, BINPRM_BUF_SIZE in
+ * Linux).  Returns the interpreter (a static buffer) with errno set, or
+ * NULL: not a script, a file we may not read, or an interpreter that runs.
+ */
+static const char *
+bad_interpreter(const char *path)
+{
+	static char line[256];
+	char *p, *end;
+	ssize_t n;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1)
+		return NULL;
+	while ((n = read(fd, line, sizeof(line) - 1)) == -1 && errno == EINTR)
+		;
+	close(fd);
+	if (n < 2 || line[0] != '#' || line[1] != '!')
+		return NULL;
+	line[n] = '\0';
+	for (p = line + 2; *p == ' ' || *p == '\t'; p++)
+		;
+	end = p + strcspn(p, " \t\n");
+	/* None named, or a line longer than what is read: execve's say. */
+	if (end == p || (*end == '\0' && (size_t)n == sizeof(line) - 1))
+		return NULL;
+	*end = '\0';
+	if (executable(p) == 0)
+		return NULL;
+	e = errno;
+	errno = e;
+	return p;
+}
+
+/*
+ * Say why the command cannot be executed: execve's errno e, or the
+ * interpreter of a script that cannot be run.
+ */
+static void
+noexec_warn(const char *path, int e)
+{
+	const char *interp;
+
+	if ((e == ENOENT || e == EACCES) &&
+	    (interp = bad_interpreter(path)) != NULL)
+		warnx("%s: %s: bad interpreter: %s", path, tool_echo(interp),
+		    strerror(errno));
+	else
+		warnc(e, "%s", path);
+}
+
+/*
  * Find the command once, as execvp(3) would: a name with a slash as it
  * is, else the first executable file of that name in $PATH (an empty
  * entry is the current directory).  Returns 0 with w->path set, or -1
@@ -1465,7 +1521,7 @@ batch_start(struct worker *w)
 		w->npend = 0;
 		return 1;
 	case JOB_NOEXEC:
-		warnc(w->exec_errno, "%s", w->path);
+		noexec_warn(w->path, w->exec_errno);
 		stop(w, EXIT_NOEXEC);
 		batch_release(w);
 		break;
@@ -1538,7 +1594,7 @@ claim_round(struct worker *w)
 					total++;
 					continue;
 				case JOB_NOEXEC:
-					warnc(w->exec_errno, "%s", w->path);
+					noexec_warn(w->path, w->exec_errno);
 					stop(w, EXIT_NOEXEC);
 					job_release(w, wq, &c[i]);
 					continue;
@@ -2419,6 +2475,10 @@ main(int argc, char *argv[])
 				    tool_echo(argv[i]));
 	if (resolve_command(&w) == -1)
 		err(EXIT_NOEXEC, "%s", w.cmd[0]);
+	if (bad_interpreter(w.path) != NULL) {
+		noexec_warn(w.path, errno);
+		exit(EXIT_NOEXEC);
+	}
 	if (output != NULL)
 		output_open(&w, output);
 	fd_budget(&w, (size_t)(dashes - optind), slots);

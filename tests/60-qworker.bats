@@ -163,6 +163,52 @@ teardown() {
 	assert_equal "$(ls -A "$SPOOLQ_DIR/q/run" | grep -c worker)" 0
 }
 
+@test "qworker: a script whose #! interpreter cannot be run is refused at start (69), the interpreter named and made visible" {
+	local before
+	qsend q one two
+	before=$(snapshot "$SPOOLQ_DIR")
+	# DOS line ends: the interpreter is "/bin/sh\r".
+	printf '#!/bin/sh\r\ncat >/dev/null\r\n' > "$T/crlf"
+	printf '#! /nonexistent/interp -x\n' > "$T/gone"
+	printf '#!/\n' > "$T/dir"
+	chmod +x "$T/crlf" "$T/gone" "$T/dir"
+	work --drain q -- "$T/crlf"
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/crlf: /bin/sh\\015: bad interpreter: No such file or directory"
+	work --drain q -- "$T/gone"
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/gone: /nonexistent/interp: bad interpreter: No such file or directory"
+	work --drain q -- "$T/dir"
+	assert_failure 69
+	assert_equal "$stderr" "qworker: $T/dir: /: bad interpreter: Permission denied"
+	assert_unchanged "$before"
+	assert_equal "$(ls -A "$SPOOLQ_DIR/q/run" | grep -c worker)" 0
+	# A script whose interpreter runs is served.
+	printf '#!/bin/sh\ncat >/dev/null\n' > "$T/good"
+	chmod +x "$T/good"
+	work --drain q -- "$T/good"
+	assert_success
+	assert_count new q 0
+}
+
+@test "qworker: a script whose interpreter vanishes after the start: claims given back uncounted, the interpreter named, exit 69" {
+	local ids interp
+	interp=$(mktemp -d /tmp/sqi.XXXXXX)
+	ln -s /bin/sh "$interp/sh"
+	printf '#!%s/sh\ncat >/dev/null\n' "$interp" > "$T/handler"
+	chmod +x "$T/handler"
+	start_worker q -- "$T/handler"
+	wait_for compgen -G "$SPOOLQ_DIR/q/run/worker.*"
+	rm -r "$interp"
+	ids=$(qsend -p q one two | sort)
+	wait_worker
+	assert_equal "$wstatus" 69
+	assert_equal "$(names new q)" "$ids"
+	assert_count dead q 0
+	grep -qx "qworker: $T/handler: $interp/sh: bad interpreter: No such file or directory" "$T/wlog" ||
+	    fail "no bad interpreter line in: $(cat "$T/wlog")"
+}
+
 @test "qworker: a program that itself exits 127 is an ordinary failure, retried" {
 	local id
 	id=$(qsend -p q x)
