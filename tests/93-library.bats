@@ -123,6 +123,25 @@ public() {
 	    "$T/consumer" jobs
 	assert_output 'consumer: jobs: Input/output error'
 	assert_count new jobs 1
+	# A body it cannot print goes back to new/ at once, its attempt not
+	# counted, and the consumer stops with 74: a full disk, and a closed
+	# pipe (EPIPE and SIGPIPE), which neither kills it holding the claim
+	# until its lease nor sends the rest of the queue to retry/.
+	"$T/producer" jobs seven
+	# shellcheck disable=SC2016
+	expect_fail 74 sh -c '"$0" jobs >/dev/full' "$T/consumer"
+	assert_output 'consumer: standard output: No space left on device'
+	assert_count new jobs 2
+	assert_count cur jobs 0
+	assert_count retry jobs 0
+	expect_fail 74 strace -f -o /dev/null \
+	    -e inject=write:error=EPIPE:signal=SIGPIPE "$T/consumer" jobs
+	assert_count new jobs 2
+	assert_count cur jobs 0
+	assert_count retry jobs 0
+	run qrecv jobs
+	assert_success
+	[[ $output == *,a=1,* ]] || fail "attempt counted by a failed print: $output"
 }
 
 # calls: "A B" for each library module A (lib/A.o of the build tree) that
