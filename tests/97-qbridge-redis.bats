@@ -240,7 +240,7 @@ group_made() {
 	wait_for -t 30 group_made "$key"
 	# A first message goes through, so the bridge has served.
 	redis-cli -p "$REDIS_PORT" xadd "$key" '*' body one >/dev/null
-	wait_for -t 30 test "$(count new b)" -eq 1
+	wait_for -t 30 eval '[[ $(count new b) == 1 ]]'
 	# Stopped between two reads, the bridge finds the stream gone.
 	kill -STOP "$pid"
 	wait_for -t 30 no_client_blocked
