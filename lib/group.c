@@ -1453,6 +1453,28 @@ each_waiting(int gfd, const char *key, sq_msg_fn *fn, void *arg)
 	return rc;
 }
 
+/*
+ * An entry of groups/ itself that is no group directory (a FIFO, a
+ * symlink, a file planted there) goes to fn as an unparsed entry, so
+ * that stats count it stray and ls shows it, as they do in the states.
+ * A directory, even under a name that is no key, is qadmin check's.
+ */
+static int
+each_stray(int gsfd, const char *name, sq_msg_fn *fn, void *arg)
+{
+	struct sq_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.state = SQ_STATE_GROUPED;
+	m.dirfd = gsfd;
+	m.name = name;
+	if (fstatat(gsfd, name, &m.st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISDIR(m.st.st_mode))
+		return 0;
+	return fn(&m, arg);
+}
+
 int
 sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 {
@@ -1465,10 +1487,13 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 	if ((d = dir_stream(gsfd)) == NULL)
 		return -1;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
-		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
-			continue;
-		rc = each_waiting(gfd, e->d_name, fn, arg);
+		if (e->d_name[0] == '.' || e->d_name[0] == ',')
+			continue;	/* ours: groups/,maint, groups/.new.* */
+		if (sq_group_key_valid(e->d_name, strlen(e->d_name)) &&
+		    (gfd = subdir_open(gsfd, e->d_name, 0)) != -1)
+			rc = each_waiting(gfd, e->d_name, fn, arg);
+		else
+			rc = each_stray(dirfd(d), e->d_name, fn, arg);
 	}
 	closedir(d);
 	return rc == 1 ? 0 : rc;

@@ -143,7 +143,10 @@ int	sq_group_stats(struct sq_queue *q, struct sq_group_stats *s);
  * for a state: m->state is SQ_STATE_GROUPED; m->dirfd is the group's
  * directory; m->parsed is 0 for a name that does not parse or whose g=
  * is not KEY, which is no message of the group (qadmin check reports
- * it).  In no order.  Returns 0, fn's -1,
+ * it).  An entry of groups/ itself that is not a directory (planted:
+ * a FIFO, a symlink, a file) comes too, unparsed, with m->dirfd groups/,
+ * so that it is counted stray as in a state.  In no order.  Returns 0,
+ * fn's -1,
  * or -1 with errno; 0 without groups/.
  */
 int	sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg);

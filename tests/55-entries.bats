@@ -413,6 +413,27 @@ planted_in_name() {
 	outside_untouched
 }
 
+@test "qadmin stats and ls count and show an entry planted in groups/ itself as stray" {
+	local k n
+	qsend -g g1 q one
+	for k in $KINDS; do
+		[[ $k == dir ]] && continue	# a directory is a group: check's
+		plant "$k" "$(qdir q)/groups/$PID.$k"
+	done
+	n=$(( $(wc -w <<<"$KINDS") - 1 ))
+	run -0 --separate-stderr timeout -k 5 10 qadmin stats --json q
+	refute_crash
+	[[ $(jq -r '.queues[0].stray // .stray' <<<"$output") == "$n" ]] ||
+	    fail "stats: $output"
+	run -0 --separate-stderr timeout -k 5 10 qadmin stats --prometheus q
+	assert_line "spoolq_stray_entries{queue=\"q\"} $n"
+	run -0 --separate-stderr timeout -k 5 10 qadmin ls q
+	refute_crash
+	[[ $(grep -c stray <<<"$output") == "$n" ]] || fail "ls: $output"
+	assert_same one "$(qrecv -A q)"
+	outside_untouched
+}
+
 @test "qadmin hold: a FIFO planted as held is refused at once, never opened for writing" {
 	mkfifo "$(qdir q)/held"
 	expect_fail 65 timeout -k 5 10 qadmin hold q
