@@ -113,52 +113,31 @@ struct sender {
 };
 
 /*
- * Whether the --dedup-id marker of a queue is something planted there
- * that is not a regular file (the send refused it, SQ_ENOTREG); if so,
- * buf says which and what it is.
+ * Whether dir/name of a queue - the --dedup-id marker in dedup/ (want a
+ * regular file: the send refused it, SQ_ENOTREG) or the directory of the
+ * message's group in groups/ (want a directory: the send could not open
+ * it) - is something planted there of another kind; if so, buf says
+ * which and what it is.  name NULL: none.
  */
 static int
-planted_marker(const struct sender *s, char *buf, size_t size)
+planted(const struct sender *s, const char *dir, const char *name,
+    mode_t want, char *buf, size_t size)
 {
 	char rel[PATH_MAX];
 	struct stat st;
 	size_t i;
 
-	if (s->dedup_id == NULL)
+	if (name == NULL)
 		return 0;
-	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_DEDUP, s->dedup_id);
+	snprintf(rel, sizeof(rel), "%s/%s", dir, name);
 	for (i = 0; i < s->n; i++)
 		if (fstatat(s->queues[i].fd, rel, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
-			/* Cut short, it still names the marker's queue. */
-			return snprintf(buf, size, "%s/%s: not a regular file "
-			    "(%s)", s->n == 1 ? s->name : s->queues[i].path,
-			    rel, sq_mode_name(st.st_mode)) > 0;
-		}
-	return 0;
-}
-
-/*
- * Whether groups/KEY of a queue, the directory of the message's group,
- * is something planted there that is not a directory (the send could not
- * open it); if so, buf says which and what it is.
- */
-static int
-planted_group(const struct sender *s, char *buf, size_t size)
-{
-	char rel[PATH_MAX];
-	struct stat st;
-	size_t i;
-
-	if (s->group == NULL)
-		return 0;
-	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_GROUPS, s->group);
-	for (i = 0; i < s->n; i++)
-		if (fstatat(s->queues[i].fd, rel, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
-			return snprintf(buf, size, "%s/%s: not a directory "
-			    "(%s)", s->n == 1 ? s->name : s->queues[i].path,
-			    rel, sq_mode_name(st.st_mode)) > 0;
+		    AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) != want)
+			/* Cut short, it still names the entry's queue. */
+			return snprintf(buf, size, "%s/%s: not a %s (%s)",
+			    s->n == 1 ? s->name : s->queues[i].path, rel,
+			    want == S_IFDIR ? "directory" : "regular file",
+			    sq_mode_name(st.st_mode)) > 0;
 	return 0;
 }
 
@@ -224,11 +203,9 @@ fail(struct sender *s, const char *what)
 	} else if (e == EFBIG) {
 		code = EX_DATAERR;
 		warnx("%s: message larger than the queue's max_bytes", what);
-	} else if (e == SQ_ENOTREG && planted_marker(s, buf, sizeof(buf))) {
-		code = EX_DATAERR;
-		warnx("%s; qadmin check --repair moves it to quarantine/", buf);
-	} else if ((e == ENOTDIR || e == ELOOP) &&
-	    planted_group(s, buf, sizeof(buf))) {
+	} else if ((e == SQ_ENOTREG && planted(s, SQ_DIR_DEDUP, s->dedup_id,
+	    S_IFREG, buf, sizeof(buf))) || ((e == ENOTDIR || e == ELOOP) &&
+	    planted(s, SQ_DIR_GROUPS, s->group, S_IFDIR, buf, sizeof(buf)))) {
 		code = EX_DATAERR;
 		warnx("%s; qadmin check --repair moves it to quarantine/", buf);
 	} else {

@@ -23,25 +23,6 @@
 
 #define N	200		/* more than SQ_DEDUP_BATCH: two commits */
 
-/* Messages (names not starting with '.') in the queue's directory sub. */
-static int
-count(const struct tap_queue *t, const char *sub)
-{
-	char path[PATH_MAX + 16];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "%s/%s", t->path, sub);
-	if ((d = opendir(path)) == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* The bodies in new/: each "PREFIX-i" for i < n exactly once. */
 static int
 bodies_once(const struct tap_queue *t, int n)
@@ -183,13 +164,13 @@ whole(void)
 	tap_queue_make(&t, &q, NULL, NULL, 0);
 	ok(send_all(&q, N, 1) == 0, "a deferred batch of %d sends, none "
 	    "dropped", N);
-	ok(count(&t, "new") == N && bodies_once(&t, N),
+	ok(tap_queue_count(&t, "new") == N && bodies_once(&t, N),
 	    "  each body once in new/");
-	ok(count(&t, "tmp") == 0, "  nothing left in tmp/");
+	ok(tap_queue_count(&t, "tmp") == 0, "  nothing left in tmp/");
 	ok(markers_pending(&t, N), "  each marker pending with its message "
 	    "in new/");
 	ok(send_all(&q, N, 1) == N, "the same IDs again: all %d dropped", N);
-	ok(count(&t, "new") == N && bodies_once(&t, N),
+	ok(tap_queue_count(&t, "new") == N && bodies_once(&t, N),
 	    "  still each body once");
 	tap_queue_remove(&t, &q);
 }
@@ -210,7 +191,8 @@ repeat_in_batch(void)
 	ok(sq_batch_options(&b, &o) == 0 && sq_batch_add(&b, "a", 1) == 0 &&
 	    sq_batch_add(&b, "b", 1) == 0 && sq_batch_end(&b) == 0,
 	    "one ID twice in a deferred batch: no wait on its own marker");
-	ok(b.dropped == 1 && count(&t, "new") == 1, "  one sent, one dropped");
+	ok(b.dropped == 1 && tap_queue_count(&t, "new") == 1,
+	    "  one sent, one dropped");
 	tap_queue_remove(&t, &q);
 }
 
@@ -231,14 +213,15 @@ killed(int n, int at, int commit, int intmp, int left, const char *what)
 	st = crash(&q, n, at, commit);
 	ok(commit ? WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL :
 	    WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", what);
-	ok(count(&t, "new") == at && count(&t, "tmp") == intmp,
+	ok(tap_queue_count(&t, "new") == at &&
+	    tap_queue_count(&t, "tmp") == intmp,
 	    "  %d published, %d in tmp/", at, intmp);
 	/* Marked: the published ones, and those in tmp/ but the left. */
 	ok(send_all(&q, n, 1) == at + intmp - left, "  the same IDs again: "
 	    "the %d marked before dropped", at + intmp - left);
-	ok(count(&t, "new") == n && bodies_once(&t, n),
+	ok(tap_queue_count(&t, "new") == n && bodies_once(&t, n),
 	    "  each body once in new/: none lost, none twice");
-	ok(count(&t, "tmp") == left, "  %d left in tmp/", left);
+	ok(tap_queue_count(&t, "tmp") == left, "  %d left in tmp/", left);
 	tap_queue_remove(&t, &q);
 }
 

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,24 +53,6 @@ unlinkat(int dfd, const char *name, int flags)
 	return (int)rc;
 }
 
-/* The number of entries of dir of q (not starting with "."). */
-static int
-count(struct sq_queue *q, const char *dir)
-{
-	struct dirent *e;
-	DIR *d;
-	int n = 0, fd;
-
-	if ((fd = openat(q->fd, dir, O_RDONLY | O_DIRECTORY)) == -1 ||
-	    (d = fdopendir(fd)) == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Send one message and claim it into c.  Returns 0 or -1. */
 static int
 send_claim(struct sq_queue *q, struct sq_claim *c)
@@ -92,7 +73,7 @@ send_claim(struct sq_queue *q, struct sq_claim *c)
 }
 
 static void
-take(struct sq_queue *q, const char *dir)
+take(const struct tap_queue *t, struct sq_queue *q, const char *dir)
 {
 	char taken[SQ_NAME_MAX + 1], other[SQ_NAME_MAX + 1];
 	struct sq_claim c;
@@ -103,7 +84,8 @@ take(struct sq_queue *q, const char *dir)
 	lie = 1;
 	rc = sq_take(q, c.name, taken);
 	ok(rc == 0 && !lie, "%s: a take made but said failed is taken", dir);
-	ok(count(q, SQ_DIR_CUR) == 0 && count(q, dir) == 1,
+	ok(tap_queue_count(t, SQ_DIR_CUR) == 0 &&
+	    tap_queue_count(t, dir) == 1,
 	    "%s: it is there, not in cur/", dir);
 	/* Another ID: a receipt neither in cur/ nor taken. */
 	strlcpy(other, c.name, sizeof(other));
@@ -115,8 +97,8 @@ take(struct sq_queue *q, const char *dir)
 		return;
 	lie = 1;
 	rc = sq_take_undo(q, taken);
-	ok(rc == 0 && !lie && count(q, SQ_DIR_NEW) == 1 &&
-	    count(q, dir) == 0,
+	ok(rc == 0 && !lie && tap_queue_count(t, SQ_DIR_NEW) == 1 &&
+	    tap_queue_count(t, dir) == 0,
 	    "%s: a give-back made but said failed is given back", dir);
 	ok(send_claim(q, &c) == 0 && sq_take(q, c.name, taken) == 0,
 	    "%s: claimed and taken again", dir);
@@ -128,9 +110,10 @@ take(struct sq_queue *q, const char *dir)
 	ok(sq_take_done(q, taken) == 0 &&
 	    fstatat(q->tmpfd, taken, &st, AT_SYMLINK_NOFOLLOW) == -1,
 	    "tmp: made again, it finds the message gone: acknowledged");
-	ok(count(q, SQ_DIR_NEW) == 1 && count(q, SQ_DIR_CUR) == 0 &&
-	    count(q, SQ_DIR_TMP) == 0, "tmp: nothing left but the one given "
-	    "back");
+	ok(tap_queue_count(t, SQ_DIR_NEW) == 1 &&
+	    tap_queue_count(t, SQ_DIR_CUR) == 0 &&
+	    tap_queue_count(t, SQ_DIR_TMP) == 0,
+	    "tmp: nothing left but the one given back");
 }
 
 int
@@ -142,10 +125,10 @@ main(void)
 	struct sq_queue q, qa;
 
 	tap_queue_make(&t, &q, NULL, NULL, 0);
-	take(&q, SQ_DIR_TMP);
+	take(&t, &q, SQ_DIR_TMP);
 	tap_queue_remove(&t, &q);
 	tap_queue_make(&a, &qa, keys, yes, 1);
-	take(&qa, SQ_DIR_ARCHIVE);
+	take(&a, &qa, SQ_DIR_ARCHIVE);
 	tap_queue_remove(&a, &qa);
 	return tap_done();
 }

@@ -8,7 +8,9 @@
 
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,28 @@ tap_queue_make(struct tap_queue *t, struct sq_queue *q,
 fail:
 	printf("not ok 1 - make a queue: %s\n1..1\n", why);
 	exit(1);
+}
+
+/*
+ * tap_queue_count - the entries of the directory sub of the queue t (not
+ * those whose names start with "."), or -1 when it cannot be read.
+ */
+static inline int
+tap_queue_count(const struct tap_queue *t, const char *sub)
+{
+	char path[PATH_MAX + 16];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", t->path, sub);
+	if ((d = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 /*
