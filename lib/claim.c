@@ -543,7 +543,6 @@ struct pass {
 	struct {
 		char			token[SQ_TOKEN_MAX];
 		enum sq_worker_state	state;
-		int64_t			hung_ms;	/* alive until */
 	} probed[PROBE_CACHE];
 };
 
@@ -652,7 +651,6 @@ worker_state(struct sq_queue *q, const char *token, struct pass *p)
 		note_next_ms(p->m, hung_ms);
 	if (p->nprobed < PROBE_CACHE) {
 		strlcpy(p->probed[p->nprobed].token, token, SQ_TOKEN_MAX);
-		p->probed[p->nprobed].hung_ms = hung_ms;
 		p->probed[p->nprobed++].state = state;
 	}
 	return state;
