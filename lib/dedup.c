@@ -47,9 +47,21 @@
  * locked until the batch is committed): their "pending" is made durable
  * with the batch's bodies, by one flush before any is published, and
  * "sent" is never written into them: a "pending" marker whose body has
- * left tmp/ says the same, and the rename was flushed before.  This
- * module calls nothing of send.c; the names it publishes an orphan under
- * are move.c's rules.
+ * left tmp/ says the same, and the rename was flushed before.
+ * On a local file system the markers of such a batch are one file: the
+ * first made is the batch's (its line ends with its dedup ID), and each
+ * next one is a hard link to it, made by linkat(2) (which, like the
+ * exclusive create, fails when the name exists: the commit point), its
+ * line appended, with the ID at its end, while the batch holds the lock,
+ * which covers every name of the file.  A reader takes the line of its
+ * ID.  A link costs a name, where a marker of its own costs a file, a
+ * page, a lock and five more calls.  A file shared so is never written
+ * into by another sender (that would overwrite the others' lines): a
+ * void one is removed under the lock and made anew, a "pending" one is
+ * left "pending".  On a shared file system, where a link may let two
+ * clients win, each marker is a file of its own.  This module calls
+ * nothing of send.c; the names it publishes an orphan under are move.c's
+ * rules.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -57,6 +69,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,6 +88,9 @@
  * cannot shorten the wait (spoolq(5), Deduplication markers).
  */
 #define MARKER_SETTLE_MS 2000
+/* The most of a marker read: a batch's lines (SQ_DEDUP_BATCH of them). */
+#define MARKER_READ_MAX	(256 * 1024)
+#define RECORD_MAX	(SQ_ID_MAX + SQ_NAME_MAX + SQ_DEDUP_MAX + 64)
 
 struct marker {
 	char	id[SQ_ID_MAX];
@@ -82,41 +98,106 @@ struct marker {
 	int64_t	ms;
 	char	dir[16];		/* pending: where it was going */
 	char	name[SQ_NAME_MAX + 1];	/* and under which name */
+	int	shared;			/* the file has other names (a batch's) */
 };
 
+/*
+ * Parse line, the first of its marker (first) or not, for the marker of
+ * key into m.  A line that ends with a dedup ID is that ID's; one without
+ * is the ID's whose name the file has, and is only ever the first.
+ * Returns 1 when the line is key's (m filled, or zeroed when damaged),
+ * 0 when it is another's.
+ */
 static int
-marker_read(int fd, struct marker *m)
+record_parse(char *line, const char *key, int first, struct marker *m)
 {
-	char buf[SQ_ID_MAX + SQ_NAME_MAX + 64];
+	char owner[SQ_DEDUP_MAX + 1];
 	long long ms;
-	ssize_t n;
 	int k;
 
-	memset(m, 0, sizeof(*m));
-	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
-		return n == 0 ? 0 : -1;
-	buf[n] = '\0';
-	k = sscanf(buf, "%159s %15s %lld %15s %255s", m->id, m->state, &ms,
-	    m->dir, m->name);
+	k = sscanf(line, "%159s %15s %lld %15s %255s %128s", m->id, m->state,
+	    &ms, m->dir, m->name, owner);
+	if (k == 6 ? strcmp(owner, key) != 0 : !first) {
+		memset(m, 0, sizeof(*m));
+		return 0;
+	}
 	if (k < 3 || strchr(m->id, '/') != NULL || m->id[0] == '.' || ms < 0)
 		memset(m, 0, sizeof(*m));	/* damaged: as if absent */
 	else
 		m->ms = ms;
 	if (k < 5)
 		m->dir[0] = m->name[0] = '\0';	/* no target: new/ID */
-	return 0;
+	return 1;
 }
 
+/*
+ * Read the record of key in the marker fd into m: zeroed when there is
+ * none (empty, damaged, or a batch's file without a line of key's, left
+ * so by a crash between its link and its line).  Returns 0 or -1.
+ */
+static int
+marker_read(int fd, const char *key, struct marker *m)
+{
+	char small[RECORD_MAX], *buf = small, *line, *nl;
+	struct stat st;
+	size_t size = sizeof(small), got = 0;
+	ssize_t n;
+	int first, rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	if (fstat(fd, &st) == -1)
+		return -1;
+	for (;;) {
+		if ((n = pread(fd, buf + got, size - 1 - got, (off_t)got)) ==
+		    -1)
+			goto out;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got < size - 1)
+			continue;
+		if (size == MARKER_READ_MAX)
+			break;
+		/* A batch's file: read it whole. */
+		size = MARKER_READ_MAX;
+		if ((buf = malloc(size)) == NULL)
+			return -1;
+		memcpy(buf, small, got);
+	}
+	buf[got] = '\0';
+	for (line = buf, first = 1; *line != '\0'; line = nl, first = 0) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		if (record_parse(line, key, first, m) || nl == NULL)
+			break;
+	}
+	m->shared = st.st_nlink > 1;
+	rc = 0;
+out:
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
+/* Format a marker's line; with key, as one of a batch's file.  Its length. */
+static int
+record_format(char *buf, size_t size, const char *id, const char *state,
+    const char *dir, const char *name, const char *key)
+{
+	return snprintf(buf, size, "%s %s %lld%s%s%s%s%s%s\n", id, state,
+	    (long long)sq_now_ms(), dir ? " " : "", dir ? dir : "",
+	    name ? " " : "", name ? name : "", key ? " " : "", key ? key : "");
+}
+
+/* Write the marker's line (see record_format).  Its length, or -1. */
 static int
 marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
-    const char *dir, const char *name, int how)
+    const char *dir, const char *name, const char *key, int how)
 {
-	char buf[SQ_ID_MAX + SQ_NAME_MAX + 64];
+	char buf[RECORD_MAX];
 	int len;
 
-	len = snprintf(buf, sizeof(buf), "%s %s %lld%s%s%s%s\n", id, state,
-	    (long long)sq_now_ms(), dir ? " " : "", dir ? dir : "",
-	    name ? " " : "", name ? name : "");
+	len = record_format(buf, sizeof(buf), id, state, dir, name, key);
 	/*
 	 * Overwrite, then cut: a crash in between leaves the new record
 	 * with old bytes after it, never an empty marker (which would let a
@@ -128,7 +209,7 @@ marker_write(struct sq_queue *q, int fd, const char *id, const char *state,
 	if ((how & MW_SYNC) && q->conf.durability == SQ_DURABILITY_FSYNC &&
 	    fsync(fd) == -1)
 		return -1;
-	return 0;
+	return len;
 }
 
 /*
@@ -314,7 +395,7 @@ marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
 		memset(m, 0, sizeof(*m));
 		return 0;
 	}
-	if (marker_read(fd, m) == -1)
+	if (marker_read(fd, key, m) == -1)
 		return -1;
 	if (marker_void(q, m) && fs_remote(fd)) {
 		pause_ms(MARKER_SETTLE_MS);
@@ -325,23 +406,33 @@ marker_judge(struct sq_queue *q, int dfd, const char *key, int fd,
 		else if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
 			rc = 1;		/* another marker now */
 		else
-			rc = marker_read(nfd, m);
+			rc = marker_read(nfd, key, m);
 		close(nfd);
 		if (rc != 0)
 			return rc;
 	}
-	if (m->id[0] != '\0')
+	if (m->id[0] != '\0' && !(m->shared && marker_void(q, m)))
 		return 0;
 	/*
 	 * Empty (or damaged), and not made by us: its maker may be between
 	 * its create and its lock, and would take it for its own, unwritten,
 	 * once we unlock.  So it is never written into by another: it is
 	 * removed, under our lock, and made anew; a maker that then locks
-	 * it finds the name gone (marker_lock).
+	 * it finds the name gone (marker_lock).  So is a void one of a
+	 * batch's file: writing into it would overwrite the others' lines.
 	 */
 	if (unlinkat(dfd, key, 0) == -1 && errno != ENOENT)
 		return -1;
 	return 1;
+}
+
+/* The file fd has other names. */
+static int
+shared(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_nlink > 1;
 }
 
 /* Unlock the marker; when nothing was published, take tmp/id back too. */
@@ -355,8 +446,16 @@ finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 		/*
 		 * Ours was not published: no marker may claim it was, or the
 		 * producer's retry would be dropped and the message lost.
+		 * A name of a batch's file goes, the file is not cut (the
+		 * lines of the others): a name that does not go leaves the
+		 * body in tmp/, for the next sender to publish.
 		 */
-		if (d->pending && d->fd != -1 && ftruncate(d->fd, 0) == 0) {
+		if (d->pending && (d->linked || (d->base && shared(d->fd)))) {
+			if (unlinkat(d->dfd, d->key, 0) == -1 &&
+			    errno != ENOENT)
+				goto close;
+		} else if (d->pending && d->fd != -1 &&
+		    ftruncate(d->fd, 0) == 0) {
 			if (q->conf.durability == SQ_DURABILITY_FSYNC)
 				fsync(d->fd);
 			/*
@@ -368,6 +467,7 @@ finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 		unlinkat(q->tmpfd, id, 0);
 		attr_remove(q, id);
 	}
+close:
 	if (d->fd != -1)
 		close(d->fd);
 	if (d->dfd != -1 && !d->keep_dfd)
@@ -381,7 +481,7 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 	struct sq_queue *q = b->q;
 	struct marker m;
 	struct stat st;
-	int made, rc;
+	int made, rc, len;
 
 	d->fd = -1;
 	d->pending = 0;
@@ -408,21 +508,36 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 		    fstatat(q->tmpfd, m.id, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && publish_orphan(b, &m) == -1)
 			goto fail;
-		if (strcmp(m.state, "sent") != 0 &&
-		    marker_write(q, d->fd, m.id, "sent", NULL, NULL,
+		/*
+		 * A batch's file stays "pending": that says "sent" too now,
+		 * its body gone from tmp/, and "sent" would overwrite the
+		 * lines of the others.
+		 */
+		if (strcmp(m.state, "sent") != 0 && !m.shared &&
+		    marker_write(q, d->fd, m.id, "sent", NULL, NULL, NULL,
 		    MW_CUT | MW_SYNC) == -1)
 			goto fail;
 		drop(b, id);
 		finish(d, b, id, 0);
 		return 1;
 	}
-	/* An empty marker, one we made, needs no cut after the write. */
+	/*
+	 * An empty marker, one we made, needs no cut after the write.  A
+	 * deferred send's line names its ID: a file made by us on a local
+	 * file system becomes the batch's, and the next sends of the batch
+	 * link to it (dedup_link).
+	 */
 	if (publish_name(q, b->opts, id, d->name, &d->tofd) == -1 ||
-	    marker_write(q, d->fd, id, "pending", d->tofd == q->retryfd ?
-	    SQ_DIR_RETRY : SQ_DIR_NEW, d->name, (made ? 0 : MW_CUT) |
-	    (d->defer ? 0 : MW_SYNC)) == -1)
+	    (len = marker_write(q, d->fd, id, "pending", d->tofd ==
+	    q->retryfd ? SQ_DIR_RETRY : SQ_DIR_NEW, d->name, d->defer ?
+	    d->key : NULL, (made ? 0 : MW_CUT) | (d->defer ? 0 :
+	    MW_SYNC))) == -1)
 		goto fail;
 	d->pending = 1;
+	if (d->defer && made && !fs_remote(d->dfd)) {
+		d->base = 1;
+		d->end = len;
+	}
 	return 0;
 fail:
 	finish(d, b, id, -1);
@@ -438,8 +553,47 @@ dedup_end(struct dedup *d, struct sq_batch *b, const char *id, int rc)
 	 * per message.
 	 */
 	if (rc == 0 && !d->defer)
-		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL,
-		    MW_CUT | MW_SYNC);
+		rc = marker_write(b->q, d->fd, id, "sent", NULL, NULL, NULL,
+		    MW_CUT | MW_SYNC) == -1 ? -1 : 0;
 	finish(d, b, id, rc);
 	return rc;
+}
+
+int
+dedup_link(struct dedup *d, struct dedup *base, struct sq_batch *b,
+    const char *id)
+{
+	struct sq_queue *q = b->q;
+	char buf[RECORD_MAX];
+	ssize_t n;
+	int len;
+
+	d->fd = -1;
+	d->pending = d->linked = d->base = 0;
+	d->before = b->committed;
+	strlcpy(d->keybuf, b->opts->dedup_id, sizeof(d->keybuf));
+	d->key = d->keybuf;
+	/* Taken, or no links here: the marker of its own decides. */
+	if (linkat(d->dfd, base->key, d->dfd, d->key, 0) == -1)
+		return 1;
+	d->linked = d->pending = 1;
+	/*
+	 * Its line after the link: nobody reads the name before the batch
+	 * unlocks, and a crash in between leaves a name without a line,
+	 * void (its body was not published).
+	 */
+	if (publish_name(q, b->opts, id, d->name, &d->tofd) == -1)
+		goto fail;
+	len = record_format(buf, sizeof(buf), id, "pending", d->tofd ==
+	    q->retryfd ? SQ_DIR_RETRY : SQ_DIR_NEW, d->name, d->key);
+	if ((n = pwrite(base->fd, buf, (size_t)len, base->end)) != len) {
+		if (n != -1)
+			errno = EIO;
+		goto fail;
+	}
+	base->end += len;
+	return 0;
+fail:
+	finish(d, b, id, -1);
+	return -1;
 }

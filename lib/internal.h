@@ -321,12 +321,17 @@ struct dedup {
 	char	keybuf[SQ_DEDUP_MAX + 1];
 	char	name[SQ_NAME_MAX + 1];	/* the name it is to be published as */
 	int	tofd;			/* in this directory of the queue */
+	int	base;		/* deferred: the marker is a batch's file, */
+	off_t	end;		/* its lines this long */
+	int	linked;		/* deferred: a link to the batch's file (fd -1) */
 };
 
 /*
  * A deduplicated send held pending in its batch (sq_batch_defer_dedup):
  * its marker stays locked and says "pending" until the batch is
- * committed, and then "sent" (or it is taken back).
+ * committed, and stays so (or it is taken back).  The marker of the
+ * first made is the batch's file (d.base), those after it links to it
+ * (d.linked), when the file system allows (dedup_link).
  */
 struct sq_dedup_slot {
 	struct dedup	d;
@@ -352,6 +357,18 @@ struct sq_dedup_slot {
  * them is published (send.c).
  */
 int	dedup_begin(struct dedup *d, struct sq_batch *b, const char *id);
+
+/*
+ * dedup_link - a deferred send's marker as a hard link (linkat(2), the
+ * commit point of a first send, as the exclusive create is) to base's,
+ * the batch's file (base->base: made by dedup_begin, locked and held by
+ * the batch), its line appended: locked with it, "pending".  Returns 0
+ * (then as dedup_begin's 0, with d->fd -1), 1 when the name exists or
+ * the file system makes no link (dedup_begin decides), or -1 with
+ * errno (as dedup_begin's -1).
+ */
+int	dedup_link(struct dedup *d, struct dedup *base, struct sq_batch *b,
+	    const char *id);
 
 /*
  * dedup_end - after dedup_begin gave 0 and the publication of tmp/id

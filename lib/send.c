@@ -160,7 +160,11 @@ dedup_settle(struct sq_batch *b)
 	size_t i;
 	int rc = 0, saved = errno;
 
-	for (i = 0; i < b->ndd; i++) {
+	/*
+	 * Last first: the names linked to the batch's file (dedup_link) go
+	 * while it is still locked, its own slot coming before them.
+	 */
+	for (i = b->ndd; i-- > 0;) {
 		s = &b->dd[i];
 		if (dedup_end(&s->d, b, s->id, s->published ? 0 : -1) == -1 &&
 		    s->published) {
@@ -185,6 +189,18 @@ dedup_held(const struct sq_batch *b, const char *key)
 	return 0;
 }
 
+/* The slot whose marker is the batch's file (dedup_link), or NULL. */
+static struct sq_dedup_slot *
+dedup_base(struct sq_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndd; i++)
+		if (b->dd[i].d.base)
+			return &b->dd[i];
+	return NULL;
+}
+
 /*
  * Deduplicate tmp/ID (len bytes) and keep it pending in a slot, its
  * marker locked.  The slots full, or the ID already pending (its
@@ -194,7 +210,7 @@ dedup_held(const struct sq_batch *b, const char *key)
 static int
 dedup_defer(struct sq_batch *b, const char *id, size_t len)
 {
-	struct sq_dedup_slot *s;
+	struct sq_dedup_slot *s, *base;
 	int rc, saved;
 
 	if ((b->ndd == SQ_DEDUP_BATCH || dedup_held(b, b->opts->dedup_id)) &&
@@ -218,7 +234,10 @@ dedup_defer(struct sq_batch *b, const char *id, size_t len)
 	s->d.keep_dfd = 1;
 	s->d.share = b->ddshare;
 	s->d.defer = 1;
-	if ((rc = dedup_begin(&s->d, b, id)) != 0) {
+	base = dedup_base(b);
+	if ((rc = base != NULL ? dedup_link(&s->d, &base->d, b, id) : 1) == 1)
+		rc = dedup_begin(&s->d, b, id);
+	if (rc != 0) {
 		if (rc == 1)
 			return 0;
 		saved = errno;
@@ -338,7 +357,7 @@ sync_pending(struct sq_batch *b)
 	if (b->npending > FSYNC_EACH_MAX)
 		return syncfs(b->q->tmpfd);
 	for (i = b->ddnext; i < b->ndd; i++)
-		if (fsync(b->dd[i].d.fd) == -1)
+		if (b->dd[i].d.fd != -1 && fsync(b->dd[i].d.fd) == -1)
 			return -1;
 	for (i = 0; i < b->npending; i++) {
 		fd = sq_open_regular(b->q->tmpfd, b->ids[i], O_RDONLY, 0,

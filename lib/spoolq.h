@@ -591,8 +591,9 @@ int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
 /* Batches commit at this many messages or bytes, whichever comes first. */
 #define SQ_BATCH_MESSAGES	1024
 #define SQ_BATCH_BYTES		(8 * 1024 * 1024)
-/* A batch keeps at most this many deduplicated sends pending (one
-   locked marker, one descriptor, each): sq_batch_defer_dedup. */
+/* A batch keeps at most this many deduplicated sends pending (their
+   markers locked, one file on a local file system, else one and a
+   descriptor each): sq_batch_defer_dedup. */
 #define SQ_DEDUP_BATCH		128
 
 /* Limits of what a producer may say about a message (spoolq(5) ATTRIBUTES). */
@@ -701,7 +702,9 @@ int	sq_batch_add_fd(struct sq_batch *b, int fd);
  * it never writes "sent" into them), and either way the next send of
  * the ID is dropped.  A marker stays locked until its batch is
  * committed or aborted: another sender of the ID waits for it (for the
- * lease, at most 5 s, then EBUSY).  Call before the first add.
+ * lease, at most 5 s, then EBUSY).  On a local file system the markers
+ * of a batch are hard links of one file, a line per ID (spoolq(5)), so
+ * that a send costs a name, not a file.  Call before the first add.
  */
 void	sq_batch_defer_dedup(struct sq_batch *b);
 

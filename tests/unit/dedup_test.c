@@ -3,7 +3,10 @@
  * (sq_batch_defer_dedup), as qbridge in sends a fetched batch: every
  * message once, the next send of each ID dropped, and a process killed
  * (SIGKILL) before or in the middle of the commit loses nothing and
- * makes no duplicate once the same IDs are sent again.
+ * makes no duplicate once the same IDs are sent again.  On a local file
+ * system the markers of a batch are one file, a line per ID: a name
+ * linked to it without its line (a crash between the two) lets its ID
+ * through once, and a void name of it is made anew, never written into.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spoolq.h"
@@ -64,29 +68,60 @@ bodies_once(const struct tap_queue *t, int n)
 }
 
 /*
- * The markers of the n IDs "id-i" each say "MSGID pending MS ..." with
- * MSGID a message in new/: a committed batch leaves them so, its bodies
- * gone from tmp/ (no "sent" written per message).
+ * The line of the marker file dedup/KEY that is KEY's into line (size
+ * bytes): the one ending with " KEY" (a batch's file), else a first line
+ * of five fields or fewer.  Returns 1 when found.
+ */
+static int
+marker_line(const struct tap_queue *t, const char *key, char *line,
+    size_t size)
+{
+	char path[PATH_MAX + 64], *buf, *p, *nl, f[6][256];
+	ssize_t len;
+	int fd, k, found = 0;
+
+	snprintf(path, sizeof(path), "%s/dedup/%s", t->path, key);
+	if ((buf = malloc(1 << 20)) == NULL ||
+	    (fd = open(path, O_RDONLY)) == -1) {
+		free(buf);
+		return 0;
+	}
+	len = read(fd, buf, (1 << 20) - 1);
+	close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (p = buf; !found && *p != '\0'; p = nl) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p);
+		else
+			*nl++ = '\0';
+		k = sscanf(p, "%255s %255s %255s %255s %255s %255s", f[0], f[1],
+		    f[2], f[3], f[4], f[5]);
+		if ((k == 6 && strcmp(f[5], key) == 0) || (k < 6 && p == buf)) {
+			strlcpy(line, p, size);
+			found = 1;
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/*
+ * The markers of the n IDs "id-i" each have a line "MSGID pending MS ..."
+ * with MSGID a message in new/: a committed batch leaves them so, its
+ * bodies gone from tmp/ (no "sent" written per message).
  */
 static int
 markers_pending(const struct tap_queue *t, int n)
 {
-	char path[PATH_MAX + 64], buf[512], id[160], state[16];
+	char key[32], buf[1024], id[160], state[16];
 	char msg[PATH_MAX + 200];
 	struct stat st;
-	ssize_t len;
-	int i, fd;
+	int i;
 
 	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/dedup/id-%d", t->path, i);
-		if ((fd = open(path, O_RDONLY)) == -1)
-			return 0;
-		len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			return 0;
-		buf[len] = '\0';
-		if (sscanf(buf, "%159s %15s", id, state) != 2 ||
+		snprintf(key, sizeof(key), "id-%d", i);
+		if (!marker_line(t, key, buf, sizeof(buf)) ||
+		    sscanf(buf, "%159s %15s", id, state) != 2 ||
 		    strcmp(state, "pending") != 0)
 			return 0;
 		snprintf(msg, sizeof(msg), "%s/new/%s", t->path, id);
@@ -94,6 +129,30 @@ markers_pending(const struct tap_queue *t, int n)
 			return 0;
 	}
 	return 1;
+}
+
+/* The links of dedup/id-i: how many names its file has; -1 if none. */
+static int
+marker_links(const struct tap_queue *t, int i)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/dedup/id-%d", t->path, i);
+	return stat(path, &st) == 0 ? (int)st.st_nlink : -1;
+}
+
+/* dedup/id-i and dedup/id-j are one file. */
+static int
+marker_same(const struct tap_queue *t, int i, int j)
+{
+	char a[PATH_MAX + 64], b[PATH_MAX + 64];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "%s/dedup/id-%d", t->path, i);
+	snprintf(b, sizeof(b), "%s/dedup/id-%d", t->path, j);
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+	    sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
 }
 
 static int kill_after = -1;	/* send() kills the process at this one */
@@ -169,6 +228,12 @@ whole(void)
 	ok(tap_queue_count(&t, "tmp") == 0, "  nothing left in tmp/");
 	ok(markers_pending(&t, N), "  each marker pending with its message "
 	    "in new/");
+	ok(marker_links(&t, 0) == SQ_DEDUP_BATCH && marker_same(&t, 0,
+	    SQ_DEDUP_BATCH - 1) && marker_links(&t, SQ_DEDUP_BATCH) ==
+	    N - SQ_DEDUP_BATCH && marker_same(&t, SQ_DEDUP_BATCH, N - 1) &&
+	    !marker_same(&t, 0, N - 1),
+	    "  the markers of each commit are one file: %d and %d names",
+	    SQ_DEDUP_BATCH, N - SQ_DEDUP_BATCH);
 	ok(send_all(&q, N, 1) == N, "the same IDs again: all %d dropped", N);
 	ok(tap_queue_count(&t, "new") == N && bodies_once(&t, N),
 	    "  still each body once");
@@ -222,6 +287,88 @@ killed(int n, int at, int commit, int intmp, int left, const char *what)
 	ok(tap_queue_count(&t, "new") == n && bodies_once(&t, n),
 	    "  each body once in new/: none lost, none twice");
 	ok(tap_queue_count(&t, "tmp") == left, "  %d left in tmp/", left);
+	ok(markers_pending(&t, n), "  each marker keeps its own line, "
+	    "pending, its message in new/");
+	tap_queue_remove(&t, &q);
+}
+
+/* Send body (a string) with the dedup ID key alone.  Its duplicates or -1. */
+static long
+send_one(struct sq_queue *q, const char *key, const char *body)
+{
+	struct sq_msgopts o;
+	struct sq_batch b;
+
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = key;
+	sq_batch_begin(&b, q, NULL, NULL);
+	if (sq_batch_options(&b, &o) == -1 ||
+	    sq_batch_add(&b, body, strlen(body)) == -1 ||
+	    sq_batch_end(&b) == -1)
+		return -1;
+	return (long)b.dropped;
+}
+
+/*
+ * A crash between a name's link to its batch's file and its line: the
+ * name leads to the file, which has no line of its ID.  That ID's next
+ * send goes through, once, under a marker of its own; the file and the
+ * other IDs' lines stay as they were.
+ */
+static void
+link_without_line(void)
+{
+	struct tap_queue t;
+	struct sq_queue q;
+	char a[PATH_MAX + 64], b[PATH_MAX + 64];
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	send_all(&q, 10, 1);
+	snprintf(a, sizeof(a), "%s/dedup/id-0", t.path);
+	snprintf(b, sizeof(b), "%s/dedup/id-10", t.path);
+	ok(link(a, b) == 0 && marker_links(&t, 0) == 11,
+	    "a name linked to a batch's file without its line");
+	ok(send_one(&q, "id-10", "body-10") == 0 &&
+	    tap_queue_count(&t, "new") == 11 && bodies_once(&t, 11),
+	    "  its ID goes through once");
+	ok(marker_links(&t, 10) == 1 && marker_links(&t, 0) == 10,
+	    "  under a marker of its own");
+	ok(send_one(&q, "id-10", "body-10") == 1 &&
+	    send_one(&q, "id-3", "body-3") == 1 &&
+	    tap_queue_count(&t, "new") == 11 && markers_pending(&t, 10),
+	    "  then it and the others are dropped again");
+	tap_queue_remove(&t, &q);
+}
+
+/*
+ * A void (expired) name of a batch's file is removed and made anew by
+ * its next send: the file is never written into, and the other IDs keep
+ * their lines.
+ */
+static void
+void_shared(void)
+{
+	struct tap_queue t;
+	struct sq_queue q;
+	char line[1024];
+	struct timespec ts = { 0, 20 * 1000000 };
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	send_all(&q, 10, 1);
+	q.conf.dedup_window_ms = 1;
+	nanosleep(&ts, NULL);		/* the markers are older than 1 ms */
+	ok(send_one(&q, "id-5", "body-5") == 0 &&
+	    tap_queue_count(&t, "new") == 11,
+	    "an ID of an expired batch's file goes through");
+	ok(marker_links(&t, 5) == 1 && marker_links(&t, 0) == 9 &&
+	    marker_line(&t, "id-6", line, sizeof(line)) &&
+	    marker_line(&t, "id-0", line, sizeof(line)) &&
+	    marker_line(&t, "id-5", line, sizeof(line)),
+	    "  under a marker of its own; the file keeps the others' lines");
+	q.conf.dedup_window_ms = 5 * 60 * 1000;
+	ok(send_one(&q, "id-5", "body-5") == 1 &&
+	    send_one(&q, "id-6", "body-6") == 1,
+	    "  within the window again, both dropped");
 	tap_queue_remove(&t, &q);
 }
 
@@ -237,5 +384,7 @@ main(void)
 	    "a sender killed in its first commit, after 60 renames");
 	killed(N, 150, 1, N - 150, 0,
 	    "a sender killed in its second commit, after 150 renames");
+	link_without_line();
+	void_shared();
 	return tap_done();
 }
