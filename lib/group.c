@@ -483,15 +483,15 @@ order_first_line(char *line, uint64_t ino, const char *body, size_t blen)
 
 /*
  * Read the order file of gfd into buf (ORDER_BYTES, NUL-terminated) and
- * check its first line and seal.  1 when it checks, with *body at the
- * line after the first; 0 when there is none (or an empty one, being
- * written); -1 when there is one that does not check.
+ * check its first line and seal; its status goes into *st.  1 when it
+ * checks, with *body at the line after the first; 0 when there is none
+ * (or an empty one, being written); -1 when there is one that does not
+ * check.
  */
 static int
-order_read(int gfd, char *buf, char **body)
+order_read(int gfd, char *buf, char **body, struct stat *st)
 {
 	char line[ORDER_HEAD];
-	struct stat st;
 	ssize_t len;
 	int fd;
 
@@ -500,7 +500,7 @@ order_read(int gfd, char *buf, char **body)
 	    O_CLOEXEC);
 	if (fd == -1)
 		return 0;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return 0;	/* qadmin check reports it */
 	}
@@ -512,7 +512,7 @@ order_read(int gfd, char *buf, char **body)
 	    memcmp(buf + len - (sizeof(ORDER_END) - 1), ORDER_END,
 	    sizeof(ORDER_END) - 1) != 0)
 		return -1;
-	order_first_line(line, (uint64_t)st.st_ino, buf + ORDER_HEAD,
+	order_first_line(line, (uint64_t)st->st_ino, buf + ORDER_HEAD,
 	    (size_t)len - ORDER_HEAD);
 	if (memcmp(buf, line, ORDER_HEAD) != 0)
 		return -1;
@@ -521,33 +521,40 @@ order_read(int gfd, char *buf, char **body)
 	return 1;
 }
 
+/* The line of body (lines of an order file) naming the ID id, or NULL. */
+static const char *
+order_line(const char *body, const char *id)
+{
+	const char *p, *e;
+	size_t idlen = strlen(id);
+
+	for (p = body; *p != '\0'; p = e + 1) {
+		if ((e = strchr(p, '\n')) == NULL)
+			return NULL;
+		if (strncmp(p, id, idlen) == 0 && (p[idlen] == ',' ||
+		    p + idlen == e))
+			return p;
+	}
+	return NULL;
+}
+
 /*
- * The name after the head id of group key in the order file of gfd into
- * next, read into buf (ORDER_BYTES).  1 when found, 0 when there is no
- * usable one, -1 when the file does not check (order_read) or names a
- * message of another group, or one older than the head.
+ * The name after the head id of group key in body, the lines of an order
+ * file of gfd, into next.  1 when found and still waiting (a regular file
+ * in gfd), 0 when there is no usable one, -1 when it names a message of
+ * another group, or one older than the head.
  */
 static int
-order_next(int gfd, const char *id, const char *key, char *buf, char *next)
+order_find(int gfd, const char *body, const char *id, const char *key,
+    char *next)
 {
 	struct stat st;
 	struct sq_name n;
-	char *p, *e;
-	size_t idlen = strlen(id);
-	int rc;
+	const char *p, *e;
 
-	if ((rc = order_read(gfd, buf, &p)) != 1)
-		return rc;
-	for (; *p != '\0'; p = e + 1) {
-		if ((e = strchr(p, '\n')) == NULL)
-			return 0;
-		if (strncmp(p, id, idlen) == 0 && (p[idlen] == ',' ||
-		    p + idlen == e))
-			break;
-	}
-	if (*p == '\0')
+	if ((p = order_line(body, id)) == NULL)
 		return 0;		/* the head is not in it */
-	p = e + 1;
+	p = strchr(p, '\n') + 1;
 	if ((e = strchr(p, '\n')) == NULL || (size_t)(e - p) > SQ_NAME_MAX ||
 	    e == p || *p == '.')
 		return 0;		/* used up */
@@ -562,6 +569,168 @@ order_next(int gfd, const char *id, const char *key, char *buf, char *next)
 }
 
 /*
+ * The order files this process read, kept so that settling the next head
+ * of a group costs one fstatat(2) of the file instead of reading it again
+ * (spoolq(5) "Message groups").  A kept copy is used only while
+ * groups/KEY/.order is still the very file it was read from: the same
+ * device, inode, size, modification and change times.  No order file is
+ * ever written again once written whole: a new one is a new file, made
+ * and written once by order_write, which gives it a modification time
+ * with random nanoseconds, so that a new file that gets the inode number
+ * of a removed one does not pass for it.  Kept only on a local file
+ * system (fs_remote): a client of a shared one may answer from its own
+ * cache for a file that another host removed.  Up to CACHE_SLOTS groups,
+ * one a slot by a hash of the key, each copy holding the lines from the
+ * head it was read for on, CACHE_BYTES at most; a copy that does not
+ * give the next head (used up, cut there, the next gone) is dropped and
+ * the file read again.
+ */
+#define CACHE_SLOTS	1024
+#define CACHE_BYTES	2048
+
+struct order_copy {
+	char		key[SQ_GROUP_MAX];
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec	mtim, ctim;
+	char		body[];		/* lines, NUL-terminated */
+};
+
+struct sq_group_cache {
+	int			 local;		/* 0: copies are never kept */
+	struct order_copy	*slot[CACHE_SLOTS];
+};
+
+void
+group_cache_free(struct sq_queue *q)
+{
+	size_t i;
+
+	if (q->group_cache == NULL)
+		return;
+	for (i = 0; i < CACHE_SLOTS; i++)
+		free(q->group_cache->slot[i]);
+	free(q->group_cache);
+	q->group_cache = NULL;
+}
+
+/* The slot of group key in the cache of q, made first; NULL: none. */
+static struct order_copy **
+cache_slot(struct sq_queue *q, int gfd, const char *key)
+{
+	uint32_t h = 2166136261U;	/* FNV-1a, 32 bits */
+	const unsigned char *p;
+
+	if (q->group_cache == NULL) {
+		if ((q->group_cache = calloc(1, sizeof(*q->group_cache))) ==
+		    NULL)
+			return NULL;
+		q->group_cache->local = !fs_remote(gfd);
+	}
+	if (!q->group_cache->local)
+		return NULL;
+	for (p = (const unsigned char *)key; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619U;
+	return &q->group_cache->slot[h % CACHE_SLOTS];
+}
+
+static int
+same_file(const struct order_copy *c, const struct stat *st)
+{
+	return c->dev == st->st_dev && c->ino == st->st_ino &&
+	    c->size == st->st_size &&
+	    c->mtim.tv_sec == st->st_mtim.tv_sec &&
+	    c->mtim.tv_nsec == st->st_mtim.tv_nsec &&
+	    c->ctim.tv_sec == st->st_ctim.tv_sec &&
+	    c->ctim.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/*
+ * Keep a copy of body, the lines of the order file of group key (status
+ * st) that checked, from the line of the head id on.  Best effort.
+ */
+static void
+cache_keep(struct order_copy **slot, const char *key, const struct stat *st,
+    const char *body, const char *id)
+{
+	struct order_copy *c;
+	const char *p, *e, *end;
+	size_t len;
+
+	free(*slot);
+	*slot = NULL;
+	if ((p = order_line(body, id)) == NULL)
+		return;
+	/* Whole lines (each ends in a newline), CACHE_BYTES at most. */
+	for (e = p; *e != '\0'; e = end) {
+		end = strchr(e, '\n') + 1;
+		if ((size_t)(end - p) > CACHE_BYTES)
+			break;
+	}
+	len = (size_t)(e - p);
+	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
+		return;
+	strlcpy(c->key, key, sizeof(c->key));
+	c->dev = st->st_dev;
+	c->ino = st->st_ino;
+	c->size = st->st_size;
+	c->mtim = st->st_mtim;
+	c->ctim = st->st_ctim;
+	memcpy(c->body, p, len);
+	c->body[len] = '\0';
+	*slot = c;
+}
+
+/*
+ * The next head after n by the copy of its group's order file kept in
+ * q, into next: 1 when found (as order_find), else 0, the copy dropped.
+ */
+static int
+order_kept(struct sq_queue *q, int gfd, const struct sq_name *n, char *next)
+{
+	struct order_copy **slot;
+	struct stat st;
+
+	if (q->group_cache == NULL || !q->group_cache->local ||
+	    (slot = cache_slot(q, gfd, n->group)) == NULL || *slot == NULL ||
+	    strcmp((*slot)->key, n->group) != 0)
+		return 0;
+	if (fstatat(gfd, ORDER_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode) && same_file(*slot, &st) &&
+	    order_find(gfd, (*slot)->body, n->id, n->group, next) == 1)
+		return 1;
+	free(*slot);
+	*slot = NULL;
+	return 0;
+}
+
+/*
+ * The next head after n by the order file of gfd, read now (and kept in
+ * q): 1 when found, 0 when there is no usable one, -1 when the file does
+ * not check (order_read) or names a message of another group, or one
+ * older than the head (order_find).
+ */
+static int
+order_next(struct sq_queue *q, int gfd, const struct sq_name *n, char *next)
+{
+	struct order_copy **slot;
+	struct stat st;
+	char *buf, *body;
+	int rc;
+
+	if ((buf = malloc(ORDER_BYTES)) == NULL)
+		return 0;
+	if ((rc = order_read(gfd, buf, &body, &st)) == 1) {
+		rc = order_find(gfd, body, n->id, n->group, next);
+		if (rc == 1 && (slot = cache_slot(q, gfd, n->group)) != NULL)
+			cache_keep(slot, n->group, &st, body, n->id);
+	}
+	free(buf);
+	return rc;
+}
+
+/*
  * Release the head n by the order file: hand the baton to the name after
  * it and promote that.  1 when done, 0 when the directory must be listed.
  */
@@ -569,26 +738,23 @@ static int
 release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
 {
 	char from[BATON_MAX], to[BATON_MAX], next[SQ_NAME_MAX + 1];
-	char nextid[SQ_ID_MAX], *buf;
+	char nextid[SQ_ID_MAX];
 	size_t len;
-	int found, rc = 0;
+	int found;
 
-	if ((buf = malloc(ORDER_BYTES)) == NULL)
-		return 0;
-	if ((found = order_next(gfd, n->id, n->group, buf, next)) == -1)
+	if ((found = order_kept(q, gfd, n, next)) == 0 &&
+	    (found = order_next(q, gfd, n, next)) == -1)
 		order_drop(gfd);	/* wrong: the listing writes it anew */
-	if (found == 1 && (len = strcspn(next, ",")) < sizeof(nextid)) {
-		memcpy(nextid, next, len);
-		nextid[len] = '\0';
-		baton(from, SQ_GROUP_HEAD, n->id);
-		baton(to, SQ_GROUP_HEAD, nextid);
-		if (sq_rename(gfd, from, gfd, to) == 0) {
-			(void)promote(q, gfd, next);
-			rc = 1;
-		}
-	}
-	free(buf);
-	return rc;
+	if (found != 1 || (len = strcspn(next, ",")) >= sizeof(nextid))
+		return 0;
+	memcpy(nextid, next, len);
+	nextid[len] = '\0';
+	baton(from, SQ_GROUP_HEAD, n->id);
+	baton(to, SQ_GROUP_HEAD, nextid);
+	if (sq_rename(gfd, from, gfd, to) == -1)
+		return 0;
+	(void)promote(q, gfd, next);
+	return 1;
 }
 
 /*
@@ -596,11 +762,14 @@ release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
  * listing and not yet promoted.  The file is made first and listed into
  * after, so that an add the listing misses removes it; when first is not
  * the oldest of that listing (an older one came meanwhile), there is no
- * order file.  Best effort.
+ * order file.  Once written, the file gets a modification time with
+ * random nanoseconds, by which a kept copy knows it (order_kept).  Best
+ * effort.
  */
 static void
 order_write(struct sq_queue *q, int gfd, const char *first)
 {
+	struct timespec ts[2];
 	struct stat st;
 	struct sq_name n;
 	struct names l;
@@ -641,6 +810,13 @@ order_write(struct sq_queue *q, int gfd, const char *first)
 	    used - ORDER_HEAD);
 	if (write(fd, buf, used) != (ssize_t)used)
 		goto drop;
+	/* A time of its own: a copy of an older file is never taken for it. */
+	clock_gettime(CLOCK_REALTIME, &ts[1]);
+	ts[1].tv_nsec = (long)arc4random_uniform(1000000000);
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	if (futimens(fd, ts) == -1)
+		goto drop;
 	close(fd);
 	free(buf);
 	return;
@@ -672,7 +848,7 @@ group_order_wrong(int gfd, const char *key)
 
 	if ((buf = malloc(ORDER_BYTES)) == NULL)
 		return NULL;
-	if ((rc = order_read(gfd, buf, &p)) != 1) {
+	if ((rc = order_read(gfd, buf, &p, &st)) != 1) {
 		free(buf);
 		return rc == 0 ? NULL : "order file that does not check "
 		    "(written by hand or cut short)";

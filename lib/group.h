@@ -64,7 +64,9 @@ int	sq_group_advance(struct sq_queue *q, const char *key);
  * lettered, taken, deleted or moved away.  Frees the group's baton if n
  * holds it (,head=ID or ,gone=ID -> ,free) and advances the group; the
  * next head comes from the group's order file (groups/KEY/.order) when
- * it names one, else from a listing of the group's directory.  Does
+ * it names one, else from a listing of the group's directory.  q keeps
+ * a copy of the order file it read, used while the file is unchanged
+ * (one fstatat(2) instead of reading it again), until sq_queue_close.  Does
  * nothing for a message without g= or whose ID does not hold the baton.
  * Best effort, never fails: what a crash leaves is mended by
  * sq_group_maintain.

@@ -160,6 +160,12 @@ int	group_dir_of(struct sq_queue *q, const char *name);
 const char *group_order_wrong(int gfd, const char *key);
 
 /*
+ * group_cache_free - forget the order files of groups that q keeps
+ * (group.c); sq_queue_close calls it.
+ */
+void	group_cache_free(struct sq_queue *q);
+
+/*
  * group_publish_into - the send of a grouped message as sq_group_publish
  * makes it, for a batch of sends into one group: *gfd is the group's
  * directory, opened (made whole first if needed) when it is -1 and kept

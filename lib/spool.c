@@ -231,6 +231,7 @@ sq_queue_close(struct sq_queue *q)
 	if (q->groups_open)
 		close(q->groupsfd);
 	q->groups_open = 0;
+	group_cache_free(q);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
 			close(*fds[i]);

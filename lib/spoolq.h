@@ -464,6 +464,7 @@ struct sq_queue {
 	size_t		offered_len;		/* (index.c) bytes of them */
 	int64_t		offered_ms;		/* when the first was kept */
 	int64_t		group_ms;		/* group upkeep due (group.c) */
+	struct sq_group_cache *group_cache;	/* order files read (group.c) */
 };
 
 /*
@@ -562,7 +563,10 @@ const char *sq_queue_moved(const struct sq_queue *q);
  */
 int	sq_error_stale(int e);
 
-/* sq_queue_close - close every descriptor of q.  Safe to call twice. */
+/*
+ * sq_queue_close - close every descriptor of q and free what it keeps
+ * (the copies of group order files).  Safe to call twice.
+ */
 void	sq_queue_close(struct sq_queue *q);
 
 /*

@@ -212,6 +212,36 @@ drain_bodies() {
 	assert_output "$(seq 6 40)"
 }
 
+@test "a worker settling a group's heads one after another reads its order file once and keeps it; a message put into the group meanwhile still comes in its place" {
+	local f id n
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	# LeakSanitizer cannot run under ptrace.
+	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
+	seq 1 40 | qsend -g A -l q
+	# Sent into the group while 5 is worked on, as qsend sends (renamed
+	# in, then the order file removed), under an ID right after 20's: the
+	# worker's copy of the order file no longer holds, and it comes after
+	# 20.
+	for f in "$Q"/groups/A/[0-9]*; do
+		[[ $(cat "$f") != 20 ]] || id=${f##*/}
+	done
+	id=${id%%,*}x
+	export HAND=$Q/tmp/$id SENT=$Q/groups/A/$id,g=A LOG=$T/log
+	strace -E "$(leakless_env)" -f -qq -e trace=openat -o "$T/trace" \
+	    "$SPOOLQ_BIN/qworker" -q -j 1 --drain q -- bash -c '
+		b=$(cat "$SPOOLQ_PATH")
+		echo "$b" >>"$LOG"
+		[ "$b" != 5 ] || { echo 20x >"$HAND" && mv "$HAND" "$SENT" &&
+		    rm "${SENT%/*}/.order"; }'
+	assert_equal "$(cat "$LOG")" "$(seq 1 20; echo 20x; seq 21 40)"
+	# Opened for reading by the settle after each listing (after 1, and
+	# after the send) and by the settles that find it gone or used up: a
+	# few times, not once per head (39 of them).
+	n=$(grep -c '"\.order", O_RDONLY' "$T/trace" || true)
+	(( n >= 2 && n <= 6 )) || fail "the order file was opened $n times: $(grep -F .order "$T/trace")"
+}
+
 @test "qsend -l -g: each line that has come is out, and its group's head is ready, before the next line comes" {
 	mkfifo "$T/fifo"
 	qsend -g A -l q <"$T/fifo" 3>&- &
