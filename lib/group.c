@@ -428,8 +428,10 @@ sq_group_advance(struct sq_queue *q, const char *key)
  * many waiting messages costs the same per message as a small one.  It
  * is a hint, never trusted on its own: whatever adds a message to the
  * group's directory (a send, a claim undone, a removal undone) removes
- * .order after its rename, the file is made before the listing it holds
- * (so an add that the listing missed removes it), and the baton's rename
+ * .order after its rename, unless it is a send of messages all newer
+ * than the file's last name, which the file still holds in order
+ * (order_after_send); the file is made before the listing it holds (so
+ * an add that the listing missed removes it), and the baton's rename
  * still decides who is head.  Its first line, ORDER_MAGIC, the file's
  * own inode number and a seal, a 64-bit hash of that number and of the
  * lines after it (order_seal), is checked before anything in it is used:
@@ -915,12 +917,43 @@ group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
 	}
 }
 
+/*
+ * After the send into gfd of messages whose oldest ID is first: the
+ * order file stays when it checks and its last name is older than first,
+ * for it still names the oldest waiting from the head on, in their
+ * order; else it is removed (first NULL: removed).  A file being written
+ * (empty) is removed: its listing may have missed the send.
+ */
+static void
+order_after_send(int gfd, const char *first)
+{
+	struct stat st;
+	char *buf, *body, *last;
+	size_t len;
+
+	if (first != NULL && (buf = malloc(ORDER_BYTES)) != NULL) {
+		if (order_read(gfd, buf, &body, &st) == 1 &&
+		    (len = strlen(body)) > sizeof(ORDER_END) - 1) {
+			/* The line before the last, ".". */
+			body[len - sizeof(ORDER_END)] = '\0';
+			last = strrchr(body, '\n');
+			last = last == NULL ? body : last + 1;
+			if (*last != '\0' && id_before(last, first)) {
+				free(buf);
+				return;
+			}
+		}
+		free(buf);
+	}
+	order_drop(gfd);
+}
+
 void
-group_publish_done(struct sq_queue *q, int gfd)
+group_publish_done(struct sq_queue *q, int gfd, const char *first)
 {
 	struct stat st;
 
-	order_drop(gfd);
+	order_after_send(gfd, first);
 	if (q->conf.durability == SQ_DURABILITY_FSYNC)
 		(void)fsync(gfd);
 	/* Sent: the rest is the group's business, never the send's. */
@@ -933,6 +966,7 @@ int
 sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
     const char *key)
 {
+	char id[SQ_ID_MAX];
 	int gfd = -1, saved;
 
 	if (group_publish_into(q, &gfd, tmpname, name, key) == -1) {
@@ -942,7 +976,10 @@ sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
 		errno = saved;
 		return -1;
 	}
-	group_publish_done(q, gfd);
+	/* Its ID: the name up to its first field. */
+	strlcpy(id, name, sizeof(id));
+	id[strcspn(id, ",")] = '\0';
+	group_publish_done(q, gfd, id);
 	return 0;
 }
 

@@ -178,14 +178,15 @@ int	group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
 	    const char *name, const char *key);
 
 /*
- * group_publish_done - after the renames of group_publish_into into gfd:
- * remove the group's order file (spoolq(5) "Message groups": after the
- * renames that added to the group), synchronize the directory under
- * durability = fsync, let the group advance when its baton is free, and
- * close gfd.  Best effort: a crash before it leaves what
- * sq_group_maintain mends.
+ * group_publish_done - after the renames of group_publish_into into gfd,
+ * first the oldest ID they sent (NULL: unknown): remove the group's
+ * order file unless it checks and names only older messages (spoolq(5)
+ * "Message groups": after the renames that added to the group),
+ * synchronize the directory under durability = fsync, let the group
+ * advance when its baton is free, and close gfd.  Best effort: a crash
+ * before it leaves what sq_group_maintain mends.
  */
-void	group_publish_done(struct sq_queue *q, int gfd);
+void	group_publish_done(struct sq_queue *q, int gfd, const char *first);
 
 /* short_host - this host's short name as in message IDs (name.c). */
 const char	*short_host(void);

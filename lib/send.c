@@ -444,18 +444,23 @@ publish(struct sq_batch *b, const char *tmpname, int *gfd)
 static int
 publish_first(struct sq_batch *b, size_t n)
 {
+	const char *first = NULL;
 	size_t i;
 	int rc = 0, gfd = -1, saved;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (publish(b, b->ids[i], &gfd) == -1) {
 			rc = -1;
 			break;
 		}
+		/* The oldest ID sent (one taken anew on a clash is newer). */
+		if (first == NULL || strcmp(b->ids[i], first) < 0)
+			first = b->ids[i];
+	}
 	/* A grouped batch goes into one group: its upkeep once at the end. */
 	if (gfd != -1) {
 		saved = errno;
-		group_publish_done(b->q, gfd);
+		group_publish_done(b->q, gfd, first);
 		errno = saved;
 	}
 	memmove(b->ids, b->ids + i, (b->npending - i) * sizeof(*b->ids));

@@ -165,14 +165,45 @@ drain_bodies() {
 	assert_count groups/A q 1	# the free baton
 }
 
-@test "a send into a group, or a claim put back into it, removes its order file" {
+@test "a send into a group keeps its order file when all it sends is newer than the file's last name, else removes it" {
+	local f ino
 	seq 1 20 | qsend -g A -l q
+	# Sent by hand as qsend sends, before the first settle: two messages
+	# with IDs to come, which the order file written next ends with.
+	for f in 2900000000.000000000.1_0_00000000.late 2900000000.000000001.1_0_00000000.late; do
+		printf %s "$f" >"$Q/tmp/$f"
+		mv "$Q/tmp/$f" "$Q/groups/A/$f,g=A"
+	done
 	qack "$(qrecv q)"
 	[[ -f $Q/groups/A/.order ]] || fail "no order file"
+	assert_equal "$(sed -n 'x;$p' "$Q/groups/A/.order")" 2900000000.000000001.1_0_00000000.late,g=A
+	# Older than those: the file would skip it.
 	qsend -g A q 21
-	[[ ! -e $Q/groups/A/.order ]] || fail "a send left the order file"
+	[[ ! -e $Q/groups/A/.order ]] || fail "a send older than the last name left the order file"
 	qack "$(qrecv q)"
 	[[ -f $Q/groups/A/.order ]] || fail "no order file after the next settle"
+	run drain_bodies
+	assert_output "$(seq 3 21; echo 2900000000.000000000.1_0_00000000.late; echo 2900000000.000000001.1_0_00000000.late)"
+	# Newer than all it names: the file stays, the very same, and the
+	# group still comes in ID order.
+	seq 1 20 | qsend -g B -l q
+	qack "$(qrecv q)"
+	f=$Q/groups/B/.order
+	[[ -f $f ]] || fail "no order file in B"
+	ino=$(stat -c %i.%Y.%s "$f")
+	seq 21 22 | qsend -g B -l q
+	qsend -g B q 23
+	assert_equal "$(stat -c %i.%Y.%s "$f")" "$ino"
+	run drain_bodies
+	assert_output "$(seq 2 23)"
+	[[ ! -e $f ]] || fail "the order file outlived the group's messages"
+}
+
+@test "a claim put back into a group removes its order file" {
+	seq 1 21 | qsend -g A -l q
+	qack "$(qrecv q)"
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file"
 	# A message of the group delivered by hand: its claim is undone into
 	# the group, which removes the order file, and it comes in ID order.
 	id=1000000000.000000000.1_0_00000000.hand
