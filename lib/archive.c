@@ -38,7 +38,8 @@ archive_message(struct sq_queue *q, const char *name, struct sq_name *n,
 	if ((fd = archive_fd(q, 1)) == -1)
 		return -1;
 	ready_name(n);
-	rc = move_message(q->curfd, name, fd, n, newname);
+	/* Made though reported failed: archived (settle_move). */
+	rc = settle_move(q, q->curfd, name, SQ_DIR_ARCHIVE, fd, n, newname);
 	saved = errno;
 	close(fd);
 	errno = saved;

@@ -428,10 +428,48 @@ int	drop_oldest(struct sq_queue *q, size_t max, const char *reason,
 /*
  * archive_message - the ack of an archiving queue: rename cur/name to
  * archive/ID,a=k (n is the parsed name; changed), its new name written
- * to newname (SQ_NAME_MAX + 1 bytes) when not NULL.  0 or -1 with errno.
+ * to newname (SQ_NAME_MAX + 1 bytes) when not NULL, by settle_move (a
+ * rename reported failed but made counts as made).  0 or -1 with errno.
  */
 int	archive_message(struct sq_queue *q, const char *name,
 	    struct sq_name *n, char *newname);
+
+/*
+ * settle_commit - the commit point of a settle (commit.c): rename from in
+ * fromfd to to in tofd, the directory dir (SQ_DIR_*), or unlink from when
+ * to is NULL.  A commit the file system reported failed but made (NFS: a
+ * lost reply) counts as made: from gone and to a regular file in tofd,
+ * or, for an unlink, the ID under no other name in any state directory
+ * (sq_msg_find: one listing of each, on this path only).  When the look
+ * cannot tell, the settle is left in doubt in q and the next
+ * settle_commit of from to dir decides first, by the name chosen first,
+ * which it writes into to (SQ_NAME_MAX + 1 bytes).  Returns 0 when made,
+ * or -1 with errno: ENOENT when from is gone and not where the settle
+ * puts it (the lease was lost), else the commit's error (the look's when
+ * the commit said ENOENT and the look failed).
+ */
+int	settle_commit(struct sq_queue *q, int fromfd, const char *from,
+	    const char *dir, int tofd, char *to);
+
+/*
+ * settle_move - settle_commit of from to the name n formats, as
+ * move_message; the name made is written to newname (SQ_NAME_MAX + 1
+ * bytes) when not NULL and parsed back into n (a try after one in doubt
+ * makes the name chosen first).  Returns 0 or -1 with errno as
+ * settle_commit.
+ */
+int	settle_move(struct sq_queue *q, int fromfd, const char *from,
+	    const char *dir, int tofd, struct sq_name *n, char *newname);
+
+/*
+ * settle_doubted - whether the settle of from to dir is the one left in
+ * doubt in q; unlink: 1 for an unlink, 0 for a rename, -1 for either.
+ */
+int	settle_doubted(const struct sq_queue *q, const char *from,
+	    const char *dir, int unlink);
+
+/* settle_doubt_clear - forget the settle in doubt in q, if any. */
+void	settle_doubt_clear(struct sq_queue *q);
 
 /* Called for each entry of a directory, lstat'ed; 0 goes on, else stops. */
 typedef int	dir_entry_fn(int dfd, const char *name, const struct stat *st,

@@ -6,9 +6,12 @@
  * name a regular file directly inside the cur/ directory of a queue (the
  * same inode as that queue's cur/), with no ".." component and a name
  * that parses as a claim.  Every settlement is one rename or unlink of
- * cur/NAME; if the lease was lost (the message was recovered and claimed
- * again, so its name changed) the call fails with ENOENT and changes
- * nothing.
+ * cur/NAME (settle_commit); if the lease was lost (the message was
+ * recovered and claimed again, so its name changed) the call fails with
+ * ENOENT and changes nothing.  A commit the file system reported failed
+ * but made (NFS: a lost reply) is judged by what is on disk, never taken
+ * for a lost lease: a rename by the name it chose, an unlink by the ID
+ * being under no other name (commit.c).
  *
  * At-most-once delivery (qrecv -A) takes a claim out of sight before its
  * body is shown: cur/NAME is renamed to tmp/NAME (the commit point: no
@@ -164,11 +167,6 @@ claim_name(const char *name, struct sq_name *n)
 	return 0;
 }
 
-/*
- * Unlink the settled message name in dirfd (cur/, or tmp/ for a taken
- * one) and what belongs to it only: its failure record and sidecar.  The
- * unlink is the commit point of the ack.
- */
 /* What follows the unlink of an ack: counter, group, records. */
 static void
 acked(struct sq_queue *q, const struct sq_name *n)
@@ -181,37 +179,16 @@ acked(struct sq_queue *q, const struct sq_name *n)
 		attr_remove(q, n->id);
 }
 
-static int
-ack_unlink(struct sq_queue *q, int dirfd, const char *name,
-    const struct sq_name *n)
-{
-	if (unlinkat(dirfd, name, 0) == -1)
-		return -1;
-	acked(q, n);
-	return 0;
-}
-
 /*
- * After a move of from (in fromfd) to to (in tofd) that failed: whether
- * it was made all the same.  A file system may report an error for a
- * rename it made (NFS: the reply is lost, the request sent again is
- * answered ENOENT or ESTALE), and the move made again then finds nothing
- * to move: the message must be taken where it went, not reported lost or
- * left.  Made when from is gone (ENOENT) and to is a regular file; names
- * are unique, so no one else put it there.  Returns 1 when made, else 0
- * with errno as the failure left it.
+ * sq_receipt_check for a settle of cur/name to dir: a name gone after a
+ * try in doubt is for settle_commit to judge.
  */
 static int
-moved_anyway(int fromfd, const char *from, int tofd, const char *to)
+settle_check(struct sq_queue *q, const char *name, const char *dir)
 {
-	struct stat st;
-	int saved = errno, made;
-
-	made = fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) == -1 &&
-	    errno == ENOENT && fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) ==
-	    0 && S_ISREG(st.st_mode);
-	errno = saved;
-	return made;
+	if (sq_receipt_check(q, name) == 0)
+		return 0;
+	return errno == ENOENT && settle_doubted(q, name, dir, -1) ? 0 : -1;
 }
 
 int
@@ -219,16 +196,21 @@ sq_ack(struct sq_queue *q, const char *name)
 {
 	struct sq_name n;
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+	if (claim_name(name, &n) == -1)
 		return -1;
 	if (q->conf.archive) {
-		if (archive_message(q, name, &n, NULL) == -1)
+		if (settle_check(q, name, SQ_DIR_ARCHIVE) == -1 ||
+		    archive_message(q, name, &n, NULL) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_ACKED, 1);
 		sq_group_release(q, &n);
 		return 0;
 	}
-	return ack_unlink(q, q->curfd, name, &n);
+	if (settle_check(q, name, SQ_DIR_CUR) == -1 ||
+	    settle_commit(q, q->curfd, name, SQ_DIR_CUR, -1, NULL) == -1)
+		return -1;
+	acked(q, &n);
+	return 0;
 }
 
 int
@@ -238,23 +220,28 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	struct sq_name n;
 	int64_t now_ms = sq_now_ms();
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+	if (claim_name(name, &n) == -1)
 		return -1;
 	*dead = n.attempts >= q->conf.max_attempts;
 	if (*dead) {
 		dead_name(&n, dead_reason ? dead_reason : SQ_REASON_ATTEMPTS);
-		if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
+		if (settle_check(q, name, SQ_DIR_DEAD) == -1 ||
+		    settle_move(q, q->curfd, name, SQ_DIR_DEAD, q->deadfd, &n,
+		    newname) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_DEAD, 1);
 		sq_group_release(q, &n);
 		return 0;
 	}
+	if (settle_check(q, name, SQ_DIR_RETRY) == -1)
+		return -1;
 	if (delay_ms < 0)
 		delay_ms = sq_conf_backoff_ms(&q->conf, n.attempts);
 	/* A due time of now must be due at once: no rounding up then. */
 	retry_name(&n, delay_ms > 0 ? SQ_MS_TO_S_CEIL(now_ms + delay_ms) :
 	    now_ms / 1000);
-	if (move_message(q->curfd, name, q->retryfd, &n, newname) == -1)
+	if (settle_move(q, q->curfd, name, SQ_DIR_RETRY, q->retryfd, &n,
+	    newname) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_RETRIED, 1);
 	/* Best effort: maintenance also runs at least once a minute. */
@@ -274,10 +261,11 @@ sq_reject(struct sq_queue *q, const char *name, const char *reason,
 		errno = EINVAL;
 		return -1;
 	}
-	if (sq_receipt_check(q, name) == -1)
+	if (settle_check(q, name, SQ_DIR_DEAD) == -1)
 		return -1;
 	dead_name(&n, reason);
-	if (move_message(q->curfd, name, q->deadfd, &n, newname) == -1)
+	if (settle_move(q, q->curfd, name, SQ_DIR_DEAD, q->deadfd, &n,
+	    newname) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_DEAD, 1);
 	sq_group_release(q, &n);
@@ -290,10 +278,12 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 {
 	struct sq_name n;
 
-	if (claim_name(name, &n) == -1 || sq_receipt_check(q, name) == -1)
+	if (claim_name(name, &n) == -1 ||
+	    settle_check(q, name, SQ_DIR_CUR) == -1)
 		return -1;
 	touched_name(&n, SQ_MS_TO_S_CEIL(sq_now_ms() + lease_ms));
-	if (move_message(q->curfd, name, q->curfd, &n, newname) == -1)
+	if (settle_move(q, q->curfd, name, SQ_DIR_CUR, q->curfd, &n,
+	    newname) == -1)
 		return -1;
 	if (strcmp(newname, name) == 0)
 		return 0;		/* same deadline, same receipt */
@@ -302,48 +292,25 @@ sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 	return 0;
 }
 
-/*
- * sq_take in an archiving queue: the ack keeps it in archive/, which is
- * all.  A move that failed but was made is taken (moved_anyway).
- */
-static int
-take_archive(struct sq_queue *q, const char *name, struct sq_name *n,
-    char *taken)
-{
-	struct sq_name a = *n;
-	char to[SQ_NAME_MAX + 1];
-	int fd, made;
-
-	if (sq_receipt_check(q, name) == 0 && archive_message(q, name, n,
-	    taken) == 0)
-		return 0;
-	ready_name(&a);
-	if (sq_name_format(to, sizeof(to), &a) == -1 ||
-	    (fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
-		return -1;
-	made = moved_anyway(q->curfd, name, fd, to);
-	close(fd);
-	if (!made)
-		return -1;
-	strlcpy(taken, to, SQ_NAME_MAX + 1);
-	return 0;
-}
-
 int
 sq_take(struct sq_queue *q, const char *name, char *taken)
 {
 	struct sq_name n;
+	char to[SQ_NAME_MAX + 1];
 
 	if (claim_name(name, &n) == -1)
 		return -1;
-	if (q->conf.archive)
-		return take_archive(q, name, &n, taken);
+	if (q->conf.archive) {
+		/* The ack of an archiving queue keeps it: that is all. */
+		return settle_check(q, name, SQ_DIR_ARCHIVE) == -1 ? -1 :
+		    archive_message(q, name, &n, taken);
+	}
 	/* Out of sight under the same name: the commit point of -A. */
-	if ((sq_receipt_check(q, name) == -1 || move_rename(q->curfd, name,
-	    q->tmpfd, name) == -1) && !moved_anyway(q->curfd, name, q->tmpfd,
-	    name))
+	strlcpy(to, name, sizeof(to));
+	if (settle_check(q, name, SQ_DIR_TMP) == -1 || settle_commit(q,
+	    q->curfd, name, SQ_DIR_TMP, q->tmpfd, to) == -1)
 		return -1;
-	strlcpy(taken, name, SQ_NAME_MAX + 1);
+	strlcpy(taken, to, SQ_NAME_MAX + 1);
 	return 0;
 }
 
@@ -361,15 +328,13 @@ sq_take_done(struct sq_queue *q, const char *taken)
 		sq_group_release(q, &n);
 		return 0;		/* archived when taken */
 	}
-	if (ack_unlink(q, q->tmpfd, taken, &n) == 0)
-		return 0;
-	if (errno != ENOENT)
-		return -1;
 	/*
-	 * Gone already: an unlink the file system made but reported failed
-	 * (made again, it finds nothing), or qadmin gc's once the lease was
-	 * over.  Acknowledged all the same.
+	 * Gone already (an unlink the file system made but reported failed,
+	 * or qadmin gc's once the lease was over): acknowledged all the
+	 * same, as settle_commit judges.
 	 */
+	if (settle_commit(q, q->tmpfd, taken, SQ_DIR_TMP, -1, NULL) == -1)
+		return -1;
 	acked(q, &n);
 	return 0;
 }
@@ -390,11 +355,7 @@ sq_take_undo(struct sq_queue *q, const char *taken)
 		fd = q->tmpfd;
 	else if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
 		return -1;
-	rc = move_message(fd, taken, q->newfd, &n, back);
-	/* Made, though the file system said it failed (moved_anyway). */
-	if (rc == -1 && sq_name_format(back, sizeof(back), &n) == 0 &&
-	    moved_anyway(fd, taken, q->newfd, back))
-		rc = 0;
+	rc = settle_move(q, fd, taken, SQ_DIR_NEW, q->newfd, &n, back);
 	if (q->conf.archive) {
 		saved = errno;
 		close(fd);
@@ -430,9 +391,11 @@ sq_settle_again(struct sq_queue *q, sq_settle_fn *step, void *arg,
 	int e;
 
 	sq_backoff_init(&b, SQ_SETTLE_FIRST_MS, SQ_SETTLE_MAX_MS);
+	settle_doubt_clear(q);
 	for (*tries = 1; step(q, arg) == -1; ++*tries) {
 		e = errno;
 		if (!sq_error_stale(e) || *tries == SQ_SETTLE_TRIES) {
+			settle_doubt_clear(q);
 			errno = e;
 			return -1;
 		}

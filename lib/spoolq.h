@@ -465,6 +465,13 @@ struct sq_queue {
 	int64_t		offered_ms;		/* when the first was kept */
 	int64_t		group_ms;		/* group upkeep due (group.c) */
 	struct sq_group_cache *group_cache;	/* order files read (group.c) */
+	/*
+	 * A settle whose commit the file system failed and no look could
+	 * tell made or not (commit.c): tried again, it decides by these.
+	 */
+	char		doubt_from[SQ_NAME_MAX + 1];	/* its claim; "" none */
+	const char	*doubt_dir;		/* its destination: SQ_DIR_* */
+	char		doubt_to[SQ_NAME_MAX + 1];	/* name there; "" unlink */
 };
 
 /*
@@ -1064,7 +1071,8 @@ int	sq_failure_write(struct sq_queue *q, const char *id, const char *text,
 /*
  * sq_release - give the claim cur/name back to new/ without counting the
  * attempt (a is decremented), for a worker stopping before the job ran
- * to its end.  Returns 0 or -1 with errno as sq_ack.
+ * to its end.  A rename reported failed but made counts as made, as
+ * sq_retry.  Returns 0 or -1 with errno as sq_ack.
  */
 int	sq_release(struct sq_queue *q, const char *name);
 
@@ -1097,9 +1105,10 @@ int	sq_take(struct sq_queue *q, const char *name, char *taken);
 /*
  * sq_take_done - acknowledge the message taken as taken, as sq_ack does:
  * unlink it with its sidecars (an archiving queue has archived it
- * already).  A message already gone (ENOENT: an unlink the file system
- * made but reported failed, or qadmin gc's after the lease) is
- * acknowledged all the same.  Returns 0 or -1 with errno.
+ * already).  A message already gone (an unlink the file system made but
+ * reported failed, or qadmin gc's after the lease) is acknowledged all
+ * the same when its ID is under no other name, as sq_ack judges.
+ * Returns 0 or -1 with errno (ENOENT: the ID lives on elsewhere).
  */
 int	sq_take_done(struct sq_queue *q, const char *taken);
 
@@ -1156,9 +1165,14 @@ int	sq_receipt_check(struct sq_queue *q, const char *name);
  * sq_ack - settle the claim cur/name by unlinking it (the commit point),
  * and remove its sidecars: attributes (attr/ID, when the name has h) and
  * failure record (attr/ID.failure).  With archive = yes the claim is
- * renamed to archive/ID,a=k instead and its attributes kept.
- * Returns 0, or -1 with ENOENT when the lease was lost or the message
- * already settled, EINVAL for a name that is not a claim.
+ * renamed to archive/ID,a=k instead and its attributes kept.  A commit
+ * the file system reported failed but made (NFS: a lost reply; spoolq(5)
+ * "States and transitions") counts as made: the claim gone and its ID
+ * under no other name (one listing of each state directory, on this
+ * path only), or, archived, archive/ID,a=k a regular file.
+ * Returns 0, or -1 with ENOENT when the lease was lost (the ID lives on
+ * under another name) or the message already settled, EINVAL for a name
+ * that is not a claim, or the errno of the commit.
  */
 int	sq_ack(struct sq_queue *q, const char *name);
 
@@ -1167,8 +1181,10 @@ int	sq_ack(struct sq_queue *q, const char *name);
  * now + delay_ms, or now + sq_conf_backoff_ms when delay_ms < 0.  When
  * the attempts already reached max_attempts it is dead-lettered instead,
  * with r=dead_reason (NULL: "attempts").  The new name is written to
- * newname (SQ_NAME_MAX + 1 bytes) and *dead tells which happened.
- * Errors as sq_ack.
+ * newname (SQ_NAME_MAX + 1 bytes) and *dead tells which happened.  A
+ * rename reported failed but made counts as made when the claim is gone
+ * and the name chosen is a regular file there (sq_settle_again's next
+ * try looks for the name chosen first).  Errors as sq_ack.
  */
 int	sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	    const char *dead_reason, char *newname, int *dead);
@@ -1183,7 +1199,8 @@ int	sq_reject(struct sq_queue *q, const char *name, const char *reason,
 
 /*
  * sq_touch - extend the lease of cur/name to now + lease_ms by renaming
- * it to its new name (written to newname).  Errors as sq_ack.
+ * it to its new name (written to newname); a rename reported failed but
+ * made counts as made, as sq_retry.  Errors as sq_ack.
  */
 int	sq_touch(struct sq_queue *q, const char *name, int64_t lease_ms,
 	    char *newname);
@@ -1218,8 +1235,10 @@ typedef void	sq_settle_log_fn(int tries, int e, int64_t wait_ms, void *arg);
  * it, so that a tool says once per back-off what it waits for (SPEC 2:
  * a step that failed and left the state unchanged is never retried at
  * once).  step must leave the message in its state when it fails, as
- * every settle does (one rename or unlink).  *tries gets the number of
- * tries made.  Returns 0, or -1 with the errno of the last try: the
+ * every settle does (one rename or unlink), or leave it in doubt: a
+ * commit reported failed that no look could tell made or not is kept in
+ * q, and the next try of the same settle decides by the names chosen
+ * first (sq_ack, sq_retry).  *tries gets the number of tries made.  Returns 0, or -1 with the errno of the last try: the
  * message is then still where it was before the first.
  */
 int	sq_settle_again(struct sq_queue *q, sq_settle_fn *step, void *arg,

@@ -490,7 +490,9 @@ give_back(struct sq_queue *q, const char *name, int uncount)
 		released_name(&n);
 	else
 		ready_name(&n);
-	if (move_message(q->curfd, name, q->newfd, &n, back) == -1)
+	/* Made though reported failed: given back (settle_move). */
+	if (settle_move(q, q->curfd, name, SQ_DIR_NEW, q->newfd, &n, back) ==
+	    -1)
 		return -1;
 	/* Offered again at once, ahead of newer names (best effort). */
 	(void)index_offer(q, back);

@@ -482,6 +482,30 @@ traced() {
 	assert_count cur q 0
 }
 
+@test "qack: an ack, retry, reject or touch the file system made but reported failed (EIO) is settled, not a lost lease" {
+	mkq q
+	qsend q a b c d
+	local -a r
+	mapfile -t r < <(qrecv -n 4 q)
+	made_fail unlinkat:cur qack "${r[0]}"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_file_not_exists "${r[0]}"
+	made_fail renameat2:retry qack -v --retry "${r[1]}"
+	assert_success
+	assert_equal "$stderr" "qack: ${r[1]##*/}: retry/$(names retry q)"
+	assert_equal "$(names retry q | sed 's/,.*//')" "$(msgid "${r[1]}")"
+	made_fail renameat2:dead qack --reject "${r[2]}"
+	assert_success
+	assert_equal "$(names dead q)" "$(msgid "${r[2]}"),a=1,r=rejected"
+	made_fail renameat2:cur qack --touch 1h "${r[3]}"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(names cur q)" "${output##*/}"
+	(( $(field "$output" l) > $(field "${r[3]}" l) )) || fail "lease not extended: $output"
+	assert_count new q 0
+}
+
 @test "qrecv -A: a take or an ack the file system fails once (EIO, ESTALE) is made again: each body shown once, nothing left" {
 	need_strace
 	mkq q

@@ -457,6 +457,28 @@ fd_limited() {
 	assert_count new q 0
 }
 
+@test "qworker: an ack, retry or dead letter the file system made but reported failed (EIO) is logged as made, not as a lost claim" {
+	mkq q
+	local id
+	id=$(qsend -p q one)
+	made_fail unlinkat:cur timeout 30 qworker -n 1 q -- true
+	assert_success
+	assert_equal "$stderr" "$(grep -E "$(log_re "$id" 1 ack)" <<<"$stderr")"
+	assert_empty_queue q
+	id=$(qsend -p q two)
+	made_fail renameat2:retry timeout 30 qworker -n 1 q -- sh -c 'exit 3'
+	assert_equal "$(grep -cE "$(log_re "$id" 1 retry:exit=3)" <<<"$stderr")" 1
+	assert_equal "$(grep -c lost <<<"$stderr")" 0
+	assert_equal "$(names retry q | sed 's/,.*//')" "$id"
+	assert_count cur q 0
+	id=$(qsend -p q three)
+	made_fail renameat2:dead timeout 30 qworker -n 1 q -- sh -c 'exit 100'
+	assert_equal "$(grep -cE "$(log_re "$id" 1 dead:rejected)" <<<"$stderr")" 1
+	assert_equal "$(grep -c lost <<<"$stderr")" 0
+	assert_equal "$(names dead q)" "$id,a=1,r=rejected"
+	assert_count cur q 0
+}
+
 @test "qworker: an ack that keeps failing (EBADFD) gives the claim back to new/ at once, its attempt counted and no token left" {
 	need_strace
 	mkq q lease=1h

@@ -74,6 +74,20 @@ leakless_env() {
 	echo "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 }
 
+# made_fail OP:DIR CMD...: `run` CMD (stderr apart) with the first OP
+# (renameat2 or unlinkat) in directory DIR made, then reported failed
+# with EIO, as NFS reports a call whose reply was lost: the LD_PRELOAD
+# library tests/shim/madefail.c, built here.
+made_fail() {
+	local lib=$BATS_TEST_TMPDIR/madefail.so how=$1
+	shift
+	[[ -e $lib ]] || cc -shared -fPIC -O2 -o "$lib" \
+	    "$BATS_TEST_DIRNAME/shim/madefail.c" || fail "cannot build $lib"
+	run --separate-stderr env LD_PRELOAD="$lib" SPOOLQ_MADEFAIL="$how" \
+	    ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" "$@"
+	refute_crash
+}
+
 # low_fds N CMD...: run CMD with descriptors 0-2 only and a limit of N
 # (in a bash of its own: bats keeps descriptors of its own open).
 low_fds() {
