@@ -23,10 +23,16 @@
  * the ack wait of the URL's ackwait= or the server's 30 s), one
  * Fetch of up to batch messages; the dedup ID of the local send is the
  * Nats-Msg-Id, else STREAM.SEQUENCE; each message is acked after the
- * local send, and the acks flushed.
+ * local send, and the acks flushed.  The Fetch runs on a thread of its
+ * own (struct ahead), so that the next batch comes while the core sends
+ * this one into the queue: one batch is fetched ahead after each batch
+ * that brought messages, never more, and none after an empty one (so
+ * that --drain ends at once).  Closing, a batch fetched ahead and not
+ * taken is given back at once (Nak), in its order, for the next run.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +42,7 @@
 #include "qbridge.h"
 
 #define HDR_EXPIRES	"Spoolq-Expires"
+#define NAK_FLUSH_MS	1000		/* closing: the Naks of a batch ahead */
 
 struct nconn {
 	natsConnection	*nc;
@@ -48,6 +55,25 @@ struct nconn {
 	pthread_mutex_t	 mu;
 	struct br_out	*out;
 	size_t		 nout, hint;
+	struct ahead	*ahead;		/* in: the fetching thread, or NULL */
+};
+
+/*
+ * in: the thread that fetches the next batch ahead.  Under mu: want
+ * asks it for one fetch (busy while it runs); it leaves the result in
+ * list and st and sets ready, and fetches nothing more until
+ * nats_fetch took it.  stop ends it.
+ */
+struct ahead {
+	pthread_t	 th;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	natsSubscription *sub;
+	int		 max;
+	int64_t		 wait_ms;
+	int		 want, busy, ready, stop;
+	natsMsgList	 list;
+	natsStatus	 st;
 };
 
 static const char *const params_in[] = { "subject", "durable", "ackwait",
@@ -123,6 +149,98 @@ fail(natsStatus s, const char *what, char *err, size_t errsize)
 	return status_class(s);
 }
 
+static void *
+ahead_run(void *arg)
+{
+	struct ahead *a = arg;
+	natsMsgList list;
+	jsErrCode jerr;
+	natsStatus st;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->stop && (!a->want || a->ready))
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (a->stop)
+			break;
+		a->want = 0;
+		a->busy = 1;
+		pthread_mutex_unlock(&a->mu);
+		memset(&list, 0, sizeof(list));
+		jerr = 0;
+		st = natsSubscription_Fetch(&list, a->sub, a->max, a->wait_ms,
+		    &jerr);
+		pthread_mutex_lock(&a->mu);
+		a->list = list;
+		a->st = st;
+		a->busy = 0;
+		a->ready = 1;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* Start the fetching thread of n (signals blocked in it).  0 or -1. */
+static int
+ahead_start(struct nconn *n, int max, int64_t wait_ms)
+{
+	struct ahead *a;
+	sigset_t all, old;
+	int rc;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return -1;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	a->sub = n->sub;
+	a->max = max;
+	a->wait_ms = wait_ms;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&a->th, NULL, ahead_run, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		errno = rc;
+		return -1;
+	}
+	n->ahead = a;
+	return 0;
+}
+
+/*
+ * Stop the fetching thread (after the fetch it is in, at most its wait)
+ * and give back what it fetched and nobody took.
+ */
+static void
+ahead_stop(struct nconn *n)
+{
+	struct ahead *a = n->ahead;
+	int i;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->th, NULL);
+	if (a->ready) {
+		for (i = 0; i < a->list.Count; i++)
+			(void)natsMsg_Nak(a->list.Msgs[i], NULL);
+		if (a->list.Count > 0)
+			(void)natsConnection_FlushTimeout(n->nc, NAK_FLUSH_MS);
+		natsMsgList_Destroy(&a->list);
+	}
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	n->ahead = NULL;
+}
+
 static void
 nats_close(struct bridge *b)
 {
@@ -130,6 +248,7 @@ nats_close(struct bridge *b)
 
 	if (n == NULL)
 		return;
+	ahead_stop(n);
 	natsMsgList_Destroy(&n->list);
 	if (n->sub != NULL)
 		natsSubscription_Destroy(n->sub);
@@ -458,8 +577,8 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
     size_t *got, char *err, size_t errsize)
 {
 	struct nconn *n = b->conn;
+	struct ahead *a;
 	jsMsgMetaData *meta;
-	jsErrCode jerr = 0;
 	natsStatus s;
 	const char *subj, *v, **keys;
 	size_t plen = strlen(n->subject);
@@ -467,8 +586,33 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 
 	*got = 0;
 	natsMsgList_Destroy(&n->list);
-	s = natsSubscription_Fetch(&n->list, n->sub, (int)max,
-	    wait_ms > 0 ? wait_ms : DRAIN_WAIT_MS, &jerr);
+	if (n->ahead == NULL && ahead_start(n, (int)max, wait_ms > 0 ?
+	    wait_ms : DRAIN_WAIT_MS) == -1) {
+		snprintf(err, errsize, "fetch: %s", strerror(errno));
+		return BR_DOWN;
+	}
+	a = n->ahead;
+	pthread_mutex_lock(&a->mu);
+	if (!a->ready) {
+		/* None fetched ahead (the first, or after an empty one). */
+		if (!a->busy) {
+			a->want = 1;
+			pthread_cond_broadcast(&a->cv);
+		}
+		while (!a->ready)
+			pthread_cond_wait(&a->cv, &a->mu);
+	}
+	n->list = a->list;
+	s = a->st;
+	memset(&a->list, 0, sizeof(a->list));
+	a->ready = 0;
+	/* Messages came: the next batch is fetched while these are sent. */
+	if (s == NATS_OK && n->list.Count > 0) {
+		a->want = 1;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	(void)max;
 	if (s == NATS_TIMEOUT)
 		return BR_OK;
 	if (s != NATS_OK)

@@ -100,6 +100,26 @@ tls_server() {
 	qb_bridge_killed
 }
 
+@test "nats: qbridge in stopped (SIGTERM) gives back the batch it fetched ahead: the next inbox carries it at once, nothing lost, nothing twice" {
+	bridge_fill a "$BRIDGE_N"
+	want=$(bridge_bodies a)
+	qbridge out --drain -q a "$URL"
+	# An ack wait far longer than any wait below: a batch not given back
+	# would come again only after it.
+	url="$URL?durable=d&ackwait=10m"
+	qbridge in --batch 10 "$url" b 2>"$T/in.log" &
+	in=$!
+	bridge_wait 120 ready_over b 50
+	kill -TERM "$in"
+	wait "$in"
+	qbridge in --batch 10 "$url" b 2>"$T/in.log" &
+	in=$!
+	bridge_wait 120 ready_over b $((BRIDGE_N - 1))
+	kill -TERM "$in"
+	wait "$in"
+	assert_lines_eq "$want" "$(bridge_bodies b)"
+}
+
 @test "nats: the server away: sends succeed locally, the backlog drains on its return" {
 	qb_server_away
 }
