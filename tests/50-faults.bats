@@ -525,6 +525,26 @@ traced() {
 	done
 }
 
+@test "qrecv -A: a take or an ack the file system made but reported failed (EIO) counts as made at once: each body shown once, no line, nothing left" {
+	mkq q
+	qsend q a b
+	made_fail renameat2:tmp qrecv -A q
+	assert_success
+	assert_output a
+	assert_equal "$stderr" ""
+	made_fail unlinkat:tmp qrecv -A q
+	assert_success
+	assert_output b
+	assert_equal "$stderr" ""
+	local s
+	for s in new cur tmp retry dead; do
+		assert_count "$s" q 0
+	done
+	run qrecv -A q
+	assert_equal "$status" 1
+	assert_output ''
+}
+
 @test "qrecv -A: a take the file system keeps failing exits 74, shows nothing, and leaves every claim claimed: none lost, none shown twice" {
 	need_strace
 	mkq q
