@@ -136,7 +136,7 @@ send_until_full() {
 	exec 5> "$T/fifo"
 	printf abc >&5
 	# Give it the time to read the first bytes and start the message.
-	wait_until 1 test "$(count tmp q)" -gt 0 || true
+	wait_until 1 eval '(( $(count tmp q) > 0 ))' || true
 	kill -9 "$pid"
 	wait "$pid" || true
 	exec 5>&-
@@ -155,7 +155,7 @@ send_until_full() {
 	local pid=$!
 	exec 5> "$T/fifo"
 	printf 'one\ntwo\nthr' >&5
-	wait_until 1 test "$(count tmp q)" -gt 0 || true
+	wait_until 1 eval '(( $(count tmp q) > 0 ))' || true
 	kill -9 "$pid"
 	wait "$pid" || true
 	exec 5>&-

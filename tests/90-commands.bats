@@ -214,13 +214,17 @@ as_user() {
 @test "tests: a wait's condition is read again at each look, never expanded once when the wait begins" {
 	# wait_for test "$(count cur q)" = 1 expands the count once: a state
 	# reached a moment later is never seen.  Such a condition belongs in
-	# single quotes (eval '...', bash -c '...') or a function.
-	run grep -nE '^[[:space:]]*(wait_for|wait_until)( -t [0-9]+)? (test|\[|\[\[) [^'"'"']*"?\$\(' \
-	    "$TOP"/tests/*.bats "$TOP"/tests/*.bash
+	# single quotes (eval '...', bash -c '...') or a function.  wait_for
+	# may have -t SECONDS, wait_until always has its SECONDS.
+	local re='^[[:space:]]*(wait_for( -t [^ ]+)?|wait_until [^ ]+) (test|\[|\[\[) [^'"'"']*"?\$\('
+	run grep -nE "$re" "$TOP"/tests/*.bats "$TOP"/tests/*.bash
 	assert_failure 1
 	assert_output ''
-	# The pattern finds the shape it is for.
-	printf '\twait_for test "$(count cur q)" = 1\n' >"$T/racy.bats"
-	run grep -cE '^[[:space:]]*(wait_for|wait_until)( -t [0-9]+)? (test|\[|\[\[) [^'"'"']*"?\$\(' "$T/racy.bats"
-	assert_output 1
+	# The pattern finds the shapes it is for.
+	printf '%s\n' '	wait_for test "$(count cur q)" = 1' \
+	    '	wait_for -t 30 [ "$(count cur q)" = 1 ]' \
+	    '	wait_until 30 test "$(grep -c ok "$LOG")" -ge $((n / 8)) || break' \
+	    >"$T/racy.bats"
+	run grep -cE "$re" "$T/racy.bats"
+	assert_output 3
 }
