@@ -734,8 +734,9 @@ out_load(struct qb *s, struct pend *p)
 	p->o.status = BR_PENDING;
 	p->o.expires_ms = p->c.n.expires > 0 ? p->c.n.expires * 1000 : 0;
 	p->o.group = p->c.n.group[0] != '\0' ? p->c.n.group : NULL;
-	if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY, 0, &st)) ==
-	    -1)
+	/* Read here, never handed on: O_NONBLOCK may stay. */
+	if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY |
+	    O_NONBLOCK, 0, &st)) == -1)
 		return -1;
 	if ((p->o.body = malloc((size_t)st.st_size + 1)) == NULL) {
 		close(fd);
@@ -804,6 +805,7 @@ out_claim(struct qb *s, struct pend *pend, size_t max, int64_t *next_ms)
  */
 #define ACKERS		4
 #define ACK_RING	4		/* batches of names waiting */
+#define ACK_TAKE	64		/* names an acker takes at a time */
 
 struct ackq {
 	pthread_mutex_t	 mu;
@@ -825,7 +827,8 @@ acker(void *arg)
 	struct ackq *a = arg;
 	struct sq_queue q;
 	struct stat st1, st2;
-	char name[SQ_NAME_MAX + 1], msg[PATH_MAX + 256];
+	char names[ACK_TAKE][SQ_NAME_MAX + 1], msg[PATH_MAX + 256];
+	size_t i, k;
 	unsigned gen;
 	int ok;
 
@@ -846,19 +849,30 @@ acker(void *arg)
 			pthread_cond_wait(&a->more, &a->mu);
 		if (a->count == 0)
 			break;
-		strlcpy(name, a->names[a->head], sizeof(name));
-		a->head = (a->head + 1) % a->cap;
-		a->count--;
-		a->busy++;
+		/*
+		 * A share of what waits, so that a batch wakes each acker
+		 * once and not once per message.
+		 */
+		k = (a->count + a->nth - 1) / a->nth;
+		if (k > ACK_TAKE)
+			k = ACK_TAKE;
+		for (i = 0; i < k; i++) {
+			strlcpy(names[i], a->names[a->head], sizeof(names[i]));
+			a->head = (a->head + 1) % a->cap;
+		}
+		a->count -= k;
+		a->busy += k;
 		if (ok && gen != a->gen) {
 			q.conf = a->conf;
 			gen = a->gen;
 		}
+		pthread_cond_broadcast(&a->less);
 		pthread_mutex_unlock(&a->mu);
-		if (sq_ack(ok ? &q : &a->s->q, name) == -1)
-			warn("%s: %s: ack", a->s->qarg, name);
+		for (i = 0; i < k; i++)
+			if (sq_ack(ok ? &q : &a->s->q, names[i]) == -1)
+				warn("%s: %s: ack", a->s->qarg, names[i]);
 		pthread_mutex_lock(&a->mu);
-		a->busy--;
+		a->busy -= k;
 		pthread_cond_broadcast(&a->less);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -891,7 +905,10 @@ ackq_start(struct ackq *a, struct qb *s)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Queue the ack of cur/name: waits while the ring is full. */
+/*
+ * Queue the ack of cur/name: waits while the ring is full.  The ackers
+ * are woken by ackq_kick, once for all that was queued.
+ */
 static void
 ackq_push(struct ackq *a, const char *name)
 {
@@ -901,13 +918,26 @@ ackq_push(struct ackq *a, const char *name)
 		return;
 	}
 	pthread_mutex_lock(&a->mu);
-	while (a->count == a->cap)
+	while (a->count == a->cap) {
+		pthread_cond_broadcast(&a->more);
 		pthread_cond_wait(&a->less, &a->mu);
+	}
 	strlcpy(a->names[(a->head + a->count) % a->cap], name,
 	    sizeof(a->names[0]));
 	a->count++;
 	a->pushed = 1;
-	pthread_cond_signal(&a->more);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Wake the ackers for what ackq_push queued. */
+static void
+ackq_kick(struct ackq *a)
+{
+	if (a->nth == 0)
+		return;
+	pthread_mutex_lock(&a->mu);
+	if (a->count > 0)
+		pthread_cond_broadcast(&a->more);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -934,6 +964,8 @@ ackq_flush(struct ackq *a)
 	int some;
 
 	pthread_mutex_lock(&a->mu);
+	if (a->count > 0)
+		pthread_cond_broadcast(&a->more);
 	while (a->count + a->busy > 0)
 		pthread_cond_wait(&a->less, &a->mu);
 	some = a->pushed;
@@ -1008,6 +1040,7 @@ out_settle(struct qb *s, struct ackq *aq, struct pend *pend, size_t n,
 		}
 		out_free(&p->o);
 	}
+	ackq_kick(aq);
 	return k;
 }
 

@@ -158,8 +158,13 @@ sq_open_regular(int dfd, const char *path, int flags, mode_t mode,
 		errno = SQ_ENOTREG;
 		goto fail;
 	}
-	/* Bodies go to jobs as stdin: leave them as a plain open gives. */
-	if (fcntl(fd, F_SETFL, flags & O_APPEND) == -1)
+	/*
+	 * Bodies go to jobs as stdin: leave them as a plain open gives,
+	 * unless the caller asked for O_NONBLOCK (it reads the file itself,
+	 * and on a regular file O_NONBLOCK changes nothing).
+	 */
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags & O_APPEND) ==
+	    -1)
 		goto fail;
 	return fd;
 fail:

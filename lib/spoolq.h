@@ -1533,9 +1533,12 @@ int	sq_write_all(int fd, const void *buf, size_t len);
  * path ("run/usage") is opened without following a symlink too, so a
  * symlink is never followed, at any component, and
  * a FIFO or device can never block the open; the descriptor is then
- * fstat'ed (into *st when st is not NULL) and O_NONBLOCK taken off again.
- * Every body, sidecar, marker and settings file is opened this way
- * (SPEC 2, "Hostile and broken surroundings"; Postfix's safe_open).
+ * fstat'ed (into *st when st is not NULL) and O_NONBLOCK taken off again,
+ * unless flags hold O_NONBLOCK: then it stays, and one fcntl(2) is saved
+ * (for a caller that reads the file itself: on a regular file it changes
+ * nothing; not for a descriptor handed to a child).  Every body,
+ * sidecar, marker and settings file is opened this way (SPEC 2, "Hostile
+ * and broken surroundings"; Postfix's safe_open).
  * Returns a descriptor, or -1 with errno: SQ_ENOTREG when the entry is a
  * symlink, FIFO, socket, device or directory (nothing is left open), else
  * that of openat(2) or fstat(2).

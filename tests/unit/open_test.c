@@ -97,6 +97,17 @@ test_open(void)
 	ok(fd != -1 && S_ISREG(st.st_mode), "O_CREAT makes a regular file");
 	if (fd != -1)
 		close(fd);
+	fd = sq_open_regular(dfd, "file", O_RDONLY | O_NONBLOCK, 0, &st);
+	fl = fd != -1 ? fcntl(fd, F_GETFL) : -1;
+	ok(fl != -1 && (fl & O_NONBLOCK) && S_ISREG(st.st_mode) &&
+	    st.st_size == 4, "O_NONBLOCK asked for is kept");
+	ok(fd != -1 && read(fd, buf, sizeof(buf)) == 4 &&
+	    memcmp(buf, "body", 4) == 0, "the body reads with it");
+	if (fd != -1)
+		close(fd);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(refused(bad[i], O_RDONLY | O_NONBLOCK) == SQ_ENOTREG,
+		    "%s refused with O_NONBLOCK asked for", bad[i]);
 	fd = sq_open_regular(dfd, "file", O_WRONLY | O_APPEND, 0, NULL);
 	ok(fd != -1 && (fcntl(fd, F_GETFL) & O_APPEND) != 0,
 	    "O_APPEND is kept");
