@@ -128,11 +128,41 @@ tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
 }
 
 /*
+ * Take back tmp/ID (and its sidecar), which no slot or list of b holds,
+ * and abort b.  Returns -1 with errno as it was.
+ */
+static int
+unpushed(struct sq_batch *b, const char *id)
+{
+	int saved = errno;
+
+	unlinkat(b->q->tmpfd, id, 0);
+	attr_remove(b->q, id);
+	sq_batch_abort(b);
+	errno = saved;
+	return -1;
+}
+
+/* Whether key is that of a send pending in b's slots. */
+static int
+dedup_held(const struct sq_batch *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->ndd; i++)
+		if (strcmp(b->dd[i].d.keybuf, key) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Publish the finished tmp/ID (len bytes) with its batch's dedup ID:
  * dedup.c says whether it is the first within the window (then the
  * batch is committed at once, between its marker's "pending" and
- * "sent") or a duplicate (then it is dropped).  Returns 0 or -1 with
- * errno.
+ * "sent") or a duplicate (then it is dropped).  A deferring batch that
+ * holds the ID pending (a grouped send after an ungrouped one of the
+ * same ID) is committed first: the marker is locked by the batch, and
+ * waiting for it would wait for ourselves.  Returns 0 or -1 with errno.
  */
 static int
 dedup_push(struct sq_batch *b, const char *id, size_t len)
@@ -140,6 +170,9 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 	struct dedup d;
 	int rc;
 
+	if (b->ndd > 0 && dedup_held(b, b->opts->dedup_id) &&
+	    sq_batch_commit(b) == -1)
+		return unpushed(b, id);
 	memset(&d, 0, sizeof(d));
 	if ((rc = dedup_begin(&d, b, id)) != 0)
 		return rc == 1 ? 0 : -1;
@@ -175,18 +208,6 @@ dedup_settle(struct sq_batch *b)
 	b->ndd = b->ddnext = 0;
 	errno = saved;
 	return rc;
-}
-
-/* Whether key is that of a send pending in b's slots. */
-static int
-dedup_held(const struct sq_batch *b, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < b->ndd; i++)
-		if (strcmp(b->dd[i].d.keybuf, key) == 0)
-			return 1;
-	return 0;
 }
 
 /* The slot whose marker is the batch's file (dedup_link), or NULL. */
@@ -250,12 +271,7 @@ dedup_defer(struct sq_batch *b, const char *id, size_t len)
 	b->ndd++;
 	return batch_push(b, id, len, 0);
 fail:
-	saved = errno;
-	unlinkat(b->q->tmpfd, id, 0);
-	attr_remove(b->q, id);
-	sq_batch_abort(b);
-	errno = saved;
-	return -1;
+	return unpushed(b, id);
 }
 
 int

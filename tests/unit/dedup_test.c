@@ -262,6 +262,40 @@ repeat_in_batch(void)
 }
 
 /*
+ * A grouped send is not deferred: one after an ungrouped send of the
+ * same ID in the same batch must not wait for the marker that the batch
+ * itself holds locked (the bounded wait would end in EBUSY and fail the
+ * whole batch, each time the broker gives it again).
+ */
+static void
+repeat_grouped_in_batch(void)
+{
+	struct tap_queue t;
+	struct sq_queue q;
+	struct sq_msgopts o;
+	struct sq_batch b;
+	int rc;
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	sq_batch_begin(&b, &q, NULL, NULL);
+	sq_batch_defer_dedup(&b);
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = "same";
+	rc = sq_batch_options(&b, &o) == 0 && sq_batch_add(&b, "a", 1) == 0;
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = "same";
+	o.group = "G";
+	rc = rc && sq_batch_options(&b, &o) == 0 &&
+	    sq_batch_add(&b, "b", 1) == 0;
+	ok(sq_batch_end(&b) == 0 && rc, "one ID ungrouped, then grouped, in "
+	    "a deferred batch: no wait on its own marker");
+	ok(b.dropped == 1 && tap_queue_count(&t, "new") == 1 &&
+	    tap_queue_count(&t, "tmp") == 0, "  the first sent, the second "
+	    "dropped, nothing left in tmp/");
+	tap_queue_remove(&t, &q);
+}
+
+/*
  * A sender of n messages dies: killed after its at-th rename (commit
  * set), or ending before any commit.  Then tmp/ holds intmp bodies (a
  * body written but not yet marked stays there for qadmin gc: left), and
@@ -377,6 +411,7 @@ main(void)
 {
 	whole();
 	repeat_in_batch();
+	repeat_grouped_in_batch();
 	killed(100, 0, 0, 100, 0,
 	    "a sender ends with its batch written, uncommitted");
 	/* The 129th body is written when the first 128 are committed. */
