@@ -62,7 +62,8 @@ struct nconn {
  * in: the thread that fetches the next batch ahead.  Under mu: want
  * asks it for one fetch (busy while it runs); it leaves the result in
  * list and st and sets ready, and fetches nothing more until
- * nats_fetch took it.  stop ends it.
+ * nats_fetch took it (ahead_take); early says that the fetch was asked
+ * for ahead, before the batch before it was acknowledged.  stop ends it.
  */
 struct ahead {
 	pthread_t	 th;
@@ -72,6 +73,7 @@ struct ahead {
 	int		 max;
 	int64_t		 wait_ms;
 	int		 want, busy, ready, stop;
+	int		 early;
 	natsMsgList	 list;
 	natsStatus	 st;
 };
@@ -239,6 +241,51 @@ ahead_stop(struct nconn *n)
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 	n->ahead = NULL;
+}
+
+/*
+ * The next batch of the fetching thread of n into n->list, and its
+ * status: the one fetched ahead, else one fetched now.  A batch fetched
+ * ahead is asked for before the batch before it is acknowledged, and the
+ * server may hold it back for that batch (a consumer's MaxAckPending,
+ * 1000 by default, counts it): one that comes back empty does not say
+ * that the stream is empty, and is fetched again, now that the batch
+ * before is acknowledged (else --drain would end with messages left).
+ * After a batch that brought messages the next one is asked for ahead.
+ */
+static natsStatus
+ahead_take(struct nconn *n)
+{
+	struct ahead *a = n->ahead;
+	natsStatus s;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		if (!a->ready && !a->busy) {
+			/* None fetched ahead (the first, or after an empty one). */
+			a->want = 1;
+			a->early = 0;
+			pthread_cond_broadcast(&a->cv);
+		}
+		while (!a->ready)
+			pthread_cond_wait(&a->cv, &a->mu);
+		n->list = a->list;
+		s = a->st;
+		memset(&a->list, 0, sizeof(a->list));
+		a->ready = 0;
+		if (s == NATS_OK && n->list.Count > 0) {
+			/* The next batch is fetched while these are sent. */
+			a->want = 1;
+			a->early = 1;
+			pthread_cond_broadcast(&a->cv);
+			break;
+		}
+		if (!a->early || (s != NATS_OK && s != NATS_TIMEOUT))
+			break;
+		natsMsgList_Destroy(&n->list);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return s;
 }
 
 static void
@@ -577,7 +624,6 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
     size_t *got, char *err, size_t errsize)
 {
 	struct nconn *n = b->conn;
-	struct ahead *a;
 	jsMsgMetaData *meta;
 	natsStatus s;
 	const char *subj, *v, **keys;
@@ -591,27 +637,7 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 		snprintf(err, errsize, "fetch: %s", strerror(errno));
 		return BR_DOWN;
 	}
-	a = n->ahead;
-	pthread_mutex_lock(&a->mu);
-	if (!a->ready) {
-		/* None fetched ahead (the first, or after an empty one). */
-		if (!a->busy) {
-			a->want = 1;
-			pthread_cond_broadcast(&a->cv);
-		}
-		while (!a->ready)
-			pthread_cond_wait(&a->cv, &a->mu);
-	}
-	n->list = a->list;
-	s = a->st;
-	memset(&a->list, 0, sizeof(a->list));
-	a->ready = 0;
-	/* Messages came: the next batch is fetched while these are sent. */
-	if (s == NATS_OK && n->list.Count > 0) {
-		a->want = 1;
-		pthread_cond_broadcast(&a->cv);
-	}
-	pthread_mutex_unlock(&a->mu);
+	s = ahead_take(n);
 	(void)max;
 	if (s == NATS_TIMEOUT)
 		return BR_OK;

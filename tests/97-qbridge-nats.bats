@@ -120,6 +120,25 @@ tls_server() {
 	assert_lines_eq "$want" "$(bridge_bodies b)"
 }
 
+@test "nats: qbridge in --drain takes the whole stream in batches as large as the consumer's limit of unacknowledged messages (1000): a batch fetched ahead that the server held back is fetched again" {
+	local f id
+	seq 1 2500 | qsend -l a
+	# The first message's Nats-Msg-Id is its ID here: its marker in b,
+	# held locked for 3 s, keeps the first batch from being acknowledged
+	# for longer than the 1 s that the fetch asked for ahead waits.
+	id=$(names new a | head -n 1)
+	id=${id%%,*}
+	qbridge out --drain -q a "$URL"
+	mkdir -p "$(qdir b)/dedup"
+	flock "$(qdir b)/dedup/$id" sleep 3 &
+	wait_for bash -c '! flock -n "$0" true' "$(qdir b)/dedup/$id"
+	run qbridge in -q --drain --batch 1000 "$URL_IN" b
+	assert_success
+	assert_count new b 2500
+	assert_equal "$(for f in "$(qdir b)"/new/*; do cat "$f"; echo; done |
+	    sort -n)" "$(seq 1 2500)"
+}
+
 @test "nats: the server away: sends succeed locally, the backlog drains on its return" {
 	qb_server_away
 }
