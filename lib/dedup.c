@@ -39,6 +39,12 @@
  * once is empty without a second look.
  * A sender whose publication failed empties its marker and removes it,
  * so that the producer's retry makes it anew.
+ * A name taken by an entry that is not a regular file (a symlink, FIFO,
+ * socket, device or directory) is no marker: it is never opened, locked,
+ * followed or waited for, and never replaced (that is qadmin check
+ * --repair's, into quarantine/).  Such a send is neither first nor a
+ * duplicate: dedup_begin says so at once and leaves the body to send.c,
+ * which fails it or sets it aside into dead/ (sq_batch_set_aside).
  * Markers expire by time; qadmin gc removes them.
  *
  * The publication itself is send.c's: dedup_begin judges and writes
@@ -435,6 +441,20 @@ shared(int fd)
 	return fstat(fd, &st) == 0 && st.st_nlink > 1;
 }
 
+/*
+ * The name key in dfd is an entry that is not a regular file: no marker
+ * can be made under it, nor one opened (sq_open_regular refused it,
+ * SQ_ENOTREG, which is EINVAL and so says nothing alone).
+ */
+static int
+planted(int dfd, const char *key)
+{
+	struct stat st;
+
+	return dfd != -1 && fstatat(dfd, key, &st, AT_SYMLINK_NOFOLLOW) ==
+	    0 && !S_ISREG(st.st_mode);
+}
+
 /* Unlock the marker; when nothing was published, take tmp/id back too. */
 static void
 finish(struct dedup *d, struct sq_batch *b, const char *id, int rc)
@@ -540,6 +560,16 @@ dedup_begin(struct dedup *d, struct sq_batch *b, const char *id)
 	}
 	return 0;
 fail:
+	/*
+	 * A name that is no marker and never will be: waiting or trying
+	 * again cannot help, and only the caller knows whether its message
+	 * may go elsewhere (send.c).  Nothing is pending, nothing locked.
+	 */
+	if (errno == SQ_ENOTREG && !d->pending && planted(d->dfd, d->key)) {
+		finish(d, b, id, 0);
+		errno = SQ_ENOTREG;
+		return 2;
+	}
 	finish(d, b, id, -1);
 	return -1;
 }

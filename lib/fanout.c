@@ -8,10 +8,14 @@
  * batch: sidecar, deduplication, sync, and its own rename into new/ -
  * the commit point per queue.  A crash between two queues leaves the
  * message in some queues and not the others; a retried send with a
- * dedup ID completes the set without duplicates.  The source is unlinked
+ * dedup ID completes the set without duplicates; a dedup ID whose marker
+ * name is taken by a non-file in any of the queues fails before any copy
+ * is made.  The source is unlinked
  * at the end; a crashed sender's source is a dot file in tmp/ that
  * qadmin gc removes.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -152,6 +156,24 @@ fan_one(struct sq_batch *first, struct sq_batch *b, struct sources *src,
 	return rc;
 }
 
+/*
+ * Whether the dedup marker's name of b's send is taken, in b's queue, by
+ * an entry that is not a regular file, and b does not set such a send
+ * aside: its copy would fail after those before it were committed.
+ */
+static int
+marker_planted(const struct sq_batch *b)
+{
+	char rel[sizeof(SQ_DIR_DEDUP) + SQ_DEDUP_MAX + 1];
+	struct stat st;
+
+	if (b->opts == NULL || b->opts->dedup_id == NULL || b->aside)
+		return 0;
+	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_DEDUP, b->opts->dedup_id);
+	return fstatat(b->q->fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode);
+}
+
 static int
 fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
     size_t *delivered)
@@ -164,6 +186,17 @@ fanout(struct sq_batch *b, size_t n, const void *mem, size_t len, int in,
 	*delivered = 0;
 	if (n == 0)
 		return 0;
+	/*
+	 * Each queue's copy is committed on its own: a marker that no send
+	 * can have is looked for in every queue before the first, so that
+	 * such a send fails whole, not in some queues (a lookup decides no
+	 * send here, it only refuses one early; dedup.c still decides).
+	 */
+	for (i = 0; i < n; i++)
+		if (marker_planted(&b[i])) {
+			errno = SQ_ENOTREG;
+			return -1;
+		}
 	b[0].input_failed = 0;
 	if (sq_id_new(id, sizeof(id)) == -1 ||
 	    source_write(b[0].q, id, mem, len, in, &total,

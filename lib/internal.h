@@ -296,6 +296,15 @@ int	publish_name(struct sq_queue *q, const struct sq_msgopts *o,
 int	publish_name_h(struct sq_queue *q, const struct sq_msgopts *o,
 	    const char *id, int has_attr, char *name, int *dirfd);
 
+/*
+ * dead_send_name - the name (SQ_NAME_MAX + 1 bytes) in dead/ of a send
+ * of tmp/id with the options o (may be NULL) that is set aside at once:
+ * ID with e, g and h as publish_name gives them, and r=reason.  Returns
+ * 0 or -1 with errno (ENAMETOOLONG, EINVAL: a group key too long).
+ */
+int	dead_send_name(const struct sq_msgopts *o, const char *id,
+	    const char *reason, char *name);
+
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
 
@@ -357,7 +366,10 @@ struct sq_dedup_slot {
  * system other hosts write to, judging a marker that a first send may
  * take over waits MARKER_SETTLE_MS (2 s) under its lock (dedup.c).  -1
  * with errno (EBUSY: the marker stayed locked by another sender for the
- * lease, at most 5 s): tmp/id and its sidecar are removed.  Giving 0
+ * lease, at most 5 s): tmp/id and its sidecar are removed.  2 with
+ * errno SQ_ENOTREG when the marker's name is taken by an entry that is
+ * not a regular file (never opened, never waited for): tmp/id and its
+ * sidecar are left for the caller to set aside or take back.  Giving 0
  * it leaves in d->name and d->tofd where tmp/id is to go (the marker
  * records it).  With d->defer the "pending" is written without fsync:
  * the batch makes its markers durable with its bodies, before any of

@@ -186,6 +186,26 @@ publish_name(struct sq_queue *q, const struct sq_msgopts *o, const char *id,
 	return publish_name_h(q, o, id, has_sidecar(o), name, dirfd);
 }
 
+/* The fields every state of a send with the options o (may be NULL) has. */
+static int
+send_name(struct sq_name *n, const struct sq_msgopts *o, const char *id,
+    int has_attr)
+{
+	if (sq_name_init(n, id) == -1)
+		return -1;
+	n->has_attr = has_attr;
+	if (o == NULL)
+		return 0;
+	if (o->expires_ms > 0)
+		n->expires = SQ_MS_TO_S_CEIL(o->expires_ms);
+	if (o->group != NULL && strlcpy(n->group, o->group,
+	    sizeof(n->group)) >= sizeof(n->group)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 publish_name_h(struct sq_queue *q, const struct sq_msgopts *o, const char *id,
     int has_attr, char *name, int *dirfd)
@@ -193,22 +213,23 @@ publish_name_h(struct sq_queue *q, const struct sq_msgopts *o, const char *id,
 	struct sq_name n;
 
 	*dirfd = q->newfd;
-	if (sq_name_init(&n, id) == -1)
+	if (send_name(&n, o, id, has_attr) == -1)
 		return -1;
-	n.has_attr = has_attr;
-	if (o != NULL) {
-		if (o->expires_ms > 0)
-			n.expires = SQ_MS_TO_S_CEIL(o->expires_ms);
-		if (o->group != NULL &&
-		    strlcpy(n.group, o->group, sizeof(n.group)) >=
-		    sizeof(n.group)) {
-			errno = EINVAL;
-			return -1;
-		}
-		if (o->due_ms > sq_now_ms()) {
-			n.due = SQ_MS_TO_S_CEIL(o->due_ms);
-			*dirfd = q->retryfd;
-		}
+	if (o != NULL && o->due_ms > sq_now_ms()) {
+		n.due = SQ_MS_TO_S_CEIL(o->due_ms);
+		*dirfd = q->retryfd;
 	}
+	return sq_name_format(name, SQ_NAME_MAX + 1, &n);
+}
+
+int
+dead_send_name(const struct sq_msgopts *o, const char *id,
+    const char *reason, char *name)
+{
+	struct sq_name n;
+
+	if (send_name(&n, o, id, has_sidecar(o)) == -1)
+		return -1;
+	strlcpy(n.reason, reason, sizeof(n.reason));
 	return sq_name_format(name, SQ_NAME_MAX + 1, &n);
 }

@@ -72,6 +72,14 @@ sq_batch_defer_dedup(struct sq_batch *b)
 	b->defer_dedup = 1;
 }
 
+void
+sq_batch_set_aside(struct sq_batch *b, sq_sent_fn *fn, void *arg)
+{
+	b->aside = 1;
+	b->aside_fn = fn;
+	b->aside_arg = arg;
+}
+
 /* Make room for one more pending message. */
 int
 batch_room(struct sq_batch *b)
@@ -155,6 +163,66 @@ dedup_held(const struct sq_batch *b, const char *key)
 	return 0;
 }
 
+/* Make tmp/ID durable (durability = fsync).  0 or -1 with errno. */
+static int
+sync_tmp(struct sq_queue *q, const char *id)
+{
+	int fd, rc, saved;
+
+	if (q->conf.durability != SQ_DURABILITY_FSYNC)
+		return 0;
+	if ((fd = sq_open_regular(q->tmpfd, id, O_RDONLY, 0, NULL)) == -1)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/*
+ * The finished tmp/ID's dedup marker cannot be had: its name is taken
+ * by an entry that is not a regular file (dedup_begin gave 2).  Set
+ * aside, when b asks so, the message goes into dead/ at once, on its
+ * own (one rename, the body flushed before and dead/ after, as a send),
+ * and the batch goes on; else tmp/ID and its sidecar are taken back and
+ * the send fails with SQ_ENOTREG.  A batch that fails after it leaves
+ * the dead letter, as the commit point of its own: a broker that gives
+ * the message again sets it aside again (at least once).  Returns 0 or
+ * -1 with errno (tmp/ID taken back; the batch is the caller's).
+ */
+static int
+bad_marker(struct sq_batch *b, const char *id)
+{
+	struct sq_queue *q = b->q;
+	char name[SQ_NAME_MAX + 1];
+	int saved;
+
+	if (!b->aside) {
+		errno = SQ_ENOTREG;
+		goto fail;
+	}
+	if (dead_send_name(b->opts, id, SQ_REASON_BADMARKER, name) == -1 ||
+	    sync_tmp(q, id) == -1 || sq_rename(q->tmpfd, id, q->deadfd,
+	    name) == -1)
+		goto fail;
+	/* Published: a failed flush of dead/ is the batch's to report. */
+	if (q->conf.durability == SQ_DURABILITY_FSYNC &&
+	    fsync(q->deadfd) == -1)
+		return -1;
+	sq_counter_add(q, SQ_COUNT_DEAD, 1);
+	b->set_aside++;
+	if (b->aside_fn != NULL)
+		b->aside_fn(id, b->aside_arg);
+	return 0;
+fail:
+	saved = errno;
+	unlinkat(q->tmpfd, id, 0);
+	attr_remove(q, id);
+	errno = saved;
+	return -1;
+}
+
 /*
  * Publish the finished tmp/ID (len bytes) with its batch's dedup ID:
  * dedup.c says whether it is the first within the window (then the
@@ -174,7 +242,9 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 	    sq_batch_commit(b) == -1)
 		return unpushed(b, id);
 	memset(&d, 0, sizeof(d));
-	if ((rc = dedup_begin(&d, b, id)) != 0)
+	if ((rc = dedup_begin(&d, b, id)) == 2)
+		return bad_marker(b, id);
+	if (rc != 0)
 		return rc == 1 ? 0 : -1;
 	return dedup_end(&d, b, id, batch_push(b, id, len, 1));
 }
@@ -258,6 +328,8 @@ dedup_defer(struct sq_batch *b, const char *id, size_t len)
 	base = dedup_base(b);
 	if ((rc = base != NULL ? dedup_link(&s->d, &base->d, b, id) : 1) == 1)
 		rc = dedup_begin(&s->d, b, id);
+	if (rc == 2 && (rc = bad_marker(b, id)) == 0)
+		return 0;
 	if (rc != 0) {
 		if (rc == 1)
 			return 0;

@@ -85,6 +85,8 @@
 #define SQ_REASON_TIMEOUT	"timeout"
 #define SQ_REASON_OVERFLOW	"overflow"
 #define SQ_REASON_UNREADABLE	"unreadable"	/* a body no job could read */
+#define SQ_REASON_BADMARKER	"badmarker"	/* its dedup marker's name is
+						   taken by a non-file */
 
 /* ---------------------------------------------------------------- time */
 
@@ -662,6 +664,10 @@ struct sq_batch {
 	size_t		ndd, ddnext;		/* how many; the next to publish */
 	int		ddfd;			/* dedup/, open while dd is */
 	unsigned int	ddshare;		/* its group sharing (mode bits) */
+	int		aside;			/* sq_batch_set_aside */
+	sq_sent_fn	*aside_fn;		/* called per message set aside */
+	void		*aside_arg;
+	size_t		set_aside;		/* how many went to dead/ so */
 };
 
 /*
@@ -686,7 +692,10 @@ void	sq_batch_begin(struct sq_batch *b, struct sq_queue *q, sq_sent_fn *sent,
  * sq_batch_add - write body (len bytes) as one message.  Commits the batch
  * when it reaches SQ_BATCH_MESSAGES or SQ_BATCH_BYTES.  On failure the
  * uncommitted messages are removed from tmp/ and -1 returned with errno
- * (ENOSPC, EDQUOT, EIO...); b->committed tells how many became visible.
+ * (ENOSPC, EDQUOT, EIO...; SQ_ENOTREG when the name of the send's dedup
+ * marker is taken by an entry that is not a regular file: never opened,
+ * never waited for, see sq_batch_set_aside); b->committed tells how many
+ * became visible.
  */
 int	sq_batch_add(struct sq_batch *b, const void *body, size_t len);
 
@@ -718,6 +727,23 @@ int	sq_batch_add_fd(struct sq_batch *b, int fd);
  * that a send costs a name, not a file.  Call before the first add.
  */
 void	sq_batch_defer_dedup(struct sq_batch *b);
+
+/*
+ * sq_batch_set_aside - a send of b whose dedup marker's name (dedup/ID)
+ * is taken by an entry that is not a regular file (a symlink, FIFO,
+ * socket, device or directory, planted there or left by hand) goes into
+ * dead/ as ID,r=badmarker (SQ_REASON_BADMARKER, with its e, g and h)
+ * instead of failing: the entry may be neither opened nor replaced
+ * (SPEC 2, "Hostile and broken surroundings"), and without it the
+ * duplicates of the ID cannot be told.  The body is made durable before
+ * its rename into dead/, and dead/ after it; the other sends of the
+ * batch go on, and sq_batch_add gives 0.  fn(id, arg), when not NULL, is
+ * called with the ID of each message so set aside, which b->set_aside
+ * counts.  For a caller that cannot report a failed send to anybody
+ * (qbridge in: the broker would give the message again and again);
+ * without it such a send fails with errno SQ_ENOTREG (sq_batch_add).
+ */
+void	sq_batch_set_aside(struct sq_batch *b, sq_sent_fn *fn, void *arg);
 
 /* sq_batch_commit - make every pending message visible.  0 or -1. */
 int	sq_batch_commit(struct sq_batch *b);
@@ -766,7 +792,10 @@ void	sq_bound_release(int lockfd);
  * written once and hard-linked into every queue under one ID (copied
  * across file systems), then each batch commits it by its own rules.
  * *delivered counts the queues that took it.  On error returns -1 with
- * errno; the batch that failed is aborted, the others keep theirs.
+ * errno; the batch that failed is aborted, the others keep theirs.  A
+ * dedup ID whose marker name is taken by a non-file in one of the queues
+ * (whose batch does not set such sends aside, sq_batch_set_aside) fails
+ * before anything is written, in any queue: SQ_ENOTREG, *delivered 0.
  */
 int	sq_fanout_add(struct sq_batch *b, size_t n, const void *body,
 	    size_t len, size_t *delivered);

@@ -773,6 +773,37 @@ a.b.c|hash hh sh'
 	assert_tmp_empty
 }
 
+@test "--dedup-id through an exchange: a marker name taken by a non-file in one queue fails the send whole (65), no copy in any queue" {
+	local kind q
+	mkqs a b c
+	mkx logs fanout
+	for q in a b c; do
+		qadmin bind logs "$q"
+	done
+	mkdir -p "$SPOOLQ_DIR/c/dedup"
+	ln -s /etc/passwd "$SPOOLQ_DIR/c/dedup/s1"
+	mkfifo "$SPOOLQ_DIR/c/dedup/f1"
+	mkdir "$SPOOLQ_DIR/c/dedup/d1"
+	for kind in s1:symlink f1:FIFO d1:directory; do
+		run --separate-stderr timeout 20 qsend --dedup-id "${kind%%:*}" logs body
+		assert_equal "$status" 65
+		assert_equal "${stderr_lines[0]}" "qsend: $SPOOLQ_DIR/c/dedup/${kind%%:*}: not a regular file (${kind#*:}); qadmin check --repair moves it to quarantine/"
+		for q in a b c; do
+			assert_count new "$q" 0
+		done
+	done
+	assert_tmp_empty
+	for q in a b; do
+		[[ ! -e $SPOOLQ_DIR/$q/dedup/s1 ]] || fail "a marker of $q made"
+	done
+	# The entries moved away, the same ID goes to all three.
+	run qadmin check --repair c
+	qsend --dedup-id s1 logs body
+	for q in a b c; do
+		assert_count new "$q" 1
+	done
+}
+
 @test "--dedup-id through an exchange: a retried send completes the set without duplicates" {
 	local id q
 	mkqs a b c

@@ -7,12 +7,15 @@
  * system the markers of a batch are one file, a line per ID: a name
  * linked to it without its line (a crash between the two) lets its ID
  * through once, and a void name of it is made anew, never written into.
+ * A marker's name taken by a non-file fails the send at once, or, set
+ * aside, sends its message alone to dead/, the rest going on.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -406,9 +409,299 @@ void_shared(void)
 	tap_queue_remove(&t, &q);
 }
 
+/* What is planted under a marker's name: never opened, never replaced. */
+static const char *const kinds[] = { "symlink", "FIFO", "directory" };
+#define NKINDS	(sizeof(kinds) / sizeof(kinds[0]))
+#define OUTSIDE	"outside\n"
+
+/*
+ * Plant dedup/key of the queue t as kinds[k]: a symlink to the file
+ * t->dir/outside (made, holding OUTSIDE), a FIFO, a directory.
+ */
+static int
+plant(const struct tap_queue *t, const char *key, size_t k)
+{
+	char path[PATH_MAX + 64], out[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/dedup", t->path);
+	if (mkdir(path, 0777) == -1 && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "%s/dedup/%s", t->path, key);
+	snprintf(out, sizeof(out), "%s/outside", t->dir);
+	switch (k) {
+	case 0:
+		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1)
+			return -1;
+		if (write(fd, OUTSIDE, strlen(OUTSIDE)) == -1) {
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		return symlink(out, path);
+	case 1:
+		return mkfifo(path, 0644);
+	default:
+		return mkdir(path, 0777);
+	}
+}
+
+/*
+ * dedup/key of t is still kinds[k], and the file a symlink leads to
+ * still holds OUTSIDE alone.
+ */
+static int
+still_planted(const struct tap_queue *t, const char *key, size_t k)
+{
+	char path[PATH_MAX + 64], buf[64];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/dedup/%s", t->path, key);
+	if (lstat(path, &st) == -1 || (k == 0 && !S_ISLNK(st.st_mode)) ||
+	    (k == 1 && !S_ISFIFO(st.st_mode)) ||
+	    (k == 2 && !S_ISDIR(st.st_mode)))
+		return 0;
+	if (k != 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/outside", t->dir);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	return n == (ssize_t)strlen(OUTSIDE) && memcmp(buf, OUTSIDE,
+	    (size_t)n) == 0;
+}
+
+static int nasides;
+static char aside_id[SQ_ID_MAX];
+
+static void
+aside(const char *id, void *arg)
+{
+	(void)arg;
+	nasides++;
+	strlcpy(aside_id, id, sizeof(aside_id));
+}
+
+/*
+ * The one name in dead/ of t, into name (size bytes), and its body into
+ * body (bsize bytes).  Returns 1 when dead/ holds exactly one message.
+ */
+static int
+only_dead(const struct tap_queue *t, char *name, size_t size, char *body,
+    size_t bsize)
+{
+	char path[PATH_MAX + 16];
+	struct dirent *e;
+	ssize_t n;
+	int fd, found = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/dead", t->path);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.') {
+			found++;
+			strlcpy(name, e->d_name, size);
+		}
+	closedir(d);
+	if (found != 1)
+		return 0;
+	snprintf(path, sizeof(path), "%s/dead/%s", t->path, name);
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	n = read(fd, body, bsize - 1);
+	close(fd);
+	body[n > 0 ? n : 0] = '\0';
+	return n >= 0;
+}
+
+/*
+ * Send "body-i" with dedup ID "id-i" for i < 5 as one deferred batch,
+ * as qbridge in does, set aside or not.  Returns the index of the first
+ * add that failed (its errno in *e), or 5 when all went.
+ */
+static int
+send_five(struct sq_queue *q, int set_aside, long *dropped, int *e)
+{
+	struct sq_msgopts o;
+	struct sq_batch b;
+	char key[32], body[32];
+	int i;
+
+	*e = 0;
+	sq_batch_begin(&b, q, NULL, NULL);
+	sq_batch_defer_dedup(&b);
+	if (set_aside)
+		sq_batch_set_aside(&b, aside, NULL);
+	for (i = 0; i < 5; i++) {
+		memset(&o, 0, sizeof(o));
+		snprintf(key, sizeof(key), "id-%d", i);
+		snprintf(body, sizeof(body), "body-%d", i);
+		o.dedup_id = key;
+		if (sq_batch_options(&b, &o) == -1 ||
+		    sq_batch_add(&b, body, strlen(body)) == -1) {
+			*e = errno;
+			sq_batch_abort(&b);
+			(void)sq_batch_end(&b);
+			return i;
+		}
+	}
+	if (sq_batch_end(&b) == -1) {
+		*e = errno;
+		return -1;
+	}
+	*dropped = (long)b.dropped;
+	return 5;
+}
+
+/*
+ * The name of a marker taken by a non-file, in a deferred batch.  Not
+ * set aside, the send fails at once with SQ_ENOTREG and takes the
+ * batch with it, nothing left behind.  Set aside (qbridge in), that
+ * message alone goes to dead/ as ID,r=badmarker, body intact, and every
+ * other goes on, then and at each later send; the entry is never
+ * touched.
+ */
+static void
+planted_batch(size_t k)
+{
+	struct tap_queue t;
+	struct sq_queue q;
+	char name[SQ_NAME_MAX + 1], body[64], want[SQ_NAME_MAX + 1];
+	long dropped = -1;
+	int e;
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	ok(plant(&t, "id-2", k) == 0, "dedup/id-2 a %s", kinds[k]);
+	ok(send_five(&q, 0, &dropped, &e) == 2 && e == SQ_ENOTREG,
+	    "  a deferred batch: its send fails at once, SQ_ENOTREG");
+	ok(tap_queue_count(&t, "new") == 0 && tap_queue_count(&t, "tmp") ==
+	    0 && tap_queue_count(&t, "dead") == 0,
+	    "  the batch taken back whole: nothing in new/, tmp/, dead/");
+	nasides = 0;
+	ok(send_five(&q, 1, &dropped, &e) == 5 && dropped == 0,
+	    "  set aside: every add and the commit succeed");
+	snprintf(want, sizeof(want), "%s,r=badmarker", aside_id);
+	ok(nasides == 1 && only_dead(&t, name, sizeof(name), body,
+	    sizeof(body)) && strcmp(name, want) == 0 &&
+	    strcmp(body, "body-2") == 0,
+	    "  its message alone in dead/, r=badmarker, named to the "
+	    "callback: %s", name);
+	ok(tap_queue_count(&t, "new") == 4 && tap_queue_count(&t, "tmp") ==
+	    0 && markers_pending(&t, 2),
+	    "  the other four in new/, their markers pending, tmp/ empty");
+	ok(send_five(&q, 1, &dropped, &e) == 5 && dropped == 4 &&
+	    nasides == 2 && tap_queue_count(&t, "dead") == 2 &&
+	    tap_queue_count(&t, "new") == 4,
+	    "  the same again: four dropped, the fifth set aside again");
+	ok(still_planted(&t, "id-2", k), "  the %s left as it was",
+	    kinds[k]);
+	tap_queue_remove(&t, &q);
+}
+
+/*
+ * A send that is not deferred (a grouped one, qsend's), its marker's
+ * name taken: set aside, it keeps its group, expiry and sidecar in
+ * dead/; not, it fails with SQ_ENOTREG and leaves nothing.
+ */
+static void
+planted_grouped(void)
+{
+	struct tap_queue t;
+	struct sq_queue q;
+	struct sq_msgopts o;
+	struct sq_batch b;
+	struct sq_name n;
+	char name[SQ_NAME_MAX + 1], body[64], path[PATH_MAX + SQ_ID_MAX + 8];
+	int rc;
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	plant(&t, "g-1", 1);
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = "g-1";
+	o.group = "G";
+	o.key = "k.x";
+	o.expires_ms = sq_now_ms() + 3600 * 1000;
+	sq_batch_begin(&b, &q, NULL, NULL);
+	rc = sq_batch_options(&b, &o) == 0 ? sq_batch_add(&b, "gb", 2) : 0;
+	ok(rc == -1 && errno == SQ_ENOTREG,
+	    "a grouped send, its marker a FIFO: SQ_ENOTREG");
+	sq_batch_abort(&b);
+	(void)sq_batch_end(&b);
+	ok(tap_queue_count(&t, "tmp") == 0 && tap_queue_count(&t, "new") ==
+	    0 && tap_queue_count(&t, "attr") <= 0 &&
+	    tap_queue_count(&t, "dead") == 0, "  nothing left anywhere");
+	nasides = 0;
+	sq_batch_begin(&b, &q, NULL, NULL);
+	sq_batch_defer_dedup(&b);
+	sq_batch_set_aside(&b, aside, NULL);
+	ok(sq_batch_options(&b, &o) == 0 && sq_batch_add(&b, "gb", 2) == 0 &&
+	    sq_batch_end(&b) == 0 && b.set_aside == 1 && nasides == 1,
+	    "  set aside: it succeeds, counted once");
+	ok(only_dead(&t, name, sizeof(name), body, sizeof(body)) &&
+	    strcmp(body, "gb") == 0 && sq_name_parse(&n, name) == 0 &&
+	    strcmp(n.id, aside_id) == 0 && strcmp(n.group, "G") == 0 &&
+	    strcmp(n.reason, "badmarker") == 0 && n.has_attr &&
+	    n.expires > 0, "  in dead/ with g, e, h and r=badmarker: %s",
+	    name);
+	snprintf(path, sizeof(path), "%s/attr/%s", t.path, aside_id);
+	ok(access(path, F_OK) == 0 && tap_queue_count(&t, "tmp") == 0,
+	    "  its sidecar kept, tmp/ empty");
+	ok(still_planted(&t, "g-1", 1), "  the FIFO left as it was");
+	tap_queue_remove(&t, &q);
+}
+
+/*
+ * Fan-out: each queue's copy commits on its own, so a marker name taken
+ * in the second queue must fail the send before the first queue's copy
+ * is published: nothing in either.
+ */
+static void
+planted_fanout(void)
+{
+	struct tap_queue t1, t2;
+	struct sq_queue q[2];
+	struct sq_batch b[2];
+	struct sq_msgopts o;
+	size_t done = 9;
+	int rc;
+
+	tap_queue_make(&t1, &q[0], NULL, NULL, 0);
+	tap_queue_make(&t2, &q[1], NULL, NULL, 0);
+	plant(&t2, "f-1", 0);
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = "f-1";
+	sq_batch_begin(&b[0], &q[0], NULL, NULL);
+	sq_batch_begin(&b[1], &q[1], NULL, NULL);
+	rc = sq_batch_options(&b[0], &o) == 0 &&
+	    sq_batch_options(&b[1], &o) == 0 ?
+	    sq_fanout_add(b, 2, "fb", 2, &done) : 0;
+	ok(rc == -1 && errno == SQ_ENOTREG && done == 0,
+	    "fan-out, the second queue's marker a symlink: SQ_ENOTREG, "
+	    "delivered to none");
+	sq_batch_abort(&b[0]);
+	sq_batch_abort(&b[1]);
+	(void)sq_batch_end(&b[0]);
+	(void)sq_batch_end(&b[1]);
+	ok(tap_queue_count(&t1, "new") == 0 && tap_queue_count(&t1, "tmp") ==
+	    0 && tap_queue_count(&t2, "new") == 0 &&
+	    tap_queue_count(&t2, "tmp") == 0,
+	    "  no copy in the first queue, nothing in either tmp/");
+	ok(still_planted(&t2, "f-1", 0), "  the symlink left, its target "
+	    "unread");
+	tap_queue_remove(&t2, &q[1]);
+	tap_queue_remove(&t1, &q[0]);
+}
+
 int
 main(void)
 {
+	size_t k;
+
 	whole();
 	repeat_in_batch();
 	repeat_grouped_in_batch();
@@ -421,5 +714,9 @@ main(void)
 	    "a sender killed in its second commit, after 150 renames");
 	link_without_line();
 	void_shared();
+	for (k = 0; k < NKINDS; k++)
+		planted_batch(k);
+	planted_grouped();
+	planted_fanout();
 	return tap_done();
 }
