@@ -1195,25 +1195,60 @@ out_run(struct qb *s)
 
 /* ------------------------------------------------------------- in */
 
+/* The message being sent by in_send, for in_aside. */
+struct in_cur {
+	struct qb	*s;
+	const struct br_in *in;
+};
+
+/*
+ * The message in_send is adding (arg: struct in_cur) went to dead/ with
+ * r=badmarker: the name of its dedup marker is taken by something that
+ * is not a regular file.  One line, even with -q: a person has to move
+ * the entry away, or every message of that ID goes the same way.
+ */
+static void
+in_aside(const char *id, void *arg)
+{
+	const struct in_cur *c = arg;
+	char rel[sizeof(SQ_DIR_DEDUP) + SQ_DEDUP_MAX + 1];
+	struct stat st;
+
+	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_DEDUP, c->in->dedup);
+	say("%s/%s: not a regular file (%s); %s dead-lettered (r=%s), "
+	    "qadmin check --repair moves the entry to quarantine/",
+	    c->s->qarg, rel, fstatat(c->s->q.fd, rel, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 ? sq_mode_name(st.st_mode) : "gone",
+	    id, SQ_REASON_BADMARKER);
+}
+
 /*
  * Send the fetched messages into the queue, each with its dedup ID, as
  * one batch: bodies and markers are flushed together, and a message is
- * acked to the broker only after the whole batch was committed.
- * Returns 0, or -1 with errno (nothing is acked then: the broker gives
- * them again, and what was sent is dropped as a duplicate).
+ * acked to the broker only after the whole batch was committed.  One
+ * whose marker name is taken by a non-file goes to dead/ on its own
+ * (sq_batch_set_aside): it would fail the batch each time the broker
+ * gives it again.  Returns 0, or -1 with errno (nothing is acked then:
+ * the broker gives them again, and what was sent is dropped as a
+ * duplicate).
  */
 static int
-in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
+in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups,
+    size_t *aside)
 {
 	struct sq_batch b;
 	struct sq_msgopts o;
+	struct in_cur cur;
 	size_t i;
 	int saved;
 
 	sq_batch_begin(&b, &s->q, NULL, NULL);
 	/* Each message's options are read by its add: o may change. */
 	sq_batch_defer_dedup(&b);
+	cur.s = s;
+	sq_batch_set_aside(&b, in_aside, &cur);
 	for (i = 0; i < n; i++) {
+		cur.in = &in[i];
 		memset(&o, 0, sizeof(o));
 		o.key = in[i].key[0] != '\0' ? in[i].key : NULL;
 		o.attrs = in[i].attrs;
@@ -1234,6 +1269,7 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups)
 	if (sq_batch_end(&b) == -1)
 		return -1;
 	*dups = b.dropped;
+	*aside = b.set_aside;
 	return 0;
 fail:
 	saved = errno;
@@ -1247,8 +1283,8 @@ static void
 in_run(struct qb *s)
 {
 	struct br_in *in;
-	char why[BR_ERR_MAX];
-	size_t got, dups;
+	char why[BR_ERR_MAX], asidebuf[64];
+	size_t got, dups, aside;
 	int64_t t0;
 	int rc, stop;
 
@@ -1278,7 +1314,7 @@ in_run(struct qb *s)
 			continue;
 		}
 		t0 = sq_now_ms();
-		if (in_send(s, in, got, &dups) == -1) {
+		if (in_send(s, in, got, &dups, &aside) == -1) {
 			warn("%s: send", s->qarg);
 			s->b.ops->done(&s->b, in, got);
 			/* The broker gives them again on a new connection. */
@@ -1290,10 +1326,14 @@ in_run(struct qb *s)
 		rc = s->b.ops->ack(&s->b, why, sizeof(why));
 		s->b.ops->done(&s->b, in, got);
 		t0 = sq_now_ms() - t0;
-		logline(s, "%s -> %s: %zu received, %zu duplicates%s "
+		asidebuf[0] = '\0';
+		if (aside > 0)
+			snprintf(asidebuf, sizeof(asidebuf), ", %zu dead "
+			    "(r=%s)", aside, SQ_REASON_BADMARKER);
+		logline(s, "%s -> %s: %zu received, %zu duplicates%s%s "
 		    "%lld.%03llds", s->b.url.shown, s->qarg, got, dups,
-		    rc == BR_OK ? "" : ", not acked", (long long)(t0 / 1000),
-		    (long long)(t0 % 1000));
+		    asidebuf, rc == BR_OK ? "" : ", not acked",
+		    (long long)(t0 / 1000), (long long)(t0 % 1000));
 		if (batch_end(s, rc, why) == -1)
 			break;
 	}

@@ -162,6 +162,10 @@ tls_server() {
 	assert_equal "$(bodies new b)" $'first\nafter'
 }
 
+@test "nats: a message whose dedup marker's name is taken by a non-file goes to dead/ with r=badmarker, the rest of its batch flows on" {
+	qb_bad_marker
+}
+
 @test "nats: bad URLs and credentials: one line and the sysexits code" {
 	qsend a x
 	expect_fail 78 qbridge out a "nats://127.0.0.1:$NATS_PORT/"

@@ -79,6 +79,10 @@ away_drained() {
 	qb_round_trip
 }
 
+@test "redis: a message whose dedup marker's name is taken by a non-file goes to dead/ with r=badmarker, the rest of its batch flows on" {
+	qb_bad_marker
+}
+
 @test "redis: the stream's fields are body, id, key, attributes and expires" {
 	qsend a -k r.k -H x=1 -H y='a b' --ttl 1h hello
 	id=$(msgid "$(only new a)")

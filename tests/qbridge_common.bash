@@ -242,3 +242,56 @@ qb_group_drain() {
 	assert_equal "$(bridge_groups b | head -1)" "A 1"
 	assert_equal "$(bridge_groups b | tail -1)" "A 100"
 }
+
+# qb_bad_marker: in queue b, the names of the dedup markers of three
+# messages (their broker IDs) are taken by a symlink, a FIFO and a
+# directory.  The inbox sets each of the three aside into b's dead/ with
+# r=badmarker, says so in one line each, acks the whole batch and
+# carries the other messages on; the entries are left for check --repair.
+qb_bad_marker() {
+	local ids dead d i kinds=(- symlink FIFO directory -)
+	printf 'outside\n' >"$T/outside"
+	# In the past, so that a read would move its atime.
+	touch -d @978307200 "$T/outside"
+	qsend a one two three four five
+	mapfile -t ids < <(names new a | sed 's/,.*//')
+	assert_equal "${#ids[@]}" 5
+	d=$(qdir b)/dedup
+	mkdir -p "$d"
+	ln -s "$T/outside" "$d/${ids[1]}"
+	mkfifo "$d/${ids[2]}"
+	mkdir "$d/${ids[3]}"
+	run qbridge out --drain -q a "$URL"
+	assert_success
+	assert_count new a 0
+	run --separate-stderr timeout 120 qbridge in --drain "$URL_IN" b
+	assert_success
+	assert_equal "$(bodies new b)" $'one\nfive'
+	assert_equal "$(bodies dead b)" $'two\nthree\nfour'
+	assert_equal "$(names dead b | grep -vc ',r=badmarker$')" 0
+	# One line per message set aside, naming the entry, its kind and the
+	# dead letter, in the order of the batch; then the batch's line.
+	mapfile -t dead < <(names dead b | sed 's/,.*//')
+	for i in 1 2 3; do
+		assert_equal "${stderr_lines[i - 1]}" "qbridge: b/dedup/${ids[i]}: not a regular file (${kinds[i]}); ${dead[i - 1]} dead-lettered (r=badmarker), qadmin check --repair moves the entry to quarantine/"
+	done
+	[[ ${stderr_lines[3]} =~ ': 5 received, 0 duplicates, 3 dead (r=badmarker) '[0-9.]+s$ ]] ||
+	    fail "batch line: ${stderr_lines[3]}"
+	assert_equal "${#stderr_lines[@]}" 4
+	assert_equal "$(stat -c '%s %Y %X' "$T/outside")" "8 978307200 978307200"
+	[[ -L $d/${ids[1]} && -p $d/${ids[2]} && -d $d/${ids[3]} ]] ||
+	    fail "planted entries: $(ls -l "$d")"
+	# All were acked: nothing comes again.
+	run --separate-stderr qbridge in --drain "$URL_IN" b
+	assert_success
+	assert_equal "$stderr" ""
+	assert_count new b 2
+	assert_count dead b 3
+	# check --repair moves the entries away; the dead letters redrive.
+	run qadmin check --repair b
+	[[ ! -e $d/${ids[1]} && ! -L $d/${ids[1]} && ! -e $d/${ids[2]} &&
+	    ! -e $d/${ids[3]} ]] || fail "after repair: $(ls -l "$d")"
+	run -0 qadmin redrive b
+	assert_count new b 5
+	assert_count dead b 0
+}
