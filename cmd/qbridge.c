@@ -1279,6 +1279,31 @@ fail:
 	return -1;
 }
 
+/*
+ * Send a fetched batch into the queue, and again after each back-off
+ * while that fails (the queue full, the disk full...).  The batch stays
+ * fetched and not acknowledged, and nothing after it is fetched in the
+ * meantime, so the stream's order holds in the queue: a batch given
+ * back to the broker would come again behind what the broker already
+ * holds to deliver again (a JetStream consumer redelivers in the order
+ * messages were given back, not in the stream's).
+ * Returns 0 when sent, -1 when SIGTERM or SIGHUP came first.
+ */
+static int
+in_hold(struct qb *s, struct br_in *in, size_t n, size_t *dups,
+    size_t *aside)
+{
+	for (;;) {
+		if (in_send(s, in, n, dups, aside) == 0)
+			return 0;
+		warn("%s: send", s->qarg);
+		nap(sq_backoff_next(&s->backoff));
+		if (got_stop || got_hup)
+			return -1;
+		heartbeat(s);
+	}
+}
+
 static void
 in_run(struct qb *s)
 {
@@ -1314,13 +1339,11 @@ in_run(struct qb *s)
 			continue;
 		}
 		t0 = sq_now_ms();
-		if (in_send(s, in, got, &dups, &aside) == -1) {
-			warn("%s: send", s->qarg);
+		if (in_hold(s, in, got, &dups, &aside) == -1) {
 			s->b.ops->done(&s->b, in, got);
 			/* The broker gives them again on a new connection. */
 			s->b.ops->close(&s->b);
 			s->connected = 0;
-			nap(sq_backoff_next(&s->backoff));
 			continue;
 		}
 		rc = s->b.ops->ack(&s->b, why, sizeof(why));

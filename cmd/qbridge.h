@@ -95,7 +95,9 @@ struct bridge;
  * fetch: wait up to wait_ms for up to max messages into in[], *got of
  *	them; re-delivered unacked messages of this consumer come first.
  * ack: acknowledge the last fetch to the broker (all *got of them).
- * done: free what fetch allocated for its messages.
+ * done: free what fetch allocated for its messages; those not acked
+ *	(the local send or the ack failed) are given back where the broker
+ *	would otherwise keep them until a timeout (NATS: Nak, in order).
  * close: drop the connection (after an error, or at the end).
  */
 struct br_ops {

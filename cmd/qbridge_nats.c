@@ -27,8 +27,11 @@
  * own (struct ahead), so that the next batch comes while the core sends
  * this one into the queue: one batch is fetched ahead after each batch
  * that brought messages, never more, and none after an empty one (so
- * that --drain ends at once).  Closing, a batch fetched ahead and not
- * taken is given back at once (Nak), in its order, for the next run.
+ * that --drain ends at once).  A batch not acknowledged (its local send
+ * failed) and the batch fetched ahead are given back at once (Nak), in
+ * the stream's order, as is a batch fetched ahead and not taken when
+ * closing: the server delivers them again before anything after them,
+ * where the ack wait would let later messages pass them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -51,6 +54,7 @@ struct nconn {
 	char		 stream[256], subject[256], durable[256];
 	int64_t		 ackwait_ms;	/* of a consumer we make; 0: server's */
 	natsMsgList	 list;		/* the last fetch */
+	int		 acked;		/* how many of list were acked */
 	/* out: the batch being confirmed, for the ack handler */
 	pthread_mutex_t	 mu;
 	struct br_out	*out;
@@ -213,34 +217,54 @@ ahead_start(struct nconn *n, int max, int64_t wait_ms)
 	return 0;
 }
 
-/*
- * Stop the fetching thread (after the fetch it is in, at most its wait)
- * and give back what it fetched and nobody took.
- */
-static void
-ahead_stop(struct nconn *n)
+/* Give back (Nak) the messages of list from the first'th on, in order. */
+static int
+nak_from(natsMsgList *list, int first)
 {
-	struct ahead *a = n->ahead;
 	int i;
 
-	if (a == NULL)
-		return;
-	pthread_mutex_lock(&a->mu);
-	a->stop = 1;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
-	pthread_join(a->th, NULL);
-	if (a->ready) {
-		for (i = 0; i < a->list.Count; i++)
-			(void)natsMsg_Nak(a->list.Msgs[i], NULL);
-		if (a->list.Count > 0)
-			(void)natsConnection_FlushTimeout(n->nc, NAK_FLUSH_MS);
+	for (i = first; i < list->Count; i++)
+		(void)natsMsg_Nak(list->Msgs[i], NULL);
+	return i > first;
+}
+
+/*
+ * Give back what n fetched and did not acknowledge: the last fetch from
+ * its n->acked'th message on, then the batch fetched ahead and not
+ * taken, each in its order, so that the server delivers them again at
+ * once and in the stream's order; a message waiting out the ack wait
+ * instead would come after those that followed it.  The fetching
+ * thread is stopped first (after the fetch it is in, at most its
+ * wait): a message given back while its fetch waits would come in it,
+ * ahead of the rest of its own batch.  The next fetch starts it again.
+ */
+static void
+giveback(struct nconn *n)
+{
+	struct ahead *a = n->ahead;
+	int naks;
+
+	if (a != NULL) {
+		pthread_mutex_lock(&a->mu);
+		a->stop = 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+	}
+	naks = nak_from(&n->list, n->acked);
+	n->acked = n->list.Count;
+	if (a != NULL && a->ready) {
+		naks |= nak_from(&a->list, 0);
 		natsMsgList_Destroy(&a->list);
 	}
-	pthread_cond_destroy(&a->cv);
-	pthread_mutex_destroy(&a->mu);
-	free(a);
-	n->ahead = NULL;
+	if (naks && n->nc != NULL)
+		(void)natsConnection_FlushTimeout(n->nc, NAK_FLUSH_MS);
+	if (a != NULL) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		n->ahead = NULL;
+	}
 }
 
 /*
@@ -295,7 +319,7 @@ nats_close(struct bridge *b)
 
 	if (n == NULL)
 		return;
-	ahead_stop(n);
+	giveback(n);
 	natsMsgList_Destroy(&n->list);
 	if (n->sub != NULL)
 		natsSubscription_Destroy(n->sub);
@@ -632,6 +656,7 @@ nats_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 
 	*got = 0;
 	natsMsgList_Destroy(&n->list);
+	n->acked = 0;
 	if (n->ahead == NULL && ahead_start(n, (int)max, wait_ms > 0 ?
 	    wait_ms : DRAIN_WAIT_MS) == -1) {
 		snprintf(err, errsize, "fetch: %s", strerror(errno));
@@ -692,15 +717,21 @@ nats_ack(struct bridge *b, char *err, size_t errsize)
 	natsStatus s;
 	int i;
 
-	for (i = 0; i < n->list.Count; i++)
+	for (i = n->acked; i < n->list.Count; i++) {
 		if ((s = natsMsg_Ack(n->list.Msgs[i], NULL)) != NATS_OK)
 			return fail(s, "ack", err, errsize);
+		n->acked = i + 1;
+	}
 	if ((s = natsConnection_FlushTimeout(n->nc, b->timeout_ms)) !=
 	    NATS_OK)
 		return fail(s, "ack", err, errsize);
 	return BR_OK;
 }
 
+/*
+ * A batch not acknowledged (its local send failed, or its ack) is given
+ * back at once with the batch fetched ahead, in order (giveback).
+ */
 static void
 nats_done(struct bridge *b, struct br_in *in, size_t cnt)
 {
@@ -708,8 +739,12 @@ nats_done(struct bridge *b, struct br_in *in, size_t cnt)
 
 	(void)in;
 	(void)cnt;
-	if (n != NULL)
-		natsMsgList_Destroy(&n->list);
+	if (n == NULL)
+		return;
+	if (n->acked < n->list.Count)
+		giveback(n);
+	natsMsgList_Destroy(&n->list);
+	n->acked = 0;
 }
 
 const struct br_ops br_nats = {

@@ -120,6 +120,43 @@ tls_server() {
 	assert_lines_eq "$want" "$(bridge_bodies b)"
 }
 
+# sends_failed N: qbridge in's log ($T/in.log) tells of N failed local
+# sends or more.
+sends_failed() {
+	(( $(grep -c '^qbridge: b: send: ' "$T/in.log") >= $1 ))
+}
+
+@test "nats: qbridge in keeps the stream's order through failed local sends (the queue full): it sends the batch again, and gives it back with the one fetched ahead on SIGHUP, without waiting out the ack wait" {
+	local f
+	seq 1 100 | qsend -l a
+	qbridge out --drain -q a "$URL"
+	# Two batches of 10 and half the third fit (a batch is admitted
+	# message by message); the rest is refused until there is room.
+	qadmin config b set max_messages=25 overflow=reject
+	# An ack wait far longer than any wait below: a batch given back
+	# late would come again only after it, behind the batches after it.
+	url="$URL?durable=d&ackwait=10m"
+	qbridge in --batch 10 "$url" b 2>"$T/in.log" &
+	in=$!
+	bridge_wait 120 sends_failed 3
+	assert_count new b 25
+	# Room for 25 more: the batch refused is sent, then the next ones,
+	# until the queue is full again.
+	qrecv -A -n 25 b >"$T/taken"
+	f=$(grep -c '^qbridge: b: send: ' "$T/in.log")
+	bridge_wait 120 sends_failed $((f + 3))
+	assert_count new b 25
+	# No bound, read on SIGHUP, which closes the connection: what the
+	# bridge holds is given back, in order, and fetched again at once.
+	qadmin config b set max_messages=0
+	kill -HUP "$in"
+	bridge_wait 120 ready_over b 74
+	kill -TERM "$in"
+	wait "$in"
+	assert_count new b 75
+	assert_lines_eq "$(seq 1 100)" "$(cat "$T/taken"; bodies new b)"
+}
+
 @test "nats: qbridge in --drain takes the whole stream in batches as large as the consumer's limit of unacknowledged messages (1000): a batch fetched ahead that the server held back is fetched again" {
 	local f id
 	seq 1 2500 | qsend -l a
