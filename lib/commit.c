@@ -9,10 +9,11 @@
  * answered ENOENT, or the call says EIO or ESTALE.  Made again, the
  * settle would find its message gone and report a lost lease.  Here the
  * disk decides instead (settle_made): a rename by the name it chose, an
- * unlink by the message's ID being under no other name.  When even the
- * look fails, the settle stays in doubt in its struct sq_queue, and the
- * next try of the same settle (sq_settle_again) decides first, by the
- * names of the first.  Only the failure path looks; the fast path is the
+ * unlink by the message's ID being under no other name (looked for only
+ * on a network or FUSE file system: a local one never reports failed a
+ * call it made).  When even the look fails, the settle stays in doubt in
+ * its struct sq_queue, and the next try of the same settle
+ * (sq_settle_again) decides first, by the names of the first.  Only the failure path looks; the fast path is the
  * one call it always was.
  */
 #include <sys/stat.h>
@@ -38,7 +39,9 @@ enum made { THERE, MADE, LOST };
  * in tofd: names are unique, so no one else put it there.  An unlink (to
  * NULL) was made unless the ID lives under another name: recovered into
  * new/, claimed again in cur/, in retry/, dead/, hold/ or a group
- * (sq_msg_find: one listing of each state, only on this rare path).
+ * (sq_msg_find: one listing of each state, only on this rare path, and
+ * only on a network or FUSE file system, fs_remote: on a local one an
+ * unlink reported failed was not made, and its name gone is a lost lease).
  * Returns THERE (from is still there: nothing was made; errno kept),
  * MADE, LOST (gone, not where this settle puts it: errno ENOENT), or -1
  * when it cannot tell (errno from the look).
@@ -63,6 +66,15 @@ settle_made(struct sq_queue *q, int fromfd, const char *from, int tofd,
 		if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			return S_ISREG(st.st_mode) ? MADE : LOST;
 		return errno == ENOENT ? LOST : -1;
+	}
+	/*
+	 * A local file system makes a call or reports it failed, never
+	 * both: the name is gone because another process moved the
+	 * message (recovered it, claimed it again), and no look is needed.
+	 */
+	if (!fs_remote(fromfd)) {
+		errno = ENOENT;
+		return LOST;
 	}
 	if (sq_name_parse(&n, from) == -1) {
 		errno = EINVAL;

@@ -452,8 +452,9 @@ int	archive_message(struct sq_queue *q, const char *name,
  * to is NULL.  A commit the file system reported failed but made (NFS: a
  * lost reply) counts as made: from gone and to a regular file in tofd,
  * or, for an unlink, the ID under no other name in any state directory
- * (sq_msg_find: one listing of each, on this path only).  When the look
- * cannot tell, the settle is left in doubt in q and the next
+ * (sq_msg_find: one listing of each, on this path only, and only where
+ * fs_remote: on a local file system from gone is a lost lease).  When
+ * the look cannot tell, the settle is left in doubt in q and the next
  * settle_commit of from to dir decides first, by the name chosen first,
  * which it writes into to (SQ_NAME_MAX + 1 bytes).  Returns 0 when made,
  * or -1 with errno: ENOENT when from is gone and not where the settle

@@ -1198,7 +1198,9 @@ int	sq_receipt_check(struct sq_queue *q, const char *name);
  * the file system reported failed but made (NFS: a lost reply; spoolq(5)
  * "States and transitions") counts as made: the claim gone and its ID
  * under no other name (one listing of each state directory, on this
- * path only), or, archived, archive/ID,a=k a regular file.
+ * path only and on a network or FUSE file system only: a local one never
+ * reports failed an unlink it made, and the claim gone is a lost lease),
+ * or, archived, archive/ID,a=k a regular file.
  * Returns 0, or -1 with ENOENT when the lease was lost (the ID lives on
  * under another name) or the message already settled, EINVAL for a name
  * that is not a claim, or the errno of the commit.

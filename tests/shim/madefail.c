@@ -10,10 +10,15 @@
  * OP is renameat2 or unlinkat; DIR the last component of the directory
  * the call works in: for unlinkat the file's, for renameat2 the
  * destination's (cur, retry, dead, new, tmp, archive).  Once per process.
+ * While SPOOLQ_MADEFAIL is set, fstatfs(2) says NFS, the file system that
+ * does this: the library looks for a message after an unlink reported
+ * failed only on a network file system, and takes a local one at its
+ * word.
  * Built by the tests themselves: cc -shared -fPIC -o madefail.so
  * madefail.c.
  */
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define NFS_MAGIC	0x6969	/* statfs(2) f_type: NFS_SUPER_MAGIC */
 
 static int done;
 
@@ -71,5 +78,15 @@ unlinkat(int dfd, const char *name, int flags)
 		errno = EIO;
 		return -1;
 	}
+	return 0;
+}
+
+int
+fstatfs(int fd, struct statfs *sf)
+{
+	if (syscall(SYS_fstatfs, fd, sf) == -1)
+		return -1;
+	if (getenv("SPOOLQ_MADEFAIL") != NULL)
+		sf->f_type = NFS_MAGIC;
 	return 0;
 }

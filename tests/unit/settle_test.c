@@ -12,11 +12,15 @@
  * libspoolq.a's calls bind to.  blind: the look after the lie fails too,
  * so only a try after a wait can tell; steal: the next unlink is not
  * made, the message is recovered into new/ instead and EIO said; skew:
- * seconds added to the real time.
+ * seconds added to the real time.  fdopendir(3) counts the directories
+ * listed.  The file system is NFS to the library (tap_lie.h) but where
+ * a test sets tap_lie_local.
  */
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,20 +37,47 @@
 static int blind;	/* and the fstatat after it fails with EIO */
 static time_t skew;	/* seconds added to CLOCK_REALTIME */
 static int newfd = -1;	/* new/ of the queue under test, for steal */
+static int listings;	/* directories listed (fdopendir) */
 
 /* Instead of an unlink: the message recovered into new/ meanwhile. */
 static int
-steal(int dfd, const char *name, int flags)
+recover(int dfd, const char *name, int e)
 {
 	char ready[SQ_NAME_MAX + 1];
 
-	(void)flags;
 	snprintf(ready, sizeof(ready), "%.*s,a=1", (int)strcspn(name, ","),
 	    name);
 	if (syscall(SYS_renameat2, dfd, name, newfd, ready, 0) == -1)
 		return -1;
-	errno = EIO;
+	errno = e;
 	return -1;
+}
+
+/* A network file system: the unlink said failed with EIO. */
+static int
+steal(int dfd, const char *name, int flags)
+{
+	(void)flags;
+	return recover(dfd, name, EIO);
+}
+
+/* A local one: the unlink found the name gone, ENOENT. */
+static int
+race(int dfd, const char *name, int flags)
+{
+	(void)flags;
+	return recover(dfd, name, ENOENT);
+}
+
+DIR *
+fdopendir(int fd)
+{
+	static DIR *(*real)(int);
+
+	if (real == NULL)
+		*(void **)&real = dlsym(RTLD_NEXT, "fdopendir");
+	listings++;
+	return real(fd);
 }
 
 int
@@ -217,6 +248,56 @@ lost(const struct tap_queue *t, struct sq_queue *q)
 }
 
 /*
+ * On a local file system an unlink said failed was not made: the name
+ * gone means the message was moved on, a lost lease, told without
+ * listing a directory.  On NFS the same race is judged by a look at
+ * the states, in turn until its ID is found: every one for an ack made.
+ */
+static void
+local(const struct tap_queue *t, struct sq_queue *q)
+{
+	struct sq_claim c;
+	struct step s;
+	int tries, rc;
+
+	ok(tap_lie_send_claim(q, &c) == 0, "send and claim");
+	newfd = q->newfd;
+	tap_lie_local = 1;
+	tap_lie_unlink = race;
+	memset(&s, 0, sizeof(s));
+	s.a = ACK;
+	s.name = c.name;
+	listings = 0;
+	errno = 0;
+	rc = sq_settle_again(q, step_run, &s, NULL, &tries);
+	ok(rc == -1 && errno == ENOENT && tries == 1 &&
+	    tap_queue_count(t, SQ_DIR_NEW) == 1,
+	    "local: ack of a message recovered meanwhile: lease lost (ENOENT)");
+	ok(listings == 0, "local: no directory listed (%d)", listings);
+	tap_lie_local = 0;
+	ok(tap_lie_claim(q, &c) == 0, "claim it again");
+	tap_lie_unlink = race;
+	s.name = c.name;
+	listings = 0;
+	errno = 0;
+	rc = sq_settle_again(q, step_run, &s, NULL, &tries);
+	ok(rc == -1 && errno == ENOENT && tap_queue_count(t, SQ_DIR_NEW) == 1 &&
+	    listings >= 1,
+	    "NFS: the same race looks until new/ (%d listings): lost",
+	    listings);
+	ok(tap_lie_claim(q, &c) == 0, "claim it again");
+	s.name = c.name;
+	listings = 0;
+	lie = 1;
+	rc = sq_settle_again(q, step_run, &s, NULL, &tries);
+	/* new/, cur/, retry/, dead/: hold/ is made on demand. */
+	ok(rc == 0 && tries == 1 && tap_queue_count(t, SQ_DIR_NEW) == 0 &&
+	    tap_queue_count(t, SQ_DIR_CUR) == 0 && listings >= SQ_STATE_HELD,
+	    "NFS: an ack made but said failed looks in each state (%d "
+	    "listings): made", listings);
+}
+
+/*
  * In a queue of its own with key = value: a settle by a, made but said
  * failed and the look after it failing, ends in dir.
  */
@@ -249,6 +330,7 @@ main(void)
 	made(&t, &q, 0);
 	made(&t, &q, 1);
 	lost(&t, &q);
+	local(&t, &q);
 	tap_queue_remove(&t, &q);
 	alone("max_attempts", "1", RETRY, SQ_DIR_DEAD);
 	alone("archive", "yes", ACK, SQ_DIR_ARCHIVE);

@@ -8,18 +8,35 @@
  * definitions, which libspoolq.a's calls bind to, make the call and then,
  * when lie is set, clear it and say it failed with EIO.  tap_lie_unlink,
  * when set, is called instead of the next unlinkat (then cleared), for a
- * test to put something else in its place.
+ * test to put something else in its place.  fstatfs(2) too: it says NFS,
+ * where such a lie happens (the library looks for a message after an
+ * unlink said failed only on a network file system), unless
+ * tap_lie_local is set: then what the disk is.
  */
 #ifndef SPOOLQ_TAP_LIE_H
 #define SPOOLQ_TAP_LIE_H
 
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 
 #include <errno.h>
 #include <unistd.h>
 
+#define TAP_LIE_NFS	0x6969	/* statfs(2) f_type: NFS_SUPER_MAGIC */
+
 static int lie;		/* the next move or unlink: made, said failed */
 static int (*tap_lie_unlink)(int, const char *, int);
+static int tap_lie_local;	/* fstatfs says the disk's own type */
+
+int
+fstatfs(int fd, struct statfs *sf)
+{
+	if (syscall(SYS_fstatfs, fd, sf) == -1)
+		return -1;
+	if (!tap_lie_local)
+		sf->f_type = TAP_LIE_NFS;
+	return 0;
+}
 
 /* After a call made: say it failed, when told to. */
 static int
