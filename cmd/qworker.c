@@ -12,7 +12,10 @@
  *
  * The worker holds a lock in every queue's run/ for its whole life
  * (sq_worker_register) and marks its claims with its token: if it dies,
- * the next consumer returns its claims at once.
+ * the next consumer returns its claims at once.  Each job holds a lock
+ * of its own (sq_job_lock), open in the job and all it starts, so that
+ * its claims are not returned while a process the job left behind still
+ * runs (for at most a lease, a stopped one included).
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -50,7 +53,9 @@
 #define BROKEN_MAX_MS	60000		/* longest wait before it */
 #define EXIT_NOEXEC	EX_UNAVAILABLE	/* the command cannot be executed */
 #define EXEC_FD		3		/* in the job: execve's errno pipe */
-#define JOB_FDS		2		/* a running job: stderr, stdout pipes */
+#define LOCK_FD_MAX	(RESULT_FD + 1)	/* the job lock goes on no higher */
+#define JOB_FDS		3		/* a running job: stderr, stdout pipes,
+					   its job lock */
 #define JOB_FILE_FDS	2		/* --output: its .out and .err files */
 #define START_FDS	5		/* a start: body, write ends, exec pipe */
 #define SPARE_FDS	4		/* settling: sidecar, queue.conf, lists */
@@ -120,6 +125,7 @@ struct job {
 	char		 lastc[2];	/* last byte kept */
 	struct wbatch	*batch;		/* --batch: its claims, or NULL */
 	int		 resfd;		/* --batch: the result pipe, or -1 */
+	int		 lockfd;	/* run/job.TOKEN.ID (job_lock), or -1 */
 };
 
 struct worker {
@@ -163,6 +169,7 @@ struct worker {
 	struct sq_rate	 rate;		/* --rate (rate_set), else queue.conf */
 	int		 rate_set;
 	int		 rate_wait;	/* the last round found no token */
+	int		 lock_warned;	/* a job ran without its job lock */
 };
 
 /* As in the SYNOPSIS of qworker(1). */
@@ -336,11 +343,13 @@ env_free(struct env *e)
  * knows that the command, not the message, failed (an exit status of
  * 126 or 127 may as well come from a real program).  A batch job's
  * result pipe resfd (above RESULT_FD, or -1) becomes RESULT_FD, open
- * across execve.
+ * across execve.  The job lock lockfd (above LOCK_FD_MAX, or -1) comes
+ * next, on the lowest descriptor free after those, open across execve:
+ * the job and whatever it starts hold the lock (job_lock).
  */
 static void __attribute__((noreturn))
 job_exec(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
-    int errfd, int xfd, int resfd)
+    int errfd, int xfd, int resfd, int lockfd)
 {
 	int e;
 
@@ -357,6 +366,8 @@ job_exec(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
 	    (resfd != -1 && dup2(resfd, RESULT_FD) == -1))
 		_exit(EX_OSERR);
 	e = resfd != -1 ? RESULT_FD + 1 : EXEC_FD + 1;
+	if (lockfd != -1 && dup2(lockfd, e++) == -1)
+		_exit(EX_OSERR);
 	if (syscall(SYS_close_range, e, ~0U, 0) == -1)
 		for (; e < 1024; e++)
 			close(e);
@@ -373,12 +384,13 @@ job_exec(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
  */
 static pid_t
 spawn(struct worker *w, char **argv, char **envp, int bodyfd, int outfd,
-    int errfd, int xfd, int resfd)
+    int errfd, int xfd, int resfd, int lockfd)
 {
 	pid_t pid;
 
 	if ((pid = vfork()) == 0)
-		job_exec(w, argv, envp, bodyfd, outfd, errfd, xfd, resfd);
+		job_exec(w, argv, envp, bodyfd, outfd, errfd, xfd, resfd,
+		    lockfd);
 	return pid;
 }
 
@@ -621,6 +633,70 @@ batch_discard(struct job *j)
 }
 
 /*
+ * The job lock of job j, for its claim or the nc claims c of its batch
+ * (sq_job_lock; a batch's one file gets a name per claim), moved above
+ * LOCK_FD_MAX, so that job_exec can put it just after the descriptors it
+ * sets up.  Without one (a full disk, a file system without hard links)
+ * the job runs all the same, its claims then living as long as the
+ * worker only; said once until a job gets one again.  Returns the
+ * descriptor or -1.
+ */
+static int
+job_lock(struct worker *w, struct job *j, const struct sq_claim *c,
+    size_t nc)
+{
+	struct sq_queue *q = &j->wq->q;
+	size_t i;
+	int fd, up, e;
+
+	if ((fd = sq_job_lock(q, w->token, c[0].n.id, w->beat_ms,
+	    q->conf.lease_ms)) == -1)
+		goto fail;
+	for (i = 1; i < nc; i++)
+		if (sq_job_lock_link(q, w->token, c[0].n.id, c[i].n.id) == -1)
+			break;
+	if (i == nc && fd <= LOCK_FD_MAX &&
+	    (up = fcntl(fd, F_DUPFD_CLOEXEC, LOCK_FD_MAX + 1)) != -1) {
+		close(fd);
+		fd = up;
+	}
+	if (i < nc || fd <= LOCK_FD_MAX) {
+		e = errno;
+		while (i-- > 0)
+			sq_job_unlock(q, w->token, c[i].n.id);
+		close(fd);
+		errno = e;
+		goto fail;
+	}
+	w->lock_warned = 0;
+	return fd;
+fail:
+	if (!w->lock_warned)
+		warn("%s: %s: job lock; jobs run without one", j->wq->arg,
+		    c[0].n.id);
+	w->lock_warned = 1;
+	return -1;
+}
+
+/* Remove every name of the job lock of j, then close it (job_lock). */
+static void
+job_unlock(struct worker *w, struct job *j)
+{
+	size_t i;
+
+	if (j->lockfd == -1)
+		return;
+	if (j->batch != NULL)
+		for (i = 0; i < j->batch->b.n; i++)
+			sq_job_unlock(&j->wq->q, w->token,
+			    j->batch->b.c[i].n.id);
+	else
+		sq_job_unlock(&j->wq->q, w->token, j->c.n.id);
+	close(j->lockfd);
+	j->lockfd = -1;
+}
+
+/*
  * Start a job for the claim c, or with --batch for the nc claims c.
  * Returns JOB_STARTED, JOB_FAILED (errno: no job, the claims are the
  * caller's), JOB_NOOUTPUT (errno: the --output files cannot be made, the
@@ -648,6 +724,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 	j->wq = wq;
 	j->c = *c;
 	j->errfd = j->outfd = j->file[0] = j->file[1] = j->resfd = -1;
+	j->lockfd = -1;
 	if (w->batch > 0 && batch_prepare(w, wq, j, c, nc, fds + RES_R) == -1)
 		goto fail;
 	fds[BODY] = w->batch > 0 ? open("/dev/null", O_RDONLY | O_CLOEXEC) :
@@ -662,11 +739,13 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		rc = JOB_NOOUTPUT;
 		goto fail;
 	}
+	j->lockfd = job_lock(w, j, c, nc);
 	j->start_ms = sq_now_ms();
 	j->started = sq_mono_ms();
 	env_build(&env, j);
 	j->pid = spawn(w, j->batch != NULL ? j->batch->argv : w->cmd, env.v,
-	    fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W], fds[RES_W]);
+	    fds[BODY], fds[OUT_W], fds[ERR_W], fds[X_W], fds[RES_W],
+	    j->lockfd);
 	e = errno;
 	env_free(&env);
 	errno = e;
@@ -691,6 +770,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 		close_all(fds + OUT_R, 1);
 		close_all(fds + RES_R, 1);
 		job_output_discard(w, j);
+		job_unlock(w, j);
 		batch_discard(j);
 		w->exec_errno = e;
 		return JOB_NOEXEC;
@@ -713,6 +793,7 @@ job_start(struct worker *w, struct wqueue *wq, const struct sq_claim *c,
 fail:
 	close_all(fds, sizeof(fds) / sizeof(fds[0]));
 	job_output_discard(w, j);
+	job_unlock(w, j);
 	batch_discard(j);
 	return rc;
 }
@@ -1081,6 +1162,7 @@ batch_settle(struct worker *w, struct job *j)
 	wbatch_end(j->batch, j->status, j->timed_out, j->release);
 	if (j->batch->failed)
 		w->failures = 1;
+	job_unlock(w, j);
 	batch_discard(j);
 	j->pid = 0;
 	w->running--;
@@ -1155,6 +1237,7 @@ job_settle(struct worker *w, struct job *j)
 		fprintf(stderr, "qworker: %s %s %u %s %lld.%03llds\n",
 		    j->c.n.id, j->wq->arg, j->c.n.attempts, outcome,
 		    (long long)(took / 1000), (long long)(took % 1000));
+	job_unlock(w, j);
 	j->pid = 0;
 	w->running--;
 }
@@ -1835,6 +1918,10 @@ heartbeat(struct worker *w, int64_t now)
 		if (w->queues[i].broken_until == 0)
 			(void)queue_layout(&w->queues[i]);
 	}
+	/* The job locks carry the worker's heartbeat (sq_job_lock). */
+	for (i = 0; i < w->maxjobs; i++)
+		if (w->jobs[i].pid != 0 && w->jobs[i].lockfd != -1)
+			(void)sq_worker_heartbeat(w->jobs[i].lockfd);
 }
 
 static void

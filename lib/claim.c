@@ -533,6 +533,7 @@ drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
 /* ------------------------------------------------------------- upkeep */
 
 #define PROBE_CACHE	64	/* workers remembered within one pass */
+#define JOB_LOOK_MS	1000	/* a claim kept by its job: look again */
 
 /* One maintenance pass: its counts and what it learnt of workers. */
 struct pass {
@@ -656,6 +657,29 @@ worker_state(struct sq_queue *q, const char *token, struct pass *p)
 	return state;
 }
 
+/*
+ * The state of the job a dead or hung worker ran for the claim n, by its
+ * job lock (sq_job_probe); a lock found free goes.  A job that outlived
+ * its worker (a grandchild, which no parent-death signal reaches) holds
+ * the lock until its whole tree is gone, but no longer than the lease
+ * recorded in the lock past the worker's last beat of it (SPEC 2: a
+ * stopped process never blocks others longer than its lease).  While it
+ * holds the lock, the pass looks again JOB_LOOK_MS later: nothing tells
+ * when a job ends.
+ */
+static enum sq_worker_state
+job_state(struct sq_queue *q, const struct sq_name *n, struct pass *p)
+{
+	enum sq_worker_state state;
+	int64_t hung_ms = INT64_MAX;
+
+	state = job_probe_at(q, n->token, n->id, p->now_ms, 1, &hung_ms);
+	if (state == SQ_WORKER_ALIVE)
+		note_next_ms(p->m, hung_ms < p->now_ms + JOB_LOOK_MS ?
+		    hung_ms : p->now_ms + JOB_LOOK_MS);
+	return state;
+}
+
 static int
 recover(struct sq_queue *q, const char *name, struct sq_name *n,
     struct pass *p)
@@ -664,8 +688,12 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 	int dead = n->attempts >= q->conf.max_attempts;
 
 	if (n->token[0] != '\0') {
-		/* A worker's claim lives as long as its worker. */
-		if (worker_state(q, n->token, p) == SQ_WORKER_ALIVE)
+		/*
+		 * A worker's claim lives as long as its worker, and after it
+		 * as long as the job it ran (its job lock).
+		 */
+		if (worker_state(q, n->token, p) == SQ_WORKER_ALIVE ||
+		    job_state(q, n, p) == SQ_WORKER_ALIVE)
 			return 0;
 	} else if (n->lease < 0 || n->lease * 1000 > p->now_ms) {
 		note_next(p->m, n->lease);

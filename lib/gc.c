@@ -76,7 +76,7 @@ plan_retry(const struct sq_msg *msg, void *arg)
 	return 0;
 }
 
-/* claim.c recover(): a worker's claim by its worker, others by l. */
+/* claim.c recover(): a worker's claim by its worker and job, others by l. */
 static int
 plan_claim(const struct sq_msg *msg, void *arg)
 {
@@ -87,8 +87,9 @@ plan_claim(const struct sq_msg *msg, void *arg)
 		return 0;	/* as claim.c: messages only */
 	if (msg->n.token[0] != '\0') {
 		/* Without run/ every lock file is gone: the worker is dead. */
-		if (p->have_run && sq_worker_probe(p->q, msg->n.token,
-		    p->now_ms) == SQ_WORKER_ALIVE)
+		if (p->have_run && (sq_worker_probe(p->q, msg->n.token,
+		    p->now_ms) == SQ_WORKER_ALIVE || sq_job_probe(p->q,
+		    msg->n.token, msg->n.id, p->now_ms) == SQ_WORKER_ALIVE))
 			return 0;
 	} else if (msg->n.lease < 0 || msg->n.lease * 1000 > p->now_ms) {
 		plan_next(p->m, msg->n.lease);
@@ -372,10 +373,33 @@ out:
 }
 
 /*
+ * run/job.TOKEN.ID: the lock of a job whose worker died before it could
+ * remove it.  It goes once free (every process of the job has ended) and
+ * its worker is not alive; a held one still keeps its claim, or, past
+ * its lease, at least stands for a job tree that still runs.
+ */
+static void
+gc_job(struct gc *g, int dfd, const char *name)
+{
+	char token[SQ_TOKEN_MAX];
+	const char *rest = name + sizeof(SQ_JOB_PREFIX) - 1, *dot;
+
+	if ((dot = strchr(rest, '.')) == NULL || dot == rest ||
+	    (size_t)(dot - rest) >= sizeof(token))
+		return;		/* no job lock's name */
+	memcpy(token, rest, (size_t)(dot - rest));
+	token[dot - rest] = '\0';
+	if (sq_job_probe(g->q, token, dot + 1, g->now_ms) == SQ_WORKER_DEAD &&
+	    sq_worker_probe(g->q, token, g->now_ms) != SQ_WORKER_ALIVE)
+		gc_unlink(g, dfd, SQ_DIR_RUN, name, "lock of an ended job", 1);
+}
+
+/*
  * run/worker.* of dead workers; run/.worker.* left by a killed start;
  * run/index, the shared claim index of older versions, which nothing
  * reads any more; run/index.HOST of a host that has not claimed for 36 h
- * (a consumer saves its index at least once a minute).
+ * (a consumer saves its index at least once a minute); run/job.* of
+ * jobs that ended (gc_job).
  */
 static int
 gc_run(int dfd, const char *name, const struct stat *st, void *arg)
@@ -400,7 +424,9 @@ gc_run(int dfd, const char *name, const struct stat *st, void *arg)
 			    "a host idle for 36h");
 		return 0;
 	}
-	if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
+	if (strncmp(name, SQ_JOB_PREFIX, sizeof(SQ_JOB_PREFIX) - 1) == 0)
+		gc_job(g, dfd, name);
+	else if (strncmp(name, prefix, sizeof(prefix) - 1) == 0) {
 		/*
 		 * Another user's file that we may not read (made before lock
 		 * files were readable by all): its lock cannot be probed.  A

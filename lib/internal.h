@@ -430,6 +430,13 @@ enum sq_worker_state worker_probe_at(struct sq_queue *q, const char *token,
 	    int64_t now_ms, int64_t *hung_ms);
 
 /*
+ * job_probe_at - sq_job_probe at now_ms, removing a lock file found free
+ * when reap is set; *hung_ms as worker_probe_at sets it.
+ */
+enum sq_worker_state job_probe_at(struct sq_queue *q, const char *token,
+	    const char *id, int64_t now_ms, int reap, int64_t *hung_ms);
+
+/*
  * drop_oldest - dead-letter up to max of the oldest ready messages of q
  * with r=reason, in claim order (overflow = drop-oldest).  *got tells how
  * many went.  Returns 0 or -1 with errno.

@@ -43,9 +43,10 @@ typedef void	sq_move_fn(const struct sq_move *mv, void *arg);
  * sq_queue_maintain_plan - say, without changing anything, what
  * sq_queue_maintain(q, now_ms, m) would move now: each due retry/
  * message (retry -> ready) and each claim whose lease ended (now_ms
- * past l) or whose worker (w=) is dead or hung, to ready or, when its
- * attempts reached max_attempts, to dead.  Worker lock files are probed
- * read-only (sq_worker_probe) and never removed.  The rules mirror
+ * past l) or whose worker (w=) is dead or hung and whose job lock is
+ * free or hung too, to ready or, when its attempts reached max_attempts,
+ * to dead.  Worker and job lock files are probed read-only
+ * (sq_worker_probe, sq_job_probe) and never removed.  The rules mirror
  * claim.c's maintenance pass, which stays authoritative; a move can
  * still differ when a consumer acts in between.  fn (may be NULL) gets
  * each move, *m the counts.  Returns 0 or -1 with errno.
@@ -92,6 +93,10 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
  *   run/.worker.*
  *               leftovers of a worker killed while starting, older than
  *               SQ_GC_LEFTOVER_AGE_MS;
+ *   run/job.TOKEN.ID
+ *               job locks that nothing holds (sq_job_probe: dead) of
+ *               workers that are not alive: what the jobs of a dead
+ *               worker left once they ended; a held one stays;
  *   run/index   the claim index shared by all hosts in older versions;
  *   run/index.HOST
  *               a host's claim index not saved for SQ_GC_INDEX_AGE_MS

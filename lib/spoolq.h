@@ -43,6 +43,7 @@
 #define SQ_RATE_FILE		"run/rate"	/* the rate limit's bucket */
 #define SQ_WORKER_PREFIX	"worker."	/* run/worker.TOKEN: a live worker */
 #define SQ_SLOT_PREFIX		"slot."		/* run/slot.N: a worker slot */
+#define SQ_JOB_PREFIX		"job."		/* run/job.TOKEN.ID: a running job */
 #define SQ_FAILURE_SUFFIX	".failure"	/* attr/ID.failure: last failure */
 
 /* Name fields, in the order they are written (spoolq(5) NAMES). */
@@ -887,12 +888,16 @@ struct sq_maint {
  * attempts reached max_attempts (a message that crashes its consumer
  * every time still ends in dead/).  A claim is recovered when its lease
  * ended (now_ms past l), or, for a worker's claim (w=TOKEN), only when
- * that worker is dead or hung (sq_worker_probe), whatever its lease.
+ * that worker is dead or hung (sq_worker_probe), whatever its lease, and
+ * the job it ran is too (sq_job_probe): the job's lock is free, gone, or
+ * older than its lease (a job tree that outlived its worker, or a stopped
+ * one, keeps the claim at most one lease past the worker's last beat).
  * Each move is one rename; a lost race (ENOENT) is skipped.  Fills *m;
  * its next_ms (epoch ms) also counts, for each live worker that holds
  * claims, the time its heartbeat turns older than its lease, so that a
  * consumer that maintains again then recovers a stopped worker's claims
- * at once.
+ * at once, and for a claim kept by its job's lock, a look again a second
+ * later, when the job may have ended.
  * Returns 0 or -1 with errno.
  */
 int	sq_queue_maintain(struct sq_queue *q, int64_t now_ms, struct sq_maint *m);
@@ -1073,6 +1078,49 @@ void	sq_worker_unregister(struct sq_queue *q, const char *token, int fd);
  */
 enum sq_worker_state sq_worker_probe(struct sq_queue *q, const char *token,
 	    int64_t now_ms);
+
+/*
+ * sq_job_lock - create run/job.TOKEN.ID in q for the job that the worker
+ * with this token runs for its claim of the message id, holding
+ * flock(LOCK_EX) on it and the worker's record (sq_worker_record:
+ * heartbeat_ms, lease_ms).  The worker hands the descriptor to the job,
+ * open across execve, so that the lock stays held as long as the job or
+ * anything it started lives, even after the worker died: a claim of a
+ * dead worker is recovered only once its job lock is free too, or once
+ * the lock file is older than that lease (sq_queue_maintain).  The
+ * worker refreshes the file's mtime at its heartbeat (sq_worker_heartbeat)
+ * and removes it (sq_job_unlock) once the job is reaped and its claims
+ * settled.  A file of that name left over is replaced.  Only flock(2),
+ * never fcntl locks (SPEC 2).  Returns the descriptor (close-on-exec) or
+ * -1 with errno (ENOSPC, EDQUOT: no room; ENAMETOOLONG).
+ */
+int	sq_job_lock(struct sq_queue *q, const char *token, const char *id,
+	    int64_t heartbeat_ms, int64_t lease_ms);
+
+/*
+ * sq_job_lock_link - name the job lock of (token, id) also
+ * run/job.TOKEN.ALSO, a hard link to the same file, for a job that holds
+ * several claims (qworker --batch): each claim finds the lock by its own
+ * name.  Returns 0 or -1 with errno of linkat(2).
+ */
+int	sq_job_lock_link(struct sq_queue *q, const char *token, const char *id,
+	    const char *also);
+
+/*
+ * sq_job_unlock - remove run/job.TOKEN.ID, a name of a job lock of q,
+ * while the caller still holds the lock; the caller closes its
+ * descriptor after removing every name.  Best effort: a file left behind
+ * is free once its holders are gone, and recovery and qadmin gc remove it.
+ */
+void	sq_job_unlock(struct sq_queue *q, const char *token, const char *id);
+
+/*
+ * sq_job_probe - the state of the job lock of (token, id) in q at now_ms,
+ * judged as a worker lock (sq_worker_probe): dead when free or gone, hung
+ * when held but older than the lease of its record, else alive.
+ */
+enum sq_worker_state sq_job_probe(struct sq_queue *q, const char *token,
+	    const char *id, int64_t now_ms);
 
 /*
  * sq_workers_check - probe every worker lock file of q, removing those

@@ -25,6 +25,16 @@
  * The file is made under a dot name, locked, recorded, then renamed into
  * place, so no one ever sees it unlocked or empty while its worker lives.
  * Only flock(2) is used on these files, never fcntl locks (SPEC 2).
+ *
+ * A job outlives its worker when it started processes of its own: the
+ * parent-death signal reaches the worker's child, not its children.  So
+ * each job also holds a lock, run/job.TOKEN.ID, named after its claim's
+ * w= token and message ID so that recovery finds it from the claim alone
+ * (a batch job's one file has a name per claim, hard links).  The job
+ * inherits the locked descriptor, and so does everything it forks: the
+ * lock is free only once the whole tree has ended.  It carries the
+ * worker's record and heartbeat, so a tree that lives on (or is stopped)
+ * keeps the claim at most a lease past the worker's last beat.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -64,14 +74,21 @@ run_fd(struct sq_queue *q)
 	return subdir_open(q->fd, SQ_DIR_RUN, 1);
 }
 
+/* The record of sq_worker_record into buf (96 bytes); its length. */
+static int
+record_format(char *buf, int64_t heartbeat_ms, int64_t lease_ms)
+{
+	return snprintf(buf, 96, "heartbeat=%lld lease=%lld pid=%ld\n",
+	    (long long)heartbeat_ms, (long long)lease_ms, (long)getpid());
+}
+
 int
 sq_worker_record(int fd, int64_t heartbeat_ms, int64_t lease_ms)
 {
 	char buf[96];
 	int len;
 
-	len = snprintf(buf, sizeof(buf), "heartbeat=%lld lease=%lld pid=%ld\n",
-	    (long long)heartbeat_ms, (long long)lease_ms, (long)getpid());
+	len = record_format(buf, heartbeat_ms, lease_ms);
 	if (pwrite(fd, buf, (size_t)len, 0) == len && ftruncate(fd, len) == 0)
 		return futimens(fd, NULL);
 	if (errno != ENOSPC && errno != EDQUOT)
@@ -408,6 +425,126 @@ sq_workers_check(struct sq_queue *q, int64_t now_ms)
 	}
 	closedir(d);
 	return found;
+}
+
+/* run/job.TOKEN.ID into buf (size > SQ_NAME_MAX). */
+static int
+job_name(char *buf, size_t size, const char *token, const char *id)
+{
+	if ((size_t)snprintf(buf, size, "%s%s.%s", SQ_JOB_PREFIX, token, id) >=
+	    size || strlen(buf) > SQ_NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int
+sq_job_lock(struct sq_queue *q, const char *token, const char *id,
+    int64_t heartbeat_ms, int64_t lease_ms)
+{
+	char name[SQ_NAME_MAX + 2], rec[96];
+	ssize_t n;
+	int dfd, fd, len, saved;
+
+	if (job_name(name, sizeof(name), token, id) == -1 ||
+	    (dfd = run_fd(q)) == -1)
+		return -1;
+	/*
+	 * No dot name and rename, as for the worker's lock: the job lock
+	 * is looked at only once its worker is gone, and a job lock that
+	 * is still free or empty then belongs to a job that never ran.
+	 * A file of this name is a leftover of this worker (one that
+	 * could not be removed): its claim was settled, so replace it.
+	 */
+	fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
+	if (fd == -1 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS,
+		    0666);
+	if (fd == -1 || share_file(q->share, fd) == -1 ||
+	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
+		goto fail;
+	/*
+	 * The file is new: one write is the whole record, and its mtime
+	 * the first beat.  Without room for it (ENOSPC, EDQUOT) the file
+	 * is left empty, judged by the queue's lease (recorded_lease), never
+	 * with part of a record, which would read as alive for good.
+	 */
+	len = record_format(rec, heartbeat_ms, lease_ms);
+	if ((n = pwrite(fd, rec, (size_t)len, 0)) != len) {
+		if (n == -1 && errno != ENOSPC && errno != EDQUOT)
+			goto fail;
+		if (ftruncate(fd, 0) == -1)
+			goto fail;
+	}
+	close(dfd);
+	return fd;
+fail:
+	saved = errno;
+	if (fd != -1) {
+		unlinkat(dfd, name, 0);
+		close(fd);
+	}
+	close(dfd);
+	errno = saved;
+	return -1;
+}
+
+int
+sq_job_lock_link(struct sq_queue *q, const char *token, const char *id,
+    const char *also)
+{
+	char name[SQ_NAME_MAX + 2], link[SQ_NAME_MAX + 2];
+	int dfd, rc, saved;
+
+	if (job_name(name, sizeof(name), token, id) == -1 ||
+	    job_name(link, sizeof(link), token, also) == -1 ||
+	    (dfd = run_fd(q)) == -1)
+		return -1;
+	rc = linkat(dfd, name, dfd, link, 0);
+	if (rc == -1 && errno == EEXIST && unlinkat(dfd, link, 0) == 0)
+		rc = linkat(dfd, name, dfd, link, 0);	/* a leftover */
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return rc;
+}
+
+void
+sq_job_unlock(struct sq_queue *q, const char *token, const char *id)
+{
+	char name[SQ_NAME_MAX + 2];
+	int dfd;
+
+	if (job_name(name, sizeof(name), token, id) == -1 ||
+	    (dfd = run_fd(q)) == -1)
+		return;
+	unlinkat(dfd, name, 0);
+	close(dfd);
+}
+
+enum sq_worker_state
+job_probe_at(struct sq_queue *q, const char *token, const char *id,
+    int64_t now_ms, int reap, int64_t *hung_ms)
+{
+	char name[SQ_NAME_MAX + 2];
+	enum sq_worker_state state;
+	int dfd;
+
+	if (job_name(name, sizeof(name), token, id) == -1)
+		return SQ_WORKER_DEAD;		/* no such lock is ever made */
+	if ((dfd = subdir_open(q->fd, SQ_DIR_RUN, 0)) == -1)
+		return errno == ENOENT ? SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
+	state = probe(q, dfd, name, now_ms, reap, hung_ms);
+	close(dfd);
+	return state;
+}
+
+enum sq_worker_state
+sq_job_probe(struct sq_queue *q, const char *token, const char *id,
+    int64_t now_ms)
+{
+	return job_probe_at(q, token, id, now_ms, 0, NULL);
 }
 
 int

@@ -3,7 +3,8 @@
  * believe: a held lock whose heartbeat is old enough is hung, whatever
  * figures a hand-written record holds, and none overflows; how a bound
  * worker beats before a claim, makes a lost lock file again, and gives
- * back a claim it could not settle.
+ * back a claim it could not settle; how a job lock keeps the claims of a
+ * worker that is gone.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -120,6 +121,76 @@ liveness(struct sq_queue *q)
 	sq_worker_bind(q, -1, 0);
 }
 
+/* Whether run/job.J.id exists in q. */
+static int
+job_file(struct sq_queue *q, const char *id)
+{
+	char path[SQ_NAME_MAX + 8];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%sJ.%s", SQ_DIR_RUN, SQ_JOB_PREFIX,
+	    id);
+	return fstatat(q->fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * A job lock keeps the claims of a worker that is gone (J never
+ * registered) while held, within its lease; a link names it per claim.
+ */
+static void
+job_locks(struct sq_queue *q)
+{
+	struct sq_batch batch;
+	struct sq_claim c[2];
+	struct sq_maint m;
+	struct stat sb;
+	size_t got;
+	int64_t next, now, mtime;
+	int fd;
+
+	sq_batch_begin(&batch, q, NULL, NULL);
+	if (sq_batch_add(&batch, "j1", 2) == -1 ||
+	    sq_batch_add(&batch, "j2", 2) == -1 || sq_batch_end(&batch) == -1)
+		sq_batch_abort(&batch);
+	ok(sq_claim(q, 0, "J", c, 2, &got, &next) == 0 && got == 2,
+	    "claim two messages for worker J");
+	fd = sq_job_lock(q, "J", c[0].n.id, 1000, 3000);
+	ok(fd != -1 && sq_job_lock_link(q, "J", c[0].n.id, c[1].n.id) == 0 &&
+	    job_file(q, c[0].n.id) && job_file(q, c[1].n.id),
+	    "a job lock, named for each claim");
+	fstat(fd, &sb);
+	mtime = (int64_t)sb.st_mtim.tv_sec * 1000 +
+	    sb.st_mtim.tv_nsec / 1000000;
+	ok(sq_job_probe(q, "J", c[1].n.id, mtime) == SQ_WORKER_ALIVE &&
+	    sq_job_probe(q, "J", c[1].n.id, mtime + 3001) == SQ_WORKER_HUNG &&
+	    sq_job_probe(q, "J", "no.such", mtime) == SQ_WORKER_DEAD,
+	    "held: alive within the recorded lease, hung past it");
+	now = sq_now_ms();
+	ok(sq_queue_maintain(q, now, &m) == 0 && m.recovered == 0 &&
+	    m.next_ms <= now + 1000,
+	    "its worker gone, a held job lock keeps the claims; look again");
+	ok(sq_queue_maintain(q, mtime + 3001, &m) == 0 && m.recovered == 2,
+	    "past its lease, they are recovered all the same");
+	ok(job_file(q, c[0].n.id) && job_file(q, c[1].n.id),
+	    "the held lock is left alone");
+	close(fd);
+	ok(sq_claim(q, 0, "J", c, 2, &got, &next) == 0 && got == 2 &&
+	    (fd = sq_job_lock(q, "J", c[0].n.id, 1000, 3000)) != -1 &&
+	    sq_job_lock_link(q, "J", c[0].n.id, c[1].n.id) == 0,
+	    "claimed again: a leftover of the same name is replaced");
+	close(fd);
+	now = sq_now_ms();
+	ok(sq_queue_maintain(q, now, &m) == 0 && m.recovered == 2 &&
+	    !job_file(q, c[0].n.id) && !job_file(q, c[1].n.id),
+	    "free: the claims are recovered at once, the lock files removed");
+	ok(sq_claim(q, 0, "J", c, 1, &got, &next) == 0 && got == 1 &&
+	    (fd = sq_job_lock(q, "J", c[0].n.id, 1000, 3000)) != -1,
+	    "lock a job");
+	sq_job_unlock(q, "J", c[0].n.id);
+	ok(!job_file(q, c[0].n.id), "sq_job_unlock removes its name");
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -142,6 +213,7 @@ main(void)
 	    1000 * YEAR_MS) == SQ_WORKER_HUNG,
 	    "nor does a heartbeat whose triple overflows");
 	liveness(&q);
+	job_locks(&q);
 	tap_queue_remove(&t, &q);
 	return tap_done();
 }
