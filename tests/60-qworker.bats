@@ -429,7 +429,7 @@ teardown() {
 	assert_file_not_exists "$T/y"
 }
 
-@test "qworker: the job gets no lock/queue/inotify fds, an empty signal mask, the caller's ignored signals" {
+@test "qworker: the job gets no lock/queue/inotify fds but its job lock, an empty signal mask, the caller's ignored signals" {
 	local id base leaked
 	# The commands are run directly (not under sh, which blocks signals
 	# while it waits for its children).
@@ -443,10 +443,13 @@ teardown() {
 	id=$(qsend -p q y)
 	work --drain q -- find /proc/self/fd -mindepth 1 -maxdepth 1 -printf '%f %l\n'
 	assert_success
-	# fd 0 is the message in cur/; nothing else of the spool or qworker's.
+	# fd 0 is the message in cur/, fd 4 the job's own lock; nothing else
+	# of the spool or qworker's.
 	[[ $output =~ (^|$'\n')"0 $SPOOLQ_DIR/q/cur/$id,a=1," ]] ||
 	    fail "stdin is not the claimed file: $output"
-	leaked=$(grep -vE '^[0-2] ' <<<"$output" | grep -E "$(re_escape "$SPOOLQ_DIR")|anon_inode|^[0-9]+ socket:" || true)
+	[[ $output =~ (^|$'\n')"4 $SPOOLQ_DIR/q/run/job."[A-Za-z0-9]+".$id"($'\n'|$) ]] ||
+	    fail "fd 4 is not the job lock: $output"
+	leaked=$(grep -vE '^[0-2] |^4 ' <<<"$output" | grep -E "$(re_escape "$SPOOLQ_DIR")|anon_inode|^[0-9]+ socket:" || true)
 	[[ -z $leaked ]] || fail "qworker's fds leaked into the job:"$'\n'"$leaked"
 }
 
@@ -776,7 +779,9 @@ UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\
 	WPID=
 	local start r
 	start=$(now_f)
-	run --separate-stderr qrecv k
+	# The jobs die with the worker (their parent-death signal), a moment
+	# after it: their job locks keep the claims until then.
+	run --separate-stderr qrecv -w 10 k
 	assert_success
 	# At once, not after the 5-minute lease.
 	float_between "$(elapsed_since "$start")" 0 5
@@ -790,6 +795,83 @@ UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\
 	assert_logged "$T/log" "${ids[1]}" 2 ack k
 	assert_count cur k 1
 	assert_count new k 0
+}
+
+# The job's shell (the worker's child) dies with the worker; the subshell
+# it runs in the foreground (a grandchild) lives on and appends "start 1"
+# and, once $T/go exists, "end 1" to $T/f, opened O_APPEND: the order of
+# the lines is their order in time.
+@test "qworker killed -9: a process its job left running keeps the claim (job lock); the message runs again only once that process has ended" {
+	local id
+	id=$(qsend -p q first)
+	start_worker -n 1 q -- sh -c 'echo $$ >>"$0"
+	    (echo "start $SPOOLQ_ATTEMPT" >>"$1"
+	     until [ -e "$1.go" ]; do sleep 0.05; done
+	     echo "end $SPOOLQ_ATTEMPT" >>"$1"); true' "$T/pgids" "$T/f"
+	wait_for grep -qx 'start 1' "$T/f"
+	local w
+	w=$(field "$(only cur q)" w)
+	assert_file_exists "$SPOOLQ_DIR/q/run/job.$w.$id"
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	# The worker's lock is free, its job's is not: no consumer takes it.
+	run qrecv q
+	assert_failure 1
+	run qadmin recover q
+	assert_success
+	assert_output 'recovered 0, dead-lettered 0, promoted 0'
+	assert_count cur q 1
+	start_worker -n 1 q -- sh -c 'echo "run $SPOOLQ_ATTEMPT" >>"$0"' "$T/f"
+	sleep 1		# time enough to claim it, were it free
+	assert_equal "$(cat "$T/f")" 'start 1'
+	touch "$T/f.go"
+	wait_worker 15
+	assert_equal "$wstatus" 0
+	assert_equal "$(cat "$T/f")" $'start 1\nend 1\nrun 2'
+	assert_count cur q 0
+	# Both job locks are gone: the first by recovery, the second by its
+	# worker.
+	run ls "$SPOOLQ_DIR/q/run"
+	refute_output --partial job.
+}
+
+# The grandchild stops itself (SIGSTOP), in a session of its own, so that
+# the kernel does not wake it when its process group is orphaned by the
+# kill (SIGHUP and SIGCONT): the lock it holds keeps the claim
+# only until the lease recorded in it (3 s) has passed since the worker's
+# last beat of it, the lock file's mtime, which nothing changes after the
+# kill.
+@test "qworker killed -9: a stopped process its job left keeps the claim no longer than the lease past the last beat" {
+	mkq s lease=3s
+	local id w lock beat at attempt
+	id=$(qsend -p s first)
+	start_worker -n 1 s -- sh -c 'echo $$ >>"$0"
+	    setsid sh -c "echo \$\$ >>\"\$0\"; echo \$\$ >\"\$1\"
+	        kill -STOP \$\$" "$0" "$1.pid"; true' "$T/pgids" "$T/g"
+	wait_for bash -c '[[ $(ps -o stat= -p "$(cat "$0")") == T* ]]' "$T/g.pid"
+	w=$(field "$(only cur s)" w)
+	lock=$SPOOLQ_DIR/s/run/job.$w.$id
+	assert_file_exists "$lock"
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	work -n 1 s -- sh -c 'echo "$(date +%s.%N) $SPOOLQ_ATTEMPT" >>"$0"' \
+	    "$T/f"
+	assert_success
+	assert_logged "$T/log" "$id" 2 ack s
+	read -r at attempt <"$T/f"
+	assert_equal "$attempt" 2
+	beat=$(stat -c %.3Y "$lock")
+	# Not before the lease is over (less a kernel tick of the mtime).
+	float_between "$at" "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 2.99 }')" \
+	    "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 60 }')"
+	# Still stopped, still holding its lock: the claim came back anyway.
+	[[ $(ps -o stat= -p "$(cat "$T/g.pid")") == T* ]] ||
+	    fail "the stopped process is gone or running"
+	run flock -n -s "$lock" true
+	assert_failure 1
+	kill -9 "$(cat "$T/g.pid")"
 }
 
 @test "qworker SIGTERM: --grace 1s, a 30 s job is killed, its message back in new/ uncounted, exit 1" {

@@ -287,6 +287,45 @@ teardown() {
 	assert_count new k 0
 }
 
+# The batch job's shell dies with its worker; its subshell (a grandchild)
+# appends "start", then "end" once $T/f.go exists, to $T/f.
+@test "qworker --batch killed -9: a process the job left running keeps all its claims, through one job lock named per claim" {
+	mkq k lease=1h
+	local -a ids
+	mapfile -t ids < <(qsend -p k a b c)
+	start_worker --batch 5 k -- sh -c 'echo $$ >>"$T/pgids"
+	    (echo start >>"$T/f"
+	     until [ -e "$T/f.go" ]; do sleep 0.05; done
+	     echo end >>"$T/f"); true' job
+	wait_for grep -qx start "$T/f"
+	assert_count cur k 3
+	local w id inode=
+	w=$(field "$(names cur k | head -n 1)" w)
+	for id in "${ids[@]}"; do
+		assert_file_exists "$SPOOLQ_DIR/k/run/job.$w.$id"
+		[[ -z $inode ]] || assert_equal "$(stat -c %i \
+		    "$SPOOLQ_DIR/k/run/job.$w.$id")" "$inode"
+		inode=$(stat -c %i "$SPOOLQ_DIR/k/run/job.$w.$id")
+	done
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	run qrecv -n 5 k
+	assert_failure 1
+	assert_count cur k 3
+	touch "$T/f.go"
+	wait_for grep -qx end "$T/f"
+	run --separate-stderr qrecv -w 10 -n 5 k
+	assert_success
+	assert_equal "${#lines[@]}" 3
+	local r
+	for r in "${lines[@]}"; do
+		assert_field "$r" a 2
+	done
+	run ls "$SPOOLQ_DIR/k/run"
+	refute_output --partial job.
+}
+
 @test "qworker --batch: usage errors (64): --batch 0 or over 1000, --batch-wait alone, two queues, --output" {
 	mkq r
 	expect_fail 64 qworker --batch 0 q -- true

@@ -190,6 +190,40 @@ flock_held() {
 	assert_equal "$(names new q)" "$id,a=1"
 }
 
+@test "qadmin recover: a dead worker's claim stays while its job lock is held and fresh; comes back once it is free, or older than its lease" {
+	local id r lock
+	id=$(qsend -p q x)
+	r=$(qrecv q)
+	mv "$r" "$r,w=Deadw0rker00"
+	lock=$SPOOLQ_DIR/q/run/job.Deadw0rker00.$id
+	echo "heartbeat=10000 lease=30000 pid=1" >"$lock"
+	hold_lock "$lock"
+	wait_for flock_held "$lock"
+	run --separate-stderr qadmin -n recover q
+	assert_success
+	assert_output 'would recover 0, dead-letter 0, promote 0'
+	run --separate-stderr qadmin recover q
+	assert_success
+	assert_output 'recovered 0, dead-lettered 0, promoted 0'
+	assert_count cur q 1
+	# Older than the lease it records: the claim comes back, the held
+	# file stays.
+	touch -d '1 minute ago' "$lock"
+	run --separate-stderr qadmin recover q
+	assert_success
+	assert_equal "$(names new q)" "$id,a=1"
+	assert_file_exists "$lock"
+	# Free: the claim comes back at once, and the file goes.
+	r=$(qrecv q)
+	mv "$r" "$r,w=Deadw0rker00"
+	kill $BG_PIDS
+	wait_for flock -n -s "$lock" true
+	run --separate-stderr qadmin recover q
+	assert_success
+	assert_equal "$(names new q)" "$id,a=2"
+	assert_file_not_exists "$lock"
+}
+
 @test "qadmin recover: a lapsed lease at max_attempts goes to dead/ (r=attempts); due retries are promoted" {
 	mkq m max_attempts=1
 	local id r
@@ -330,6 +364,29 @@ flock_held() {
 	assert_file_exists "$run/worker.Livew0rker00"
 	assert_file_not_exists "$run/.worker.Oldleftover0"
 	assert_file_exists "$run/.worker.Starting0000"
+}
+
+@test "qadmin gc: free job locks of workers that are gone go; held ones, and a live worker's, stay" {
+	local run=$SPOOLQ_DIR/q/run
+	: >"$run/worker.Livew0rker00"
+	hold_lock "$run/worker.Livew0rker00"
+	: >"$run/job.Deadw0rker00.1.1.1_0_0.h"
+	: >"$run/job.Deadw0rker00.2.2.2_0_0.h"
+	hold_lock "$run/job.Deadw0rker00.2.2.2_0_0.h"
+	: >"$run/job.Livew0rker00.3.3.3_0_0.h"
+	wait_for flock_held "$run/worker.Livew0rker00"
+	wait_for flock_held "$run/job.Deadw0rker00.2.2.2_0_0.h"
+	run --separate-stderr qadmin -n gc q
+	assert_success
+	assert_output --partial "run/job.Deadw0rker00.1.1.1_0_0.h"
+	assert_file_exists "$run/job.Deadw0rker00.1.1.1_0_0.h"
+	run --separate-stderr qadmin gc q
+	assert_success
+	assert_output --partial "run/job.Deadw0rker00.1.1.1_0_0.h"
+	assert_output --partial "lock of an ended job"
+	assert_file_not_exists "$run/job.Deadw0rker00.1.1.1_0_0.h"
+	assert_file_exists "$run/job.Deadw0rker00.2.2.2_0_0.h"
+	assert_file_exists "$run/job.Livew0rker00.3.3.3_0_0.h"
 }
 
 @test "qadmin gc by another user: a live worker's lock file is probed, whatever the worker's umask, and said nothing of" {

@@ -337,9 +337,40 @@ drain_bodies() {
 	assert_failure 1
 	kill -9 "$w"
 	wait "$w" || true
-	# Nothing else is ready: the claim checks the workers and recovers.
-	r=$(qrecv q)
+	# Nothing else is ready: the claim checks the workers and recovers,
+	# once the job has died with its worker (its parent-death signal, a
+	# moment after) and freed its job lock.
+	r=$(qrecv -w 10 q)
 	assert_equal "$(cat "$r")" a1
+	qack "$r"
+	assert_equal "$(claim_body)" a2
+}
+
+# The job's shell dies with its worker; the subshell it runs (a
+# grandchild of the worker) appends "start BODY", then "end" once
+# $T/f.go exists (30 s at most), to $T/f.
+@test "kill -9 of a worker: a process its job left running keeps the group until it has ended" {
+	qsend -g A q a1
+	qsend -g A q a2
+	qworker q -- sh -c '(echo "start $(cat)" >>"$0"
+	    i=0; until [ -e "$0.go" ] || [ $i = 600 ]; do
+	        sleep 0.05; i=$((i + 1)); done
+	    echo end >>"$0"); true' "$T/f" 2>/dev/null &
+	w=$!
+	WORKERS=$w
+	wait_for grep -qx 'start a1' "$T/f"
+	kill -9 "$w"
+	wait "$w" || true
+	WORKERS=
+	# Neither its head (its job lock is held) nor the next of the group.
+	run qrecv q
+	assert_failure 1
+	assert_count cur q 1
+	touch "$T/f.go"
+	r=$(qrecv -w 10 q)
+	assert_equal "$(cat "$T/f")" $'start a1\nend'
+	assert_equal "$(cat "$r")" a1
+	assert_equal "$(field "$r" a)" 2
 	qack "$r"
 	assert_equal "$(claim_body)" a2
 }
