@@ -35,6 +35,10 @@
  * one listing of its own group's directory at most: the settle of a head
  * usually takes the next one from the group's order file, groups/KEY/.order,
  * a sorted hint that a listing leaves for the settles after it (below).
+ * Whatever adds to a group's directory (a send, a claim undone into it)
+ * marks the add, groups/KEY/,add.RAND, and removes the order file before
+ * its rename, so that a crash at any point leaves a right order file or
+ * none.
  */
 #include <sys/stat.h>
 
@@ -63,6 +67,7 @@
 #define ORDER_MIN	16		/* waiting: worth an order file */
 #define ORDER_NAMES	256		/* names one order file holds */
 #define ORDER_BYTES	(ORDER_NAMES * (SQ_NAME_MAX + 1) + 64)
+#define ADD_MARK	SQ_GROUP_ADD	/* groups/KEY/,add.RAND: an add */
 
 /* ------------------------------------------------------------- keys */
 
@@ -204,6 +209,7 @@ group_dir_of(struct sq_queue *q, const char *name)
 struct gview {
 	char		baton[BATON_MAX];	/* the first baton met, or "" */
 	int		nbatons;
+	int		nmarks;			/* add markers (,add.*) */
 	size_t		waiting;
 	char		first[SQ_NAME_MAX + 1];	/* oldest waiting, or "" */
 	char		firstid[SQ_ID_MAX];
@@ -247,6 +253,8 @@ scan_one(int gfd, const char *name, unsigned char type, int bad,
 	struct sq_name n;
 
 	if (name[0] == ',') {
+		if (strncmp(name, ADD_MARK, sizeof(ADD_MARK) - 1) == 0)
+			v->nmarks++;
 		if (strcmp(name, SQ_GROUP_FREE) != 0 &&
 		    strncmp(name, SQ_GROUP_HEAD, sizeof(SQ_GROUP_HEAD) - 1) !=
 		    0 && strncmp(name, SQ_GROUP_GONE,
@@ -426,15 +434,20 @@ sq_group_advance(struct sq_queue *q, const char *key)
  * ORDER_END.  The settle of a head takes the name after it from there
  * instead of listing the directory again, so that settling a group of
  * many waiting messages costs the same per message as a small one.  It
- * is a hint, never trusted on its own: whatever adds a message to the
- * group's directory (a send, a claim undone, a removal undone) removes
- * .order after its rename, unless it is a send of messages all newer
- * than the file's last name, which the file still holds in order
- * (order_after_send); the file is made before the listing it holds (so
- * an add that the listing missed removes it), and the baton's rename
- * still decides who is head.  Its first line, ORDER_MAGIC, the file's
- * own inode number and a seal, a 64-bit hash of that number and of the
- * lines after it (order_seal), is checked before anything in it is used:
+ * is a hint, never trusted on its own, and the baton's rename still
+ * decides who is head.  Whatever adds a message to the group's directory
+ * (a send, a claim undone, a removal undone) first makes its add marker,
+ * groups/KEY/,add.RAND, then removes .order, unless it is a send of
+ * messages all newer than the file's last name, which the file still
+ * holds in order (order_keeps), then renames, then removes its marker
+ * (add_begin, add_end).  The file is made before the listing it holds,
+ * and none is written when that listing shows a marker (order_write):
+ * a file made before an add's removal is removed by it, one made after
+ * sees the marker, so no order file ever misses a message added since,
+ * whenever the adder is killed (a marker it leaves goes with the group's
+ * maintenance, after GROUP_GRACE_MS).  Its first line, ORDER_MAGIC, the
+ * file's own inode number and a seal, a 64-bit hash of that number and of
+ * the lines after it (order_seal), is checked before anything in it is used:
  * a file that was not written whole by order_write for that very inode
  * (written or edited by hand, copied, cut short by a crash) does not
  * check, is removed, and the group's directory is listed, which writes a
@@ -444,7 +457,7 @@ sq_group_advance(struct sq_queue *q, const char *key)
  * directory.
  */
 
-/* An add to groups/KEY is done: the order file no longer holds all. */
+/* The order file of gfd goes: it may no longer hold all. */
 static void
 order_drop(int gfd)
 {
@@ -521,6 +534,79 @@ order_read(int gfd, char *buf, char **body, struct stat *st)
 	buf[len] = '\0';
 	*body = buf + ORDER_HEAD;
 	return 1;
+}
+
+/*
+ * Whether the order file of gfd may stay through an add of messages whose
+ * oldest ID is first: when it checks and its last name is older than
+ * first, for it still names the oldest waiting from the head on, in
+ * their order.  A file being written (empty) may not: its listing may
+ * miss the add.
+ */
+static int
+order_keeps(int gfd, const char *first)
+{
+	struct stat st;
+	char *buf, *body, *last;
+	size_t len;
+	int keep = 0;
+
+	if ((buf = malloc(ORDER_BYTES)) == NULL)
+		return 0;
+	if (order_read(gfd, buf, &body, &st) == 1 &&
+	    (len = strlen(body)) > sizeof(ORDER_END) - 1) {
+		/* The line before the last, ".". */
+		body[len - sizeof(ORDER_END)] = '\0';
+		last = strrchr(body, '\n');
+		last = last == NULL ? body : last + 1;
+		keep = *last != '\0' && id_before(last, first);
+	}
+	free(buf);
+	return keep;
+}
+
+/*
+ * Begin an add to the group directory a->fd: make the add's marker, then
+ * remove the order file, unless a->first is set and the file checks and
+ * ends before it (order_keeps).  From the marker on, no order file is
+ * written until the marker goes (order_write), so that the rename that
+ * follows can never leave one that misses its message, killed or not.
+ * A marker that cannot be made (a full disk) leaves a->mark empty: the
+ * order file is then judged again after the rename (add_end), which
+ * keeps concurrent settles right but not a crash between the two.
+ */
+static void
+add_begin(struct group_add *a)
+{
+	int fd;
+
+	snprintf(a->mark, sizeof(a->mark), "%s%08x%08x", ADD_MARK,
+	    arc4random(), arc4random());
+	fd = openat(a->fd, a->mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0666);
+	if (fd == -1)
+		a->mark[0] = '\0';
+	else
+		close(fd);
+	if (a->first == NULL || !order_keeps(a->fd, a->first))
+		order_drop(a->fd);
+}
+
+/*
+ * End the add to a->fd (its renames made): remove its marker.  Without
+ * one, or when the group's maintenance removed it meanwhile (an adder
+ * stopped for longer than GROUP_GRACE_MS), an order file written since
+ * may miss the add: it is judged again as add_begin did.
+ */
+static void
+add_end(struct group_add *a)
+{
+	if (a->mark[0] == '\0' || (unlinkat(a->fd, a->mark, 0) == -1 &&
+	    errno == ENOENT)) {
+		if (a->first == NULL || !order_keeps(a->fd, a->first))
+			order_drop(a->fd);
+	}
+	a->mark[0] = '\0';
 }
 
 /* The line of body (lines of an order file) naming the ID id, or NULL. */
@@ -762,9 +848,12 @@ release_ordered(struct sq_queue *q, int gfd, const struct sq_name *n)
 /*
  * Write the order file of gfd for the head first, just chosen by a
  * listing and not yet promoted.  The file is made first and listed into
- * after, so that an add the listing misses removes it; when first is not
- * the oldest of that listing (an older one came meanwhile), there is no
- * order file.  Once written, the file gets a modification time with
+ * after: an add that made its marker and removed .order before the file
+ * was made shows its marker in the listing (until its rename is done
+ * and the listing has its message), and then there is no order file;
+ * one that began after removes the file.  When first is not the oldest
+ * of that listing (an older one came meanwhile), there is no order file
+ * either.  Once written, the file gets a modification time with
  * random nanoseconds, by which a kept copy knows it (order_kept).  Best
  * effort.
  */
@@ -793,6 +882,11 @@ order_write(struct sq_queue *q, int gfd, const char *first)
 		goto drop;
 	used = ORDER_HEAD;		/* the first line comes last */
 	for (i = 0; i < l.n && kept < ORDER_NAMES; i++) {
+		/* An add under way: its message may be missing here. */
+		if (strncmp(l.v[i], ADD_MARK, sizeof(ADD_MARK) - 1) == 0) {
+			kept = 0;
+			break;
+		}
 		if (l.v[i][0] == ',' || sq_name_parse(&n, l.v[i]) == -1)
 			continue;
 		if (kept == 0 && strcmp(l.v[i], first) != 0)
@@ -890,26 +984,30 @@ group_order_wrong(int gfd, const char *key)
 	return why;
 }
 
-/* ------------------------------------------------------- transitions *//* ------------------------------------------------------- transitions */
+/* ------------------------------------------------------- transitions */
 
 int
-group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
-    const char *name, const char *key)
+group_publish_into(struct sq_queue *q, struct group_add *a,
+    const char *tmpname, const char *name, const char *key)
 {
 	struct stat st;
 	int saved, tries;
 
 	for (tries = 0;; tries++) {
-		if (*gfd == -1 && (*gfd = group_open(q, key, 1)) == -1)
-			return -1;
-		if (move_rename(q->tmpfd, tmpname, *gfd, name) == 0)
+		if (a->fd == -1) {
+			if ((a->fd = group_open(q, key, 1)) == -1)
+				return -1;
+			add_begin(a);
+		}
+		if (move_rename(q->tmpfd, tmpname, a->fd, name) == 0)
 			return 0;
 		saved = errno;
 		/* The group's directory was removed as idle meanwhile. */
 		if (saved == ENOENT && tries < 3 && fstatat(q->tmpfd, tmpname,
 		    &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			close(*gfd);
-			*gfd = -1;
+			add_end(a);
+			close(a->fd);
+			a->fd = -1;
 			continue;
 		}
 		errno = saved;
@@ -917,69 +1015,45 @@ group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
 	}
 }
 
-/*
- * After the send into gfd of messages whose oldest ID is first: the
- * order file stays when it checks and its last name is older than first,
- * for it still names the oldest waiting from the head on, in their
- * order; else it is removed (first NULL: removed).  A file being written
- * (empty) is removed: its listing may have missed the send.
- */
-static void
-order_after_send(int gfd, const char *first)
-{
-	struct stat st;
-	char *buf, *body, *last;
-	size_t len;
-
-	if (first != NULL && (buf = malloc(ORDER_BYTES)) != NULL) {
-		if (order_read(gfd, buf, &body, &st) == 1 &&
-		    (len = strlen(body)) > sizeof(ORDER_END) - 1) {
-			/* The line before the last, ".". */
-			body[len - sizeof(ORDER_END)] = '\0';
-			last = strrchr(body, '\n');
-			last = last == NULL ? body : last + 1;
-			if (*last != '\0' && id_before(last, first)) {
-				free(buf);
-				return;
-			}
-		}
-		free(buf);
-	}
-	order_drop(gfd);
-}
-
 void
-group_publish_done(struct sq_queue *q, int gfd, const char *first)
+group_publish_done(struct sq_queue *q, struct group_add *a)
 {
 	struct stat st;
 
-	order_after_send(gfd, first);
+	add_end(a);
 	if (q->conf.durability == SQ_DURABILITY_FSYNC)
-		(void)fsync(gfd);
+		(void)fsync(a->fd);
 	/* Sent: the rest is the group's business, never the send's. */
-	if (fstatat(gfd, SQ_GROUP_FREE, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		(void)advance(q, gfd);
-	close(gfd);
+	if (fstatat(a->fd, SQ_GROUP_FREE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		(void)advance(q, a->fd);
+	close(a->fd);
+	a->fd = -1;
 }
 
 int
 sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
     const char *key)
 {
+	struct group_add a;
 	char id[SQ_ID_MAX];
-	int gfd = -1, saved;
+	int saved;
 
-	if (group_publish_into(q, &gfd, tmpname, name, key) == -1) {
-		saved = errno;
-		if (gfd != -1)
-			close(gfd);
-		errno = saved;
-		return -1;
-	}
 	/* Its ID: the name up to its first field. */
 	strlcpy(id, name, sizeof(id));
 	id[strcspn(id, ",")] = '\0';
-	group_publish_done(q, gfd, id);
+	memset(&a, 0, sizeof(a));
+	a.fd = -1;
+	a.first = id;
+	if (group_publish_into(q, &a, tmpname, name, key) == -1) {
+		saved = errno;
+		if (a.fd != -1) {
+			add_end(&a);
+			close(a.fd);
+		}
+		errno = saved;
+		return -1;
+	}
+	group_publish_done(q, &a);
 	return 0;
 }
 
@@ -1031,6 +1105,7 @@ sq_group_admit(struct sq_queue *q, const char *curname,
     const struct sq_name *n)
 {
 	char head[BATON_MAX], path[SQ_GROUP_MAX + BATON_MAX + 1];
+	struct group_add a;
 	struct sq_name m;
 	struct gview v;
 	struct stat st;
@@ -1065,13 +1140,18 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 	/* Not the head: it waits in its group, the attempt not counted. */
 	m = *n;
 	released_name(&m);
+	memset(&a, 0, sizeof(a));
+	a.fd = gfd;
+	add_begin(&a);
 	rc = move_message(q->curfd, curname, gfd, &m, NULL);
-	if (rc == 0) {
-		order_drop(gfd);
+	saved = errno;
+	add_end(&a);
+	if (rc == 0)
 		rc = advance(q, gfd);
-	}
-	else if (errno == ENOENT)
+	else if (saved == ENOENT)
 		rc = 0;
+	else
+		errno = saved;
 	saved = errno;
 	close(gfd);
 	errno = saved;
@@ -1215,34 +1295,43 @@ suspect_add(struct upkeep *u, const char *key, const char *b)
 
 /*
  * Move the messages waiting in dfd, the directory of group key being
- * removed, back into groups/KEY (made anew), and advance it.  0 or -1.
+ * removed, back into groups/KEY (made anew), each an add there, and
+ * advance it.  The add markers of dfd go: no order file of it is read
+ * again.  0 or -1.
  */
 static int
 regroup(struct sq_queue *q, int dfd, const char *key)
 {
+	struct group_add a;
 	struct dirent *e;
 	struct sq_name n;
 	DIR *d;
-	int fd, gfd, moved = 0, rc = 0;
+	int fd, moved = 0, rc = 0, saved;
 
 	if ((d = dir_stream(dfd)) == NULL)
 		return -1;
 	fd = dirfd(d);
 	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ADD_MARK, sizeof(ADD_MARK) - 1) == 0)
+			(void)unlinkat(fd, e->d_name, 0);
 		if (e->d_name[0] == '.' || e->d_name[0] == ',' ||
 		    sq_name_parse(&n, e->d_name) == -1 ||
 		    !sq_entry_regular(fd, e->d_name, e->d_type))
 			continue;
-		if ((gfd = group_open(q, key, 1)) == -1) {
+		memset(&a, 0, sizeof(a));
+		if ((a.fd = group_open(q, key, 1)) == -1) {
 			rc = -1;
 			break;
 		}
-		if (move_rename(fd, e->d_name, gfd, e->d_name) == 0) {
-			order_drop(gfd);
+		add_begin(&a);
+		if (move_rename(fd, e->d_name, a.fd, e->d_name) == 0)
 			moved++;
-		} else if (errno != ENOENT)
+		else if (errno != ENOENT)
 			rc = -1;
-		close(gfd);
+		saved = errno;
+		add_end(&a);
+		close(a.fd);
+		errno = saved;
 	}
 	closedir(d);
 	if (moved > 0)
@@ -1315,6 +1404,32 @@ idle(struct upkeep *u, int gfd)
 	    u->now_ms - SQ_MTIME_MS(&st) >= GROUP_IDLE_MS;
 }
 
+/*
+ * Remove the add markers of the group directory gfd made longer ago than
+ * the grace (by their modification time, which nothing changes after the
+ * marker is made): left by an adder that was killed (add_begin), they
+ * would keep the group from ever getting an order file again.  One that
+ * is younger may be an add under way; what is not a regular file is no
+ * marker (order_write's listing skips it).  Best effort.
+ */
+static void
+marks_sweep(struct upkeep *u, int gfd)
+{
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if ((d = dir_stream(gfd)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, ADD_MARK, sizeof(ADD_MARK) - 1) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0 && S_ISREG(st.st_mode) &&
+		    u->now_ms - SQ_MTIME_MS(&st) >= GROUP_GRACE_MS)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+}
+
 /* First look at one group: advance, roll forward, or suspect its head. */
 static int
 upkeep_group(struct upkeep *u, const char *key)
@@ -1330,6 +1445,8 @@ upkeep_group(struct upkeep *u, const char *key)
 		    0 : -1;
 	if (group_scan(gfd, NULL, 1, &v) == -1)
 		goto fail;
+	if (v.nmarks > 0 && !(u->flags & SQ_GROUP_DRY))
+		marks_sweep(u, gfd);
 	if (v.nbatons != 1) {
 		say(u, key, v.nbatons == 0 ? "no baton" :
 		    "more than one baton", NULL);

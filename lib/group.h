@@ -16,6 +16,7 @@ struct sq_queue;
 #define SQ_GROUP_HEAD		",head="	/* baton: held by ,head=ID */
 #define SQ_GROUP_GONE		",gone="	/* baton: ,gone=ID under review */
 #define SQ_GROUP_ORDER		".order"	/* the next heads: a hint */
+#define SQ_GROUP_ADD		",add."		/* an add under way: ,add.RAND */
 #define SQ_GROUP_MAINT		",maint"	/* groups/,maint: last upkeep */
 #define SQ_GROUP_ENV		"SPOOLQ_GROUP"	/* qsend's default group */
 

@@ -166,27 +166,42 @@ const char *group_order_wrong(int gfd, const char *key);
 void	group_cache_free(struct sq_queue *q);
 
 /*
- * group_publish_into - the send of a grouped message as sq_group_publish
- * makes it, for a batch of sends into one group: *gfd is the group's
- * directory, opened (made whole first if needed) when it is -1 and kept
- * open for the next message.  The rename of tmp/tmpname to
- * groups/KEY/name is the commit point of the send.  Returns 0, or -1
- * with errno of the rename (EEXIST: the name is taken) or of making the
- * directory; *gfd may be open either way.
+ * An add to a group's directory under way (group.c): the directory, the
+ * oldest ID the add puts there, and its add marker, groups/KEY/,add.RAND,
+ * which keeps the group from getting an order file until the add is done
+ * (spoolq(5) "Message groups").
  */
-int	group_publish_into(struct sq_queue *q, int *gfd, const char *tmpname,
-	    const char *name, const char *key);
+#define GROUP_MARK_MAX	32
+struct group_add {
+	int		 fd;		/* groups/KEY/, -1 until opened */
+	const char	*first;		/* the oldest ID added; NULL: unknown */
+	char		 mark[GROUP_MARK_MAX];	/* its marker; "": none */
+};
 
 /*
- * group_publish_done - after the renames of group_publish_into into gfd,
- * first the oldest ID they sent (NULL: unknown): remove the group's
- * order file unless it checks and names only older messages (spoolq(5)
- * "Message groups": after the renames that added to the group),
+ * group_publish_into - the send of a grouped message as sq_group_publish
+ * makes it, for a batch of sends into one group: a->fd is the group's
+ * directory; when it is -1 the directory is opened (made whole first if
+ * needed), the add's marker made and the group's order file removed
+ * unless it checks and its last name is older than a->first, all before
+ * the first rename; a->fd stays open for the next message.  The rename
+ * of tmp/tmpname to groups/KEY/name is the commit point of the send.
+ * Returns 0, or -1 with errno of the rename (EEXIST: the name is taken)
+ * or of making the directory; a->fd may be open either way, and
+ * group_publish_done ends the add.
+ */
+int	group_publish_into(struct sq_queue *q, struct group_add *a,
+	    const char *tmpname, const char *name, const char *key);
+
+/*
+ * group_publish_done - after the renames of group_publish_into into
+ * a->fd: remove the add's marker (and the order file, if another process
+ * removed the marker meanwhile, taking it for one left by a crash),
  * synchronize the directory under durability = fsync, let the group
- * advance when its baton is free, and close gfd.  Best effort: a crash
+ * advance when its baton is free, and close a->fd.  Best effort: a crash
  * before it leaves what sq_group_maintain mends.
  */
-void	group_publish_done(struct sq_queue *q, int gfd, const char *first);
+void	group_publish_done(struct sq_queue *q, struct group_add *a);
 
 /* short_host - this host's short name as in message IDs (name.c). */
 const char	*short_host(void);

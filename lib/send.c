@@ -483,10 +483,10 @@ publish_deferred(struct sq_batch *b, struct sq_dedup_slot *s)
  * Rename tmp/ID into place.  A clash cannot happen by construction; if
  * it does all the same, the message gets a new ID (and its sidecar with
  * it) rather than replacing anything.  A grouped message goes into its
- * group's directory, *gfd, opened by the first of the batch and kept.
+ * group's directory, ga->fd, opened by the first of the batch and kept.
  */
 static int
-publish(struct sq_batch *b, const char *tmpname, int *gfd)
+publish(struct sq_batch *b, const char *tmpname, struct group_add *ga)
 {
 	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
 	int tries, dirfd, rc;
@@ -499,7 +499,7 @@ publish(struct sq_batch *b, const char *tmpname, int *gfd)
 			return -1;
 		if (b->opts != NULL && b->opts->group != NULL) {
 			/* Into its group's queue, delayed or not. */
-			rc = group_publish_into(b->q, gfd, tmpname, name,
+			rc = group_publish_into(b->q, ga, tmpname, name,
 			    b->opts->group);
 			dirfd = -1;
 		} else
@@ -532,23 +532,29 @@ publish(struct sq_batch *b, const char *tmpname, int *gfd)
 static int
 publish_first(struct sq_batch *b, size_t n)
 {
-	const char *first = NULL;
+	struct group_add ga;
 	size_t i;
-	int rc = 0, gfd = -1, saved;
+	int rc = 0, saved;
 
+	/*
+	 * The oldest ID to send, known before the first rename into a
+	 * group (one taken anew on a clash is newer).
+	 */
+	memset(&ga, 0, sizeof(ga));
+	ga.fd = -1;
+	for (i = 0; i < n; i++)
+		if (ga.first == NULL || strcmp(b->ids[i], ga.first) < 0)
+			ga.first = b->ids[i];
 	for (i = 0; i < n; i++) {
-		if (publish(b, b->ids[i], &gfd) == -1) {
+		if (publish(b, b->ids[i], &ga) == -1) {
 			rc = -1;
 			break;
 		}
-		/* The oldest ID sent (one taken anew on a clash is newer). */
-		if (first == NULL || strcmp(b->ids[i], first) < 0)
-			first = b->ids[i];
 	}
 	/* A grouped batch goes into one group: its upkeep once at the end. */
-	if (gfd != -1) {
+	if (ga.fd != -1) {
 		saved = errno;
-		group_publish_done(b->q, gfd, first);
+		group_publish_done(b->q, &ga);
 		errno = saved;
 	}
 	memmove(b->ids, b->ids + i, (b->npending - i) * sizeof(*b->ids));

@@ -31,7 +31,8 @@ teardown() {
 # head_of KEY: the ID the baton of group KEY names ("" when free).
 head_of() {
 	local b
-	b=$(cd "$Q/groups/$1" && ls -1A | grep '^,') || return 1
+	b=$(cd "$Q/groups/$1" && ls -1A |
+	    grep -E '^,(free|head=|gone=)') || return 1
 	case $b in
 	,free) echo ;;
 	,head=*) echo "${b#,head=}" ;;
@@ -42,7 +43,8 @@ head_of() {
 # head_of_in QUEUE KEY: as head_of, in another queue of the test.
 head_of_in() {
 	local b
-	b=$(cd "$(qdir "$1")/groups/$2" && ls -1A | grep '^,') || return 1
+	b=$(cd "$(qdir "$1")/groups/$2" && ls -1A |
+	    grep -E '^,(free|head=|gone=)') || return 1
 	echo "${b#,head=}"
 }
 
@@ -217,6 +219,75 @@ drain_bodies() {
 	qack "$r"
 	run drain_bodies
 	assert_output "$(printf '%s\n' hand; seq 4 21)"
+}
+
+# add_steps TRACE: the steps of an add into a group, in the order strace(1)
+# saw them: mark (its marker ,add.* made), drop (.order removed), add (a
+# rename into the marker's directory), unmark (the marker removed).
+add_steps() {
+	awk '
+	/^openat\(.*",add\./ && / = [0-9]+$/ {
+		split($0, a, /[(,]/); g = a[2]; printf "mark "; next
+	}
+	g == "" { next }
+	/^unlinkat\(/ && /"\.order"/ && / = 0$/ { printf "drop " }
+	/^unlinkat\(/ && /",add\./ && / = 0$/ { printf "unmark " }
+	/^renameat2?\(/ && / = 0$/ { split($0, a, ", "); if (a[3] == g) printf "add " }
+	END { print "" }' "$1"
+}
+
+@test "an add into a group makes its marker, removes the order file, renames, then removes the marker: no kill between leaves an order file that skips it" {
+	local f id r
+	command -v strace >/dev/null || skip "no strace"
+	strace -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
+	seq 1 20 | qsend -g A -l q
+	# An ID to come waits: a send now is older than the file's last name.
+	f=2900000000.000000000.1_0_00000000.late
+	printf late >"$Q/tmp/$f"
+	mv "$Q/tmp/$f" "$Q/groups/A/$f,g=A"
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file"
+	strace -E "$(leakless_env)" -qq -o "$T/trace" \
+	    -e trace=openat,unlinkat,rename,renameat,renameat2 \
+	    "$SPOOLQ_BIN/qsend" -g A q 21
+	assert_equal "$(add_steps "$T/trace")" "mark drop add unmark "
+	# A claim given back into the group, the order file written anew.
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file after the send"
+	r=$(qrecv q)
+	id=1000000000.000000000.1_0_00000000.hand
+	printf hand >"$Q/tmp/$id"
+	mv "$Q/tmp/$id" "$Q/new/$id,g=A"
+	strace -E "$(leakless_env)" -qq -o "$T/trace" \
+	    -e trace=openat,unlinkat,rename,renameat,renameat2 \
+	    "$SPOOLQ_BIN/qrecv" q || true
+	assert_equal "$(add_steps "$T/trace")" "mark drop add unmark "
+	[[ -f $Q/groups/A/$id,g=A ]] || fail "not given back: $(ls "$Q/new")"
+	[[ -z $(cd "$Q/groups/A" && ls -A | grep '^,add\.') ]] || fail "a marker stayed"
+	qack "$r"
+	run drain_bodies
+	assert_output "$(printf '%s\n' hand; seq 4 21; echo late)"
+}
+
+@test "no order file is written while an add into the group is under way; a marker left by a killed add goes with the group's upkeep 5 s after it was made" {
+	local m=$Q/groups/A/,add.0123456789abcdef
+	seq 1 20 | qsend -g A -l q
+	: >"$m"
+	qack "$(qrecv q)"
+	[[ ! -e $Q/groups/A/.order ]] || fail "an order file written while an add was under way"
+	# A marker is no damage: check has nothing to say; a young one stays.
+	run --separate-stderr qadmin check q
+	assert_success
+	qadmin recover q >/dev/null
+	[[ -e $m ]] || fail "a young marker went"
+	touch -d '1 minute ago' "$m"
+	qadmin recover q >/dev/null
+	[[ ! -e $m ]] || fail "a marker left by a killed add stayed"
+	qack "$(qrecv q)"
+	[[ -f $Q/groups/A/.order ]] || fail "no order file once the marker went"
+	run drain_bodies
+	assert_output "$(seq 3 20)"
 }
 
 @test "an order file cut short, naming a message that is gone, or used up is not followed: the group is listed" {

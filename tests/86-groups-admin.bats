@@ -24,7 +24,8 @@ teardown() {
 # head_of KEY [QUEUE]: the ID the baton of group KEY names ("" when free).
 head_of() {
 	local b
-	b=$(cd "$(qdir "${2:-q}")/groups/$1" && ls -1A | grep '^,') || return 1
+	b=$(cd "$(qdir "${2:-q}")/groups/$1" && ls -1A |
+	    grep -E '^,(free|head=|gone=)') || return 1
 	case $b in
 	,free) echo ;;
 	,head=*) echo "${b#,head=}" ;;
