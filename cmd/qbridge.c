@@ -15,7 +15,10 @@
  *	deduplication drops.
  * A batch that could not be published is kept claimed and published
  * again, in order, once the broker is back (bounded exponential
- * back-off with jitter, one log line per wait).
+ * back-off with jitter, one log line per wait).  A fetched batch the
+ * queue does not take (full, the disk full, tmp/ not writable) is held
+ * unacknowledged and sent again after the same waits (in_commit), and
+ * given back to the broker when the bridge stops.
  *
  * Like qworker it holds a worker lock with a heartbeat in run/ for its
  * whole life, stops on SIGTERM/SIGINT (the batch in flight is finished
@@ -529,13 +532,13 @@ logline(struct qb *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Sleep up to ms, in slices, until a signal asks to stop. */
+/* Sleep up to ms, in slices, until a signal asks to stop or reload. */
 static void
 nap(int64_t ms)
 {
 	int64_t until = sq_now_ms() + ms, now;
 
-	while (!got_stop && (now = sq_now_ms()) < until)
+	while (!got_stop && !got_hup && (now = sq_now_ms()) < until)
 		poll(NULL, 0, (int)(until - now < SLICE_MS ? until - now :
 		    SLICE_MS));
 }
@@ -1228,13 +1231,14 @@ in_aside(const char *id, void *arg)
  * acked to the broker only after the whole batch was committed.  One
  * whose marker name is taken by a non-file goes to dead/ on its own
  * (sq_batch_set_aside): it would fail the batch each time the broker
- * gives it again.  Returns 0, or -1 with errno (nothing is acked then:
- * the broker gives them again, and what was sent is dropped as a
- * duplicate).
+ * gives it again.  *sent gets how many went in, even on failure (what fit
+ * under the queue's bound went).  Returns 0, or -1 with errno (nothing
+ * is acked then: the batch is sent again, and what went in is dropped
+ * as a duplicate).
  */
 static int
 in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups,
-    size_t *aside)
+    size_t *aside, size_t *sent)
 {
 	struct sq_batch b;
 	struct sq_msgopts o;
@@ -1266,41 +1270,84 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 		if (sq_batch_add(&b, in[i].body, in[i].len) == -1)
 			goto fail;
 	}
-	if (sq_batch_end(&b) == -1)
-		return -1;
+	saved = sq_batch_end(&b);
+	*sent = b.committed;
 	*dups = b.dropped;
 	*aside = b.set_aside;
-	return 0;
+	return saved;
 fail:
 	saved = errno;
 	sq_batch_abort(&b);
 	(void)sq_batch_end(&b);
+	*sent = b.committed;
 	errno = saved;
 	return -1;
 }
 
+/* What failed a local send (errno e), in words for the log. */
+static const char *
+in_why(int e)
+{
+	if (e == EAGAIN)
+		return "queue full (max_messages or max_bytes in queue.conf)";
+	if (e == EFBIG)
+		return "message larger than the queue's max_bytes";
+	return strerror(e);
+}
+
 /*
- * Send a fetched batch into the queue, and again after each back-off
- * while that fails (the queue full, the disk full...).  The batch stays
- * fetched and not acknowledged, and nothing after it is fetched in the
- * meantime, so the stream's order holds in the queue: a batch given
- * back to the broker would come again behind what the broker already
- * holds to deliver again (a JetStream consumer redelivers in the order
- * messages were given back, not in the stream's).
- * Returns 0 when sent, -1 when SIGTERM or SIGHUP came first.
+ * Send the fetched batch into the queue until it goes.  A local failure
+ * (the queue full, the disk full, tmp/ not writable) leaves the batch
+ * unacknowledged and held: it is sent again after a wait of the same
+ * back-off as an outage of the broker, one line per wait, never at once
+ * (SPEC 2, "Hostile and broken surroundings").  Nothing after it is
+ * fetched meanwhile, and it is not fetched anew: a batch given back
+ * would come again behind what the broker already holds to deliver
+ * again (a JetStream consumer redelivers in the order messages were
+ * given back, not the stream's), and each delivery counts against the
+ * broker's limits (a consumer's MaxDeliver, a quorum queue's
+ * delivery-limit), which would drop the message in the end.  What went
+ * in before a failure is a duplicate at the next try; a try that got
+ * some in was progress and starts the back-off over.  --drain gives up
+ * after DRAIN_TRIES waits in a row, as for an outage.  *dups leaves out
+ * what earlier tries got in.
+ * Returns 0 when sent, 1 when SIGHUP came (the caller gives the batch
+ * back and reloads: a bound raised in queue.conf counts at once), -1 to
+ * stop: a signal, or --drain gave up (s->exit_code set).
  */
 static int
-in_hold(struct qb *s, struct br_in *in, size_t n, size_t *dups,
+in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
     size_t *aside)
 {
+	size_t sent, before = 0;
+	int64_t d;
+	int e;
+
 	for (;;) {
-		if (in_send(s, in, n, dups, aside) == 0)
+		if (in_send(s, in, n, dups, aside, &sent) == 0) {
+			*dups -= before < *dups ? before : *dups;
 			return 0;
-		warn("%s: send", s->qarg);
-		nap(sq_backoff_next(&s->backoff));
-		if (got_stop || got_hup)
+		}
+		e = errno;
+		before += sent;
+		if (sent > 0)
+			sq_backoff_reset(&s->backoff);
+		if (got_stop)
 			return -1;
+		if (s->drain && s->backoff.tries >= DRAIN_TRIES) {
+			say("%s: send: %s; giving up", s->qarg, in_why(e));
+			s->exit_code = tool_exit_code(e);
+			return -1;
+		}
+		d = sq_backoff_next(&s->backoff);
+		say("%s: send: %s; retrying in %lld.%03llds", s->qarg,
+		    in_why(e), (long long)(d / 1000), (long long)(d % 1000));
+		nap(d);
 		heartbeat(s);
+		if (got_stop)
+			return -1;
+		if (got_hup)
+			return 1;
 	}
 }
 
@@ -1339,11 +1386,17 @@ in_run(struct qb *s)
 			continue;
 		}
 		t0 = sq_now_ms();
-		if (in_hold(s, in, got, &dups, &aside) == -1) {
+		if ((rc = in_commit(s, in, got, &dups, &aside)) != 0) {
+			/*
+			 * Not acked: done gives the batch back (NATS: a Nak,
+			 * with the batch fetched ahead), the close does for
+			 * Redis (pending, read first) and AMQP (requeued).
+			 */
 			s->b.ops->done(&s->b, in, got);
-			/* The broker gives them again on a new connection. */
 			s->b.ops->close(&s->b);
 			s->connected = 0;
+			if (rc == -1)
+				break;
 			continue;
 		}
 		rc = s->b.ops->ack(&s->b, why, sizeof(why));

@@ -136,3 +136,11 @@ tls_server() {
 @test "rabbitmq: one outbox with --drain carries all 100 messages of a group, in order, each freed by the ack of the one before" {
 	qb_group_drain
 }
+
+@test "rabbitmq: queue b full: the inbox holds its batch and waits, one line per wait, and --drain gives up after 4 waits with 75; the batch requeued, the rest comes in order" {
+	qb_inbox_full_drain
+}
+
+@test "rabbitmq: queue b full under a running inbox: once a consumer takes from b, the rest flows in, in order" {
+	qb_inbox_full_flows
+}

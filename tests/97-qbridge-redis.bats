@@ -292,3 +292,48 @@ group_made() {
 @test "redis: one outbox with --drain carries all 100 messages of a group, in order, each freed by the ack of the one before" {
 	qb_group_drain
 }
+
+@test "redis: queue b full: the inbox holds its batch and waits, one line per wait, and --drain gives up after 4 waits with 75; emptied, the rest comes in order" {
+	qb_inbox_full_drain
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+}
+
+@test "redis: queue b full under a running inbox: once a consumer takes from b, the rest flows in, in order" {
+	qb_inbox_full_flows
+}
+
+@test "redis: queue b full: SIGTERM during a long wait stops the inbox within a slice, the batch left pending; SIGHUP after the bound is raised lets it in, duplicates dropped" {
+	local t0
+	inbox_full_fill
+	qbridge in "$URL_IN" b 2>"$T/in.log" &
+	in=$!
+	# A wait of 6.4 s less up to a fifth: the seventh (0.1 s doubled).
+	bridge_wait 60 grep -Eq 'retrying in [5-9]\.[0-9]{3}s$' "$T/in.log"
+	t0=$(now_f)
+	kill -TERM "$in"
+	rc=0
+	wait "$in" || rc=$?
+	assert_equal "$rc" 0
+	# Slices of 0.5 s: far less than the wait that was under way.
+	float_between "$(elapsed_since "$t0")" 0 4
+	assert_equal "$(grep -Ec "$FULL_WAIT_RE" "$T/in.log")" 7
+	assert_equal "$(wc -l <"$T/in.log")" 7
+	# Nothing acked: all 20 are still pending for the consumer.
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 20
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
+	qbridge in "$URL_IN" b 2>"$T/in2.log" &
+	in=$!
+	bridge_wait 60 grep -Eq "$FULL_WAIT_RE" "$T/in2.log"
+	qadmin config b set max_messages=100 >/dev/null
+	kill -HUP "$in"
+	bridge_wait 60 ready_over b 19
+	kill -TERM "$in"
+	wait "$in"
+	assert_equal "$(bodies new b)" "$(seq 1 20)"
+	grep -q ' -> b: 20 received, 5 duplicates ' "$T/in2.log" ||
+	    fail "$(cat "$T/in2.log")"
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+}

@@ -295,3 +295,79 @@ qb_bad_marker() {
 	assert_count new b 5
 	assert_count dead b 0
 }
+
+# The lines of an inbox whose queue is full: one per wait, then the one of
+# --drain giving up.
+FULL_WHY='queue full \(max_messages or max_bytes in queue\.conf\)'
+FULL_WAIT_RE="^qbridge: b: send: $FULL_WHY; retrying in [0-9]+\\.[0-9]{3}s\$"
+FULL_END_RE="^qbridge: b: send: $FULL_WHY; giving up\$"
+
+# inbox_full_fill: the messages 1 to 20 in the broker, queue b taking 5
+# (max_messages = 5, overflow = reject).
+inbox_full_fill() {
+	seq 1 20 | qsend -l a
+	run qbridge out --drain -q a "$URL"
+	assert_success
+	qadmin config b set max_messages=5 overflow=reject >/dev/null
+}
+
+# took_all N: take what is ready in b (qrecv -A) into $T/took; true once
+# N bodies were taken.
+took_all() {
+	qrecv -A -n 20 b >>"$T/took" 2>/dev/null || true
+	(( $(wc -l <"$T/took") >= $1 ))
+}
+
+# qb_inbox_full_drain: queue b full: the inbox holds its batch, not acked,
+# and sends it again after each wait of the back-off, one line per wait
+# (not per try); --drain gives up after 4 waits with 75.  Emptied and run
+# again, the inbox brings the rest, in order, nothing lost or twice.
+qb_inbox_full_drain() {
+	local round rc
+	inbox_full_fill
+	run --separate-stderr timeout 30 qbridge in -q --drain "$URL_IN" b
+	assert_equal "$status" 75
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
+	assert_equal "${#stderr_lines[@]}" 5
+	for round in 0 1 2 3; do
+		[[ ${stderr_lines[round]} =~ $FULL_WAIT_RE ]] ||
+		    fail "wait $round: ${stderr_lines[round]}"
+	done
+	[[ ${stderr_lines[4]} =~ $FULL_END_RE ]] || fail "end: ${stderr_lines[4]}"
+	# Nothing was acked that did not go in: emptied, the queue takes the
+	# rest, 5 at a time, one run after the other.
+	qrecv -A -n 5 b >"$T/took"
+	for round in 1 2 3 4 5; do
+		rc=0
+		timeout 30 qbridge in -q --drain "$URL_IN" b 2>>"$T/in.log" ||
+		    rc=$?
+		qrecv -A -n 5 b >>"$T/took" 2>/dev/null || true
+		(( rc == 0 )) && break
+		assert_equal "$rc" 75
+	done
+	assert_equal "$rc" 0
+	assert_equal "$(cat "$T/took")" "$(seq 1 20)"
+	assert_count new b 0
+	# Each run gave up after its own 4 waits.
+	assert_equal "$(grep -Ec "$FULL_END_RE" "$T/in.log")" $((round - 1))
+	assert_equal "$(grep -Evc "$FULL_WAIT_RE|$FULL_END_RE" "$T/in.log")" 0
+}
+
+# qb_inbox_full_flows: queue b full under an inbox that runs on: it waits
+# with a line per wait, and once a consumer takes from b the rest flows
+# in, in order.
+qb_inbox_full_flows() {
+	inbox_full_fill
+	qbridge in -q "$URL_IN" b 2>"$T/in.log" &
+	in=$!
+	bridge_wait 60 grep -Eq "$FULL_WAIT_RE" "$T/in.log"
+	: >"$T/took"
+	bridge_wait 120 took_all 20
+	kill -TERM "$in"
+	wait "$in"
+	assert_equal "$(cat "$T/took")" "$(seq 1 20)"
+	assert_count new b 0
+	# Every line is a wait's.
+	run grep -Evc "$FULL_WAIT_RE" "$T/in.log"
+	assert_output 0
+}
