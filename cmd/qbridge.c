@@ -532,17 +532,6 @@ logline(struct qb *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Sleep up to ms, in slices, until a signal asks to stop or reload. */
-static void
-nap(int64_t ms)
-{
-	int64_t until = sq_now_ms() + ms, now;
-
-	while (!got_stop && !got_hup && (now = sq_now_ms()) < until)
-		poll(NULL, 0, (int)(until - now < SLICE_MS ? until - now :
-		    SLICE_MS));
-}
-
 static void
 heartbeat(struct qb *s)
 {
@@ -553,6 +542,28 @@ heartbeat(struct qb *s)
 	if (sq_worker_heartbeat(s->lockfd) == -1)
 		warn("%s: heartbeat", s->qarg);
 	s->beat_at = now + s->beat_ms;
+}
+
+/*
+ * Sleep up to ms, in slices, until a signal asks to stop or reload,
+ * beating at the heartbeat interval meanwhile: a wait (of up to
+ * BACKOFF_MAX_MS, longer than a short lease) must not make the bridge
+ * look hung, or its claims would be recovered and sent twice (SPEC 2,
+ * "Leases and worker locking").
+ */
+static void
+nap(struct qb *s, int64_t ms)
+{
+	int64_t until = sq_now_ms() + ms, now, t;
+
+	while (!got_stop && !got_hup && (now = sq_now_ms()) < until) {
+		heartbeat(s);
+		t = until - now < SLICE_MS ? until - now : SLICE_MS;
+		if (s->beat_at > now && s->beat_at - now < t)
+			t = s->beat_at - now;
+		poll(NULL, 0, (int)t);
+	}
+	heartbeat(s);
 }
 
 static int64_t
@@ -637,7 +648,7 @@ broker_failed(struct qb *s, int rc, const char *why)
 	d = sq_backoff_next(&s->backoff);
 	say("%s: %s; retrying in %lld.%03llds", s->b.url.shown, why,
 	    (long long)(d / 1000), (long long)(d % 1000));
-	nap(d);
+	nap(s, d);
 	return 0;
 }
 
@@ -1071,7 +1082,7 @@ out_wait(struct qb *s, int64_t next_ms)
 	if (s->beat_at < until)
 		until = s->beat_at;
 	if (sq_watch_wait(s->watch, until) == -1 && errno != EINTR)
-		nap(SLICE_MS);
+		nap(s, SLICE_MS);
 }
 
 /*
@@ -1086,7 +1097,7 @@ out_fill(struct qb *s, struct pend *pend, size_t *n, int *refreshed)
 
 	if ((got = out_claim(s, pend, s->b.batch, &next_ms)) == -1) {
 		warn("%s: claim", s->qarg);
-		nap(sq_backoff_next(&s->backoff));
+		nap(s, sq_backoff_next(&s->backoff));
 		return 0;
 	}
 	if ((*n = (size_t)got) > 0)
@@ -1342,8 +1353,7 @@ in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 		d = sq_backoff_next(&s->backoff);
 		say("%s: send: %s; retrying in %lld.%03llds", s->qarg,
 		    in_why(e), (long long)(d / 1000), (long long)(d % 1000));
-		nap(d);
-		heartbeat(s);
+		nap(s, d);
 		if (got_stop)
 			return -1;
 		if (got_hup)

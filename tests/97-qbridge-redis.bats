@@ -337,3 +337,7 @@ group_made() {
 	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
 	assert_line --index 0 0
 }
+
+@test "redis: an outbox of a queue with a 3 s lease beats through an outage whose waits outgrow the lease: its claims are never recovered, each message goes out once" {
+	qb_outage_heartbeat
+}
