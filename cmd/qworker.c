@@ -59,9 +59,10 @@
 #define JOB_FILE_FDS	2		/* --output: its .out and .err files */
 #define START_FDS	5		/* a start: body, write ends, exec pipe */
 #define SPARE_FDS	4		/* settling: sidecar, queue.conf, lists */
-#define QUEUE_FDS	9		/* a queue held open: its directory, tmp/,
+#define QUEUE_FDS	10		/* a queue held open: its directory, tmp/,
 					   new/, cur/, retry/, dead/, inotify,
-					   run/worker lock, run/index */
+					   run/worker lock, run/index, run/ (the
+					   job locks) */
 #define SIGNAL_FDS	1		/* the signalfd */
 #define FDS_PROBE_MAX	65536		/* descriptors looked at for the count */
 #define STUCK_MAX	16		/* unsettled claims kept per queue */

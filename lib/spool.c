@@ -231,6 +231,9 @@ sq_queue_close(struct sq_queue *q)
 	if (q->groups_open)
 		close(q->groupsfd);
 	q->groups_open = 0;
+	if (q->run_open)
+		close(q->runfd);
+	q->run_open = 0;
 	group_cache_free(q);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
@@ -385,6 +388,9 @@ sq_queue_reopen(struct sq_queue *q)
 	}
 	q->dev = fresh.dev;
 	q->share = fresh.share;
+	if (q->run_open)
+		close(q->runfd);	/* opened again on demand */
+	q->run_open = 0;
 	return 0;
 }
 

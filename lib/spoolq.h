@@ -455,6 +455,8 @@ struct sq_queue {
 	int		index_fd;		/* run/index, opened on demand */
 	int		groupsfd;		/* groups/, when groups_open */
 	int		groups_open;		/* (group.c, on demand) */
+	int		runfd;			/* run/, when run_open */
+	int		run_open;		/* (the job locks, worker.c) */
 	dev_t		dev;
 	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */

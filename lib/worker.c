@@ -439,6 +439,28 @@ job_name(char *buf, size_t size, const char *token, const char *id)
 	return 0;
 }
 
+/*
+ * run/ of q, kept open in q->runfd for the job locks: a worker makes and
+ * removes one per job, and opening and closing run/ around each call
+ * would cost as many system calls again as the lock itself.  fresh drops
+ * the one kept and opens run/ anew (making it when missing): for a name
+ * to make, not found because run/ was removed or replaced since.
+ */
+static int
+job_dir(struct sq_queue *q, int fresh)
+{
+	if (q->run_open && fresh) {
+		close(q->runfd);
+		q->run_open = 0;
+	}
+	if (!q->run_open) {
+		if ((q->runfd = run_fd(q)) == -1)
+			return -1;
+		q->run_open = 1;
+	}
+	return q->runfd;
+}
+
 int
 sq_job_lock(struct sq_queue *q, const char *token, const char *id,
     int64_t heartbeat_ms, int64_t lease_ms)
@@ -448,7 +470,7 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	int dfd, fd, len, saved;
 
 	if (job_name(name, sizeof(name), token, id) == -1 ||
-	    (dfd = run_fd(q)) == -1)
+	    (dfd = job_dir(q, 0)) == -1)
 		return -1;
 	/*
 	 * No dot name and rename, as for the worker's lock: the job lock
@@ -458,6 +480,9 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	 * could not be removed): its claim was settled, so replace it.
 	 */
 	fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
+	if (fd == -1 && errno == ENOENT && (dfd = job_dir(q, 1)) != -1)
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS,
+		    0666);
 	if (fd == -1 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
 		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS,
 		    0666);
@@ -477,7 +502,6 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 		if (ftruncate(fd, 0) == -1)
 			goto fail;
 	}
-	close(dfd);
 	return fd;
 fail:
 	saved = errno;
@@ -485,7 +509,6 @@ fail:
 		unlinkat(dfd, name, 0);
 		close(fd);
 	}
-	close(dfd);
 	errno = saved;
 	return -1;
 }
@@ -495,18 +518,15 @@ sq_job_lock_link(struct sq_queue *q, const char *token, const char *id,
     const char *also)
 {
 	char name[SQ_NAME_MAX + 2], link[SQ_NAME_MAX + 2];
-	int dfd, rc, saved;
+	int dfd, rc;
 
 	if (job_name(name, sizeof(name), token, id) == -1 ||
 	    job_name(link, sizeof(link), token, also) == -1 ||
-	    (dfd = run_fd(q)) == -1)
+	    (dfd = job_dir(q, 0)) == -1)
 		return -1;
 	rc = linkat(dfd, name, dfd, link, 0);
 	if (rc == -1 && errno == EEXIST && unlinkat(dfd, link, 0) == 0)
 		rc = linkat(dfd, name, dfd, link, 0);	/* a leftover */
-	saved = errno;
-	close(dfd);
-	errno = saved;
 	return rc;
 }
 
@@ -517,10 +537,9 @@ sq_job_unlock(struct sq_queue *q, const char *token, const char *id)
 	int dfd;
 
 	if (job_name(name, sizeof(name), token, id) == -1 ||
-	    (dfd = run_fd(q)) == -1)
+	    (dfd = job_dir(q, 0)) == -1)
 		return;
 	unlinkat(dfd, name, 0);
-	close(dfd);
 }
 
 enum sq_worker_state

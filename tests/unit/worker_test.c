@@ -4,7 +4,7 @@
  * figures a hand-written record holds, and none overflows; how a bound
  * worker beats before a claim, makes a lost lock file again, and gives
  * back a claim it could not settle; how a job lock keeps the claims of a
- * worker that is gone.
+ * worker that is gone, and that run/ is opened once for all job locks.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -191,6 +191,88 @@ job_locks(struct sq_queue *q)
 	close(fd);
 }
 
+/* Descriptors open in this process. */
+static int
+open_fds(void)
+{
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1;		/* less opendir's own */
+}
+
+/* Remove run/ of q and every file in it. */
+static int
+run_remove(struct sq_queue *q)
+{
+	struct dirent *e;
+	DIR *d;
+	int dfd;
+
+	if ((dfd = openat(q->fd, SQ_DIR_RUN, O_RDONLY | O_DIRECTORY)) == -1 ||
+	    (d = fdopendir(dfd)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0))
+			unlinkat(dfd, e->d_name, 0);
+	closedir(d);
+	return unlinkat(q->fd, SQ_DIR_RUN, AT_REMOVEDIR);
+}
+
+/*
+ * A job lock is made and removed in a run/ opened once, not once per
+ * call (each job of a worker makes one), and one made after run/ was
+ * removed goes into a new run/; sq_queue_close closes it.  On q opened
+ * anew from path, so that no run/ is open yet.
+ */
+static void
+job_lock_dir(const char *path)
+{
+	struct sq_queue qq, *q = &qq;
+	char err[PATH_MAX + 64];
+	int fd, i, n, n0, n1 = -1, kept = 1;
+
+	n = open_fds();
+	if (sq_queue_open(q, path, err, sizeof(err)) == -1) {
+		ok(0, "open %s: %s", path, err);
+		return;
+	}
+	n0 = open_fds();
+	for (i = 0; i < 3; i++) {
+		if ((fd = sq_job_lock(q, "J", "1.1.1_0_0.h", 1000, 3000)) ==
+		    -1) {
+			kept = 0;
+			break;
+		}
+		sq_job_unlock(q, "J", "1.1.1_0_0.h");
+		close(fd);
+		if (i == 0)
+			n1 = open_fds();
+		else if (open_fds() != n1)
+			kept = 0;
+	}
+	ok(kept && n0 != -1 && n1 == n0 + 1,
+	    "three job locks: run/ opened once and kept (%d, then %d fds)",
+	    n0, n1);
+	ok(run_remove(q) == 0, "run/ removed");
+	fd = sq_job_lock(q, "J", "2.2.2_0_0.h", 1000, 3000);
+	ok(fd != -1 && job_file(q, "2.2.2_0_0.h") && open_fds() == n1 + 1,
+	    "a job lock after that goes into a new run/, opened in place of "
+	    "the old");
+	sq_job_unlock(q, "J", "2.2.2_0_0.h");
+	ok(!job_file(q, "2.2.2_0_0.h"), "and is removed from it");
+	close(fd);
+	sq_queue_close(q);
+	ok(open_fds() == n, "sq_queue_close closes run/ with the rest");
+}
+
 int
 main(void)
 {
@@ -214,6 +296,7 @@ main(void)
 	    "nor does a heartbeat whose triple overflows");
 	liveness(&q);
 	job_locks(&q);
+	job_lock_dir(q.path);
 	tap_queue_remove(&t, &q);
 	return tap_done();
 }
