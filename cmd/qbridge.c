@@ -73,6 +73,8 @@ struct qb {
 	int		 served;	/* a batch went through once */
 	int		 drain, quiet, verbose;
 	int64_t		 beat_ms, beat_at;
+	int		 holding;	/* in: a fetch held, not acked */
+	int64_t		 hold_at;	/* when to keep it next (keep) */
 	struct sq_backoff backoff;
 	int		 exit_code;
 };
@@ -545,11 +547,30 @@ heartbeat(struct qb *s)
 }
 
 /*
+ * While an inbox holds a fetched batch the queue does not take: keep it
+ * from the broker's redelivery every hold_ms (the broker's hold).  A
+ * failure is the next try's to find, when the batch is acked.
+ */
+static void
+keep(struct qb *s)
+{
+	char why[BR_ERR_MAX];
+	int64_t now;
+
+	if (!s->holding || !s->connected || (now = sq_now_ms()) < s->hold_at)
+		return;
+	if (s->b.ops->hold(&s->b, why, sizeof(why)) != BR_OK && s->verbose)
+		logline(s, "%s: %s", s->b.url.shown, why);
+	s->hold_at = now + s->b.hold_ms;
+}
+
+/*
  * Sleep up to ms, in slices, until a signal asks to stop or reload,
  * beating at the heartbeat interval meanwhile: a wait (of up to
  * BACKOFF_MAX_MS, longer than a short lease) must not make the bridge
  * look hung, or its claims would be recovered and sent twice (SPEC 2,
- * "Leases and worker locking").
+ * "Leases and worker locking").  A batch an inbox holds is kept from
+ * redelivery the same way (keep).
  */
 static void
 nap(struct qb *s, int64_t ms)
@@ -558,12 +579,16 @@ nap(struct qb *s, int64_t ms)
 
 	while (!got_stop && !got_hup && (now = sq_now_ms()) < until) {
 		heartbeat(s);
+		keep(s);
 		t = until - now < SLICE_MS ? until - now : SLICE_MS;
 		if (s->beat_at > now && s->beat_at - now < t)
 			t = s->beat_at - now;
+		if (s->holding && s->hold_at > now && s->hold_at - now < t)
+			t = s->hold_at - now;
 		poll(NULL, 0, (int)t);
 	}
 	heartbeat(s);
+	keep(s);
 }
 
 static int64_t
@@ -1327,7 +1352,7 @@ in_why(int e)
  * stop: a signal, or --drain gave up (s->exit_code set).
  */
 static int
-in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
+in_retry(struct qb *s, struct br_in *in, size_t n, size_t *dups,
     size_t *aside)
 {
 	size_t sent, before = 0;
@@ -1359,6 +1384,25 @@ in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 		if (got_hup)
 			return 1;
 	}
+}
+
+/*
+ * in_retry, with the batch kept from the broker's redelivery while it
+ * is held (keep): a JetStream consumer would give it to another client
+ * once its ack wait ran out, a duplicate of what this one sends once the
+ * queue has room, and out of order.
+ */
+static int
+in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
+    size_t *aside)
+{
+	int rc;
+
+	s->holding = s->b.ops->hold != NULL && s->b.hold_ms > 0;
+	s->hold_at = sq_now_ms() + s->b.hold_ms;
+	rc = in_retry(s, in, n, dups, aside);
+	s->holding = 0;
+	return rc;
 }
 
 static void

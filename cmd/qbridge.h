@@ -95,6 +95,12 @@ struct bridge;
  * fetch: wait up to wait_ms for up to max messages into in[], *got of
  *	them; re-delivered unacked messages of this consumer come first.
  * ack: acknowledge the last fetch to the broker (all *got of them).
+ * hold: the last fetch (and any batch fetched ahead) is still held, not
+ *	acknowledged, while the queue does not take it: tell the broker it
+ *	is being worked on, so that it does not deliver it again to another
+ *	consumer meanwhile (NATS: +WPI, which restarts the ack wait).
+ *	Called every b->hold_ms during such a wait; NULL when the broker
+ *	has no such timer.
  * done: free what fetch allocated for its messages; those not acked
  *	(the local send or the ack failed) are given back where the broker
  *	would otherwise keep them until a timeout (NATS: Nak, in order).
@@ -112,6 +118,7 @@ struct br_ops {
 	int	(*fetch)(struct bridge *, struct br_in *, size_t, int64_t,
 		    size_t *, char *, size_t);
 	int	(*ack)(struct bridge *, char *, size_t);
+	int	(*hold)(struct bridge *, char *, size_t);
 	void	(*done)(struct bridge *, struct br_in *, size_t);
 	void	(*close)(struct bridge *);
 };
@@ -126,6 +133,9 @@ struct bridge {
 					   the system's (OpenSSL's default paths) */
 	size_t		 batch;		/* messages per batch / prefetch */
 	int64_t		 timeout_ms;	/* connect and reply timeout */
+	int64_t		 hold_ms;	/* in: hold a held fetch this often
+					   (below the broker's redelivery
+					   timer), set by connect; 0: never */
 	void		*conn;		/* the broker's state */
 };
 

@@ -31,7 +31,10 @@
  * failed) and the batch fetched ahead are given back at once (Nak), in
  * the stream's order, as is a batch fetched ahead and not taken when
  * closing: the server delivers them again before anything after them,
- * where the ack wait would let later messages pass them.
+ * where the ack wait would let later messages pass them.  A batch held
+ * while the queue does not take it is marked in progress (+WPI) four
+ * times per ack wait (nats_hold), so that the server gives it to no
+ * other client of the consumer meanwhile.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -46,6 +49,8 @@
 
 #define HDR_EXPIRES	"Spoolq-Expires"
 #define NAK_FLUSH_MS	1000		/* closing: the Naks of a batch ahead */
+#define ACKWAIT_SERVER_MS 30000		/* a consumer's ack wait by default */
+#define HOLD_MIN_MS	100		/* the shortest interval of nats_hold */
 
 struct nconn {
 	natsConnection	*nc;
@@ -427,6 +432,7 @@ consumer_ensure(struct bridge *b, char *err, size_t errsize)
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	natsStatus s;
+	int64_t wait_ms;
 
 	s = js_GetConsumerInfo(&ci, n->js, n->stream, n->durable, NULL,
 	    &jerr);
@@ -440,6 +446,14 @@ consumer_ensure(struct bridge *b, char *err, size_t errsize)
 	}
 	if (s != NATS_OK)
 		return fail(s, "consumer", err, errsize);
+	/*
+	 * A batch held while the queue is full is kept in progress well
+	 * within the consumer's ack wait (the server's 30 s when it has
+	 * none of its own): one keep may be late by a fetch's wait.
+	 */
+	wait_ms = ci->Config != NULL && ci->Config->AckWait > 0 ?
+	    ci->Config->AckWait / 1000000 : ACKWAIT_SERVER_MS;
+	b->hold_ms = wait_ms / 4 > HOLD_MIN_MS ? wait_ms / 4 : HOLD_MIN_MS;
 	jsConsumerInfo_Destroy(ci);
 	jsSubOptions_Init(&so);
 	so.Stream = n->stream;
@@ -728,6 +742,51 @@ nats_ack(struct bridge *b, char *err, size_t errsize)
 	return BR_OK;
 }
 
+/* Mark the messages of list from the first'th on as in progress. */
+static natsStatus
+wpi_from(natsMsgList *list, int first)
+{
+	natsStatus s;
+	int i;
+
+	for (i = first; i < list->Count; i++)
+		if ((s = natsMsg_InProgress(list->Msgs[i], NULL)) != NATS_OK)
+			return s;
+	return i > first ? NATS_OK : NATS_NOT_FOUND;
+}
+
+/*
+ * The batch held while the queue is full, and the one fetched ahead of
+ * it, are being worked on (+WPI): each restarts its ack wait, so the
+ * server delivers none of them again, here or to another client of the
+ * durable consumer, while the bridge holds them.  A message of a fetch
+ * still under way is kept by the next call, once it is in.
+ */
+static int
+nats_hold(struct bridge *b, char *err, size_t errsize)
+{
+	struct nconn *n = b->conn;
+	struct ahead *a;
+	natsStatus s, s2 = NATS_NOT_FOUND;
+
+	if (n == NULL || n->nc == NULL)
+		return BR_OK;
+	s = wpi_from(&n->list, n->acked);
+	if ((a = n->ahead) != NULL) {
+		pthread_mutex_lock(&a->mu);
+		if (a->ready && a->st == NATS_OK)
+			s2 = wpi_from(&a->list, 0);
+		pthread_mutex_unlock(&a->mu);
+	}
+	if (s != NATS_OK && s != NATS_NOT_FOUND)
+		return fail(s, "in progress", err, errsize);
+	if (s2 != NATS_OK && s2 != NATS_NOT_FOUND)
+		return fail(s2, "in progress", err, errsize);
+	if ((s = natsConnection_FlushTimeout(n->nc, NAK_FLUSH_MS)) != NATS_OK)
+		return fail(s, "in progress", err, errsize);
+	return BR_OK;
+}
+
 /*
  * A batch not acknowledged (its local send failed, or its ack) is given
  * back at once with the batch fetched ahead, in order (giveback).
@@ -758,6 +817,7 @@ const struct br_ops br_nats = {
 	.confirm = nats_confirm,
 	.fetch = nats_fetch,
 	.ack = nats_ack,
+	.hold = nats_hold,
 	.done = nats_done,
 	.close = nats_close,
 };

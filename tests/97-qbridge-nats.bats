@@ -254,3 +254,36 @@ sends_failed() {
 @test "nats: queue b full under a running inbox: once a consumer takes from b, the rest flows in, in order" {
 	qb_inbox_full_flows
 }
+
+# c_took_nothing URL: an inbox of URL into queue c, run to its end,
+# took nothing.
+c_took_nothing() {
+	qbridge in -q --drain "$1" c 2>>"$T/c.log" || true
+	assert_count new c 0
+}
+
+@test "nats: a batch held by a full queue past the consumer's ack wait is kept in progress: a second inbox on the consumer gets none of it, and every message comes once, in order" {
+	local t0 url="$URL?durable=d&ackwait=2s"
+	mkq c durability=none
+	inbox_full_fill
+	qbridge in -q "$url" b 2>"$T/in.log" &
+	in=$!
+	bridge_wait 60 grep -Eq "$FULL_WAIT_RE" "$T/in.log"
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
+	# Three ack waits of the held batch: the server redelivers nothing
+	# of it, to this inbox or any other of the consumer.
+	t0=$(now_f)
+	until float_past "$t0" 6; do
+		c_took_nothing "$url"
+	done
+	assert_count new c 0
+	: >"$T/took"
+	bridge_wait 120 took_all 20
+	kill -TERM "$in"
+	wait "$in"
+	assert_equal "$(cat "$T/took")" "$(seq 1 20)"
+	assert_count new b 0
+	run qbridge in -q --drain "$url" c
+	assert_success
+	assert_count new c 0
+}
