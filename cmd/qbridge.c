@@ -572,23 +572,38 @@ keep(struct qb *s)
  * "Leases and worker locking").  A batch an inbox holds is kept from
  * redelivery the same way (keep).
  */
+/*
+ * How long the next slice of a wait that ends at until may be: up to
+ * SLICE_MS (signals), the next heartbeat, or the next keep of a held
+ * batch, whichever is first; 0 when the wait is over.
+ */
+static int64_t
+slice_left(const struct qb *s, int64_t until)
+{
+	int64_t now = sq_now_ms(), t;
+
+	if (until <= now)
+		return 0;
+	t = until - now < SLICE_MS ? until - now : SLICE_MS;
+	if (s->beat_at > now && s->beat_at - now < t)
+		t = s->beat_at - now;
+	if (s->holding && s->hold_at > now && s->hold_at - now < t)
+		t = s->hold_at - now;
+	return t;
+}
+
 static void
 nap(struct qb *s, int64_t ms)
 {
-	int64_t until = sq_now_ms() + ms, now, t;
+	int64_t until = sq_now_ms() + ms, t;
 
-	while (!got_stop && !got_hup && (now = sq_now_ms()) < until) {
+	while (!got_stop && !got_hup) {
 		heartbeat(s);
 		keep(s);
-		t = until - now < SLICE_MS ? until - now : SLICE_MS;
-		if (s->beat_at > now && s->beat_at - now < t)
-			t = s->beat_at - now;
-		if (s->holding && s->hold_at > now && s->hold_at - now < t)
-			t = s->hold_at - now;
+		if ((t = slice_left(s, until)) <= 0)
+			break;
 		poll(NULL, 0, (int)t);
 	}
-	heartbeat(s);
-	keep(s);
 }
 
 static int64_t
@@ -1267,14 +1282,15 @@ in_aside(const char *id, void *arg)
  * acked to the broker only after the whole batch was committed.  One
  * whose marker name is taken by a non-file goes to dead/ on its own
  * (sq_batch_set_aside): it would fail the batch each time the broker
- * gives it again.  *sent gets how many went in, even on failure (what fit
- * under the queue's bound went).  Returns 0, or -1 with errno (nothing
- * is acked then: the batch is sent again, and what went in is dropped
- * as a duplicate).
+ * gives it again.  Under overflow = block a message waits up to wait_ms
+ * for room, never forever: the waits are the caller's to slice.  *sent
+ * gets how many went in, even on failure (what fit under the queue's
+ * bound went).  Returns 0, or -1 with errno (nothing is acked then: the
+ * batch is sent again, and what went in is dropped as a duplicate).
  */
 static int
-in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups,
-    size_t *aside, size_t *sent)
+in_send(struct qb *s, struct br_in *in, size_t n, int64_t wait_ms,
+    size_t *dups, size_t *aside, size_t *sent)
 {
 	struct sq_batch b;
 	struct sq_msgopts o;
@@ -1283,6 +1299,7 @@ in_send(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 	int saved;
 
 	sq_batch_begin(&b, &s->q, NULL, NULL);
+	b.wait_ms = wait_ms;
 	/* Each message's options are read by its add: o may change. */
 	sq_batch_defer_dedup(&b);
 	cur.s = s;
@@ -1322,8 +1339,11 @@ fail:
 
 /* What failed a local send (errno e), in words for the log. */
 static const char *
-in_why(int e)
+in_why(const struct qb *s, int e)
 {
+	if (e == EAGAIN && s->q.conf.overflow == SQ_OVERFLOW_BLOCK)
+		return "queue full (max_messages or max_bytes in queue.conf, "
+		    "overflow = block)";
 	if (e == EAGAIN)
 		return "queue full (max_messages or max_bytes in queue.conf)";
 	if (e == EFBIG)
@@ -1356,11 +1376,16 @@ in_retry(struct qb *s, struct br_in *in, size_t n, size_t *dups,
     size_t *aside)
 {
 	size_t sent, before = 0;
-	int64_t d;
-	int e;
+	int64_t d, until, wait;
+	int e, block;
 
+	/* The first try may wait a slice for room, unannounced. */
+	until = sq_now_ms() + SLICE_MS;
 	for (;;) {
-		if (in_send(s, in, n, dups, aside, &sent) == 0) {
+		block = s->q.conf.overflow == SQ_OVERFLOW_BLOCK;
+		wait = slice_left(s, until);
+		if (in_send(s, in, n, block ? wait : 0, dups, aside,
+		    &sent) == 0) {
 			*dups -= before < *dups ? before : *dups;
 			return 0;
 		}
@@ -1368,21 +1393,42 @@ in_retry(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 		before += sent;
 		if (sent > 0)
 			sq_backoff_reset(&s->backoff);
+		heartbeat(s);
+		keep(s);
 		if (got_stop)
 			return -1;
+		if (got_hup)
+			return 1;
+		/* Within a wait for room: the next slice of it. */
+		if (block && e == EAGAIN && sq_now_ms() < until)
+			continue;
 		if (s->drain && s->backoff.tries >= DRAIN_TRIES) {
-			say("%s: send: %s; giving up", s->qarg, in_why(e));
+			say("%s: send: %s; giving up", s->qarg, in_why(s, e));
 			s->exit_code = tool_exit_code(e);
 			return -1;
 		}
 		d = sq_backoff_next(&s->backoff);
+		if (block && e == EAGAIN) {
+			/*
+			 * overflow = block: the wait is spent waiting for
+			 * room, in slices, so that the batch goes in as soon
+			 * as there is some, and signals, the heartbeat and
+			 * the broker's hold are seen between them.
+			 */
+			say("%s: send: %s; waiting up to %lld.%03llds for room",
+			    s->qarg, in_why(s, e), (long long)(d / 1000),
+			    (long long)(d % 1000));
+			until = sq_now_ms() + d;
+			continue;
+		}
 		say("%s: send: %s; retrying in %lld.%03llds", s->qarg,
-		    in_why(e), (long long)(d / 1000), (long long)(d % 1000));
+		    in_why(s, e), (long long)(d / 1000), (long long)(d % 1000));
 		nap(s, d);
 		if (got_stop)
 			return -1;
 		if (got_hup)
 			return 1;
+		until = sq_now_ms();
 	}
 }
 

@@ -574,13 +574,16 @@ static int
 admit_each(struct sq_batch *b)
 {
 	struct stat st;
-
+	/* wait_ms bounds the commit's wait, not each message's. */
+	int64_t until = sq_mono_ms() + b->wait_ms, wait = b->wait_ms;
 	int lock, rc;
 
 	while (b->npending > 0) {
+		if (b->wait_ms >= 0 && (wait = until - sq_mono_ms()) < 0)
+			wait = 0;
 		if (fstatat(b->q->tmpfd, b->ids[0], &st, AT_SYMLINK_NOFOLLOW) ==
 		    -1 || sq_bound_admit(b->q, 1, (size_t)st.st_size,
-		    b->wait_ms, &lock) == -1)
+		    wait, &lock) == -1)
 			return -1;
 		rc = publish_first(b, 1);
 		sq_bound_release(lock);

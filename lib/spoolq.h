@@ -659,7 +659,9 @@ struct sq_batch {
 	void		*arg;
 	const struct sq_msgopts *opts;		/* NULL: plain messages */
 	size_t		dropped;		/* duplicates (dedup_id) */
-	int64_t		wait_ms;		/* overflow = block: -1 forever */
+	int64_t		wait_ms;		/* overflow = block: the longest
+						   a commit waits for room, in
+						   all; -1 (the default) forever */
 	int		sidecar_linked;		/* fan-out linked attr/ID already */
 	int		input_failed;		/* last *_add_fd: read(2) failed */
 	int		defer_dedup;		/* sq_batch_defer_dedup */

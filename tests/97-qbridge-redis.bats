@@ -341,3 +341,9 @@ group_made() {
 @test "redis: an outbox of a queue with a 3 s lease beats through an outage whose waits outgrow the lease: its claims are never recovered, each message goes out once" {
 	qb_outage_heartbeat
 }
+
+@test "redis: queue b full with overflow = block: the inbox waits for room in slices, one line per wait; SIGTERM stops it at once, --drain gives up with 75, and the rest comes in order once there is room" {
+	qb_inbox_block
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+}

@@ -414,3 +414,48 @@ qb_outage_heartbeat() {
 	assert_success
 	assert_equal "$(bodies new b)" "$(seq 1 5)"
 }
+
+# The lines of an inbox whose queue of overflow = block stays full.
+BLOCK_WHY='queue full \(max_messages or max_bytes in queue\.conf, overflow = block\)'
+BLOCK_WAIT_RE="^qbridge: b: send: $BLOCK_WHY; waiting up to [0-9]+\\.[0-9]{3}s for room\$"
+BLOCK_END_RE="^qbridge: b: send: $BLOCK_WHY; giving up\$"
+
+# qb_inbox_block: queue b of overflow = block, full: the inbox waits for
+# room in slices, one line per wait; SIGTERM stops it within a slice with
+# the batch given back, --drain gives up after 4 waits with 75, and once
+# a consumer takes from b the rest flows in, in order.
+qb_inbox_block() {
+	local t0 round
+	inbox_full_fill
+	qadmin config b set overflow=block >/dev/null
+	qbridge in "$URL_IN" b 2>"$T/in.log" &
+	in=$!
+	# A wait of 1.6 s less up to a fifth: the fifth.
+	bridge_wait 60 grep -Eq 'waiting up to 1\.[0-9]{3}s for room$' "$T/in.log"
+	t0=$(now_f)
+	kill -TERM "$in"
+	rc=0
+	wait "$in" || rc=$?
+	assert_equal "$rc" 0
+	float_between "$(elapsed_since "$t0")" 0 4
+	assert_equal "$(grep -Ec "$BLOCK_WAIT_RE" "$T/in.log")" 5
+	assert_equal "$(wc -l <"$T/in.log")" 5
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
+	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
+	assert_equal "$status" 75
+	assert_equal "${#stderr_lines[@]}" 5
+	for round in 0 1 2 3; do
+		[[ ${stderr_lines[round]} =~ $BLOCK_WAIT_RE ]] ||
+		    fail "wait $round: ${stderr_lines[round]}"
+	done
+	[[ ${stderr_lines[4]} =~ $BLOCK_END_RE ]] || fail "end: ${stderr_lines[4]}"
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
+	qbridge in -q "$URL_IN" b 2>"$T/in.log" &
+	in=$!
+	: >"$T/took"
+	bridge_wait 120 took_all 20
+	kill -TERM "$in"
+	wait "$in"
+	assert_equal "$(cat "$T/took")" "$(seq 1 20)"
+	assert_count new b 0
+}
