@@ -1095,8 +1095,11 @@ enum sq_worker_state sq_worker_probe(struct sq_queue *q, const char *token,
  * worker refreshes the file's mtime at its heartbeat (sq_worker_heartbeat)
  * and removes it (sq_job_unlock) once the job is reaped and its claims
  * settled.  A file of that name left over is replaced.  Only flock(2),
- * never fcntl locks (SPEC 2).  Returns the descriptor (close-on-exec) or
- * -1 with errno (ENOSPC, EDQUOT: no room; ENAMETOOLONG).
+ * never fcntl locks (SPEC 2).  The descriptor is read-only, so that a
+ * job cannot spoil the record by writing to it (the record is written
+ * through a descriptor closed before return).  Returns the descriptor
+ * (close-on-exec) or -1 with errno (ENOSPC, EDQUOT: no room;
+ * ENAMETOOLONG).
  */
 int	sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	    int64_t heartbeat_ms, int64_t lease_ms);
@@ -1121,7 +1124,10 @@ void	sq_job_unlock(struct sq_queue *q, const char *token, const char *id);
 /*
  * sq_job_probe - the state of the job lock of (token, id) in q at now_ms,
  * judged as a worker lock (sq_worker_probe): dead when free or gone, hung
- * when held but older than the lease of its record, else alive.
+ * when held but older than the lease of its record, else alive.  Its
+ * record is written in full before the job starts: one that does not
+ * parse, or with figures past any duration (100 years), was spoilt
+ * since and is judged, as an empty one, by the lease of q's settings.
  */
 enum sq_worker_state sq_job_probe(struct sq_queue *q, const char *token,
 	    const char *id, int64_t now_ms);

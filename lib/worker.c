@@ -34,7 +34,13 @@
  * inherits the locked descriptor, and so does everything it forks: the
  * lock is free only once the whole tree has ended.  It carries the
  * worker's record and heartbeat, so a tree that lives on (or is stopped)
- * keeps the claim at most a lease past the worker's last beat.
+ * keeps the claim at most a lease past the worker's last beat.  The
+ * descriptor the job gets is read-only, so that no stray write of the job
+ * spoils or rewrites the record (the worker writes it through one of its
+ * own), and a record that does not parse is judged by the queue's lease.
+ * A job of the same user may still touch the file (its mtime) on
+ * purpose, as the worker does at a heartbeat: it then keeps its claim as
+ * one that runs on does.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -118,21 +124,27 @@ sq_worker_recorded(int fd)
 /*
  * The lease recorded in an open lock file, in ms: 0 for an empty file
  * (a worker that records nothing: judge by the queue's lease), -1 for a
- * record that does not parse (caught half written: alive).
+ * record that does not parse (caught half written: alive).  A job lock
+ * (job set) is written in full before its job starts, never rewritten:
+ * a record of one that does not parse, or whose figures no worker
+ * writes, was spoilt since, and reads as empty (0), never as alive for
+ * good.
  */
 static int64_t
-recorded_lease(int fd)
+recorded_lease(int fd, int job)
 {
 	char buf[96];
 	long long beat, lease;
 	ssize_t n;
 
 	if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) <= 0)
-		return n == 0 ? 0 : -1;
+		return n == 0 || job ? 0 : -1;
 	buf[n] = '\0';
 	if (sscanf(buf, "heartbeat=%lld lease=%lld", &beat, &lease) != 2 ||
 	    beat <= 0 || lease <= 0)
-		return -1;
+		return job ? 0 : -1;
+	if (job && (beat > RECORD_MAX_MS || lease > RECORD_MAX_MS))
+		return 0;
 	/*
 	 * No duration is longer than RECORD_MAX_MS (sq_duration_parse): a
 	 * larger figure was not written by a worker, and must neither keep
@@ -339,7 +351,7 @@ sq_worker_unregister(struct sq_queue *q, const char *token, int fd)
  */
 static enum sq_worker_state
 probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
-    int reap, int64_t *hung_ms)
+    int reap, int job, int64_t *hung_ms)
 {
 	struct stat st;
 	int64_t lease, beat_ms;
@@ -359,7 +371,7 @@ probe(struct sq_queue *q, int dfd, const char *name, int64_t now_ms,
 		if (reap)
 			unlinkat(dfd, name, 0);
 	} else if (errno == EWOULDBLOCK && fstat(fd, &st) == 0 &&
-	    (lease = recorded_lease(fd)) != -1) {
+	    (lease = recorded_lease(fd, job)) != -1) {
 		if (lease == 0)
 			lease = q->conf.lease_ms;
 		beat_ms = (int64_t)st.st_mtim.tv_sec * 1000 +
@@ -388,7 +400,7 @@ worker_probe_at(struct sq_queue *q, const char *token, int64_t now_ms,
 	snprintf(name, sizeof(name), "%s%s", SQ_WORKER_PREFIX, token);
 	if ((dfd = run_fd(q)) == -1)
 		return SQ_WORKER_ALIVE;		/* cannot tell: leave it */
-	state = probe(q, dfd, name, now_ms, 0, hung_ms);
+	state = probe(q, dfd, name, now_ms, 0, 0, hung_ms);
 	close(dfd);
 	return state;
 }
@@ -419,7 +431,7 @@ sq_workers_check(struct sq_queue *q, int64_t now_ms)
 		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
 			continue;	/* no worker's lock */
 		/* A dead worker's file goes now: its claims read as dead. */
-		if (probe(q, dirfd(d), e->d_name, now_ms, 1, NULL) !=
+		if (probe(q, dirfd(d), e->d_name, now_ms, 1, 0, NULL) !=
 		    SQ_WORKER_ALIVE)
 			found = 1;
 	}
@@ -467,7 +479,7 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 {
 	char name[SQ_NAME_MAX + 2], rec[96];
 	ssize_t n;
-	int dfd, fd, len, saved;
+	int dfd, fd, wfd = -1, len, saved;
 
 	if (job_name(name, sizeof(name), token, id) == -1 ||
 	    (dfd = job_dir(q, 0)) == -1)
@@ -478,33 +490,45 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	 * is still free or empty then belongs to a job that never ran.
 	 * A file of this name is a leftover of this worker (one that
 	 * could not be removed): its claim was settled, so replace it.
+	 * The locked description goes to the job, so it is read-only: a
+	 * job that writes to it by mistake cannot spoil the record.
 	 */
-	fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
+	fd = openat(dfd, name, O_RDONLY | O_CREAT | O_EXCL | RUN_FLAGS, 0666);
 	if (fd == -1 && errno == ENOENT && (dfd = job_dir(q, 1)) != -1)
-		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS,
+		fd = openat(dfd, name, O_RDONLY | O_CREAT | O_EXCL | RUN_FLAGS,
 		    0666);
 	if (fd == -1 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
-		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | RUN_FLAGS,
+		fd = openat(dfd, name, O_RDONLY | O_CREAT | O_EXCL | RUN_FLAGS,
 		    0666);
 	if (fd == -1 || share_file(q->share, fd) == -1 ||
 	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
 		goto fail;
 	/*
-	 * The file is new: one write is the whole record, and its mtime
-	 * the first beat.  Without room for it (ENOSPC, EDQUOT) the file
-	 * is left empty, judged by the queue's lease (recorded_lease), never
-	 * with part of a record, which would read as alive for good.
+	 * The record goes through a descriptor of the worker's own, never
+	 * passed on, opened once the file is locked: no one removes a held
+	 * lock of a live worker meanwhile (O_NONBLOCK: nor blocks on a FIFO
+	 * planted in its place).  The file is new: one write is the whole
+	 * record, and its mtime the first beat.  Without room for it
+	 * (ENOSPC, EDQUOT) the file is left empty, judged by the queue's
+	 * lease (recorded_lease), never with part of a record, which would
+	 * read as alive for good.
 	 */
 	len = record_format(rec, heartbeat_ms, lease_ms);
-	if ((n = pwrite(fd, rec, (size_t)len, 0)) != len) {
+	if ((wfd = openat(dfd, name, O_WRONLY | O_NONBLOCK | RUN_FLAGS)) ==
+	    -1)
+		goto fail;
+	if ((n = pwrite(wfd, rec, (size_t)len, 0)) != len) {
 		if (n == -1 && errno != ENOSPC && errno != EDQUOT)
 			goto fail;
-		if (ftruncate(fd, 0) == -1)
+		if (ftruncate(wfd, 0) == -1)
 			goto fail;
 	}
+	close(wfd);
 	return fd;
 fail:
 	saved = errno;
+	if (wfd != -1)
+		close(wfd);
 	if (fd != -1) {
 		unlinkat(dfd, name, 0);
 		close(fd);
@@ -554,7 +578,7 @@ job_probe_at(struct sq_queue *q, const char *token, const char *id,
 		return SQ_WORKER_DEAD;		/* no such lock is ever made */
 	if ((dfd = subdir_open(q->fd, SQ_DIR_RUN, 0)) == -1)
 		return errno == ENOENT ? SQ_WORKER_DEAD : SQ_WORKER_ALIVE;
-	state = probe(q, dfd, name, now_ms, reap, hung_ms);
+	state = probe(q, dfd, name, now_ms, reap, 1, hung_ms);
 	close(dfd);
 	return state;
 }

@@ -874,6 +874,78 @@ UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\
 	kill -9 "$(cat "$T/g.pid")"
 }
 
+# As above, but the job first writes to its job lock's descriptor (fd 4),
+# as a stray redirection would: the descriptor is read-only, so the write
+# fails, the worker's record stays whole and the file's mtime its last
+# beat, and the claim comes back a lease after that beat.
+@test "qworker killed -9: a job that writes to its job lock's descriptor spoils no record and keeps the claim no longer than the lease" {
+	mkq s lease=3s
+	local id w lock beat at attempt
+	id=$(qsend -p s first)
+	start_worker -n 1 s -- sh -c 'echo $$ >>"$0"
+	    if { echo x; echo "heartbeat=1 lease=9999999999999"; } >&4; then
+	        echo wrote >"$1.wrote"
+	    fi 2>/dev/null
+	    setsid sh -c "echo \$\$ >>\"\$0\"; echo \$\$ >\"\$1\"
+	        kill -STOP \$\$" "$0" "$1.pid"; true' "$T/pgids" "$T/g"
+	wait_for bash -c '[[ $(ps -o stat= -p "$(cat "$0")") == T* ]]' "$T/g.pid"
+	assert_file_not_exists "$T/g.wrote"
+	w=$(field "$(only cur s)" w)
+	lock=$SPOOLQ_DIR/s/run/job.$w.$id
+	assert_file_exists "$lock"
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	run cat "$lock"
+	assert_output --regexp '^heartbeat=[0-9]+ lease=3000 pid=[0-9]+$'
+	work -n 1 s -- sh -c 'echo "$(date +%s.%N) $SPOOLQ_ATTEMPT" >>"$0"' \
+	    "$T/f"
+	assert_success
+	assert_logged "$T/log" "$id" 2 ack s
+	read -r at attempt <"$T/f"
+	assert_equal "$attempt" 2
+	beat=$(stat -c %.3Y "$lock")
+	float_between "$at" "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 2.99 }')" \
+	    "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 60 }')"
+	[[ $(ps -o stat= -p "$(cat "$T/g.pid")") == T* ]] ||
+	    fail "the stopped process is gone or running"
+	run flock -n -s "$lock" true
+	assert_failure 1
+	kill -9 "$(cat "$T/g.pid")"
+}
+
+# A record spoilt some other way (here by the owner, through the file's
+# name) is judged by the queue's lease from the file's mtime, not read as
+# a record being rewritten (alive for good).
+@test "qworker killed -9: a job lock whose record no longer parses keeps the claim no longer than the queue's lease" {
+	mkq s lease=3s
+	local id w lock beat at attempt
+	id=$(qsend -p s first)
+	start_worker -n 1 s -- sh -c 'echo $$ >>"$0"
+	    setsid sh -c "echo \$\$ >>\"\$0\"; echo \$\$ >\"\$1\"
+	        kill -STOP \$\$" "$0" "$1.pid"; true' "$T/pgids" "$T/g"
+	wait_for bash -c '[[ $(ps -o stat= -p "$(cat "$0")") == T* ]]' "$T/g.pid"
+	w=$(field "$(only cur s)" w)
+	lock=$SPOOLQ_DIR/s/run/job.$w.$id
+	assert_file_exists "$lock"
+	kill -9 "$WPID"
+	wait "$WPID" || true
+	WPID=
+	printf 'x\nheartbeat=1 lease=999999' >"$lock"
+	work -n 1 s -- sh -c 'echo "$(date +%s.%N) $SPOOLQ_ATTEMPT" >>"$0"' \
+	    "$T/f"
+	assert_success
+	assert_logged "$T/log" "$id" 2 ack s
+	read -r at attempt <"$T/f"
+	assert_equal "$attempt" 2
+	beat=$(stat -c %.3Y "$lock")
+	float_between "$at" "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 2.99 }')" \
+	    "$(awk -v b="$beat" 'BEGIN { printf "%.3f", b + 60 }')"
+	run flock -n -s "$lock" true
+	assert_failure 1
+	kill -9 "$(cat "$T/g.pid")"
+}
+
 @test "qworker SIGTERM: --grace 1s, a 30 s job is killed, its message back in new/ uncounted, exit 1" {
 	local -a ids
 	mapfile -t ids < <(qsend -p q first second)
