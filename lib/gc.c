@@ -376,7 +376,10 @@ out:
  * run/job.TOKEN.ID: the lock of a job whose worker died before it could
  * remove it.  It goes once free (every process of the job has ended) and
  * its worker is not alive; a held one still keeps its claim, or, past
- * its lease, at least stands for a job tree that still runs.
+ * its lease, at least stands for a job tree that still runs.  The worker
+ * is probed first, and a live worker's job locks are not even opened:
+ * the shared lock of a probe, taken the moment a worker makes one,
+ * would make the worker's own lock of it fail.
  */
 static void
 gc_job(struct gc *g, int dfd, const char *name)
@@ -389,8 +392,8 @@ gc_job(struct gc *g, int dfd, const char *name)
 		return;		/* no job lock's name */
 	memcpy(token, rest, (size_t)(dot - rest));
 	token[dot - rest] = '\0';
-	if (sq_job_probe(g->q, token, dot + 1, g->now_ms) == SQ_WORKER_DEAD &&
-	    sq_worker_probe(g->q, token, g->now_ms) != SQ_WORKER_ALIVE)
+	if (sq_worker_probe(g->q, token, g->now_ms) != SQ_WORKER_ALIVE &&
+	    sq_job_probe(g->q, token, dot + 1, g->now_ms) == SQ_WORKER_DEAD)
 		gc_unlink(g, dfd, SQ_DIR_RUN, name, "lock of an ended job", 1);
 }
 

@@ -389,6 +389,30 @@ flock_held() {
 	assert_file_exists "$run/job.Livew0rker00.3.3.3_0_0.h"
 }
 
+# A probe takes a shared lock: one taken the moment a worker makes a job
+# lock would make the worker's own lock of it fail, so gc leaves a live
+# worker's job locks unopened.
+@test "qadmin gc: never opens a job lock of a live worker" {
+	command -v strace >/dev/null || skip "no strace"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local run=$SPOOLQ_DIR/q/run
+	: >"$run/worker.Livew0rker00"
+	hold_lock "$run/worker.Livew0rker00"
+	: >"$run/job.Livew0rker00.3.3.3_0_0.h"
+	: >"$run/job.Deadw0rker00.1.1.1_0_0.h"
+	wait_for flock_held "$run/worker.Livew0rker00"
+	run --separate-stderr strace -E "$(leakless_env)" -f -qq \
+	    -e trace=open,openat -o "$T/trace" qadmin gc q
+	assert_success
+	assert_output --partial "run/job.Deadw0rker00.1.1.1_0_0.h"
+	assert_file_exists "$run/job.Livew0rker00.3.3.3_0_0.h"
+	# The trace is sound: it shows the probe of the other job lock.
+	grep -q 'job\.Deadw0rker00\.1\.1\.1_0_0\.h' "$T/trace" ||
+	    fail "no open of the dead worker's job lock traced"
+	run grep 'job\.Livew0rker00' "$T/trace"
+	assert_failure 1
+}
+
 @test "qadmin gc by another user: a live worker's lock file is probed, whatever the worker's umask, and said nothing of" {
 	(( EUID == 0 )) || skip "needs root to act as two users"
 	command -v setpriv >/dev/null || skip "no setpriv to drop root"
