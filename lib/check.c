@@ -868,10 +868,6 @@ check_baton(struct checker *c, int dfd, const char *name, const struct stat *st,
 	struct sq_problem p;
 	int fd, moved;
 
-	if (strcmp(name, SQ_GROUP_FREE) != 0 && strncmp(name, SQ_GROUP_HEAD,
-	    sizeof(SQ_GROUP_HEAD) - 1) != 0 && strncmp(name, SQ_GROUP_GONE,
-	    sizeof(SQ_GROUP_GONE) - 1) != 0)
-		return 0;		/* no name of ours */
 	if (S_ISREG(st->st_mode))
 		return 0;
 	moved = check_odd(c, dfd, name, st, path, "baton");
@@ -903,7 +899,11 @@ struct group_walk {
  * An entry of groups/KEY/: a baton (the groups' maintenance judges
  * those), or a message waiting in its group, which must be a regular
  * file whose name parses and carries g=KEY.  What is not goes into
- * quarantine/groups/, like a stray entry of a state.
+ * quarantine/groups/, like a stray entry of a state.  Other names of
+ * the groups' own (a comma or a dot first: add markers, the order file)
+ * are left to the group code, but every entry that is not a regular
+ * file goes, whatever its name (spoolq(5)): the group code skips it,
+ * and nothing else would ever remove it.
  */
 static int
 check_grouped(int dfd, const char *name, const struct stat *st, void *arg)
@@ -916,11 +916,17 @@ check_grouped(int dfd, const char *name, const struct stat *st, void *arg)
 	int parsed;
 
 	snprintf(path, sizeof(path), "%s/%s/%s", SQ_DIR_GROUPS, w->key, name);
-	if (name[0] == ',')
+	if (strcmp(name, SQ_GROUP_FREE) == 0 || strncmp(name, SQ_GROUP_HEAD,
+	    sizeof(SQ_GROUP_HEAD) - 1) == 0 || strncmp(name, SQ_GROUP_GONE,
+	    sizeof(SQ_GROUP_GONE) - 1) == 0)
 		return check_baton(w->c, dfd, name, st, path);
-	if (name[0] == '.') {
-		if (strcmp(name, SQ_GROUP_ORDER) == 0 && !S_ISREG(st->st_mode))
-			check_odd(w->c, dfd, name, st, path, "order file");
+	if (name[0] == ',' || name[0] == '.') {
+		if (!S_ISREG(st->st_mode))
+			check_odd(w->c, dfd, name, st, path,
+			    strcmp(name, SQ_GROUP_ORDER) == 0 ? "order file" :
+			    strncmp(name, SQ_GROUP_ADD,
+			    sizeof(SQ_GROUP_ADD) - 1) == 0 ? "add marker" :
+			    "entry");
 		return 0;
 	}
 	memset(&p, 0, sizeof(p));

@@ -1297,7 +1297,9 @@ suspect_add(struct upkeep *u, const char *key, const char *b)
  * Move the messages waiting in dfd, the directory of group key being
  * removed, back into groups/KEY (made anew), each an add there, and
  * advance it.  The add markers of dfd go: no order file of it is read
- * again.  0 or -1.
+ * again.  An entry under a marker's name that is not a regular file is
+ * no marker: planted, it stays for qadmin check to report, never removed
+ * here.  0 or -1.
  */
 static int
 regroup(struct sq_queue *q, int dfd, const char *key)
@@ -1312,7 +1314,8 @@ regroup(struct sq_queue *q, int dfd, const char *key)
 		return -1;
 	fd = dirfd(d);
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, ADD_MARK, sizeof(ADD_MARK) - 1) == 0)
+		if (strncmp(e->d_name, ADD_MARK, sizeof(ADD_MARK) - 1) == 0 &&
+		    sq_entry_regular(fd, e->d_name, e->d_type))
 			(void)unlinkat(fd, e->d_name, 0);
 		if (e->d_name[0] == '.' || e->d_name[0] == ',' ||
 		    sq_name_parse(&n, e->d_name) == -1 ||
@@ -1394,6 +1397,30 @@ group_retire(struct upkeep *u, int gfd, const char *key)
 	return group_unmake(u->q, u->gsfd, moved, key);
 }
 
+/*
+ * Whether the group directory gfd holds an entry that is not a regular
+ * file, which the group code never makes: planted.  Such a group is not
+ * retired, for its directory could not be removed and would be left
+ * outside groups/KEY, where qadmin check reports the entry and --repair
+ * moves it into quarantine/groups/; the group goes at a pass after that.
+ */
+static int
+holds_odd(int gfd)
+{
+	struct dirent *e;
+	DIR *d;
+	int odd = 0;
+
+	if ((d = dir_stream(gfd)) == NULL)
+		return 1;		/* cannot tell: keep the group */
+	while (!odd && (e = readdir(d)) != NULL)
+		odd = strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0 &&
+		    !sq_entry_regular(dirfd(d), e->d_name, e->d_type);
+	closedir(d);
+	return odd;
+}
+
 /* Whether the group directory gfd saw no change for GROUP_IDLE_MS. */
 static int
 idle(struct upkeep *u, int gfd)
@@ -1458,7 +1485,8 @@ upkeep_group(struct upkeep *u, const char *key)
 			    "advance");
 			if (!(u->flags & SQ_GROUP_DRY))
 				rc = advance(u->q, gfd);
-		} else if (!(u->flags & SQ_GROUP_DRY) && idle(u, gfd))
+		} else if (!(u->flags & SQ_GROUP_DRY) && idle(u, gfd) &&
+		    !holds_odd(gfd))
 			rc = group_retire(u, gfd, key);
 		goto done;
 	}

@@ -330,6 +330,68 @@ three() {
 	assert_equal "$(drain q)" $'A1\nA2\nA3'
 }
 
+# Entries of a group's directory that are not regular files, under names
+# of the groups' own (add markers, other comma and dot names): the group
+# code never opens, removes or follows them, nor retires a group that
+# holds one (its directory could not be removed); check reports each and
+# --repair moves it into quarantine/groups/, after which the group goes.
+@test "qadmin check reports and quarantines every entry of a group's directory that is not a regular file, add markers too; the group code leaves them" {
+	local G=$Q/groups/K e
+	three K >/dev/null
+	mkdir "$G/,add.dir"
+	mkfifo "$G/,add.fifo"
+	ln -s /etc/passwd "$G/,add.sym"
+	mkfifo "$G/,other"
+	mkdir "$G/.x"
+	assert_equal "$(drain q)" $'K1\nK2\nK3'
+	# Older than the grace of a marker, in a group idle for an hour.
+	touch -h -d '2 hours ago' "$G/,add.dir" "$G/,add.fifo" "$G/,add.sym" \
+	    "$G/,other" "$G/.x" "$G"
+	qadmin recover q >/dev/null
+	[[ -d $G/,add.dir && -p $G/,add.fifo && -L $G/,add.sym &&
+	    -p $G/,other && -d $G/.x ]] ||
+	    fail "planted entries removed: $(ls -A "$Q/groups" "$G" 2>&1)"
+	assert_equal "$(ls -A "$Q/groups" | grep -c '^\.gc\.')" 0
+	run --separate-stderr qadmin check q
+	assert_failure 1
+	assert_equal "$(grep -c . <<<"$stderr")" 5
+	[[ $stderr == *"add marker not a regular file (directory): groups/K/,add.dir"* ]] || fail "$stderr"
+	[[ $stderr == *"add marker not a regular file (FIFO): groups/K/,add.fifo"* ]] || fail "$stderr"
+	[[ $stderr == *"add marker not a regular file (symlink): groups/K/,add.sym"* ]] || fail "$stderr"
+	[[ $stderr == *"entry not a regular file (FIFO): groups/K/,other"* ]] || fail "$stderr"
+	[[ $stderr == *"entry not a regular file (directory): groups/K/.x"* ]] || fail "$stderr"
+	run --separate-stderr qadmin check --repair q
+	assert_success
+	for e in ,add.dir ,add.fifo ,add.sym ,other .x; do
+		[[ -e $Q/quarantine/groups/$e || -L $Q/quarantine/groups/$e ]] ||
+		    fail "$e not quarantined: $(ls -A "$Q/quarantine/groups")"
+		[[ ! -e $G/$e && ! -L $G/$e ]] || fail "$e left in groups/K"
+	done
+	[[ -L $Q/quarantine/groups/,add.sym ]] || fail "the symlink was followed"
+	run --separate-stderr qadmin check q
+	assert_success
+	touch -d '2 hours ago' "$G"
+	qadmin recover q >/dev/null
+	[[ ! -e $G ]] || fail "idle group K kept: $(ls -A "$Q/groups")"
+}
+
+# A removal of a group cut short leaves groups/.gc.KEY.RAND; finishing it
+# removes the add markers, but never an entry of another kind planted
+# under such a name.
+@test "a group removal being finished removes its add markers, never an entry of another kind under a marker's name" {
+	local D=$Q/groups/.gc.K.0000abcd
+	mkdir -p "$D"
+	: >"$D/,add.0000000100000001"
+	mkfifo "$D/,add.fifo"
+	mkdir "$D/,add.dir"
+	touch -d '2 hours ago' "$D/,add.0000000100000001" "$D/,add.fifo" \
+	    "$D/,add.dir" "$D"
+	qadmin recover q >/dev/null
+	[[ ! -e $D/,add.0000000100000001 ]] || fail "marker kept: $(ls -A "$D")"
+	[[ -p $D/,add.fifo && -d $D/,add.dir ]] ||
+	    fail "planted entries removed: $(ls -A "$D" 2>&1)"
+}
+
 @test "qadmin gc dead-letters an expired message waiting in its group; the group goes on" {
 	mapfile -t id < <(three A)
 	# Sent in 2001 by its ID: past a ttl of an hour.
