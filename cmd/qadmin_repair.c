@@ -7,6 +7,8 @@
  * Names from the disk are printed through strvis(3): a name may hold any
  * byte but '/' and NUL.
  */
+#include <sys/stat.h>
+
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -73,11 +75,34 @@ say_move(const struct sq_move *mv, void *arg)
 	    sq_state_name(mv->to));
 }
 
+/* recover -v: the claims that a job's lock keeps after its worker. */
+struct job_kept {
+	struct sq_queue	*q;
+	int64_t		 now;
+	size_t		 n;
+};
+
+static int
+count_job_kept(const struct sq_msg *m, void *arg)
+{
+	struct job_kept *k = arg;
+
+	if (m->parsed && S_ISREG(m->st.st_mode) && m->n.token[0] != '\0' &&
+	    sq_worker_probe(k->q, m->n.token, k->now) != SQ_WORKER_ALIVE &&
+	    sq_job_probe(k->q, m->n.token, m->n.id, k->now) ==
+	    SQ_WORKER_ALIVE)
+		k->n++;
+	return 0;
+}
+
 /*
  * recover queue: what claims do lazily, now - the claims of dead and
  * hung workers and those whose lease ended back to ready (or dead after
  * max_attempts), due retries to ready.  Prints the counts; -n prints
- * each move it would make instead.
+ * each move it would make instead.  -v also says how many claims of
+ * workers that are gone a job lock still keeps (a process the job left
+ * runs on): recovery leaves those, and only they explain a claim that
+ * stays.
  */
 int
 cmd_recover(struct admin *a, int argc, char **argv)
@@ -85,6 +110,7 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	static const struct option longopts[] = { { NULL, 0, NULL, 0 } };
 	struct sq_queue q;
 	struct sq_maint m;
+	struct job_kept k;
 	const char *arg;
 	int64_t now;
 
@@ -111,6 +137,17 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	if (!a->quiet)
 		printf("recovered %zu, dead-lettered %zu, promoted %zu\n",
 		    m.recovered, m.dead, m.promoted);
+	if (a->verbose) {
+		memset(&k, 0, sizeof(k));
+		k.q = &q;
+		k.now = now;
+		if (sq_msg_each(&q, SQ_STATE_INFLIGHT, count_job_kept, &k) ==
+		    -1)
+			warn("%s: in flight", arg);
+		else
+			warnx("%s: %zu claim%s kept by a job lock", arg, k.n,
+			    k.n == 1 ? "" : "s");
+	}
 	sq_queue_close(&q);
 	return 0;
 }

@@ -818,9 +818,10 @@ UTF8_JOB='printf "caf\303\251 \344\270\255 \033[31m \377 \303 \302\233 \342\200\
 	# The worker's lock is free, its job's is not: no consumer takes it.
 	run qrecv q
 	assert_failure 1
-	run qadmin recover q
+	run --separate-stderr qadmin -v recover q
 	assert_success
 	assert_output 'recovered 0, dead-lettered 0, promoted 0'
+	assert_equal "$stderr" 'qadmin: recover: q: 1 claim kept by a job lock'
 	assert_count cur q 1
 	start_worker -n 1 q -- sh -c 'echo "run $SPOOLQ_ATTEMPT" >>"$0"' "$T/f"
 	sleep 1		# time enough to claim it, were it free
