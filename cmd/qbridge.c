@@ -1252,22 +1252,44 @@ out_run(struct qb *s)
 /* The message being sent by in_send, for in_aside. */
 struct in_cur {
 	struct qb	*s;
-	const struct br_in *in;
+	struct sq_batch	*b;
+	struct br_in	*in;
+};
+
+/* The reasons of struct br_in's dead, and their r=. */
+#define IN_DEAD_BADMARKER	1
+#define IN_DEAD_TOOLARGE	2
+static const char *const in_dead_reason[] = {
+	NULL, SQ_REASON_BADMARKER, SQ_REASON_TOOLARGE
 };
 
 /*
- * The message in_send is adding (arg: struct in_cur) went to dead/ with
- * r=badmarker: the name of its dedup marker is taken by something that
- * is not a regular file.  One line, even with -q: a person has to move
- * the entry away, or every message of that ID goes the same way.
+ * The message in_send is adding (arg: struct in_cur) went to dead/:
+ * with r=toolarge, its body alone is larger than the queue's max_bytes
+ * and would never fit, and would hold up everything behind it; with
+ * r=badmarker, the name of its dedup marker is taken by something that
+ * is not a regular file (a person has to move the entry away, or every
+ * message of that ID goes the same way).  One line, even with -q.  The
+ * message is marked, so that a try again of its batch (the queue full
+ * behind it) does not set it aside twice.
  */
 static void
 in_aside(const char *id, void *arg)
 {
-	const struct in_cur *c = arg;
+	struct in_cur *c = arg;
 	char rel[sizeof(SQ_DIR_DEDUP) + SQ_DEDUP_MAX + 1];
 	struct stat st;
 
+	if (c->b->aside_reason != NULL &&
+	    strcmp(c->b->aside_reason, SQ_REASON_TOOLARGE) == 0) {
+		c->in->dead = IN_DEAD_TOOLARGE;
+		say("%s: %s: %zu bytes, larger than the queue's max_bytes "
+		    "(%llu); dead-lettered (r=%s)", c->s->qarg, id,
+		    c->in->len, (unsigned long long)c->s->q.conf.max_bytes,
+		    SQ_REASON_TOOLARGE);
+		return;
+	}
+	c->in->dead = IN_DEAD_BADMARKER;
 	snprintf(rel, sizeof(rel), "%s/%s", SQ_DIR_DEDUP, c->in->dedup);
 	say("%s/%s: not a regular file (%s); %s dead-lettered (r=%s), "
 	    "qadmin check --repair moves the entry to quarantine/",
@@ -1280,9 +1302,10 @@ in_aside(const char *id, void *arg)
  * Send the fetched messages into the queue, each with its dedup ID, as
  * one batch: bodies and markers are flushed together, and a message is
  * acked to the broker only after the whole batch was committed.  One
- * whose marker name is taken by a non-file goes to dead/ on its own
- * (sq_batch_set_aside): it would fail the batch each time the broker
- * gives it again.  Under overflow = block a message waits up to wait_ms
+ * whose marker name is taken by a non-file, or whose body alone is
+ * larger than the queue's max_bytes, goes to dead/ on its own
+ * (sq_batch_set_aside, in_aside): it would fail the batch each time the
+ * broker gives it again.  Under overflow = block a message waits up to wait_ms
  * for room, never forever: the waits are the caller's to slice.  *sent
  * gets how many went in, even on failure (what fit under the queue's
  * bound went).  Returns 0, or -1 with errno (nothing is acked then: the
@@ -1303,8 +1326,11 @@ in_send(struct qb *s, struct br_in *in, size_t n, int64_t wait_ms,
 	/* Each message's options are read by its add: o may change. */
 	sq_batch_defer_dedup(&b);
 	cur.s = s;
+	cur.b = &b;
 	sq_batch_set_aside(&b, in_aside, &cur);
 	for (i = 0; i < n; i++) {
+		if (in[i].dead)
+			continue;
 		cur.in = &in[i];
 		memset(&o, 0, sizeof(o));
 		o.key = in[i].key[0] != '\0' ? in[i].key : NULL;
@@ -1451,11 +1477,31 @@ in_commit(struct qb *s, struct br_in *in, size_t n, size_t *dups,
 	return rc;
 }
 
+/*
+ * The messages of a batch set aside, by reason, for its log line into
+ * buf (", 1 dead (r=toolarge)"; "" when none).
+ */
+static void
+in_dead_counts(const struct br_in *in, size_t n, char *buf, size_t size)
+{
+	size_t i, k, len = 0, cnt;
+
+	buf[0] = '\0';
+	for (k = 1; k < sizeof(in_dead_reason) / sizeof(*in_dead_reason);
+	    k++) {
+		for (cnt = i = 0; i < n; i++)
+			cnt += in[i].dead == (int)k;
+		if (cnt > 0 && len < size)
+			len += (size_t)snprintf(buf + len, size - len,
+			    ", %zu dead (r=%s)", cnt, in_dead_reason[k]);
+	}
+}
+
 static void
 in_run(struct qb *s)
 {
 	struct br_in *in;
-	char why[BR_ERR_MAX], asidebuf[64];
+	char why[BR_ERR_MAX], asidebuf[96];
 	size_t got, dups, aside;
 	int64_t t0;
 	int rc, stop;
@@ -1502,10 +1548,7 @@ in_run(struct qb *s)
 		rc = s->b.ops->ack(&s->b, why, sizeof(why));
 		s->b.ops->done(&s->b, in, got);
 		t0 = sq_now_ms() - t0;
-		asidebuf[0] = '\0';
-		if (aside > 0)
-			snprintf(asidebuf, sizeof(asidebuf), ", %zu dead "
-			    "(r=%s)", aside, SQ_REASON_BADMARKER);
+		in_dead_counts(in, got, asidebuf, sizeof(asidebuf));
 		logline(s, "%s -> %s: %zu received, %zu duplicates%s%s "
 		    "%lld.%03llds", s->b.url.shown, s->qarg, got, dups,
 		    asidebuf, rc == BR_OK ? "" : ", not acked",

@@ -73,6 +73,9 @@ struct br_in {
 	char		 dedup[SQ_DEDUP_MAX + 1];	/* "": none */
 	int64_t		 expires_ms;	/* 0: never */
 	char		 group[SQ_GROUP_MAX];	/* group key, "": none */
+	int		 dead;		/* set by the core: 0, or set aside
+					   into dead/ with this r= (IN_DEAD_*),
+					   not sent again with its batch */
 };
 
 struct bridge;

@@ -181,28 +181,27 @@ sync_tmp(struct sq_queue *q, const char *id)
 }
 
 /*
- * The finished tmp/ID's dedup marker cannot be had: its name is taken
- * by an entry that is not a regular file (dedup_begin gave 2).  Set
- * aside, when b asks so, the message goes into dead/ at once, on its
- * own (one rename, the body flushed before and dead/ after, as a send),
- * and the batch goes on; else tmp/ID and its sidecar are taken back and
- * the send fails with SQ_ENOTREG.  A batch that fails after it leaves
- * the dead letter, as the commit point of its own: a broker that gives
- * the message again sets it aside again (at least once).  Returns 0 or
- * -1 with errno (tmp/ID taken back; the batch is the caller's).
+ * Set the finished tmp/ID aside, when b asks so (else fail with errno
+ * e): the message goes into dead/ at once with r=reason, on its own
+ * (one rename, the body flushed before and dead/ after, as a send), and
+ * the batch goes on; else tmp/ID and its sidecar are taken back.  A
+ * batch that fails after it leaves the dead letter, as the commit point
+ * of its own: a broker that gives the message again sets it aside again
+ * (at least once).  Returns 0 or -1 with errno (tmp/ID taken back; the
+ * batch is the caller's).
  */
 static int
-bad_marker(struct sq_batch *b, const char *id)
+set_aside(struct sq_batch *b, const char *id, const char *reason, int e)
 {
 	struct sq_queue *q = b->q;
 	char name[SQ_NAME_MAX + 1];
 	int saved;
 
 	if (!b->aside) {
-		errno = SQ_ENOTREG;
+		errno = e;
 		goto fail;
 	}
-	if (dead_send_name(b->opts, id, SQ_REASON_BADMARKER, name) == -1 ||
+	if (dead_send_name(b->opts, id, reason, name) == -1 ||
 	    sync_tmp(q, id) == -1 || sq_rename(q->tmpfd, id, q->deadfd,
 	    name) == -1)
 		goto fail;
@@ -212,6 +211,7 @@ bad_marker(struct sq_batch *b, const char *id)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_DEAD, 1);
 	b->set_aside++;
+	b->aside_reason = reason;
 	if (b->aside_fn != NULL)
 		b->aside_fn(id, b->aside_arg);
 	return 0;
@@ -221,6 +221,17 @@ fail:
 	attr_remove(q, id);
 	errno = saved;
 	return -1;
+}
+
+/*
+ * The finished tmp/ID's dedup marker cannot be had: its name is taken
+ * by an entry that is not a regular file (dedup_begin gave 2).  Set
+ * aside with r=badmarker, else SQ_ENOTREG.
+ */
+static int
+bad_marker(struct sq_batch *b, const char *id)
+{
+	return set_aside(b, id, SQ_REASON_BADMARKER, SQ_ENOTREG);
 }
 
 /*
@@ -247,6 +258,34 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 	if (rc != 0)
 		return rc == 1 ? 0 : -1;
 	return dedup_end(&d, b, id, batch_push(b, id, len, 1));
+}
+
+/*
+ * The finished tmp/ID is larger than the queue's max_bytes alone and
+ * b sets such sends aside: into dead/ with r=toolarge, deduplicated as
+ * a send of its own (dedup_push), so that a broker that gives it again
+ * finds it sent and it is not dead-lettered twice.  Returns 0 or -1
+ * with errno.
+ */
+static int
+too_large(struct sq_batch *b, const char *id)
+{
+	struct dedup d;
+	int rc;
+
+	if (b->opts == NULL || b->opts->dedup_id == NULL)
+		return set_aside(b, id, SQ_REASON_TOOLARGE, EFBIG);
+	if (b->ndd > 0 && dedup_held(b, b->opts->dedup_id) &&
+	    sq_batch_commit(b) == -1)
+		return unpushed(b, id);
+	memset(&d, 0, sizeof(d));
+	if ((rc = dedup_begin(&d, b, id)) == 2)
+		return bad_marker(b, id);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1;
+	/* Out of tmp/, its pending marker says "sent" too, as a commit. */
+	return dedup_end(&d, b, id, set_aside(b, id, SQ_REASON_TOOLARGE,
+	    EFBIG));
 }
 
 /*
@@ -361,6 +400,13 @@ tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 		errno = saved;
 		return -1;
 	}
+	/*
+	 * Larger than max_bytes alone, it never fits (sq_bound_admit's
+	 * EFBIG): set aside, it does not hold up the sends behind it.
+	 */
+	if (b->aside && b->q->conf.max_bytes > 0 &&
+	    len > b->q->conf.max_bytes)
+		return too_large(b, id);
 	if (b->opts != NULL && b->opts->dedup_id != NULL) {
 		if (b->defer_dedup && b->opts->group == NULL)
 			return dedup_defer(b, id, len);

@@ -88,6 +88,8 @@
 #define SQ_REASON_UNREADABLE	"unreadable"	/* a body no job could read */
 #define SQ_REASON_BADMARKER	"badmarker"	/* its dedup marker's name is
 						   taken by a non-file */
+#define SQ_REASON_TOOLARGE	"toolarge"	/* larger than max_bytes alone:
+						   it never fits */
 
 /* ---------------------------------------------------------------- time */
 
@@ -673,6 +675,7 @@ struct sq_batch {
 	sq_sent_fn	*aside_fn;		/* called per message set aside */
 	void		*aside_arg;
 	size_t		set_aside;		/* how many went to dead/ so */
+	const char	*aside_reason;		/* r= of the last one so */
 };
 
 /*
@@ -744,9 +747,13 @@ void	sq_batch_defer_dedup(struct sq_batch *b);
  * its rename into dead/, and dead/ after it; the other sends of the
  * batch go on, and sq_batch_add gives 0.  fn(id, arg), when not NULL, is
  * called with the ID of each message so set aside, which b->set_aside
- * counts.  For a caller that cannot report a failed send to anybody
- * (qbridge in: the broker would give the message again and again);
- * without it such a send fails with errno SQ_ENOTREG (sq_batch_add).
+ * counts (b->aside_reason tells it the reason).  A send whose body
+ * alone is larger than the queue's max_bytes, which would never fit
+ * (EFBIG), is set aside the same way, as ID,r=toolarge
+ * (SQ_REASON_TOOLARGE), without looking at its dedup ID.  For a caller
+ * that cannot report a failed send to anybody (qbridge in: the broker
+ * would give the message again and again); without it such a send fails
+ * with errno SQ_ENOTREG, or EFBIG at its commit (sq_batch_add).
  */
 void	sq_batch_set_aside(struct sq_batch *b, sq_sent_fn *fn, void *arg);
 

@@ -347,3 +347,9 @@ group_made() {
 	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
 	assert_line --index 0 0
 }
+
+@test "redis: a message larger than queue b's max_bytes goes to b's dead letters with r=toolarge and one line, acked; the rest flows on in order, and a batch held behind it does not set it aside twice" {
+	qb_inbox_toolarge
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+}

@@ -459,3 +459,47 @@ qb_inbox_block() {
 	assert_equal "$(cat "$T/took")" "$(seq 1 20)"
 	assert_count new b 0
 }
+
+# qb_inbox_toolarge: a message larger than queue b's max_bytes alone,
+# which would never fit, goes to b's dead letters with r=toolarge and one
+# line, and is acked; the rest flows on, in order.  A batch held behind
+# it (b full) does not set it aside again at each try, nor when the
+# broker gives it again.
+qb_inbox_toolarge() {
+	local big
+	big=$(printf 'x%.0s' {1..200})
+	{ echo 1; echo "$big"; seq 2 5; } | qsend -l a
+	run qbridge out --drain -q a "$URL"
+	assert_success
+	qadmin config b set max_bytes=100 max_messages=3 overflow=reject \
+	    >/dev/null
+	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
+	assert_equal "$status" 75
+	[[ ${stderr_lines[0]} =~ ^qbridge:\ b:\ [^\ ]+:\ 200\ bytes,\ larger\ than\ the\ queue\'s\ max_bytes\ \(100\)\;\ dead-lettered\ \(r=toolarge\)$ ]] ||
+	    fail "line: ${stderr_lines[0]}"
+	assert_equal "${#stderr_lines[@]}" 6
+	assert_equal "$(bodies new b)" "$(seq 1 3)"
+	assert_count dead b 1
+	assert_equal "$(bodies dead b)" "$big"
+	[[ $(names dead b) == *,r=toolarge* ]] || fail "$(names dead b)"
+	qrecv -A -n 3 b >"$T/took"
+	run --separate-stderr timeout 60 qbridge in --drain "$URL_IN" b
+	assert_success
+	qrecv -A -n 3 b >>"$T/took"
+	assert_equal "$(cat "$T/took")" "$(seq 1 5)"
+	assert_count dead b 1
+	assert_equal "${#stderr_lines[@]}" 1
+	# Given back when the first run gave up, it came again: it was
+	# deduplicated as a send, and is not dead-lettered twice.
+	[[ ${stderr_lines[0]} == *" -> b: 6 received, 4 duplicates "* ]] ||
+	    fail "line: ${stderr_lines[0]}"
+	# The batch's line counts it.
+	qsend a "$big"
+	qbridge out --drain -q a "$URL"
+	run --separate-stderr timeout 60 qbridge in --drain "$URL_IN" b
+	assert_success
+	assert_equal "${#stderr_lines[@]}" 2
+	[[ ${stderr_lines[1]} == *" -> b: 1 received, 0 duplicates, 1 dead (r=toolarge) "* ]] ||
+	    fail "line: ${stderr_lines[1]}"
+	assert_count dead b 2
+}
