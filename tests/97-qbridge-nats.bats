@@ -287,3 +287,15 @@ c_took_nothing() {
 	assert_success
 	assert_count new c 0
 }
+
+@test "nats: queue b full with overflow = block: the inbox waits for room in slices, one line per wait; SIGTERM stops it at once, --drain gives up with 75, and the rest comes in order once there is room" {
+	qb_inbox_block
+}
+
+@test "nats: a message larger than queue b's max_bytes goes to b's dead letters with r=toolarge and one line, acked; the rest flows on in order, and a batch held behind it does not set it aside twice" {
+	qb_inbox_toolarge
+}
+
+@test "nats: an outbox of a queue with a 3 s lease beats through an outage whose waits outgrow the lease: its claims are never recovered, each message goes out once" {
+	qb_outage_heartbeat
+}

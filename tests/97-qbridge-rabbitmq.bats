@@ -144,3 +144,11 @@ tls_server() {
 @test "rabbitmq: queue b full under a running inbox: once a consumer takes from b, the rest flows in, in order" {
 	qb_inbox_full_flows
 }
+
+@test "rabbitmq: queue b full with overflow = block: the inbox waits for room in slices, one line per wait; SIGTERM stops it at once, --drain gives up with 75, and the rest comes in order once there is room" {
+	qb_inbox_block
+}
+
+@test "rabbitmq: a message larger than queue b's max_bytes goes to b's dead letters with r=toolarge and one line, acked; the rest flows on in order, and a batch held behind it does not set it aside twice" {
+	qb_inbox_toolarge
+}
