@@ -565,14 +565,6 @@ keep(struct qb *s)
 }
 
 /*
- * Sleep up to ms, in slices, until a signal asks to stop or reload,
- * beating at the heartbeat interval meanwhile: a wait (of up to
- * BACKOFF_MAX_MS, longer than a short lease) must not make the bridge
- * look hung, or its claims would be recovered and sent twice (SPEC 2,
- * "Leases and worker locking").  A batch an inbox holds is kept from
- * redelivery the same way (keep).
- */
-/*
  * How long the next slice of a wait that ends at until may be: up to
  * SLICE_MS (signals), the next heartbeat, or the next keep of a held
  * batch, whichever is first; 0 when the wait is over.
@@ -592,6 +584,14 @@ slice_left(const struct qb *s, int64_t until)
 	return t;
 }
 
+/*
+ * Sleep up to ms, in slices, until a signal asks to stop or reload,
+ * beating at the heartbeat interval meanwhile: a wait (of up to
+ * BACKOFF_MAX_MS, longer than a short lease) must not make the bridge
+ * look hung, or its claims would be recovered and sent twice (SPEC 2,
+ * "Leases and worker locking").  A batch an inbox holds is kept from
+ * redelivery the same way (keep).
+ */
 static void
 nap(struct qb *s, int64_t ms)
 {
@@ -1305,11 +1305,12 @@ in_aside(const char *id, void *arg)
  * whose marker name is taken by a non-file, or whose body alone is
  * larger than the queue's max_bytes, goes to dead/ on its own
  * (sq_batch_set_aside, in_aside): it would fail the batch each time the
- * broker gives it again.  Under overflow = block a message waits up to wait_ms
- * for room, never forever: the waits are the caller's to slice.  *sent
- * gets how many went in, even on failure (what fit under the queue's
- * bound went).  Returns 0, or -1 with errno (nothing is acked then: the
- * batch is sent again, and what went in is dropped as a duplicate).
+ * broker gives it again.  Under overflow = block the batch waits up to
+ * wait_ms for room, never forever: the waits are the caller's to slice.
+ * *sent gets how many went in, even on failure (what fit under the
+ * queue's bound went).  Returns 0, or -1 with errno (nothing is acked
+ * then: the batch is sent again, and what went in is dropped as a
+ * duplicate).
  */
 static int
 in_send(struct qb *s, struct br_in *in, size_t n, int64_t wait_ms,
@@ -1391,8 +1392,10 @@ in_why(const struct qb *s, int e)
  * delivery-limit), which would drop the message in the end.  What went
  * in before a failure is a duplicate at the next try; a try that got
  * some in was progress and starts the back-off over.  --drain gives up
- * after DRAIN_TRIES waits in a row, as for an outage.  *dups leaves out
- * what earlier tries got in.
+ * after DRAIN_TRIES waits in a row, as for an outage.  Under overflow =
+ * block a wait is spent trying again in slices (slice_left), the batch
+ * waiting for room in the library, so that it goes in as soon as there
+ * is some.  *dups leaves out what earlier tries got in.
  * Returns 0 when sent, 1 when SIGHUP came (the caller gives the batch
  * back and reloads: a bound raised in queue.conf counts at once), -1 to
  * stop: a signal, or --drain gave up (s->exit_code set).
