@@ -178,10 +178,12 @@ settle_one(struct settle *s, const char *path)
 {
 	char name[SQ_NAME_MAX + 1], newname[SQ_NAME_MAX + 1];
 	struct step st;
+	unsigned long sent;
 	int rc, dead = 0, tries;
 
 	if (open_receipt(s, path, name) == -1)
 		return;
+	sent = s->q.dl_sent;
 	st.s = s;
 	st.path = path;
 	st.name = name;
@@ -219,8 +221,12 @@ settle_one(struct settle *s, const char *path)
 		    "not a receipt" : strerror(e));
 		return;
 	}
+	tool_dead_letter_warn(&s->q);
 	if (s->action == TOUCH)
 		print_receipt(s, name, newname);
+	else if (s->verbose && s->q.dl_sent != sent)
+		fprintf(stderr, "qack: %s: %s/%s/%s\n", name,
+		    s->q.conf.dead_letter, SQ_DIR_NEW, newname);
 	else if (s->verbose && s->action != ACK)
 		fprintf(stderr, "qack: %s: %s/%s\n", name,
 		    dead || s->action == REJECT ? SQ_DIR_DEAD : SQ_DIR_RETRY,

@@ -121,6 +121,10 @@ state_info(const struct sq_msg *m, char *buf, size_t size)
 	default:
 		if (n->expires >= 0)
 			snprintf(buf, size, "expires=%" PRId64, n->expires);
+		/* A dead letter of another queue (dead_letter): why. */
+		if (n->reason[0] != '\0')
+			snprintf(buf + strlen(buf), size - strlen(buf),
+			    "%sdead=%s", buf[0] != '\0' ? "," : "", n->reason);
 		break;
 	}
 }

@@ -131,6 +131,7 @@ cmd_recover(struct admin *a, int argc, char **argv)
 	    sq_queue_maintain(&q, now, &m) == -1 ||
 	    sq_group_maintain(&q, now, SQ_GROUP_FORCE, NULL, NULL) == -1)
 		tool_queue_err(tool_exit_code(errno), &q, arg, NULL);
+	tool_dead_letter_warn(&q);
 	/* What came back to new/ is offered now, not after the snapshot. */
 	if (m.recovered + m.promoted > 0 && sq_queue_refresh(&q) == -1)
 		warn("%s: claim index", arg);
@@ -214,6 +215,7 @@ cmd_gc(struct admin *a, int argc, char **argv)
 		warnx("%s: %s", tool_queue_what(what, sizeof(what), &q,
 		    o.queue, NULL, e), strerror(e));
 	}
+	tool_dead_letter_warn(&q);
 	sq_queue_close(&q);
 	return rc;
 }

@@ -462,6 +462,7 @@ main(int argc, char *argv[])
 		    &next_ms) == -1)
 			tool_queue_err(tool_exit_code(errno), &q, argv[0],
 			    "claim");
+		tool_dead_letter_warn(&q);
 		if (!autoack)
 			print_receipts(&q, claims, got, meta, &o, ends);
 		for (i = 0; autoack && i < got; i++) {

@@ -535,8 +535,11 @@ main(int argc, char *argv[])
 	/* The messages are sent; only their IDs (-p) may be lost. */
 	if (fflush(stdout) == EOF || ferror(stdout))
 		err(EX_IOERR, "stdout");
-	for (j = 0; j < s.n; j++)
+	for (j = 0; j < s.n; j++) {
+		/* Pushed out by overflow = drop-oldest, kept in dead/. */
+		tool_dead_letter_warn(&s.queues[j]);
 		sq_queue_close(&s.queues[j]);
+	}
 	free(s.queues);
 	free(s.b);
 	free(counters);

@@ -1117,8 +1117,10 @@ settle(struct worker *w, struct wqueue *wq, const char *name,
 	int tries, e;
 
 	if (sq_settle_again(&wq->q, verdict_step, &vs, verdict_log, &tries) ==
-	    0)
+	    0) {
+		tool_dead_letter_warn(&wq->q);
 		return 0;
+	}
 	e = errno;
 	if (tries > 1 || sq_error_stale(e))
 		give_back(w, wq, name, e, tries);
@@ -1567,6 +1569,7 @@ batch_fill(struct worker *w)
 			pause_claims(w, what, e);
 			break;
 		}
+		tool_dead_letter_warn(&wq->q);
 		rate_give(w, wq, want - got);
 		if (got > 0 && w->npend == 0)
 			w->pend_until = sq_now_ms() + w->batch_wait_ms;
@@ -1660,6 +1663,7 @@ claim_round(struct worker *w)
 				pause_claims(w, what, e);
 				return total;
 			}
+			tool_dead_letter_warn(&wq->q);
 			rate_give(w, wq, want - got);
 			if (wq->broken.tries > 0) {
 				warnx("%s: claims work again", wq->arg);

@@ -274,6 +274,21 @@ tool_queue_err(int code, const struct sq_queue *q, const char *arg,
 	err(code, "%s", buf);
 }
 
+void
+tool_dead_letter_warn(struct sq_queue *q)
+{
+	const char *why;
+	int e;
+
+	if ((e = sq_dead_letter_failed(q)) == 0)
+		return;
+	why = e == ENOENT || e == ENOTDIR ? "no such queue" :
+	    e == EXDEV ? "on another file system" :
+	    e == SQ_EBROKEN ? "not a whole queue" : strerror(e);
+	warnx("%s: dead_letter %s: %s; dead letters kept in %s/", q->path,
+	    q->conf.dead_letter, why, SQ_DIR_DEAD);
+}
+
 int64_t
 tool_duration(const char *opt, const char *s)
 {

@@ -71,6 +71,14 @@ void	tool_queue_err(int code, const struct sq_queue *q, const char *arg,
 	    const char *what) __attribute__((__noreturn__));
 
 /*
+ * tool_dead_letter_warn - warn once per cause when dead letters of q
+ * stayed in its own dead/ because its dead_letter queue could not take
+ * them (sq_dead_letter_failed): "tool: QUEUE: dead_letter NAME: reason;
+ * dead letters kept in dead/".
+ */
+void	tool_dead_letter_warn(struct sq_queue *q);
+
+/*
  * tool_queue_path - resolve arg into buf (PATH_MAX bytes) like tool_open,
  * exiting with a message on a bad name (64), or on a spool root that does
  * not exist (66) when the queue is a name under it or -d root was given,

@@ -107,6 +107,7 @@ _spoolq_value()
 	durability) _spoolq_add none fsync ;;
 	overflow) _spoolq_add reject block drop-oldest ;;
 	archive) _spoolq_add yes no ;;
+	dead_letter) _spoolq_queues ;;
 	esac
 }
 
@@ -163,7 +164,7 @@ _spoolq_arg()
 	key) _spoolq_add max_attempts lease retry_delay retry_max_delay ttl \
 	    durability job_timeout dedup_window max_messages max_bytes \
 	    overflow min_free_disk archive retention retention_bytes \
-	    poll_interval rate ;;
+	    poll_interval rate dead_letter ;;
 	esac
 }
 

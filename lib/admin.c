@@ -219,3 +219,86 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
 	errno = saved;
 	return rc;
 }
+
+/*
+ * Dead letters into another queue (queue.conf dead_letter), as SQS's
+ * redrive policy and RabbitMQ's dead-letter exchange send them: the
+ * message leaves its state in q for the new/ of the queue beside q by
+ * one rename, the commit point, keeping its ID; its sidecars are put in
+ * place before it and removed from q after it, so a crash leaves at worst
+ * a sidecar in both queues, one an orphan for gc.  The target's bounds
+ * (max_messages, max_bytes) never refuse a dead letter: nothing may be
+ * lost, and the move only happens where the message would otherwise
+ * have gone to dead/, itself unbounded.  The target is opened without
+ * its queue.conf (a broken one does not stop the move) and the move is
+ * made durable as q's durability says.
+ */
+int
+dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
+    const struct sq_name *n, char *newname)
+{
+	struct sq_queue to;
+	struct sq_name m = *n;
+	struct stat st;
+	char path[PATH_MAX], dest[SQ_NAME_MAX + 1], err[PATH_MAX + 64];
+	unsigned made = 0, there = 0;
+	int rc = 0, e = 0;
+
+	if (q->conf.dead_letter[0] == '\0')
+		return 0;
+	/* Only a regular file is a message; a gone one is the caller's. */
+	if (fstatat(fromfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode))
+		return 0;
+	dead_letter_name(&m);
+	if ((size_t)snprintf(path, sizeof(path), "%s/../%s", q->path,
+	    q->conf.dead_letter) >= sizeof(path)) {
+		q->dl_errno = ENAMETOOLONG;
+		return 0;
+	}
+	if (sq_queue_open_dirs(&to, path, err, sizeof(err)) == -1) {
+		q->dl_errno = errno;
+		return 0;
+	}
+	if (sq_name_format(dest, sizeof(dest), &m) == -1) {
+		e = errno;
+		goto out;
+	}
+	/* Never a copy: one rename, or dead/ as ever. */
+	if (to.dev != st.st_dev) {
+		e = EXDEV;
+		goto out;
+	}
+	made = sidecars_make(q, &to, m.id, &there);
+	if (move_rename(fromfd, name, to.newfd, dest) == -1) {
+		e = errno;
+		sidecars_unlink(&to, m.id, made);
+		if (e == ENOENT)
+			e = 0;		/* gone: the caller's move says so */
+		goto out;
+	}
+	rc = 1;
+	q->dl_errno = 0;
+	q->dl_sent++;
+	if (q->conf.durability == SQ_DURABILITY_FSYNC)
+		(void)fsync(to.newfd);
+	sidecars_unlink(q, m.id, there);
+	/* An old ID: claimed in ID order ahead of the index's snapshot. */
+	(void)index_offer(&to, dest);
+	if (newname != NULL)
+		strlcpy(newname, dest, SQ_NAME_MAX + 1);
+out:
+	if (e != 0)
+		q->dl_errno = e;
+	sq_queue_close(&to);
+	return rc;
+}
+
+int
+sq_dead_letter_failed(struct sq_queue *q)
+{
+	if (q->dl_errno == 0 || q->dl_errno == q->dl_told)
+		return 0;
+	q->dl_told = q->dl_errno;
+	return q->dl_errno;
+}

@@ -513,7 +513,8 @@ state_noun(enum sq_state st)
 
 /*
  * Whether n fits state st (spoolq(5): l and w only in cur/, t only in
- * retry/, r only in dead/; cur/ needs l, retry/ t, dead/ r).  When it
+ * retry/, r only in dead/ and new/, where a dead letter of another queue
+ * keeps it (dead_letter); cur/ needs l, retry/ t, dead/ r).  When it
  * does not, why gets e.g. "lease in a ready message" and *proper the
  * name it should have, in state *to.
  */
@@ -553,6 +554,12 @@ name_fits(enum sq_state st, const struct sq_name *n, int64_t now_ms,
 		allowed[3] = 1;
 		missing = has[3] ? NULL : "reason";
 		dead_name(proper, has[3] ? n->reason : "unknown");
+		break;
+	case SQ_STATE_READY:
+		/* A dead letter from another queue shows why it came. */
+		allowed[3] = 1;
+		ready_name(proper);
+		strlcpy(proper->reason, n->reason, sizeof(proper->reason));
 		break;
 	default:
 		ready_name(proper);

@@ -120,11 +120,16 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 		return 0;		/* left for qadmin check */
 	if (c->drop != NULL) {
 		dead_name(&n, c->drop);
-		if (move_message(q->newfd, name, q->deadfd, &n, out->name) ==
-		    -1)
-			return errno == ENOENT || errno == EEXIST ? 0 : -1;
-		if (!claimed_regular(q, name, q->deadfd, out->name))
-			return 0;
+		/* A forward looks that it moves a regular file, before. */
+		if (dead_letter_forward(q, q->newfd, name, &n, out->name) !=
+		    1) {
+			if (move_message(q->newfd, name, q->deadfd, &n,
+			    out->name) == -1)
+				return errno == ENOENT || errno == EEXIST ? 0 :
+				    -1;
+			if (!claimed_regular(q, name, q->deadfd, out->name))
+				return 0;
+		}
 		sq_counter_add(q, SQ_COUNT_DEAD, 1);
 		sq_group_release(q, &n);
 		out->n = n;
@@ -133,7 +138,8 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	if (expired(q, &n, now_ms) || n.attempts >= q->conf.max_attempts) {
 		dead_name(&n, expired(q, &n, now_ms) ? SQ_REASON_EXPIRED :
 		    SQ_REASON_ATTEMPTS);
-		if (move_message(q->newfd, name, q->deadfd, &n, NULL) == 0) {
+		if (dead_letter_forward(q, q->newfd, name, &n, NULL) == 1 ||
+		    move_message(q->newfd, name, q->deadfd, &n, NULL) == 0) {
 			sq_counter_add(q, SQ_COUNT_DEAD, 1);
 			sq_group_release(q, &n);
 		} else if (errno != ENOENT && errno != EEXIST)
@@ -703,7 +709,8 @@ recover(struct sq_queue *q, const char *name, struct sq_name *n,
 		dead_name(n, SQ_REASON_ATTEMPTS);
 	else
 		ready_name(n);
-	if (move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
+	if ((dead && dead_letter_forward(q, q->curfd, name, n, moved) == 1) ||
+	    move_message(q->curfd, name, dead ? q->deadfd : q->newfd, n,
 	    moved) == 0) {
 		(*(dead ? &p->m->dead : &p->m->recovered))++;
 		if (dead) {

@@ -49,6 +49,7 @@ sq_conf_defaults(struct sq_conf *c)
 	c->retention_bytes = 0;
 	c->rate.count = 0;
 	c->rate.interval_ms = 0;
+	c->dead_letter[0] = '\0';
 }
 
 /*
@@ -178,6 +179,23 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 			c->rate.interval_ms = r.interval_ms;
 		}
 	}
+	else if (strcmp(key, "dead_letter") == 0) {
+		/*
+		 * A queue NAME (SPEC 1) beside this one, never a path, as
+		 * the bindings and alternate of an exchange: a spool moved
+		 * or mounted elsewhere keeps its dead letters together.
+		 * "" (or "none") puts them in dead/ again.
+		 */
+		if (value[0] == '\0' || strcmp(value, "none") == 0)
+			c->dead_letter[0] = '\0';
+		else if (!sq_queue_name_valid(value)) {
+			snprintf(why, whysize, "%s: not a queue name "
+			    "([A-Za-z0-9][A-Za-z0-9._-]{0,127}; no paths)",
+			    value);
+			rc = -1;
+		} else
+			strlcpy(c->dead_letter, value, sizeof(c->dead_letter));
+	}
 	else if (strcmp(key, "durability") == 0) {
 		if (strcmp(value, "none") == 0)
 			c->durability = SQ_DURABILITY_NONE;
@@ -202,7 +220,7 @@ static const char *const conf_keys[] = {
 	"max_attempts", "lease", "retry_delay", "retry_max_delay", "ttl",
 	"durability", "job_timeout", "dedup_window", "max_messages",
 	"max_bytes", "overflow", "min_free_disk", "archive", "retention",
-	"retention_bytes", "poll_interval", "rate", NULL,
+	"retention_bytes", "poll_interval", "rate", "dead_letter", NULL,
 };
 
 /*
@@ -287,6 +305,7 @@ line_read(struct lines *r, char *buf, int size)
 struct loader {
 	struct sq_conf	*conf;
 	struct lines	 in;
+	int		 dirfd;		/* the queue's directory */
 	int		 errline;	/* first line the handler refused */
 	char		 why[256];
 	int		 seen[sizeof(conf_keys) / sizeof(conf_keys[0])];
@@ -299,6 +318,29 @@ counting_reader(char *buf, int size, void *arg)
 	struct loader *l = arg;
 
 	return line_read(&l->in, buf, size);
+}
+
+/*
+ * 1 when key is dead_letter and names the queue whose queue.conf this
+ * is (the same directory beside it), with the reason in why: its dead
+ * letters would come back to be claimed again for ever.
+ */
+static int
+self_dead_letter(struct loader *l, const char *key, char *why,
+    size_t whysize)
+{
+	char rel[SQ_QUEUE_NAME_MAX + 4];
+	struct stat a, b;
+
+	if (strcmp(key, "dead_letter") != 0 || l->conf->dead_letter[0] == '\0')
+		return 0;
+	snprintf(rel, sizeof(rel), "../%s", l->conf->dead_letter);
+	if (fstat(l->dirfd, &a) == -1 || fstatat(l->dirfd, rel, &b, 0) == -1 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return 0;
+	snprintf(why, whysize, "%s: is this queue itself",
+	    l->conf->dead_letter);
+	return 1;
 }
 
 static int
@@ -322,7 +364,8 @@ handler(void *arg, const char *section, const char *key, const char *value)
 		l->errline = l->in.line;
 		return 0;
 	}
-	if (sq_conf_set(l->conf, key, value, why, sizeof(why)) == -1) {
+	if (sq_conf_set(l->conf, key, value, why, sizeof(why)) == -1 ||
+	    self_dead_letter(l, key, why, sizeof(why))) {
 		snprintf(l->why, sizeof(l->why), "%s: %s", key, why);
 		l->errline = l->in.line;
 		return 0;
@@ -378,6 +421,7 @@ load_file(struct sq_conf *c, int dirfd, const char *name, const char *path,
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
 	l.conf = &next;
+	l.dirfd = dirfd;
 	fd = sq_open_regular(dirfd, name, O_RDONLY, 0, &st);
 	if (fd == -1 && errno == ENOENT)
 		return 0;
@@ -481,6 +525,9 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		strlcpy(buf, c->archive ? "yes" : "no", size);
 	else if (strcmp(key, "rate") == 0)
 		sq_rate_format(&c->rate, buf, size);
+	else if (strcmp(key, "dead_letter") == 0)
+		strlcpy(buf, c->dead_letter[0] != '\0' ? c->dead_letter :
+		    "none", size);
 	else if (strcmp(key, "retention") == 0)
 		d = &c->retention_ms;
 	else if (strcmp(key, "retention_bytes") == 0)

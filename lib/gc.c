@@ -508,7 +508,8 @@ gc_expire(const struct sq_msg *m, void *arg)
 		dead_name(&n, SQ_REASON_EXPIRED);
 		fd = m->state == SQ_STATE_READY ? g->q->newfd :
 		    m->state == SQ_STATE_RETRY ? g->q->retryfd : m->dirfd;
-		if (move_message(fd, m->name, g->q->deadfd, &n, NULL) == -1) {
+		if (dead_letter_forward(g->q, fd, m->name, &n, NULL) != 1 &&
+		    move_message(fd, m->name, g->q->deadfd, &n, NULL) == -1) {
 			if (errno == ENOENT)
 				return 0;	/* a consumer was quicker */
 			it.error = errno;

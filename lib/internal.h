@@ -245,8 +245,34 @@ int	move_rename(int fromfd, const char *from, int tofd, const char *to);
 int	move_quarantine(int dfd, const char *name, int qfd, char *to,
 	    size_t size);
 
+/*
+ * dead_letter_forward - the dead-letter move of a queue whose queue.conf
+ * names a dead_letter queue (admin.c): the message name in fromfd of q,
+ * whose dead form is n (dead_name), is renamed into the new/ of that
+ * queue, beside q (QUEUE/../NAME), as dead_letter_name makes it, its
+ * sidecars given to it first (as sq_admin_move).  One rename across the
+ * two queues: the commit point.  Returns 1 when moved (newname, when not
+ * NULL, gets the name there: SQ_NAME_MAX + 1 bytes), 0 when q has no
+ * dead_letter, when the message is gone or not a regular file (the
+ * caller's own move then fails as it would have), or when the move
+ * could not be made (no such queue, EXDEV, a failed rename: the cause in
+ * q->dl_errno for sq_dead_letter_failed): the caller then moves it into
+ * q's dead/ as ever, so nothing is lost.
+ */
+int	dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
+	    const struct sq_name *n, char *newname);
+
 /* dead_name - turn n into its dead-letter form with the given reason. */
 void	dead_name(struct sq_name *n, const char *reason);
+
+/*
+ * dead_letter_name - turn n, in its dead-letter form, into its form in
+ * the new/ of the queue its queue's dead_letter names: ready, with a
+ * fresh start (attempts 0, as SQS's redrive to a dead-letter queue, and
+ * no e, which would expire it there at once), its reason r kept to show
+ * why it came; ID, g and h kept.
+ */
+void	dead_letter_name(struct sq_name *n);
 
 /*
  * ready_name - turn n into its form in new/, held and archived (ID, a,

@@ -61,6 +61,16 @@ dead_name(struct sq_name *n, const char *reason)
 }
 
 void
+dead_letter_name(struct sq_name *n)
+{
+	char reason[SQ_REASON_MAX];
+
+	strlcpy(reason, n->reason, sizeof(reason));
+	redrive_name(n, 1);
+	strlcpy(n->reason, reason, sizeof(n->reason));
+}
+
+void
 retry_name(struct sq_name *n, int64_t due)
 {
 	ready_name(n);

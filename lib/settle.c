@@ -191,6 +191,20 @@ settle_check(struct sq_queue *q, const char *name, const char *dir)
 	return errno == ENOENT && settle_doubted(q, name, dir, -1) ? 0 : -1;
 }
 
+/*
+ * The dead-letter move of cur/name, n its dead form: into the queue
+ * dead_letter names, else (none, or it could not be) into dead/.
+ */
+static int
+settle_dead(struct sq_queue *q, const char *name, struct sq_name *n,
+    char *newname)
+{
+	if (dead_letter_forward(q, q->curfd, name, n, newname) == 1)
+		return 0;
+	return settle_move(q, q->curfd, name, SQ_DIR_DEAD, q->deadfd, n,
+	    newname);
+}
+
 int
 sq_ack(struct sq_queue *q, const char *name)
 {
@@ -226,8 +240,7 @@ sq_retry(struct sq_queue *q, const char *name, int64_t delay_ms,
 	if (*dead) {
 		dead_name(&n, dead_reason ? dead_reason : SQ_REASON_ATTEMPTS);
 		if (settle_check(q, name, SQ_DIR_DEAD) == -1 ||
-		    settle_move(q, q->curfd, name, SQ_DIR_DEAD, q->deadfd, &n,
-		    newname) == -1)
+		    settle_dead(q, name, &n, newname) == -1)
 			return -1;
 		sq_counter_add(q, SQ_COUNT_DEAD, 1);
 		sq_group_release(q, &n);
@@ -264,8 +277,7 @@ sq_reject(struct sq_queue *q, const char *name, const char *reason,
 	if (settle_check(q, name, SQ_DIR_DEAD) == -1)
 		return -1;
 	dead_name(&n, reason);
-	if (settle_move(q, q->curfd, name, SQ_DIR_DEAD, q->deadfd, &n,
-	    newname) == -1)
+	if (settle_dead(q, name, &n, newname) == -1)
 		return -1;
 	sq_counter_add(q, SQ_COUNT_DEAD, 1);
 	sq_group_release(q, &n);

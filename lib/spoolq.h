@@ -323,6 +323,10 @@ struct sq_conf {
 	int64_t		retention_ms;		/* archive age bound; 0 = none */
 	uint64_t	retention_bytes;	/* archive size bound; 0 = none */
 	struct sq_rate	rate;			/* qworker jobs; 0 = no limit */
+	char		dead_letter[SQ_QUEUE_NAME_MAX + 1];
+						/* queue NAME beside this one
+						   that takes its dead letters
+						   into new/; "" = dead/ */
 };
 
 /*
@@ -470,6 +474,13 @@ struct sq_queue {
 	char		offered[SQ_OFFER_BYTES];	/* names for run/index */
 	size_t		offered_len;		/* (index.c) bytes of them */
 	int64_t		offered_ms;		/* when the first was kept */
+	int		dl_errno;		/* why the last dead letter for
+						   dead_letter stayed in dead/;
+						   0: none (admin.c) */
+	int		dl_told;		/* the cause last handed out by
+						   sq_dead_letter_failed */
+	unsigned long	dl_sent;		/* dead letters given to the
+						   dead_letter queue */
 	int64_t		group_ms;		/* group upkeep due (group.c) */
 	struct sq_group_cache *group_cache;	/* order files read (group.c) */
 	/*
@@ -1557,6 +1568,16 @@ int	sq_queue_held(struct sq_queue *q);
 int	sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	    struct sq_queue *to, enum sq_state target, int reset,
 	    char *newname);
+
+/*
+ * sq_dead_letter_failed - why a dead letter of q stayed in q's own dead/
+ * although queue.conf names a dead_letter queue: the errno of the step
+ * that failed (ENOENT or ENOTDIR: no such queue; EXDEV: on another file
+ * system; SQ_EBROKEN: a state directory missing; EACCES...), so that a
+ * tool warns once per cause and not once per message.  Returns that
+ * errno when it differs from the one this call returned last, else 0.
+ */
+int	sq_dead_letter_failed(struct sq_queue *q);
 
 /*
  * sq_admin_delete - unlink the message name in state st of q (which may

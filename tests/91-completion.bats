@@ -159,7 +159,7 @@ offers() {
 	offers qadmin create new '' :: max_attempts= lease= retry_delay= \
 	    retry_max_delay= ttl= durability= job_timeout= dedup_window= \
 	    max_messages= max_bytes= overflow= min_free_disk= archive= \
-	    retention= retention_bytes= poll_interval= rate=
+	    retention= retention_bytes= poll_interval= rate= dead_letter=
 	offers qadmin create new lease=5m overflow=r :: overflow=reject
 	offers qadmin create new poll_interval=2 :: poll_interval=2ms \
 	    poll_interval=2s poll_interval=2m poll_interval=2h poll_interval=2d
@@ -313,7 +313,7 @@ reject block drop-oldest
 1k 1M 1G 1T
 yes no
 (number)
-max_attempts lease retry_delay retry_max_delay ttl durability job_timeout dedup_window max_messages max_bytes overflow min_free_disk archive retention retention_bytes poll_interval rate"
+max_attempts lease retry_delay retry_max_delay ttl durability job_timeout dedup_window max_messages max_bytes overflow min_free_disk archive retention retention_bytes poll_interval rate dead_letter"
 }
 
 @test "completion: make install puts them where bash-completion and zsh look" {

@@ -317,6 +317,44 @@ test_backoff(void)
 	ok(sq_conf_backoff_ms(&c, 5) == 0, "retry_delay 0 means at once");
 }
 
+/* dead_letter: a queue NAME beside this one, never itself or a path. */
+static void
+test_dead_letter(const char *dir)
+{
+	static const char *const bad[] = {
+		"a/b", "../q", "/tmp/q", ".hidden", "-x", "a b",
+	};
+	struct sq_conf c;
+	char why[256], err[512], text[300], want[400];
+	const char *self = strrchr(dir, '/') + 1;
+	size_t i;
+
+	sq_conf_defaults(&c);
+	ok(c.dead_letter[0] == '\0', "dead_letter: none by default");
+	ok(sq_conf_get(&c, "dead_letter", why, sizeof(why)) == 0 &&
+	    strcmp(why, "none") == 0, "dead_letter shown as none");
+	ok(sq_conf_set(&c, "dead_letter", "jobs.dead-1", why, sizeof(why)) ==
+	    0 && strcmp(c.dead_letter, "jobs.dead-1") == 0,
+	    "dead_letter = jobs.dead-1");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(sq_conf_set(&c, "dead_letter", bad[i], why, sizeof(why)) ==
+		    -1 && strcmp(c.dead_letter, "jobs.dead-1") == 0 &&
+		    strstr(why, "not a queue name") != NULL,
+		    "dead_letter = %s refused (%s)", bad[i], why);
+	ok(sq_conf_set(&c, "dead_letter", "none", why, sizeof(why)) == 0 &&
+	    c.dead_letter[0] == '\0', "dead_letter = none: dead/ again");
+	snprintf(text, sizeof(text), "[queue]\nttl = 1h\ndead_letter = %s\n",
+	    self);
+	snprintf(want, sizeof(want), "Q/queue.conf:3: dead_letter: %s: is "
+	    "this queue itself", self);
+	ok(load(dir, text, &c, err, sizeof(err)) == -1 && errno == EINVAL &&
+	    strcmp(err, want) == 0, "dead_letter naming its own queue: %s",
+	    err);
+	ok(load(dir, "[queue]\ndead_letter = other\n", &c, err,
+	    sizeof(err)) == 0 && strcmp(c.dead_letter, "other") == 0,
+	    "dead_letter = other loads (its existence is judged at the move)");
+}
+
 int
 main(void)
 {
@@ -332,6 +370,7 @@ main(void)
 	test_update(dir);
 	test_missing(dir);
 	test_backoff();
+	test_dead_letter(dir);
 	{
 		char path[600];
 

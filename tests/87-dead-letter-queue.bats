@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# 87-dead-letter-queue.bats - queue.conf dead_letter: a queue's dead
+# letters go into the new/ of another queue beside it (spoolq(5)
+# "Dead-letter queues"), by one rename, with their ID, body, sidecar,
+# group and reason; back into dead/ with one warning when they cannot.
+
+load helpers
+load qworker_helpers
+
+setup() {
+	spoolq_setup
+	mkq dlq
+	mkq m max_attempts=2 retry_delay=0 dead_letter=dlq
+}
+
+teardown() {
+	spoolq_teardown
+}
+
+# An ID sent long ago (2023-11-14), for messages put into new/ by hand:
+# ttl counts from the ID's time, so it is over without any wait.
+OLD_ID=1700000000.000000000.1_0_0000abcd.host
+
+# deliver QUEUE NAME BODY: a message delivered by hand, maildir style.
+deliver() {
+	local d
+	d=$(qdir "$1")
+	printf '%s' "$3" >"$d/tmp/$2"
+	mv "$d/tmp/$2" "$d/new/$2"
+}
+
+@test "dead_letter: set, shown and got by qadmin config; none is the default" {
+	run --separate-stderr qadmin config m get dead_letter
+	assert_success
+	assert_output dlq
+	run --separate-stderr qadmin config m
+	assert_success
+	assert_line 'dead_letter = dlq	(queue.conf:4)'
+	run --separate-stderr qadmin config dlq
+	assert_line 'dead_letter = none	(default)'
+	run --separate-stderr qadmin config dlq set dead_letter=m
+	assert_success
+	grep -qx 'dead_letter = m' "$SPOOLQ_DIR/dlq/queue.conf"
+	run --separate-stderr qadmin config dlq set dead_letter=none
+	assert_success
+	run --separate-stderr qadmin config dlq
+	assert_line 'dead_letter = none	(queue.conf:2)'
+}
+
+@test "dead_letter: the queue itself, a path or a bad name is refused (78), naming file, line and key" {
+	run --separate-stderr qadmin config m set dead_letter=m
+	assert_failure 78
+	assert_equal "$stderr" "qadmin: config: $SPOOLQ_DIR/m/queue.conf:4: dead_letter: m: is this queue itself"
+	grep -qx 'dead_letter = dlq' "$SPOOLQ_DIR/m/queue.conf"
+	run --separate-stderr qadmin config m set dead_letter=../dlq
+	assert_failure 78
+	[[ $stderr == *"dead_letter: ../dlq: not a queue name"* ]] || fail "$stderr"
+	run --separate-stderr qadmin config m set dead_letter=.dlq
+	assert_failure 78
+	[[ $stderr == *"dead_letter: .dlq: not a queue name"* ]] || fail "$stderr"
+	printf '[queue]\n; moved\ndead_letter = m\n' >"$SPOOLQ_DIR/m/queue.conf"
+	run --separate-stderr qrecv m
+	assert_failure 78
+	assert_equal "$stderr" "qrecv: $SPOOLQ_DIR/m/queue.conf:3: dead_letter: m: is this queue itself"
+	printf '[queue]\ndead_letter = /tmp/x\n' >"$SPOOLQ_DIR/m/queue.conf"
+	run --separate-stderr qrecv m
+	assert_failure 78
+	[[ $stderr == "qrecv: $SPOOLQ_DIR/m/queue.conf:2: dead_letter: /tmp/x: not a queue name"* ]] || fail "$stderr"
+}
+
+@test "qworker: a job failing max_attempts=2 times lands in dlq/new with its ID, body, attributes, group and reason" {
+	local id name
+	local runs=0
+	id=$(qsend -p -g grp -k route.x -H colour=blue m 'the body')
+	: >"$T/all.log"
+	while [[ $(count new dlq) == 0 ]]; do
+		runs=$((runs + 1))
+		(( runs <= 3 )) || fail "not dead-lettered after 3 --drain runs"
+		work --drain m -- sh -c 'cat >/dev/null; exit 3'
+		cat "$T/log" >>"$T/all.log"
+		if [[ $(count retry m) != 0 ]]; then
+			wait_due_over "$(only retry m)"
+		fi
+	done
+	grep -q "$id m 2 dead:attempts" "$T/all.log" || fail "$(cat "$T/all.log")"
+	for s in new cur retry dead; do assert_count $s m 0; done
+	assert_file_not_exists "$SPOOLQ_DIR/m/attr/$id"
+	name=$(only new dlq)
+	assert_equal "$name" "$id,g=grp,r=attempts,h"
+	assert_equal "$(cat "$SPOOLQ_DIR/dlq/new/$name")" 'the body'
+	run --separate-stderr qadmin ls dlq
+	assert_success
+	[[ $output == *"$id"*"dead=attempts,group=grp"* ]] || fail "$output"
+	run --separate-stderr qadmin check dlq
+	assert_success
+	# A fresh start in dlq: attempt 1, the attributes in the job's
+	# environment, the worker's failure record of m kept.
+	grep -qx 'status=exit 3' "$(failure "$id" dlq)"
+	work --drain dlq -- sh -c 'echo "$SPOOLQ_ID $SPOOLQ_ATTEMPT $SPOOLQ_ATTR_colour $SPOOLQ_KEY" >"$0"' "$T/seen"
+	assert_success
+	assert_equal "$(cat "$T/seen")" "$id 1 blue route.x"
+	assert_count new dlq 0
+	assert_file_not_exists "$SPOOLQ_DIR/dlq/attr/$id"
+}
+
+@test "qack --reject: into dlq/new as ID,r=rejected (or the reason given); qack -v names it there" {
+	local a b
+	a=$(qsend -p m one)
+	b=$(qsend -p m two)
+	qack --reject "$(qrecv m)"
+	run --separate-stderr qack -v --reject=bad-input "$(qrecv m)"
+	assert_success
+	[[ $stderr == "qack: $b,a=1,"*": dlq/new/$b,r=bad-input" ]] || fail "$stderr"
+	assert_equal "$(names new dlq)" "$a,r=rejected"$'\n'"$b,r=bad-input"
+	assert_equal "$(bodies new dlq)" $'one\ntwo'
+	assert_count dead m 0
+}
+
+@test "ttl: expired at claim and in qadmin gc, into dlq/new with r=expired and no e=" {
+	qadmin config m set ttl=1h >/dev/null
+	deliver m "$OLD_ID" aged
+	deliver m "${OLD_ID%host}other,e=1700000001" dated
+	run --separate-stderr qrecv m
+	assert_failure 1
+	assert_equal "$(names new dlq)" "$OLD_ID,r=expired"$'\n'"${OLD_ID%host}other,r=expired"
+	assert_count dead m 0
+	mkq g ttl=1h dead_letter=dlq
+	deliver g "${OLD_ID%host}gc" gced
+	run --separate-stderr qadmin gc g
+	assert_success
+	assert_count new g 0
+	assert_count dead g 0
+	[[ $(names new dlq) == *"${OLD_ID%host}gc,r=expired"* ]] || fail "$(names new dlq)"
+}
+
+@test "no dead_letter queue: dead/ as ever, with one warning per run that names the reason" {
+	local a b
+	qadmin destroy dlq >/dev/null
+	a=$(qsend -p m one)
+	b=$(qsend -p m two)
+	run --separate-stderr qack --reject "$(qrecv m)" "$(qrecv m)"
+	assert_success
+	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: no such queue; dead letters kept in dead/"
+	assert_equal "$(names dead m)" "$a,a=1,r=rejected"$'\n'"$b,a=1,r=rejected"
+	# A file where the queue should be: not a queue, kept in dead/ too.
+	: >"$SPOOLQ_DIR/dlq"
+	qsend m three >/dev/null
+	work --drain m -- sh -c 'exit 100'
+	assert_equal "$(count dead m)" 3
+	grep -qx "qworker: $SPOOLQ_DIR/m: dead_letter dlq: no such queue; dead letters kept in dead/" "$T/log" ||
+	    fail "$(cat "$T/log")"
+}
+
+@test "dead_letter: the target's max_messages never refuses a dead letter; two queues pointing at each other do not loop" {
+	local id
+	qadmin config dlq set max_messages=1 dead_letter=m >/dev/null
+	qsend dlq filler >/dev/null
+	id=$(qsend -p m one)
+	qack --reject "$(qrecv m)"
+	assert_equal "$(count new dlq)" 2
+	assert_file_exists "$SPOOLQ_DIR/dlq/new/$id,r=rejected"
+	# Claimed in dlq, it leaves its reason; rejected there, back to m.
+	qack --reject "$(qrecv dlq)"
+	qack --reject "$(qrecv dlq)"
+	assert_count new dlq 0
+	[[ $(names new m) == *"$id,r=rejected"* ]] || fail "$(names new m)"
+	assert_equal "$(count new m)" 2
+}
+
+@test "overflow = drop-oldest: the message pushed out goes to dlq/new with r=overflow; qsend warns when it cannot" {
+	local a b
+	mkq o max_messages=1 overflow=drop-oldest dead_letter=dlq
+	a=$(qsend -p o one)
+	b=$(qsend -p o two)
+	assert_equal "$(names new dlq)" "$a,r=overflow"
+	assert_equal "$(names new o)" "$b"
+	assert_count dead o 0
+	qadmin destroy -f dlq >/dev/null
+	run --separate-stderr qsend o three
+	assert_success
+	assert_equal "$stderr" "qsend: $SPOOLQ_DIR/o: dead_letter dlq: no such queue; dead letters kept in dead/"
+	assert_equal "$(names dead o)" "$b,r=overflow"
+}
