@@ -5,7 +5,8 @@
  * message, the fields carry its delivery state, like maildir's info
  * suffix.  Every field is key=value (h is a bare flag) so that
  * `awk -F,` splits a name and `ls` shows the state.  IDs sort in send
- * order because their time parts are zero-padded.
+ * order because their time parts are zero-padded.  Queue names (SPEC 1)
+ * are checked here too, below the settings that name other queues.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -311,4 +312,18 @@ sq_id_time_ms(const char *id)
 	    (ns = field_number(id + 11, 9)) < 0)
 		return -1;
 	return s * 1000 + ns / 1000000;
+}
+
+int
+sq_queue_name_valid(const char *name)
+{
+	size_t i;
+
+	if (!isalnum((unsigned char)name[0]))
+		return 0;
+	for (i = 1; name[i] != '\0'; i++)
+		if (i >= SQ_QUEUE_NAME_MAX || !(isalnum((unsigned char)name[i])
+		    || name[i] == '.' || name[i] == '_' || name[i] == '-'))
+			return 0;
+	return 1;
 }

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,20 +53,6 @@ sq_spool_root(char *buf, size_t size, const char *dir)
 		return -1;
 	}
 	return 0;
-}
-
-int
-sq_queue_name_valid(const char *name)
-{
-	size_t i;
-
-	if (!isalnum((unsigned char)name[0]))
-		return 0;
-	for (i = 1; name[i] != '\0'; i++)
-		if (i >= SQ_QUEUE_NAME_MAX || !(isalnum((unsigned char)name[i])
-		    || name[i] == '.' || name[i] == '_' || name[i] == '-'))
-			return 0;
-	return 1;
 }
 
 int
