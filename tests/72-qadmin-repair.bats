@@ -593,8 +593,7 @@ damaged_queue() {
 @test "qadmin check: fields unfit for their state are reported (exit 1)" {
 	local n
 	for n in "new/$(hand_id 10),a=1,l=1764425300" "new/$(hand_id 11),a=1,t=1764425300" \
-	    "new/$(hand_id 12),a=1,r=rejected" "cur/$(hand_id 13),a=1" \
-	    "retry/$(hand_id 14),a=1" "dead/$(hand_id 15),a=1"; do
+	    "cur/$(hand_id 13),a=1" "retry/$(hand_id 14),a=1" "dead/$(hand_id 15),a=1"; do
 		plant q "${n%%/*}" "${n#*/}"
 		checked q
 		assert_failure 1
@@ -603,6 +602,12 @@ damaged_queue() {
 	done
 	checked q
 	assert_success
+	# A reason in new/ is fit: another queue's dead letter (dead_letter).
+	n="$(hand_id 12),r=rejected"
+	plant q new "$n"
+	checked q
+	assert_success
+	rm "$SPOOLQ_DIR/q/new/$n"
 	# All at once, then --repair: each renamed to a fitting name (or
 	# recovered), none lost.
 	for n in "new/$(hand_id 10),a=1,l=1764425300" "new/$(hand_id 11),a=1,t=1764425300" \
