@@ -826,6 +826,7 @@ out_claim(struct qb *s, struct pend *pend, size_t max, int64_t *next_ms)
 		want = max - n < 64 ? max - n : 64;
 		if (sq_claim(&s->q, 0, s->token, c, want, &got, next_ms) == -1)
 			return n > 0 ? (ssize_t)n : -1;
+		tool_dead_letter_warn(&s->q);
 		for (i = 0; i < got; i++) {
 			pend[n].c = c[i];
 			if (out_load(s, &pend[n]) == 0) {
@@ -1354,6 +1355,7 @@ in_send(struct qb *s, struct br_in *in, size_t n, int64_t wait_ms,
 	*sent = b.committed;
 	*dups = b.dropped;
 	*aside = b.set_aside;
+	tool_dead_letter_warn(b.q);
 	return saved;
 fail:
 	saved = errno;

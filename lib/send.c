@@ -194,6 +194,7 @@ static int
 set_aside(struct sq_batch *b, const char *id, const char *reason, int e)
 {
 	struct sq_queue *q = b->q;
+	struct sq_name n;
 	char name[SQ_NAME_MAX + 1];
 	int saved;
 
@@ -202,13 +203,18 @@ set_aside(struct sq_batch *b, const char *id, const char *reason, int e)
 		goto fail;
 	}
 	if (dead_send_name(b->opts, id, reason, name) == -1 ||
-	    sync_tmp(q, id) == -1 || sq_rename(q->tmpfd, id, q->deadfd,
-	    name) == -1)
+	    sync_tmp(q, id) == -1 || sq_name_parse(&n, name) == -1)
+		goto fail;
+	/* A dead_letter queue takes it as any other dead letter. */
+	if (dead_letter_forward(q, q->tmpfd, id, &n, NULL) == 1)
+		goto moved;
+	if (sq_rename(q->tmpfd, id, q->deadfd, name) == -1)
 		goto fail;
 	/* Published: a failed flush of dead/ is the batch's to report. */
 	if (q->conf.durability == SQ_DURABILITY_FSYNC &&
 	    fsync(q->deadfd) == -1)
 		return -1;
+moved:
 	sq_counter_add(q, SQ_COUNT_DEAD, 1);
 	b->set_aside++;
 	b->aside_reason = reason;

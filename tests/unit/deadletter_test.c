@@ -94,6 +94,33 @@ main(void)
 	is_str(got, want, "into dlq as %s", got);
 	ok(there(dlq, SQ_DIR_NEW, want), "in dlq/new/");
 
+	/*
+	 * Set aside at its send (qbridge in): too large for max_bytes,
+	 * straight from tmp/ into dlq/new/ID,r=toolarge.
+	 */
+	{
+		const char *const sk[] = { "dead_letter", "max_bytes" };
+		const char *const sv[] = { "dlq", "4" };
+		char small[PATH_MAX + 8];
+		struct sq_queue s;
+		struct sq_batch b;
+
+		snprintf(small, sizeof(small), "%s/small", t.dir);
+		ok(sq_queue_create(small, sk, sv, 2, why, sizeof(why)) == 0 &&
+		    sq_queue_open(&s, small, why, sizeof(why)) == 0,
+		    "the queue small, max_bytes = 4, beside dlq");
+		sq_batch_begin(&b, &s, NULL, NULL);
+		sq_batch_set_aside(&b, NULL, NULL);
+		ok(sq_batch_add(&b, "too large", 9) == 0 &&
+		    sq_batch_end(&b) == 0 && b.set_aside == 1,
+		    "a body over max_bytes is set aside");
+		ok(tap_queue_count(&t, "../small/" SQ_DIR_DEAD) == 0 &&
+		    tap_queue_count(&t, "../small/" SQ_DIR_TMP) == 0 &&
+		    tap_queue_count(&t, "../dlq/" SQ_DIR_NEW) == 3,
+		    "into dlq/new/, not small/dead/");
+		sq_queue_close(&s);
+	}
+
 	/* The dead-letter queue gone: dead/ as ever, and why, once. */
 	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dlq);
 	ok(system(cmd) == 0, "remove dlq");
