@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,13 @@
 #define HEARTBEAT_MAX_MS 10000
 
 static volatile sig_atomic_t got_stop, got_hup;
+
+/*
+ * The beater (call_begin): when the broker call under way began
+ * (sq_now_ms; 0: none), and the heartbeat interval and bound it beats
+ * by.
+ */
+static _Atomic int64_t call_at, call_beat_ms, call_bound_ms;
 
 struct pend {
 	struct sq_claim	 c;
@@ -534,6 +542,71 @@ logline(struct qb *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A broker call waits up to --timeout (connect, a reply, a PubAck), and
+ * a server that is stopped, or cut off, makes it wait that long: longer
+ * than a short lease, without the heartbeat a wait between calls has
+ * (nap).  The beater, a thread of its own, beats for the main one while
+ * a call is under way (call_begin to call_end), but no longer than a
+ * few timeouts: a call that has not come back by then is hung, and the
+ * bridge's claims may be recovered (SPEC 2, "Leases and worker
+ * locking").  It beats through a dup of the lock file's descriptor,
+ * which stays valid whatever the main thread closes.
+ */
+static void *
+beater(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	int64_t at, ms;
+
+	for (;;) {
+		ms = atomic_load(&call_beat_ms);
+		poll(NULL, 0, (int)(ms < SLICE_MS ? ms : SLICE_MS));
+		at = atomic_load(&call_at);
+		if (at != 0 && sq_now_ms() - at <= atomic_load(&call_bound_ms))
+			(void)sq_worker_heartbeat(fd);
+	}
+	return NULL;
+}
+
+/* Start the beater (signals blocked in it); without it, no beats. */
+static void
+beater_start(struct qb *s)
+{
+	pthread_t th;
+	sigset_t all, old;
+	int fd;
+
+	atomic_store(&call_beat_ms, s->beat_ms > 0 ? s->beat_ms : SLICE_MS);
+	atomic_store(&call_bound_ms, 3 * s->b.timeout_ms + s->beat_ms);
+	if ((fd = fcntl(s->lockfd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		warn("%s: heartbeat", s->qarg);
+		return;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&th, NULL, beater, (void *)(intptr_t)fd) == 0)
+		pthread_detach(th);
+	else {
+		warnx("%s: heartbeat: no thread", s->qarg);
+		close(fd);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* A broker call begins: the beater beats until call_end. */
+static void
+call_begin(void)
+{
+	atomic_store(&call_at, sq_now_ms());
+}
+
+static void
+call_end(void)
+{
+	atomic_store(&call_at, 0);
+}
+
 static void
 heartbeat(struct qb *s)
 {
@@ -556,10 +629,14 @@ keep(struct qb *s)
 {
 	char why[BR_ERR_MAX];
 	int64_t now;
+	int rc;
 
 	if (!s->holding || !s->connected || (now = sq_now_ms()) < s->hold_at)
 		return;
-	if (s->b.ops->hold(&s->b, why, sizeof(why)) != BR_OK && s->verbose)
+	call_begin();
+	rc = s->b.ops->hold(&s->b, why, sizeof(why));
+	call_end();
+	if (rc != BR_OK && s->verbose)
 		logline(s, "%s: %s", s->b.url.shown, why);
 	s->hold_at = now + s->b.hold_ms;
 }
@@ -629,6 +706,9 @@ reload(struct qb *s)
 	else {
 		s->q.conf = conf;
 		s->beat_ms = beat_interval(&conf);
+		atomic_store(&call_beat_ms, s->beat_ms > 0 ? s->beat_ms :
+		    SLICE_MS);
+		atomic_store(&call_bound_ms, 3 * s->b.timeout_ms + s->beat_ms);
 		if (sq_worker_record(s->lockfd, s->beat_ms, conf.lease_ms) ==
 		    -1)
 			warn("%s: worker lock", s->qarg);
@@ -717,7 +797,10 @@ ensure_connected(struct qb *s, int *stop)
 	*stop = 0;
 	if (s->connected)
 		return 0;
-	if ((rc = s->b.ops->connect(&s->b, why, sizeof(why))) == BR_OK) {
+	call_begin();
+	rc = s->b.ops->connect(&s->b, why, sizeof(why));
+	call_end();
+	if (rc == BR_OK) {
 		s->connected = 1;
 		if (s->verbose)
 			logline(s, "%s: connected", s->b.url.shown);
@@ -1211,6 +1294,7 @@ out_run(struct qb *s)
 		for (i = 0; i < nf; i++)
 			o[i] = pend[i].o;
 		t0 = sq_now_ms();
+		call_begin();
 		rc = s->b.ops->send(&s->b, o, nf, why, sizeof(why));
 		/* While the broker works: the next batch, from the queue. */
 		want = nf + s->b.batch - n;
@@ -1218,6 +1302,7 @@ out_run(struct qb *s)
 		    pend + n, want, &next_ms)) > 0)
 			n += (size_t)got;
 		rc2 = s->b.ops->confirm(&s->b, o, nf, why2, sizeof(why2));
+		call_end();
 		if (rc == BR_OK && rc2 != BR_OK) {
 			rc = rc2;
 			strlcpy(why, why2, sizeof(why));
@@ -1523,8 +1608,10 @@ in_run(struct qb *s)
 			continue;
 		}
 		got = 0;
+		call_begin();
 		rc = s->b.ops->fetch(&s->b, in, s->b.batch, s->drain ? 0 :
 		    SLICE_MS, &got, why, sizeof(why));
+		call_end();
 		if (rc != BR_OK) {
 			s->b.ops->done(&s->b, in, got);
 			if (broker_failed(s, rc, why) == -1)
@@ -1550,8 +1637,10 @@ in_run(struct qb *s)
 				break;
 			continue;
 		}
+		call_begin();
 		rc = s->b.ops->ack(&s->b, why, sizeof(why));
 		s->b.ops->done(&s->b, in, got);
+		call_end();
 		t0 = sq_now_ms() - t0;
 		in_dead_counts(in, got, asidebuf, sizeof(asidebuf));
 		logline(s, "%s -> %s: %zu received, %zu duplicates%s%s "
@@ -1589,6 +1678,7 @@ setup(struct qb *s, const char *root)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	beater_start(s);
 }
 
 int

@@ -42,6 +42,8 @@ setup() {
 }
 
 teardown() {
+	# A test that stopped the server (SIGSTOP) and failed.
+	kill -CONT "$REDIS_PID" 2>/dev/null || true
 	spoolq_teardown
 }
 
@@ -352,4 +354,29 @@ group_made() {
 	qb_inbox_toolarge
 	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
 	assert_line --index 0 0
+}
+
+@test "redis: an outbox of a queue with a 3 s lease beats through broker calls that wait out --timeout on a stopped server: its claims are never recovered, each message goes out once" {
+	local t0
+	qadmin config a set lease=3s >/dev/null
+	seq 1 5 | qsend -l a
+	kill -STOP "$REDIS_PID"
+	qbridge out a "$URL" 2>"$T/out.log" &
+	out=$!
+	wait_for -t 30 ready_cur a
+	# The default --timeout, 10 s, is three leases.
+	: >"$T/stolen"
+	t0=$(now_f)
+	until float_past "$t0" 12; do
+		took_none a ||
+		    fail "recovered from a live bridge: $(cat "$T/stolen")"
+		sleep 0.2
+	done
+	kill -CONT "$REDIS_PID"
+	bridge_wait 120 outbox_empty a
+	kill -TERM "$out"
+	wait "$out"
+	run qbridge in --drain -q "$URL" b
+	assert_success
+	assert_equal "$(bodies new b)" "$(seq 1 5)"
 }

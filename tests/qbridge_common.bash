@@ -503,3 +503,8 @@ qb_inbox_toolarge() {
 	    fail "line: ${stderr_lines[1]}"
 	assert_count dead b 2
 }
+
+# ready_cur QUEUE: something of QUEUE is claimed.
+ready_cur() {
+	(( $(count cur "$1") > 0 ))
+}
