@@ -85,6 +85,10 @@ away_drained() {
 	qb_bad_marker
 }
 
+@test "redis: a batch held on a full queue sets its message of a planted marker name aside once, not at every try" {
+	qb_bad_marker_held
+}
+
 @test "redis: the stream's fields are body, id, key, attributes and expires" {
 	qsend a -k r.k -H x=1 -H y='a b' --ttl 1h hello
 	id=$(msgid "$(only new a)")

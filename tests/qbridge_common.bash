@@ -296,6 +296,30 @@ qb_bad_marker() {
 	assert_count dead b 0
 }
 
+# qb_bad_marker_held: a batch that holds a message with a planted marker
+# name is refused by a full queue b and held: each try of the batch sends
+# the others again, but the message set aside goes to dead/ once, not at
+# every wait.
+qb_bad_marker_held() {
+	local ids
+	qsend a one two three four five
+	mapfile -t ids < <(names new a | sed 's/,.*//')
+	mkdir -p "$(qdir b)/dedup"
+	mkfifo "$(qdir b)/dedup/${ids[1]}"
+	run qbridge out --drain -q a "$URL"
+	assert_success
+	qadmin config b set max_messages=2 overflow=reject >/dev/null
+	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
+	assert_equal "$status" 75
+	# Four waits and the end, each a try of the batch again.
+	assert_equal "$(printf '%s\n' "${stderr_lines[@]}" |
+	    grep -Ec "$FULL_WAIT_RE")" 4
+	assert_equal "$(bodies new b)" $'one\nthree'
+	assert_equal "$(bodies dead b)" two
+	assert_equal "$(printf '%s\n' "${stderr_lines[@]}" |
+	    grep -c 'dead-lettered (r=badmarker)')" 1
+}
+
 # The lines of an inbox whose queue is full: one per wait, then the one of
 # --drain giving up.
 FULL_WHY='queue full \(max_messages or max_bytes in queue\.conf\)'
