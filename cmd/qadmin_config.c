@@ -8,6 +8,8 @@
  * prints
  * every key with its effective value and where it comes from.
  */
+#include <sys/stat.h>
+
 #include <err.h>
 #include <errno.h>
 #include <limits.h>
@@ -58,6 +60,24 @@ config_open(struct admin *a, struct sq_queue *q, const char *arg)
 	admin_open(a, q, arg);		/* says why, as every command */
 }
 
+/*
+ * The action named before the queue (config set q k=v, the order of
+ * "config get|set" in the list of commands): 1 when arg is an action and
+ * no queue of that name exists, so that the two may be read swapped.
+ */
+static int
+action_first(struct admin *a, const char *arg)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (strcmp(arg, "get") != 0 && strcmp(arg, "set") != 0 &&
+	    strcmp(arg, "show") != 0)
+		return 0;
+	tool_queue_path(path, a->root, arg, 0);
+	return lstat(path, &st) == -1 && errno == ENOENT;
+}
+
 int
 cmd_config(struct admin *a, int argc, char **argv)
 {
@@ -71,6 +91,11 @@ cmd_config(struct admin *a, int argc, char **argv)
 		admin_usage(NULL);
 	if (argc - optind < 1)
 		admin_usage("missing queue name");
+	if (argc - optind > 1 && action_first(a, argv[optind])) {
+		eq = argv[optind];
+		argv[optind] = argv[optind + 1];
+		argv[optind + 1] = eq;
+	}
 	/* set mends a queue.conf that does not load: it need not load. */
 	if (argc - optind > 1 && strcmp(argv[optind + 1], "set") == 0)
 		config_open(a, &q, argv[optind]);

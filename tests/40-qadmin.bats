@@ -206,6 +206,24 @@ conf_error() {
 	assert_unchanged "$before"
 }
 
+@test "config: the action may come before the queue, unless a queue has its name" {
+	qadmin create q
+	run -0 qadmin config set q lease=1m
+	assert_output "set lease = 1m"
+	run -0 qadmin config get q lease
+	assert_output 1m
+	run -0 qadmin config show q
+	assert_line --index 1 "lease = 1m	(queue.conf:2)"
+	run -66 qadmin config set nosuch lease=1m
+	assert_output "qadmin: config: nosuch: no such queue"
+	# A queue named set is the queue.
+	qadmin create set
+	run -64 qadmin config set q lease=2m
+	assert_line --index 0 "qadmin: config: q: unknown action (get, set or show)"
+	run -0 qadmin config get q lease
+	assert_output 1m
+}
+
 @test "config: an unknown key is an error naming file, line and key (78)" {
 	mkq q
 	qsend q keep
