@@ -323,7 +323,10 @@ counting_reader(char *buf, int size, void *arg)
 /*
  * 1 when key is dead_letter and names the queue whose queue.conf this
  * is (the same directory beside it), with the reason in why: its dead
- * letters would come back to be claimed again for ever.
+ * letters would come back to be claimed again for ever.  A symlink in
+ * the name's place is not followed, as the move does not follow it
+ * (SPEC 2, "Hostile and broken surroundings"): it is no queue, and the
+ * dead letters stay in dead/, instead of the queue failing to load.
  */
 static int
 self_dead_letter(struct loader *l, const char *key, char *why,
@@ -335,7 +338,8 @@ self_dead_letter(struct loader *l, const char *key, char *why,
 	if (strcmp(key, "dead_letter") != 0 || l->conf->dead_letter[0] == '\0')
 		return 0;
 	snprintf(rel, sizeof(rel), "../%s", l->conf->dead_letter);
-	if (fstat(l->dirfd, &a) == -1 || fstatat(l->dirfd, rel, &b, 0) == -1 ||
+	if (fstat(l->dirfd, &a) == -1 || fstatat(l->dirfd, rel, &b,
+	    AT_SYMLINK_NOFOLLOW) == -1 ||
 	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return 0;
 	snprintf(why, whysize, "%s: is this queue itself",

@@ -151,6 +151,18 @@ deliver() {
 	    fail "$(cat "$T/log")"
 }
 
+@test "dead_letter: a symlink in the queue's place, even to the queue itself, is no queue: dead/ with one warning, the queue still served" {
+	local a
+	rm -r "$SPOOLQ_DIR/dlq"
+	ln -s m "$SPOOLQ_DIR/dlq"
+	a=$(qsend -p m one)
+	run --separate-stderr qack --reject "$(qrecv m)"
+	assert_success
+	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: no such queue; dead letters kept in dead/"
+	assert_equal "$(names dead m)" "$a,a=1,r=rejected"
+	assert_count new m 0
+}
+
 @test "dead_letter: the target's max_messages never refuses a dead letter; two queues pointing at each other do not loop" {
 	local id
 	qadmin config dlq set max_messages=1 dead_letter=m >/dev/null
