@@ -49,21 +49,36 @@ sidecars_remove(struct sq_queue *q, const char *id)
  * whose queue lacks the message is an orphan that gc removes.  Best
  * effort, like the sidecar of a send: a message without its sidecar is
  * still delivered.  Returns a bit per sidecar made, for sidecars_unlink;
- * *there gets a bit per sidecar that to now has, made or found.
+ * *there gets a bit per sidecar that to now has, made or found; *lost
+ * gets 0, or the errno of the first sidecar q has that could not be
+ * given to to (its attr/ not a directory, say), for a caller that must
+ * not move the message without it.
  */
 static unsigned
 sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id,
-    unsigned *there)
+    unsigned *there, int *lost)
 {
+	struct stat st;
 	char name[SQ_ID_MAX + 32], tmp[SQ_NAME_MAX + 1];
 	size_t i;
 	unsigned made = 0;
-	int from, dest;
+	int from, dest, e;
 
 	*there = 0;
+	*lost = 0;
 	if ((from = sq_state_attr(q, 0)) == -1)
 		return 0;
 	if ((dest = sq_state_attr(to, 1)) == -1) {
+		/* A file or symlink in attr/'s place: a broken queue. */
+		e = errno == ENOTDIR || errno == ELOOP || errno == ENOENT ?
+		    SQ_EBROKEN : errno;
+		/* Lost only if q has a sidecar to give. */
+		for (i = 0; i < NSIDECARS && *lost == 0; i++) {
+			snprintf(name, sizeof(name), "%s%s", id,
+			    sidecar_suffixes[i]);
+			if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				*lost = e != 0 ? e : EIO;
+		}
 		close(from);
 		return 0;
 	}
@@ -71,17 +86,25 @@ sidecars_make(struct sq_queue *q, struct sq_queue *to, const char *id,
 		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
 		if (linkat(from, name, dest, name, 0) == 0) {
 			made |= 1u << i;
+			continue;
 		} else if (errno == EEXIST) {
 			/* left by a move that crashed: the same file */
 			*there |= 1u << i;
-		} else if (errno != ENOENT &&
-		    sq_id_new(tmp, sizeof(tmp)) == 0 &&
+			continue;
+		} else if (errno == ENOENT)
+			continue;
+		if (sq_id_new(tmp, sizeof(tmp)) == 0 &&
 		    copy_file(from, name, to->tmpfd, tmp) == 0) {
-			if (sq_rename(to->tmpfd, tmp, dest, name) == 0)
+			if (sq_rename(to->tmpfd, tmp, dest, name) == 0) {
 				made |= 1u << i;
-			else
-				unlinkat(to->tmpfd, tmp, 0);
+				continue;
+			}
+			e = errno;
+			unlinkat(to->tmpfd, tmp, 0);
+			errno = e;
 		}
+		if (*lost == 0)
+			*lost = errno != 0 ? errno : EIO;
 	}
 	if (made != 0)
 		fsync(dest);
@@ -123,7 +146,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	struct stat st;
 	char tmp[SQ_NAME_MAX + 1], dest[SQ_NAME_MAX + 1];
 	unsigned made = 0, there = 0;
-	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved;
+	int fromfd = -1, tofd = -1, tmpfd, rc = -1, saved, lost;
 
 	if (from == SQ_STATE_INFLIGHT || target == SQ_STATE_INFLIGHT ||
 	    target == SQ_STATE_RETRY || target == SQ_STATE_DEAD ||
@@ -147,7 +170,7 @@ sq_admin_move(struct sq_queue *q, enum sq_state from, const char *name,
 	}
 	/* Into another queue: the sidecars first, so h always holds. */
 	if (q != to)
-		made = sidecars_make(q, to, n.id, &there);
+		made = sidecars_make(q, to, n.id, &there, &lost);
 	if (move_rename(fromfd, name, tofd, dest) == 0) {
 		rc = 0;
 	} else if (errno == EXDEV) {
@@ -231,24 +254,36 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
  * lost, and the move only happens where the message would otherwise
  * have gone to dead/, itself unbounded.  The target is opened without
  * its queue.conf (a broken one does not stop the move) and the move is
- * made durable as q's durability says.
+ * made durable as q's durability says.  Two kinds stay in q's dead/
+ * with no warning: a fan-out copy still shared with another queue (its
+ * link count above one), whose ID the target may already hold or be
+ * given again from another copy, two messages of one ID and one
+ * sidecar; and a dead letter forwarded into q and not yet claimed (r=
+ * in its name), so queues naming each other do not pass a message that
+ * expires in each back and forth for ever.
  */
 int
 dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
     const struct sq_name *n, char *newname)
 {
 	struct sq_queue to;
-	struct sq_name m = *n;
+	struct sq_name m = *n, was;
 	struct stat st;
 	char path[PATH_MAX], dest[SQ_NAME_MAX + 1], err[PATH_MAX + 64];
 	unsigned made = 0, there = 0;
-	int rc = 0, e = 0;
+	int rc = 0, e = 0, lost;
 
 	if (q->conf.dead_letter[0] == '\0')
+		return 0;
+	/* Forwarded once already: it rests here. */
+	if (sq_name_parse(&was, name) == 0 && was.reason[0] != '\0')
 		return 0;
 	/* Only a regular file is a message; a gone one is the caller's. */
 	if (fstatat(fromfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    !S_ISREG(st.st_mode))
+		return 0;
+	/* A fan-out copy other queues still hold: its ID is not ours. */
+	if (st.st_nlink != 1)
 		return 0;
 	dead_letter_name(&m);
 	if ((size_t)snprintf(path, sizeof(path), "%s/../%s", q->path,
@@ -269,7 +304,13 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 		e = EXDEV;
 		goto out;
 	}
-	made = sidecars_make(q, &to, m.id, &there);
+	made = sidecars_make(q, &to, m.id, &there, &lost);
+	if (lost != 0) {
+		/* Never h without its sidecar: dead/ keeps both. */
+		sidecars_unlink(&to, m.id, made);
+		e = lost;
+		goto out;
+	}
 	if (move_rename(fromfd, name, to.newfd, dest) == -1) {
 		e = errno;
 		sidecars_unlink(&to, m.id, made);

@@ -254,8 +254,11 @@ int	move_quarantine(int dfd, const char *name, int qfd, char *to,
  * two queues: the commit point.  Returns 1 when moved (newname, when not
  * NULL, gets the name there: SQ_NAME_MAX + 1 bytes), 0 when q has no
  * dead_letter, when the message is gone or not a regular file (the
- * caller's own move then fails as it would have), or when the move
- * could not be made (no such queue, EXDEV, a failed rename: the cause in
+ * caller's own move then fails as it would have), when it is a fan-out
+ * copy still shared with another queue (a link count above one) or a
+ * dead letter forwarded into q and not yet claimed (r= in name), or
+ * when the move could not be made (no such queue, EXDEV, a failed
+ * rename, a sidecar that could not be given to the target: the cause in
  * q->dl_errno for sq_dead_letter_failed): the caller then moves it into
  * q's dead/ as ever, so nothing is lost.
  */

@@ -163,7 +163,7 @@ deliver() {
 	assert_count new m 0
 }
 
-@test "dead_letter: the target's max_messages never refuses a dead letter; two queues pointing at each other do not loop" {
+@test "dead_letter: the target's max_messages never refuses a dead letter; two queues pointing at each other pass a message on only when it fails again" {
 	local id
 	qadmin config dlq set max_messages=1 dead_letter=m >/dev/null
 	qsend dlq filler >/dev/null
@@ -192,4 +192,79 @@ deliver() {
 	assert_success
 	assert_equal "$stderr" "qsend: $SPOOLQ_DIR/o: dead_letter dlq: no such queue; dead letters kept in dead/"
 	assert_equal "$(names dead o)" "$b,r=overflow"
+}
+
+@test "dead_letter: a fan-out copy still shared with other queues stays in its own dead/, so dlq never holds one ID twice" {
+	local id
+	mkq a max_attempts=1 dead_letter=dlq
+	mkq b dead_letter=dlq
+	qadmin -q exchange create ex fanout
+	qadmin -q bind ex a
+	qadmin -q bind ex b
+	qadmin -q bind ex dlq
+	id=$(qsend -p -H k=v ex body)
+	qack --retry "$(qrecv a)"
+	run --separate-stderr qack --reject "$(qrecv b)"
+	assert_success
+	assert_equal "$stderr" ""
+	assert_equal "$(names dead a)" "$id,a=1,r=attempts,h"
+	assert_equal "$(names dead b)" "$id,a=1,r=rejected,h"
+	assert_equal "$(names new dlq)" "$id,h"
+	run --separate-stderr qadmin check dlq
+	assert_success
+	# The tap's copy acked: the others keep their sidecar.
+	qack "$(qrecv dlq)"
+	assert_file_exists "$SPOOLQ_DIR/a/attr/$id"
+	assert_file_exists "$SPOOLQ_DIR/b/attr/$id"
+}
+
+@test "dead_letter: queues naming each other, both with a ttl: a message expired on arrival stops in the second queue's dead/" {
+	qadmin config m set ttl=1h >/dev/null
+	qadmin config dlq set ttl=1h dead_letter=m >/dev/null
+	deliver m "$OLD_ID" aged
+	run --separate-stderr qrecv m
+	assert_failure 1
+	assert_equal "$(names new dlq)" "$OLD_ID,r=expired"
+	run --separate-stderr qrecv dlq
+	assert_failure 1
+	assert_equal "$stderr" ""
+	assert_equal "$(names dead dlq)" "$OLD_ID,r=expired"
+	assert_count new dlq 0
+	assert_count new m 0
+	assert_count dead m 0
+	# Expired in qadmin gc: the same.
+	deliver m "${OLD_ID%host}gc" gced
+	qadmin gc m >/dev/null
+	assert_equal "$(names new dlq)" "${OLD_ID%host}gc,r=expired"
+	run --separate-stderr qadmin gc dlq
+	assert_success
+	assert_count new dlq 0
+	assert_count new m 0
+	[[ $(names dead dlq) == *"${OLD_ID%host}gc,r=expired"* ]] || fail "$(names dead dlq)"
+}
+
+@test "dead_letter: a sidecar the target cannot take (attr/ a file or a symlink) keeps the message with it in dead/, with one warning" {
+	local id kind
+	for kind in file symlink; do
+		rm -rf "$SPOOLQ_DIR/dlq/attr"
+		case $kind in
+		file)	: >"$SPOOLQ_DIR/dlq/attr" ;;
+		symlink) mkdir -p "$T/elsewhere"
+			ln -s "$T/elsewhere" "$SPOOLQ_DIR/dlq/attr" ;;
+		esac
+		id=$(qsend -p -H colour=blue m body)
+		run --separate-stderr qack --reject "$(qrecv m)"
+		assert_success
+		assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: not a whole queue; dead letters kept in dead/"
+		assert_file_exists "$SPOOLQ_DIR/m/dead/$id,a=1,r=rejected,h"
+		grep -q colour "$SPOOLQ_DIR/m/attr/$id" || fail "$kind: sidecar lost"
+		assert_count new dlq 0
+		[[ -z $(ls "$T/elsewhere" 2>/dev/null) ]] || fail "$(ls "$T/elsewhere")"
+		rm -f "$SPOOLQ_DIR"/m/dead/* "$SPOOLQ_DIR"/m/attr/*
+	done
+	# Without a sidecar nothing is lost: it moves.
+	id=$(qsend -p m plain)
+	run --separate-stderr qack --reject "$(qrecv m)"
+	assert_success
+	assert_equal "$(names new dlq)" "$id,r=rejected"
 }
