@@ -24,7 +24,7 @@ static int
 show(struct sq_queue *q)
 {
 	const char *const *k;
-	char value[64];
+	char value[SQ_CONF_VALUE_MAX];
 	int line;
 
 	for (k = sq_conf_keys(); *k != NULL; k++) {
@@ -83,7 +83,7 @@ cmd_config(struct admin *a, int argc, char **argv)
 {
 	struct sq_queue q;
 	const char *keys[SQ_CONF_UPDATE_MAX], *values[SQ_CONF_UPDATE_MAX];
-	char value[64], why[256], hint[PATH_MAX + 80] = "", *eq;
+	char value[SQ_CONF_VALUE_MAX], why[256], hint[PATH_MAX + 80] = "", *eq;
 	const char *queue;
 	int i;
 

@@ -49,7 +49,7 @@ sq_conf_defaults(struct sq_conf *c)
 	c->retention_bytes = 0;
 	c->rate.count = 0;
 	c->rate.interval_ms = 0;
-	c->dead_letter[0] = '\0';
+	memset(c->dead_letter, 0, sizeof(c->dead_letter));
 }
 
 /*
@@ -184,17 +184,21 @@ sq_conf_set(struct sq_conf *c, const char *key, const char *value,
 		 * A queue NAME (SPEC 1) beside this one, never a path, as
 		 * the bindings and alternate of an exchange: a spool moved
 		 * or mounted elsewhere keeps its dead letters together.
-		 * "" (or "none") puts them in dead/ again.
+		 * "" (or "none") puts them in dead/ again.  The field is
+		 * cleared whole, so that one setting is always the same
+		 * bytes, whatever was set before (settings compare whole).
 		 */
 		if (value[0] == '\0' || strcmp(value, "none") == 0)
-			c->dead_letter[0] = '\0';
+			memset(c->dead_letter, 0, sizeof(c->dead_letter));
 		else if (!sq_queue_name_valid(value)) {
 			snprintf(why, whysize, "%s: not a queue name "
 			    "([A-Za-z0-9][A-Za-z0-9._-]{0,127}; no paths)",
 			    value);
 			rc = -1;
-		} else
+		} else {
+			memset(c->dead_letter, 0, sizeof(c->dead_letter));
 			strlcpy(c->dead_letter, value, sizeof(c->dead_letter));
+		}
 	}
 	else if (strcmp(key, "durability") == 0) {
 		if (strcmp(value, "none") == 0)
@@ -529,9 +533,13 @@ sq_conf_get(const struct sq_conf *c, const char *key, char *buf, size_t size)
 		strlcpy(buf, c->archive ? "yes" : "no", size);
 	else if (strcmp(key, "rate") == 0)
 		sq_rate_format(&c->rate, buf, size);
-	else if (strcmp(key, "dead_letter") == 0)
-		strlcpy(buf, c->dead_letter[0] != '\0' ? c->dead_letter :
-		    "none", size);
+	else if (strcmp(key, "dead_letter") == 0) {
+		if (strlcpy(buf, c->dead_letter[0] != '\0' ? c->dead_letter :
+		    "none", size) >= size) {
+			errno = ERANGE;
+			return -1;
+		}
+	}
 	else if (strcmp(key, "retention") == 0)
 		d = &c->retention_ms;
 	else if (strcmp(key, "retention_bytes") == 0)

@@ -367,10 +367,16 @@ int64_t	sq_conf_backoff_ms(const struct sq_conf *c, unsigned attempt);
  */
 const char *const *sq_conf_keys(void);
 
+/* Bytes of the longest value sq_conf_get writes, NUL included: a queue
+   name (dead_letter) of SQ_QUEUE_NAME_MAX bytes is the longest. */
+#define SQ_CONF_VALUE_MAX	(SQ_QUEUE_NAME_MAX + 1)
+
 /*
  * sq_conf_get - the value of key in c, formatted as queue.conf takes it
- * (durations as "30s", "5m", "500ms"), into buf (size bytes).  Returns 0,
- * or -1 with errno EINVAL for an unknown key.
+ * (durations as "30s", "5m", "500ms"), into buf (size bytes; any value
+ * fits in SQ_CONF_VALUE_MAX).  Returns 0, or -1 with errno EINVAL for an
+ * unknown key, ERANGE when the value does not fit in size (buf then
+ * holds its start, NUL-terminated).
  */
 int	sq_conf_get(const struct sq_conf *c, const char *key, char *buf,
 	    size_t size);

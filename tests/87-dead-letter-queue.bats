@@ -29,6 +29,17 @@ deliver() {
 	mv "$d/tmp/$2" "$d/new/$2"
 }
 
+@test "dead_letter: a queue name of 128 bytes is shown and read back whole" {
+	local long
+	long=$(printf 'd%.0s' {1..128})
+	qadmin create "$long"
+	run -0 qadmin config m set dead_letter="$long"
+	run -0 qadmin config m get dead_letter
+	assert_output "$long"
+	run -0 qadmin config m show
+	assert_line --regexp "^dead_letter = $long	\(queue.conf:[0-9]+\)\$"
+}
+
 @test "dead_letter: set, shown and got by qadmin config; none is the default" {
 	run --separate-stderr qadmin config m get dead_letter
 	assert_success

@@ -44,7 +44,7 @@ static int
 conf_same(const struct sq_conf *a, const struct sq_conf *b, const char *skip)
 {
 	const char *const *k;
-	char x[64], y[64];
+	char x[SQ_CONF_VALUE_MAX], y[SQ_CONF_VALUE_MAX];
 
 	for (k = sq_conf_keys(); *k != NULL; k++) {
 		if (skip != NULL && strcmp(*k, skip) == 0)

@@ -43,7 +43,7 @@ static int
 conf_same(const struct sq_conf *a, const struct sq_conf *b, const char *key)
 {
 	struct sq_conf x = *a;
-	char def[64], why[256];
+	char def[SQ_CONF_VALUE_MAX], why[256];
 
 	if (key != NULL && (sq_conf_get(b, key, def, sizeof(def)) == -1 ||
 	    sq_conf_set(&x, key, def, why, sizeof(why)) == -1))
@@ -63,7 +63,7 @@ static void
 check_key(const char *key, const char *s)
 {
 	struct sq_conf def, c, d;
-	char got[64], again[64], why[256];
+	char got[SQ_CONF_VALUE_MAX], again[SQ_CONF_VALUE_MAX], why[256];
 
 	memset(&def, 0, sizeof(def));
 	sq_conf_defaults(&def);
