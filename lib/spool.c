@@ -446,21 +446,30 @@ sq_queue_open_arg(struct sq_queue *q, const char *root, const char *arg,
 	return sq_queue_open(q, path, err, errsize);
 }
 
+/* A stream of the directory fd of its own, apart from fd's offset. */
+static DIR *
+listing(int fd)
+{
+	DIR *d;
+	int dfd;
+
+	if ((dfd = openat(fd, ".", DIR_FLAGS)) == -1)
+		return NULL;
+	if ((d = fdopendir(dfd)) == NULL)
+		close(dfd);
+	return d;
+}
+
 /* Count the non-dot entries of dir (in q). */
 static int
 count_dir(int fd, size_t *n)
 {
 	DIR *d;
 	struct dirent *e;
-	int dfd;
 
 	*n = 0;
-	if ((dfd = openat(fd, ".", DIR_FLAGS)) == -1)
+	if ((d = listing(fd)) == NULL)
 		return -1;
-	if ((d = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return -1;
-	}
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
 			(*n)++;
@@ -480,6 +489,195 @@ sq_queue_count(struct sq_queue *q, struct sq_counts *c)
 	    sq_group_stats(q, &gs) == -1)
 		return -1;
 	c->ready += gs.waiting;	/* ready, behind their groups' heads */
+	return 0;
+}
+
+/*
+ * The sealing of a queue being destroyed.  A tool that opened the queue
+ * before it was renamed aside keeps descriptors of its directories, and
+ * a rename into one of them still lands (a send, a dead letter forwarded
+ * from another queue, a move).  Removing a directory is the one step that
+ * decides such a race: rmdir(2) fails with ENOTEMPTY while anything is in
+ * it, and once it is gone a rename into it fails with ENOENT, which the
+ * sender reports.  So each directory a message can arrive in is removed
+ * empty, one by one, and a message found in one at that moment stops the
+ * destroy.
+ */
+#define SEAL_TRIES	16	/* rmdir attempts of one directory */
+
+/*
+ * Open the directory name of pfd into *fd and a listing of it, or return
+ * NULL with errno (ENOENT: it is gone) and nothing open.
+ */
+static DIR *
+listing_at(int pfd, const char *name, int *fd)
+{
+	DIR *d;
+	int saved;
+
+	if ((*fd = openat(pfd, name, DIR_FLAGS)) == -1)
+		return NULL;
+	if ((d = listing(*fd)) == NULL) {
+		saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+	return d;
+}
+
+/* Whether name, in a directory being sealed, is a message (1) or not. */
+typedef int	seal_real_fn(const char *name);
+
+static int
+seal_msg(const char *name)
+{
+	return name[0] != '.';
+}
+
+static int
+seal_none(const char *name)
+{
+	(void)name;
+	return 0;
+}
+
+/* A message waiting in a group's directory: not a baton, marker or order. */
+static int
+seal_grouped(const char *name)
+{
+	return name[0] != '.' && name[0] != ',';
+}
+
+/*
+ * Remove the directory name of pfd if it holds no message (real): what
+ * else is in it goes first.  Returns 0 when it is gone (or was not
+ * there), 1 when a message is in it (it is then left, with what else is
+ * in it), -1 with errno.  *emptied is set when something was removed
+ * from it before a message was found.
+ */
+static int
+seal_dir(int pfd, const char *name, seal_real_fn *real, int *emptied)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, tries, found;
+
+	for (tries = 0; tries < SEAL_TRIES; tries++) {
+		if (unlinkat(pfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			return -1;
+		if ((d = listing_at(pfd, name, &fd)) == NULL)
+			return errno == ENOENT ? 0 : -1;
+		found = 0;
+		while (!found && (e = readdir(d)) != NULL)
+			found = strcmp(e->d_name, ".") != 0 &&
+			    strcmp(e->d_name, "..") != 0 && real(e->d_name);
+		closedir(d);
+		if (!found) {
+			(void)remove_tree(fd);
+			*emptied = 1;
+		}
+		close(fd);
+		if (found)
+			return 1;
+	}
+	errno = EBUSY;
+	return -1;
+}
+
+/* Give the group key of gsfd a free baton, when it has none. */
+static void
+free_baton(int gsfd, const char *key)
+{
+	int gfd, fd;
+
+	if ((gfd = openat(gsfd, key, DIR_FLAGS)) == -1)
+		return;
+	fd = openat(gfd, SQ_GROUP_FREE, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0666);
+	if (fd != -1)
+		close(fd);
+	close(gfd);
+}
+
+/*
+ * Seal groups/ of qfd: each group's directory, then groups/ itself.  A
+ * group that had its baton removed before a message arrived gets a free
+ * one back, which the groups' upkeep advances.  Returns as seal_dir.
+ */
+static int
+seal_groups(int qfd)
+{
+	struct dirent *e;
+	DIR *d;
+	int gsfd, rc, tries, emptied;
+
+	for (tries = 0; tries < SEAL_TRIES; tries++) {
+		if ((d = listing_at(qfd, SQ_DIR_GROUPS, &gsfd)) == NULL)
+			return errno == ENOENT ? 0 : -1;
+		rc = 0;
+		while (rc == 0 && (e = readdir(d)) != NULL) {
+			if (!sq_group_key_valid(e->d_name, strlen(e->d_name)))
+				continue;
+			emptied = 0;
+			rc = seal_dir(gsfd, e->d_name, seal_grouped, &emptied);
+			if (rc == -1 && errno == ENOTDIR)
+				rc = 0;	/* not a group: removed below */
+			if (rc == 1 && emptied)
+				free_baton(gsfd, e->d_name);
+		}
+		closedir(d);
+		close(gsfd);
+		if (rc != 0)
+			return rc;
+		emptied = 0;
+		if ((rc = seal_dir(qfd, SQ_DIR_GROUPS, seal_none, &emptied)) !=
+		    1)
+			return rc;
+		/* A group made meanwhile was emptied: look at it again. */
+	}
+	errno = EBUSY;
+	return -1;
+}
+
+/*
+ * Seal the queue qfd: tmp/ first, so that no send can begin, then every
+ * directory a message can be renamed into.  Returns 0 when all are gone,
+ * 1 when a message arrived in one, -1 with errno.
+ */
+static int
+seal_queue(int qfd)
+{
+	static const struct {
+		const char	*name;
+		seal_real_fn	*real;
+	} dirs[] = {
+		{ SQ_DIR_TMP, seal_none }, { SQ_DIR_NEW, seal_msg },
+		{ SQ_DIR_RETRY, seal_msg }, { SQ_DIR_CUR, seal_msg },
+		{ SQ_DIR_DEAD, seal_msg },
+	};
+	size_t i;
+	int rc, emptied;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		emptied = 0;
+		if ((rc = seal_dir(qfd, dirs[i].name, dirs[i].real, &emptied))
+		    != 0)
+			return rc;
+	}
+	return seal_groups(qfd);
+}
+
+/* Make again the state directories seal_queue removed from qfd. */
+static int
+unseal_queue(int qfd)
+{
+	size_t i;
+
+	for (i = 0; i < NSTATE_DIRS; i++)
+		if (mkdir_shared(qfd, state_dirs[i]) == -1 && errno != EEXIST)
+			return -1;
 	return 0;
 }
 
@@ -513,6 +711,23 @@ sq_queue_destroy(const char *path, int force)
 	    arc4random());
 	if (sq_rename(pfd, base, pfd, tmp) == -1) {
 		saved = errno;
+		close(pfd);
+		sq_queue_close(&q);
+		errno = saved;
+		return -1;
+	}
+	/*
+	 * What arrived between the count and the rename, or arrives now
+	 * through a descriptor opened before it, stops the destroy: the
+	 * queue is put back and refused as a queue that is not empty.
+	 */
+	if (!force && (rc = seal_queue(q.fd)) != 0) {
+		saved = rc == 1 ? ENOTEMPTY : errno;
+		if (unseal_queue(q.fd) == -1 ||
+		    sq_rename(pfd, tmp, pfd, base) == -1)
+			saved = errno;	/* left under the dot name */
+		else
+			fsync(pfd);
 		close(pfd);
 		sq_queue_close(&q);
 		errno = saved;

@@ -604,7 +604,15 @@ void	sq_queue_close(struct sq_queue *q);
  * sq_queue_destroy - remove the queue at path.  Unless force is set,
  * refuses (ENOTEMPTY) a queue holding messages in new, cur, retry or
  * dead, or waiting in a group (groups/KEY/).  The queue is first renamed to a dot name so that it disappears
- * at once, then removed.  Returns 0 or -1 with errno.
+ * at once, then removed.  Unless force is set, each directory a message
+ * can arrive in (tmp, new, retry, cur, dead, groups/KEY, groups) is then
+ * removed while empty, one by one, before anything else: a message that
+ * came in after the look (a send or a dead letter forwarded through a
+ * descriptor opened before the rename) makes rmdir(2) fail, and the queue
+ * is made whole again, renamed back and refused (ENOTEMPTY); a rename
+ * into a directory already removed fails for its sender (ENOENT).
+ * Returns 0 or -1 with errno (another errno when the queue could not be
+ * put back: it is then left under its dot name).
  */
 int	sq_queue_destroy(const char *path, int force);
 

@@ -146,6 +146,68 @@ teardown() {
 	done
 }
 
+# destroy_held LOG QUEUE: start `qadmin destroy QUEUE` in the background
+# with its first rename (the one that puts the queue aside) held back 4 s
+# by strace, and wait until it is held there, past its look at the queue.
+destroy_held() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=renameat2,rename \
+	    -e inject=renameat2:delay_enter=4000000:when=1 \
+	    qadmin destroy "$2" >"$1.out" 2>&1 &
+	DESTROY_PID=$!
+	wait_for grep -q 'destroy\.' "$1"
+}
+
+# destroy_done LOG: wait for destroy_held's qadmin; its status in $status.
+destroy_done() {
+	# What came in came before the rename: it is still held back.
+	run grep -c ' = ' "$1"
+	assert_output 0
+	status=0
+	wait "$DESTROY_PID" || status=$?
+	output=$(cat "$1.out")
+}
+
+@test "qadmin destroy: a message sent while the queue is put aside stops it; the queue is put back with it (65)" {
+	mkq q
+	destroy_held "$T/strace.log" q
+	qsend q landed
+	destroy_done "$T/strace.log"
+	assert_equal "$status" 65
+	assert_output --partial 'qadmin: destroy: q: queue not empty'
+	assert_count new q 1
+	run -0 qrecv -A q
+	assert_output landed
+	run -0 qadmin destroy q
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
+}
+
+@test "qadmin destroy: a dead letter forwarded in while the queue is put aside stops it; a grouped send too" {
+	mkq q
+	mkq src dead_letter=q
+	qsend src doomed
+	local r
+	r=$(qrecv src)
+	destroy_held "$T/strace.log" q
+	qack --reject "$r"
+	destroy_done "$T/strace.log"
+	assert_equal "$status" 65
+	assert_count new q 1
+	assert_count dead src 0
+	run -0 qrecv -A q
+	assert_output doomed
+
+	destroy_held "$T/strace2.log" q
+	qsend -g grp q first
+	destroy_done "$T/strace2.log"
+	assert_equal "$status" 65
+	run -0 qrecv -A q
+	assert_output first
+}
+
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
 	mkdir -p "$SPOOLQ_DIR/notaq/sub"
 	echo precious > "$SPOOLQ_DIR/notaq/file"
