@@ -282,7 +282,8 @@ tool_dead_letter_warn(struct sq_queue *q)
 
 	if ((e = sq_dead_letter_failed(q)) == 0)
 		return;
-	why = e == ENOENT || e == ENOTDIR ? "no such queue" :
+	why = e == ENOENT ? "no such queue" :
+	    e == ENOTDIR ? "not a queue" :
 	    e == EXDEV ? "on another file system" :
 	    e == SQ_EBROKEN ? "not a whole queue" : strerror(e);
 	warnx("%s: dead_letter %s: %s; dead letters kept in %s/", q->path,

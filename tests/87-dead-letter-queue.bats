@@ -158,8 +158,27 @@ deliver() {
 	qsend m three >/dev/null
 	work --drain m -- sh -c 'exit 100'
 	assert_equal "$(count dead m)" 3
-	grep -qx "qworker: $SPOOLQ_DIR/m: dead_letter dlq: no such queue; dead letters kept in dead/" "$T/log" ||
+	grep -qx "qworker: $SPOOLQ_DIR/m: dead_letter dlq: not a queue; dead letters kept in dead/" "$T/log" ||
 	    fail "$(cat "$T/log")"
+}
+
+@test "dead_letter: a directory without the queue layout, or a file, in the queue's place is not a queue, as qadmin says of it" {
+	local a
+	rm -r "$SPOOLQ_DIR/dlq"
+	mkdir -p "$SPOOLQ_DIR/dlq/stuff"
+	a=$(qsend -p m one)
+	run --separate-stderr qack --reject "$(qrecv m)"
+	assert_success
+	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: not a queue; dead letters kept in dead/"
+	assert_equal "$(names dead m)" "$a,a=1,r=rejected"
+	expect_fail 66 qadmin destroy -f dlq
+	assert_output --partial 'dlq: not a queue'
+	rm -r "$SPOOLQ_DIR/dlq"
+	: >"$SPOOLQ_DIR/dlq"
+	qsend m two >/dev/null
+	run --separate-stderr qack --reject "$(qrecv m)"
+	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: not a queue; dead letters kept in dead/"
+	assert_count dead m 2
 }
 
 @test "dead_letter: a symlink in the queue's place, even to the queue itself, is no queue: dead/ with one warning, the queue still served" {
@@ -169,7 +188,7 @@ deliver() {
 	a=$(qsend -p m one)
 	run --separate-stderr qack --reject "$(qrecv m)"
 	assert_success
-	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: no such queue; dead letters kept in dead/"
+	assert_equal "$stderr" "qack: $SPOOLQ_DIR/m: dead_letter dlq: not a queue; dead letters kept in dead/"
 	assert_equal "$(names dead m)" "$a,a=1,r=rejected"
 	assert_count new m 0
 }
