@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -253,8 +254,9 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
  * (max_messages, max_bytes) never refuse a dead letter: nothing may be
  * lost, and the move only happens where the message would otherwise
  * have gone to dead/, itself unbounded.  The target is opened without
- * its queue.conf (a broken one does not stop the move) and the move is
- * made durable as q's durability says.  Two kinds stay in q's dead/
+ * its queue.conf (a broken one does not stop the move), once for the
+ * life of q (dead_letter_target), and the move is made durable as q's
+ * durability says.  Two kinds stay in q's dead/
  * with no warning: a fan-out copy still shared with another queue (its
  * link count above one), whose ID the target may already hold or be
  * given again from another copy, two messages of one ID and one
@@ -262,14 +264,57 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
  * in its name), so queues naming each other do not pass a message that
  * expires in each back and forth for ever.
  */
+void
+dead_letter_close(struct sq_queue *q)
+{
+	if (q->dl_to == NULL)
+		return;
+	sq_queue_close(q->dl_to);
+	free(q->dl_to);
+	q->dl_to = NULL;
+}
+
+/*
+ * The dead_letter queue of q, at path: its directories (not its
+ * queue.conf: a broken one does not stop the move), opened at the first
+ * dead letter and kept in q->dl_to while path still names that very
+ * directory (one fstatat(2) per dead letter, no open: a queue destroyed,
+ * renamed or made anew since is opened again).  Returns it, or NULL with
+ * errno (ENOENT, ENOTDIR: no queue there; SQ_EBROKEN...).
+ */
+static struct sq_queue *
+dead_letter_target(struct sq_queue *q, const char *path)
+{
+	struct sq_queue *to = q->dl_to;
+	struct stat named, open;
+	char err[PATH_MAX + 64];
+	int saved;
+
+	if (to != NULL && strcmp(to->path, path) == 0 &&
+	    fstatat(AT_FDCWD, path, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    fstat(to->fd, &open) == 0 && named.st_dev == open.st_dev &&
+	    named.st_ino == open.st_ino)
+		return to;
+	dead_letter_close(q);
+	if ((to = malloc(sizeof(*to))) == NULL)
+		return NULL;
+	if (sq_queue_open_dirs(to, path, err, sizeof(err)) == -1) {
+		saved = errno;
+		free(to);
+		errno = saved;
+		return NULL;
+	}
+	return q->dl_to = to;
+}
+
 int
 dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
     const struct sq_name *n, char *newname)
 {
-	struct sq_queue to;
+	struct sq_queue *to;
 	struct sq_name m = *n, was;
 	struct stat st;
-	char path[PATH_MAX], dest[SQ_NAME_MAX + 1], err[PATH_MAX + 64];
+	char path[PATH_MAX], dest[SQ_NAME_MAX + 1];
 	unsigned made = 0, there = 0;
 	int rc = 0, e = 0, lost;
 
@@ -291,7 +336,7 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 		q->dl_errno = ENAMETOOLONG;
 		return 0;
 	}
-	if (sq_queue_open_dirs(&to, path, err, sizeof(err)) == -1) {
+	if ((to = dead_letter_target(q, path)) == NULL) {
 		q->dl_errno = errno;
 		return 0;
 	}
@@ -300,38 +345,38 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 		goto out;
 	}
 	/* Never a copy: one rename, or dead/ as ever. */
-	if (to.dev != st.st_dev) {
+	if (to->dev != st.st_dev) {
 		e = EXDEV;
 		goto out;
 	}
-	made = sidecars_make(q, &to, m.id, &there, &lost);
+	made = sidecars_make(q, to, m.id, &there, &lost);
 	if (lost != 0) {
 		/* Never h without its sidecar: dead/ keeps both. */
-		sidecars_unlink(&to, m.id, made);
+		sidecars_unlink(to, m.id, made);
 		e = lost;
 		goto out;
 	}
-	if (move_rename(fromfd, name, to.newfd, dest) == -1) {
+	if (move_rename(fromfd, name, to->newfd, dest) == -1) {
 		e = errno;
-		sidecars_unlink(&to, m.id, made);
+		sidecars_unlink(to, m.id, made);
 		if (e == ENOENT)
 			e = 0;		/* gone: the caller's move says so */
+		dead_letter_close(q);	/* the next opens the queue afresh */
 		goto out;
 	}
 	rc = 1;
 	q->dl_errno = 0;
 	q->dl_sent++;
 	if (q->conf.durability == SQ_DURABILITY_FSYNC)
-		(void)fsync(to.newfd);
+		(void)fsync(to->newfd);
 	sidecars_unlink(q, m.id, there);
 	/* An old ID: claimed in ID order ahead of the index's snapshot. */
-	(void)index_offer(&to, dest);
+	(void)index_offer(to, dest);
 	if (newname != NULL)
 		strlcpy(newname, dest, SQ_NAME_MAX + 1);
 out:
 	if (e != 0)
 		q->dl_errno = e;
-	sq_queue_close(&to);
 	return rc;
 }
 

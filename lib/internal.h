@@ -265,6 +265,12 @@ int	move_quarantine(int dfd, const char *name, int qfd, char *to,
 int	dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 	    const struct sq_name *n, char *newname);
 
+/*
+ * dead_letter_close - close the dead_letter queue q keeps open
+ * (q->dl_to), if any: dead_letter_forward opens it again when needed.
+ */
+void	dead_letter_close(struct sq_queue *q);
+
 /* dead_name - turn n into its dead-letter form with the given reason. */
 void	dead_name(struct sq_name *n, const char *reason);
 

@@ -219,6 +219,7 @@ sq_queue_close(struct sq_queue *q)
 	if (q->run_open)
 		close(q->runfd);
 	q->run_open = 0;
+	dead_letter_close(q);
 	group_cache_free(q);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
@@ -376,6 +377,7 @@ sq_queue_reopen(struct sq_queue *q)
 	if (q->run_open)
 		close(q->runfd);	/* opened again on demand */
 	q->run_open = 0;
+	dead_letter_close(q);		/* likewise */
 	return 0;
 }
 

@@ -487,6 +487,8 @@ struct sq_queue {
 						   sq_dead_letter_failed */
 	unsigned long	dl_sent;		/* dead letters given to the
 						   dead_letter queue */
+	struct sq_queue	*dl_to;			/* that queue, opened on demand
+						   (admin.c); closed with q */
 	int64_t		group_ms;		/* group upkeep due (group.c) */
 	struct sq_group_cache *group_cache;	/* order files read (group.c) */
 	/*

@@ -181,6 +181,25 @@ deliver() {
 	assert_count dead m 2
 }
 
+@test "dead_letter: the dead-letter queue is opened once per run, not per dead letter, and opened again when it is made anew" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local -a r
+	qsend m a b c d >/dev/null
+	r=($(qrecv -n 4 m))
+	strace -E "$(leakless_env)" -f -qq -o "$T/trace" -e trace=openat \
+	    qack --reject "${r[@]:0:3}"
+	assert_equal "$(count new dlq)" 3
+	run grep -c '/\.\./dlq",' "$T/trace"
+	assert_output 1
+	# Made anew meanwhile: the next dead letter finds the new queue.
+	qadmin destroy -f dlq
+	mkq dlq
+	run -0 qack --reject "${r[3]}"
+	assert_equal "$(count new dlq)" 1
+	assert_count dead m 0
+}
+
 @test "dead_letter: a symlink in the queue's place, even to the queue itself, is no queue: dead/ with one warning, the queue still served" {
 	local a
 	rm -r "$SPOOLQ_DIR/dlq"

@@ -135,6 +135,16 @@ main(void)
 	    got) == 0 && sq_dead_letter_failed(&q) == 0,
 	    "the same cause is told once");
 	ok(tap_queue_count(&t, SQ_DIR_DEAD) == 2, "both in dead/");
+
+	/* Made anew: the same open q finds it (no stale descriptors). */
+	ok(sq_queue_create(dlq, NULL, NULL, 0, why, sizeof(why)) == 0,
+	    "dlq made anew");
+	ok(send_claim(&q, "five", &c) == 0, "send and claim a fifth");
+	snprintf(want, sizeof(want), "%s,g=grp,r=rejected,h", c.n.id);
+	ok(sq_reject(&q, c.name, NULL, got) == 0, "reject");
+	is_str(got, want, "into the new dlq as %s", got);
+	ok(there(dlq, SQ_DIR_NEW, want), "in the new dlq/new/");
+	ok(tap_queue_count(&t, SQ_DIR_DEAD) == 2, "not in q's dead/");
 	tap_queue_remove(&t, &q);
 	return tap_done();
 }
