@@ -21,6 +21,15 @@
  * entries not acked come again as pending ones, and the inbox drops
  * them as duplicates).  Closing, the XACK still waiting is sent and its
  * reply read.
+ * A whole batch of new entries is followed at once by the XREADGROUP of
+ * the next (">", COUNT, never BLOCK: an XACK behind it would wait out
+ * the block), so that the server reads it while the core sends the
+ * batch into the queue; the next fetch takes its reply.  The entries so
+ * read ahead are this consumer's pending ones until acked: a crash or a
+ * new connection reads them again from ID 0, in order, after those of
+ * the batch before.  Replies come in the order of the commands: the
+ * XACKs written before the read ahead (acks_pre) are read before its
+ * reply, those written after it (acks_out) after it.
  */
 #include <sys/time.h>
 
@@ -45,6 +54,8 @@ struct rconn {
 	size_t		 nids;
 	size_t		 nsent;		/* XADDs of the last send */
 	int		 acks_out;	/* XACKs written, replies not read */
+	int		 ahead;		/* an XREADGROUP read ahead is out */
+	int		 acks_pre;	/* XACKs written before it, not read */
 };
 
 static const char *const params_in[] = { "group", "consumer", NULL };
@@ -115,13 +126,13 @@ reply_class(const redisReply *r)
  * XACKs written before.  BR_OK, or BR_DOWN with a message in err.
  */
 static int
-acks_read(struct rconn *rc, char *err, size_t errsize)
+acks_read(struct rconn *rc, int *count, char *err, size_t errsize)
 {
 	redisReply *r;
 	int st = BR_OK;
 
-	while (rc->acks_out > 0) {
-		rc->acks_out--;
+	while (*count > 0) {
+		(*count)--;
 		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK ||
 		    r == NULL) {
 			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
@@ -156,7 +167,8 @@ command(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 			    '\0' ? rc->c->errstr : "connection lost");
 			return BR_DOWN;
 		}
-		if ((st = acks_read(rc, err, errsize)) != BR_OK)
+		if ((st = acks_read(rc, &rc->acks_out, err, errsize)) !=
+		    BR_OK)
 			return st;
 		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK)
 			r = NULL;
@@ -177,11 +189,76 @@ command(struct rconn *rc, int argc, const char **argv, const size_t *lens,
 	return BR_OK;
 }
 
+/*
+ * Write the XREADGROUP of the next batch, read ahead (see the top): it
+ * goes out now, with nothing behind it.  Best effort: a failure leaves
+ * the next fetch to read as it would have.
+ */
+static void
+ahead_send(struct bridge *b, struct rconn *rc, size_t max)
+{
+	const char *argv[9];
+	char count[32];
+	int done = 0;
+
+	snprintf(count, sizeof(count), "%zu", max);
+	argv[0] = "XREADGROUP";
+	argv[1] = "GROUP";
+	argv[2] = rc->group;
+	argv[3] = rc->consumer;
+	argv[4] = "COUNT";
+	argv[5] = count;
+	argv[6] = "STREAMS";
+	argv[7] = b->url.path;
+	argv[8] = ">";
+	if (redisAppendCommandArgv(rc->c, 9, argv, NULL) != REDIS_OK)
+		return;
+	rc->acks_pre = rc->acks_out;
+	rc->acks_out = 0;
+	rc->ahead = 1;
+	while (!done)
+		if (redisBufferWrite(rc->c, &done) != REDIS_OK)
+			return;		/* the reply's read fails too */
+}
+
+/*
+ * The reply of the XREADGROUP read ahead, after those of the XACKs
+ * before it: BR_OK with *out (freed by the caller), or an error.
+ */
+static int
+ahead_take(struct rconn *rc, redisReply **out, char *err, size_t errsize)
+{
+	redisReply *r;
+	int st;
+
+	*out = NULL;
+	rc->ahead = 0;
+	st = acks_read(rc, &rc->acks_pre, err, errsize);
+	if (redisGetReply(rc->c, (void **)&r) != REDIS_OK || r == NULL) {
+		snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
+		    rc->c->errstr : "connection lost");
+		return BR_DOWN;
+	}
+	if (st == BR_OK && r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errsize, "XREADGROUP: %s", r->str);
+		st = reply_class(r);
+		if (st == REPLY_REFUSED)
+			st = BR_CONFIG;
+	}
+	if (st != BR_OK) {
+		freeReplyObject(r);
+		return st;
+	}
+	*out = r;
+	return BR_OK;
+}
+
 static void
 redis_close(struct bridge *b)
 {
 	struct rconn *rc = b->conn;
 	char err[BR_ERR_MAX];
+	redisReply *r;
 
 	if (rc == NULL)
 		return;
@@ -189,8 +266,11 @@ redis_close(struct bridge *b)
 		freeReplyObject(rc->reply);
 	free(rc->ids);
 	if (rc->c != NULL) {
+		if (rc->ahead && rc->c->err == 0 && ahead_take(rc, &r, err,
+		    sizeof(err)) == BR_OK && r != NULL)
+			freeReplyObject(r);
 		if (rc->acks_out > 0 && rc->c->err == 0)
-			(void)acks_read(rc, err, sizeof(err));
+			(void)acks_read(rc, &rc->acks_out, err, sizeof(err));
 		redisFree(rc->c);
 	}
 	free(rc);
@@ -441,6 +521,20 @@ redis_ack_ids(struct bridge *b, const char **ids, size_t n, char *err,
 	return st == BR_CONFIG ? BR_DOWN : st;
 }
 
+/* The entries of an XREADGROUP reply, or NULL when it has none. */
+static const redisReply *
+stream_entries(const redisReply *r)
+{
+	const redisReply *e;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->elements < 2)
+		return NULL;
+	e = r->element[0]->element[1];
+	return e->elements > 0 ? e : NULL;
+}
+
 static int
 redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
     size_t *got, char *err, size_t errsize)
@@ -455,6 +549,13 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 
 	*got = 0;
 	for (;;) {
+		if (rc->ahead) {
+			if ((st = ahead_take(rc, &r, err, errsize)) != BR_OK)
+				return st;
+			if ((entries = stream_entries(r)) != NULL)
+				break;
+			freeReplyObject(r);
+		}
 		k = 0;
 		snprintf(count, sizeof(count), "%zu", max);
 		argv[k++] = "XREADGROUP";
@@ -475,12 +576,7 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 		if ((st = command(rc, k, argv, NULL, &r, err, errsize)) !=
 		    BR_OK)
 			return st;
-		entries = NULL;
-		if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-		    r->element[0]->type == REDIS_REPLY_ARRAY &&
-		    r->element[0]->elements >= 2)
-			entries = r->element[0]->element[1];
-		if (entries == NULL || entries->elements == 0) {
+		if ((entries = stream_entries(r)) == NULL) {
 			freeReplyObject(r);
 			if (rc->pending_done)
 				return BR_OK;
@@ -512,6 +608,9 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	/* Entries deleted from the stream while pending: nothing to carry. */
 	st = redis_ack_ids(b, gone, ngone, err, errsize);
 	free(gone);
+	/* A whole batch of new ones: more may wait, read them meanwhile. */
+	if (st == BR_OK && rc->pending_done && entries->elements >= max)
+		ahead_send(b, rc, max);
 	return st;
 }
 
