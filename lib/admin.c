@@ -356,7 +356,15 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 		e = lost;
 		goto out;
 	}
-	if (move_rename(fromfd, name, to->newfd, dest) == -1) {
+	/*
+	 * The commit point, judged as a settle's: a rename the file system
+	 * reported failed but made is made, and the message is not moved
+	 * again into dead/.  A grouped one waits behind its group's head,
+	 * as a send into the group puts it.
+	 */
+	if ((m.group[0] != '\0' ? group_publish_from(to, fromfd, name, dest,
+	    m.group) : settle_commit(q, fromfd, name, SQ_DIR_NEW, to->newfd,
+	    dest)) == -1) {
 		e = errno;
 		sidecars_unlink(to, m.id, made);
 		if (e == ENOENT)
@@ -367,11 +375,12 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 	rc = 1;
 	q->dl_errno = 0;
 	q->dl_sent++;
-	if (q->conf.durability == SQ_DURABILITY_FSYNC)
+	if (m.group[0] == '\0' && q->conf.durability == SQ_DURABILITY_FSYNC)
 		(void)fsync(to->newfd);
 	sidecars_unlink(q, m.id, there);
 	/* An old ID: claimed in ID order ahead of the index's snapshot. */
-	(void)index_offer(to, dest);
+	if (m.group[0] == '\0')
+		(void)index_offer(to, dest);
 	if (newname != NULL)
 		strlcpy(newname, dest, SQ_NAME_MAX + 1);
 out:

@@ -145,6 +145,22 @@ settle_commit(struct sq_queue *q, int fromfd, const char *from,
 }
 
 int
+commit_rename(int fromfd, const char *from, int tofd, const char *to)
+{
+	int rc, e;
+
+	if (move_rename(fromfd, from, tofd, to) == 0)
+		return 0;
+	e = errno;
+	/* A rename is judged without q: only an unlink looks further. */
+	if ((rc = settle_made(NULL, fromfd, from, tofd, to)) == MADE)
+		return 0;
+	if (rc == THERE || (rc == -1 && e != ENOENT))
+		errno = e;
+	return -1;
+}
+
+int
 settle_move(struct sq_queue *q, int fromfd, const char *from,
     const char *dir, int tofd, struct sq_name *n, char *newname)
 {

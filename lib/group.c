@@ -349,7 +349,7 @@ baton_id(const char *b)
 static int
 promote(struct sq_queue *q, int gfd, const char *name)
 {
-	char moved[SQ_NAME_MAX + 1];
+	char moved[SQ_NAME_MAX + 1], reason[SQ_REASON_MAX];
 	struct sq_name n;
 	int tofd;
 
@@ -357,12 +357,15 @@ promote(struct sq_queue *q, int gfd, const char *name)
 		errno = EINVAL;
 		return -1;
 	}
+	/* A dead letter forwarded in keeps its reason until its claim. */
+	strlcpy(reason, n.reason, sizeof(reason));
 	tofd = q->newfd;
 	if (n.due >= 0 && n.due * 1000 > sq_now_ms()) {
 		tofd = q->retryfd;
 		retry_name(&n, n.due);
 	} else
 		ready_name(&n);
+	strlcpy(n.reason, reason, sizeof(n.reason));
 	if (move_message(gfd, name, tofd, &n, moved) == -1)
 		return -1;
 	if (tofd == q->retryfd)
@@ -987,8 +990,8 @@ group_order_wrong(int gfd, const char *key)
 /* ------------------------------------------------------- transitions */
 
 int
-group_publish_into(struct sq_queue *q, struct group_add *a,
-    const char *tmpname, const char *name, const char *key)
+group_publish_into(struct sq_queue *q, struct group_add *a, int fromfd,
+    const char *from, const char *name, const char *key)
 {
 	struct stat st;
 	int saved, tries;
@@ -999,11 +1002,11 @@ group_publish_into(struct sq_queue *q, struct group_add *a,
 				return -1;
 			add_begin(a);
 		}
-		if (move_rename(q->tmpfd, tmpname, a->fd, name) == 0)
+		if (commit_rename(fromfd, from, a->fd, name) == 0)
 			return 0;
 		saved = errno;
 		/* The group's directory was removed as idle meanwhile. */
-		if (saved == ENOENT && tries < 3 && fstatat(q->tmpfd, tmpname,
+		if (saved == ENOENT && tries < 3 && fstatat(fromfd, from,
 		    &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			add_end(a);
 			close(a->fd);
@@ -1034,6 +1037,13 @@ int
 sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
     const char *key)
 {
+	return group_publish_from(q, q->tmpfd, tmpname, name, key);
+}
+
+int
+group_publish_from(struct sq_queue *q, int fromfd, const char *from,
+    const char *name, const char *key)
+{
 	struct group_add a;
 	char id[SQ_ID_MAX];
 	int saved;
@@ -1044,7 +1054,7 @@ sq_group_publish(struct sq_queue *q, const char *tmpname, const char *name,
 	memset(&a, 0, sizeof(a));
 	a.fd = -1;
 	a.first = id;
-	if (group_publish_into(q, &a, tmpname, name, key) == -1) {
+	if (group_publish_into(q, &a, fromfd, from, name, key) == -1) {
 		saved = errno;
 		if (a.fd != -1) {
 			add_end(&a);

@@ -185,13 +185,24 @@ struct group_add {
  * needed), the add's marker made and the group's order file removed
  * unless it checks and its last name is older than a->first, all before
  * the first rename; a->fd stays open for the next message.  The rename
- * of tmp/tmpname to groups/KEY/name is the commit point of the send.
- * Returns 0, or -1 with errno of the rename (EEXIST: the name is taken)
- * or of making the directory; a->fd may be open either way, and
- * group_publish_done ends the add.
+ * of from in fromfd (tmp/ of q for a send) to groups/KEY/name is the
+ * commit point of the send (commit_rename: one reported failed but made
+ * counts as made).  Returns 0, or -1 with errno of the rename (EEXIST:
+ * the name is taken) or of making the directory; a->fd may be open
+ * either way, and group_publish_done ends the add.
  */
 int	group_publish_into(struct sq_queue *q, struct group_add *a,
-	    const char *tmpname, const char *name, const char *key);
+	    int fromfd, const char *from, const char *name, const char *key);
+
+/*
+ * group_publish_from - sq_group_publish of from in fromfd, a directory
+ * of q or of another queue on its file system (a dead letter forwarded
+ * into q, dead_letter_forward): into groups/KEY/name of q as a send
+ * puts a message there, behind the group's head, then the group
+ * advances.  Returns 0 or -1 with errno as group_publish_into.
+ */
+int	group_publish_from(struct sq_queue *q, int fromfd, const char *from,
+	    const char *name, const char *key);
 
 /*
  * group_publish_done - after the renames of group_publish_into into
@@ -250,8 +261,11 @@ int	move_quarantine(int dfd, const char *name, int qfd, char *to,
  * names a dead_letter queue (admin.c): the message name in fromfd of q,
  * whose dead form is n (dead_name), is renamed into the new/ of that
  * queue, beside q (QUEUE/../NAME), as dead_letter_name makes it, its
- * sidecars given to it first (as sq_admin_move).  One rename across the
- * two queues: the commit point.  Returns 1 when moved (newname, when not
+ * sidecars given to it first (as sq_admin_move); a grouped one into the
+ * group's directory of that queue (group_publish_from), behind its head.
+ * One rename across the two queues: the commit point, judged as a
+ * settle's (settle_commit, commit_rename): reported failed but made, it
+ * is made.  Returns 1 when moved (newname, when not
  * NULL, gets the name there: SQ_NAME_MAX + 1 bytes), 0 when q has no
  * dead_letter, when the message is gone or not a regular file (the
  * caller's own move then fails as it would have), when it is a fan-out
@@ -520,6 +534,16 @@ int	archive_message(struct sq_queue *q, const char *name,
  */
 int	settle_commit(struct sq_queue *q, int fromfd, const char *from,
 	    const char *dir, int tofd, char *to);
+
+/*
+ * commit_rename - move_rename of from in fromfd to to in tofd, judged as
+ * settle_commit judges a rename the file system reported failed: made
+ * when from is gone and to is a regular file in tofd (names are unique,
+ * so no one else put it there).  No doubt is kept.  Returns 0 when made,
+ * or -1 with errno: ENOENT when from is gone and not at to, else the
+ * rename's (or the look's, when the look fails after an ENOENT).
+ */
+int	commit_rename(int fromfd, const char *from, int tofd, const char *to);
 
 /*
  * settle_move - settle_commit of from to the name n formats, as

@@ -551,8 +551,8 @@ publish(struct sq_batch *b, const char *tmpname, struct group_add *ga)
 			return -1;
 		if (b->opts != NULL && b->opts->group != NULL) {
 			/* Into its group's queue, delayed or not. */
-			rc = group_publish_into(b->q, ga, tmpname, name,
-			    b->opts->group);
+			rc = group_publish_into(b->q, ga, b->q->tmpfd,
+			    tmpname, name, b->opts->group);
 			dirfd = -1;
 		} else
 			rc = move_rename(b->q->tmpfd, tmpname, dirfd, name);

@@ -200,6 +200,25 @@ deliver() {
 	assert_count dead m 0
 }
 
+@test "dead_letter: a grouped dead letter waits in its group of dlq behind the head, as a send into the group does, never beside the head in new/" {
+	local head later id
+	head=$(qsend -p -g grp dlq head)
+	later=$(qsend -p -g grp dlq later)
+	id=$(qsend -p -g grp m letter)
+	assert_equal "$(names new dlq)" "$head,g=grp"
+	run -0 qack --reject "$(qrecv m)"
+	# One message of the group in new/, cur/ or retry/: the head.
+	assert_equal "$(names new dlq)" "$head,g=grp"
+	assert_file_exists "$SPOOLQ_DIR/dlq/groups/grp/$id,g=grp,r=rejected"
+	assert_count dead m 0
+	run -0 qadmin check dlq
+	# One at a time (a batch holds one message per group), in ID order.
+	assert_equal "$(qrecv -A dlq; qrecv -A dlq)" $'head\nlater'
+	# Promoted in its turn with its reason, shown until its claim.
+	assert_equal "$(names new dlq)" "$id,g=grp,r=rejected"
+	assert_equal "$(qrecv -A dlq)" letter
+}
+
 @test "dead_letter: a symlink in the queue's place, even to the queue itself, is no queue: dead/ with one warning, the queue still served" {
 	local a
 	rm -r "$SPOOLQ_DIR/dlq"

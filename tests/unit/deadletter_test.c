@@ -3,8 +3,10 @@
  * (queue.conf dead_letter): a reject, a retry at max_attempts and a
  * recovered claim whose attempts are used up go into the new/ of the
  * queue beside q, by one rename, with their ID, group, sidecar and
- * reason, attempts back at 0; when that queue is missing they stay in
- * q's dead/, and sq_dead_letter_failed tells why, once.
+ * reason, attempts back at 0 (one of a group that has a head there:
+ * into the group's directory, behind it); when that queue is missing
+ * they stay in q's dead/, and sq_dead_letter_failed tells why, once; a
+ * forward whose rename NFS reports failed after making it is made.
  */
 #include <sys/stat.h>
 
@@ -17,10 +19,15 @@
 #include "spoolq.h"
 #include "tap.h"
 #include "tap_queue.h"
+#include "tap_lie.h"
 
-/* Send body with the attribute n=v in group grp and claim it into c. */
+/*
+ * Send body with the attribute n=v in group grp (none when NULL) and,
+ * when c is not NULL, claim it into c.
+ */
 static int
-send_claim(struct sq_queue *q, const char *body, struct sq_claim *c)
+send_group_claim(struct sq_queue *q, const char *body, const char *grp,
+    struct sq_claim *c)
 {
 	static const struct sq_attr attr = { "n", "v" };
 	struct sq_msgopts o;
@@ -31,7 +38,7 @@ send_claim(struct sq_queue *q, const char *body, struct sq_claim *c)
 	memset(&o, 0, sizeof(o));
 	o.attrs = &attr;
 	o.nattrs = 1;
-	o.group = "grp";
+	o.group = grp;
 	sq_batch_begin(&b, q, NULL, NULL);
 	if (sq_batch_options(&b, &o) == -1 ||
 	    sq_batch_add(&b, body, strlen(body)) == -1 ||
@@ -39,9 +46,17 @@ send_claim(struct sq_queue *q, const char *body, struct sq_claim *c)
 		sq_batch_abort(&b);
 		return -1;
 	}
-	if (sq_claim(q, 60000, NULL, c, 1, &got, &next) == -1 || got != 1)
+	if (c != NULL && (sq_claim(q, 60000, NULL, c, 1, &got, &next) ==
+	    -1 || got != 1))
 		return -1;
 	return 0;
+}
+
+/* Send body with the attribute n=v in group grp and claim it into c. */
+static int
+send_claim(struct sq_queue *q, const char *body, struct sq_claim *c)
+{
+	return send_group_claim(q, body, "grp", c);
 }
 
 /* 1 when dir/sub/name exists as a regular file. */
@@ -53,6 +68,40 @@ there(const char *dir, const char *sub, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, name);
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * A forward into dlq whose rename the file system reports failed after
+ * making it, as NFS does when a reply is lost (tap_lie.h): made, as a
+ * settle's commit is (commit.c), so the message is in dlq once, with
+ * its sidecar, and not moved again into q's dead/: into dlq/new/
+ * (grp NULL), and into dlq's group grp, which has a head, behind it.
+ */
+static void
+forward_said_failed(struct tap_queue *t, struct sq_queue *q, const char *dlq,
+    const char *grp)
+{
+	char want[SQ_NAME_MAX + 1], got[SQ_NAME_MAX + 1], sub[32];
+	struct sq_claim c;
+	int dead = tap_queue_count(t, SQ_DIR_DEAD);
+
+	ok(send_group_claim(q, "said failed", grp, &c) == 0,
+	    "send and claim (group %s)", grp != NULL ? grp : "none");
+	snprintf(want, sizeof(want), "%s%s%s,r=rejected,h", c.n.id,
+	    grp != NULL ? ",g=" : "", grp != NULL ? grp : "");
+	snprintf(sub, sizeof(sub), "%s%s", grp != NULL ? SQ_DIR_GROUPS "/" :
+	    SQ_DIR_NEW, grp != NULL ? grp : "");
+	tap_lie_local = 0;
+	lie = 1;
+	ok(sq_reject(q, c.name, NULL, got) == 0 && lie == 0,
+	    "NFS: the forward's rename said failed: done all the same");
+	tap_lie_local = 1;
+	is_str(got, want, "its name in dlq: %s", got);
+	ok(there(dlq, sub, want) && there(dlq, SQ_DIR_ATTR, c.n.id),
+	    "in dlq/%s/ with its sidecar", sub);
+	ok(tap_queue_count(t, SQ_DIR_DEAD) == dead &&
+	    tap_queue_count(t, SQ_DIR_CUR) == 0 && sq_dead_letter_failed(q) ==
+	    0, "not in q's dead/ or cur/, no failure told");
 }
 
 int
@@ -67,6 +116,7 @@ main(void)
 	struct sq_claim c;
 	int dead;
 
+	tap_lie_local = 1;	/* the disk's own type, but where told */
 	tap_queue_make(&t, &q, keys, values, 2);
 	snprintf(dlq, sizeof(dlq), "%s/dlq", t.dir);
 	ok(sq_queue_create(dlq, NULL, NULL, 0, why, sizeof(why)) == 0,
@@ -92,7 +142,8 @@ main(void)
 	ok(sq_retry(&q, c.name, -1, NULL, got, &dead) == 0 && dead,
 	    "retry at max_attempts dead-letters");
 	is_str(got, want, "into dlq as %s", got);
-	ok(there(dlq, SQ_DIR_NEW, want), "in dlq/new/");
+	ok(there(dlq, SQ_DIR_GROUPS "/grp", want),
+	    "in dlq/groups/grp/, behind the first, its group's head");
 
 	/*
 	 * Set aside at its send (qbridge in): too large for max_bytes,
@@ -116,7 +167,7 @@ main(void)
 		    "a body over max_bytes is set aside");
 		ok(tap_queue_count(&t, "../small/" SQ_DIR_DEAD) == 0 &&
 		    tap_queue_count(&t, "../small/" SQ_DIR_TMP) == 0 &&
-		    tap_queue_count(&t, "../dlq/" SQ_DIR_NEW) == 3,
+		    tap_queue_count(&t, "../dlq/" SQ_DIR_NEW) == 2,
 		    "into dlq/new/, not small/dead/");
 		sq_queue_close(&s);
 	}
@@ -145,6 +196,12 @@ main(void)
 	is_str(got, want, "into the new dlq as %s", got);
 	ok(there(dlq, SQ_DIR_NEW, want), "in the new dlq/new/");
 	ok(tap_queue_count(&t, SQ_DIR_DEAD) == 2, "not in q's dead/");
+
+	/* "five" is the head of grp in dlq now. */
+	forward_said_failed(&t, &q, dlq, NULL);
+	forward_said_failed(&t, &q, dlq, "grp");
+	ok(tap_queue_count(&t, "../dlq/" SQ_DIR_NEW) == 2,
+	    "dlq/new/: the head and the one of no group, not the one behind");
 	tap_queue_remove(&t, &q);
 	return tap_done();
 }

@@ -70,7 +70,7 @@ unlinkat(int dfd, const char *name, int flags)
 }
 
 /* Claim one message of q into c, for a minute.  Returns 0 or -1. */
-static int
+static inline int
 tap_lie_claim(struct sq_queue *q, struct sq_claim *c)
 {
 	size_t got;
@@ -82,7 +82,7 @@ tap_lie_claim(struct sq_queue *q, struct sq_claim *c)
 }
 
 /* Send one message and claim it into c.  Returns 0 or -1. */
-static int
+static inline int
 tap_lie_send_claim(struct sq_queue *q, struct sq_claim *c)
 {
 	struct sq_batch batch;
