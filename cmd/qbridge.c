@@ -968,7 +968,7 @@ acker(void *arg)
 	char names[ACK_TAKE][SQ_NAME_MAX + 1], msg[PATH_MAX + 256];
 	size_t i, k;
 	unsigned gen;
-	int ok;
+	int ok, errs[ACK_TAKE];
 
 	if (sq_queue_open(&q, a->s->q.path, msg, sizeof(msg)) == -1) {
 		say("%s", msg);
@@ -1006,9 +1006,11 @@ acker(void *arg)
 		}
 		pthread_cond_broadcast(&a->less);
 		pthread_mutex_unlock(&a->mu);
-		for (i = 0; i < k; i++)
-			if (sq_ack(ok ? &q : &a->s->q, names[i]) == -1)
-				warn("%s: %s: ack", a->s->qarg, names[i]);
+		if (sq_ack_many(ok ? &q : &a->s->q, names, k, errs) > 0)
+			for (i = 0; i < k; i++)
+				if (errs[i] != 0)
+					warnc(errs[i], "%s: %s: ack",
+					    a->s->qarg, names[i]);
 		pthread_mutex_lock(&a->mu);
 		a->busy -= k;
 		pthread_cond_broadcast(&a->less);

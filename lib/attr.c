@@ -14,6 +14,7 @@
  * at most SQ_ATTR_VALUE_MAX bytes.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -100,6 +101,38 @@ attr_write(struct sq_queue *q, const char *id, const struct sq_msgopts *o)
 		return -1;
 	}
 	return fclose(fp);
+}
+
+int
+attr_none(struct sq_queue *q)
+{
+	char buf[1024];
+	struct dirent64 *e;
+	ssize_t got, off;
+	int fd, none = 1;
+
+	if ((fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return errno == ENOENT;
+	/* A remote listing may be older than a record just written. */
+	if (fs_remote(fd)) {
+		close(fd);
+		return 0;
+	}
+	/* Read with getdents64(2) itself: no stat or flags of fdopendir. */
+	while (none && (got = getdents64(fd, buf, sizeof(buf))) != 0) {
+		if (got == -1) {
+			none = 0;
+			break;
+		}
+		for (off = 0; none && off < got; off += e->d_reclen) {
+			e = (struct dirent64 *)(void *)(buf + off);
+			none = strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0;
+		}
+	}
+	close(fd);
+	return none;
 }
 
 void

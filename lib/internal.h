@@ -369,6 +369,14 @@ int	publish_name_h(struct sq_queue *q, const struct sq_msgopts *o,
 int	dead_send_name(const struct sq_msgopts *o, const char *id,
 	    const char *reason, char *name);
 
+/*
+ * attr_none - 1 when attr/ is missing or holds no entry at all, on a
+ * local file system (a remote one may list from its caches): then no
+ * message of q has a sidecar or a failure record now.  0 otherwise,
+ * or when attr/ cannot be listed.
+ */
+int	attr_none(struct sq_queue *q);
+
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
 

@@ -167,14 +167,18 @@ claim_name(const char *name, struct sq_name *n)
 	return 0;
 }
 
-/* What follows the unlink of an ack: counter, group, records. */
+/*
+ * What follows the unlink of an ack: counter, group, records (failures:
+ * whether a failure record may be there).
+ */
 static void
-acked(struct sq_queue *q, const struct sq_name *n)
+acked(struct sq_queue *q, const struct sq_name *n, int failures)
 {
 	sq_counter_add(q, SQ_COUNT_ACKED, 1);
 	sq_group_release(q, n);
 	/* Redrives reset attempts: any message may have a failure record. */
-	failure_remove(q, n->id);
+	if (failures)
+		failure_remove(q, n->id);
 	if (n->has_attr)
 		attr_remove(q, n->id);
 }
@@ -205,8 +209,9 @@ settle_dead(struct sq_queue *q, const char *name, struct sq_name *n,
 	    newname);
 }
 
-int
-sq_ack(struct sq_queue *q, const char *name)
+/* sq_ack; failures: 0 when no failure record can be there. */
+static int
+ack(struct sq_queue *q, const char *name, int failures)
 {
 	struct sq_name n;
 
@@ -223,8 +228,34 @@ sq_ack(struct sq_queue *q, const char *name)
 	if (settle_check(q, name, SQ_DIR_CUR) == -1 ||
 	    settle_commit(q, q->curfd, name, SQ_DIR_CUR, -1, NULL) == -1)
 		return -1;
-	acked(q, &n);
+	acked(q, &n, failures);
 	return 0;
+}
+
+int
+sq_ack(struct sq_queue *q, const char *name)
+{
+	return ack(q, name, 1);
+}
+
+size_t
+sq_ack_many(struct sq_queue *q, char (*names)[SQ_NAME_MAX + 1], size_t n,
+    int *errs)
+{
+	size_t i, failed = 0;
+	int failures;
+
+	/*
+	 * A failure record is written by the claim's last holder before the
+	 * message left cur/ (sq_failure_write): one of these claims would
+	 * have found it there already.
+	 */
+	failures = n > 2 ? !attr_none(q) : 1;
+	for (i = 0; i < n; i++) {
+		errs[i] = ack(q, names[i], failures) == 0 ? 0 : errno;
+		failed += errs[i] != 0;
+	}
+	return failed;
 }
 
 int
@@ -347,7 +378,7 @@ sq_take_done(struct sq_queue *q, const char *taken)
 	 */
 	if (settle_commit(q, q->tmpfd, taken, SQ_DIR_TMP, -1, NULL) == -1)
 		return -1;
-	acked(q, &n);
+	acked(q, &n, 1);
 	return 0;
 }
 

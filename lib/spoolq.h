@@ -1300,6 +1300,19 @@ int	sq_receipt_check(struct sq_queue *q, const char *name);
 int	sq_ack(struct sq_queue *q, const char *name);
 
 /*
+ * sq_ack_many - sq_ack of each of the n claims names[0..n), claimed
+ * before the call: errs[i] gets 0 or the errno of its ack.  Where attr/
+ * holds no entry at all (or is missing) on a local file system, no
+ * unlink of a failure record is tried for them: a record is written by
+ * the holder of a claim before the message leaves cur/ (sq_failure_write,
+ * spoolq(5) "Failure records"), so one for any of them was there at its
+ * claim and is there still.  One listing of attr/ stands for n unlinks
+ * that fail.  Returns how many acks failed.
+ */
+size_t	sq_ack_many(struct sq_queue *q, char (*names)[SQ_NAME_MAX + 1],
+	    size_t n, int *errs);
+
+/*
  * sq_retry - move the claim cur/name to retry/ID,a=k,t=due, with due =
  * now + delay_ms, or now + sq_conf_backoff_ms when delay_ms < 0.  When
  * the attempts already reached max_attempts it is dead-lettered instead,
