@@ -121,18 +121,40 @@ tmp_create(struct sq_batch *b, char *id)
 	return -1;
 }
 
-/* Close fd and record its file as pending, or remove it on error. */
+/* Whether a body of len bytes is set aside as larger than max_bytes. */
+static int
+too_large_for(const struct sq_batch *b, size_t len)
+{
+	return b->aside && b->q->conf.max_bytes > 0 &&
+	    len > b->q->conf.max_bytes;
+}
+
+/*
+ * Close fd and record its file as pending, or remove it on error.  A
+ * body set aside at once (too large) is made durable through fd before
+ * it is closed, rather than opened again for it (sync_tmp).
+ */
 static int
 tmp_finish(struct sq_batch *b, int fd, const char *id, int failed,
     size_t len)
 {
-	int saved = errno;
+	int saved = errno, rc;
 
+	if (!failed && too_large_for(b, len) &&
+	    b->q->conf.durability == SQ_DURABILITY_FSYNC) {
+		if (fsync(fd) == -1) {
+			failed = 1;
+			saved = errno;
+		} else
+			b->tmp_synced = 1;
+	}
 	if (close(fd) == -1 && !failed) {
 		failed = 1;
 		saved = errno;
 	}
-	return tmp_ready(b, id, len, failed, saved);
+	rc = tmp_ready(b, id, len, failed, saved);
+	b->tmp_synced = 0;
+	return rc;
 }
 
 /*
@@ -163,13 +185,17 @@ dedup_held(const struct sq_batch *b, const char *key)
 	return 0;
 }
 
-/* Make tmp/ID durable (durability = fsync).  0 or -1 with errno. */
+/*
+ * Make tmp/ID of b durable (durability = fsync), unless tmp_finish did
+ * through the descriptor it wrote it with.  0 or -1 with errno.
+ */
 static int
-sync_tmp(struct sq_queue *q, const char *id)
+sync_tmp(const struct sq_batch *b, const char *id)
 {
+	struct sq_queue *q = b->q;
 	int fd, rc, saved;
 
-	if (q->conf.durability != SQ_DURABILITY_FSYNC)
+	if (q->conf.durability != SQ_DURABILITY_FSYNC || b->tmp_synced)
 		return 0;
 	if ((fd = sq_open_regular(q->tmpfd, id, O_RDONLY, 0, NULL)) == -1)
 		return -1;
@@ -203,7 +229,7 @@ set_aside(struct sq_batch *b, const char *id, const char *reason, int e)
 		goto fail;
 	}
 	if (dead_send_name(b->opts, id, reason, name) == -1 ||
-	    sync_tmp(q, id) == -1 || sq_name_parse(&n, name) == -1)
+	    sync_tmp(b, id) == -1 || sq_name_parse(&n, name) == -1)
 		goto fail;
 	/* A dead_letter queue takes it as any other dead letter. */
 	if (dead_letter_forward(q, q->tmpfd, id, &n, NULL) == 1)
@@ -244,13 +270,17 @@ bad_marker(struct sq_batch *b, const char *id)
  * Publish the finished tmp/ID (len bytes) with its batch's dedup ID:
  * dedup.c says whether it is the first within the window (then the
  * batch is committed at once, between its marker's "pending" and
- * "sent") or a duplicate (then it is dropped).  A deferring batch that
- * holds the ID pending (a grouped send after an ungrouped one of the
- * same ID) is committed first: the marker is locked by the batch, and
- * waiting for it would wait for ourselves.  Returns 0 or -1 with errno.
+ * "sent") or a duplicate (then it is dropped).  With aside, the first
+ * is set aside instead (too large: into dead/ with r=toolarge), so that
+ * a broker that gives it again finds it sent and it is not dead-lettered
+ * twice; out of tmp/, its pending marker says "sent" too, as a commit.
+ * A deferring batch that holds the ID pending (a grouped send after an
+ * ungrouped one of the same ID) is committed first: the marker is
+ * locked by the batch, and waiting for it would wait for ourselves.
+ * Returns 0 or -1 with errno.
  */
 static int
-dedup_push(struct sq_batch *b, const char *id, size_t len)
+dedup_push(struct sq_batch *b, const char *id, size_t len, int aside)
 {
 	struct dedup d;
 	int rc;
@@ -263,35 +293,21 @@ dedup_push(struct sq_batch *b, const char *id, size_t len)
 		return bad_marker(b, id);
 	if (rc != 0)
 		return rc == 1 ? 0 : -1;
-	return dedup_end(&d, b, id, batch_push(b, id, len, 1));
+	return dedup_end(&d, b, id, aside ? set_aside(b, id,
+	    SQ_REASON_TOOLARGE, EFBIG) : batch_push(b, id, len, 1));
 }
 
 /*
  * The finished tmp/ID is larger than the queue's max_bytes alone and
  * b sets such sends aside: into dead/ with r=toolarge, deduplicated as
- * a send of its own (dedup_push), so that a broker that gives it again
- * finds it sent and it is not dead-lettered twice.  Returns 0 or -1
- * with errno.
+ * a send of its own (dedup_push).  Returns 0 or -1 with errno.
  */
 static int
 too_large(struct sq_batch *b, const char *id)
 {
-	struct dedup d;
-	int rc;
-
 	if (b->opts == NULL || b->opts->dedup_id == NULL)
 		return set_aside(b, id, SQ_REASON_TOOLARGE, EFBIG);
-	if (b->ndd > 0 && dedup_held(b, b->opts->dedup_id) &&
-	    sq_batch_commit(b) == -1)
-		return unpushed(b, id);
-	memset(&d, 0, sizeof(d));
-	if ((rc = dedup_begin(&d, b, id)) == 2)
-		return bad_marker(b, id);
-	if (rc != 0)
-		return rc == 1 ? 0 : -1;
-	/* Out of tmp/, its pending marker says "sent" too, as a commit. */
-	return dedup_end(&d, b, id, set_aside(b, id, SQ_REASON_TOOLARGE,
-	    EFBIG));
+	return dedup_push(b, id, 0, 1);
 }
 
 /*
@@ -410,13 +426,12 @@ tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 	 * Larger than max_bytes alone, it never fits (sq_bound_admit's
 	 * EFBIG): set aside, it does not hold up the sends behind it.
 	 */
-	if (b->aside && b->q->conf.max_bytes > 0 &&
-	    len > b->q->conf.max_bytes)
+	if (too_large_for(b, len))
 		return too_large(b, id);
 	if (b->opts != NULL && b->opts->dedup_id != NULL) {
 		if (b->defer_dedup && b->opts->group == NULL)
 			return dedup_defer(b, id, len);
-		return dedup_push(b, id, len);
+		return dedup_push(b, id, len, 0);
 	}
 	/* Deferring, the options may change after this add: commit now. */
 	return batch_push(b, id, len, b->defer_dedup);

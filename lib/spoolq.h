@@ -703,6 +703,8 @@ struct sq_batch {
 	void		*aside_arg;
 	size_t		set_aside;		/* how many went to dead/ so */
 	const char	*aside_reason;		/* r= of the last one so */
+	int		tmp_synced;		/* the body being finished was
+						   fsynced through its own fd */
 };
 
 /*
