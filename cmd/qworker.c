@@ -672,7 +672,12 @@ job_lock(struct worker *w, struct job *j, const struct sq_claim *c,
 	w->lock_warned = 0;
 	return fd;
 fail:
-	if (!w->lock_warned)
+	if (!w->lock_warned && errno == SQ_ENOTREG)
+		warnx("%s: %s/%s%s.%s: not a regular file; qadmin check "
+		    "--repair %s moves it to quarantine/; jobs run without a "
+		    "job lock", j->wq->arg, SQ_DIR_RUN, SQ_JOB_PREFIX,
+		    w->token, c[0].n.id, j->wq->arg);
+	else if (!w->lock_warned)
 		warn("%s: %s: job lock; jobs run without one", j->wq->arg,
 		    c[0].n.id);
 	w->lock_warned = 1;

@@ -473,11 +473,36 @@ job_dir(struct sq_queue *q, int fresh)
 	return q->runfd;
 }
 
+/*
+ * A job lock's name, name in dfd, was found taken (EEXIST) by a create
+ * or a link: a leftover of this worker, whose claim was settled, when it
+ * is a regular file, removed here so that the caller makes it again.
+ * Anything else there (a FIFO, a symlink, a directory, a socket, a
+ * device: planted) is never removed, opened or followed (spoolq(5)
+ * "Entries that are not regular files"): qadmin check reports it and
+ * check --repair moves it to quarantine/.  Returns 0 (removed, or gone
+ * meanwhile), or -1 with errno (SQ_ENOTREG for such an entry).
+ */
+static int
+job_leftover_remove(int dfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISREG(st.st_mode)) {
+		errno = SQ_ENOTREG;
+		return -1;
+	}
+	return unlinkat(dfd, name, 0) == -1 && errno != ENOENT ? -1 : 0;
+}
+
 int
 sq_job_lock(struct sq_queue *q, const char *token, const char *id,
     int64_t heartbeat_ms, int64_t lease_ms)
 {
 	char name[SQ_NAME_MAX + 2], rec[96];
+	struct stat st, own;
 	ssize_t n;
 	int dfd, fd, wfd = -1, len, saved;
 
@@ -488,8 +513,9 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	 * No dot name and rename, as for the worker's lock: the job lock
 	 * is looked at only once its worker is gone, and a job lock that
 	 * is still free or empty then belongs to a job that never ran.
-	 * A file of this name is a leftover of this worker (one that
-	 * could not be removed): its claim was settled, so replace it.
+	 * A regular file of this name is a leftover of this worker (one
+	 * that could not be removed): its claim was settled, so replace it;
+	 * anything else there is refused (job_leftover_remove).
 	 * The locked description goes to the job, so it is read-only: a
 	 * job that writes to it by mistake cannot spoil the record.
 	 */
@@ -497,11 +523,17 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	if (fd == -1 && errno == ENOENT && (dfd = job_dir(q, 1)) != -1)
 		fd = openat(dfd, name, O_RDONLY | O_CREAT | O_EXCL | RUN_FLAGS,
 		    0666);
-	if (fd == -1 && errno == EEXIST && unlinkat(dfd, name, 0) == 0)
+	if (fd == -1 && errno == EEXIST && job_leftover_remove(dfd, name) ==
+	    0)
 		fd = openat(dfd, name, O_RDONLY | O_CREAT | O_EXCL | RUN_FLAGS,
 		    0666);
-	if (fd == -1 || share_file(q->share, fd) == -1 ||
-	    lock_readable(fd) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
+	if (fd == -1) {
+		saved = errno;
+		errno = saved == EEXIST ? SQ_ENOTREG : saved;
+		return -1;	/* nothing of ours to remove */
+	}
+	if (share_file(q->share, fd) == -1 || lock_readable(fd) == -1 ||
+	    flock(fd, LOCK_EX | LOCK_NB) == -1)
 		goto fail;
 	/*
 	 * The record goes through a descriptor of the worker's own, never
@@ -514,9 +546,13 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	 * read as alive for good.
 	 */
 	len = record_format(rec, heartbeat_ms, lease_ms);
-	if ((wfd = openat(dfd, name, O_WRONLY | O_NONBLOCK | RUN_FLAGS)) ==
-	    -1)
+	if ((wfd = sq_open_regular(dfd, name, O_WRONLY, 0, &st)) == -1 ||
+	    fstat(fd, &own) == -1)
 		goto fail;
+	if (st.st_dev != own.st_dev || st.st_ino != own.st_ino) {
+		errno = ESTALE;	/* replaced since: not ours to write */
+		goto fail;
+	}
 	if ((n = pwrite(wfd, rec, (size_t)len, 0)) != len) {
 		if (n == -1 && errno != ENOSPC && errno != EDQUOT)
 			goto fail;
@@ -529,10 +565,12 @@ fail:
 	saved = errno;
 	if (wfd != -1)
 		close(wfd);
-	if (fd != -1) {
+	/* Our file only: what took its name meanwhile stays. */
+	if (fstat(fd, &own) == 0 && fstatat(dfd, name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == own.st_dev &&
+	    st.st_ino == own.st_ino)
 		unlinkat(dfd, name, 0);
-		close(fd);
-	}
+	close(fd);
 	errno = saved;
 	return -1;
 }
@@ -549,8 +587,11 @@ sq_job_lock_link(struct sq_queue *q, const char *token, const char *id,
 	    (dfd = job_dir(q, 0)) == -1)
 		return -1;
 	rc = linkat(dfd, name, dfd, link, 0);
-	if (rc == -1 && errno == EEXIST && unlinkat(dfd, link, 0) == 0)
+	if (rc == -1 && errno == EEXIST && job_leftover_remove(dfd, link) ==
+	    0)
 		rc = linkat(dfd, name, dfd, link, 0);	/* a leftover */
+	if (rc == -1 && errno == EEXIST)
+		errno = SQ_ENOTREG;	/* taken again meanwhile */
 	return rc;
 }
 

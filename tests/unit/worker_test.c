@@ -4,12 +4,14 @@
  * figures a hand-written record holds, and none overflows; how a bound
  * worker beats before a claim, makes a lost lock file again, and gives
  * back a claim it could not settle; how a job lock keeps the claims of a
- * worker that is gone, and that run/ is opened once for all job locks.
+ * worker that is gone, that run/ is opened once for all job locks, and
+ * that an entry planted under a job lock's name is never removed.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -273,6 +275,71 @@ job_lock_dir(const char *path)
 	ok(open_fds() == n, "sq_queue_close closes run/ with the rest");
 }
 
+/*
+ * What takes a job lock's name that is not a regular file (a FIFO, a
+ * symlink, a directory) is never removed, opened or followed by
+ * sq_job_lock or sq_job_lock_link: they fail with SQ_ENOTREG and leave
+ * it as it was; a regular leftover is replaced.
+ */
+static void
+job_lock_planted(struct sq_queue *q, const char *dir)
+{
+	static const char *const kinds[] = { "FIFO", "symlink", "directory" };
+	char path[PATH_MAX * 2], target[PATH_MAX * 2], rel[SQ_NAME_MAX + 8];
+	struct stat st, was;
+	size_t i;
+	int fd, rc, e, kept;
+
+	snprintf(target, sizeof(target), "%s/target", dir);
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		snprintf(rel, sizeof(rel), "%s/%sJ.3.3.3_0_%zu.h", SQ_DIR_RUN,
+		    SQ_JOB_PREFIX, i);
+		snprintf(path, sizeof(path), "%s/%s", q->path, rel);
+		unlink(target);
+		close(open(target, O_WRONLY | O_CREAT, 0600));
+		rc = i == 0 ? mkfifo(path, 0600) : i == 1 ?
+		    symlink(target, path) : mkdir(path, 0700);
+		ok(rc == 0 && lstat(path, &was) == 0, "a %s planted at %s",
+		    kinds[i], rel);
+		snprintf(rel, sizeof(rel), "3.3.3_0_%zu.h", i);
+		fd = sq_job_lock(q, "J", rel, 1000, 3000);
+		e = errno;
+		kept = lstat(path, &st) == 0 && st.st_ino == was.st_ino &&
+		    (st.st_mode & S_IFMT) == (was.st_mode & S_IFMT);
+		ok(fd == -1 && e == SQ_ENOTREG && kept,
+		    "sq_job_lock refuses it (%s) and leaves it", strerror(e));
+		if (fd != -1)
+			close(fd);
+		ok(stat(target, &st) == 0 && st.st_size == 0,
+		    "nothing written through it");
+		/* A link of another job's lock onto that name: the same. */
+		fd = sq_job_lock(q, "J", "4.4.4_0_0.h", 1000, 3000);
+		rc = sq_job_lock_link(q, "J", "4.4.4_0_0.h", rel);
+		e = errno;
+		kept = lstat(path, &st) == 0 && st.st_ino == was.st_ino;
+		ok(fd != -1 && rc == -1 && e == SQ_ENOTREG && kept,
+		    "sq_job_lock_link refuses it too and leaves it");
+		sq_job_unlock(q, "J", "4.4.4_0_0.h");
+		if (fd != -1)
+			close(fd);
+		if (i == 2)
+			rmdir(path);
+		else
+			unlink(path);
+	}
+	/* A regular leftover of this worker is replaced. */
+	snprintf(path, sizeof(path), "%s/%s/%sJ.5.5.5_0_0.h", q->path,
+	    SQ_DIR_RUN, SQ_JOB_PREFIX);
+	close(open(path, O_WRONLY | O_CREAT, 0600));
+	fd = sq_job_lock(q, "J", "5.5.5_0_0.h", 1000, 3000);
+	ok(fd != -1 && stat(path, &st) == 0 && st.st_size > 0,
+	    "a regular leftover is replaced by a new job lock");
+	sq_job_unlock(q, "J", "5.5.5_0_0.h");
+	if (fd != -1)
+		close(fd);
+	unlink(target);
+}
+
 int
 main(void)
 {
@@ -297,6 +364,7 @@ main(void)
 	liveness(&q);
 	job_locks(&q);
 	job_lock_dir(q.path);
+	job_lock_planted(&q, t.dir);
 	tap_queue_remove(&t, &q);
 	return tap_done();
 }
