@@ -23,7 +23,13 @@
  * the ack wait of the URL's ackwait= or the server's 30 s), one
  * Fetch of up to batch messages; the dedup ID of the local send is the
  * Nats-Msg-Id, else STREAM.SEQUENCE; each message is acked after the
- * local send, and the acks flushed.  The Fetch runs on a thread of its
+ * local send.  The acks go out with the client's next write, without a
+ * round trip of their own (a flush waits for the server's PONG): they
+ * are flushed, and waited for, before a fetch that a batch before them
+ * may have held back (MaxAckPending, below) is asked for again, and
+ * when the connection closes; an ack lost with the connection gives a
+ * message again after its ack wait, a duplicate that the local send
+ * drops.  The Fetch runs on a thread of its
  * own (struct ahead), so that the next batch comes while the core sends
  * this one into the queue: one batch is fetched ahead after each batch
  * that brought messages, never more, and none after an empty one (so
@@ -60,6 +66,7 @@ struct nconn {
 	int64_t		 ackwait_ms;	/* of a consumer we make; 0: server's */
 	natsMsgList	 list;		/* the last fetch */
 	int		 acked;		/* how many of list were acked */
+	int		 unflushed;	/* acks written since the last flush */
 	/* out: the batch being confirmed, for the ack handler */
 	pthread_mutex_t	 mu;
 	struct br_out	*out;
@@ -273,6 +280,19 @@ giveback(struct nconn *n)
 }
 
 /*
+ * Send the acks written since the last flush and wait up to ms for the
+ * server to have them (a PING's PONG).  A failure is the next call's to
+ * find: the acks not made give their messages again after the ack wait.
+ */
+static void
+acks_flush(struct nconn *n, int64_t ms)
+{
+	if (n->nc != NULL && natsConnection_FlushTimeout(n->nc, ms) ==
+	    NATS_OK)
+		n->unflushed = 0;
+}
+
+/*
  * The next batch of the fetching thread of n into n->list, and its
  * status: the one fetched ahead, else one fetched now.  A batch fetched
  * ahead is asked for before the batch before it is acknowledged, and the
@@ -291,6 +311,12 @@ ahead_take(struct nconn *n)
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		if (!a->ready && !a->busy) {
+			/* The server has the acks before it is asked again. */
+			if (n->unflushed) {
+				pthread_mutex_unlock(&a->mu);
+				acks_flush(n, NAK_FLUSH_MS);
+				pthread_mutex_lock(&a->mu);
+			}
 			/* None fetched ahead (the first, or after an empty one). */
 			a->want = 1;
 			a->early = 0;
@@ -324,6 +350,8 @@ nats_close(struct bridge *b)
 
 	if (n == NULL)
 		return;
+	if (n->unflushed)
+		acks_flush(n, NAK_FLUSH_MS);
 	giveback(n);
 	natsMsgList_Destroy(&n->list);
 	if (n->sub != NULL)
@@ -735,10 +763,8 @@ nats_ack(struct bridge *b, char *err, size_t errsize)
 		if ((s = natsMsg_Ack(n->list.Msgs[i], NULL)) != NATS_OK)
 			return fail(s, "ack", err, errsize);
 		n->acked = i + 1;
+		n->unflushed = 1;
 	}
-	if ((s = natsConnection_FlushTimeout(n->nc, b->timeout_ms)) !=
-	    NATS_OK)
-		return fail(s, "ack", err, errsize);
 	return BR_OK;
 }
 
