@@ -264,16 +264,6 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
  * in its name), so queues naming each other do not pass a message that
  * expires in each back and forth for ever.
  */
-void
-dead_letter_close(struct sq_queue *q)
-{
-	if (q->dl_to == NULL)
-		return;
-	sq_queue_close(q->dl_to);
-	free(q->dl_to);
-	q->dl_to = NULL;
-}
-
 /*
  * The dead_letter queue of q, at path: its directories (not its
  * queue.conf: a broken one does not stop the move), opened at the first

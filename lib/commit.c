@@ -56,17 +56,22 @@ settle_made(struct sq_queue *q, int fromfd, const char *from, int tofd,
 	struct stat st;
 	int saved = errno;
 
+	if (to != NULL) {
+		switch (move_made(fromfd, from, tofd, to)) {
+		case 1:
+			return MADE;
+		case 0:
+			return THERE;
+		default:
+			return errno == ENOENT ? LOST : -1;
+		}
+	}
 	if (fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		errno = saved;
 		return THERE;
 	}
 	if (errno != ENOENT)
 		return -1;
-	if (to != NULL) {
-		if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			return S_ISREG(st.st_mode) ? MADE : LOST;
-		return errno == ENOENT ? LOST : -1;
-	}
 	/*
 	 * A local file system makes a call or reports it failed, never
 	 * both: the name is gone because another process moved the
@@ -140,22 +145,6 @@ settle_commit(struct sq_queue *q, int fromfd, const char *from,
 	if (rc == MADE)
 		return 0;
 	if (rc == THERE)
-		errno = e;
-	return -1;
-}
-
-int
-commit_rename(int fromfd, const char *from, int tofd, const char *to)
-{
-	int rc, e;
-
-	if (move_rename(fromfd, from, tofd, to) == 0)
-		return 0;
-	e = errno;
-	/* A rename is judged without q: only an unlink looks further. */
-	if ((rc = settle_made(NULL, fromfd, from, tofd, to)) == MADE)
-		return 0;
-	if (rc == THERE || (rc == -1 && e != ENOENT))
 		errno = e;
 	return -1;
 }

@@ -1002,7 +1002,7 @@ group_publish_into(struct sq_queue *q, struct group_add *a, int fromfd,
 				return -1;
 			add_begin(a);
 		}
-		if (commit_rename(fromfd, from, a->fd, name) == 0)
+		if (move_rename_judged(fromfd, from, a->fd, name) == 0)
 			return 0;
 		saved = errno;
 		/* The group's directory was removed as idle meanwhile. */

@@ -186,8 +186,8 @@ struct group_add {
  * unless it checks and its last name is older than a->first, all before
  * the first rename; a->fd stays open for the next message.  The rename
  * of from in fromfd (tmp/ of q for a send) to groups/KEY/name is the
- * commit point of the send (commit_rename: one reported failed but made
- * counts as made).  Returns 0, or -1 with errno of the rename (EEXIST:
+ * commit point of the send (move_rename_judged: one reported failed but
+ * made counts as made).  Returns 0, or -1 with errno of the rename (EEXIST:
  * the name is taken) or of making the directory; a->fd may be open
  * either way, and group_publish_done ends the add.
  */
@@ -247,6 +247,28 @@ int	move_message(int fromfd, const char *name, int tofd,
 int	move_rename(int fromfd, const char *from, int tofd, const char *to);
 
 /*
+ * move_made - after move_rename of from in fromfd to to in tofd was
+ * reported failed: whether it was made all the same, as a network file
+ * system may report a rename it made (NFS: the reply is lost, the
+ * request sent again is answered ENOENT; or EIO, ESTALE).  Made when
+ * from is gone and to is a regular file in tofd: names are unique, so
+ * no one else put it there.  Returns 1 (made), 0 (from is still there:
+ * nothing was made; errno kept), or -1 with errno: ENOENT when from is
+ * gone and not at to, else the look's.
+ */
+int	move_made(int fromfd, const char *from, int tofd, const char *to);
+
+/*
+ * move_rename_judged - move_rename, and when it is reported failed,
+ * judged by move_made as settle_commit judges the rename of a settle
+ * (commit.c), without keeping a doubt: 0 when made, or -1 with errno:
+ * ENOENT when from is gone and not at to, else the rename's (or the
+ * look's, when the rename said ENOENT and the look failed).
+ */
+int	move_rename_judged(int fromfd, const char *from, int tofd,
+	    const char *to);
+
+/*
  * move_quarantine - move the entry name in dfd (a message or anything
  * else found in a state directory) into the quarantine directory qfd
  * under its own name, or, when that is taken, NAME.q1 to NAME.q9; the
@@ -264,7 +286,7 @@ int	move_quarantine(int dfd, const char *name, int qfd, char *to,
  * sidecars given to it first (as sq_admin_move); a grouped one into the
  * group's directory of that queue (group_publish_from), behind its head.
  * One rename across the two queues: the commit point, judged as a
- * settle's (settle_commit, commit_rename): reported failed but made, it
+ * settle's (settle_commit, move_rename_judged): reported failed but made, it
  * is made.  Returns 1 when moved (newname, when not
  * NULL, gets the name there: SQ_NAME_MAX + 1 bytes), 0 when q has no
  * dead_letter, when the message is gone or not a regular file (the
@@ -281,7 +303,8 @@ int	dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 
 /*
  * dead_letter_close - close the dead_letter queue q keeps open
- * (q->dl_to), if any: dead_letter_forward opens it again when needed.
+ * (q->dl_to), if any (spool.c, with sq_queue_close):
+ * dead_letter_forward opens it again when needed.
  */
 void	dead_letter_close(struct sq_queue *q);
 
@@ -542,16 +565,6 @@ int	archive_message(struct sq_queue *q, const char *name,
  */
 int	settle_commit(struct sq_queue *q, int fromfd, const char *from,
 	    const char *dir, int tofd, char *to);
-
-/*
- * commit_rename - move_rename of from in fromfd to to in tofd, judged as
- * settle_commit judges a rename the file system reported failed: made
- * when from is gone and to is a regular file in tofd (names are unique,
- * so no one else put it there).  No doubt is kept.  Returns 0 when made,
- * or -1 with errno: ENOENT when from is gone and not at to, else the
- * rename's (or the look's, when the look fails after an ENOENT).
- */
-int	commit_rename(int fromfd, const char *from, int tofd, const char *to);
 
 /*
  * settle_move - settle_commit of from to the name n formats, as

@@ -35,7 +35,10 @@
  * and h and drops the lease, worker, due time and reason; a dead letter
  * is that plus its reason.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +134,41 @@ move_rename(int fromfd, const char *from, int tofd, const char *to)
 	if (fromfd == tofd && strcmp(from, to) == 0)
 		return 0;
 	return sq_rename(fromfd, from, tofd, to);
+}
+
+int
+move_made(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+	int saved = errno;
+
+	if (fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = saved;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -1;
+	if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(st.st_mode))
+			return 1;
+		errno = ENOENT;
+	}
+	return -1;
+}
+
+int
+move_rename_judged(int fromfd, const char *from, int tofd, const char *to)
+{
+	int rc, e;
+
+	if (move_rename(fromfd, from, tofd, to) == 0)
+		return 0;
+	e = errno;
+	if ((rc = move_made(fromfd, from, tofd, to)) == 1)
+		return 0;
+	if (rc == 0 || (errno != ENOENT && e != ENOENT))
+		errno = e;
+	return -1;
 }
 
 int

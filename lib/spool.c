@@ -228,6 +228,16 @@ sq_queue_close(struct sq_queue *q)
 	}
 }
 
+void
+dead_letter_close(struct sq_queue *q)
+{
+	if (q->dl_to == NULL)
+		return;
+	sq_queue_close(q->dl_to);
+	free(q->dl_to);
+	q->dl_to = NULL;
+}
+
 const char *
 sq_queue_blame(const struct sq_queue *q, int mode)
 {
