@@ -1600,7 +1600,17 @@ in_run(struct qb *s)
 
 	if ((in = calloc(s->b.batch, sizeof(*in))) == NULL)
 		err(EX_OSERR, NULL);
-	while (!got_stop) {
+	for (;;) {
+		if (got_stop) {
+			/*
+			 * What the broker delivered ahead is taken in first:
+			 * a stop would leave it delivered and not acked.
+			 */
+			if (!s->connected || s->b.ops->fetched == NULL ||
+			    !s->b.ops->fetched(&s->b))
+				break;
+			s->b.stopping = 1;
+		}
 		if (got_hup)
 			reload(s);
 		heartbeat(s);

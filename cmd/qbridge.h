@@ -104,6 +104,12 @@ struct bridge;
  *	consumer meanwhile (NATS: +WPI, which restarts the ack wait).
  *	Called every b->hold_ms during such a wait; NULL when the broker
  *	has no such timer.
+ * fetched: whether the broker delivered messages to this bridge ahead
+ *	of the next fetch that a stop would leave delivered and not acked
+ *	(Redis: pending to this consumer, read again by its name only).
+ *	The core then takes them in before it stops, with b->stopping set:
+ *	fetch then reads nothing more ahead and does not wait.  NULL where
+ *	the close gives them back (NATS: Nak; AMQP: requeued).
  * done: free what fetch allocated for its messages; those not acked
  *	(the local send or the ack failed) are given back where the broker
  *	would otherwise keep them until a timeout (NATS: Nak, in order).
@@ -122,6 +128,7 @@ struct br_ops {
 		    size_t *, char *, size_t);
 	int	(*ack)(struct bridge *, char *, size_t);
 	int	(*hold)(struct bridge *, char *, size_t);
+	int	(*fetched)(struct bridge *);
 	void	(*done)(struct bridge *, struct br_in *, size_t);
 	void	(*close)(struct bridge *);
 };
@@ -136,6 +143,8 @@ struct bridge {
 					   the system's (OpenSSL's default paths) */
 	size_t		 batch;		/* messages per batch / prefetch */
 	int64_t		 timeout_ms;	/* connect and reply timeout */
+	int		 stopping;	/* in: the last fetches before a stop
+					   (see fetched) */
 	int64_t		 hold_ms;	/* in: hold a held fetch this often
 					   (below the broker's redelivery
 					   timer), set by connect; 0: never */

@@ -27,7 +27,8 @@
  * batch into the queue; the next fetch takes its reply.  The entries so
  * read ahead are this consumer's pending ones until acked: a crash or a
  * new connection reads them again from ID 0, in order, after those of
- * the batch before.  Replies come in the order of the commands: the
+ * the batch before.  A stop takes them in first (redis_fetched), so
+ * that a bridge stopped leaves nothing pending, as before.  Replies come in the order of the commands: the
  * XACKs written before the read ahead (acks_pre) are read before its
  * reply, those written after it (acks_out) after it.
  */
@@ -556,6 +557,9 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 				break;
 			freeReplyObject(r);
 		}
+		/* Stopping: only what was read ahead is taken. */
+		if (b->stopping)
+			return BR_OK;
 		k = 0;
 		snprintf(count, sizeof(count), "%zu", max);
 		argv[k++] = "XREADGROUP";
@@ -609,7 +613,8 @@ redis_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	st = redis_ack_ids(b, gone, ngone, err, errsize);
 	free(gone);
 	/* A whole batch of new ones: more may wait, read them meanwhile. */
-	if (st == BR_OK && rc->pending_done && entries->elements >= max)
+	if (st == BR_OK && rc->pending_done && !b->stopping &&
+	    entries->elements >= max)
 		ahead_send(b, rc, max);
 	return st;
 }
@@ -648,6 +653,15 @@ redis_ack(struct bridge *b, char *err, size_t errsize)
 	return BR_OK;
 }
 
+/* A batch read ahead is out: a stop takes it in first (qbridge.h). */
+static int
+redis_fetched(struct bridge *b)
+{
+	struct rconn *rc = b->conn;
+
+	return rc != NULL && rc->ahead;
+}
+
 static void
 redis_done(struct bridge *b, struct br_in *in, size_t n)
 {
@@ -676,6 +690,7 @@ const struct br_ops br_redis = {
 	.confirm = redis_confirm,
 	.fetch = redis_fetch,
 	.ack = redis_ack,
+	.fetched = redis_fetched,
 	.done = redis_done,
 	.close = redis_close,
 };

@@ -136,6 +136,27 @@ away_drained() {
 	assert_line --index 0 0
 }
 
+@test "redis: SIGTERM mid-stream takes in the batch read ahead before it stops: nothing pending, and the next inbox carries the rest in order" {
+	local n=20000 got
+	seq 1 "$n" | awk -v s="s$S" '{ print "XADD", s, "*", "body", "m" $1 }' |
+	    redis-cli -p "$REDIS_PORT" >/dev/null
+	qbridge in -q --batch 10 "$URL_IN" b &
+	pid=$!
+	wait_for -t 60 ready_over b 100
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
+	got=$(find "$(qdir b)/new" -type f | wc -l)
+	((got < n)) || fail "all $n came in before the stop: nothing read ahead"
+	# Each entry given to the consumer is in b and acked.
+	run redis-cli -p "$REDIS_PORT" xpending "s$S" g
+	assert_line --index 0 0
+	run qbridge in --drain -q --batch 100 "$URL_IN" b
+	assert_success
+	assert_equal "$(bodies new b)" "$(seq 1 "$n" | sed 's/^/m/')"
+}
+
 @test "redis: the server killed (kill -9) and restarted mid-way: nothing lost, nothing twice" {
 	qb_server_killed
 }
