@@ -194,12 +194,40 @@ rabbit_up() {
 	    (exec 3<>"/dev/tcp/127.0.0.1/$RABBIT_PORT") 2>/dev/null
 }
 
-# rabbit_kill DIR: kill -9 the server's Erlang VM.
+# rabbit_kill DIR: kill -9 the server's Erlang VM (if not gone already).
 rabbit_kill() {
 	local pid
 	pid=$(cat "$1/pid" 2>/dev/null) || return 0
-	kill -9 "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null || true
 	wait_until 10 gone "$pid" || true
+}
+
+# rabbit_ctl DIR ARG...: rabbitmqctl against the server of DIR (its node
+# name, epmd and cookie), quietly.
+rabbit_ctl() {
+	local dir=$1 epmd=${RABBIT_PORTS##* }
+	shift
+	HOME=$dir/home ERL_EPMD_PORT=$epmd /usr/lib/rabbitmq/bin/rabbitmqctl \
+	    -q -n "spoolq-$epmd@localhost" "$@"
+}
+
+# RABBIT_SYNC_ERL: Erlang, run in the server, that puts on its disk what
+# its metadata store (Mnesia) has committed.  RabbitMQ 3.x answers a
+# queue.declare of a new durable queue once Mnesia logged the transaction
+# as "presumed aborted" and synced that log; the "committed" decision goes
+# to the log afterwards (mnesia_recover, asynchronously) and waits in the
+# log's write cache for up to 2 s, or until the next synced transaction.
+# A kill -9 meanwhile loses it: started again, Mnesia drops the
+# declaration, and RabbitMQ deletes the queue's directory as garbage, with
+# every message it had confirmed into the queue.  So: the decision logged
+# (mnesia_recover has handled what was sent to it before), then the log
+# synced.
+RABBIT_SYNC_ERL='_ = sys:get_state(mnesia_recover), ok = disk_log:sync(latest_log)'
+
+# rabbit_meta_sync DIR: the metadata the server of DIR has committed (the
+# queues declared so far) is on its disk; a kill -9 after this keeps them.
+rabbit_meta_sync() {
+	rabbit_ctl "$1" eval "$RABBIT_SYNC_ERL, ok." >/dev/null
 }
 
 # rabbit_stop DIR: kill the server and its epmd.
