@@ -291,17 +291,31 @@ best_flush(struct gview *v, const char **best)
 	*best = NULL;
 }
 
+static int	scan_local(struct sq_queue *, int);
+
+/* group_scan flags. */
+#define SCAN_STAT_BATON	1	/* stat the baton into v->baton_st */
+#define SCAN_FRESH	2	/* gfd was just opened: read from where it is */
+#define SCAN_LOCAL	4	/* a local file system (fs_remote): see below */
+#define DIRENT_MAX	(sizeof(struct dirent64) + 8)	/* one entry, at most */
+
 /*
  * List groups/KEY (gfd) into *v: its baton (stat'ed into v->baton_st
- * with stat_baton), how many wait, the oldest waiting by ID and, when
- * want is set, the name of that ID.  Names that do not parse, dot names
- * and what is not a regular file are skipped (qadmin check reports
- * them).  The directory is read with getdents64(2) on gfd itself, from
- * its start: a settle lists its group once, and no more system calls
- * than that.  0 or -1 with errno.
+ * with SCAN_STAT_BATON), how many wait, the oldest waiting by ID and,
+ * when want is set, the name of that ID.  Names that do not parse, dot
+ * names and what is not a regular file are skipped (qadmin check
+ * reports them).  The directory is read with getdents64(2) on gfd
+ * itself, from its start (with SCAN_FRESH the caller has just opened it,
+ * so that it is there without an lseek): a settle lists its group once,
+ * and no more system calls than that.  A local file system fills the
+ * buffer with as many entries as fit, so with SCAN_LOCAL a read that
+ * left room for one more entry of any name was the last, and the call
+ * that would say so is not made; a network or FUSE file system may give
+ * fewer at a time (one reply's worth) and is read until it gives none.
+ * 0 or -1 with errno.
  */
 static int
-group_scan(int gfd, const char *want, int stat_baton, struct gview *v)
+group_scan(int gfd, const char *want, int flags, struct gview *v)
 {
 	char buf[32 * 1024] __attribute__((aligned(8)));
 	const char *best;
@@ -313,16 +327,20 @@ group_scan(int gfd, const char *want, int stat_baton, struct gview *v)
 again:
 	memset(v, 0, sizeof(*v));
 	v->want = want;
-	if (lseek(gfd, 0, SEEK_SET) == -1)
+	if (!(flags & SCAN_FRESH) && lseek(gfd, 0, SEEK_SET) == -1)
 		return -1;
+	flags &= ~SCAN_FRESH;		/* read now: the next scan rewinds */
 	while ((got = getdents64(gfd, buf, sizeof(buf))) > 0) {
 		best = NULL;
 		for (pos = 0; pos < got; pos += e->d_reclen) {
 			e = (struct dirent64 *)(void *)(buf + pos);
-			scan_one(gfd, e->d_name, e->d_type, bad, stat_baton,
-			    v, &best);
+			scan_one(gfd, e->d_name, e->d_type, bad,
+			    flags & SCAN_STAT_BATON, v, &best);
 		}
 		best_flush(v, &best);
+		if ((flags & SCAN_LOCAL) && (size_t)got <= sizeof(buf) -
+		    DIRENT_MAX)
+			break;		/* room for more: there was no more */
 	}
 	if (got == -1)
 		return -1;
@@ -386,7 +404,7 @@ advance(struct sq_queue *q, int gfd)
 	struct gview v;
 	const char *id;
 
-	if (group_scan(gfd, NULL, 0, &v) == -1)
+	if (group_scan(gfd, NULL, scan_local(q, gfd), &v) == -1)
 		return -1;
 	if (v.nbatons == 0 || v.waiting == 0)
 		return 0;
@@ -407,7 +425,7 @@ advance(struct sq_queue *q, int gfd)
 	if (strcmp(id, v.firstid) < 0)
 		return 0;	/* older than all that wait: not waiting */
 	strlcpy(headid, id, sizeof(headid));	/* v is listed anew */
-	if (group_scan(gfd, headid, 0, &v) == -1)
+	if (group_scan(gfd, headid, scan_local(q, gfd), &v) == -1)
 		return -1;
 	if (v.wanted[0] == '\0')
 		return 0;
@@ -631,13 +649,14 @@ order_line(const char *body, const char *id)
 
 /*
  * The name after the head id of group key in body, the lines of an order
- * file of gfd, into next.  1 when found and still waiting (a regular file
- * in gfd), 0 when there is no usable one, -1 when it names a message of
- * another group, or one older than the head.
+ * file of gfd, into next; *line (when line is not NULL) gets the head's
+ * line in body.  1 when found and still waiting (a regular file in gfd),
+ * 0 when there is no usable one, -1 when it names a message of another
+ * group, or one older than the head.
  */
 static int
 order_find(int gfd, const char *body, const char *id, const char *key,
-    char *next)
+    char *next, const char **line)
 {
 	struct stat st;
 	struct sq_name n;
@@ -645,6 +664,8 @@ order_find(int gfd, const char *body, const char *id, const char *key,
 
 	if ((p = order_line(body, id)) == NULL)
 		return 0;		/* the head is not in it */
+	if (line != NULL)
+		*line = p;
 	p = strchr(p, '\n') + 1;
 	if ((e = strchr(p, '\n')) == NULL || (size_t)(e - p) > SQ_NAME_MAX ||
 	    e == p || *p == '.')
@@ -690,7 +711,8 @@ struct order_copy {
 
 struct sq_group_cache {
 	int			 local;		/* 0: copies are never kept */
-	struct order_copy	*slot[CACHE_SLOTS];
+	char			*buf;		/* ORDER_BYTES: order_next reads */
+	struct order_copy	*slot[CACHE_SLOTS];	/* CACHE_BYTES each */
 };
 
 void
@@ -702,8 +724,48 @@ group_cache_free(struct sq_queue *q)
 		return;
 	for (i = 0; i < CACHE_SLOTS; i++)
 		free(q->group_cache->slot[i]);
+	free(q->group_cache->buf);
 	free(q->group_cache);
 	q->group_cache = NULL;
+}
+
+/* The cache of q, made first (gfd: a group's directory); NULL: none. */
+static struct sq_group_cache *
+group_cache(struct sq_queue *q, int gfd)
+{
+	if (q->group_cache == NULL) {
+		if ((q->group_cache = calloc(1, sizeof(*q->group_cache))) ==
+		    NULL)
+			return NULL;
+		q->group_cache->local = !fs_remote(gfd);
+	}
+	return q->group_cache;
+}
+
+/* SCAN_LOCAL when groups/ of q is on a local file system, else 0. */
+static int
+scan_local(struct sq_queue *q, int gfd)
+{
+	struct sq_group_cache *c = group_cache(q, gfd);
+
+	return c != NULL && c->local ? SCAN_LOCAL : 0;
+}
+
+/*
+ * The buffer (ORDER_BYTES) into which q reads order files to settle by
+ * them, made once and kept until sq_queue_close, so that a settle costs
+ * no allocation of it; NULL when it cannot be made.
+ */
+static char *
+order_buffer(struct sq_queue *q, int gfd)
+{
+	struct sq_group_cache *c;
+
+	if ((c = group_cache(q, gfd)) == NULL)
+		return NULL;
+	if (c->buf == NULL)
+		c->buf = malloc(ORDER_BYTES);
+	return c->buf;
 }
 
 /* The slot of group key in the cache of q, made first; NULL: none. */
@@ -713,13 +775,7 @@ cache_slot(struct sq_queue *q, int gfd, const char *key)
 	uint32_t h = 2166136261U;	/* FNV-1a, 32 bits */
 	const unsigned char *p;
 
-	if (q->group_cache == NULL) {
-		if ((q->group_cache = calloc(1, sizeof(*q->group_cache))) ==
-		    NULL)
-			return NULL;
-		q->group_cache->local = !fs_remote(gfd);
-	}
-	if (!q->group_cache->local)
+	if (group_cache(q, gfd) == NULL || !q->group_cache->local)
 		return NULL;
 	for (p = (const unsigned char *)key; *p != '\0'; p++)
 		h = (h ^ *p) * 16777619U;
@@ -738,21 +794,18 @@ same_file(const struct order_copy *c, const struct stat *st)
 }
 
 /*
- * Keep a copy of body, the lines of the order file of group key (status
- * st) that checked, from the line of the head id on.  Best effort.
+ * Keep a copy of the lines of the order file of group key (status st)
+ * that checked, from p, the line of the head, on, in the slot (made once,
+ * of CACHE_BYTES, then used again).  Best effort.
  */
 static void
 cache_keep(struct order_copy **slot, const char *key, const struct stat *st,
-    const char *body, const char *id)
+    const char *p)
 {
 	struct order_copy *c;
-	const char *p, *e, *end;
+	const char *e, *end;
 	size_t len;
 
-	free(*slot);
-	*slot = NULL;
-	if ((p = order_line(body, id)) == NULL)
-		return;
 	/* Whole lines (each ends in a newline), CACHE_BYTES at most. */
 	for (e = p; *e != '\0'; e = end) {
 		end = strchr(e, '\n') + 1;
@@ -760,8 +813,10 @@ cache_keep(struct order_copy **slot, const char *key, const struct stat *st,
 			break;
 	}
 	len = (size_t)(e - p);
-	if ((c = malloc(sizeof(*c) + len + 1)) == NULL)
+	if (*slot == NULL &&
+	    (*slot = malloc(sizeof(**slot) + CACHE_BYTES + 1)) == NULL)
 		return;
+	c = *slot;
 	strlcpy(c->key, key, sizeof(c->key));
 	c->dev = st->st_dev;
 	c->ino = st->st_ino;
@@ -770,7 +825,6 @@ cache_keep(struct order_copy **slot, const char *key, const struct stat *st,
 	c->ctim = st->st_ctim;
 	memcpy(c->body, p, len);
 	c->body[len] = '\0';
-	*slot = c;
 }
 
 /*
@@ -789,10 +843,9 @@ order_kept(struct sq_queue *q, int gfd, const struct sq_name *n, char *next)
 		return 0;
 	if (fstatat(gfd, ORDER_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISREG(st.st_mode) && same_file(*slot, &st) &&
-	    order_find(gfd, (*slot)->body, n->id, n->group, next) == 1)
+	    order_find(gfd, (*slot)->body, n->id, n->group, next, NULL) == 1)
 		return 1;
-	free(*slot);
-	*slot = NULL;
+	(*slot)->key[0] = '\0';	/* dropped: its memory serves again */
 	return 0;
 }
 
@@ -807,17 +860,17 @@ order_next(struct sq_queue *q, int gfd, const struct sq_name *n, char *next)
 {
 	struct order_copy **slot;
 	struct stat st;
+	const char *line;
 	char *buf, *body;
 	int rc;
 
-	if ((buf = malloc(ORDER_BYTES)) == NULL)
+	if ((buf = order_buffer(q, gfd)) == NULL)
 		return 0;
 	if ((rc = order_read(gfd, buf, &body, &st)) == 1) {
-		rc = order_find(gfd, body, n->id, n->group, next);
+		rc = order_find(gfd, body, n->id, n->group, next, &line);
 		if (rc == 1 && (slot = cache_slot(q, gfd, n->group)) != NULL)
-			cache_keep(slot, n->group, &st, body, n->id);
+			cache_keep(slot, n->group, &st, line);
 	}
-	free(buf);
 	return rc;
 }
 
@@ -1088,7 +1141,9 @@ sq_group_release(struct sq_queue *q, const struct sq_name *n)
 	 * then list again.
 	 */
 	for (tries = 0; tries < 3; tries++) {
-		if (group_scan(gfd, NULL, 0, &v) == -1 || v.nbatons != 1 ||
+		if (group_scan(gfd, NULL, scan_local(q, gfd) |
+		    (tries == 0 ? SCAN_FRESH : 0), &v) == -1 ||
+		    v.nbatons != 1 ||
 		    (id = baton_id(v.baton)) == NULL || strcmp(id, n->id) != 0)
 			break;
 		if (v.waiting > 0)
@@ -1139,7 +1194,7 @@ sq_group_admit(struct sq_queue *q, const char *curname,
 		return 1;
 	}
 	/* An idle group: when none older waits, the baton is taken here. */
-	if (group_scan(gfd, NULL, 0, &v) == -1)
+	if (group_scan(gfd, NULL, SCAN_FRESH | scan_local(q, gfd), &v) == -1)
 		goto fail;
 	if (strcmp(v.baton, SQ_GROUP_FREE) == 0 && v.nbatons == 1 &&
 	    (v.waiting == 0 || strcmp(n->id, v.firstid) < 0) &&
@@ -1480,7 +1535,8 @@ upkeep_group(struct upkeep *u, const char *key)
 	if ((gfd = subdir_open(u->gsfd, key, 0)) == -1)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
 		    0 : -1;
-	if (group_scan(gfd, NULL, 1, &v) == -1)
+	if (group_scan(gfd, NULL, SCAN_STAT_BATON | SCAN_FRESH |
+	    scan_local(u->q, gfd), &v) == -1)
 		goto fail;
 	if (v.nmarks > 0 && !(u->flags & SQ_GROUP_DRY))
 		marks_sweep(u, gfd);
