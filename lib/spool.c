@@ -560,12 +560,43 @@ seal_grouped(const char *name)
 	return name[0] != '.' && name[0] != ',';
 }
 
+/* A name in groups/ being sealed that a group's directory may take. */
+static int
+seal_group_key(const char *name)
+{
+	return sq_group_key_valid(name, strlen(name));
+}
+
+/*
+ * Remove the entry name of fd, and all under it when it is a directory.
+ * Returns 0 (gone already too) or -1 with errno.
+ */
+static int
+remove_entry(int fd, const char *name)
+{
+	int sub, rc;
+
+	if (unlinkat(fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -1;
+	if ((sub = openat(fd, name, DIR_FLAGS)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = remove_tree(sub);
+	close(sub);
+	if (unlinkat(fd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+		rc = -1;
+	return rc;
+}
+
 /*
  * Remove the directory name of pfd if it holds no message (real): what
- * else is in it goes first.  Returns 0 when it is gone (or was not
- * there), 1 when a message is in it (it is then left, with what else is
- * in it), -1 with errno.  *emptied is set when something was removed
- * from it before a message was found.
+ * else is in it goes first, each entry by the name it was judged by, so
+ * that a message renamed in after the judgment is never removed with
+ * the rest (it stops the rmdir(2) that follows, and the next look finds
+ * it).  Returns 0 when it is gone (or was not there), 1 when a message
+ * is in it (it is then left, with what else is still in it), -1 with
+ * errno.  *emptied is set when something was removed from it.
  */
 static int
 seal_dir(int pfd, const char *name, seal_real_fn *real, int *emptied)
@@ -582,14 +613,16 @@ seal_dir(int pfd, const char *name, seal_real_fn *real, int *emptied)
 		if ((d = listing_at(pfd, name, &fd)) == NULL)
 			return errno == ENOENT ? 0 : -1;
 		found = 0;
-		while (!found && (e = readdir(d)) != NULL)
-			found = strcmp(e->d_name, ".") != 0 &&
-			    strcmp(e->d_name, "..") != 0 && real(e->d_name);
-		closedir(d);
-		if (!found) {
-			(void)remove_tree(fd);
-			*emptied = 1;
+		while (!found && (e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0)
+				continue;
+			if (real(e->d_name))
+				found = 1;
+			else if (remove_entry(fd, e->d_name) == 0)
+				*emptied = 1;
 		}
+		closedir(d);
 		close(fd);
 		if (found)
 			return 1;
@@ -634,8 +667,8 @@ seal_groups(int qfd)
 				continue;
 			emptied = 0;
 			rc = seal_dir(gsfd, e->d_name, seal_grouped, &emptied);
-			if (rc == -1 && errno == ENOTDIR)
-				rc = 0;	/* not a group: removed below */
+			if (rc == -1 && errno == ENOTDIR)	/* not a group */
+				rc = remove_entry(gsfd, e->d_name);
 			if (rc == 1 && emptied)
 				free_baton(gsfd, e->d_name);
 		}
@@ -644,10 +677,10 @@ seal_groups(int qfd)
 		if (rc != 0)
 			return rc;
 		emptied = 0;
-		if ((rc = seal_dir(qfd, SQ_DIR_GROUPS, seal_none, &emptied)) !=
-		    1)
+		if ((rc = seal_dir(qfd, SQ_DIR_GROUPS, seal_group_key,
+		    &emptied)) != 1)
 			return rc;
-		/* A group made meanwhile was emptied: look at it again. */
+		/* A group made meanwhile: seal it too. */
 	}
 	errno = EBUSY;
 	return -1;

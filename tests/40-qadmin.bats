@@ -208,6 +208,68 @@ destroy_done() {
 	assert_output first
 }
 
+# reject_held LOG RECEIPT: start `qack --reject RECEIPT` in the background
+# with its first rename (the forward into the dead_letter queue, its
+# target's directories already opened and checked) held back 4 s, and
+# wait until it is held there.
+reject_held() {
+	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=renameat2,rename \
+	    -e inject=renameat2:delay_enter=4000000:when=1 \
+	    qack --reject "$2" >"$1.out" 2>&1 &
+	REJECT_PID=$!
+	wait_for grep -q 'renameat2(' "$1"
+}
+
+# destroy_emptying LOG QUEUE: start `qadmin destroy QUEUE` with its first
+# dup(2) held back 8 s, and wait until it is held there.  Before it a
+# directory being sealed that held no message was listed and judged.
+destroy_emptying() {
+	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=dup \
+	    -e inject=dup:delay_enter=8000000:when=1 \
+	    qadmin destroy "$2" >"$1.out" 2>&1 &
+	DESTROY_PID=$!
+	wait_for grep -q 'dup(' "$1"
+}
+
+@test "qadmin destroy: a dead letter that lands while a directory is being emptied stays, in a group's directory or beside a dot file" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local round r status1 status2
+	for round in dot group; do
+		mkq q
+		mkq src dead_letter=q
+		if [[ $round == dot ]]; then
+			: >"$SPOOLQ_DIR/q/new/.keep"
+			qsend src doomed
+		else
+			# A group that was used keeps its directory and baton.
+			qsend -g grp q old
+			run -0 qrecv -A q
+			qsend -g grp src doomed
+		fi
+		r=$(qrecv src)
+		reject_held "$T/ack.$round" "$r"
+		destroy_emptying "$T/destroy.$round" q
+		status1=0
+		wait "$REJECT_PID" || status1=$?
+		status2=0
+		wait "$DESTROY_PID" || status2=$?
+		# The reject said it was done: the dead letter is in q (the
+		# destroy refused, 65) or in src's dead/ (q was gone first).
+		assert_equal "$status1" 0
+		if [[ $status2 == 0 ]]; then
+			assert_dir_not_exists "$SPOOLQ_DIR/q"
+			assert_count dead src 1
+		else
+			assert_equal "$status2" 65
+			assert_count dead src 0
+			run -0 qrecv -A q
+			assert_output doomed
+		fi
+		rm -rf "${SPOOLQ_DIR:?}/q" "$SPOOLQ_DIR/src"
+	done
+}
+
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
 	mkdir -p "$SPOOLQ_DIR/notaq/sub"
 	echo precious > "$SPOOLQ_DIR/notaq/file"
