@@ -269,8 +269,10 @@ sq_admin_delete(struct sq_queue *q, enum sq_state st, const char *name)
  * queue.conf: a broken one does not stop the move), opened at the first
  * dead letter and kept in q->dl_to while path still names that very
  * directory (one fstatat(2) per dead letter, no open: a queue destroyed,
- * renamed or made anew since is opened again).  Returns it, or NULL with
- * errno (ENOENT, ENOTDIR: no queue there; SQ_EBROKEN...).
+ * renamed or made anew since is opened again; one whose directories
+ * were made anew, by a destroy that put it back, is opened again by
+ * dead_letter_forward when a move into them fails with ENOENT).  Returns
+ * it, or NULL with errno (ENOENT, ENOTDIR: no queue there; SQ_EBROKEN...).
  */
 static struct sq_queue *
 dead_letter_target(struct sq_queue *q, const char *path)
@@ -306,7 +308,7 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 	struct stat st;
 	char path[PATH_MAX], dest[SQ_NAME_MAX + 1];
 	unsigned made = 0, there = 0;
-	int rc = 0, e = 0, lost;
+	int rc = 0, e = 0, lost, retried = 0;
 
 	if (q->conf.dead_letter[0] == '\0')
 		return 0;
@@ -326,13 +328,14 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 		q->dl_errno = ENAMETOOLONG;
 		return 0;
 	}
-	if ((to = dead_letter_target(q, path)) == NULL) {
+	if (sq_name_format(dest, sizeof(dest), &m) == -1) {
 		q->dl_errno = errno;
 		return 0;
 	}
-	if (sq_name_format(dest, sizeof(dest), &m) == -1) {
-		e = errno;
-		goto out;
+again:
+	if ((to = dead_letter_target(q, path)) == NULL) {
+		q->dl_errno = errno;
+		return 0;
 	}
 	/* Never a copy: one rename, or dead/ as ever. */
 	if (to->dev != st.st_dev) {
@@ -357,9 +360,20 @@ dead_letter_forward(struct sq_queue *q, int fromfd, const char *name,
 	    dest)) == -1) {
 		e = errno;
 		sidecars_unlink(to, m.id, made);
+		dead_letter_close(q);	/* the next opens the queue afresh */
+		/*
+		 * The message still here: a directory of the target was
+		 * removed since it was opened (a destroy that put the queue
+		 * back made them anew).  Open the queue again, once.
+		 */
+		if (e == ENOENT && !retried && fstatat(fromfd, name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0) {
+			retried = 1;
+			e = 0;
+			goto again;
+		}
 		if (e == ENOENT)
 			e = 0;		/* gone: the caller's move says so */
-		dead_letter_close(q);	/* the next opens the queue afresh */
 		goto out;
 	}
 	rc = 1;

@@ -200,6 +200,47 @@ deliver() {
 	assert_count dead m 0
 }
 
+# anew QUEUE DIR: make the directory DIR of QUEUE anew (empty), as a
+# destroy that puts the queue back does.
+anew() {
+	local d
+	d=$(qdir "$1")
+	mv "$d/$2" "$d/.old-$2"
+	mkdir "$d/$2"
+	rm -r "$d/.old-$2"
+}
+
+@test "dead_letter: a run whose dead-letter queue had its directories made anew forwards into the new ones, a grouped dead letter too" {
+	local -a r
+	qsend m a b >/dev/null
+	r=($(qrecv -n 2 m))
+	mkfifo "$T/receipts"
+	qack --reject - <"$T/receipts" 2>"$T/err" &
+	exec 7>"$T/receipts"
+	echo "${r[0]}" >&7
+	wait_for eval '[[ $(count new dlq) == 1 ]]'
+	run -0 qrecv -A dlq
+	anew dlq new
+	echo "${r[1]}" >&7
+	wait_for eval '[[ $(count new dlq) == 1 ]]'
+	run -0 qrecv -A dlq
+	qsend -g grp m c >/dev/null
+	qrecv m >&7
+	wait_for eval '[[ $(count new dlq) == 1 ]]'
+	run -0 qrecv -A dlq
+	assert_output c
+	anew dlq groups
+	qsend -g grp m d >/dev/null
+	qrecv m >&7
+	exec 7>&-
+	wait $!
+	assert_equal "$(cat "$T/err")" ""
+	assert_count dead m 0
+	run -0 qrecv -A dlq
+	assert_output d
+	run -0 qadmin check dlq
+}
+
 @test "dead_letter: a grouped dead letter waits in its group of dlq behind the head, as a send into the group does, never beside the head in new/" {
 	local head later id
 	head=$(qsend -p -g grp dlq head)
