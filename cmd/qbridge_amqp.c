@@ -400,6 +400,42 @@ returned(struct aconn *a, struct br_out *out, size_t n, char *err,
 	return BR_OK;
 }
 
+/*
+ * The frame f, met where a confirmation or a delivery was awaited, as the
+ * server's end of the channel or connection: BR_DOWN (or BR_CONFIG for a
+ * channel closed with NOT_FOUND: what the URL names is gone) with the
+ * server's words in err, e.g. "channel closed: PRECONDITION_FAILED -
+ * delivery acknowledgement on channel 1 timed out" when a batch was held
+ * past its consumer_timeout; BR_OK for any other frame, to be passed over.
+ */
+static int
+closed_by_server(const amqp_frame_t *f, char *err, size_t errsize)
+{
+	const amqp_channel_close_t *ch;
+	const amqp_connection_close_t *cc;
+
+	if (f->frame_type != AMQP_FRAME_METHOD)
+		return BR_OK;
+	switch (f->payload.method.id) {
+	case AMQP_CHANNEL_CLOSE_METHOD:
+		ch = f->payload.method.decoded;
+		snprintf(err, errsize, "channel closed: %.*s",
+		    (int)ch->reply_text.len, (char *)ch->reply_text.bytes);
+		return ch->reply_code == AMQP_NOT_FOUND ? BR_CONFIG : BR_DOWN;
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		cc = f->payload.method.decoded;
+		snprintf(err, errsize, "connection closed by the broker: %.*s",
+		    (int)cc->reply_text.len, (char *)cc->reply_text.bytes);
+		return BR_DOWN;
+	case AMQP_BASIC_CANCEL_METHOD:
+		snprintf(err, errsize, "consumer cancelled by the broker "
+		    "(the queue deleted?)");
+		return BR_DOWN;
+	default:
+		return BR_OK;
+	}
+}
+
 static int
 amqp_send(struct bridge *b, struct br_out *out, size_t n, char *err,
     size_t errsize)
@@ -467,25 +503,39 @@ amqp_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 			    BR_OK)
 				return st;
 			break;
-		case AMQP_CHANNEL_CLOSE_METHOD: {
-			amqp_channel_close_t *cc = f.payload.method.decoded;
-
-			snprintf(err, errsize, "channel closed: %.*s",
-			    (int)cc->reply_text.len,
-			    (char *)cc->reply_text.bytes);
-			return cc->reply_code == AMQP_NOT_FOUND ? BR_CONFIG :
-			    BR_DOWN;
-		}
-		case AMQP_CONNECTION_CLOSE_METHOD:
-			snprintf(err, errsize, "connection closed by the "
-			    "broker");
-			return BR_DOWN;
+		default:
+			if ((st = closed_by_server(&f, err, errsize)) != BR_OK)
+				return st;
 		}
 	}
 	if (sent < n) {
 		snprintf(err, errsize, "publish: not all sent");
 		return BR_DOWN;
 	}
+	return BR_OK;
+}
+
+/*
+ * Read the frame that came instead of a delivery (amqp_consume_message's
+ * AMQP_STATUS_UNEXPECTED_STATE): the server closing the channel (a
+ * batch held past the server's consumer_timeout), the connection, or
+ * the consumer.  Returns BR_OK when it was none of those (passed over),
+ * else closed_by_server's status with the words in err.
+ */
+static int
+other_frame(struct aconn *a, char *err, size_t errsize)
+{
+	amqp_frame_t f;
+	struct timeval tv = { 1, 0 };
+	int st;
+
+	if ((st = amqp_simple_wait_frame_noblock(a->c, &f, &tv)) !=
+	    AMQP_STATUS_OK) {
+		snprintf(err, errsize, "consume: %s", amqp_error_string2(st));
+		return BR_DOWN;
+	}
+	if ((st = closed_by_server(&f, err, errsize)) != BR_OK)
+		return st;
 	return BR_OK;
 }
 
@@ -499,7 +549,7 @@ amqp_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 	amqp_basic_properties_t *p;
 	struct timeval tv;
 	size_t k;
-	int j;
+	int j, st;
 	void *np;
 
 	*got = 0;
@@ -526,6 +576,13 @@ amqp_fetch(struct bridge *b, struct br_in *in, size_t max, int64_t wait_ms,
 		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
 		    r.library_error == AMQP_STATUS_TIMEOUT)
 			break;
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+			/* Not a delivery: the frame waits to be read. */
+			if ((st = other_frame(a, err, errsize)) != BR_OK)
+				return st;
+			continue;
+		}
 		if (r.reply_type != AMQP_RESPONSE_NORMAL)
 			return rpc_fail(r, "consume", err, errsize);
 		a->nenv++;

@@ -47,7 +47,42 @@ setup() {
 }
 
 teardown() {
+	# What a test changed in the server's settings goes back.
+	[[ -z ${RABBIT_RESTORE-} ]] ||
+	    rabbit_ctl "$RDIR" eval "$RABBIT_RESTORE" >/dev/null || true
 	spoolq_teardown
+}
+
+# rabbit_set KEY VALUE ...: set rabbit's application settings in the
+# running server (integers), put back by teardown as they were.
+rabbit_set() {
+	local keys=() sets=() k
+	while (($# > 0)); do
+		keys+=("$1")
+		sets+=("ok = application:set_env(rabbit, $1, $2)")
+		shift 2
+	done
+	k=$(IFS=,; echo "${keys[*]}")
+	RABBIT_RESTORE='[case V of {ok, X} -> application:set_env(rabbit, K, X);
+	    undefined -> application:unset_env(rabbit, K) end ||
+	    {K, V} <- persistent_term:get(spoolq_saved)], ok.'
+	rabbit_ctl "$RDIR" eval "persistent_term:put(spoolq_saved,
+	    [{K, application:get_env(rabbit, K)} || K <- [$k]]),
+	    $(IFS=,; echo "${sets[*]}"), ok." >/dev/null
+}
+
+# rabbit_queue_is QUEUE MESSAGES CONSUMERS: the server's count of QUEUE's
+# messages (ready and unacknowledged) and consumers.
+rabbit_queue_is() {
+	[[ $(rabbit_ctl "$RDIR" list_queues name messages consumers |
+	    awk -v q="$1" '$1 == q { print $2, $3 }') == "$2 $3" ]]
+}
+
+# take_into FILE N: take what is ready in b (at most once) into FILE;
+# true once FILE holds N lines.
+take_into() {
+	qrecv -A b >>"$1" 2>/dev/null || true
+	(($(wc -l <"$1") >= $2))
 }
 
 # tls_server: the TLS listener of the shared server (setup_file).
@@ -109,6 +144,38 @@ tls_server() {
 	    awk -v q="q$S" '$1 == q { print $1, $2 }')" "q$S 2"
 	qbridge in --drain -q "$URL" b
 	assert_equal "$(bodies new b)" $'one\ntwo'
+}
+
+@test "rabbitmq: a batch held past the server's consumer_timeout: the channel it closes is named, the bridge comes back, nothing lost, nothing twice" {
+	# RabbitMQ closes the channel of a delivery left unacknowledged past
+	# consumer_timeout (30 min by default), looked at each channel tick
+	# (1 min): here 1 s and 0.2 s, for the channels opened from now on.
+	rabbit_set consumer_timeout 1000 channel_tick_interval 200
+	qsend a one two three
+	qbridge out --drain -q a "$URL"
+	qadmin config b set max_messages=1 overflow=reject >/dev/null
+	qbridge in "$URL" b 2>"$T/in.log" &
+	in=$!
+	# One goes in, the batch is held for the rest, and the server ends
+	# the channel that holds it: its deliveries are ready again.
+	wait_for grep -q 'queue full' "$T/in.log"
+	wait_for rabbit_queue_is "q$S" 3 0
+	# Room, one message at a time: the batch goes in whole, and its ack
+	# is lost with the channel; the bridge says why, connects again and
+	# drops the same three given again as duplicates.
+	: >"$T/got"
+	wait_for take_into "$T/got" 3
+	wait_for rabbit_queue_is "q$S" 0 1
+	kill -TERM "$in"
+	wait "$in"
+	assert_equal "$(sort "$T/got")" $'one\nthree\ntwo'
+	assert_count new b 0
+	assert_count dead b 0
+	grep -q ': channel closed: PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out' "$T/in.log" ||
+	    fail "$(cat "$T/in.log")"
+	refute grep -q 'unexpected protocol state' "$T/in.log"
+	grep -q ' -> b: 3 received, 3 duplicates' "$T/in.log" ||
+	    fail "$(cat "$T/in.log")"
 }
 
 @test "rabbitmq: qbridge killed (kill -9) at random moments: nothing lost, nothing twice" {
