@@ -160,18 +160,25 @@ recorded_lease(int fd, int job)
 /*
  * Anyone who may look into run/ may read a lock file, whatever the
  * worker's umask: flock(2) on a read-only descriptor is how others judge
- * it live (probe), and what it records is no secret.
+ * it live (probe), and what it records is no secret.  The file's status
+ * goes into *st (its device and inode, for the caller's checks).
  */
+static int
+lock_readable_st(int fd, struct stat *st)
+{
+	if (fstat(fd, st) == -1)
+		return -1;
+	if ((st->st_mode & 0444) == 0444)
+		return 0;
+	return fchmod(fd, (st->st_mode & 0777) | 0444);
+}
+
 static int
 lock_readable(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) == -1)
-		return -1;
-	if ((st.st_mode & 0444) == 0444)
-		return 0;
-	return fchmod(fd, (st.st_mode & 0777) | 0444);
+	return lock_readable_st(fd, &st);
 }
 
 /*
@@ -532,8 +539,8 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 		errno = saved == EEXIST ? SQ_ENOTREG : saved;
 		return -1;	/* nothing of ours to remove */
 	}
-	if (share_file(q->share, fd) == -1 || lock_readable(fd) == -1 ||
-	    flock(fd, LOCK_EX | LOCK_NB) == -1)
+	if (share_file(q->share, fd) == -1 || lock_readable_st(fd, &own) ==
+	    -1 || flock(fd, LOCK_EX | LOCK_NB) == -1)
 		goto fail;
 	/*
 	 * The record goes through a descriptor of the worker's own, never
@@ -543,11 +550,14 @@ sq_job_lock(struct sq_queue *q, const char *token, const char *id,
 	 * record, and its mtime the first beat.  Without room for it
 	 * (ENOSPC, EDQUOT) the file is left empty, judged by the queue's
 	 * lease (recorded_lease), never with part of a record, which would
-	 * read as alive for good.
+	 * read as alive for good.  The descriptor keeps O_NONBLOCK, which
+	 * changes nothing for a regular file, rather than an fcntl(2) to
+	 * take it off; own is the locked file's status from
+	 * lock_readable_st (a chmod does not change which file it is).
 	 */
 	len = record_format(rec, heartbeat_ms, lease_ms);
-	if ((wfd = sq_open_regular(dfd, name, O_WRONLY, 0, &st)) == -1 ||
-	    fstat(fd, &own) == -1)
+	if ((wfd = sq_open_regular(dfd, name, O_WRONLY | O_NONBLOCK, 0,
+	    &st)) == -1)
 		goto fail;
 	if (st.st_dev != own.st_dev || st.st_ino != own.st_ino) {
 		errno = ESTALE;	/* replaced since: not ours to write */
