@@ -1201,8 +1201,16 @@ job_settle(struct worker *w, struct job *j)
 		snprintf(status, sizeof(status), "signal=%d", WTERMSIG(st));
 	else
 		snprintf(status, sizeof(status), "exit=%d", WEXITSTATUS(st));
-	if (sq_receipt_check(q, j->c.name) == -1 && errno == ENOENT) {
-		/* Recovered while we were stopped: no record, no settle. */
+	/*
+	 * A claim recovered while we were stopped gets no failure record
+	 * and no settle: looked for before a record is written, as a batch
+	 * does; an ack or a release of a lost claim fails by itself, with
+	 * ENOENT, without the look.
+	 */
+	strlcpy(outcome, "lost", sizeof(outcome));
+	if (!j->release && !(WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    !j->timed_out) && sq_receipt_check(q, j->c.name) == -1 &&
+	    errno == ENOENT) {
 		rc = -1;
 	} else if (j->release) {
 		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_RELEASE, NULL,
