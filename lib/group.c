@@ -167,8 +167,8 @@ static int
 groups_dir(struct sq_queue *q, int create)
 {
 	if (!q->groups_open) {
-		if ((q->groupsfd = subdir_open(q->fd, SQ_DIR_GROUPS, create)) ==
-		    -1)
+		if ((q->groupsfd = queue_subdir_open(q->fd, SQ_DIR_GROUPS,
+		    create)) == -1)
 			return -1;
 		q->groups_open = 1;
 	}

@@ -614,6 +614,17 @@ int	dir_each(int dfd, dir_entry_fn *fn, void *arg);
 int	subdir_open(int dfd, const char *name, int create);
 
 /*
+ * queue_subdir_open - subdir_open of the directory name of the queue
+ * directory qfd (groups/, hold/), except that one it makes while the
+ * queue is being destroyed is removed again and refused: qadmin destroy
+ * removes tmp/ first (spool.c, seal_queue), so a directory made after
+ * tmp/ was gone may be made after the destroy looked for it, and would
+ * be removed with the queue and what is put into it.  Returns a
+ * descriptor or -1 with errno (ENOENT: the queue is being destroyed).
+ */
+int	queue_subdir_open(int qfd, const char *name, int create);
+
+/*
  * fs_remote - 1 when fd is on a file system that other hosts write to
  * (NFS, FUSE, SMB, Ceph, GFS2 and the others of statfs(2) f_type known
  * as such), whose client may answer from its caches of names,

@@ -700,7 +700,7 @@ seal_queue(int qfd)
 	} dirs[] = {
 		{ SQ_DIR_TMP, seal_none }, { SQ_DIR_NEW, seal_msg },
 		{ SQ_DIR_RETRY, seal_msg }, { SQ_DIR_CUR, seal_msg },
-		{ SQ_DIR_DEAD, seal_msg },
+		{ SQ_DIR_DEAD, seal_msg }, { SQ_DIR_HOLD, seal_msg },
 	};
 	size_t i;
 	int rc, emptied;
@@ -726,6 +726,20 @@ unseal_queue(int qfd)
 	return 0;
 }
 
+/* Count the messages of hold/ of q, none when it is missing. */
+static int
+count_held(struct sq_queue *q, size_t *n)
+{
+	int fd, rc;
+
+	*n = 0;
+	if ((fd = sq_state_open(q, SQ_STATE_HELD, 0)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	rc = count_dir(fd, n);
+	close(fd);
+	return rc;
+}
+
 int
 sq_queue_destroy(const char *path, int force)
 {
@@ -733,6 +747,7 @@ sq_queue_destroy(const char *path, int force)
 	struct sq_group_stats gs;
 	struct sq_queue q;
 	struct sq_counts c;
+	size_t held;
 	int pfd, rc, saved;
 
 	/* Without its settings: a queue with a broken queue.conf can go. */
@@ -740,7 +755,8 @@ sq_queue_destroy(const char *path, int force)
 		return -1;
 	if (!force && (sq_queue_count(&q, &c) == -1 ||
 	    c.ready + c.inflight + c.retry + c.dead > 0 ||
-	    sq_group_stats(&q, &gs) == -1 || gs.waiting > 0)) {
+	    sq_group_stats(&q, &gs) == -1 || gs.waiting > 0 ||
+	    count_held(&q, &held) == -1 || held > 0)) {
 		sq_queue_close(&q);
 		errno = ENOTEMPTY;
 		return -1;

@@ -1519,9 +1519,11 @@ int	sq_state_parse(const char *s, enum sq_state *st);
 
 /*
  * sq_state_open - open the state's directory of q (not following links),
- * creating it first when create is set (hold/ is made on demand).
- * Returns a descriptor or -1 with errno (ENOENT when missing, EINVAL for
- * SQ_STATE_GROUPED, whose messages are each in their group's).
+ * creating it first when create is set (hold/ is made on demand), but
+ * never in a queue being destroyed (queue_subdir_open).  Returns a
+ * descriptor or -1 with errno (ENOENT when missing or when the queue is
+ * being destroyed, EINVAL for SQ_STATE_GROUPED, whose messages are each
+ * in their group's).
  */
 int	sq_state_open(struct sq_queue *q, enum sq_state st, int create);
 

@@ -64,7 +64,7 @@ sq_state_open(struct sq_queue *q, enum sq_state st, int create)
 		errno = EINVAL;
 		return -1;
 	}
-	return subdir_open(q->fd, states[st].dir, create);
+	return queue_subdir_open(q->fd, states[st].dir, create);
 }
 
 int

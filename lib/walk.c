@@ -133,6 +133,26 @@ subdir_open(int dfd, const char *name, int create)
 }
 
 int
+queue_subdir_open(int qfd, const char *name, int create)
+{
+	struct stat st;
+	int fd;
+
+	fd = subdir_open(qfd, name, 0);
+	if (fd != -1 || errno != ENOENT || !create)
+		return fd;
+	if ((fd = subdir_open(qfd, name, 1)) == -1)
+		return -1;
+	if (fstatat(qfd, SQ_DIR_TMP, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		close(fd);
+		(void)unlinkat(qfd, name, AT_REMOVEDIR);
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+int
 mkdir_path(const char *buf)
 {
 	char parent[PATH_MAX];

@@ -144,6 +144,12 @@ teardown() {
 		expect_fail 65 qadmin destroy "q-$s"
 		assert_count "$s" "q-$s" 1
 	done
+	# A message an operator parked in hold/ too.
+	mkq q-hold
+	qadmin hold q-hold "$(qsend -p q-hold parked)" >/dev/null
+	expect_fail 65 qadmin destroy q-hold
+	assert_output --partial 'qadmin: destroy: q-hold: queue not empty'
+	assert_count hold q-hold 1
 }
 
 # destroy_held LOG QUEUE: start `qadmin destroy QUEUE` in the background
@@ -208,16 +214,17 @@ destroy_done() {
 	assert_output first
 }
 
-# reject_held LOG RECEIPT: start `qack --reject RECEIPT` in the background
-# with its first rename (the forward into the dead_letter queue, its
-# target's directories already opened and checked) held back 4 s, and
-# wait until it is held there.
+# reject_held LOG RECEIPT [SYSCALL]: start `qack --reject RECEIPT` in the
+# background with its first SYSCALL (renameat2: the forward into the
+# dead_letter queue, its target's directories already opened and checked)
+# held back 4 s, and wait until it is held there.
 reject_held() {
-	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=renameat2,rename \
-	    -e inject=renameat2:delay_enter=4000000:when=1 \
+	local call=${3:-renameat2}
+	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace="$call" \
+	    -e inject="$call":delay_enter=4000000:when=1 \
 	    qack --reject "$2" >"$1.out" 2>&1 &
 	REJECT_PID=$!
-	wait_for grep -q 'renameat2(' "$1"
+	wait_for grep -q "$call(" "$1"
 }
 
 # destroy_emptying LOG QUEUE: start `qadmin destroy QUEUE` with its first
@@ -268,6 +275,28 @@ destroy_emptying() {
 		fi
 		rm -rf "${SPOOLQ_DIR:?}/q" "$SPOOLQ_DIR/src"
 	done
+}
+
+@test "qadmin destroy: a grouped dead letter whose groups/ is made after the queue was sealed is refused there and kept by its sender" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local r status1=0 status2=0
+	mkq q
+	mkq src dead_letter=q
+	qsend -g grp src doomed
+	r=$(qrecv src)
+	# q has no groups/ yet: the forward makes it (mkdirat), held until
+	# the destroy has sealed q and is about to remove what is left.
+	reject_held "$T/ack" "$r" mkdirat
+	destroy_emptying "$T/destroy" q
+	wait "$REJECT_PID" || status1=$?
+	wait "$DESTROY_PID" || status2=$?
+	assert_equal "$status1" 0
+	assert_equal "$status2" 0
+	assert_dir_not_exists "$SPOOLQ_DIR/q"
+	assert_count dead src 1
+	run -0 cat "$SPOOLQ_DIR/src/dead/$(names dead src)"
+	assert_output doomed
 }
 
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
