@@ -505,15 +505,17 @@ sq_queue_count(struct sq_queue *q, struct sq_counts *c)
 }
 
 /*
- * The sealing of a queue being destroyed.  A tool that opened the queue
- * before it was renamed aside keeps descriptors of its directories, and
- * a rename into one of them still lands (a send, a dead letter forwarded
- * from another queue, a move).  Removing a directory is the one step that
- * decides such a race: rmdir(2) fails with ENOTEMPTY while anything is in
- * it, and once it is gone a rename into it fails with ENOENT, which the
- * sender reports.  So each directory a message can arrive in is removed
- * empty, one by one, and a message found in one at that moment stops the
- * destroy.
+ * The sealing of a queue being destroyed, under its own name before it
+ * is renamed aside, so that a destroy killed at any step leaves every
+ * message where the tools (and qadmin check --repair, which makes missing
+ * directories again) find it.  A tool that opened the queue before keeps
+ * descriptors of its directories, and a rename into one of them still
+ * lands (a send, a dead letter forwarded from another queue, a move).
+ * Removing a directory is the one step that decides such a race: rmdir(2)
+ * fails with ENOTEMPTY while anything is in it, and once it is gone a
+ * rename into it fails with ENOENT, which the sender reports.  So each
+ * directory a message can arrive in is removed empty, one by one, and a
+ * message found in one at that moment stops the destroy.
  */
 #define SEAL_TRIES	16	/* rmdir attempts of one directory */
 
@@ -761,35 +763,34 @@ sq_queue_destroy(const char *path, int force)
 		errno = ENOTEMPTY;
 		return -1;
 	}
-	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
-	    (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW)) == -1) {
-		saved = errno;
-		sq_queue_close(&q);
-		errno = saved;
-		return -1;
-	}
-	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
-	    arc4random());
-	if (sq_rename(pfd, base, pfd, tmp) == -1) {
-		saved = errno;
-		close(pfd);
-		sq_queue_close(&q);
-		errno = saved;
-		return -1;
-	}
 	/*
-	 * What arrived between the count and the rename, or arrives now
-	 * through a descriptor opened before it, stops the destroy: the
-	 * queue is put back and refused as a queue that is not empty.
+	 * What arrived since the count, or arrives now through a descriptor
+	 * opened before, stops the destroy: the queue, sealed under its own
+	 * name, is made whole again and refused as a queue that is not
+	 * empty.  A destroy killed meanwhile leaves the queue under its name
+	 * with directories missing, which qadmin check --repair makes.
 	 */
 	if (!force && (rc = seal_queue(q.fd)) != 0) {
 		saved = rc == 1 ? ENOTEMPTY : errno;
-		if (unseal_queue(q.fd) == -1 ||
-		    sq_rename(pfd, tmp, pfd, base) == -1)
-			saved = errno;	/* left under the dot name */
+		if (unseal_queue(q.fd) == -1)
+			saved = errno;
 		else
-			fsync(pfd);
-		close(pfd);
+			fsync(q.fd);
+		sq_queue_close(&q);
+		errno = saved;
+		return -1;
+	}
+	pfd = -1;
+	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
+	    arc4random());
+	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
+	    (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW)) == -1 ||
+	    sq_rename(pfd, base, pfd, tmp) == -1) {
+		saved = errno;
+		if (!force)
+			(void)unseal_queue(q.fd);
+		if (pfd != -1)
+			close(pfd);
 		sq_queue_close(&q);
 		errno = saved;
 		return -1;

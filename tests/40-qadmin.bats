@@ -153,21 +153,22 @@ teardown() {
 }
 
 # destroy_held LOG QUEUE: start `qadmin destroy QUEUE` in the background
-# with its first rename (the one that puts the queue aside) held back 4 s
-# by strace, and wait until it is held there, past its look at the queue.
+# with its first unlinkat (the removal of tmp/ that begins the sealing of
+# the queue) held back 4 s by strace, and wait until it is held there,
+# past its look at the queue.
 destroy_held() {
 	command -v strace >/dev/null || skip "strace is not installed"
 	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
-	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=renameat2,rename \
-	    -e inject=renameat2:delay_enter=4000000:when=1 \
+	strace -E "$(leakless_env)" -f -qq -o "$1" -e trace=unlinkat \
+	    -e inject=unlinkat:delay_enter=4000000:when=1 \
 	    qadmin destroy "$2" >"$1.out" 2>&1 &
 	DESTROY_PID=$!
-	wait_for grep -q 'destroy\.' "$1"
+	wait_for grep -q 'unlinkat(' "$1"
 }
 
 # destroy_done LOG: wait for destroy_held's qadmin; its status in $status.
 destroy_done() {
-	# What came in came before the rename: it is still held back.
+	# What came in came before the seal: it is still held back.
 	run grep -c ' = ' "$1"
 	assert_output 0
 	status=0
@@ -175,7 +176,7 @@ destroy_done() {
 	output=$(cat "$1.out")
 }
 
-@test "qadmin destroy: a message sent while the queue is put aside stops it; the queue is put back with it (65)" {
+@test "qadmin destroy: a message sent after its look at the queue stops it; the queue is made whole again with it (65)" {
 	mkq q
 	destroy_held "$T/strace.log" q
 	qsend q landed
@@ -191,7 +192,7 @@ destroy_done() {
 	assert_output ''
 }
 
-@test "qadmin destroy: a dead letter forwarded in while the queue is put aside stops it; a grouped send too" {
+@test "qadmin destroy: a dead letter forwarded in after its look at the queue stops it; a grouped send too" {
 	mkq q
 	mkq src dead_letter=q
 	qsend src doomed
@@ -297,6 +298,31 @@ destroy_emptying() {
 	assert_count dead src 1
 	run -0 cat "$SPOOLQ_DIR/src/dead/$(names dead src)"
 	assert_output doomed
+}
+
+@test "qadmin destroy: killed while it puts back a queue a message arrived in, it leaves the queue and the message under its name; check --repair mends it" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local status=0
+	mkq q
+	# Held after its look at the queue; killed at its first mkdirat, as
+	# it makes again the directories it removed.
+	strace -E "$(leakless_env)" -f -qq -o "$T/trace" -e trace=unlinkat,mkdirat \
+	    -e inject=unlinkat:delay_enter=4000000:when=1 \
+	    -e inject=mkdirat:signal=SIGKILL:when=1 \
+	    qadmin destroy q >"$T/out" 2>&1 &
+	wait_for grep -q 'unlinkat(' "$T/trace"
+	run -0 qsend q important
+	wait $! || status=$?
+	assert_equal "$status" 137
+	grep -q 'killed by SIGKILL' "$T/trace" || fail "$(cat "$T/trace")"
+	run -0 qadmin check --repair q
+	run -0 qadmin check q
+	run -0 qrecv -A q
+	assert_output important
+	run -0 qadmin destroy q
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
 }
 
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
