@@ -615,7 +615,7 @@ int	subdir_open(int dfd, const char *name, int create);
 
 /*
  * queue_subdir_open - subdir_open of the directory name of the queue
- * directory qfd (groups/, hold/), except that one it makes while the
+ * directory qfd (groups/, hold/, run/), except that one it makes while the
  * queue is being destroyed is removed again and refused: qadmin destroy
  * removes tmp/ first (spool.c, seal_queue), so a directory made after
  * tmp/ was gone may be made after the destroy looked for it, and would

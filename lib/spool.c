@@ -87,6 +87,7 @@ remove_tree(int fd)
 			close(dfd);
 		return -1;
 	}
+	rewinddir(d);	/* the offset is fd's: read to the end before */
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
@@ -750,7 +751,7 @@ sq_queue_destroy(const char *path, int force)
 	struct sq_queue q;
 	struct sq_counts c;
 	size_t held;
-	int pfd, rc, saved;
+	int pfd, rc, saved, tries;
 
 	/* Without its settings: a queue with a broken queue.conf can go. */
 	if (open_dirs(&q, path, err, sizeof(err)) == -1)
@@ -795,9 +796,18 @@ sq_queue_destroy(const char *path, int force)
 		errno = saved;
 		return -1;
 	}
-	rc = remove_tree(q.fd);
-	if (unlinkat(pfd, tmp, AT_REMOVEDIR) == -1)
-		rc = -1;
+	/*
+	 * Past the point of no return: what a tool that has the queue open
+	 * makes again meanwhile (a worker's run/) is no message, and goes
+	 * too.  The queue is gone by its name whatever happens here.
+	 */
+	for (tries = 0; tries < SEAL_TRIES; tries++) {
+		(void)remove_tree(q.fd);
+		if ((rc = unlinkat(pfd, tmp, AT_REMOVEDIR)) == 0 ||
+		    errno != ENOTEMPTY)
+			break;
+		errno = EBUSY;
+	}
 	saved = errno;
 	close(pfd);
 	sq_queue_close(&q);

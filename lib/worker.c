@@ -77,7 +77,7 @@ sq_worker_token(char *buf, size_t size)
 static int
 run_fd(struct sq_queue *q)
 {
-	return subdir_open(q->fd, SQ_DIR_RUN, 1);
+	return queue_subdir_open(q->fd, SQ_DIR_RUN, 1);
 }
 
 /* The record of sq_worker_record into buf (96 bytes); its length. */

@@ -325,6 +325,36 @@ destroy_emptying() {
 	assert_output ''
 }
 
+@test "qadmin destroy: what a running worker makes again in the queue being removed goes with it, and the destroy succeeds" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local n status=0
+	mkq q0
+	mkq q
+	# The last unlinkat of a destroy removes the queue's directory.
+	strace -E "$(leakless_env)" -f -qq -o "$T/t0" -e trace=unlinkat \
+	    qadmin destroy q0
+	n=$(grep -c 'unlinkat(' "$T/t0")
+	strace -E "$(leakless_env)" -f -qq -o "$T/t" -e trace=unlinkat \
+	    -e inject=unlinkat:delay_enter=4000000:when="$n" \
+	    qadmin destroy q >"$T/out" 2>&1 &
+	wait_for grep -q 'unlinkat([0-9]*, "\.destroy\.' "$T/t"
+	# As a worker's beat makes run/ again in the queue it has open.
+	mkdir "$SPOOLQ_DIR/$(ls -A "$SPOOLQ_DIR")/run"
+	wait $! || status=$?
+	assert_equal "$status" 0 "$(cat "$T/out")"
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
+	# A worker serving the queue meanwhile makes nothing in it.
+	mkq q
+	qworker q -- cat >/dev/null 2>&1 &
+	wait_for eval '[[ -n $(ls "$SPOOLQ_DIR/q/run") ]]'
+	run -0 qadmin destroy q
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
+	kill %1
+}
+
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
 	mkdir -p "$SPOOLQ_DIR/notaq/sub"
 	echo precious > "$SPOOLQ_DIR/notaq/file"
