@@ -32,11 +32,13 @@ sidecars_remove(struct sq_queue *q, const char *id)
 {
 	char name[SQ_ID_MAX + 32];
 	size_t i;
+	int afd;
 
+	if ((afd = attr_dir(q)) == -1)
+		return;
 	for (i = 0; i < NSIDECARS; i++) {
-		snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
-		    sidecar_suffixes[i]);
-		unlinkat(q->fd, name, 0);
+		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
+		unlinkat(afd, name, 0);
 	}
 }
 
@@ -121,13 +123,15 @@ sidecars_unlink(struct sq_queue *q, const char *id, unsigned which)
 {
 	char name[SQ_ID_MAX + 32];
 	size_t i;
+	int afd;
 
+	if ((afd = attr_dir(q)) == -1)
+		return;
 	for (i = 0; i < NSIDECARS; i++) {
 		if (!(which & (1u << i)))
 			continue;
-		snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
-		    sidecar_suffixes[i]);
-		unlinkat(q->fd, name, 0);
+		snprintf(name, sizeof(name), "%s%s", id, sidecar_suffixes[i]);
+		unlinkat(afd, name, 0);
 	}
 }
 

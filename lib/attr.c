@@ -138,23 +138,23 @@ attr_none(struct sq_queue *q)
 void
 attr_remove(struct sq_queue *q, const char *id)
 {
-	char name[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1];
+	int afd;
 
-	snprintf(name, sizeof(name), "%s/%s", SQ_DIR_ATTR, id);
-	unlinkat(q->fd, name, 0);
+	if ((afd = attr_dir(q)) != -1)
+		unlinkat(afd, id, 0);
 }
 
 int
 sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn, void *arg)
 {
-	char path[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1], *line = NULL, *sp;
+	char *line = NULL, *sp;
 	size_t size = 0;
 	ssize_t len;
 	FILE *fp;
-	int fd, rc = 0;
+	int afd, fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", SQ_DIR_ATTR, id);
-	if ((fd = sq_open_regular(q->fd, path, O_RDONLY, 0, NULL)) == -1)
+	if ((afd = attr_dir(q)) == -1 ||
+	    (fd = sq_open_regular(afd, id, O_RDONLY, 0, NULL)) == -1)
 		return -1;
 	if ((fp = fdopen(fd, "r")) == NULL) {
 		close(fd);
@@ -180,9 +180,11 @@ sq_attr_each(struct sq_queue *q, const char *id, sq_attr_fn *fn, void *arg)
 void
 failure_remove(struct sq_queue *q, const char *id)
 {
-	char name[SQ_ID_MAX + 16 + sizeof(SQ_DIR_ATTR)];
+	char name[SQ_ID_MAX + sizeof(SQ_FAILURE_SUFFIX)];
+	int afd;
 
-	snprintf(name, sizeof(name), "%s/%s%s", SQ_DIR_ATTR, id,
-	    SQ_FAILURE_SUFFIX);
-	unlinkat(q->fd, name, 0);
+	if ((afd = attr_dir(q)) == -1)
+		return;
+	snprintf(name, sizeof(name), "%s%s", id, SQ_FAILURE_SUFFIX);
+	unlinkat(afd, name, 0);
 }

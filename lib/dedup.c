@@ -262,19 +262,18 @@ static int
 publish_orphan(struct sq_batch *b, const struct marker *m)
 {
 	struct sq_queue *q = b->q;
-	char attr[SQ_ID_MAX + sizeof(SQ_DIR_ATTR) + 1];
 	char name[SQ_NAME_MAX + 1];
 	struct sq_name n;
-	int tofd;
+	int afd, tofd;
 
 	if (m->name[0] != '\0' && sq_name_parse(&n, m->name) == 0 &&
 	    strcmp(n.id, m->id) == 0)
 		return orphan_rename(q->tmpfd, m->id, strcmp(m->dir,
 		    SQ_DIR_RETRY) == 0 ? q->retryfd : q->newfd, m->name);
 	/* The flag h says what is on disk, not what this send has. */
-	snprintf(attr, sizeof(attr), "%s/%s", SQ_DIR_ATTR, m->id);
-	if (publish_name_h(q, b->opts, m->id, faccessat(q->fd, attr, F_OK,
-	    AT_SYMLINK_NOFOLLOW) == 0, name, &tofd) == -1)
+	afd = attr_dir(q);
+	if (publish_name_h(q, b->opts, m->id, afd != -1 && faccessat(afd,
+	    m->id, F_OK, AT_SYMLINK_NOFOLLOW) == 0, name, &tofd) == -1)
 		return -1;
 	return orphan_rename(q->tmpfd, m->id, tofd, name);
 }

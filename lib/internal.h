@@ -400,6 +400,18 @@ int	dead_send_name(const struct sq_msgopts *o, const char *id,
  */
 int	attr_none(struct sq_queue *q);
 
+/*
+ * attr_dir - q's attr/, kept open in q->attrfd for the life of q (closed
+ * by sq_queue_close and sq_queue_reopen): sidecars are named, read and
+ * removed relative to it, never through a path "attr/ID" from the queue
+ * directory, which would follow a symbolic link put in attr/'s place
+ * after the queue was opened (SPEC: refuse symlink tricks).  Opened with
+ * O_NOFOLLOW, never made.  Returns the descriptor (not to be closed), or
+ * -1 with errno (ENOENT: no attr/, so no sidecar; ELOOP or ENOTDIR: not
+ * a directory).
+ */
+int	attr_dir(struct sq_queue *q);
+
 /* failure_remove - unlink attr/ID.failure if there is one. */
 void	failure_remove(struct sq_queue *q, const char *id);
 

@@ -555,12 +555,13 @@ publish_deferred(struct sq_batch *b, struct sq_dedup_slot *s)
 static int
 publish(struct sq_batch *b, const char *tmpname, struct group_add *ga)
 {
-	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], from[SQ_ID_MAX + 8];
-	int tries, dirfd, rc;
+	char id[SQ_ID_MAX], name[SQ_NAME_MAX + 1], side[SQ_ID_MAX];
+	int tries, dirfd, rc, afd;
 
 	if (b->ddnext < b->ndd && strcmp(b->dd[b->ddnext].id, tmpname) == 0)
 		return publish_deferred(b, &b->dd[b->ddnext]);
 	strlcpy(id, tmpname, sizeof(id));
+	strlcpy(side, tmpname, sizeof(side));	/* where the sidecar is */
 	for (tries = 0; tries < 8; tries++) {
 		if (publish_name(b->q, b->opts, id, name, &dirfd) == -1)
 			return -1;
@@ -581,11 +582,10 @@ publish(struct sq_batch *b, const char *tmpname, struct group_add *ga)
 		if (errno != EEXIST || sq_id_new(id, sizeof(id)) == -1)
 			return -1;
 		if (has_sidecar(b->opts)) {
-			snprintf(from, sizeof(from), "%s/%s", SQ_DIR_ATTR,
-			    tmpname);
-			snprintf(name, sizeof(name), "%s/%s", SQ_DIR_ATTR, id);
-			if (renameat(b->q->fd, from, b->q->fd, name) == -1)
+			if ((afd = attr_dir(b->q)) == -1 ||
+			    renameat(afd, side, afd, id) == -1)
 				return -1;
+			strlcpy(side, id, sizeof(side));
 		}
 	}
 	return -1;

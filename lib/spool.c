@@ -220,6 +220,9 @@ sq_queue_close(struct sq_queue *q)
 	if (q->run_open)
 		close(q->runfd);
 	q->run_open = 0;
+	if (q->attr_open)
+		close(q->attrfd);
+	q->attr_open = 0;
 	dead_letter_close(q);
 	group_cache_free(q);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -388,6 +391,9 @@ sq_queue_reopen(struct sq_queue *q)
 	if (q->run_open)
 		close(q->runfd);	/* opened again on demand */
 	q->run_open = 0;
+	if (q->attr_open)
+		close(q->attrfd);	/* likewise */
+	q->attr_open = 0;
 	dead_letter_close(q);		/* likewise */
 	return 0;
 }

@@ -469,6 +469,8 @@ struct sq_queue {
 	int		groups_open;		/* (group.c, on demand) */
 	int		runfd;			/* run/, when run_open */
 	int		run_open;		/* (the job locks, worker.c) */
+	int		attrfd;			/* attr/, when attr_open */
+	int		attr_open;		/* (sidecars: attr_dir) */
 	dev_t		dev;
 	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */

@@ -171,6 +171,17 @@ sq_msg_find(struct sq_queue *q, const char *id, struct sq_msg *out,
 }
 
 int
+attr_dir(struct sq_queue *q)
+{
+	if (!q->attr_open) {
+		if ((q->attrfd = subdir_open(q->fd, SQ_DIR_ATTR, 0)) == -1)
+			return -1;
+		q->attr_open = 1;
+	}
+	return q->attrfd;
+}
+
+int
 sq_state_attr(struct sq_queue *q, int create)
 {
 	return subdir_open(q->fd, SQ_DIR_ATTR, create);
