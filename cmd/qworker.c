@@ -1380,24 +1380,36 @@ queue_broken(struct wqueue *wq, const char *what, int e)
  * Returns 1 when wq can be served.
  */
 static int
-queue_layout(struct wqueue *wq)
+queue_layout(struct worker *w, struct wqueue *wq)
 {
 	char what[PATH_MAX + 64];
 	struct sq_watch *watch;
 	const char *moved;
+	int fd;
 
 	if ((moved = sq_queue_moved(&wq->q)) == NULL)
 		return 1;
+	/* The queue itself ("."): named as the user named it. */
+	if (strcmp(moved, ".") == 0)
+		strlcpy(what, wq->arg, sizeof(what));
+	else
+		snprintf(what, sizeof(what), "%s/%s", wq->arg, moved);
 	if (sq_queue_reopen(&wq->q) == -1 ||
 	    (watch = sq_watch_open(&wq->q)) == NULL) {
-		snprintf(what, sizeof(what), "%s/%s", wq->arg, moved);
 		queue_broken(wq, what, errno == SQ_EBROKEN ? ENOENT : errno);
 		return 0;
 	}
 	sq_watch_close(wq->watch);
 	wq->watch = watch;
-	warnx("%s/%s: moved or replaced while served; opened again", wq->arg,
-	    moved);
+	warnx("%s: moved or replaced while served; opened again", what);
+	/* Another queue directory: the worker's lock goes into it. */
+	if (strcmp(moved, ".") == 0) {
+		if ((fd = sq_worker_relock(&wq->q, w->token,
+		    wq->q.conf.lease_ms)) == -1)
+			warn("%s: worker lock cannot be made", wq->arg);
+		else
+			wq->lockfd = fd;
+	}
 	return 1;
 }
 
@@ -1934,7 +1946,7 @@ heartbeat(struct worker *w, int64_t now)
 			warnc(e, "%s: heartbeat", w->queues[i].arg);
 		give_back_stuck(&w->queues[i]);
 		if (w->queues[i].broken_until == 0)
-			(void)queue_layout(&w->queues[i]);
+			(void)queue_layout(w, &w->queues[i]);
 	}
 	/* The job locks carry the worker's heartbeat (sq_job_lock). */
 	for (i = 0; i < w->maxjobs; i++)
@@ -2105,7 +2117,7 @@ run(struct worker *w)
 
 			if (wq->broken_until > 0 && now >= wq->broken_until) {
 				wq->broken_until = 0;
-				if (queue_layout(wq))
+				if (queue_layout(w, wq))
 					want_claim = 1;
 			}
 			/* A due time seen arriving in retry/ came: look. */

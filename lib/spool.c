@@ -412,6 +412,14 @@ sq_queue_moved(const struct sq_queue *q)
 	struct stat open, named;
 	size_t i;
 
+	/*
+	 * The queue directory itself first: destroyed (and maybe made
+	 * anew) or renamed, its state directories are all in place under
+	 * the descriptor, and gone for everyone else.
+	 */
+	if (fstat(q->fd, &open) == 0 && (stat(q->path, &named) == -1 ||
+	    named.st_dev != open.st_dev || named.st_ino != open.st_ino))
+		return ".";
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
 		if (fstat(dirs[i].fd, &open) == 0 && (fstatat(q->fd,
 		    dirs[i].name, &named, AT_SYMLINK_NOFOLLOW) == -1 ||

@@ -584,7 +584,10 @@ int	sq_queue_reopen(struct sq_queue *q);
  * sq_queue_moved - the name of the first state directory of q (tmp, new,
  * cur, retry, dead) that its name no longer leads to: removed, renamed
  * or replaced while q was open, so that what q lists is no longer what
- * others see; NULL when every one is where it was.  A descriptor that
+ * others see; "." when it is the queue directory itself that its path
+ * (q->path, followed as at open) no longer leads to (the queue destroyed,
+ * renamed, or destroyed and made anew); NULL when every one is where it
+ * was.  A descriptor that
  * cannot be fstat'ed counts as in place (sq_error_stale is the caller's).
  */
 const char *sq_queue_moved(const struct sq_queue *q);

@@ -426,6 +426,27 @@ fd_limited() {
 	assert_file_not_exists "$lock"
 }
 
+@test "qworker: a queue renamed away under a running worker, and another made under its name, is the one served from the next heartbeat, said in one line" {
+	mkq q lease=3s
+	start_worker q -- sh -c 'cat; echo'
+	wait_for test -e "$(lock_file q)"
+	mv "$(qdir q)" "$(qdir q).old"
+	mkq q lease=3s
+	qsend q there
+	wait_for logged "^qworker: q: moved or replaced while served; opened again$"
+	wait_for grep -qx there "$T/wout"
+	# Its lock is in the queue it serves: a worker alive there.
+	wait_for test -e "$(lock_file q)"
+	qsend q again
+	wait_for grep -qx again "$T/wout"
+	kill -TERM "$WPID"
+	wait_worker
+	assert_equal "$wstatus" 0
+	assert_count new q 0
+	assert_count cur q 0
+	assert_equal "$(grep -c 'opened again' "$T/wlog")" 1
+}
+
 @test "qworker: a heartbeat failing with EBADFD (a lock descriptor the file system dropped) makes the lock file again" {
 	need_strace
 	mkq q lease=3s
