@@ -202,6 +202,10 @@ walk_run(struct walk *w, const enum sq_state *states, size_t n)
 		warn("%s: refresh", w->to->path);
 	if (w->a->verbose)
 		warnx("%lld message%s", w->done, w->done == 1 ? "" : "s");
+	/* What the queues keep (a group's order buffer) goes with them. */
+	if (w->to != NULL && w->to != w->q)
+		sq_queue_close(w->to);
+	sq_queue_close(w->q);
 	return w->status;
 }
 
@@ -533,5 +537,8 @@ cmd_replay(struct admin *a, int argc, char **argv)
 		err(tool_exit_code(errno), "%s: replay", argv[optind]);
 	if (a->verbose)
 		warnx("%zu message%s", n, n == 1 ? "" : "s");
+	if (toarg != NULL)
+		sq_queue_close(&to);
+	sq_queue_close(&q);
 	return 0;
 }
