@@ -429,14 +429,14 @@ fd_limited() {
 @test "qworker: a queue renamed away under a running worker, and another made under its name, is the one served from the next heartbeat, said in one line" {
 	mkq q lease=3s
 	start_worker q -- sh -c 'cat; echo'
-	wait_for test -e "$(lock_file q)"
+	wait_for lock_file q
 	mv "$(qdir q)" "$(qdir q).old"
 	mkq q lease=3s
 	qsend q there
 	wait_for logged "^qworker: q: moved or replaced while served; opened again$"
 	wait_for grep -qx there "$T/wout"
 	# Its lock is in the queue it serves: a worker alive there.
-	wait_for test -e "$(lock_file q)"
+	wait_for lock_file q
 	qsend q again
 	wait_for grep -qx again "$T/wout"
 	kill -TERM "$WPID"
