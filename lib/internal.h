@@ -441,7 +441,7 @@ struct dedup {
 	mode_t	share;		/* with keep_dfd: dir_share(dfd) */
 	int	defer;		/* the batch syncs the markers, see send.c */
 	/* Set by dedup_begin when it gives 0: */
-	char	keybuf[SQ_DEDUP_MAX + 1];
+	char	keybuf[SQ_DEDUP_MAX + sizeof(SQ_DEDUP_ASIDE)];
 	char	name[SQ_NAME_MAX + 1];	/* the name it is to be published as */
 	int	tofd;			/* in this directory of the queue */
 	int	base;		/* deferred: the marker is a batch's file, */

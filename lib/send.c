@@ -255,32 +255,55 @@ fail:
 	return -1;
 }
 
+static int	dedup_push(struct sq_batch *, const char *, size_t,
+		    const char *);
+
 /*
  * The finished tmp/ID's dedup marker cannot be had: its name is taken
  * by an entry that is not a regular file (dedup_begin gave 2).  Set
- * aside with r=badmarker, else SQ_ENOTREG.
+ * aside with r=badmarker, else SQ_ENOTREG.  The set-aside is
+ * deduplicated under a marker of its own, dedup/ID,badmarker
+ * (SQ_DEDUP_ASIDE: no dedup ID has a comma, so no send takes it), as a
+ * send too large is under its ID's: a broker that gives the message
+ * again, after a batch that failed or in another process, finds it sent
+ * and it is not dead-lettered twice.  That name taken as well, it is set
+ * aside without a marker.  Returns 0 or -1 with errno.
  */
 static int
 bad_marker(struct sq_batch *b, const char *id)
 {
-	return set_aside(b, id, SQ_REASON_BADMARKER, SQ_ENOTREG);
+	const struct sq_msgopts *opts = b->opts;
+	struct sq_msgopts o;
+	char key[SQ_DEDUP_MAX + sizeof(SQ_DEDUP_ASIDE)];
+	int rc;
+
+	if (!b->aside || opts == NULL || opts->dedup_id == NULL ||
+	    strchr(opts->dedup_id, ',') != NULL)
+		return set_aside(b, id, SQ_REASON_BADMARKER, SQ_ENOTREG);
+	o = *opts;
+	snprintf(key, sizeof(key), "%s%s", opts->dedup_id, SQ_DEDUP_ASIDE);
+	o.dedup_id = key;
+	b->opts = &o;
+	rc = dedup_push(b, id, 0, SQ_REASON_BADMARKER);
+	b->opts = opts;
+	return rc;
 }
 
 /*
  * Publish the finished tmp/ID (len bytes) with its batch's dedup ID:
  * dedup.c says whether it is the first within the window (then the
  * batch is committed at once, between its marker's "pending" and
- * "sent") or a duplicate (then it is dropped).  With aside, the first
- * is set aside instead (too large: into dead/ with r=toolarge), so that
- * a broker that gives it again finds it sent and it is not dead-lettered
- * twice; out of tmp/, its pending marker says "sent" too, as a commit.
- * A deferring batch that holds the ID pending (a grouped send after an
- * ungrouped one of the same ID) is committed first: the marker is
- * locked by the batch, and waiting for it would wait for ourselves.
- * Returns 0 or -1 with errno.
+ * "sent") or a duplicate (then it is dropped).  With an aside reason,
+ * the first is set aside instead (into dead/ with r=toolarge or
+ * r=badmarker), so that a broker that gives it again finds it sent and
+ * it is not dead-lettered twice; out of tmp/, its pending marker says
+ * "sent" too, as a commit.  A deferring batch that holds the ID pending
+ * (a grouped send after an ungrouped one of the same ID) is committed
+ * first: the marker is locked by the batch, and waiting for it would
+ * wait for ourselves.  Returns 0 or -1 with errno.
  */
 static int
-dedup_push(struct sq_batch *b, const char *id, size_t len, int aside)
+dedup_push(struct sq_batch *b, const char *id, size_t len, const char *aside)
 {
 	struct dedup d;
 	int rc;
@@ -290,11 +313,15 @@ dedup_push(struct sq_batch *b, const char *id, size_t len, int aside)
 		return unpushed(b, id);
 	memset(&d, 0, sizeof(d));
 	if ((rc = dedup_begin(&d, b, id)) == 2)
-		return bad_marker(b, id);
+		return aside != NULL &&
+		    strcmp(aside, SQ_REASON_BADMARKER) == 0 ?
+		    set_aside(b, id, SQ_REASON_BADMARKER, SQ_ENOTREG) :
+		    bad_marker(b, id);
 	if (rc != 0)
 		return rc == 1 ? 0 : -1;
-	return dedup_end(&d, b, id, aside ? set_aside(b, id,
-	    SQ_REASON_TOOLARGE, EFBIG) : batch_push(b, id, len, 1));
+	return dedup_end(&d, b, id, aside != NULL ? set_aside(b, id, aside,
+	    strcmp(aside, SQ_REASON_TOOLARGE) == 0 ? EFBIG : SQ_ENOTREG) :
+	    batch_push(b, id, len, 1));
 }
 
 /*
@@ -307,7 +334,7 @@ too_large(struct sq_batch *b, const char *id)
 {
 	if (b->opts == NULL || b->opts->dedup_id == NULL)
 		return set_aside(b, id, SQ_REASON_TOOLARGE, EFBIG);
-	return dedup_push(b, id, 0, 1);
+	return dedup_push(b, id, 0, SQ_REASON_TOOLARGE);
 }
 
 /*
@@ -431,7 +458,7 @@ tmp_ready(struct sq_batch *b, const char *id, size_t len, int failed,
 	if (b->opts != NULL && b->opts->dedup_id != NULL) {
 		if (b->defer_dedup && b->opts->group == NULL)
 			return dedup_defer(b, id, len);
-		return dedup_push(b, id, len, 0);
+		return dedup_push(b, id, len, NULL);
 	}
 	/* Deferring, the options may change after this add: commit now. */
 	return batch_push(b, id, len, b->defer_dedup);

@@ -652,6 +652,9 @@ int	sq_queue_count(struct sq_queue *q, struct sq_counts *c);
 #define SQ_ATTR_VALUE_MAX	4096	/* bytes, no NUL or newline */
 #define SQ_ATTRS_MAX		64	/* attributes per message */
 #define SQ_DEDUP_MAX		128	/* bytes of a deduplication ID */
+/* The suffix of the marker of a send set aside because the name of its
+   own marker is taken (dedup/ID,badmarker): no dedup ID has a comma. */
+#define SQ_DEDUP_ASIDE		",badmarker"
 
 struct sq_attr {
 	const char	*name, *value;
@@ -779,7 +782,11 @@ void	sq_batch_defer_dedup(struct sq_batch *b);
  * (SPEC 2, "Hostile and broken surroundings"), and without it the
  * duplicates of the ID cannot be told.  The body is made durable before
  * its rename into dead/, and dead/ after it; the other sends of the
- * batch go on, and sq_batch_add gives 0.  fn(id, arg), when not NULL, is
+ * batch go on, and sq_batch_add gives 0.  The set-aside is deduplicated
+ * under the marker dedup/ID,badmarker (SQ_DEDUP_ASIDE): a send of the
+ * ID again within dedup_window (a broker's redelivery) is dropped as a
+ * duplicate, not set aside twice; only that name taken too, it is set
+ * aside each time.  fn(id, arg), when not NULL, is
  * called with the ID of each message so set aside, which b->set_aside
  * counts (b->aside_reason tells it the reason).  A send whose body
  * alone is larger than the queue's max_bytes, which would never fit

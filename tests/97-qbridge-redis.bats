@@ -89,6 +89,10 @@ away_drained() {
 	qb_bad_marker_held
 }
 
+@test "redis: a message set aside with r=badmarker and given again after the inbox gave up (not acked) is dropped as a duplicate by the next inbox: one dead letter" {
+	qb_bad_marker_again
+}
+
 @test "redis: the stream's fields are body, id, key, attributes and expires" {
 	qsend a -k r.k -H x=1 -H y='a b' --ttl 1h hello
 	id=$(msgid "$(only new a)")

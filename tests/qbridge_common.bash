@@ -320,6 +320,40 @@ qb_bad_marker_held() {
 	    grep -c 'dead-lettered (r=badmarker)')" 1
 }
 
+# qb_bad_marker_again: a batch that holds a message with a planted marker
+# name is held on a full queue b until --drain gives up, not acked: the
+# broker gives the whole batch again to the next inbox (another process),
+# which finds the message's set-aside made (its marker dedup/ID,badmarker)
+# and drops it as a duplicate: one dead letter, not one per delivery.
+qb_bad_marker_again() {
+	local ids run
+	qsend a one two three four five
+	mapfile -t ids < <(names new a | sed 's/,.*//')
+	mkdir -p "$(qdir b)/dedup"
+	mkfifo "$(qdir b)/dedup/${ids[1]}"
+	run qbridge out --drain -q a "$URL"
+	assert_success
+	qadmin config b set max_messages=2 overflow=reject >/dev/null
+	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
+	assert_equal "$status" 75
+	assert_equal "$(bodies new b)" $'one\nthree'
+	assert_equal "$(bodies dead b)" two
+	[[ -f $(qdir b)/dedup/${ids[1]},badmarker ]] ||
+	    fail "no set-aside marker: $(ls "$(qdir b)/dedup")"
+	# Room again; two inboxes, one after the other.
+	qadmin config b set max_messages=100 >/dev/null
+	for run in 1 2; do
+		run --separate-stderr timeout 60 qbridge in --drain "$URL_IN" b
+		assert_success
+		assert_equal "$(bodies new b)" $'one\nthree\nfour\nfive'
+		assert_equal "$(bodies dead b)" two
+		assert_count dead b 1
+		[[ $stderr != *dead-lettered* ]] || fail "set aside again: $stderr"
+	done
+	# The FIFO is still there, untouched, for check --repair.
+	[[ -p $(qdir b)/dedup/${ids[1]} ]] || fail "planted FIFO gone"
+}
+
 # The lines of an inbox whose queue is full: one per wait, then the one of
 # --drain giving up.
 FULL_WHY='queue full \(max_messages or max_bytes in queue\.conf\)'

@@ -558,13 +558,35 @@ send_five(struct sq_queue *q, int set_aside, long *dropped, int *e)
 	return 5;
 }
 
+/* Send "body-5" with dedup ID "id-5", set aside (deferred).  0 or -1. */
+static int
+send_six(struct sq_queue *q)
+{
+	struct sq_msgopts o;
+	struct sq_batch b;
+
+	sq_batch_begin(&b, q, NULL, NULL);
+	sq_batch_defer_dedup(&b);
+	sq_batch_set_aside(&b, aside, NULL);
+	memset(&o, 0, sizeof(o));
+	o.dedup_id = "id-5";
+	if (sq_batch_options(&b, &o) == -1 ||
+	    sq_batch_add(&b, "body-5", 6) == -1) {
+		sq_batch_abort(&b);
+		(void)sq_batch_end(&b);
+		return -1;
+	}
+	return sq_batch_end(&b);
+}
+
 /*
  * The name of a marker taken by a non-file, in a deferred batch.  Not
  * set aside, the send fails at once with SQ_ENOTREG and takes the
  * batch with it, nothing left behind.  Set aside (qbridge in), that
  * message alone goes to dead/ as ID,r=badmarker, body intact, and every
- * other goes on, then and at each later send; the entry is never
- * touched.
+ * other goes on; sent again, it is dropped as a duplicate of its
+ * set-aside (its marker dedup/ID,badmarker), unless that name is taken
+ * too.  The entries are never touched.
  */
 static void
 planted_batch(size_t k)
@@ -594,12 +616,22 @@ planted_batch(size_t k)
 	ok(tap_queue_count(&t, "new") == 4 && tap_queue_count(&t, "tmp") ==
 	    0 && markers_pending(&t, 2),
 	    "  the other four in new/, their markers pending, tmp/ empty");
-	ok(send_five(&q, 1, &dropped, &e) == 5 && dropped == 4 &&
-	    nasides == 2 && tap_queue_count(&t, "dead") == 2 &&
+	ok(send_five(&q, 1, &dropped, &e) == 5 && dropped == 5 &&
+	    nasides == 1 && tap_queue_count(&t, "dead") == 1 &&
 	    tap_queue_count(&t, "new") == 4,
-	    "  the same again: four dropped, the fifth set aside again");
+	    "  the same again: all five dropped, the fifth found set aside "
+	    "(dedup/id-2,badmarker), not set aside twice");
 	ok(still_planted(&t, "id-2", k), "  the %s left as it was",
 	    kinds[k]);
+	/* The set-aside's own marker taken too: set aside each time. */
+	ok(plant(&t, "id-5" SQ_DEDUP_ASIDE, k) == 0 && plant(&t, "id-5", k) ==
+	    0, "dedup/id-5 and dedup/id-5" SQ_DEDUP_ASIDE " %ss", kinds[k]);
+	ok(send_six(&q) == 0 && send_six(&q) == 0 && nasides == 3 &&
+	    tap_queue_count(&t, "dead") == 3,
+	    "  its sends set aside each time, without a marker");
+	ok(still_planted(&t, "id-5", k) &&
+	    still_planted(&t, "id-5" SQ_DEDUP_ASIDE, k),
+	    "  both %ss left as they were", kinds[k]);
 	tap_queue_remove(&t, &q);
 }
 
