@@ -51,7 +51,7 @@ all: deps-check
 	@$(MAKE) --no-print-directory build
 
 build: $(BINS) $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency \
-	$(O)/bench/bridge-base
+	$(O)/bench/bridge-base $(O)/bench/pass
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -103,6 +103,12 @@ $(O)/bench/floor $(O)/bench/spawn $(O)/bench/latency: $(O)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	@echo "CC $@"
 	@$(CC) -O2 -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $<
+
+# The groups' maintenance pass, timed through the library (bench/groups).
+$(O)/bench/pass: bench/pass.c $(LIBA)
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 # The baselines of bench/bridge: the brokers' client libraries alone.
 $(O)/bench/bridge-base: bench/bridge-base.c
@@ -269,7 +275,7 @@ uninstall-extras:
 clean:
 	rm -rf bin build-asan build-fuzz lib/*.o lib/*.d lib/*.a cmd/*.o \
 	    cmd/*.d tests/unit/*.o tests/unit/*.d $(UNITS) bench/floor \
-	    bench/spawn bench/latency bench/bridge-base
+	    bench/spawn bench/latency bench/bridge-base bench/pass
 
 # ---------------------------------------------------------------- libspoolq
 # The C library for programs.  lib/libspoolq.so.0 is built from objects of

@@ -363,27 +363,45 @@ baton_id(const char *b)
 	return NULL;
 }
 
-/* Promote groups/KEY/name, whose ID holds the baton, to new/ or retry/. */
+/*
+ * Where the promotion of groups/KEY/name puts it at now_ms (ms since the
+ * epoch), into *n: retry/ while its t is still to come, else new/.
+ * Returns the directory's descriptor, or -1 with EINVAL for a name that
+ * does not parse.
+ */
 static int
-promote(struct sq_queue *q, int gfd, const char *name)
+promoted(struct sq_queue *q, const char *name, int64_t now_ms,
+    struct sq_name *n)
 {
-	char moved[SQ_NAME_MAX + 1], reason[SQ_REASON_MAX];
-	struct sq_name n;
+	char reason[SQ_REASON_MAX];
 	int tofd;
 
-	if (sq_name_parse(&n, name) == -1) {
+	if (sq_name_parse(n, name) == -1) {
 		errno = EINVAL;
 		return -1;
 	}
 	/* A dead letter forwarded in keeps its reason until its claim. */
-	strlcpy(reason, n.reason, sizeof(reason));
+	strlcpy(reason, n->reason, sizeof(reason));
 	tofd = q->newfd;
-	if (n.due >= 0 && n.due * 1000 > sq_now_ms()) {
+	if (n->due >= 0 && n->due * 1000 > now_ms) {
 		tofd = q->retryfd;
-		retry_name(&n, n.due);
+		retry_name(n, n->due);
 	} else
-		ready_name(&n);
-	strlcpy(n.reason, reason, sizeof(n.reason));
+		ready_name(n);
+	strlcpy(n->reason, reason, sizeof(n->reason));
+	return tofd;
+}
+
+/* Promote groups/KEY/name, whose ID holds the baton, to new/ or retry/. */
+static int
+promote(struct sq_queue *q, int gfd, const char *name)
+{
+	char moved[SQ_NAME_MAX + 1];
+	struct sq_name n;
+	int tofd;
+
+	if ((tofd = promoted(q, name, sq_now_ms(), &n)) == -1)
+		return -1;
 	if (move_message(gfd, name, tofd, &n, moved) == -1)
 		return -1;
 	if (tofd == q->retryfd)
@@ -1315,10 +1333,14 @@ heads_now(struct sq_queue *q, int again, struct idset *s)
 	return 0;
 }
 
-/* A baton whose head was not seen: the group and the baton's name. */
+/*
+ * A baton whose head was not seen: the group, the baton's name and, when
+ * the group's order file gave it, the head's name in its group (else "").
+ */
 struct suspect {
 	char	key[SQ_GROUP_MAX];
 	char	baton[BATON_MAX];
+	char	name[SQ_NAME_MAX + 1];
 };
 
 struct upkeep {
@@ -1340,7 +1362,8 @@ say(struct upkeep *u, const char *key, const char *what, const char *action)
 }
 
 static int
-suspect_add(struct upkeep *u, const char *key, const char *b)
+suspect_add(struct upkeep *u, const char *key, const char *b,
+    const char *name)
 {
 	void *p;
 
@@ -1354,6 +1377,7 @@ suspect_add(struct upkeep *u, const char *key, const char *b)
 	}
 	strlcpy(u->sus[u->nsus].key, key, SQ_GROUP_MAX);
 	strlcpy(u->sus[u->nsus].baton, b, BATON_MAX);
+	strlcpy(u->sus[u->nsus].name, name, SQ_NAME_MAX + 1);
 	u->nsus++;
 	return 0;
 }
@@ -1522,6 +1546,87 @@ marks_sweep(struct upkeep *u, int gfd)
 	closedir(d);
 }
 
+/* Whether name is a regular file in the directory dfd: one fstatat(2). */
+static int
+regular_at(int dfd, const char *name, struct stat *st)
+{
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st->st_mode);
+}
+
+/*
+ * Judge group key (gfd) by its order file alone, without listing its
+ * directory, whose cost grows with what waits in it (spoolq(5) "Message
+ * groups"): settles hand the baton down the file's lines and promote each
+ * head out of the directory, so the lines still waiting there come after
+ * those gone, and the head is the last one gone or, cut short before its
+ * promotion, the first one waiting.  That boundary is found by halving,
+ * one fstatat(2) of a line's name per step, and ,head=ID is looked for at
+ * both.  Found, the group is judged as a listing would judge it: a head
+ * still waiting is promoted, a baton older than the grace whose head has
+ * gone becomes a suspect, with its name.  Returns 1 when judged, 0 when
+ * the directory must be listed instead (a free baton, no order file or
+ * one that does not check or hold this group's names, no head at the
+ * boundary: lines removed by hand, a head not from the file), -1 on an
+ * error.  The listing, not this, counts batons and sweeps add markers:
+ * a marker left by a killed adder keeps the group from getting a new
+ * order file, so the group is listed once the one it has is used up.
+ */
+static int
+upkeep_ordered(struct upkeep *u, int gfd, const char *key)
+{
+	char b[BATON_MAX], id[SQ_ID_MAX], name[SQ_NAME_MAX + 1];
+	const char *line[ORDER_NAMES];
+	struct sq_name n;
+	struct stat st;
+	char *buf, *body, *p, *e;
+	size_t nl = 0, lo, hi, mid, at, len;
+	int64_t age;
+
+	if (regular_at(gfd, SQ_GROUP_FREE, &st) ||
+	    (buf = order_buffer(u->q, gfd)) == NULL ||
+	    order_read(gfd, buf, &body, &st) != 1)
+		return 0;
+	for (p = body; *p != '.' && (e = strchr(p, '\n')) != NULL; p = e + 1) {
+		*e = '\0';
+		if (nl == ORDER_NAMES || sq_name_parse(&n, p) == -1 ||
+		    strcmp(n.group, key) != 0)
+			return 0;
+		line[nl++] = p;
+	}
+	if (nl == 0)
+		return 0;
+	/* The first line still waiting: lo (nl when none is). */
+	for (lo = 0, hi = nl; lo < hi; ) {
+		mid = lo + (hi - lo) / 2;
+		if (regular_at(gfd, line[mid], &st))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	for (at = lo > 0 ? lo - 1 : lo; at <= lo && at < nl; at++) {
+		if ((len = strcspn(line[at], ",")) >= sizeof(id))
+			return 0;
+		memcpy(id, line[at], len);
+		id[len] = '\0';
+		baton(b, SQ_GROUP_HEAD, id);
+		if (regular_at(gfd, b, &st))
+			break;
+	}
+	if (at > lo || at == nl)
+		return 0;
+	strlcpy(name, line[at], sizeof(name));	/* buf serves settles too */
+	if (at == lo) {
+		say(u, key, "head waits in its group", "promote");
+		return advance(u->q, gfd) == -1 ? -1 : 1;
+	}
+	age = u->now_ms - ((int64_t)st.st_ctim.tv_sec * 1000 +
+	    st.st_ctim.tv_nsec / 1000000);
+	if (age >= GROUP_GRACE_MS && suspect_add(u, key, b, name) == -1)
+		return -1;
+	return 1;
+}
+
 /* First look at one group: advance, roll forward, or suspect its head. */
 static int
 upkeep_group(struct upkeep *u, const char *key)
@@ -1535,6 +1640,12 @@ upkeep_group(struct upkeep *u, const char *key)
 	if ((gfd = subdir_open(u->gsfd, key, 0)) == -1)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
 		    0 : -1;
+	/* A pass of its own accord; qadmin's look at every entry. */
+	if (!(u->flags & (SQ_GROUP_DRY | SQ_GROUP_FORCE)) &&
+	    (rc = upkeep_ordered(u, gfd, key)) != 0) {
+		rc = rc == -1 ? -1 : 0;
+		goto done;
+	}
 	if (group_scan(gfd, NULL, SCAN_STAT_BATON | SCAN_FRESH |
 	    scan_local(u->q, gfd), &v) == -1)
 		goto fail;
@@ -1588,7 +1699,7 @@ upkeep_group(struct upkeep *u, const char *key)
 	}
 	if (v.baton[1] == 'g' || (u->flags & SQ_GROUP_FORCE) ||
 	    age >= GROUP_GRACE_MS)
-		rc = suspect_add(u, key, v.baton);
+		rc = suspect_add(u, key, v.baton, "");
 done:
 	close(gfd);
 	return rc;
@@ -1598,8 +1709,46 @@ fail:
 }
 
 /*
+ * Whether the head of suspect s is where a promotion put it, found by its
+ * name: new/ or retry/ under the names promoted() gives its name in the
+ * group or, when that is not known, new/ID,g=KEY, the name of a head sent
+ * without attempts, expiry or attributes.  Up to two fstatat(2) calls
+ * instead of listings of new/ and retry/, whose cost grows with the
+ * backlog, while heads wait there behind it.  A head renamed since
+ * (claimed, retried, recovered) is not found so, and is looked for in
+ * the listings.
+ */
+static int
+head_found(struct upkeep *u, const struct suspect *s)
+{
+	char name[SQ_NAME_MAX + 1];
+	struct sq_name n;
+	struct stat st;
+	int i, tofd;
+
+	if (s->name[0] == '\0') {
+		memset(&n, 0, sizeof(n));
+		n.lease = n.due = n.expires = -1;
+		strlcpy(n.id, baton_id(s->baton), sizeof(n.id));
+		strlcpy(n.group, s->key, sizeof(n.group));
+		return sq_name_format(name, sizeof(name), &n) == 0 &&
+		    regular_at(u->q->newfd, name, &st);
+	}
+	/* Ready in new/, then, when it has a t, still waiting in retry/. */
+	for (i = 0; i < 2; i++) {
+		if ((tofd = promoted(u->q, s->name, i == 0 ? INT64_MAX : 0,
+		    &n)) == -1 || (i == 1 && tofd != u->q->retryfd))
+			return 0;
+		if (sq_name_format(name, sizeof(name), &n) == 0 &&
+		    regular_at(tofd, name, &st))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Judge the suspects, whose heads were not waiting in their groups: those
- * seen in cur/, retry/ or new/ are fine.  The others' batons become
+ * found by name (head_found) or seen in cur/, retry/ or new/ are fine.  The others' batons become
  * ,gone=ID; from then on no claim of ID stands (admit wants ,head=ID), so
  * ID can only move on towards its group.  Looked for again in that order,
  * a head found gets its baton back, one not found frees it.
@@ -1612,15 +1761,22 @@ upkeep_suspects(struct upkeep *u)
 	const char *id;
 	struct gview v;
 	size_t i;
-	int gfd, rc = -1, lost;
+	int gfd, rc = -1, lost, alive, listed = 0;
 
-	if (heads_now(u->q, 0, &seen) == -1)
-		goto out;
 	for (i = 0; i < u->nsus; i++) {
 		id = baton_id(u->sus[i].baton);
-		if (u->sus[i].baton[1] == 'h' && idset_has(&seen, id)) {
-			u->sus[i].baton[0] = '\0';	/* alive */
-			continue;
+		if (u->sus[i].baton[1] == 'h') {
+			/* Listed once, for the first not found by name. */
+			alive = head_found(u, &u->sus[i]);
+			if (!alive && !listed) {
+				if (heads_now(u->q, 0, &seen) == -1)
+					goto out;
+				listed = 1;
+			}
+			if (alive || idset_has(&seen, id)) {
+				u->sus[i].baton[0] = '\0';
+				continue;
+			}
 		}
 		if (u->flags & SQ_GROUP_DRY) {
 			say(u, u->sus[i].key, "baton held by a message that "
@@ -1641,6 +1797,12 @@ upkeep_suspects(struct upkeep *u)
 		}
 	}
 	idset_free(&seen);
+	for (i = 0; i < u->nsus && u->sus[i].baton[0] == '\0'; i++)
+		;
+	if (i == u->nsus) {
+		rc = 0;			/* all alive: nothing to look again for */
+		goto out;
+	}
 	if (heads_now(u->q, 1, &seen) == -1)
 		goto out;
 	for (i = 0; i < u->nsus; i++) {

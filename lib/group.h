@@ -105,8 +105,13 @@ typedef void	sq_group_report_fn(const char *key, const char *what,
  * ,gone=ID and looking again, so that a head moving meanwhile is never
  * missed.  Batons younger than 5 s are left alone, and unless flags has
  * SQ_GROUP_FORCE a pass runs at most every 10 s per queue (groups/,maint
- * records the last).  report (may be NULL) hears each state found.
- * Returns 0 or -1 with errno.
+ * records the last).  Without SQ_GROUP_FORCE or SQ_GROUP_DRY a group
+ * whose baton names a head and whose order file checks is judged by that
+ * file and fstatat(2) calls, not by a listing of its directory, and a
+ * head is looked for by name in new/ and retry/ before they are listed,
+ * so that a pass costs the same at any backlog.  report (may be NULL)
+ * hears each state found.  now_ms: ms since the epoch.  Returns 0 or -1
+ * with errno.
  */
 int	sq_group_maintain(struct sq_queue *q, int64_t now_ms, int flags,
 	    sq_group_report_fn *report, void *arg);

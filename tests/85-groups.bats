@@ -338,10 +338,11 @@ add_steps() {
 		    rm "${SENT%/*}/.order"; }'
 	assert_equal "$(cat "$LOG")" "$(seq 1 20; echo 20x; seq 21 40)"
 	# Opened for reading by the settle after each listing (after 1, and
-	# after the send) and by the settles that find it gone or used up: a
-	# few times, not once per head (39 of them).
+	# after the send), by the settles that find it gone or used up and by
+	# the worker's first maintenance pass, which judges the group by it:
+	# a few times, not once per head (39 of them).
 	n=$(grep -c '"\.order", O_RDONLY' "$T/trace" || true)
-	(( n >= 2 && n <= 6 )) || fail "the order file was opened $n times: $(grep -F .order "$T/trace")"
+	(( n >= 2 && n <= 7 )) || fail "the order file was opened $n times: $(grep -F .order "$T/trace")"
 }
 
 @test "qsend -l -g: each line that has come is out, and its group's head is ready, before the next line comes" {
@@ -548,6 +549,71 @@ need_strace() {
 	    fail "the baton moved: $(head_of_in gk K)"
 	# Index maintenance comes once a minute; group upkeep every 10 s.
 	wait_for -t 40 claim_body_of gk k2
+}
+
+# pass_traced FILE CMD...: run CMD with a maintenance pass of groups due
+# (groups/,maint a minute old) and its wall clock 30 s ahead (libfaketime),
+# so that every baton is past the 5 s a baton is left alone, under strace
+# tracing getdents64(2) with the directories' paths into FILE.
+pass_traced() {
+	local lib out=$1
+	shift
+	lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
+	[[ -n $lib ]] || skip "libfaketime is not installed"
+	touch -d '1 min ago' "$Q/groups/,maint"
+	strace -E "$(leakless_env):verify_asan_link_order=0" \
+	    -E LD_PRELOAD="$lib" -E FAKETIME=+30s \
+	    -E FAKETIME_DONT_FAKE_MONOTONIC=1 -f -qq -y \
+	    -e trace=getdents64 -o "$out" "$@"
+}
+
+@test "a maintenance pass judges a group by its order file, and finds heads waiting behind a backlog by name: it lists neither" {
+	need_strace
+	local lib
+	lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
+	[[ -n $lib ]] || skip "libfaketime is not installed"
+	seq 1 40 | qsend -g A -l q
+	seq 1 40 | qsend -g B -l q
+	# The first settle of each group lists it and writes its order file.
+	qrecv -n 2 q | qack -
+	[[ -s $Q/groups/A/.order && -s $Q/groups/B/.order ]] ||
+	    fail "no order files: $(ls -A "$Q/groups/A" "$Q/groups/B" | head)"
+	# A backlog sent an hour ago: before the heads, 2 of A and of B.
+	seq 1 300 | env LD_PRELOAD="$lib" FAKETIME=-1h \
+	    ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" qsend -l q
+	# The claim index, made anew from a listing: the backlog comes first.
+	rm -f "$Q"/run/index.*
+	qrecv q >/dev/null
+	pass_traced "$T/trace" "$SPOOLQ_BIN/qrecv" q >/dev/null
+	# The pass ran: groups/,maint is its own.
+	[[ $(find "$Q/groups/,maint" -mmin -1) ]] || fail "no pass ran"
+	run grep -E 'getdents64\([0-9]+<[^>]*/(groups/[AB]|new)>' "$T/trace"
+	assert_failure 1
+	# The heads, 2 of each group, 30 s old by then, kept their batons.
+	assert_equal "$(cat "$Q/new/$(head_of A),g=A")" 2
+	assert_equal "$(cat "$Q/new/$(head_of B),g=B")" 2
+}
+
+@test "a maintenance pass that judges a group by its order file promotes a head left in the group, and frees a baton whose head is gone" {
+	need_strace
+	local h r
+	seq 1 40 | qsend -g A -l q
+	seq 1 40 | qsend -g B -l q
+	qrecv -n 2 q | qack -
+	[[ -s $Q/groups/A/.order && -s $Q/groups/B/.order ]] ||
+	    fail "no order files"
+	# A: a crash between the take of 2 and its promotion.
+	h=$(names new q | grep ',g=A$')
+	mv "$Q/new/$h" "$Q/groups/A/$h"
+	# B: an ack of 2 killed after its unlink, before the baton moved on.
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" 2
+	rm "$r"
+	pass_traced "$T/trace" "$SPOOLQ_BIN/qrecv" q >"$T/got"
+	assert_equal "$(cat "$(cat "$T/got")")" 2	# A's head, promoted
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" 3			# B goes on
+	assert_equal "$(head_of B)" "$(msgid "$r")"
 }
 
 @test "qadmin check --repair advances a group whose baton is free while messages wait" {
