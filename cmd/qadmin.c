@@ -59,9 +59,11 @@ static const struct cmd cmds[] = {
 	    "  destroy name    remove an exchange\n"
 	    "  list            one line per exchange: type and bindings\n"
 	    "  show name       the type and bindings of one exchange\n" },
-	{ "gc", cmd_gc, "gc [--tmp-age duration] queue",
+	{ "gc", cmd_gc, "gc [--tmp-age duration] [queue]",
 	    "  --tmp-age duration  remove files of tmp/ older than this "
-	    "(default 36h)\n" },
+	    "(default 36h)\n"
+	    "  (no queue)      only what stopped destroys left in the "
+	    "spool root\n" },
 	{ "hold", cmd_hold, "hold queue [id ...]",
 	    "  id ...          hold these ready or waiting messages in "
 	    "hold/;\n"

@@ -157,7 +157,8 @@ cmd_recover(struct admin *a, int argc, char **argv)
 
 struct gc_out {
 	struct admin	*a;
-	const char	*queue;
+	const char	*queue;		/* or the spool root */
+	const char	*prefix;	/* of a path beside the queue: "../" */
 };
 
 static void
@@ -167,16 +168,18 @@ say_gc(const struct sq_gc_item *it, void *arg)
 	char buf[VIS_SIZE];
 
 	if (it->error != 0 && it->kept)
-		warnc(it->error, "%s: %s (%s): left in place", o->queue,
-		    shown(buf, it->path), it->reason);
+		warnc(it->error, "%s: %s%s (%s): left in place", o->queue,
+		    o->prefix, shown(buf, it->path), it->reason);
 	else if (it->error != 0)
-		warnc(it->error, "%s: %s", o->queue, shown(buf, it->path));
+		warnc(it->error, "%s: %s%s", o->queue, o->prefix,
+		    shown(buf, it->path));
 	else if (!o->a->quiet && it->dead)
-		printf("%sgc %s dead-lettered (%s)\n", o->a->dry_run ?
-		    "would " : "", shown(buf, it->path), it->reason);
+		printf("%sgc %s%s dead-lettered (%s)\n", o->a->dry_run ?
+		    "would " : "", o->prefix, shown(buf, it->path),
+		    it->reason);
 	else if (!o->a->quiet)
-		printf("%sgc %s removed (%s)\n", o->a->dry_run ? "would " : "",
-		    shown(buf, it->path), it->reason);
+		printf("%sgc %s%s removed (%s)\n", o->a->dry_run ? "would " :
+		    "", o->prefix, shown(buf, it->path), it->reason);
 }
 
 static void
@@ -187,9 +190,28 @@ gc_opt(int ch, void *arg)
 }
 
 /*
- * gc [--tmp-age duration] queue: remove tmp/ files older than 36 h (or
+ * The leftovers of stopped destroys in dir (sq_spool_gc), said as paths
+ * with o's prefix.  Returns the exit status.
+ */
+static int
+gc_spool(struct gc_out *o, const char *dir)
+{
+	int e;
+
+	if (sq_spool_gc(dir, sq_now_ms(), o->a->dry_run, say_gc, o) == 0)
+		return 0;
+	/* Leftovers that could not go were named by say_gc. */
+	e = errno;
+	warnx("%s: %s", dir, strerror(e));
+	return tool_exit_code(e);
+}
+
+/*
+ * gc [--tmp-age duration] [queue]: remove tmp/ files older than 36 h (or
  * duration), sidecars of no message, dead workers' lock files and
- * leftovers of interrupted worker starts.  One line per file.
+ * leftovers of interrupted worker starts; then, beside the queue in its
+ * spool root, or in the spool root alone without a queue, what a destroy
+ * that was stopped left.  One line per file.
  */
 int
 cmd_gc(struct admin *a, int argc, char **argv)
@@ -198,13 +220,29 @@ cmd_gc(struct admin *a, int argc, char **argv)
 		{ "tmp-age", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char path[PATH_MAX], *slash;
 	struct sq_queue q;
 	struct gc_out o;
 	int64_t age = SQ_GC_TMP_AGE_MS;
-	int rc = 0;
+	int ch, rc = 0, src;
 
+	optind = 0;		/* as one_queue */
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (ch == '?')
+			admin_usage(NULL);
+		gc_opt(ch, &age);
+	}
+	if (argc - optind > 1)
+		admin_usage("%s: one queue only", tool_echo(argv[optind + 1]));
 	o.a = a;
-	o.queue = one_queue(argc, argv, longopts, gc_opt, &age);
+	if (argc - optind == 0) {
+		tool_root(path, a->root, 0);
+		o.queue = path;
+		o.prefix = "";
+		return gc_spool(&o, path);
+	}
+	o.queue = argv[optind];
+	o.prefix = "";
 	admin_open(a, &q, o.queue);
 	if (sq_queue_gc(&q, sq_now_ms(), age, a->dry_run, say_gc, &o) == -1) {
 		/* Files that could not go were named by say_gc. */
@@ -217,6 +255,20 @@ cmd_gc(struct admin *a, int argc, char **argv)
 	}
 	tool_dead_letter_warn(&q);
 	sq_queue_close(&q);
+	/* Its spool root: the directory that holds it. */
+	tool_queue_path(path, a->root, o.queue, 0);
+	while ((slash = strrchr(path, '/')) != NULL && slash != path &&
+	    slash[1] == '\0')
+		*slash = '\0';
+	if ((slash = strrchr(path, '/')) == NULL)
+		strlcpy(path, ".", sizeof(path));
+	else if (slash == path)
+		path[1] = '\0';
+	else
+		*slash = '\0';
+	o.prefix = "../";
+	if ((src = gc_spool(&o, path)) != 0 && rc == 0)
+		rc = src;
 	return rc;
 }
 

@@ -1111,8 +1111,8 @@ sq_exchange_destroy(const char *path)
 	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
 	/* Gone at once for senders: renamed to a dot name, then removed. */
-	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
-	    arc4random());
+	snprintf(tmp, sizeof(tmp), SQ_DESTROY_PREFIX "%ld.%08x",
+	    (long)getpid(), arc4random());
 	if (sq_rename(pfd, base, pfd, tmp) == -1)
 		goto out;
 	if ((fd = openat(pfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC |

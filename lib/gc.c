@@ -5,7 +5,9 @@
  *
  * Invariant: nothing here removes a message still to be delivered.  gc
  * removes only files outside the state directories (tmp/, attr/, run/,
- * dedup/) and what the archive's retention no longer keeps.  Every entry
+ * dedup/), what the archive's retention no longer keeps, and, beside the
+ * queues, what a destroy that was stopped left under its dot name (the
+ * queue or exchange was doomed once renamed so: nothing renames it back).  Every entry
  * is lstat'ed, never followed; a FIFO is never opened.  Memory is
  * constant per directory walked, except for the names of the sidecars in
  * attr/ (sorted, to look IDs up) and the archive's list when it is
@@ -17,6 +19,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,3 +606,138 @@ out:
 	return rc;
 }
 
+/* ------------------------------------------------------------- spool */
+
+/*
+ * Whether name is one a destroy renames a queue or an exchange to before
+ * it removes it (sq_queue_destroy, sq_exchange_destroy): DESTROY_PREFIX,
+ * the destroyer's pid in decimal, a dot and 8 lowercase hex digits, and
+ * nothing else.  *pid gets the pid.
+ */
+static int
+destroy_name(const char *name, pid_t *pid)
+{
+	const char *p = name + sizeof(SQ_DESTROY_PREFIX) - 1;
+	long long v = 0;
+	size_t n, i;
+
+	if (strncmp(name, SQ_DESTROY_PREFIX, sizeof(SQ_DESTROY_PREFIX) - 1) !=
+	    0)
+		return 0;
+	n = strspn(p, "0123456789");
+	if (n == 0 || n > 10 || p[n] != '.')
+		return 0;
+	for (i = 0; i < n; i++)
+		v = v * 10 + (p[i] - '0');
+	p += n + 1;
+	if (strspn(p, "0123456789abcdef") != 8 || p[8] != '\0' || v <= 0 ||
+	    v > INT_MAX)
+		return 0;
+	*pid = (pid_t)v;
+	return 1;
+}
+
+struct spool_gc {
+	int64_t		 now_ms;
+	int		 dry_run;
+	int		 young;		/* spool_young: a change seen */
+	int		 err;
+	sq_gc_fn	*fn;
+	void		*arg;
+};
+
+/* A directory directly in a leftover changed within the hour: young. */
+static int
+young_dir(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct spool_gc *g = arg;
+
+	(void)dfd;
+	(void)name;
+	if (S_ISDIR(st->st_mode) &&
+	    g->now_ms - SQ_MTIME_MS(st) <= SQ_GC_LEFTOVER_AGE_MS)
+		g->young = 1;
+	return 0;
+}
+
+/*
+ * Whether the destroy that left fd (named for pid) may still be at work:
+ * its pid is a live process of this host, or the directory, or one
+ * directly in it (a state directory being emptied), had an entry removed
+ * within SQ_GC_LEFTOVER_AGE_MS.
+ */
+static int
+destroy_running(struct spool_gc *g, int fd, pid_t pid)
+{
+	struct stat st;
+
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return 1;
+	if (fstat(fd, &st) == -1 ||
+	    g->now_ms - SQ_MTIME_MS(&st) <= SQ_GC_LEFTOVER_AGE_MS)
+		return 1;
+	g->young = 0;
+	if (dir_each(fd, young_dir, g) == -1)
+		return 1;
+	return g->young;
+}
+
+/* One entry of the spool directory: a destroy's leftover goes. */
+static int
+gc_spool_entry(int dfd, const char *name, const struct stat *st, void *arg)
+{
+	struct spool_gc *g = arg;
+	struct sq_gc_item it;
+	pid_t pid;
+	int fd;
+
+	if (!S_ISDIR(st->st_mode) || !destroy_name(name, &pid))
+		return 0;
+	if ((fd = openat(dfd, name, DIR_FLAGS)) == -1)
+		return 0;	/* gone, or replaced by a link meanwhile */
+	if (destroy_running(g, fd, pid)) {
+		close(fd);
+		return 0;
+	}
+	it.path = name;
+	it.reason = "left by an interrupted destroy, unchanged for 1h";
+	it.error = 0;
+	it.dead = 0;
+	it.kept = 0;
+	if (!g->dry_run && (remove_tree(fd) == -1 ||
+	    (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT))) {
+		it.error = errno;
+		if (g->err == 0)
+			g->err = errno;
+	}
+	close(fd);
+	if (g->fn != NULL)
+		g->fn(&it, g->arg);
+	return 0;
+}
+
+int
+sq_spool_gc(const char *dir, int64_t now_ms, int dry_run, sq_gc_fn *fn,
+    void *arg)
+{
+	struct spool_gc g;
+	int dfd, rc, saved;
+
+	memset(&g, 0, sizeof(g));
+	g.now_ms = now_ms;
+	g.dry_run = dry_run;
+	g.fn = fn;
+	g.arg = arg;
+	/* The spool root itself may be a link (as at create and destroy). */
+	if ((dfd = open(dir, (DIR_FLAGS) & ~O_NOFOLLOW)) == -1)
+		return -1;
+	rc = dir_each(dfd, gc_spool_entry, &g);
+	saved = errno;
+	close(dfd);
+	if (rc == 0 && g.err != 0) {
+		saved = g.err;
+		rc = -1;
+	}
+	errno = saved;
+	return rc;
+}

@@ -694,6 +694,21 @@ int	mkdir_path(const char *path);
 int	make_dirs(const char *path);
 
 /*
+ * The name a destroy renames a queue or an exchange to, in its parent,
+ * before it removes it: SQ_DESTROY_PREFIX, the destroyer's pid, a dot and
+ * 8 hex digits (sq_queue_destroy, sq_exchange_destroy); sq_spool_gc
+ * finishes the removal of one whose destroy was stopped.
+ */
+#define SQ_DESTROY_PREFIX	".destroy."
+
+/*
+ * remove_tree - remove everything below the directory fd, never following
+ * a symbolic link (it is removed as a name).  0 or -1 with errno (what
+ * could be removed is gone).
+ */
+int	remove_tree(int fd);
+
+/*
  * path_split - split path into its parent directory ("." for a bare name,
  * "/" at the top; psize bytes) and last component (bsize bytes),
  * trailing slashes ignored.  Returns 0, or -1 with errno EINVAL (the last

@@ -122,6 +122,27 @@ typedef void	sq_gc_fn(const struct sq_gc_item *item, void *arg);
 int	sq_queue_gc(struct sq_queue *q, int64_t now_ms, int64_t tmp_age_ms,
 	    int dry_run, sq_gc_fn *fn, void *arg);
 
+/*
+ * sq_spool_gc - finish the removals that a destroy stopped mid-way (killed,
+ * or its host gone) left in the directory dir, a spool root or the parent
+ * of a queue or exchange given by path, as of now_ms: each entry named as
+ * a destroy names what it removes (".destroy.PID.XXXXXXXX": the
+ * destroyer's pid in decimal, 8 lowercase hex digits, nothing else), that
+ * is a directory (lstat'ed, never followed: a symbolic link or a file of
+ * that name is left), and whose destroy is over: PID is no live process
+ * of this host (kill(2) with signal 0), and neither the directory nor one
+ * directly in it (a state directory being emptied) was changed within
+ * SQ_GC_LEFTOVER_AGE_MS by its mtime.  It is removed whole, no link
+ * followed (the queue or exchange was doomed once renamed so: a destroy
+ * never renames it back).  dir itself may be a symbolic link.  fn (may be
+ * NULL) gets each leftover, its path the name in dir; with dry_run
+ * nothing is removed.  Returns 0, or -1 with errno: of dir, or of the
+ * first leftover that could not be removed whole (reported with error
+ * set).
+ */
+int	sq_spool_gc(const char *dir, int64_t now_ms, int dry_run, sq_gc_fn *fn,
+	    void *arg);
+
 /* Flags of sq_queue_check. */
 #define SQ_CHECK_REPAIR		0x1	/* mend what is found */
 #define SQ_CHECK_DRY_RUN	0x2	/* with REPAIR: say, do not do */

@@ -74,8 +74,7 @@ sq_queue_path(char *buf, size_t size, const char *root, const char *arg)
 	return 0;
 }
 
-/* Remove everything below the directory fd (not following links). */
-static int
+int
 remove_tree(int fd)
 {
 	DIR *d;
@@ -796,8 +795,8 @@ sq_queue_destroy(const char *path, int force)
 		return -1;
 	}
 	pfd = -1;
-	snprintf(tmp, sizeof(tmp), ".destroy.%ld.%08x", (long)getpid(),
-	    arc4random());
+	snprintf(tmp, sizeof(tmp), SQ_DESTROY_PREFIX "%ld.%08x",
+	    (long)getpid(), arc4random());
 	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1 ||
 	    (pfd = open(parent, DIR_FLAGS & ~O_NOFOLLOW)) == -1 ||
 	    sq_rename(pfd, base, pfd, tmp) == -1) {

@@ -355,6 +355,88 @@ destroy_emptying() {
 	kill %1
 }
 
+# age_leftover DIR: DIR and each directory directly in it last changed
+# two hours ago.
+age_leftover() {
+	find "$1" -maxdepth 1 -type d -exec touch -d '2 hours ago' {} +
+}
+
+@test "qadmin gc: finishes the removal of a destroy -f killed mid-way once it is over, and nothing else of its name" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local status=0 left pid name
+	mkq q
+	mkq p
+	qsend q one two three
+	# Killed at its first unlinkat: renamed aside, nothing removed yet.
+	strace -E "$(leakless_env)" -f -qq -o "$T/trace" -e trace=unlinkat \
+	    -e inject=unlinkat:signal=SIGKILL:when=1 \
+	    qadmin destroy -f q >"$T/out" 2>&1 || status=$?
+	assert_equal "$status" 137
+	left=$(cd "$SPOOLQ_DIR" && ls -d .destroy.*)
+	[[ $left =~ ^\.destroy\.([0-9]+)\.[0-9a-f]{8}$ ]] || fail "left: $left"
+	pid=${BASH_REMATCH[1]}
+	assert_count new "$SPOOLQ_DIR/$left" 3
+	# Just stopped: it may be at work still, and stays.
+	run -0 qadmin gc
+	assert_output ''
+	run -0 qadmin gc p
+	assert_output ''
+	# A state directory emptied within the hour keeps it too.
+	age_leftover "$SPOOLQ_DIR/$left"
+	touch "$SPOOLQ_DIR/$left/new"
+	run -0 qadmin gc
+	assert_output ''
+	# Other names of its kind, all old: a symbolic link to a directory
+	# outside, a file, names that only look like one.
+	mkdir -p "$T/outside/new"
+	echo precious >"$T/outside/new/keep"
+	ln -s "$T/outside" "$SPOOLQ_DIR/.destroy.$pid.0badf00d"
+	echo precious >"$SPOOLQ_DIR/.destroy.$pid.0000000f"
+	for name in ".destroy.$pid.DEADBEEF" ".destroy.$pid.deadbee" \
+	    ".destroy.x$pid.deadbeef" ".destroy.$pid.deadbeef.1" ".create.$pid.deadbeef"; do
+		mkdir -p "$SPOOLQ_DIR/$name/new"
+		age_leftover "$SPOOLQ_DIR/$name"
+	done
+	age_leftover "$T/outside"
+	age_leftover "$SPOOLQ_DIR/$left"
+	run -0 qadmin -n gc p
+	assert_output "would gc ../$left removed (left by an interrupted destroy, unchanged for 1h)"
+	assert_count new "$SPOOLQ_DIR/$left" 3
+	run -0 qadmin gc p
+	assert_output "gc ../$left removed (left by an interrupted destroy, unchanged for 1h)"
+	[[ ! -e $SPOOLQ_DIR/$left ]] || fail "still there: $(ls -A "$SPOOLQ_DIR/$left")"
+	run ls -A "$SPOOLQ_DIR"
+	assert_output "$(printf '%s\n' .create.$pid.deadbeef .destroy.$pid.0000000f \
+	    .destroy.$pid.0badf00d .destroy.$pid.DEADBEEF .destroy.$pid.deadbee \
+	    .destroy.$pid.deadbeef.1 .destroy.x$pid.deadbeef p | LC_ALL=C sort)"
+	assert_equal "$(cat "$T/outside/new/keep")" precious
+	run -0 qadmin gc
+	assert_output ''
+}
+
+@test "qadmin gc: leaves a destroy that is still at work, however old its directories look" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local status=0 left
+	mkq q
+	qsend q one two three
+	# Held 4 s at its first unlinkat, past its rename aside.
+	strace -E "$(leakless_env)" -f -qq -o "$T/trace" -e trace=unlinkat \
+	    -e inject=unlinkat:delay_enter=4000000:when=1 \
+	    qadmin destroy -f q >"$T/out" 2>&1 &
+	wait_for grep -q 'unlinkat(' "$T/trace"
+	left=$(cd "$SPOOLQ_DIR" && ls -d .destroy.*)
+	age_leftover "$SPOOLQ_DIR/$left"
+	run -0 qadmin gc
+	assert_output ''
+	assert_count new "$SPOOLQ_DIR/$left" 3
+	wait $! || status=$?
+	assert_equal "$status" 0 "$(cat "$T/out")"
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
+}
+
 @test "qadmin destroy -f: refuses a directory that is not a queue" {
 	mkdir -p "$SPOOLQ_DIR/notaq/sub"
 	echo precious > "$SPOOLQ_DIR/notaq/file"

@@ -98,7 +98,7 @@ flock_held() {
 		"recover"
 		"recover q extra"
 		"recover --bogus q"
-		"gc"
+		"gc q extra"
 		"gc --bogus q"
 		"gc --tmp-age"
 		"check"
