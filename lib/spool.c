@@ -716,7 +716,8 @@ seal_queue(int qfd)
 	} dirs[] = {
 		{ SQ_DIR_TMP, seal_none }, { SQ_DIR_NEW, seal_msg },
 		{ SQ_DIR_RETRY, seal_msg }, { SQ_DIR_CUR, seal_msg },
-		{ SQ_DIR_DEAD, seal_msg }, { SQ_DIR_HOLD, seal_msg },
+		{ SQ_DIR_ARCHIVE, seal_msg }, { SQ_DIR_DEAD, seal_msg },
+		{ SQ_DIR_HOLD, seal_msg },
 	};
 	size_t i;
 	int rc, emptied;
@@ -742,17 +743,29 @@ unseal_queue(int qfd)
 	return 0;
 }
 
-/* Count the messages of hold/ of q, none when it is missing. */
+/*
+ * Count the messages of hold/ of q and those archive/ keeps (acked, for
+ * replay), none where a directory is missing.
+ */
 static int
-count_held(struct sq_queue *q, size_t *n)
+count_kept(struct sq_queue *q, size_t *n)
 {
+	size_t archived = 0;
 	int fd, rc;
 
 	*n = 0;
-	if ((fd = sq_state_open(q, SQ_STATE_HELD, 0)) == -1)
+	if ((fd = sq_state_open(q, SQ_STATE_HELD, 0)) != -1) {
+		rc = count_dir(fd, n);
+		close(fd);
+		if (rc == -1)
+			return -1;
+	} else if (errno != ENOENT)
+		return -1;
+	if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	rc = count_dir(fd, n);
+	rc = count_dir(fd, &archived);
 	close(fd);
+	*n += archived;
 	return rc;
 }
 
@@ -772,7 +785,7 @@ sq_queue_destroy(const char *path, int force)
 	if (!force && (sq_queue_count(&q, &c) == -1 ||
 	    c.ready + c.inflight + c.retry + c.dead > 0 ||
 	    sq_group_stats(&q, &gs) == -1 || gs.waiting > 0 ||
-	    count_held(&q, &held) == -1 || held > 0)) {
+	    count_kept(&q, &held) == -1 || held > 0)) {
 		sq_queue_close(&q);
 		errno = ENOTEMPTY;
 		return -1;

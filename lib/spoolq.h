@@ -609,10 +609,13 @@ void	sq_queue_close(struct sq_queue *q);
 
 /*
  * sq_queue_destroy - remove the queue at path.  Unless force is set,
- * refuses (ENOTEMPTY) a queue holding messages in new, cur, retry or
- * dead, or waiting in a group (groups/KEY/).  The queue is first renamed to a dot name so that it disappears
+ * refuses (ENOTEMPTY) a queue holding messages in new, cur, retry, dead
+ * or hold, waiting in a group (groups/KEY/), or kept for replay in
+ * archive/ (acked: a user who set archive = yes keeps them on purpose).
+ * The queue is first renamed to a dot name so that it disappears
  * at once, then removed.  Unless force is set, each directory a message
- * can arrive in (tmp, new, retry, cur, dead, groups/KEY, groups) is then
+ * can arrive in (tmp, new, retry, cur, archive, dead, hold, groups/KEY,
+ * groups) is then
  * removed while empty, one by one, before anything else: a message that
  * came in after the look (a send or a dead letter forwarded through a
  * descriptor opened before the rename) makes rmdir(2) fail, and the queue

@@ -192,6 +192,30 @@ destroy_done() {
 	assert_output ''
 }
 
+@test "qadmin destroy: acknowledged messages kept in archive/ block it without -f, also one archived after its look; -f removes them" {
+	mkq q archive=yes
+	qsend q kept
+	run -0 qack "$(qrecv q)"
+	assert_count archive q 1
+	expect_fail 65 qadmin destroy q
+	assert_output --partial 'qadmin: destroy: q: queue not empty'
+	assert_count archive q 1
+	# Archived after its look at the queue, before the seal.
+	mkq r archive=yes
+	destroy_held "$T/strace.log" r
+	qsend r late
+	run -0 qack "$(qrecv r)"
+	destroy_done "$T/strace.log"
+	assert_equal "$status" 65
+	assert_output --partial 'qadmin: destroy: r: queue not empty'
+	assert_count archive r 1
+	run -0 qadmin check r
+	run -0 qadmin destroy -f q
+	run -0 qadmin destroy -f r
+	run ls -A "$SPOOLQ_DIR"
+	assert_output ''
+}
+
 @test "qadmin destroy: a dead letter forwarded in after its look at the queue stops it; a grouped send too" {
 	mkq q
 	mkq src dead_letter=q
