@@ -109,11 +109,18 @@ attr_none(struct sq_queue *q)
 	char buf[1024];
 	struct dirent64 *e;
 	ssize_t got, off;
-	int fd, none = 1;
+	int afd, fd, none = 1;
 
-	if ((fd = openat(q->fd, SQ_DIR_ATTR, O_RDONLY | O_DIRECTORY |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1)
+	/*
+	 * The directory the settles look in (attr_dir, opened once without
+	 * following a link), not the path attr/ again: what may be there now
+	 * is not where their failure records are.  A descriptor of its own,
+	 * for an offset of its own.
+	 */
+	if ((afd = attr_dir(q)) == -1)
 		return errno == ENOENT;
+	if ((fd = openat(afd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return 0;
 	/* A remote listing may be older than a record just written. */
 	if (fs_remote(fd)) {
 		close(fd);

@@ -396,7 +396,10 @@ int	dead_send_name(const struct sq_msgopts *o, const char *id,
  * attr_none - 1 when attr/ is missing or holds no entry at all, on a
  * local file system (a remote one may list from its caches): then no
  * message of q has a sidecar or a failure record now.  0 otherwise,
- * or when attr/ cannot be listed.
+ * or when attr/ cannot be listed.  It lists the directory that attr_dir
+ * keeps open (never the path attr/ again, where a link or another
+ * directory may have been put since), the one sidecars and failure
+ * records are removed from.
  */
 int	attr_none(struct sq_queue *q);
 

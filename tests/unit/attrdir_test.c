@@ -56,6 +56,72 @@ there(const char *dir, const char *name)
 	return lstat(path, &st) == 0;
 }
 
+/*
+ * sq_ack_many of more than two claims looks whether attr/ holds anything
+ * before it tries to remove failure records: it must look at the attr/
+ * it removes them from, the one the handle keeps open, not at what the
+ * path attr/ leads to now.  attr/ is put aside after the records were
+ * written (the handle has it open: it read a sidecar), and in its place
+ * an empty directory (kind 0) or a symbolic link to one outside the
+ * queue (kind 1): the acks still remove the records from the real attr/,
+ * and nothing is read through the link.
+ */
+static void
+ack_many_swapped(int kind)
+{
+	static const char *const kinds[] = { "an empty directory",
+	    "a link to an empty directory outside" };
+	struct tap_queue t;
+	struct sq_queue q;
+	struct sq_attr a = { "colour", "blue" };
+	struct sq_msgopts o;
+	struct sq_batch b;
+	struct sq_claim c[N];
+	char names[N][SQ_NAME_MAX + 1], real[PATH_MAX + 16], got[32];
+	char outside[PATH_MAX], link[PATH_MAX + 8], fail[SQ_ID_MAX + 16];
+	size_t i, n, left = 0;
+	int64_t next;
+	int errs[N], written = 1;
+
+	tap_queue_make(&t, &q, NULL, NULL, 0);
+	memset(&o, 0, sizeof(o));
+	o.attrs = &a;
+	o.nattrs = 1;
+	sq_batch_begin(&b, &q, NULL, NULL);
+	(void)sq_batch_options(&b, &o);
+	for (i = 0; i < N; i++)
+		(void)sq_batch_add(&b, "x", 1);
+	ok(sq_batch_end(&b) == 0 && sq_claim(&q, 60000, NULL, c, N, &n,
+	    &next) == 0 && n == N, "%s: %d sent and claimed", kinds[kind], N);
+	got[0] = '\0';
+	ok(sq_attr_each(&q, c[0].n.id, colour, got) == 0 &&
+	    strcmp(got, "blue") == 0, "  a sidecar read: attr/ open");
+	for (i = 0; i < N; i++) {
+		written &= sq_failure_write(&q, c[i].n.id, "status=exit 1\n",
+		    14) == 0;
+		memcpy(names[i], c[i].name, sizeof(names[i]));
+	}
+	ok(written, "  a failure record each");
+	snprintf(link, sizeof(link), "%s/attr", t.path);
+	snprintf(real, sizeof(real), "%s/attr.real", t.path);
+	snprintf(outside, sizeof(outside), "%s/outside", t.dir);
+	ok(rename(link, real) == 0 && (kind == 0 ? mkdir(link, 0700) :
+	    mkdir(outside, 0700) == 0 ? symlink(outside, link) : -1) == 0,
+	    "  attr/ put aside, %s in its place", kinds[kind]);
+	ok(sq_ack_many(&q, names, N, errs) == 0, "  the %d acked at once", N);
+	for (i = 0; i < N; i++) {
+		snprintf(fail, sizeof(fail), "%s%s", c[i].n.id,
+		    SQ_FAILURE_SUFFIX);
+		left += there(real, fail);
+	}
+	ok(left == 0, "  their failure records went from the real attr/ "
+	    "(%zu left)", left);
+	(void)unlink(link);
+	(void)rmdir(link);
+	(void)rename(real, link);
+	tap_queue_remove(&t, &q);
+}
+
 int
 main(void)
 {
@@ -134,5 +200,8 @@ main(void)
 	(void)renameat(q.fd, "attr.real", q.fd, SQ_DIR_ATTR);
 	sq_queue_close(&early);
 	tap_queue_remove(&t, &q);
+
+	ack_many_swapped(0);
+	ack_many_swapped(1);
 	return tap_done();
 }
