@@ -39,6 +39,7 @@
 #include "internal.h"
 
 #define DIR_FLAGS	(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+#define DESTROY_TRIES	16	/* emptyings of a directory renamed aside */
 #define CONF_MAX	(16 * 1024 * 1024)	/* bytes of exchange.conf */
 #define BOM		"\xef\xbb\xbf"	/* UTF-8 byte order mark */
 #define LONG_MARK	"\001"	/* the value of a line too long for inih */
@@ -1095,35 +1096,80 @@ unlink_entry(int dfd, const char *name, const struct stat *st, void *arg)
 	return unlinkat(dfd, name, 0) == -1 && errno != ENOENT ? -1 : 0;
 }
 
+/*
+ * The directory renamed aside as tmp in pfd is not the exchange fd that
+ * was judged (the exchange was destroyed meanwhile and something else,
+ * a queue perhaps, took its name): put it back under base untouched, or,
+ * should base be taken again, under tmp with ".kept" added, a name that
+ * qadmin gc never removes.  Returns -1 with errno ENOENT (the exchange
+ * judged is gone).
+ */
+static int
+put_back(int pfd, const char *tmp, const char *base)
+{
+	char kept[80];
+
+	if (sq_rename(pfd, tmp, pfd, base) == -1) {
+		snprintf(kept, sizeof(kept), "%s.kept", tmp);
+		(void)sq_rename(pfd, tmp, pfd, kept);
+	}
+	errno = ENOENT;
+	return -1;
+}
+
 int
 sq_exchange_destroy(const char *path)
 {
 	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[64];
-	int pfd, fd, rc = -1, saved;
+	struct stat was, st;
+	int pfd, fd = -1, rc = -1, saved, tries;
 
-	if (!sq_exchange_is(path)) {
-		if (errno == 0)
-			errno = ENOTDIR;
-		return -1;
-	}
 	if (path_split(path, parent, sizeof(parent), base, sizeof(base)) == -1)
 		return -1;
 	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
+	/*
+	 * Judged through a descriptor of its own, kept: what is renamed
+	 * aside must be that very directory, not what took its name since.
+	 */
+	errno = 0;
+	if ((fd = openat(pfd, base, DIR_FLAGS)) == -1 ||
+	    fstat(fd, &was) == -1 ||
+	    fstatat(fd, SQ_EXCHANGE_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode)) {
+		/* As sq_exchange_is says: no exchange.conf is none there. */
+		if (fd != -1 && errno == 0)
+			errno = ENOTDIR;
+		goto out;
+	}
 	/* Gone at once for senders: renamed to a dot name, then removed. */
 	snprintf(tmp, sizeof(tmp), SQ_DESTROY_PREFIX "%ld.%08x",
 	    (long)getpid(), arc4random());
 	if (sq_rename(pfd, base, pfd, tmp) == -1)
 		goto out;
-	if ((fd = openat(pfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-	    O_NOFOLLOW)) == -1)
+	if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    st.st_dev != was.st_dev || st.st_ino != was.st_ino) {
+		put_back(pfd, tmp, base);
 		goto out;
-	rc = dir_each(fd, unlink_entry, NULL);
-	close(fd);
-	if (rc == 0)
-		rc = unlinkat(pfd, tmp, AT_REMOVEDIR);
+	}
+	/*
+	 * A bind or unbind that opened the exchange before the rename may
+	 * still write its new exchange.conf into it: empty it again until
+	 * it can be removed.
+	 */
+	for (tries = 0; tries < DESTROY_TRIES; tries++) {
+		if ((rc = dir_each(fd, unlink_entry, NULL)) == 0 &&
+		    (rc = unlinkat(pfd, tmp, AT_REMOVEDIR)) == 0)
+			break;
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			break;
+		rc = -1;
+		errno = EBUSY;
+	}
 out:
 	saved = errno;
+	if (fd != -1)
+		close(fd);
 	close(pfd);
 	errno = saved;
 	return rc;

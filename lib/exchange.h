@@ -181,9 +181,14 @@ int	sq_exchange_unbind(const char *path, const char *queue,
 /*
  * sq_exchange_destroy - remove the exchange at path: renamed to a dot
  * name first, so that senders stop finding it at once, then its files
- * and directory removed.  Bound queues are not touched.  Returns 0, or
- * -1 with errno ENOTDIR (not an exchange), ENOENT, or a file-system
- * errno.
+ * and directory removed.  Bound queues are not touched.  The directory
+ * renamed is checked to be the one judged an exchange (its device and
+ * inode): what took the name in between (the exchange destroyed by
+ * another, a queue made under its name) is renamed back untouched, and
+ * the call fails with ENOENT.  A bind that writes into the exchange
+ * after the rename is removed with it.  Returns 0, or -1 with errno
+ * ENOTDIR (not an exchange), ENOENT, EBUSY (still written into after
+ * 16 emptyings), or a file-system errno.
  */
 int	sq_exchange_destroy(const char *path);
 

@@ -887,6 +887,31 @@ a.b.c|hash hh sh'
 	assert_equal "$(ino a)" "$(ino c)"
 }
 
+@test "qadmin exchange destroy: what takes the exchange's name between its look and its rename (a queue, once the exchange was destroyed) is put back whole, and it fails as for no such exchange" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local status=0
+	qadmin exchange create x fanout
+	# Held 4 s at its rename aside, past its look at the exchange.
+	strace -E "$(leakless_env)" -f -qq -o "$T/trace" \
+	    -e trace=rename,renameat,renameat2 \
+	    -e inject=rename,renameat,renameat2:delay_enter=4000000:when=1 \
+	    qadmin exchange destroy x >"$T/out" 2>&1 &
+	wait_for grep -q 'rename' "$T/trace"
+	run -0 qadmin exchange destroy x
+	mkq x
+	qsend x precious
+	wait $! || status=$?
+	assert_equal "$status" 66 "$(cat "$T/out")"
+	[[ $(cat "$T/out") == *'x: no such exchange' ]] || fail "$(cat "$T/out")"
+	assert_count new x 1
+	run -0 qadmin check x
+	run -0 qrecv -A x
+	assert_output precious
+	run ls -A "$SPOOLQ_DIR"
+	assert_output x
+}
+
 @test "qadmin exchange destroy: the exchange goes, its queues and their messages stay" {
 	mkqs a b
 	qadmin exchange create gone fanout
