@@ -109,23 +109,23 @@ attr_none(struct sq_queue *q)
 	char buf[1024];
 	struct dirent64 *e;
 	ssize_t got, off;
-	int afd, fd, none = 1;
+	int fd, none = 1;
 
 	/*
 	 * The directory the settles look in (attr_dir, opened once without
 	 * following a link), not the path attr/ again: what may be there now
-	 * is not where their failure records are.  A descriptor of its own,
-	 * for an offset of its own.
+	 * is not where their failure records are.  That descriptor itself,
+	 * rewound (nothing else reads from its offset), and the kind of its
+	 * file system looked at once: an ack of a batch costs no open,
+	 * close or fstatfs(2) of attr/ beyond its listing.
 	 */
-	if ((afd = attr_dir(q)) == -1)
+	if ((fd = attr_dir(q)) == -1)
 		return errno == ENOENT;
-	if ((fd = openat(afd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return 0;
+	if (q->attr_fs == 0)
+		q->attr_fs = fs_remote(fd) ? 2 : 1;
 	/* A remote listing may be older than a record just written. */
-	if (fs_remote(fd)) {
-		close(fd);
+	if (q->attr_fs == 2 || lseek(fd, 0, SEEK_SET) == -1)
 		return 0;
-	}
 	/* Read with getdents64(2) itself: no stat or flags of fdopendir. */
 	while (none && (got = getdents64(fd, buf, sizeof(buf))) != 0) {
 		if (got == -1) {
@@ -138,7 +138,6 @@ attr_none(struct sq_queue *q)
 			    strcmp(e->d_name, "..") == 0;
 		}
 	}
-	close(fd);
 	return none;
 }
 

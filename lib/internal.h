@@ -399,7 +399,9 @@ int	dead_send_name(const struct sq_msgopts *o, const char *id,
  * or when attr/ cannot be listed.  It lists the directory that attr_dir
  * keeps open (never the path attr/ again, where a link or another
  * directory may have been put since), the one sidecars and failure
- * records are removed from.
+ * records are removed from: that descriptor, from its start; whether it
+ * is remote is looked at once per opening of it (q->attr_fs), so a call
+ * costs its getdents64(2) alone.
  */
 int	attr_none(struct sq_queue *q);
 

@@ -222,6 +222,7 @@ sq_queue_close(struct sq_queue *q)
 	if (q->attr_open)
 		close(q->attrfd);
 	q->attr_open = 0;
+	q->attr_fs = 0;
 	dead_letter_close(q);
 	group_cache_free(q);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -393,6 +394,7 @@ sq_queue_reopen(struct sq_queue *q)
 	if (q->attr_open)
 		close(q->attrfd);	/* likewise */
 	q->attr_open = 0;
+	q->attr_fs = 0;
 	dead_letter_close(q);		/* likewise */
 	return 0;
 }

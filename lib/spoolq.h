@@ -471,6 +471,9 @@ struct sq_queue {
 	int		run_open;		/* (the job locks, worker.c) */
 	int		attrfd;			/* attr/, when attr_open */
 	int		attr_open;		/* (sidecars: attr_dir) */
+	int		attr_fs;		/* attrfd's file system: 0 not
+						   looked at, 1 local, 2 remote
+						   (attr_none) */
 	dev_t		dev;
 	mode_t		share;			/* group access: dir_share() */
 	char		real[PATH_MAX];		/* canonical path, on demand */

@@ -5,13 +5,17 @@
  * is tried (one listing of attr/ stands for them).
  *
  * unlinkat(2) is interposed to count the unlinks of failure records
- * (attr/ID.failure) that the library tries.
+ * (attr/ID.failure) that the library tries, and fstatfs(2) and openat(2)
+ * to count what that listing costs beyond itself: attr/ is kept open
+ * with the queue and its file system looked at once, not at every batch.
  */
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +28,31 @@
 #define N	5
 
 static int failure_unlinks;	/* unlinks of attr/ID.failure tried */
+static int statfs_calls;	/* fstatfs(2) calls */
+static int attr_opens;		/* openat(2) of attr/ */
+
+int
+fstatfs(int fd, struct statfs *sf)
+{
+	statfs_calls++;
+	return (int)syscall(SYS_fstatfs, fd, sf);
+}
+
+int
+openat(int dfd, const char *name, int flags, ...)
+{
+	va_list ap;
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (strcmp(name, SQ_DIR_ATTR) == 0)
+		attr_opens++;
+	return (int)syscall(SYS_openat, dfd, name, flags, mode);
+}
 
 int
 unlinkat(int dfd, const char *name, int flags)
@@ -88,7 +117,7 @@ main(void)
 	struct sq_claim c[N];
 	char names[N][SQ_NAME_MAX + 1], path[SQ_ID_MAX + 32];
 	struct stat st;
-	int errs[N];
+	int errs[N], i;
 
 	tap_queue_make(&t, &q, NULL, NULL, 0);
 
@@ -114,6 +143,18 @@ main(void)
 	    errno == ENOENT, "its failure record is removed");
 	ok(failure_unlinks == N, "each one's record was looked for (%d)",
 	    failure_unlinks);
+
+	/* Batch after batch: attr/ is listed, not opened or statfs'd again. */
+	statfs_calls = attr_opens = 0;
+	for (i = 0; i < 3; i++) {
+		failure_unlinks = 0;
+		ok(send_claim(&q, N, 0, c, names) == 0 &&
+		    sq_ack_many(&q, names, N, errs) == 0 &&
+		    all_zero(errs, N) && failure_unlinks == 0,
+		    "batch %d acked, no failure record looked for", i + 1);
+	}
+	ok(statfs_calls == 0 && attr_opens == 0, "3 batches: attr/ opened "
+	    "%d times, fstatfs %d times", attr_opens, statfs_calls);
 
 	/* Sidecars (h): removed with their messages. */
 	ok(send_claim(&q, N, 1, c, names) == 0 && c[0].n.has_attr,
