@@ -871,8 +871,14 @@ out_load(struct qb *s, struct pend *p)
 	p->o.status = BR_PENDING;
 	p->o.expires_ms = p->c.n.expires > 0 ? p->c.n.expires * 1000 : 0;
 	p->o.group = p->c.n.group[0] != '\0' ? p->c.n.group : NULL;
-	/* Read here, never handed on: O_NONBLOCK may stay. */
-	if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY |
+	/*
+	 * Opened by the claim, else here (the claim could not); read here,
+	 * never handed on: O_NONBLOCK may stay.
+	 */
+	if ((fd = p->c.fd) != -1) {
+		p->c.fd = -1;
+		st.st_size = p->c.size;
+	} else if ((fd = sq_open_regular(s->q.curfd, p->c.name, O_RDONLY |
 	    O_NONBLOCK, 0, &st)) == -1)
 		return -1;
 	if ((p->o.body = malloc((size_t)st.st_size + 1)) == NULL) {
@@ -907,7 +913,8 @@ out_claim(struct qb *s, struct pend *pend, size_t max, int64_t *next_ms)
 
 	while (n < max) {
 		want = max - n < 64 ? max - n : 64;
-		if (sq_claim(&s->q, 0, s->token, c, want, &got, next_ms) == -1)
+		if (sq_claim_open(&s->q, 0, s->token, c, want, &got,
+		    next_ms) == -1)
 			return n > 0 ? (ssize_t)n : -1;
 		tool_dead_letter_warn(&s->q);
 		for (i = 0; i < got; i++) {

@@ -5,7 +5,10 @@
  * renames first owns the message; a loser sees ENOENT and moves on.  That
  * rename decides every race, between consumers of one host or of many;
  * nothing else is trusted.  claim_one is the one place where a candidate
- * name is accepted or skipped before that rename.
+ * name is accepted or skipped before that rename.  After it, what was
+ * renamed is proven a regular file, else put back: by an fstatat(2) of
+ * the claimed name, or for sq_claim_open, whose caller reads the body at
+ * once, by the status of the body opened (claimed_open).
  *
  * Which names to try comes from the claim index of this host,
  * run/index.HOST (index.c): a sorted snapshot of the oldest names of new/
@@ -76,7 +79,20 @@ struct claimer {
 	int64_t		 lease_ms;	/* the lease, from each rename */
 	const char	*token;		/* worker token, or NULL */
 	const char	*drop;		/* dead-letter instead, this reason */
+	int		 open;		/* open each body (sq_claim_open) */
 };
+
+/* Close the body a claim opened, if any; errno is kept. */
+static void
+claim_close(struct sq_claim *c)
+{
+	int saved = errno;
+
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	errno = saved;
+}
 
 /*
  * The rename of new/name to tofd/moved is done: make sure it moved a
@@ -100,6 +116,48 @@ claimed_regular(struct sq_queue *q, const char *name, int tofd,
 }
 
 /*
+ * claimed_regular for a claim whose body is wanted (sq_claim_open): the
+ * body is opened as sq_open_regular opens it (O_NOFOLLOW, O_NONBLOCK:
+ * nothing planted is followed or blocks), and the status of that open
+ * file says whether it is a regular file, so it costs no fstatat(2)
+ * before the open.  Anything else is put back where it was and closed;
+ * an open that fails otherwise (EACCES, EMFILE) leaves out->fd at -1
+ * and claimed_regular judges, so the caller's open meets the error as
+ * it would have.  Returns 1 for a message, 0 for anything else.
+ */
+static int
+claimed_open(struct sq_queue *q, const char *name, struct sq_claim *out)
+{
+	struct stat st;
+	int fd;
+
+	fd = openat(q->curfd, out->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;	/* gone on already */
+		if (errno == ELOOP || errno == ENXIO) {
+			/* A symlink or a socket: not a message. */
+			(void)move_rename(q->curfd, out->name, q->newfd, name);
+			return 0;
+		}
+		return claimed_regular(q, name, q->curfd, out->name);
+	}
+	if (fstat(fd, &st) == -1) {
+		close(fd);
+		return claimed_regular(q, name, q->curfd, out->name);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		(void)move_rename(q->curfd, out->name, q->newfd, name);
+		return 0;
+	}
+	out->fd = fd;
+	out->size = st.st_size;
+	return 1;
+}
+
+/*
  * Try to claim the ready message name: the one place where a candidate
  * is accepted or skipped (a name that does not parse, an expired or
  * worn-out message) before the claim rename, wherever it came from (the
@@ -116,6 +174,8 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	int64_t now_ms = c->now_ms;
 	int rc;
 
+	out->fd = -1;
+	out->size = -1;
 	if (sq_name_parse(&n, name) == -1)
 		return 0;		/* left for qadmin check */
 	if (c->drop != NULL) {
@@ -160,12 +220,15 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	/* Paused in the rename: beat, then see the claim is still there. */
 	if (c->token != NULL)
 		(void)sq_worker_fresh(q);
-	if (!claimed_regular(q, name, q->curfd, out->name))
+	if (!(c->open ? claimed_open(q, name, out) :
+	    claimed_regular(q, name, q->curfd, out->name)))
 		return 0;
 	/* The group hook: only its group's head is handed out. */
 	if (n.group[0] != '\0' && (rc = sq_group_admit(q, out->name, &n)) !=
-	    1)
+	    1) {
+		claim_close(out);
 		return rc;
+	}
 	out->n = n;
 	return 1;
 }
@@ -488,11 +551,13 @@ lost:
 	goto unlocked;
 }
 
-int
-sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
-    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+static int
+claim_call(struct sq_queue *q, int64_t lease_ms, const char *token,
+    int open, struct sq_claim *out, size_t max, size_t *got,
+    int64_t *next_ms)
 {
 	struct claimer c;
+	size_t i;
 
 	*got = 0;
 	*next_ms = INT64_MAX;
@@ -506,11 +571,29 @@ sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
 	c.lease_ms = lease_ms;
 	c.token = token;
 	c.drop = NULL;
-	if (claim(q, &c, out, max, got, next_ms) == -1)
+	c.open = open;
+	if (claim(q, &c, out, max, got, next_ms) == -1) {
+		for (i = 0; i < *got; i++)
+			claim_close(&out[i]);
 		return -1;
+	}
 	/* Groups whose heads are gone: best effort, a stat at most. */
 	(void)sq_group_tick(q, c.now_ms, next_ms);
 	return 0;
+}
+
+int
+sq_claim(struct sq_queue *q, int64_t lease_ms, const char *token,
+    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+{
+	return claim_call(q, lease_ms, token, 0, out, max, got, next_ms);
+}
+
+int
+sq_claim_open(struct sq_queue *q, int64_t lease_ms, const char *token,
+    struct sq_claim *out, size_t max, size_t *got, int64_t *next_ms)
+{
+	return claim_call(q, lease_ms, token, 1, out, max, got, next_ms);
 }
 
 int
@@ -526,6 +609,7 @@ drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
 	c.lease_ms = 0;
 	c.token = NULL;
 	c.drop = reason;
+	c.open = 0;
 	for (*got = 0; *got < max; *got += n) {
 		if (claim(q, &c, out, max - *got < 16 ? max - *got : 16, &n,
 		    &next) == -1)

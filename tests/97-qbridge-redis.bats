@@ -93,6 +93,36 @@ away_drained() {
 	qb_bad_marker_again
 }
 
+# out_calls N: qbridge out --drain of N messages of a fresh queue under
+# strace; prints how many stat-family and statfs-family calls it made.
+out_calls() {
+	local q=c$1
+	mkq "$q" durability=none
+	seq "$1" | qsend -l "$q"
+	strace -E "$(leakless_env)" -f -qq -o "$T/calls.$1" \
+	    -e trace=newfstatat,fstat,stat,lstat,statx,fstatfs,statfs \
+	    qbridge out --drain -q --batch 100 "$q" "$URL-$1" ||
+	    fail "qbridge out failed"
+	assert_count new "$q" 0
+	assert_count cur "$q" 0
+	# A call another thread interrupted is split: count its first line.
+	grep -v ' resumed>' "$T/calls.$1" >"$T/calls"
+	echo "$(grep -vc 'statfs(' "$T/calls") $(grep -c 'statfs(' "$T/calls")"
+}
+
+@test "redis: the outbox looks at each message's file twice (its body opened by the claim, its ack) and at no file system per batch" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local small large
+	read -ra small < <(out_calls 100)
+	read -ra large < <(out_calls 300)
+	# What 200 messages more cost, apart from starting and stopping.
+	(( large[0] - small[0] <= 2 * 200 + 10 )) ||
+	    fail "stat calls: ${small[0]} for 100 messages, ${large[0]} for 300"
+	(( large[1] - small[1] <= 2 )) ||
+	    fail "statfs calls: ${small[1]} for 100 messages, ${large[1]} for 300"
+}
+
 @test "redis: the stream's fields are body, id, key, attributes and expires" {
 	qsend a -k r.k -H x=1 -H y='a b' --ttl 1h hello
 	id=$(msgid "$(only new a)")
