@@ -279,7 +279,7 @@ claim_unindexed(struct sq_queue *q, const struct claimer *c,
 	struct names l;
 	int rc;
 
-	(void)sq_workers_check(q, c->now_ms);	/* best effort here */
+	(void)workers_check(q, c->now_ms, c->token);	/* best effort */
 	if (sq_queue_maintain(q, c->now_ms, &m) == -1 ||
 	    names_list(q->newfd, INDEX_MAX, &l) == -1)
 		return -1;
@@ -527,7 +527,7 @@ claim(struct sq_queue *q, struct claimer *c, struct sq_claim *out,
 			continue;
 		}
 		/* Short: are claims of dead workers waiting? */
-		if (checked || sq_workers_check(q, c->now_ms) != 1)
+		if (checked || workers_check(q, c->now_ms, c->token) != 1)
 			break;
 		checked = 1;
 		if ((rc = maintain_unlocked(q, &ix, c->now_ms, &moved)) == -1)

@@ -542,6 +542,15 @@ enum sq_worker_state worker_probe_at(struct sq_queue *q, const char *token,
 	    int64_t now_ms, int64_t *hung_ms);
 
 /*
+ * workers_check - sq_workers_check, but for the lock file of the worker
+ * own (a token, or NULL: every one): a claim by that worker, which holds
+ * that lock, skips it.  A probe of its own lock would open it, find it
+ * held (by itself) and read it alive, changing nothing: four system
+ * calls or more at every claim that came up short.
+ */
+int	workers_check(struct sq_queue *q, int64_t now_ms, const char *own);
+
+/*
  * job_probe_at - sq_job_probe at now_ms, removing a lock file found free
  * when reap is set; *hung_ms as worker_probe_at sets it.
  */

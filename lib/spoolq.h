@@ -922,8 +922,9 @@ struct sq_claim {
  *
  * A held queue (QUEUE/held exists) hands out nothing.
  * When fewer than max were ready, the worker locks are probed
- * (sq_workers_check) and the claims of dead or hung workers recovered
- * and offered at once.
+ * (sq_workers_check; the lock of token itself, which its worker holds
+ * while it claims, is not) and the claims of dead or hung workers
+ * recovered and offered at once.
  *
  * Sets *got (0 = nothing ready) and *next_ms, the earliest time a retry
  * falls due or a lease ends (INT64_MAX if none), for waiters.  Returns 0,

@@ -421,6 +421,13 @@ sq_worker_probe(struct sq_queue *q, const char *token, int64_t now_ms)
 int
 sq_workers_check(struct sq_queue *q, int64_t now_ms)
 {
+	return workers_check(q, now_ms, NULL);
+}
+
+int
+workers_check(struct sq_queue *q, int64_t now_ms, const char *own)
+{
+	const size_t plen = sizeof(SQ_WORKER_PREFIX) - 1;
 	struct dirent *e;
 	DIR *d;
 	int dfd, found = 0;
@@ -432,8 +439,8 @@ sq_workers_check(struct sq_queue *q, int64_t now_ms)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, SQ_WORKER_PREFIX,
-		    sizeof(SQ_WORKER_PREFIX) - 1) != 0)
+		if (strncmp(e->d_name, SQ_WORKER_PREFIX, plen) != 0 ||
+		    (own != NULL && strcmp(e->d_name + plen, own) == 0))
 			continue;
 		if (!sq_entry_regular(dirfd(d), e->d_name, e->d_type))
 			continue;	/* no worker's lock */

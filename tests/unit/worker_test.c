@@ -5,16 +5,20 @@
  * worker beats before a claim, makes a lost lock file again, and gives
  * back a claim it could not settle; how a job lock keeps the claims of a
  * worker that is gone, that run/ is opened once for all job locks, and
- * that an entry planted under a job lock's name is never removed.
+ * that an entry planted under a job lock's name is never removed; and
+ * that a worker's claim that comes up short probes the other workers'
+ * locks, not its own (openat(2) is interposed to count opens of them).
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,56 @@
 #include "tap_queue.h"
 
 #define YEAR_MS		(365LL * 86400 * 1000)
+
+static int opens_own, opens_other;	/* of run/worker.own, .other */
+
+int
+openat(int dfd, const char *name, int flags, ...)
+{
+	va_list ap;
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if (strcmp(name, SQ_WORKER_PREFIX "own") == 0)
+		opens_own++;
+	else if (strcmp(name, SQ_WORKER_PREFIX "other") == 0)
+		opens_other++;
+	return (int)syscall(SYS_openat, dfd, name, flags, mode);
+}
+
+/*
+ * A claim by the worker "own" of an empty queue comes up short and
+ * probes the worker locks: the other live worker's, not its own, which
+ * it holds itself.
+ */
+static void
+own_lock(struct sq_queue *q)
+{
+	struct sq_claim c[1];
+	size_t got;
+	int64_t next;
+	int own, other;
+
+	own = sq_worker_register(q, "own", 10000, 300000);
+	other = sq_worker_register(q, "other", 10000, 300000);
+	ok(own != -1 && other != -1, "two live workers");
+	opens_own = opens_other = 0;
+	ok(sq_claim(q, 0, "own", c, 1, &got, &next) == 0 && got == 0,
+	    "a claim of an empty queue by one comes up short");
+	ok(opens_other == 1, "the other's lock is probed (%d)", opens_other);
+	ok(opens_own == 0, "its own is not (%d)", opens_own);
+	opens_own = opens_other = 0;
+	ok(sq_workers_check(q, sq_now_ms()) == 0 && opens_own == 1 &&
+	    opens_other == 1, "sq_workers_check probes both, both alive");
+	if (own != -1)
+		sq_worker_unregister(q, "own", own);
+	if (other != -1)
+		sq_worker_unregister(q, "other", other);
+}
 
 /* Write record as run/worker.T of q, hold its lock, probe at mtime + age. */
 static enum sq_worker_state
@@ -347,6 +401,7 @@ main(void)
 	struct sq_queue q;
 
 	tap_queue_make(&t, &q, NULL, NULL, 0);
+	own_lock(&q);
 	ok(probe(&q, "heartbeat=10000 lease=300000 pid=1\n", 0) ==
 	    SQ_WORKER_ALIVE, "a fresh heartbeat is alive");
 	ok(probe(&q, "heartbeat=10000 lease=300000 pid=1\n", 300001) ==
