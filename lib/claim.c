@@ -72,6 +72,19 @@ struct moved {
 static int	maintain(struct sq_queue *, int64_t, struct sq_maint *,
 		    struct moved *);
 
+/*
+ * Nonces for the names of claims made without a token, drawn from
+ * arc4random a pool at a time: arc4random(3) of libbsd asks getpid(2)
+ * at each call, to stir again after a fork, so one draw per claim was
+ * a system call per message.  The pool lives for one claim call only,
+ * so a process forked since never shares it.
+ */
+struct nonces {
+	uint32_t	v[INDEX_TAKE];
+	size_t		next;		/* v[next..] unused; 0 none drawn */
+	int		drawn;
+};
+
 /* What one claim call is doing, for every name it tries. */
 struct claimer {
 	int64_t		 now_ms;
@@ -80,7 +93,22 @@ struct claimer {
 	const char	*token;		/* worker token, or NULL */
 	const char	*drop;		/* dead-letter instead, this reason */
 	int		 open;		/* open each body (sq_claim_open) */
+	struct nonces	*nonces;	/* for claims without a token */
 };
+
+/* The next nonce of c's pool, drawn afresh when used up. */
+static uint32_t
+claim_nonce(const struct claimer *c)
+{
+	struct nonces *p = c->nonces;
+
+	if (!p->drawn || p->next == sizeof(p->v) / sizeof(p->v[0])) {
+		arc4random_buf(p->v, sizeof(p->v));
+		p->next = 0;
+		p->drawn = 1;
+	}
+	return p->v[p->next++];
+}
 
 /* Close the body a claim opened, if any; errno is kept. */
 static void
@@ -211,7 +239,7 @@ claim_one(struct sq_queue *q, const char *name, const struct claimer *c,
 	 * The token or a nonce gives every claim a name of its own.
 	 */
 	claimed_name(&n, SQ_MS_TO_S_CEIL(sq_now_ms() + c->lease_ms),
-	    c->token);
+	    c->token, c->token == NULL ? claim_nonce(c) : 0);
 	/* A worker back from a pause beats before it claims (worker.c). */
 	if (c->token != NULL && sq_worker_fresh(q) == -1)
 		return -1;
@@ -557,6 +585,7 @@ claim_call(struct sq_queue *q, int64_t lease_ms, const char *token,
     int64_t *next_ms)
 {
 	struct claimer c;
+	struct nonces nonces;
 	size_t i;
 
 	*got = 0;
@@ -572,6 +601,8 @@ claim_call(struct sq_queue *q, int64_t lease_ms, const char *token,
 	c.token = token;
 	c.drop = NULL;
 	c.open = open;
+	nonces.drawn = 0;
+	c.nonces = &nonces;
 	if (claim(q, &c, out, max, got, next_ms) == -1) {
 		for (i = 0; i < *got; i++)
 			claim_close(&out[i]);
@@ -610,6 +641,7 @@ drop_oldest(struct sq_queue *q, size_t max, const char *reason, size_t *got)
 	c.token = NULL;
 	c.drop = reason;
 	c.open = 0;
+	c.nonces = NULL;		/* a drop makes no claim */
 	for (*got = 0; *got < max; *got += n) {
 		if (claim(q, &c, out, max - *got < 16 ? max - *got : 16, &n,
 		    &next) == -1)

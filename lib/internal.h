@@ -346,9 +346,11 @@ void	redrive_name(struct sq_name *n, int reset);
 /*
  * claimed_name - turn the ready n into its claim: one more attempt, the
  * lease deadline lease (epoch s), and the worker's token, or, when token
- * is NULL, a random nonce, so that no two claims share a name.
+ * is NULL, the random nonce (drawn by the caller from arc4random), so
+ * that no two claims share a name.
  */
-void	claimed_name(struct sq_name *n, int64_t lease, const char *token);
+void	claimed_name(struct sq_name *n, int64_t lease, const char *token,
+	    uint32_t nonce);
 
 /* touched_name - give the claim n the new lease deadline lease (epoch s). */
 void	touched_name(struct sq_name *n, int64_t lease);

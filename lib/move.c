@@ -100,7 +100,8 @@ redrive_name(struct sq_name *n, int reset)
 }
 
 void
-claimed_name(struct sq_name *n, int64_t lease, const char *token)
+claimed_name(struct sq_name *n, int64_t lease, const char *token,
+    uint32_t nonce)
 {
 	ready_name(n);
 	n->attempts++;
@@ -116,7 +117,7 @@ claimed_name(struct sq_name *n, int64_t lease, const char *token)
 	if (token != NULL)
 		strlcpy(n->token, token, sizeof(n->token));
 	else
-		snprintf(n->nonce, sizeof(n->nonce), "%08x", arc4random());
+		snprintf(n->nonce, sizeof(n->nonce), "%08x", nonce);
 }
 
 void

@@ -49,6 +49,30 @@ teardown() {
 	expect_fail 1 qrecv q
 }
 
+# calls N: the system calls of one qrecv -n N of queue q, under strace.
+calls() {
+	strace -E "$(leakless_env)" -qq -o "$T/calls.$1" qrecv -n "$1" q >"$T/got.$1" ||
+	    fail "qrecv -n $1 failed"
+	[[ $(wc -l <"$T/got.$1") == "$1" ]] || fail "qrecv -n $1: $(wc -l <"$T/got.$1") claims"
+	wc -l <"$T/calls.$1"
+}
+
+@test "qrecv -n: a claim costs its rename and a look at the claimed file, no system call for its nonce" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	seq 400 | qsend -l q
+	# The first claim lists new/ into the claim index.
+	qrecv q >/dev/null
+	local small large
+	small=$(calls 100)
+	large=$(calls 200)
+	# What 100 claims more cost, apart from starting and stopping.
+	(( large - small <= 100 * 2 + 20 )) ||
+	    fail "qrecv -n 100: $small system calls; qrecv -n 200: $large"
+	[[ $(grep -c '^getpid(' "$T/calls.200") -le 4 ]] ||
+	    fail "getpid: $(grep -c '^getpid(' "$T/calls.200") calls"
+}
+
 @test "qrecv -0: receipts NUL-terminated" {
 	qsend q a b
 	qrecv -0 -n 2 q > "$T/out"
