@@ -857,11 +857,33 @@ check_odd(struct checker *c, int dfd, const char *name, const struct stat *st,
 	return p.repaired || (p.action != NULL && c->plan);
 }
 
+/* Whether the group directory dfd holds a baton other than name. */
+static int
+baton_beside(int dfd, const char *name)
+{
+	struct dirent *e;
+	DIR *d;
+	int other = 0;
+
+	if ((d = dir_stream(dfd)) == NULL)
+		return 0;
+	while (!other && (e = readdir(d)) != NULL)
+		other = strcmp(e->d_name, name) != 0 &&
+		    (strcmp(e->d_name, SQ_GROUP_FREE) == 0 ||
+		    strncmp(e->d_name, SQ_GROUP_HEAD,
+		    sizeof(SQ_GROUP_HEAD) - 1) == 0 ||
+		    strncmp(e->d_name, SQ_GROUP_GONE,
+		    sizeof(SQ_GROUP_GONE) - 1) == 0);
+	closedir(d);
+	return other;
+}
+
 /*
  * A baton of groups/KEY/ (spoolq(5) "Message groups") must be a regular
  * file.  Another kind works as one, by rename, but is no file a tool
  * opens: it goes into quarantine/groups/, and a regular baton of the
- * same name is made in its place.  Never two batons: the quarantine is a
+ * same name is made in its place, unless the group has another baton
+ * beside it (one planted there): that one then serves alone.  Never two batons: the quarantine is a
  * rename of the baton itself, which only one of its racers wins; from
  * then until the new one is made the group has none, so that nobody can
  * take it (a claim of the head is undone into its group, a settle leaves
@@ -878,7 +900,8 @@ check_baton(struct checker *c, int dfd, const char *name, const struct stat *st,
 	if (S_ISREG(st->st_mode))
 		return 0;
 	moved = check_odd(c, dfd, name, st, path, "baton");
-	if (!moved)
+	/* Planted beside the group's baton: nothing takes its place. */
+	if (!moved || baton_beside(dfd, name))
 		return 0;
 	memset(&p, 0, sizeof(p));
 	p.path = path;

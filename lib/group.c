@@ -352,6 +352,14 @@ again:
 	return 0;
 }
 
+/* Whether name is a regular file in the directory dfd: one fstatat(2). */
+static int
+regular_at(int dfd, const char *name, struct stat *st)
+{
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st->st_mode);
+}
+
 /* The ID a baton names (after ,head= or ,gone=), or NULL for ,free. */
 static const char *
 baton_id(const char *b)
@@ -424,7 +432,8 @@ advance(struct sq_queue *q, int gfd)
 
 	if (group_scan(gfd, NULL, scan_local(q, gfd), &v) == -1)
 		return -1;
-	if (v.nbatons == 0 || v.waiting == 0)
+	/* Two batons (one planted): none is taken, see baton_drop. */
+	if (v.nbatons != 1 || v.waiting == 0)
 		return 0;
 	if (strcmp(v.baton, SQ_GROUP_FREE) == 0) {
 		baton(to, SQ_GROUP_HEAD, v.firstid);
@@ -1138,6 +1147,31 @@ group_publish_from(struct sq_queue *q, int fromfd, const char *from,
 	return 0;
 }
 
+/*
+ * The group gfd has more than one baton, which no step of the group code
+ * makes: one was put there by hand (a ,free planted while id was head).
+ * The baton of id, whose head is settled, goes (when it is a regular
+ * file, as the group code makes them), so that the other is the group's
+ * only one, and the group advances by it: it never stays stuck, and no
+ * baton is taken while two are there (advance), so that a second head is
+ * never let out while the first is in flight.
+ */
+static void
+baton_drop(struct sq_queue *q, int gfd, const char *id)
+{
+	char b[BATON_MAX];
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		baton(b, i == 0 ? SQ_GROUP_HEAD : SQ_GROUP_GONE, id);
+		if (regular_at(gfd, b, &st) && unlinkat(gfd, b, 0) == 0) {
+			(void)advance(q, gfd);
+			return;
+		}
+	}
+}
+
 void
 sq_group_release(struct sq_queue *q, const struct sq_name *n)
 {
@@ -1160,8 +1194,13 @@ sq_group_release(struct sq_queue *q, const struct sq_name *n)
 	 */
 	for (tries = 0; tries < 3; tries++) {
 		if (group_scan(gfd, NULL, scan_local(q, gfd) |
-		    (tries == 0 ? SCAN_FRESH : 0), &v) == -1 ||
-		    v.nbatons != 1 ||
+		    (tries == 0 ? SCAN_FRESH : 0), &v) == -1)
+			break;
+		if (v.nbatons > 1) {
+			baton_drop(q, gfd, n->id);
+			break;
+		}
+		if (v.nbatons != 1 ||
 		    (id = baton_id(v.baton)) == NULL || strcmp(id, n->id) != 0)
 			break;
 		if (v.waiting > 0)
@@ -1546,14 +1585,6 @@ marks_sweep(struct upkeep *u, int gfd)
 	closedir(d);
 }
 
-/* Whether name is a regular file in the directory dfd: one fstatat(2). */
-static int
-regular_at(int dfd, const char *name, struct stat *st)
-{
-	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(st->st_mode);
-}
-
 /*
  * Judge group key (gfd) by its order file alone, without listing its
  * directory, whose cost grows with what waits in it (spoolq(5) "Message
@@ -1823,6 +1854,11 @@ upkeep_suspects(struct upkeep *u)
 				say(u, u->sus[i].key, "baton held by a "
 				    "message that is gone", "free");
 			(void)advance(u->q, gfd);
+		} else if (lost && errno == EEXIST) {
+			/* A ,free planted beside it: that one serves. */
+			say(u, u->sus[i].key, "baton held by a message that "
+			    "is gone, beside another", "free");
+			baton_drop(u->q, gfd, id);
 		}
 		close(gfd);
 	}

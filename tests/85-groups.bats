@@ -616,6 +616,52 @@ pass_traced() {
 	assert_equal "$(head_of B)" "$(msgid "$r")"
 }
 
+# batons KEY: how many batons group KEY has.
+batons() {
+	(cd "$Q/groups/$1" && ls -1A | grep -cE '^,(free|head=|gone=)') || true
+}
+
+@test "a ,free planted beside the baton of a head in flight lets out no second head, and the group goes on by it once the head is settled" {
+	local r
+	qsend -g k q one two
+	r=$(qrecv q)
+	mkfifo "$Q/groups/k/,free"
+	qsend -g k q three
+	run qrecv q
+	assert_failure 1			# one is in flight
+	qack "$r"
+	assert_equal "$(batons k)" 1
+	[[ -p $Q/groups/k/,head=$(msgid "$(names new q)") ]] ||
+	    fail "the planted baton did not pass on: $(ls -A "$Q/groups/k")"
+	r=$(qrecv q)
+	assert_equal "$(cat "$r")" two
+	qack "$r"
+	assert_equal "$(claim_body)" three
+}
+
+@test "a ,free planted beside the baton of the last head does not keep the group stuck" {
+	local r
+	qsend -g k q one
+	r=$(qrecv q)
+	echo planted >"$Q/groups/k/,free"
+	qack "$r"
+	assert_equal "$(batons k)" 1
+	qsend -g k q two three
+	assert_equal "$(claim_body)" two
+}
+
+@test "qadmin check --repair puts no baton in the place of one planted beside the group's own" {
+	local r
+	qsend -g k q one two
+	r=$(qrecv q)
+	mkfifo "$Q/groups/k/,free"
+	run qadmin check --repair q
+	[[ ! -e $Q/groups/k/,free ]] || fail "a baton made beside ,head: $(ls -A "$Q/groups/k")"
+	assert_equal "$(batons k)" 1
+	qack "$r"
+	assert_equal "$(claim_body)" two
+}
+
 @test "qadmin check --repair advances a group whose baton is free while messages wait" {
 	qsend -g A q a1
 	qsend -g A q a2
