@@ -69,7 +69,9 @@ calls() {
 	# What 100 claims more cost, apart from starting and stopping.
 	(( large - small <= 100 * 2 + 20 )) ||
 	    fail "qrecv -n 100: $small system calls; qrecv -n 200: $large"
-	[[ $(grep -c '^getpid(' "$T/calls.200") -le 4 ]] ||
+	# Nonces come 64 at a time in each claim call: a few getpid calls
+	# (libbsd's arc4random asks at each draw), not one a claim.
+	[[ $(grep -c '^getpid(' "$T/calls.200") -le 12 ]] ||
 	    fail "getpid: $(grep -c '^getpid(' "$T/calls.200") calls"
 }
 
