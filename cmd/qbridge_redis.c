@@ -35,6 +35,7 @@
 #include <sys/time.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,10 +55,17 @@ struct rconn {
 	const char	**ids;		/* its entry IDs, for XACK */
 	size_t		 nids;
 	size_t		 nsent;		/* XADDs of the last send */
+	long long	 bulk_max;	/* the server's proto-max-bulk-len */
 	int		 acks_out;	/* XACKs written, replies not read */
 	int		 ahead;		/* an XREADGROUP read ahead is out */
 	int		 acks_pre;	/* XACKs written before it, not read */
 };
+
+/*
+ * Redis's default proto-max-bulk-len (512 MB), for a server that will not
+ * tell its own (CONFIG refused by an ACL or renamed away).
+ */
+#define BULK_MAX_DEFAULT	(512LL * 1024 * 1024)
 
 static const char *const params_in[] = { "group", "consumer", NULL };
 static const char *const params_out[] = { "maxlen", NULL };
@@ -278,6 +286,39 @@ redis_close(struct bridge *b)
 	b->conn = NULL;
 }
 
+/*
+ * The largest argument the server takes (proto-max-bulk-len).  A longer
+ * one is a protocol error: the server answers it and closes the
+ * connection, unread, so the XADDs pipelined behind it get no reply and
+ * those before it may lose theirs, to be published again.  So a body over
+ * it is refused here and never sent.  A server that does not answer
+ * CONFIG GET is taken to have Redis's default.  BR_OK, or BR_DOWN with a
+ * message in err.
+ */
+static int
+bulk_max_get(struct rconn *rc, char *err, size_t errsize)
+{
+	const char *argv[] = { "CONFIG", "GET", "proto-max-bulk-len" };
+	redisReply *r;
+	const char *errstr;
+	long long v;
+	int st;
+
+	rc->bulk_max = BULK_MAX_DEFAULT;
+	st = command(rc, 3, argv, NULL, &r, err, errsize);
+	if (st == BR_DOWN)
+		return st;
+	if (st == BR_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		v = strtonum(r->element[1]->str, 1, LLONG_MAX, &errstr);
+		if (errstr == NULL)
+			rc->bulk_max = v;
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return BR_OK;
+}
+
 static int
 redis_connect(struct bridge *b, char *err, size_t errsize)
 {
@@ -330,7 +371,7 @@ redis_connect(struct bridge *b, char *err, size_t errsize)
 	}
 	freeReplyObject(r);
 	if (!b->in)
-		return BR_OK;
+		return bulk_max_get(rc, err, errsize);
 	argv[0] = "XGROUP";
 	argv[1] = "CREATE";
 	argv[2] = b->url.path;
@@ -359,6 +400,12 @@ redis_send(struct bridge *b, struct br_out *out, size_t n, char *err,
 
 	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
+		if ((long long)out[i].len > rc->bulk_max) {
+			out[i].status = BR_REFUSED;
+			strlcpy(out[i].reason, "refused",
+			    sizeof(out[i].reason));
+			continue;	/* see bulk_max_get */
+		}
 		k = 0;
 		attrs = NULL;
 #define ARG(s, l)	do { argv[k] = (s); lens[k++] = (l); } while (0)
@@ -431,6 +478,8 @@ redis_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 		n = rc->nsent;
 	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
+		if (out[i].status == BR_REFUSED)
+			continue;	/* refused by send, never sent */
 		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK) {
 			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
 			    rc->c->errstr : "connection lost");

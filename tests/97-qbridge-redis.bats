@@ -320,17 +320,33 @@ group_made() {
 	refute_output --partial $'\033'
 }
 
-@test "redis: a body the server refuses is dead-lettered with r=refused, the rest go" {
+# connections: how many connections the server has taken since it started
+# (this call's own included).
+connections() {
+	redis-cli -p "$REDIS_PORT" info stats |
+	    sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'
+}
+
+@test "redis: a body over the server's proto-max-bulk-len is dead-lettered with r=refused and never sent: the connection stays, the rest go once, in order" {
 	redis-cli -p "$REDIS_PORT" config set proto-max-bulk-len 1mb >/dev/null
-	qsend a before
+	qsend a before1 before2
 	head -c 1200000 /dev/zero | qsend a
-	qsend a after
+	qsend a after1 after2
+	c0=$(connections)
 	run qbridge out --drain a "$URL"
+	c1=$(connections)
 	redis-cli -p "$REDIS_PORT" config set proto-max-bulk-len 512mb >/dev/null
 	assert_success
 	assert_count dead a 1
 	[[ $(only dead a) == *,r=refused ]] || fail "$(only dead a)"
-	assert_equal "$(entries)" 2
+	# Sent, it would have closed the connection: a second one, and the
+	# XADDs pipelined with it published again.
+	assert_equal "$((c1 - c0))" 2	# the bridge's one, and c1's
+	assert_equal "$(entries)" 4
+	run redis-cli -p "$REDIS_PORT" --raw xrange "s$S" - +
+	assert_equal "$(grep -cx 'before[12]\|after[12]' <<<"$output")" 4
+	assert_equal "$(grep -x 'before[12]\|after[12]' <<<"$output" |
+	    tr '\n' ' ')" "before1 before2 after1 after2 "
 }
 
 @test "redis: a server out of memory (OOM) is waited for, nothing dead-lettered" {
