@@ -296,12 +296,12 @@ qb_bad_marker() {
 	assert_count dead b 0
 }
 
-# qb_bad_marker_held: a batch that holds a message with a planted marker
-# name is refused by a full queue b and held: each try of the batch sends
-# the others again, but the message set aside goes to dead/ once, not at
-# every wait.
-qb_bad_marker_held() {
-	local ids
+# bad_marker_full_inbox: the messages one to five through the broker to
+# queue b, the second with a FIFO planted at its dedup/ marker name, b
+# taking 2 (max_messages = 2, overflow = reject); an inbox that runs with
+# --drain until it gives up (exit 75) and leaves one and three in new/, two
+# in dead/. Sets the caller's ids to the names of the messages sent.
+bad_marker_full_inbox() {
 	qsend a one two three four five
 	mapfile -t ids < <(names new a | sed 's/,.*//')
 	mkdir -p "$(qdir b)/dedup"
@@ -311,11 +311,20 @@ qb_bad_marker_held() {
 	qadmin config b set max_messages=2 overflow=reject >/dev/null
 	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
 	assert_equal "$status" 75
+	assert_equal "$(bodies new b)" $'one\nthree'
+	assert_equal "$(bodies dead b)" two
+}
+
+# qb_bad_marker_held: a batch that holds a message with a planted marker
+# name is refused by a full queue b and held: each try of the batch sends
+# the others again, but the message set aside goes to dead/ once, not at
+# every wait.
+qb_bad_marker_held() {
+	local ids
+	bad_marker_full_inbox
 	# Four waits and the end, each a try of the batch again.
 	assert_equal "$(printf '%s\n' "${stderr_lines[@]}" |
 	    grep -Ec "$FULL_WAIT_RE")" 4
-	assert_equal "$(bodies new b)" $'one\nthree'
-	assert_equal "$(bodies dead b)" two
 	assert_equal "$(printf '%s\n' "${stderr_lines[@]}" |
 	    grep -c 'dead-lettered (r=badmarker)')" 1
 }
@@ -327,17 +336,7 @@ qb_bad_marker_held() {
 # and drops it as a duplicate: one dead letter, not one per delivery.
 qb_bad_marker_again() {
 	local ids run
-	qsend a one two three four five
-	mapfile -t ids < <(names new a | sed 's/,.*//')
-	mkdir -p "$(qdir b)/dedup"
-	mkfifo "$(qdir b)/dedup/${ids[1]}"
-	run qbridge out --drain -q a "$URL"
-	assert_success
-	qadmin config b set max_messages=2 overflow=reject >/dev/null
-	run --separate-stderr timeout 60 qbridge in -q --drain "$URL_IN" b
-	assert_equal "$status" 75
-	assert_equal "$(bodies new b)" $'one\nthree'
-	assert_equal "$(bodies dead b)" two
+	bad_marker_full_inbox
 	[[ -f $(qdir b)/dedup/${ids[1]},badmarker ]] ||
 	    fail "no set-aside marker: $(ls "$(qdir b)/dedup")"
 	# Room again; two inboxes, one after the other.
