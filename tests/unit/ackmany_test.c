@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include "spoolq.h"
 #include "tap.h"
 #include "tap_queue.h"
+#include "tap_openat.h"
 
 #define N	5
 
@@ -38,20 +38,11 @@ fstatfs(int fd, struct statfs *sf)
 	return (int)syscall(SYS_fstatfs, fd, sf);
 }
 
-int
-openat(int dfd, const char *name, int flags, ...)
+static void
+tap_openat_seen(const char *name)
 {
-	va_list ap;
-	mode_t mode = 0;
-
-	if (flags & O_CREAT) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	if (strcmp(name, SQ_DIR_ATTR) == 0)
 		attr_opens++;
-	return (int)syscall(SYS_openat, dfd, name, flags, mode);
 }
 
 int

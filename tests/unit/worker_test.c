@@ -11,14 +11,12 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,27 +25,19 @@
 #include "spoolq.h"
 #include "tap.h"
 #include "tap_queue.h"
+#include "tap_openat.h"
 
 #define YEAR_MS		(365LL * 86400 * 1000)
 
 static int opens_own, opens_other;	/* of run/worker.own, .other */
 
-int
-openat(int dfd, const char *name, int flags, ...)
+static void
+tap_openat_seen(const char *name)
 {
-	va_list ap;
-	mode_t mode = 0;
-
-	if (flags & O_CREAT) {
-		va_start(ap, flags);
-		mode = (mode_t)va_arg(ap, int);
-		va_end(ap);
-	}
 	if (strcmp(name, SQ_WORKER_PREFIX "own") == 0)
 		opens_own++;
 	else if (strcmp(name, SQ_WORKER_PREFIX "other") == 0)
 		opens_other++;
-	return (int)syscall(SYS_openat, dfd, name, flags, mode);
 }
 
 /*
