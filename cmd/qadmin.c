@@ -445,7 +445,7 @@ cmd_create(struct admin *a, int argc, char **argv)
 int
 cmd_destroy(struct admin *a, int argc, char **argv)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], why[256];
 	int force = 0, ch;
 
 	while ((ch = getopt(argc, argv, "f")) != -1) {
@@ -466,10 +466,10 @@ cmd_destroy(struct admin *a, int argc, char **argv)
 		admin_say(a, "destroy", argv[1], path, "-");
 		return 0;
 	}
-	if (sq_queue_destroy(path, force) == -1) {
+	if (sq_queue_destroy(path, force, why, sizeof(why)) == -1) {
 		if (errno == ENOTEMPTY)
-			errx(EX_DATAERR, "%s: queue not empty (use -f)",
-			    argv[1]);
+			errx(EX_DATAERR, "%s: queue not empty: %s; use -f",
+			    argv[1], why);
 		if (errno == ENOENT)
 			errx(EX_NOINPUT, "%s: no such queue", argv[1]);
 		if (errno == ENOTDIR)

@@ -707,10 +707,10 @@ seal_groups(int qfd)
 /*
  * Seal the queue qfd: tmp/ first, so that no send can begin, then every
  * directory a message can be renamed into.  Returns 0 when all are gone,
- * 1 when a message arrived in one, -1 with errno.
+ * 1 when a message arrived in one (its name into *where), -1 with errno.
  */
 static int
-seal_queue(int qfd)
+seal_queue(int qfd, const char **where)
 {
 	static const struct {
 		const char	*name;
@@ -726,10 +726,12 @@ seal_queue(int qfd)
 
 	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		emptied = 0;
+		*where = dirs[i].name;
 		if ((rc = seal_dir(qfd, dirs[i].name, dirs[i].real, &emptied))
 		    != 0)
 			return rc;
 	}
+	*where = SQ_DIR_GROUPS;
 	return seal_groups(qfd);
 }
 
@@ -746,18 +748,17 @@ unseal_queue(int qfd)
 }
 
 /*
- * Count the messages of hold/ of q and those archive/ keeps (acked, for
- * replay), none where a directory is missing.
+ * Count the messages of hold/ of q into *held and those archive/ keeps
+ * (acked, for replay) into *archived, none where a directory is missing.
  */
 static int
-count_kept(struct sq_queue *q, size_t *n)
+count_kept(struct sq_queue *q, size_t *held, size_t *archived)
 {
-	size_t archived = 0;
 	int fd, rc;
 
-	*n = 0;
+	*held = *archived = 0;
 	if ((fd = sq_state_open(q, SQ_STATE_HELD, 0)) != -1) {
-		rc = count_dir(fd, n);
+		rc = count_dir(fd, held);
 		close(fd);
 		if (rc == -1)
 			return -1;
@@ -765,29 +766,73 @@ count_kept(struct sq_queue *q, size_t *n)
 		return -1;
 	if ((fd = subdir_open(q->fd, SQ_DIR_ARCHIVE, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	rc = count_dir(fd, &archived);
+	rc = count_dir(fd, archived);
 	close(fd);
-	*n += archived;
 	return rc;
 }
 
+/*
+ * Say into why which directories of q hold messages, with how many, as
+ * "2 in new/, 1 in archive/ (acknowledged, kept for replay)".  Returns
+ * the number of messages, or -1 with errno (and why saying it) when they
+ * could not be counted.
+ */
+static ssize_t
+count_holders(struct sq_queue *q, char *why, size_t whysize)
+{
+	static const struct {
+		const char	*dir;
+		const char	*note;
+	} in[] = {
+		{ SQ_DIR_NEW, "" }, { SQ_DIR_GROUPS, "" }, { SQ_DIR_CUR, "" },
+		{ SQ_DIR_RETRY, "" }, { SQ_DIR_DEAD, "" }, { SQ_DIR_HOLD, "" },
+		{ SQ_DIR_ARCHIVE, " (acknowledged, kept for replay)" },
+	};
+	size_t n[sizeof(in) / sizeof(in[0])];
+	struct sq_group_stats gs;
+	struct sq_counts c;
+	size_t i, len = 0, total = 0;
+	int saved;
+
+	if (sq_queue_count(q, &c) == -1 || sq_group_stats(q, &gs) == -1 ||
+	    count_kept(q, &n[5], &n[6]) == -1) {
+		saved = errno;
+		snprintf(why, whysize, "its messages could not be counted: %s",
+		    strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	n[0] = c.ready - gs.waiting;	/* sq_queue_count adds groups' */
+	n[1] = gs.waiting;
+	n[2] = c.inflight;
+	n[3] = c.retry;
+	n[4] = c.dead;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		if (n[i] == 0)
+			continue;
+		if (len < whysize)
+			len += (size_t)snprintf(why + len, whysize - len,
+			    "%s%zu in %s/%s", total > 0 ? ", " : "", n[i],
+			    in[i].dir, in[i].note);
+		total += n[i];
+	}
+	return (ssize_t)total;
+}
+
 int
-sq_queue_destroy(const char *path, int force)
+sq_queue_destroy(const char *path, int force, char *why, size_t whysize)
 {
 	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[NAME_MAX + 1], err[64];
-	struct sq_group_stats gs;
+	const char *where;
 	struct sq_queue q;
-	struct sq_counts c;
-	size_t held;
 	int pfd, rc, saved, tries;
 
+	if (whysize > 0)
+		why[0] = '\0';
 	/* Without its settings: a queue with a broken queue.conf can go. */
 	if (open_dirs(&q, path, err, sizeof(err)) == -1)
 		return -1;
-	if (!force && (sq_queue_count(&q, &c) == -1 ||
-	    c.ready + c.inflight + c.retry + c.dead > 0 ||
-	    sq_group_stats(&q, &gs) == -1 || gs.waiting > 0 ||
-	    count_kept(&q, &held) == -1 || held > 0)) {
+	if (!force && count_holders(&q, why, whysize) != 0) {
 		sq_queue_close(&q);
 		errno = ENOTEMPTY;
 		return -1;
@@ -799,8 +844,10 @@ sq_queue_destroy(const char *path, int force)
 	 * empty.  A destroy killed meanwhile leaves the queue under its name
 	 * with directories missing, which qadmin check --repair makes.
 	 */
-	if (!force && (rc = seal_queue(q.fd)) != 0) {
+	if (!force && (rc = seal_queue(q.fd, &where)) != 0) {
 		saved = rc == 1 ? ENOTEMPTY : errno;
+		if (rc == 1)
+			snprintf(why, whysize, "a message came in %s/", where);
 		if (unseal_queue(q.fd) == -1)
 			saved = errno;
 		else

@@ -624,10 +624,15 @@ void	sq_queue_close(struct sq_queue *q);
  * descriptor opened before the rename) makes rmdir(2) fail, and the queue
  * is made whole again, renamed back and refused (ENOTEMPTY); a rename
  * into a directory already removed fails for its sender (ENOENT).
+ * On ENOTEMPTY, why (whysize bytes) says what holds the queue: how many
+ * messages in which directories, as "2 in new/, 1 in archive/
+ * (acknowledged, kept for replay)", or "a message came in new/"; it is
+ * empty after any other failure.
  * Returns 0 or -1 with errno (another errno when the queue could not be
  * put back: it is then left under its dot name).
  */
-int	sq_queue_destroy(const char *path, int force);
+int	sq_queue_destroy(const char *path, int force, char *why,
+	    size_t whysize);
 
 /* Message counts per state, from one directory listing each. */
 struct sq_counts {

@@ -124,7 +124,7 @@ teardown() {
 	local before
 	before=$(snapshot "$SPOOLQ_DIR")
 	expect_fail 65 qadmin destroy q
-	assert_output --regexp '^qadmin: destroy: q: queue (not empty|holds messages)'
+	assert_output 'qadmin: destroy: q: queue not empty: 1 in new/, 1 in cur/, 1 in retry/, 1 in dead/; use -f'
 	assert_unchanged "$before"
 	run qadmin destroy -f q
 	assert_success
@@ -142,13 +142,14 @@ teardown() {
 	qack --reject "$(qrecv q-dead)"
 	for s in new cur retry dead; do
 		expect_fail 65 qadmin destroy "q-$s"
+		assert_output "qadmin: destroy: q-$s: queue not empty: 1 in $s/; use -f"
 		assert_count "$s" "q-$s" 1
 	done
 	# A message an operator parked in hold/ too.
 	mkq q-hold
 	qadmin hold q-hold "$(qsend -p q-hold parked)" >/dev/null
 	expect_fail 65 qadmin destroy q-hold
-	assert_output --partial 'qadmin: destroy: q-hold: queue not empty'
+	assert_output 'qadmin: destroy: q-hold: queue not empty: 1 in hold/; use -f'
 	assert_count hold q-hold 1
 }
 
@@ -182,7 +183,7 @@ destroy_done() {
 	qsend q landed
 	destroy_done "$T/strace.log"
 	assert_equal "$status" 65
-	assert_output --partial 'qadmin: destroy: q: queue not empty'
+	assert_output 'qadmin: destroy: q: queue not empty: a message came in new/; use -f'
 	assert_count new q 1
 	run -0 qrecv -A q
 	assert_output landed
@@ -198,7 +199,7 @@ destroy_done() {
 	run -0 qack "$(qrecv q)"
 	assert_count archive q 1
 	expect_fail 65 qadmin destroy q
-	assert_output --partial 'qadmin: destroy: q: queue not empty'
+	assert_output 'qadmin: destroy: q: queue not empty: 1 in archive/ (acknowledged, kept for replay); use -f'
 	assert_count archive q 1
 	# Archived after its look at the queue, before the seal.
 	mkq r archive=yes
@@ -207,7 +208,7 @@ destroy_done() {
 	run -0 qack "$(qrecv r)"
 	destroy_done "$T/strace.log"
 	assert_equal "$status" 65
-	assert_output --partial 'qadmin: destroy: r: queue not empty'
+	assert_output 'qadmin: destroy: r: queue not empty: a message came in archive/; use -f'
 	assert_count archive r 1
 	run -0 qadmin check r
 	run -0 qadmin destroy -f q
@@ -226,6 +227,7 @@ destroy_done() {
 	qack --reject "$r"
 	destroy_done "$T/strace.log"
 	assert_equal "$status" 65
+	assert_output 'qadmin: destroy: q: queue not empty: a message came in new/; use -f'
 	assert_count new q 1
 	assert_count dead src 0
 	run -0 qrecv -A q
@@ -235,6 +237,7 @@ destroy_done() {
 	qsend -g grp q first
 	destroy_done "$T/strace2.log"
 	assert_equal "$status" 65
+	assert_output 'qadmin: destroy: q: queue not empty: a message came in new/; use -f'
 	run -0 qrecv -A q
 	assert_output first
 }

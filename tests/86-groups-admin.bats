@@ -416,6 +416,7 @@ three() {
 	assert_count new q 0
 	assert_count groups/A q 2	# the baton and A2
 	expect_fail 65 qadmin destroy q
+	assert_output 'qadmin: destroy: q: queue not empty: 1 in groups/; use -f'
 	[[ -f $Q/groups/A/${id[1]},g=A ]] || fail "A2 lost"
 	qadmin -q destroy -f q
 	[[ ! -e $Q ]] || fail "not destroyed"

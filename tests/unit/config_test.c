@@ -221,7 +221,7 @@ test_update(const char *dir)
 		is_str(text, "[queue]\nlease = 90s\n[later]\n[queue]\n"
 		    "ttl = 2d\n", "every line kept, the key appended");
 	}
-	sq_queue_destroy(path, 1);
+	sq_queue_destroy(path, 1, NULL, 0);
 }
 
 static void

@@ -57,7 +57,7 @@ main(void)
 	    errno == ENAMETOOLONG, "a root longer than PATH_MAX");
 	ok(strncmp(err, "spool root: ", 12) == 0, "names the spool root: %s",
 	    err);
-	if (sq_queue_destroy(path, 1) == -1)
+	if (sq_queue_destroy(path, 1, NULL, 0) == -1)
 		fprintf(stderr, "# %s: %s\n", path, strerror(errno));
 	rmdir(root);
 	return tap_done();
