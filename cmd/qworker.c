@@ -554,17 +554,17 @@ job_output_create(struct worker *w, struct job *j)
 
 static void job_record_failure(struct worker *, struct job *, const char *);
 
-static int settle(struct worker *, struct wqueue *, const char *,
-    enum sq_verdict, const char *, char *, int *);
+static int settle(struct worker *, struct wqueue *, struct sq_jobbatch *,
+    const char *, enum sq_verdict, const char *, char *, int *);
 
-/* --batch: settle claim name of the batch's queue, as any claim of w. */
+/* --batch: settle claim name of the batch b, as any claim of w. */
 static int
-batch_settle_one(const char *name, enum sq_verdict v, const char *reason,
-    char *newname, int *dead, void *arg)
+batch_settle_one(struct sq_jobbatch *b, const char *name, enum sq_verdict v,
+    const char *reason, char *newname, int *dead, void *arg)
 {
 	struct worker *w = arg;
 
-	return settle(w, &w->queues[0], name, v, reason, newname, dead);
+	return settle(w, &w->queues[0], b, name, v, reason, newname, dead);
 }
 
 /* --batch: a failure record for claim c of a batch job of w (arg). */
@@ -1075,6 +1075,7 @@ give_back(struct worker *w, struct wqueue *wq, const char *name, int e,
 /* A settle by verdict, as sq_settle_again makes it. */
 struct verdict {
 	struct wqueue	*wq;
+	struct sq_jobbatch *b;		/* the claim's batch, or NULL */
 	const char	*name;
 	enum sq_verdict	 v;
 	const char	*reason;
@@ -1087,6 +1088,9 @@ verdict_step(struct sq_queue *q, void *arg)
 {
 	struct verdict *vs = arg;
 
+	if (vs->b != NULL)
+		return sq_jobbatch_apply(vs->b, q, vs->name, vs->v, vs->reason,
+		    vs->newname, vs->dead);
 	return sq_verdict_apply(q, vs->name, vs->v, vs->reason, vs->newname,
 	    vs->dead);
 }
@@ -1103,8 +1107,9 @@ verdict_log(int tries, int e, int64_t wait_ms, void *arg)
 }
 
 /*
- * Settle the claim name of wq by verdict v (sq_verdict_apply; reason: the
- * dead-letter reason, NULL for the default).  A failure of the file
+ * Settle the claim name of wq by verdict v (sq_verdict_apply, or
+ * sq_jobbatch_apply for a claim of the batch b; reason: the dead-letter
+ * reason, NULL for the default).  A failure of the file
  * system rather than of the claim (sq_error_stale: GlusterFS gave EBADFD
  * for an open directory) is tried again SQ_SETTLE_TRIES times in all
  * with a back-off and one line per wait, on directories opened anew
@@ -1115,10 +1120,11 @@ verdict_log(int tries, int e, int64_t wait_ms, void *arg)
  * claim was lost).
  */
 static int
-settle(struct worker *w, struct wqueue *wq, const char *name,
-    enum sq_verdict v, const char *reason, char *newname, int *dead)
+settle(struct worker *w, struct wqueue *wq, struct sq_jobbatch *b,
+    const char *name, enum sq_verdict v, const char *reason, char *newname,
+    int *dead)
 {
-	struct verdict vs = { wq, name, v, reason, newname, dead };
+	struct verdict vs = { wq, b, name, v, reason, newname, dead };
 	int tries, e;
 
 	if (sq_settle_again(&wq->q, verdict_step, &vs, verdict_log, &tries) ==
@@ -1213,25 +1219,25 @@ job_settle(struct worker *w, struct job *j)
 	    errno == ENOENT) {
 		rc = -1;
 	} else if (j->release) {
-		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_RELEASE, NULL,
-		    newname, &dead);
+		rc = settle(w, j->wq, NULL, j->c.name, SQ_VERDICT_RELEASE,
+		    NULL, newname, &dead);
 		strlcpy(outcome, "released", sizeof(outcome));
 	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && !j->timed_out) {
-		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_ACK, NULL, newname,
-		    &dead);
+		rc = settle(w, j->wq, NULL, j->c.name, SQ_VERDICT_ACK, NULL,
+		    newname, &dead);
 		strlcpy(outcome, "ack", sizeof(outcome));
 	} else if (WIFEXITED(st) && IS_PERMFAIL(WEXITSTATUS(st)) &&
 	    !j->timed_out) {
 		job_record_failure(w, j, status);
-		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_REJECT, NULL,
-		    newname, &dead);
+		rc = settle(w, j->wq, NULL, j->c.name, SQ_VERDICT_REJECT,
+		    NULL, newname, &dead);
 		strlcpy(outcome, "dead:rejected", sizeof(outcome));
 	} else {
 		if (j->timed_out)
 			strlcpy(status, "timeout", sizeof(status));
 		job_record_failure(w, j, status);
-		rc = settle(w, j->wq, j->c.name, SQ_VERDICT_RETRY, j->timed_out ?
-		    SQ_REASON_TIMEOUT : NULL, newname, &dead);
+		rc = settle(w, j->wq, NULL, j->c.name, SQ_VERDICT_RETRY,
+		    j->timed_out ? SQ_REASON_TIMEOUT : NULL, newname, &dead);
 		snprintf(outcome, sizeof(outcome), "%s:%s", dead ? "dead" :
 		    "retry", dead ? (j->timed_out ? SQ_REASON_TIMEOUT :
 		    SQ_REASON_ATTEMPTS) : status);

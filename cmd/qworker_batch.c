@@ -107,9 +107,9 @@ settle(struct wbatch *wb, size_t i, enum sq_verdict v, const char *reason,
 	/* Settled whatever comes of it: a lost claim is no one's to settle. */
 	if (sq_jobbatch_take(&wb->b, i) == -1)
 		return;
-	if ((wb->settle != NULL ? wb->settle(wb->b.c[i].name, v, reason,
-	    newname, &dead, wb->arg) : sq_verdict_apply(wb->b.q,
-	    wb->b.c[i].name, v, reason, newname, &dead)) == -1) {
+	if ((wb->settle != NULL ? wb->settle(&wb->b, wb->b.c[i].name, v,
+	    reason, newname, &dead, wb->arg) : sq_jobbatch_apply(&wb->b,
+	    wb->b.q, wb->b.c[i].name, v, reason, newname, &dead)) == -1) {
 		warn("%s: %s: %s", wb->qarg, wb->b.c[i].n.id, errno ==
 		    ENOENT ? "claim lost (settled by someone else)" : "settle");
 		wb->failed = 1;

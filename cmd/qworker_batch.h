@@ -22,9 +22,10 @@
 typedef void	wbatch_fail_fn(const struct sq_claim *c, const char *status,
 		    void *arg);
 
-/* Called to settle a claim, as sq_verdict_apply does. */
-typedef int	wbatch_settle_fn(const char *name, enum sq_verdict v,
-		    const char *reason, char *newname, int *dead, void *arg);
+/* Called to settle a claim of the batch b, as sq_jobbatch_apply does. */
+typedef int	wbatch_settle_fn(struct sq_jobbatch *b, const char *name,
+		    enum sq_verdict v, const char *reason, char *newname,
+		    int *dead, void *arg);
 
 struct wbatch {
 	struct sq_jobbatch b;
@@ -39,7 +40,7 @@ struct wbatch {
 	int		 quiet;
 	int		 failed;	/* an outcome other than ack */
 	wbatch_fail_fn	*fail;		/* NULL: no failure records */
-	wbatch_settle_fn *settle;	/* NULL: sq_verdict_apply */
+	wbatch_settle_fn *settle;	/* NULL: sq_jobbatch_apply */
 	void		*arg;		/* for both */
 };
 

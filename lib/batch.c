@@ -134,6 +134,7 @@ sq_jobbatch_init(struct sq_jobbatch *b, struct sq_queue *q,
 		qsort_r(b->byid, n, sizeof(*b->byid), byid_cmp, b->c);
 	b->q = q;
 	b->n = b->left = n;
+	b->failures = -1;
 	return 0;
 }
 
@@ -168,15 +169,16 @@ sq_jobbatch_find(const struct sq_jobbatch *b, const char *id, size_t *i)
 	return -1;
 }
 
-int
-sq_verdict_apply(struct sq_queue *q, const char *name, enum sq_verdict v,
-    const char *reason, char *newname, int *dead)
+/* sq_verdict_apply; failures as ack_known's. */
+static int
+verdict_apply(struct sq_queue *q, const char *name, enum sq_verdict v,
+    const char *reason, char *newname, int *dead, int failures)
 {
 	*dead = 0;
 	newname[0] = '\0';
 	switch (v) {
 	case SQ_VERDICT_ACK:
-		return sq_ack(q, name);
+		return ack_known(q, name, failures);
 	case SQ_VERDICT_RETRY:
 		return sq_retry(q, name, -1, reason, newname, dead);
 	case SQ_VERDICT_REJECT:
@@ -187,6 +189,25 @@ sq_verdict_apply(struct sq_queue *q, const char *name, enum sq_verdict v,
 	}
 	errno = EINVAL;
 	return -1;
+}
+
+int
+sq_verdict_apply(struct sq_queue *q, const char *name, enum sq_verdict v,
+    const char *reason, char *newname, int *dead)
+{
+	return verdict_apply(q, name, v, reason, newname, dead, 1);
+}
+
+int
+sq_jobbatch_apply(struct sq_jobbatch *b, struct sq_queue *q,
+    const char *name, enum sq_verdict v, const char *reason, char *newname,
+    int *dead)
+{
+	/* After the claims of b, at its first ack: once for the batch. */
+	if (v == SQ_VERDICT_ACK && b->failures == -1)
+		b->failures = ack_records(q, b->n);
+	return verdict_apply(q, name, v, reason, newname, dead,
+	    v != SQ_VERDICT_ACK || b->failures != 0);
 }
 
 int
@@ -214,5 +235,6 @@ sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,
 	/* Settled whatever comes of it: a lost claim is no one's to settle. */
 	if (sq_jobbatch_take(b, i) == -1)
 		return -1;
-	return sq_verdict_apply(b->q, b->c[i].name, v, reason, newname, dead);
+	return sq_jobbatch_apply(b, b->q, b->c[i].name, v, reason, newname,
+	    dead);
 }

@@ -408,6 +408,20 @@ int	dead_send_name(const struct sq_msgopts *o, const char *id,
 int	attr_none(struct sq_queue *q);
 
 /*
+ * ack_records - whether the acks of n claims of q, all made before the
+ * call, may find a failure record to remove: 0 when attr/ holds none
+ * (attr_none, looked at only for n > 2), else 1.  What sq_ack_many and
+ * sq_jobbatch_apply look at once for their acks.
+ */
+int	ack_records(struct sq_queue *q, size_t n);
+
+/*
+ * ack_known - sq_ack of the claim name of q; failures 0 (ack_records
+ * said so) tries no unlink of its failure record.
+ */
+int	ack_known(struct sq_queue *q, const char *name, int failures);
+
+/*
  * attr_dir - q's attr/, kept open in q->attrfd for the life of q (closed
  * by sq_queue_close and sq_queue_reopen): sidecars are named, read and
  * removed relative to it, never through a path "attr/ID" from the queue

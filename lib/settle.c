@@ -209,9 +209,8 @@ settle_dead(struct sq_queue *q, const char *name, struct sq_name *n,
 	    newname);
 }
 
-/* sq_ack; failures: 0 when no failure record can be there. */
-static int
-ack(struct sq_queue *q, const char *name, int failures)
+int
+ack_known(struct sq_queue *q, const char *name, int failures)
 {
 	struct sq_name n;
 
@@ -235,7 +234,19 @@ ack(struct sq_queue *q, const char *name, int failures)
 int
 sq_ack(struct sq_queue *q, const char *name)
 {
-	return ack(q, name, 1);
+	return ack_known(q, name, 1);
+}
+
+int
+ack_records(struct sq_queue *q, size_t n)
+{
+	/*
+	 * A failure record is written by the claim's last holder before the
+	 * message left cur/ (sq_failure_write): one of these claims would
+	 * have found it there already.  Two unlinks that fail cost less
+	 * than the listing.
+	 */
+	return n > 2 ? !attr_none(q) : 1;
 }
 
 size_t
@@ -245,14 +256,9 @@ sq_ack_many(struct sq_queue *q, char (*names)[SQ_NAME_MAX + 1], size_t n,
 	size_t i, failed = 0;
 	int failures;
 
-	/*
-	 * A failure record is written by the claim's last holder before the
-	 * message left cur/ (sq_failure_write): one of these claims would
-	 * have found it there already.
-	 */
-	failures = n > 2 ? !attr_none(q) : 1;
+	failures = ack_records(q, n);
 	for (i = 0; i < n; i++) {
-		errs[i] = ack(q, names[i], failures) == 0 ? 0 : errno;
+		errs[i] = ack_known(q, names[i], failures) == 0 ? 0 : errno;
 		failed += errs[i] != 0;
 	}
 	return failed;

@@ -1472,6 +1472,9 @@ struct sq_jobbatch {
 	size_t		*byid;		/* indexes into c, sorted by ID */
 	unsigned char	*settled;	/* per claim: settled (or lost) */
 	size_t		 left;		/* claims not settled yet */
+	int		 failures;	/* their acks may find failure
+					   records: -1 not looked at yet
+					   (sq_jobbatch_apply) */
 };
 
 /*
@@ -1505,6 +1508,22 @@ int	sq_verdict_apply(struct sq_queue *q, const char *name,
 	    enum sq_verdict v, const char *reason, char *newname, int *dead);
 
 /*
+ * sq_jobbatch_apply - sq_verdict_apply of the claim name of b on q (the
+ * queue of b, or the same queue opened again), except that an ack tries
+ * no unlink of a failure record where none of the claims of b can have
+ * one: at the first ack of the batch, attr/ is looked at once, as
+ * sq_ack_many looks at it, and where it holds no entry at all (or is
+ * missing) on a local file system, none of the acks of the batch tries
+ * the unlink.  A record is written by the holder of a claim before the
+ * message leaves cur/ (spoolq(5) "Failure records"), so one for any of
+ * them was there at its claim and is there still.  Returns as
+ * sq_verdict_apply.
+ */
+int	sq_jobbatch_apply(struct sq_jobbatch *b, struct sq_queue *q,
+	    const char *name, enum sq_verdict v, const char *reason,
+	    char *newname, int *dead);
+
+/*
  * sq_jobbatch_take - mark claim i of b settled, before settling it by
  * other means than sq_jobbatch_settle.  Returns 0, or -1 with errno
  * EALREADY (settled before) or EINVAL (no claim i).
@@ -1517,7 +1536,7 @@ int	sq_jobbatch_take(struct sq_jobbatch *b, size_t i);
  * NULL for "attempts"), reject (reason NULL for "rejected"), release.
  * The claim counts as settled from then on even when the call fails (a
  * lost claim is no one's to settle): sq_jobbatch_take, then
- * sq_verdict_apply.  Returns 0, or -1 with errno EALREADY (settled
+ * sq_jobbatch_apply.  Returns 0, or -1 with errno EALREADY (settled
  * before: nothing done), EINVAL (no claim i), or as sq_verdict_apply.
  */
 int	sq_jobbatch_settle(struct sq_jobbatch *b, size_t i, enum sq_verdict v,

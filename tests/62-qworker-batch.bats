@@ -89,6 +89,52 @@ teardown() {
 	grep -qx 'status=exit 75' "$(failure "${ids[3]}")"
 }
 
+# traced_batch ARGS...: qworker --drain ARGS under strace -f, tracing
+# unlinkat(2) into $T/unlinks; its stderr in $T/log.
+traced_batch() {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	run --separate-stderr timeout 60 strace -E "$(leakless_env)" -f -qq \
+	    -o "$T/unlinks" -e trace=unlinkat qworker --drain "$@"
+	printf '%s\n' "$stderr" >"$T/log"
+	refute_crash
+}
+
+# failure_unlinks: how many unlinks of failure records $T/unlinks shows.
+failure_unlinks() {
+	grep -c '^[0-9]* *unlinkat(.*\.failure"' "$T/unlinks" || true
+}
+
+@test "qworker --batch: the acks of a batch whose queue has no failure record try no unlink of one, by the result stream or by the exit status" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q ack ack plain plain plain)
+	traced_batch --batch 5 q -- "$T/job.sh"
+	assert_success
+	local id
+	for id in "${ids[@]}"; do
+		assert_logged "$T/log" "$id" 1 ack
+	done
+	assert_equal "$(outcome_lines "$T/log")" 5
+	assert_empty_queue q
+	assert_equal "$(failure_unlinks)" 0
+}
+
+@test "qworker --batch: the ack of a message that has a failure record removes it, in a batch whose other messages have none" {
+	local -a ids
+	mapfile -t ids < <(qsend -p q ack plain plain plain plain)
+	# The records a redrive leaves, of the attempts before.
+	printf 'status=exit 75\n' >"$(failure "${ids[0]}")"
+	printf 'status=exit 75\n' >"$(failure "${ids[3]}")"
+	traced_batch --batch 5 q -- "$T/job.sh"
+	assert_success
+	assert_equal "$(outcome_lines "$T/log")" 5
+	assert_empty_queue q
+	assert_file_not_exists "$(failure "${ids[0]}")"
+	assert_file_not_exists "$(failure "${ids[3]}")"
+	run ls -A "$SPOOLQ_DIR/q/attr"
+	assert_output ''
+}
+
 @test "qworker --batch: the exit-code protocol applies to the whole batch: 0 ack, 100 and 65 dead, 3 and signal retry" {
 	local code
 	for code in 100 65 3; do
