@@ -718,6 +718,8 @@ reload(struct qb *s)
 		say("%s (keeping the old credentials)", msg);
 	else
 		s->b.cred = cred;
+	/* What the broker's refusals taught: it may have been changed. */
+	s->b.body_max = s->b.body_ok = 0;
 	if (s->connected) {
 		s->b.ops->close(&s->b);
 		s->connected = 0;

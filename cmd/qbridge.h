@@ -89,12 +89,16 @@ struct bridge;
  * connect: open the connection (and, for in, the consumer).
  * send: publish n messages in order without waiting for their
  *	confirmations (out[] must stay in place until confirm); a message
- *	refused at once gets BR_REFUSED.  BR_DOWN when the connection
- *	failed (confirm is still called for what went out).
+ *	refused at once gets BR_REFUSED.  It may stop before the end on
+ *	purpose (AMQP: a body the server may refuse, see held_back), the
+ *	rest left BR_PENDING.  BR_DOWN when the connection failed (confirm
+ *	is still called for what went out).
  * confirm: wait for the confirmations of the last send (the same out[]
- *	and n), setting out[i].status; BR_DOWN when the connection failed
- *	(those not confirmed stay BR_PENDING).  One send is confirmed
- *	before the next: the core works on its queue in between.
+ *	and n), setting out[i].status; those not confirmed stay BR_PENDING,
+ *	to go out again first, after a BR_OK too (AMQP: a channel closed on
+ *	one message, dead-lettered, and opened again).  BR_DOWN when the
+ *	connection failed.  One send is confirmed before the next: the
+ *	core works on its queue in between.
  * fetch: wait up to wait_ms for up to max messages into in[], *got of
  *	them; re-delivered unacked messages of this consumer come first.
  * ack: acknowledge the last fetch to the broker (all *got of them).
@@ -148,6 +152,12 @@ struct bridge {
 	int64_t		 hold_ms;	/* in: hold a held fetch this often
 					   (below the broker's redelivery
 					   timer), set by connect; 0: never */
+	uint64_t	 body_max;	/* out: the largest body the broker
+					   takes, learned from its refusal of
+					   a larger one (AMQP); 0: not known */
+	uint64_t	 body_ok;	/* out: the largest body it confirmed
+					   (AMQP).  Both kept across
+					   connections, forgotten by SIGHUP */
 	void		*conn;		/* the broker's state */
 };
 

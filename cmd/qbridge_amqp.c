@@ -16,7 +16,12 @@
  * travels as Spoolq-Key).  The batch then waits for the confirms (delivery
  * tags count from 1 on the channel; an ack may be "multiple"): a
  * basic.return before the ack is an unroutable message (r=unroutable),
- * a basic.nack a refusal (r=refused).
+ * a basic.nack a refusal (r=refused).  A body over the server's
+ * max_message_size closes the channel instead (too_large): that message
+ * is refused, the limit kept and bodies over it refused before they go
+ * (amqp_send), the rest published again on the next channel; until the
+ * limit is known, a body larger than any confirmed waits for the
+ * confirms of those before it (held_back).
  *
  * in: basic.qos with prefetch = two batches (one is on its way while the
  * other is written locally), basic.consume with manual acks;
@@ -47,10 +52,15 @@
 
 struct aconn {
 	amqp_connection_state_t c;
+	amqp_channel_t	 ch;		/* CHANNEL, one more at each reopen */
 	char		 vhost[256], exchange[256], key[256], queue[256];
 	uint64_t	 next_tag;	/* delivery tag of the next publish */
-	uint64_t	 first_tag;	/* of the last send */
-	size_t		 nsent;		/* messages of the last send */
+	uint64_t	*tags;		/* per message of the last send: its
+					   delivery tag, 0: not published */
+	size_t		 atags;
+	size_t		 nsent;		/* messages the last send went through */
+	size_t		 npub;		/* of them published */
+	int		 cut;		/* it stopped before a body held back */
 	amqp_envelope_t	*env;		/* the last fetch */
 	size_t		 nenv, aenv;
 	char		 (*strs)[2][SQ_ATTR_VALUE_MAX + 1];	/* headers, as C */
@@ -142,6 +152,7 @@ amqp_close(struct bridge *b)
 	env_free(a);
 	free(a->env);
 	free(a->strs);
+	free(a->tags);
 	if (a->c != NULL) {
 		amqp_connection_close(a->c, AMQP_REPLY_SUCCESS);
 		amqp_destroy_connection(a->c);
@@ -207,6 +218,7 @@ amqp_connect(struct bridge *b, char *err, size_t errsize)
 		return BR_DOWN;
 	}
 	b->conn = a;
+	a->ch = CHANNEL;
 	strlcpy(a->vhost, b->url.path[0] != '\0' ? b->url.path : "/",
 	    sizeof(a->vhost));
 	br_query(&b->url, "exchange", a->exchange, sizeof(a->exchange));
@@ -258,11 +270,11 @@ amqp_connect(struct bridge *b, char *err, size_t errsize)
 		amqp_close(b);
 		return st;
 	}
-	amqp_channel_open(a->c, CHANNEL);
+	amqp_channel_open(a->c, a->ch);
 	if ((st = rpc_check(a, "channel", err, errsize)) != BR_OK)
 		goto fail;
 	if (a->queue[0] != '\0') {
-		amqp_queue_declare(a->c, CHANNEL, amqp_cstring_bytes(a->queue),
+		amqp_queue_declare(a->c, a->ch, amqp_cstring_bytes(a->queue),
 		    0, 1, 0, 0, amqp_empty_table);
 		if ((st = rpc_check(a, a->queue, err, errsize)) != BR_OK)
 			goto fail;
@@ -272,15 +284,15 @@ amqp_connect(struct bridge *b, char *err, size_t errsize)
 		 * Two batches: the next one comes while one is written
 		 * into the queue, and a fetch finds it whole.
 		 */
-		amqp_basic_qos(a->c, CHANNEL, 0, (uint16_t)(PREFETCH_BATCHES *
+		amqp_basic_qos(a->c, a->ch, 0, (uint16_t)(PREFETCH_BATCHES *
 		    b->batch), 0);
 		if ((st = rpc_check(a, "basic.qos", err, errsize)) != BR_OK)
 			goto fail;
-		amqp_basic_consume(a->c, CHANNEL, amqp_cstring_bytes(a->queue),
+		amqp_basic_consume(a->c, a->ch, amqp_cstring_bytes(a->queue),
 		    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 		st = rpc_check(a, "basic.consume", err, errsize);
 	} else {
-		amqp_confirm_select(a->c, CHANNEL);
+		amqp_confirm_select(a->c, a->ch);
 		st = rpc_check(a, "confirm.select", err, errsize);
 		a->next_tag = 1;
 	}
@@ -344,25 +356,27 @@ publish_one(struct aconn *a, const struct br_out *o)
 	}
 	key = o->key != NULL && a->exchange[0] != '\0' ? o->key :
 	    a->key[0] != '\0' ? a->key : a->queue;
-	return amqp_basic_publish(a->c, CHANNEL, amqp_cstring_bytes(a->exchange),
+	return amqp_basic_publish(a->c, a->ch, amqp_cstring_bytes(a->exchange),
 	    amqp_cstring_bytes(key), 1, 0, &p, (amqp_bytes_t){ o->len, o->body });
 }
 
 /*
  * A confirm of tag (and, with multiple, of every tag before): ack (st
  * BR_SENT) or nack (BR_REFUSED).  An ack of a message that came back
- * (basic.return) settles it as unroutable.
+ * (basic.return) settles it as unroutable.  Either way the server took
+ * its size: b->body_ok grows to it.
  */
 static void
-confirm(struct br_out *out, size_t n, uint64_t first, uint64_t tag,
+confirm(struct bridge *b, struct br_out *out, size_t n, uint64_t tag,
     int multiple, int st, size_t *left)
 {
+	struct aconn *a = b->conn;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		uint64_t t = first + i;
+		uint64_t t = a->tags[i];
 
-		if (t > tag || (!multiple && t != tag) ||
+		if (t == 0 || t > tag || (!multiple && t != tag) ||
 		    out[i].status != BR_PENDING)
 			continue;
 		if (st == BR_REFUSED)
@@ -370,6 +384,8 @@ confirm(struct br_out *out, size_t n, uint64_t first, uint64_t tag,
 			    sizeof(out[i].reason));
 		out[i].status = st == BR_REFUSED || out[i].reason[0] != '\0' ?
 		    BR_REFUSED : BR_SENT;
+		if (out[i].len > b->body_ok)
+			b->body_ok = out[i].len;
 		(*left)--;
 	}
 }
@@ -383,7 +399,7 @@ returned(struct aconn *a, struct br_out *out, size_t n, char *err,
 	amqp_rpc_reply_t r;
 	size_t i;
 
-	r = amqp_read_message(a->c, CHANNEL, &m, 0);
+	r = amqp_read_message(a->c, a->ch, &m, 0);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL)
 		return rpc_fail(r, "basic.return", err, errsize);
 	for (i = 0; i < n; i++)
@@ -436,25 +452,195 @@ closed_by_server(const amqp_frame_t *f, char *err, size_t errsize)
 	}
 }
 
+/* The number after the first word in s, or 0 when none follows it. */
+static uint64_t
+number_after(const char *s, const char *word)
+{
+	const char *p;
+	char *end;
+	unsigned long long v;
+
+	if ((p = strstr(s, word)) == NULL)
+		return 0;
+	p += strlen(word);
+	if (*p < '0' || *p > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	return errno == 0 ? (uint64_t)v : 0;
+}
+
+/*
+ * Whether the server closed the channel ch on a body over its
+ * max_message_size: RabbitMQ's PRECONDITION_FAILED "message size N is
+ * larger than configured max size M" ("larger than max size M" at its
+ * own bound of 512 MiB).  *size and *max get N and M, 0 where its words
+ * hold no number.
+ */
+static int
+too_large(const amqp_channel_close_t *ch, uint64_t *size, uint64_t *max)
+{
+	char text[256];
+	const char *p;
+
+	if (ch->reply_code != AMQP_PRECONDITION_FAILED)
+		return 0;
+	snprintf(text, sizeof(text), "%.*s", (int)ch->reply_text.len,
+	    (char *)ch->reply_text.bytes);
+	if ((p = strstr(text, "larger than")) == NULL ||
+	    strstr(text, "size") == NULL)
+		return 0;
+	*size = number_after(text, "size ");
+	*max = number_after(p, "size ");
+	return 1;
+}
+
+/*
+ * Whether a body of len bytes waits, unpublished, for the confirms of
+ * those before it in its send.  While the server's max_message_size is
+ * not known, one larger than any it took may be over it, and then the
+ * channel it closes takes with it the confirms still due before it:
+ * those messages, which the server kept, would be published twice.  A
+ * body of one frame goes along.
+ */
+static int
+held_back(const struct bridge *b, size_t len)
+{
+	return b->body_max == 0 && len > FRAME_MAX && len > b->body_ok;
+}
+
+/*
+ * After the server closed the channel: its close-ok, and the next
+ * channel in confirm mode (a number not used before: the server may not
+ * be done with the old one).  BR_OK, or BR_DOWN with a message in err.
+ */
+static int
+channel_again(struct aconn *a, char *err, size_t errsize)
+{
+	amqp_channel_close_ok_t ok = { 0 };
+	int max = amqp_get_channel_max(a->c), st;
+
+	if ((st = amqp_send_method(a->c, a->ch, AMQP_CHANNEL_CLOSE_OK_METHOD,
+	    &ok)) != AMQP_STATUS_OK) {
+		snprintf(err, errsize, "channel.close-ok: %s",
+		    amqp_error_string2(st));
+		return BR_DOWN;
+	}
+	if (a->ch >= (max > 0 ? max : 65535)) {
+		snprintf(err, errsize, "channel.open: no channel left");
+		return BR_DOWN;
+	}
+	a->ch++;
+	amqp_channel_open(a->c, a->ch);
+	if ((st = rpc_check(a, "channel", err, errsize)) != BR_OK)
+		return BR_DOWN;
+	amqp_confirm_select(a->c, a->ch);
+	if ((st = rpc_check(a, "confirm.select", err, errsize)) != BR_OK)
+		return BR_DOWN;
+	a->next_tag = 1;
+	return BR_OK;
+}
+
+/* Whether out[i] of the last send was published and not confirmed. */
+static int
+unconfirmed(const struct aconn *a, const struct br_out *out, size_t i)
+{
+	return a->tags[i] != 0 && out[i].status == BR_PENDING;
+}
+
+/*
+ * The message the server refused as too large (see too_large for size
+ * and max, 0 when not known), among those of the last send (n): the
+ * first not confirmed of size bytes, else the first over max, else the
+ * largest.  n when none was published.
+ */
+static size_t
+offender(const struct aconn *a, const struct br_out *out, size_t n,
+    uint64_t size, uint64_t max)
+{
+	size_t i, k = n;
+
+	for (i = 0; i < n && size > 0; i++)
+		if (unconfirmed(a, out, i) && out[i].len == size)
+			return i;
+	for (i = 0; i < n && max > 0; i++)
+		if (unconfirmed(a, out, i) && out[i].len > max)
+			return i;
+	for (i = 0; i < n; i++)
+		if (unconfirmed(a, out, i) && out[i].len > 0 &&
+		    (k == n || out[i].len > out[k].len))
+			k = i;
+	return k;
+}
+
+/*
+ * The channel closed on a body over the server's max_message_size: the
+ * server took the messages published before it and drops those after.
+ * The offender gets BR_REFUSED, and the limit (max, or one byte less
+ * than the body) is kept, so that amqp_send refuses a body over it
+ * without sending it.  Those not confirmed stay BR_PENDING, to go out
+ * again on the next channel.  BR_OK; BR_DOWN (err) when none was
+ * published or no channel opens.
+ */
+static int
+refuse_large(struct bridge *b, struct br_out *out, size_t n, uint64_t size,
+    uint64_t max, char *err, size_t errsize)
+{
+	struct aconn *a = b->conn;
+	size_t k;
+	uint64_t lim;
+
+	if ((k = offender(a, out, n, size, max)) == n)
+		return BR_DOWN;
+	out[k].status = BR_REFUSED;
+	strlcpy(out[k].reason, "refused", sizeof(out[k].reason));
+	lim = max > 0 && max < out[k].len ? max : out[k].len - 1;
+	if (b->body_max == 0 || lim < b->body_max)
+		b->body_max = lim;
+	return channel_again(a, err, errsize);
+}
+
 static int
 amqp_send(struct bridge *b, struct br_out *out, size_t n, char *err,
     size_t errsize)
 {
 	struct aconn *a = b->conn;
+	uint64_t *np;
 	size_t i;
 	int st;
 
-	a->first_tag = a->next_tag;
-	a->nsent = 0;
+	if (n > a->atags) {
+		if ((np = reallocarray(a->tags, n, sizeof(*np))) == NULL) {
+			snprintf(err, errsize, "%s", strerror(errno));
+			return BR_DOWN;
+		}
+		a->tags = np;
+		a->atags = n;
+	}
+	a->nsent = a->npub = 0;
+	a->cut = 0;
 	for (i = 0; i < n; i++) {
 		out[i].reason[0] = '\0';
+		a->tags[i] = 0;
+		if (b->body_max > 0 && out[i].len > b->body_max) {
+			out[i].status = BR_REFUSED;
+			strlcpy(out[i].reason, "refused",
+			    sizeof(out[i].reason));
+			a->nsent++;
+			continue;	/* see refuse_large */
+		}
+		if (a->npub > 0 && held_back(b, out[i].len)) {
+			a->cut = 1;
+			break;
+		}
 		if ((st = publish_one(a, &out[i])) != AMQP_STATUS_OK) {
 			snprintf(err, errsize, "publish: %s",
 			    amqp_error_string2(st));
 			return BR_DOWN;
 		}
-		a->next_tag++;
+		a->tags[i] = a->next_tag++;
 		a->nsent++;
+		a->npub++;
 	}
 	return BR_OK;
 }
@@ -466,12 +652,11 @@ amqp_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 	struct aconn *a = b->conn;
 	amqp_frame_t f;
 	struct timeval tv;
-	uint64_t first = a->first_tag;
-	size_t sent = a->nsent < n ? a->nsent : n, left;
+	size_t sent = a->nsent < n ? a->nsent : n, left = a->npub;
+	uint64_t size, max;
 	int st;
 
-	a->nsent = 0;
-	left = sent;
+	a->nsent = a->npub = 0;
 	tv.tv_sec = b->timeout_ms / 1000;
 	tv.tv_usec = (b->timeout_ms % 1000) * 1000;
 	while (left > 0) {
@@ -481,20 +666,21 @@ amqp_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 			    amqp_error_string2(st));
 			return BR_DOWN;
 		}
-		if (f.frame_type != AMQP_FRAME_METHOD)
+		if (f.frame_type != AMQP_FRAME_METHOD ||
+		    (f.channel != 0 && f.channel != a->ch))
 			continue;
 		switch (f.payload.method.id) {
 		case AMQP_BASIC_ACK_METHOD: {
 			amqp_basic_ack_t *ack = f.payload.method.decoded;
 
-			confirm(out, sent, first, ack->delivery_tag,
+			confirm(b, out, sent, ack->delivery_tag,
 			    ack->multiple, BR_SENT, &left);
 			break;
 		}
 		case AMQP_BASIC_NACK_METHOD: {
 			amqp_basic_nack_t *nack = f.payload.method.decoded;
 
-			confirm(out, sent, first, nack->delivery_tag,
+			confirm(b, out, sent, nack->delivery_tag,
 			    nack->multiple, BR_REFUSED, &left);
 			break;
 		}
@@ -504,11 +690,17 @@ amqp_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 				return st;
 			break;
 		default:
-			if ((st = closed_by_server(&f, err, errsize)) != BR_OK)
-				return st;
+			if ((st = closed_by_server(&f, err, errsize)) == BR_OK)
+				break;
+			if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD &&
+			    too_large(f.payload.method.decoded, &size, &max) &&
+			    refuse_large(b, out, sent, size, max, err,
+			    errsize) == BR_OK)
+				return BR_OK;
+			return st;
 		}
 	}
-	if (sent < n) {
+	if (sent < n && !a->cut) {
 		snprintf(err, errsize, "publish: not all sent");
 		return BR_DOWN;
 	}
@@ -655,7 +847,7 @@ amqp_ack(struct bridge *b, char *err, size_t errsize)
 
 	if (a->nenv == 0)
 		return BR_OK;
-	if ((st = amqp_basic_ack(a->c, CHANNEL,
+	if ((st = amqp_basic_ack(a->c, a->ch,
 	    a->env[a->nenv - 1].delivery_tag, 1)) != AMQP_STATUS_OK) {
 		snprintf(err, errsize, "basic.ack: %s", amqp_error_string2(st));
 		return BR_DOWN;

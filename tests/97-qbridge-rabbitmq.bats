@@ -196,6 +196,43 @@ tls_server() {
 	assert_equal "$(bodies new b)" $'first\nafter'
 }
 
+# rabbit_received: how many messages the server has taken from publishers
+# since it started (those a closed channel dropped unread not counted).
+rabbit_received() {
+	rabbit_ctl "$RDIR" eval 'maps:get(messages_received_total,
+	    maps:get([{protocol, amqp091}], rabbit_global_counters:overview())).'
+}
+
+@test "rabbitmq: a body over the server's max_message_size is dead-lettered with r=refused and one line, the next one without being sent: the rest go once, in order, and the outbox ends" {
+	# 1 MiB instead of 128 MiB, for the channels opened from now on.
+	rabbit_set max_message_size 1048576
+	qsend a before1 before2
+	head -c 1200000 /dev/zero | qsend a
+	qsend a middle
+	head -c 1100000 /dev/zero | qsend a
+	qsend a after1 after2
+	r0=$(rabbit_received)
+	# Refused for good each time it went out, the first would hold up the
+	# queue: --drain would give up after its 4 waits, a bridge would
+	# never end.
+	run timeout 60 qbridge out --drain a "$URL"
+	r1=$(rabbit_received)
+	assert_success
+	assert_count new a 0
+	assert_count dead a 2
+	assert_equal "$(names dead a | grep -c ',r=refused$')" 2
+	assert_equal "$(grep -c ' a dead:refused$' <<<"$output")" 2
+	refute_output --partial 'retrying'
+	# The server took the five once and the first large body; the second
+	# one, over the limit learned from the first, never went out.
+	assert_equal "$((r1 - r0))" 6
+	# Nothing twice at the server (the inbox would drop a duplicate).
+	wait_for rabbit_queue_is "q$S" 5 0
+	qbridge in --drain -q "$URL" b
+	assert_equal "$(bodies new b)" \
+	    $'before1\nbefore2\nmiddle\nafter1\nafter2'
+}
+
 @test "rabbitmq: a message whose dedup marker's name is taken by a non-file goes to dead/ with r=badmarker, the rest of its batch flows on" {
 	qb_bad_marker
 }
