@@ -370,8 +370,11 @@ redis_connect(struct bridge *b, char *err, size_t errsize)
 		return st;
 	}
 	freeReplyObject(r);
-	if (!b->in)
-		return bulk_max_get(rc, err, errsize);
+	if (!b->in) {
+		if ((st = bulk_max_get(rc, err, errsize)) != BR_OK)
+			redis_close(b);
+		return st;
+	}
 	argv[0] = "XGROUP";
 	argv[1] = "CREATE";
 	argv[2] = b->url.path;

@@ -455,3 +455,43 @@ connections() {
 	assert_success
 	assert_equal "$(bodies new b)" "$(seq 1 5)"
 }
+
+# tries_closed N: the fake server of the test below closed N connections.
+tries_closed() {
+	[[ -f $T/conns ]] && (( $(wc -l <"$T/conns") >= $1 ))
+}
+
+@test "redis: a server that closes the connection on CONFIG GET: each try's connection is closed, none left open" {
+	# It answers PING, then closes on CONFIG GET proto-max-bulk-len.
+	perl -MIO::Socket::INET -e '
+		my $l = IO::Socket::INET->new(Listen => 5, ReuseAddr => 1,
+		    LocalAddr => "127.0.0.1", LocalPort => 0) or die;
+		open(my $p, ">", "$ARGV[0].tmp") or die;
+		print $p $l->sockport, "\n";
+		close $p;
+		rename "$ARGV[0].tmp", $ARGV[0];
+		while (my $c = $l->accept) {
+			my $b = "";
+			while ($b !~ /PING/i) { sysread($c, $b, 4096, length $b) or last }
+			syswrite $c, "+PONG\r\n";
+			while ($b !~ /CONFIG/i) { sysread($c, $b, 4096, length $b) or last }
+			close $c;
+			open(my $n, ">>", $ARGV[1]) or die;
+			print $n "closed\n";
+			close $n;
+		}' "$T/port" "$T/conns" &
+	fake=$!
+	wait_for test -s "$T/port"
+	qsend a one
+	qbridge out a "redis://127.0.0.1:$(cat "$T/port")/s" 2>"$T/log" &
+	pid=$!
+	wait_for -t 60 tries_closed 4
+	# At most the try under way holds one.
+	socks=$(find "/proc/$pid/fd" -lname 'socket:*' | wc -l)
+	kill -TERM "$pid"
+	wait "$pid" || true
+	kill "$fake"
+	wait "$fake" || true
+	int_between "$socks" 0 1
+	assert_count new a 1
+}
