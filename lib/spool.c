@@ -774,8 +774,8 @@ count_kept(struct sq_queue *q, size_t *held, size_t *archived)
 /*
  * Say into why which directories of q hold messages, with how many, as
  * "2 in new/, 1 in archive/ (acknowledged, kept for replay)".  Returns
- * the number of messages, or -1 with errno (and why saying it) when they
- * could not be counted.
+ * the number of messages, or -1 with errno (why left as it was) when
+ * they could not be counted.
  */
 static ssize_t
 count_holders(struct sq_queue *q, char *why, size_t whysize)
@@ -792,16 +792,10 @@ count_holders(struct sq_queue *q, char *why, size_t whysize)
 	struct sq_group_stats gs;
 	struct sq_counts c;
 	size_t i, len = 0, total = 0;
-	int saved;
 
 	if (sq_queue_count(q, &c) == -1 || sq_group_stats(q, &gs) == -1 ||
-	    count_kept(q, &n[5], &n[6]) == -1) {
-		saved = errno;
-		snprintf(why, whysize, "its messages could not be counted: %s",
-		    strerror(saved));
-		errno = saved;
+	    count_kept(q, &n[5], &n[6]) == -1)
 		return -1;
-	}
 	n[0] = c.ready - gs.waiting;	/* sq_queue_count adds groups' */
 	n[1] = gs.waiting;
 	n[2] = c.inflight;
@@ -825,6 +819,7 @@ sq_queue_destroy(const char *path, int force, char *why, size_t whysize)
 	char parent[PATH_MAX], base[NAME_MAX + 1], tmp[NAME_MAX + 1], err[64];
 	const char *where;
 	struct sq_queue q;
+	ssize_t held;
 	int pfd, rc, saved, tries;
 
 	if (whysize > 0)
@@ -832,9 +827,11 @@ sq_queue_destroy(const char *path, int force, char *why, size_t whysize)
 	/* Without its settings: a queue with a broken queue.conf can go. */
 	if (open_dirs(&q, path, err, sizeof(err)) == -1)
 		return -1;
-	if (!force && count_holders(&q, why, whysize) != 0) {
+	/* Messages not counted are not known to be there: no ENOTEMPTY. */
+	if (!force && (held = count_holders(&q, why, whysize)) != 0) {
+		saved = held == -1 ? errno : ENOTEMPTY;
 		sq_queue_close(&q);
-		errno = ENOTEMPTY;
+		errno = saved;
 		return -1;
 	}
 	/*
@@ -846,7 +843,16 @@ sq_queue_destroy(const char *path, int force, char *why, size_t whysize)
 	 */
 	if (!force && (rc = seal_queue(q.fd, &where)) != 0) {
 		saved = rc == 1 ? ENOTEMPTY : errno;
-		if (rc == 1)
+		/*
+		 * The count of groups/ passes over what is no message there
+		 * (a FIFO planted in a group's directory), which the seal
+		 * leaves too.
+		 */
+		if (rc == 1 && strcmp(where, SQ_DIR_GROUPS) == 0)
+			snprintf(why, whysize, "a message came in %s/, or "
+			    "something that is no message is there (qadmin "
+			    "check)", where);
+		else if (rc == 1)
 			snprintf(why, whysize, "a message came in %s/", where);
 		if (unseal_queue(q.fd) == -1)
 			saved = errno;

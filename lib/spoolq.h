@@ -627,7 +627,8 @@ void	sq_queue_close(struct sq_queue *q);
  * On ENOTEMPTY, why (whysize bytes) says what holds the queue: how many
  * messages in which directories, as "2 in new/, 1 in archive/
  * (acknowledged, kept for replay)", or "a message came in new/"; it is
- * empty after any other failure.
+ * empty after any other failure (messages that could not be counted,
+ * e.g. EMFILE, are that failure, not ENOTEMPTY).
  * Returns 0 or -1 with errno (another errno when the queue could not be
  * put back: it is then left under its dot name).
  */

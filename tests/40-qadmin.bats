@@ -153,6 +153,37 @@ teardown() {
 	assert_count hold q-hold 1
 }
 
+@test "qadmin destroy: messages it cannot count (too few descriptors) are that error (74), never \"not empty\" with advice to use -f; the queue stays whole" {
+	mkq q
+	qsend q a b c
+	local before n seen=0
+	before=$(snapshot "$SPOOLQ_DIR")
+	# Each limit (from what the loader needs) fails somewhere else:
+	# opening the queue, counting a state, or (enough) not at all.
+	for n in $(seq 6 24); do
+		run bash -c 'ulimit -n "$1" && exec qadmin destroy q' _ "$n"
+		case $status in
+		65) assert_output 'qadmin: destroy: q: queue not empty: 3 in new/; use -f'
+		    seen=$((seen + 1)) ;;
+		74) assert_output 'qadmin: destroy: q: Too many open files' ;;
+		*) fail "limit $n: exit $status: $output" ;;
+		esac
+		assert_unchanged "$before"
+	done
+	((seen > 0)) || fail "no limit let it count"
+}
+
+@test "qadmin destroy: a FIFO planted in a group's directory, which no count takes for a message, stops it with words that say so; nothing is removed" {
+	mkq q
+	mkdir -p "$SPOOLQ_DIR/q/groups/k"
+	mkfifo "$SPOOLQ_DIR/q/groups/k/f"
+	expect_fail 65 qadmin destroy q
+	assert_output 'qadmin: destroy: q: queue not empty: a message came in groups/, or something that is no message is there (qadmin check); use -f'
+	assert [ -p "$SPOOLQ_DIR/q/groups/k/f" ]
+	run -1 qadmin check q
+	assert_line 'qadmin: check: q: not a regular file (FIFO): groups/k/f'
+}
+
 # destroy_held LOG QUEUE: start `qadmin destroy QUEUE` in the background
 # with its first unlinkat (the removal of tmp/ that begins the sealing of
 # the queue) held back 4 s by strace, and wait until it is held there,
