@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # libspoolq for programs: the shared library exports exactly the public
-# API, make install puts library, headers and spoolq.pc below DESTDIR,
-# and the example producer and consumer build against that install with
-# pkg-config and share a queue with the tools.
+# API, all of it listed in debian/libspoolq0.symbols, make install puts
+# library, headers and spoolq.pc below DESTDIR, and the example producer
+# and consumer build against that install with pkg-config and share a
+# queue with the tools.
 
 load helpers
 
@@ -44,6 +45,17 @@ public() {
 	nm "$TOP/lib/libspoolq.so.0" | grep -q ' t move_message$'
 	run objdump -p "$TOP/lib/libspoolq.so.0"
 	assert_line --regexp '^ +SONAME +libspoolq\.so\.0$'
+}
+
+@test "debian/libspoolq0.symbols lists every function libspoolq.so.0 exports, and no other" {
+	[[ -f $TOP/lib/libspoolq.so.0 ]] || fail "lib/libspoolq.so.0: not built"
+	nm -D --defined-only "$TOP/lib/libspoolq.so.0" |
+	    awk '{ print $3 }' | sort -u >"$T/exported"
+	awk '/^ / { sub(/@.*/, "", $1); print $1 }' \
+	    "$TOP/debian/libspoolq0.symbols" | sort >"$T/listed"
+	(($(grep -c . "$T/exported") > 50))
+	run diff "$T/exported" "$T/listed"
+	assert_success
 }
 
 @test "make install DESTDIR: library, headers, spoolq.pc, libspoolq(3)" {
