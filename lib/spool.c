@@ -790,17 +790,20 @@ count_holders(struct sq_queue *q, char *why, size_t whysize)
 	};
 	size_t n[sizeof(in) / sizeof(in[0])];
 	struct sq_group_stats gs;
-	struct sq_counts c;
 	size_t i, len = 0, total = 0;
 
-	if (sq_queue_count(q, &c) == -1 || sq_group_stats(q, &gs) == -1 ||
-	    count_kept(q, &n[5], &n[6]) == -1)
+	/*
+	 * Each directory listed once: sq_queue_count's ready (the groups'
+	 * waiting added) less the waiting of a listing of groups/ made
+	 * after it wraps below zero for a grouped send landing between.
+	 */
+	if (count_dir(q->newfd, &n[0]) == -1 ||
+	    count_dir(q->curfd, &n[2]) == -1 ||
+	    count_dir(q->retryfd, &n[3]) == -1 ||
+	    count_dir(q->deadfd, &n[4]) == -1 ||
+	    sq_group_stats(q, &gs) == -1 || count_kept(q, &n[5], &n[6]) == -1)
 		return -1;
-	n[0] = c.ready - gs.waiting;	/* sq_queue_count adds groups' */
 	n[1] = gs.waiting;
-	n[2] = c.inflight;
-	n[3] = c.retry;
-	n[4] = c.dead;
 	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		if (n[i] == 0)
 			continue;

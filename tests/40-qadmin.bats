@@ -273,6 +273,52 @@ destroy_done() {
 	assert_output first
 }
 
+# calls_seen CALL N LOG: whether the strace LOG shows N calls of CALL
+# begun.
+calls_seen() {
+	local n
+	n=$(grep -c "$1(" "$3" 2>/dev/null) || true
+	((${n:-0} >= $2))
+}
+
+@test "qadmin destroy: a grouped send that lands while it counts the queue is counted once, in groups/; new/ is not made negative" {
+	command -v strace >/dev/null || skip "strace is not installed"
+	strace -f -qq -o /dev/null true 2>/dev/null || skip "strace cannot trace here"
+	local n
+	mkq q
+	qsend -g grp q first
+	run -0 qrecv q
+	assert_count cur q 1
+	# The look at the queue, traced: the last open of the group's
+	# directory is that of its last listing of groups/.
+	run -65 strace -E "$(leakless_env)" -f -qq -o "$T/dry.log" \
+	    -e trace=openat qadmin destroy q
+	assert_output 'qadmin: destroy: q: queue not empty: 1 in cur/; use -f'
+	n=$(awk '/openat\(/ { i++ } /"grp"/ { n = i } END { print n }' \
+	    "$T/dry.log")
+	((n > 0)) || fail "no open of groups/grp in $T/dry.log"
+	# The second message of the group waits behind the claimed first:
+	# sent while that open is held back, after any listing of groups/
+	# before it.
+	strace -E "$(leakless_env)" -f -qq -o "$T/strace.log" -e trace=openat \
+	    -e inject=openat:delay_enter=4000000:when="$n" \
+	    qadmin destroy q >"$T/strace.log.out" 2>&1 &
+	DESTROY_PID=$!
+	wait_for calls_seen openat "$n" "$T/strace.log"
+	qsend -g grp q second
+	# That open was still held back when the send was done.
+	run awk -v n="$n" '/openat\(/ && ++i == n' "$T/strace.log"
+	assert_output --partial '"grp"'
+	refute_output --partial ' = '
+	status=0
+	wait "$DESTROY_PID" || status=$?
+	output=$(cat "$T/strace.log.out")
+	assert_equal "$status" 65
+	assert_output 'qadmin: destroy: q: queue not empty: 1 in groups/, 1 in cur/; use -f'
+	assert_count new q 0
+	assert_count cur q 1
+}
+
 # reject_held LOG RECEIPT [SYSCALL]: start `qack --reject RECEIPT` in the
 # background with its first SYSCALL (renameat2: the forward into the
 # dead_letter queue, its target's directories already opened and checked)
