@@ -1193,6 +1193,29 @@ out_settle(struct qb *s, struct ackq *aq, struct pend *pend, size_t n,
 	return k;
 }
 
+/*
+ * The first n messages of pend that go to the broker, copied into o in
+ * order; returns how many.  A body larger than the broker takes
+ * (b->body_max, 0: not known) gets BR_REFUSED with r=refused, for
+ * out_settle to dead-letter: sent, it would be refused, or fail more
+ * than itself (Redis closes the connection, AMQP the channel).
+ */
+static size_t
+out_admit(struct qb *s, struct pend *pend, size_t n, struct br_out *o)
+{
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s->b.body_max > 0 && pend[i].o.len > s->b.body_max) {
+			pend[i].o.status = BR_REFUSED;
+			strlcpy(pend[i].o.reason, "refused",
+			    sizeof(pend[i].o.reason));
+		} else
+			o[m++] = pend[i].o;
+	}
+	return m;
+}
+
 static void
 out_release(struct qb *s, struct pend *pend, size_t n)
 {
@@ -1251,13 +1274,13 @@ out_fill(struct qb *s, struct pend *pend, size_t *n, int *refreshed)
 
 /*
  * The outbox, a pipeline of one batch in flight: pend[0..nf) are
- * published and await their confirmations (their br_out copied into o),
- * pend[nf..n) are claimed and wait their turn.  While the broker
- * confirms, the next batch is claimed and read, and the ackers unlink
- * what was confirmed before; once the confirmations are in, the next
- * batch goes out.  Order holds: a batch goes out only after the one
- * before was confirmed whole, and what was not confirmed goes out again
- * first.
+ * published and await their confirmations (their br_out copied into o,
+ * but for those too large for the broker: out_admit), pend[nf..n) are
+ * claimed and wait their turn.  While the broker confirms, the next
+ * batch is claimed and read, and the ackers unlink what was confirmed
+ * before; once the confirmations are in, the next batch goes out.  Order
+ * holds: a batch goes out only after the one before was confirmed whole,
+ * and what was not confirmed goes out again first.
  */
 static void
 out_run(struct qb *s)
@@ -1266,7 +1289,7 @@ out_run(struct qb *s)
 	struct br_out *o;
 	struct pend *pend;
 	char why[BR_ERR_MAX], why2[BR_ERR_MAX];
-	size_t n = 0, nf, i, k, sent, refused, want;
+	size_t n = 0, nf, m, i, k, sent, refused, want;
 	ssize_t got;
 	int64_t next_ms, t0;
 	int rc, rc2, stop, refreshed = 0;
@@ -1302,24 +1325,26 @@ out_run(struct qb *s)
 			continue;
 		}
 		nf = n < s->b.batch ? n : s->b.batch;
-		for (i = 0; i < nf; i++)
-			o[i] = pend[i].o;
+		m = out_admit(s, pend, nf, o);
 		t0 = sq_now_ms();
 		call_begin();
-		rc = s->b.ops->send(&s->b, o, nf, why, sizeof(why));
+		rc = m > 0 ? s->b.ops->send(&s->b, o, m, why, sizeof(why)) :
+		    BR_OK;
 		/* While the broker works: the next batch, from the queue. */
 		want = nf + s->b.batch - n;
 		if (rc == BR_OK && want > 0 && !got_stop && (got = out_claim(s,
 		    pend + n, want, &next_ms)) > 0)
 			n += (size_t)got;
-		rc2 = s->b.ops->confirm(&s->b, o, nf, why2, sizeof(why2));
+		rc2 = m > 0 ? s->b.ops->confirm(&s->b, o, m, why2,
+		    sizeof(why2)) : BR_OK;
 		call_end();
 		if (rc == BR_OK && rc2 != BR_OK) {
 			rc = rc2;
 			strlcpy(why, why2, sizeof(why));
 		}
-		for (i = 0; i < nf; i++)
-			pend[i].o = o[i];
+		for (i = k = 0; i < nf; i++)
+			if (pend[i].o.status != BR_REFUSED)
+				pend[i].o = o[k++];
 		sent = refused = 0;
 		i = out_settle(s, &aq, pend, nf, &sent, &refused);
 		if (i < nf && nf < n) {

@@ -86,13 +86,15 @@ struct bridge;
  * returns anything but BR_OK.
  *
  * check: the URL names what the broker needs (before anything starts).
- * connect: open the connection (and, for in, the consumer).
+ * connect: open the connection (and, for in, the consumer); for out,
+ *	set b->body_max where the server tells its limit.
  * send: publish n messages in order without waiting for their
  *	confirmations (out[] must stay in place until confirm); a message
- *	refused at once gets BR_REFUSED.  It may stop before the end on
- *	purpose (AMQP: a body the server may refuse, see held_back), the
- *	rest left BR_PENDING.  BR_DOWN when the connection failed (confirm
- *	is still called for what went out).
+ *	refused at once gets BR_REFUSED.  None has a body over b->body_max:
+ *	the core refused those.  It may stop before the end on purpose
+ *	(AMQP: a body the server may refuse, see held_back), the rest left
+ *	BR_PENDING.  BR_DOWN when the connection failed (confirm is still
+ *	called for what went out).
  * confirm: wait for the confirmations of the last send (the same out[]
  *	and n), setting out[i].status; those not confirmed stay BR_PENDING,
  *	to go out again first, after a BR_OK too (AMQP: a channel closed on
@@ -153,11 +155,17 @@ struct bridge {
 					   (below the broker's redelivery
 					   timer), set by connect; 0: never */
 	uint64_t	 body_max;	/* out: the largest body the broker
-					   takes, learned from its refusal of
-					   a larger one (AMQP); 0: not known */
+					   takes, 0: not known.  The core
+					   refuses (r=refused) a larger one
+					   unsent.  Told at each connect
+					   (Redis: proto-max-bulk-len, NATS:
+					   max_payload), or learned from the
+					   refusal of a larger one (AMQP: the
+					   smallest so learned, kept across
+					   connections) */
 	uint64_t	 body_ok;	/* out: the largest body it confirmed
-					   (AMQP).  Both kept across
-					   connections, forgotten by SIGHUP */
+					   (AMQP), kept across connections.
+					   Both forgotten by SIGHUP */
 	void		*conn;		/* the broker's state */
 };
 

@@ -19,9 +19,9 @@
  * a basic.nack a refusal (r=refused).  A body over the server's
  * max_message_size closes the channel instead (too_large): that message
  * is refused, the limit kept and bodies over it refused before they go
- * (amqp_send), the rest published again on the next channel; until the
- * limit is known, a body larger than any confirmed waits for the
- * confirms of those before it (held_back).
+ * (b->body_max, by the core), the rest published again on the next
+ * channel; until the limit is known, a body larger than any confirmed
+ * waits for the confirms of those before it (held_back).
  *
  * in: basic.qos with prefetch = two batches (one is on its way while the
  * other is written locally), basic.consume with manual acks;
@@ -577,10 +577,11 @@ offender(const struct aconn *a, const struct br_out *out, size_t n,
  * The channel closed on a body over the server's max_message_size: the
  * server took the messages published before it and drops those after.
  * The offender gets BR_REFUSED, and the limit (max, or one byte less
- * than the body) is kept, so that amqp_send refuses a body over it
- * without sending it.  Those not confirmed stay BR_PENDING, to go out
- * again on the next channel.  BR_OK; BR_DOWN (err) when none was
- * published or no channel opens.
+ * than the body) is kept in b->body_max, the smallest so learned across
+ * connections, so that the core refuses a body over it without sending
+ * it.  Those not confirmed stay BR_PENDING, to go out again on the next
+ * channel.  BR_OK; BR_DOWN (err) when none was published or no channel
+ * opens.
  */
 static int
 refuse_large(struct bridge *b, struct br_out *out, size_t n, uint64_t size,
@@ -622,13 +623,6 @@ amqp_send(struct bridge *b, struct br_out *out, size_t n, char *err,
 	for (i = 0; i < n; i++) {
 		out[i].reason[0] = '\0';
 		a->tags[i] = 0;
-		if (b->body_max > 0 && out[i].len > b->body_max) {
-			out[i].status = BR_REFUSED;
-			strlcpy(out[i].reason, "refused",
-			    sizeof(out[i].reason));
-			a->nsent++;
-			continue;	/* see refuse_large */
-		}
 		if (a->npub > 0 && held_back(b, out[i].len)) {
 			a->cut = 1;
 			break;

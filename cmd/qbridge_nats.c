@@ -15,7 +15,10 @@
  * (the ack handler, on the client's thread, records each one).  A
  * subject no stream takes (no responders) is dead-lettered with
  * r=unroutable, an error the server answers (too large, limits with
- * discard new) with r=refused.
+ * discard new) with r=refused.  The server's max_payload, told at each
+ * connection, is b->body_max: the core refuses a body over it (r=refused)
+ * without sending it, and one that its headers take over it is refused
+ * by the client (nats_send).
  *
  * tls:// is TLS with the server's certificate verified (tls_setup).
  *
@@ -524,6 +527,7 @@ nats_connect(struct bridge *b, char *err, size_t errsize)
 	jsOptions jo;
 	natsStatus s;
 	char url[600];
+	int64_t max;
 	int rc;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL) {
@@ -574,6 +578,8 @@ nats_connect(struct bridge *b, char *err, size_t errsize)
 		nats_close(b);
 		return rc;
 	}
+	max = natsConnection_GetMaxPayload(n->nc);
+	b->body_max = max > 0 ? (uint64_t)max : 0;
 	jsOptions_Init(&jo);
 	jo.Wait = b->timeout_ms;
 	jo.PublishAsync.AckHandler = on_puback;
@@ -640,6 +646,10 @@ nats_send(struct bridge *b, struct br_out *out, size_t cnt, char *err,
 			break;
 		if ((s = js_PublishMsgAsync(n->js, &m, NULL)) != NATS_OK) {
 			natsMsg_Destroy(m);
+			/*
+			 * Over max_payload with its headers: the core
+			 * refused the bodies over it alone.
+			 */
 			if (s == NATS_MAX_PAYLOAD) {
 				pthread_mutex_lock(&n->mu);
 				out[i].status = BR_REFUSED;

@@ -55,7 +55,6 @@ struct rconn {
 	const char	**ids;		/* its entry IDs, for XACK */
 	size_t		 nids;
 	size_t		 nsent;		/* XADDs of the last send */
-	long long	 bulk_max;	/* the server's proto-max-bulk-len */
 	int		 acks_out;	/* XACKs written, replies not read */
 	int		 ahead;		/* an XREADGROUP read ahead is out */
 	int		 acks_pre;	/* XACKs written before it, not read */
@@ -65,7 +64,7 @@ struct rconn {
  * Redis's default proto-max-bulk-len (512 MB), for a server that will not
  * tell its own (CONFIG refused by an ACL or renamed away).
  */
-#define BULK_MAX_DEFAULT	(512LL * 1024 * 1024)
+#define BULK_MAX_DEFAULT	(512ULL * 1024 * 1024)
 
 static const char *const params_in[] = { "group", "consumer", NULL };
 static const char *const params_out[] = { "maxlen", NULL };
@@ -287,16 +286,16 @@ redis_close(struct bridge *b)
 }
 
 /*
- * The largest argument the server takes (proto-max-bulk-len).  A longer
- * one is a protocol error: the server answers it and closes the
- * connection, unread, so the XADDs pipelined behind it get no reply and
- * those before it may lose theirs, to be published again.  So a body over
- * it is refused here and never sent.  A server that does not answer
- * CONFIG GET is taken to have Redis's default.  BR_OK, or BR_DOWN with a
- * message in err.
+ * The largest argument the server takes (proto-max-bulk-len), asked at
+ * each connection, into b->body_max.  A longer one is a protocol error:
+ * the server answers it and closes the connection, unread, so the XADDs
+ * pipelined behind it get no reply and those before it may lose theirs,
+ * to be published again.  So the core refuses a body over it, and it is
+ * never sent.  A server that does not answer CONFIG GET is taken to have
+ * Redis's default.  BR_OK, or BR_DOWN with a message in err.
  */
 static int
-bulk_max_get(struct rconn *rc, char *err, size_t errsize)
+bulk_max_get(struct bridge *b, char *err, size_t errsize)
 {
 	const char *argv[] = { "CONFIG", "GET", "proto-max-bulk-len" };
 	redisReply *r;
@@ -304,15 +303,15 @@ bulk_max_get(struct rconn *rc, char *err, size_t errsize)
 	long long v;
 	int st;
 
-	rc->bulk_max = BULK_MAX_DEFAULT;
-	st = command(rc, 3, argv, NULL, &r, err, errsize);
+	b->body_max = BULK_MAX_DEFAULT;
+	st = command(b->conn, 3, argv, NULL, &r, err, errsize);
 	if (st == BR_DOWN)
 		return st;
 	if (st == BR_OK && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	    r->element[1]->type == REDIS_REPLY_STRING) {
 		v = strtonum(r->element[1]->str, 1, LLONG_MAX, &errstr);
 		if (errstr == NULL)
-			rc->bulk_max = v;
+			b->body_max = (uint64_t)v;
 	}
 	if (r != NULL)
 		freeReplyObject(r);
@@ -371,7 +370,7 @@ redis_connect(struct bridge *b, char *err, size_t errsize)
 	}
 	freeReplyObject(r);
 	if (!b->in) {
-		if ((st = bulk_max_get(rc, err, errsize)) != BR_OK)
+		if ((st = bulk_max_get(b, err, errsize)) != BR_OK)
 			redis_close(b);
 		return st;
 	}
@@ -403,12 +402,6 @@ redis_send(struct bridge *b, struct br_out *out, size_t n, char *err,
 
 	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
-		if ((long long)out[i].len > rc->bulk_max) {
-			out[i].status = BR_REFUSED;
-			strlcpy(out[i].reason, "refused",
-			    sizeof(out[i].reason));
-			continue;	/* see bulk_max_get */
-		}
 		k = 0;
 		attrs = NULL;
 #define ARG(s, l)	do { argv[k] = (s); lens[k++] = (l); } while (0)
@@ -481,8 +474,6 @@ redis_confirm(struct bridge *b, struct br_out *out, size_t n, char *err,
 		n = rc->nsent;
 	rc->nsent = 0;
 	for (i = 0; i < n; i++) {
-		if (out[i].status == BR_REFUSED)
-			continue;	/* refused by send, never sent */
 		if (redisGetReply(rc->c, (void **)&r) != REDIS_OK) {
 			snprintf(err, errsize, "%s", rc->c->errstr[0] != '\0' ?
 			    rc->c->errstr : "connection lost");

@@ -180,7 +180,7 @@ sends_failed() {
 	qb_server_away
 }
 
-@test "nats: unroutable and oversized messages are dead-lettered with their reasons" {
+@test "nats: unroutable and oversized messages (a body over max_payload, or one its headers take over it) are dead-lettered with their reasons" {
 	# The stream exists with the subject S$S; S$S-other is nobody's.
 	qsend a first
 	qbridge out --drain -q a "$URL"
@@ -190,11 +190,14 @@ sends_failed() {
 	assert_line --regexp " a dead:unroutable$"
 	[[ $(only dead a) == *,r=unroutable ]] || fail "$(only dead a)"
 	head -c 1200000 /dev/zero | qsend a
+	# Under max_payload (1 MiB) alone, over it with its headers.
+	head -c 1048000 /dev/zero | qsend -H "pad=$(printf '%01000d' 0)" a
 	qsend a after
 	run qbridge out --drain a "$URL"
 	assert_success
-	assert_count dead a 2
-	assert_equal "$(names dead a | grep -c ',r=refused$')" 1
+	refute_output --partial 'retrying'
+	assert_count dead a 3
+	assert_equal "$(names dead a | grep -c ',r=refused\(,h\)\?$')" 2
 	qbridge in --drain -q "$URL" b
 	assert_equal "$(bodies new b)" $'first\nafter'
 }
