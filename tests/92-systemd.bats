@@ -116,8 +116,13 @@ install_units() {
 	line=${line//\$QWORKER_COMMAND/cat}
 	read -r -a cmd <<<"$line"
 	# Its log is kept and shown on failure: a job that did not print
-	# must say why (retried, timed out, not started).
-	qworker "${cmd[@]}" >"$T/out" 2>"$T/log" ||
+	# must say why (retried, timed out, not started).  The jobs (-j 4)
+	# share its standard output: opened for appending, as cat(1) copies
+	# into a file opened otherwise at an offset it read before (GNU cat,
+	# copy_file_range), and two jobs at once could write one line over
+	# the other.
+	: >"$T/out"
+	qworker "${cmd[@]}" >>"$T/out" 2>"$T/log" ||
 	    fail "qworker: exit $?: $(cat "$T/log")"
 	[[ $(sort "$T/out") == $'one\ntwo' ]] ||
 	    fail "output: $(cat "$T/out"); log: $(cat "$T/log")"
