@@ -500,13 +500,16 @@ too_large(const amqp_channel_close_t *ch, uint64_t *size, uint64_t *max)
  * those before it in its send.  While the server's max_message_size is
  * not known, one larger than any it took may be over it, and then the
  * channel it closes takes with it the confirms still due before it:
- * those messages, which the server kept, would be published twice.  A
- * body of one frame goes along.
+ * those messages, which the server kept, would be published twice.
+ * The limit may be set as low as one byte, so the size of a frame says
+ * nothing: any body larger than all the server confirmed waits (for
+ * bodies of one size, the second of the first send after a start or
+ * SIGHUP).
  */
 static int
 held_back(const struct bridge *b, size_t len)
 {
-	return b->body_max == 0 && len > FRAME_MAX && len > b->body_ok;
+	return b->body_max == 0 && len > b->body_ok;
 }
 
 /*

@@ -38,6 +38,9 @@ setup() {
 	URL="amqp://127.0.0.1:$RABBIT_PORT/?queue=q$S"
 	URL_IN=$URL
 	URL_KILL=$URL
+	# Until a bridge knows max_message_size, a body larger than any
+	# confirmed waits for the confirms of those before it.
+	HOLD_BACK=1
 	TLS_CHAIN_RE='SSL peer cert verification failed: .*'
 	TLS_HOST_RE='SSL hostname verification failed'
 	mkq a
@@ -231,6 +234,30 @@ rabbit_received() {
 	qbridge in --drain -q "$URL" b
 	assert_equal "$(bodies new b)" \
 	    $'before1\nbefore2\nmiddle\nafter1\nafter2'
+	# A limit under one frame (128 KiB), with a body between the two,
+	# from a bridge that has not learned it: the small ones before it
+	# are confirmed before it goes out, so none goes twice.
+	rabbit_ctl "$RDIR" eval \
+	    'application:set_env(rabbit, max_message_size, 100000).' >/dev/null
+	mkq c
+	U2="amqp://127.0.0.1:$RABBIT_PORT/?queue=q${S}x"
+	qsend c s1 s2 s3
+	head -c 110000 /dev/zero | qsend c
+	qsend c s4 s5
+	r0=$(rabbit_received)
+	run timeout 60 qbridge out --drain c "$U2"
+	r1=$(rabbit_received)
+	assert_success
+	assert_count new c 0
+	assert_count dead c 1
+	assert_equal "$(names dead c | grep -c ',r=refused$')" 1
+	assert_equal "$(grep -c ' c dead:refused$' <<<"$output")" 1
+	refute_output --partial 'retrying'
+	assert_equal "$((r1 - r0))" 6
+	wait_for rabbit_queue_is "q${S}x" 5 0
+	qbridge in --drain -q "$U2" b
+	assert_equal "$(bodies new b)" \
+	    $'before1\nbefore2\nmiddle\nafter1\nafter2\ns1\ns2\ns3\ns4\ns5'
 }
 
 @test "rabbitmq: a message whose dedup marker's name is taken by a non-file goes to dead/ with r=badmarker, the rest of its batch flows on" {

@@ -7,6 +7,10 @@
 #   URL_IN	URL with what the inbox of a round trip adds (a consumer)
 #   URL_KILL	URL with what an inbox killed at random adds (an ack wait)
 #   AWAY_ERR	the words of the log line of a server that is not there
+#   HOLD_BACK	set when the outbox publishes a body larger than any the
+#		server confirmed only after the confirms of those before
+#		it (AMQP, until it knows the server's limit): a batch of
+#		a new bridge then goes out in parts
 #
 # and defines, when it runs the bodies that need them (after loading this
 # file, whose own stand-ins fail the test):
@@ -73,6 +77,13 @@ outbox_empty() {
 	(( $(count new "$1") + $(count cur "$1") == 0 ))
 }
 
+# sent_sum: the messages the batch lines of the outbox in $output say
+# were sent, added up.
+sent_sum() {
+	grep -o '^qbridge: a -> .*: [0-9]* sent' <<<"$output" |
+	    awk '{ s += $(NF - 1) } END { print s + 0 }'
+}
+
 # re_quote STRING: STRING as an extended regexp that matches it alone.
 re_quote() {
 	sed 's/[][\.|$(){}?+*^]/\\&/g' <<<"$1"
@@ -85,7 +96,14 @@ qb_round_trip() {
 	want=$(bridge_digest a)
 	run qbridge out --drain a "$URL"
 	assert_success
-	assert_line --regexp "^qbridge: a -> $(re_quote "$URL"): 100 sent, 0 refused, 0 pending"
+	if [[ -n ${HOLD_BACK-} ]]; then
+		# The bodies grow by one byte from one message to the next
+		# (up to 300 bytes): batches in parts, all sent once.
+		assert_equal "$(sent_sum)" "$BRIDGE_N"
+		refute_output --regexp ' [1-9][0-9]* refused'
+	else
+		assert_line --regexp "^qbridge: a -> $(re_quote "$URL"): 100 sent, 0 refused, 0 pending"
+	fi
 	assert_count new a 0
 	assert_count cur a 0
 	run qbridge in --drain "$URL_IN" b
@@ -188,7 +206,13 @@ qb_tls() {
 	# Trusted: the round trip.
 	run qbridge out --drain --cacert "$CA/ca.pem" a "$TLS_URL"
 	assert_success
-	assert_line --regexp "^qbridge: a -> $(re_quote "$TLS_URL"): 2 sent, 0 refused, 0 pending"
+	if [[ -n ${HOLD_BACK-} ]]; then
+		# Bodies of one size: the second waits for the first's confirm.
+		assert_line --regexp "^qbridge: a -> $(re_quote "$TLS_URL"): 1 sent, 0 refused, 1 pending"
+		assert_line --regexp "^qbridge: a -> $(re_quote "$TLS_URL"): 1 sent, 0 refused, 0 pending"
+	else
+		assert_line --regexp "^qbridge: a -> $(re_quote "$TLS_URL"): 2 sent, 0 refused, 0 pending"
+	fi
 	assert_count new a 0
 	qbridge in --drain -q --cacert "$CA/ca.pem" "$TLS_URL" b
 	assert_equal "$(bodies new b)" $'one\ntwo'
