@@ -144,6 +144,10 @@ qb_server_killed() {
 # qb_bridge_killed: an outbox and an inbox killed (kill -9) at random
 # moments, six times, then run to the end: nothing lost, nothing twice.
 qb_bridge_killed() {
+	# Attempts count at claim: a slow machine may kill a bridge six times
+	# with the same batch claimed and not yet sent, which max_attempts
+	# (5) would dead-letter.  This is about loss and duplicates.
+	qadmin config set a max_attempts=20 >/dev/null
 	bridge_fill a "$BRIDGE_N"
 	want=$(bridge_bodies a)
 	bridge_kill_rounds "$URL" "$URL_KILL"
