@@ -1057,9 +1057,15 @@ check_group_dirs(struct checker *c)
 	w.c = c;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (check_groups_entry(c, dirfd(d), e->d_name) ||
-		    !sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
-		    (gfd = subdir_open(dirfd(d), e->d_name, 0)) == -1)
+		    !sq_group_key_valid(e->d_name, strlen(e->d_name)))
 			continue;
+		/* Not checked is not sound: only a group gone is skipped. */
+		if ((gfd = subdir_open(dirfd(d), e->d_name, 0)) == -1) {
+			if (errno != ENOENT && errno != ENOTDIR &&
+			    errno != ELOOP)
+				rc = -1;
+			continue;
+		}
 		w.key = e->d_name;
 		rc = dir_each(gfd, check_grouped, &w);
 		if (rc == 0)

@@ -175,6 +175,18 @@ groups_dir(struct sq_queue *q, int create)
 	return q->groupsfd;
 }
 
+/*
+ * Whether errno e of opening an entry of groups/ as a directory means
+ * that it is no group (a file, FIFO or symlink planted there) or that it
+ * went meanwhile: a walk skips it, and fails on any other error (EMFILE,
+ * EACCES, EIO), since a group it did not list is not known to be empty.
+ */
+static int
+group_gone(int e)
+{
+	return e == ENOENT || e == ENOTDIR || e == ELOOP;
+}
+
 /* Open groups/KEY (made whole first when create is set). */
 static int
 group_open(struct sq_queue *q, const char *key, int create)
@@ -1669,8 +1681,7 @@ upkeep_group(struct upkeep *u, const char *key)
 	int gfd, rc = 0;
 
 	if ((gfd = subdir_open(u->gsfd, key, 0)) == -1)
-		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
-		    0 : -1;
+		return group_gone(errno) ? 0 : -1;
 	/* A pass of its own accord; qadmin's look at every entry. */
 	if (!(u->flags & (SQ_GROUP_DRY | SQ_GROUP_FORCE)) &&
 	    (rc = upkeep_ordered(u, gfd, key)) != 0) {
@@ -1996,7 +2007,7 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	struct gview v;
 	const char *id;
 	DIR *d;
-	int gsfd, gfd, rc = 0;
+	int gsfd, gfd, rc = 0, saved;
 
 	memset(s, 0, sizeof(*s));
 	if ((gsfd = groups_dir(q, 0)) == -1)
@@ -2007,9 +2018,14 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 	if ((d = dir_stream(gsfd)) == NULL)
 		goto fail;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)) ||
-		    (gfd = subdir_open(gsfd, e->d_name, 0)) == -1)
+		if (!sq_group_key_valid(e->d_name, strlen(e->d_name)))
 			continue;
+		/* Skipped only when no group (or gone): else no count. */
+		if ((gfd = subdir_open(gsfd, e->d_name, 0)) == -1) {
+			if (!group_gone(errno))
+				rc = -1;
+			continue;
+		}
 		rc = group_scan(gfd, NULL, 0, &v);
 		close(gfd);
 		s->groups++;
@@ -2022,8 +2038,10 @@ sq_group_stats(struct sq_queue *q, struct sq_group_stats *s)
 		if (v.waiting > 0)
 			s->blocked++;
 	}
+	saved = errno;
 	closedir(d);
 	idset_free(&cur);
+	errno = saved;
 	return rc;
 fail:
 	idset_free(&cur);
@@ -2102,7 +2120,7 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 {
 	struct dirent *e;
 	DIR *d;
-	int gsfd, gfd, rc = 0;
+	int gsfd, gfd, rc = 0, saved;
 
 	if ((gsfd = groups_dir(q, 0)) == -1)
 		return errno == ENOENT ? 0 : -1;
@@ -2114,9 +2132,14 @@ sq_group_each(struct sq_queue *q, sq_msg_fn *fn, void *arg)
 		if (sq_group_key_valid(e->d_name, strlen(e->d_name)) &&
 		    (gfd = subdir_open(gsfd, e->d_name, 0)) != -1)
 			rc = each_waiting(gfd, e->d_name, fn, arg);
+		else if (sq_group_key_valid(e->d_name, strlen(e->d_name)) &&
+		    !group_gone(errno))
+			rc = -1;	/* a group not listed: no full walk */
 		else
 			rc = each_stray(dirfd(d), e->d_name, fn, arg);
 	}
+	saved = errno;
 	closedir(d);
+	errno = saved;
 	return rc == 1 ? 0 : rc;
 }

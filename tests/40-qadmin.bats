@@ -173,6 +173,45 @@ teardown() {
 	((seen > 0)) || fail "no limit let it count"
 }
 
+@test "qadmin destroy, stats and list: a group's directory they cannot open (too few descriptors) is that error (74), never a count without its messages; the queue stays whole" {
+	mkq q
+	qsend -g k q one two three > /dev/null
+	qrecv q > /dev/null		# the head claimed: 2 wait behind it
+	local before n seen=0
+	before=$(snapshot "$SPOOLQ_DIR")
+	# LeakSanitizer's own descriptors at exit are not what this counts.
+	export "$(leakless_env)"
+	for n in $(seq 6 24); do
+		run bash -c 'ulimit -n "$1" && exec qadmin destroy q' _ "$n"
+		case $status in
+		65) assert_output 'qadmin: destroy: q: queue not empty: 2 in groups/, 1 in cur/; use -f'
+		    seen=$((seen + 1)) ;;
+		74) assert_output 'qadmin: destroy: q: Too many open files' ;;
+		*) fail "destroy, limit $n: exit $status: $output" ;;
+		esac
+		assert_unchanged "$before"
+		run bash -c 'ulimit -n "$1" && exec qadmin stats q' _ "$n"
+		case $status in
+		0) assert_line --regexp '^  ready +2 +8  oldest '
+		   assert_line --regexp '^  inflight +1 +3  first lease '
+		   assert_line '  groups       1: 1 in flight, 1 blocked, 2 messages waiting'
+		   seen=$((seen + 1)) ;;
+		74) assert_line --partial 'Too many open files' ;;
+		*) fail "stats, limit $n: exit $status: $output" ;;
+		esac
+		assert_unchanged "$before"
+		run bash -c 'ulimit -n "$1" && exec qadmin list' _ "$n"
+		case $status in
+		0) assert_line "q"$'\t'"2"$'\t'"1"$'\t'"0"$'\t'"0"$'\t'"ok"
+		   seen=$((seen + 1)) ;;
+		74) assert_line --partial 'Too many open files' ;;
+		*) fail "list, limit $n: exit $status: $output" ;;
+		esac
+		assert_unchanged "$before"
+	done
+	((seen >= 3)) || fail "no limit let them count"
+}
+
 @test "qadmin destroy: a FIFO planted in a group's directory, which no count takes for a message, stops it with words that say so; nothing is removed" {
 	mkq q
 	mkdir -p "$SPOOLQ_DIR/q/groups/k"
