@@ -116,8 +116,11 @@ out_calls() {
 	local small large
 	read -ra small < <(out_calls 100)
 	read -ra large < <(out_calls 300)
-	# What 200 messages more cost, apart from starting and stopping.
-	(( large[0] - small[0] <= 2 * 200 + 10 )) ||
+	# What 200 messages more cost, apart from starting and stopping: two
+	# a message, and a few for each of the 2 batches more (the queue's
+	# hold marker and descriptors, looked at once a batch: a sanitized
+	# run made 411 where 10 in all were allowed).
+	(( large[0] - small[0] <= 2 * 200 + 2 * 10 )) ||
 	    fail "stat calls: ${small[0]} for 100 messages, ${large[0]} for 300"
 	(( large[1] - small[1] <= 2 )) ||
 	    fail "statfs calls: ${small[1]} for 100 messages, ${large[1]} for 300"
